@@ -1,0 +1,90 @@
+"""Logging: a rotating file in the user log folder plus the console; secrets never reach either.
+
+Secrets are kept out in two ways. Code never formats a credential into a message (clients log
+codes and record keys only). As a second line, ``SecretRedactor`` masks every value registered
+with ``register_secret`` (the vault registers each secret it decrypts) and anything shaped like
+an auth header or a ``password=``/``sessionId=`` pair, in the message and in exception text.
+"""
+
+from __future__ import annotations
+
+import logging
+import logging.handlers
+import re
+import sys
+import threading
+from pathlib import Path
+
+LOG_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
+MASK = "«redacted»"
+
+_secrets: set[str] = set()
+_secrets_lock = threading.Lock()
+
+# key=value / "key": "value" / header: value shapes that carry credentials.
+_SECRET_PATTERNS = [
+    re.compile(
+        r"(?i)(\"?(?:password|passwd|devKey|sessionId|client_secret|access_token|securityKey|"
+        r"web_service_key|apiToken|appKey)\"?\s*[:=]\s*\"?)([^\"&,\s}]+)"
+    ),
+    re.compile(r"(?i)(authorization\s*[:=]\s*\"?(?:basic|bearer|ntlm|negotiate)\s+)([A-Za-z0-9+/=._~-]+)"),
+]
+
+
+def register_secret(value: str | None) -> None:
+    """Mask this exact value wherever it would be logged (ignored when too short to be a secret)."""
+    if value and len(value) >= 4:
+        with _secrets_lock:
+            _secrets.add(value)
+
+
+def redact(text: str) -> str:
+    with _secrets_lock:
+        known = sorted(_secrets, key=len, reverse=True)
+    for secret in known:
+        if secret in text:
+            text = text.replace(secret, MASK)
+    for pattern in _SECRET_PATTERNS:
+        text = pattern.sub(lambda m: m.group(1) + MASK, text)
+    return text
+
+
+class SecretRedactor(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # a bad format string must not lose the log line
+            message = str(record.msg)
+        record.msg = redact(message)
+        record.args = None
+        if record.exc_info and record.exc_info[1] is not None:
+            # Render the traceback now, redacted, so the formatter does not re-render it raw.
+            formatter = logging.Formatter()
+            record.exc_text = redact(formatter.formatException(record.exc_info))
+            record.exc_info = None
+        return True
+
+
+def setup_logging(log_dir: Path | None, *, level: int = logging.INFO, console: bool = True) -> None:
+    root = logging.getLogger()
+    root.setLevel(level)
+    for handler in list(root.handlers):
+        if getattr(handler, "_navbill", False):
+            root.removeHandler(handler)
+            handler.close()
+    handlers: list[logging.Handler] = []
+    if log_dir is not None:
+        log_dir.mkdir(parents=True, exist_ok=True)
+        file_handler = logging.handlers.RotatingFileHandler(
+            log_dir / "navbill.log", maxBytes=2_000_000, backupCount=5, encoding="utf-8"
+        )
+        handlers.append(file_handler)
+    if console and sys.stderr is not None:  # windowed frozen builds have no stderr
+        handlers.append(logging.StreamHandler(sys.stderr))
+    for handler in handlers:
+        handler._navbill = True  # type: ignore[attr-defined]
+        handler.setFormatter(logging.Formatter(LOG_FORMAT))
+        handler.addFilter(SecretRedactor())
+        root.addHandler(handler)
+    logging.getLogger("urllib3").setLevel(logging.WARNING)
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)

@@ -350,3 +350,28 @@ class SandboxServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+class SandboxClock:
+    """The sandboxes' notion of now: real time plus an offset tests can advance.
+
+    Subscription expiry (NAV: 3 days) and BILL's 35-minute idle session are judged against it,
+    so a test can jump days ahead over a control endpoint instead of waiting.
+    """
+
+    def __init__(self) -> None:
+        self._offset = 0.0
+        self._lock = threading.Lock()
+
+    def time(self) -> float:
+        with self._lock:
+            return time.time() + self._offset
+
+    def now(self):
+        from datetime import UTC, datetime
+
+        return datetime.fromtimestamp(self.time(), tz=UTC)
+
+    def advance(self, seconds: float) -> None:
+        with self._lock:
+            self._offset += seconds

@@ -1,0 +1,35 @@
+"""Fixtures shared by every test: an isolated app home, and both sandboxes on real loopback sockets."""
+
+from __future__ import annotations
+
+import os
+
+# Qt must never try to open a real display in the default suite (tray tests start their own Xvfb).
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture
+def navbill_home(tmp_path, monkeypatch):
+    """An empty app home (data, logs, config) so no test touches the user's real folders."""
+    home = tmp_path / "navbill-home"
+    monkeypatch.setenv("NAVBILL_HOME", str(home))
+    return home
+
+
+@pytest.fixture
+def sandboxes():
+    """NAV and BILL sandboxes seeded with the demo company, on free loopback ports."""
+    from app.sandbox.runner import running_sandboxes
+
+    with running_sandboxes(seed="demo") as running:
+        yield running
+
+
+@pytest.fixture
+def empty_sandboxes():
+    from app.sandbox.runner import running_sandboxes
+
+    with running_sandboxes(seed="empty") as running:
+        yield running

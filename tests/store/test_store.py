@@ -1,0 +1,150 @@
+"""The store on a real SQLite file: migrations, privacy, errors, threads, and the UI's read/command API."""
+
+from __future__ import annotations
+
+import sqlite3
+import stat
+import threading
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import select
+
+from app.store import Store, StoreError
+from app.store import schema as t
+from app.store.migrations import LATEST_VERSION
+
+
+@pytest.fixture
+def db_file(tmp_path):
+    return tmp_path / "data" / "navbill.sqlite3"
+
+
+@pytest.fixture
+def store(db_file):
+    store = Store(f"sqlite:///{db_file}")
+    yield store
+    store.close()
+
+
+def test_new_database_is_private_wal_and_at_latest_version(store, db_file):
+    assert store.schema_version() == LATEST_VERSION
+    assert stat.S_IMODE(db_file.stat().st_mode) == 0o600
+    with sqlite3.connect(db_file) as raw:
+        assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_older_database_is_upgraded_after_a_backup(db_file):
+    old = Store(f"sqlite:///{db_file}", migrate=False)
+    old.migrate(target=1)
+    old.set_setting("series", {"prefix": "VB"})
+    old.close()
+    upgraded = Store(f"sqlite:///{db_file}")
+    assert upgraded.schema_version() == LATEST_VERSION
+    assert upgraded.get_setting("series") == {"prefix": "VB"}
+    backups = list(db_file.parent.glob("navbill.sqlite3.v1-*.bak"))
+    assert len(backups) == 1 and stat.S_IMODE(backups[0].stat().st_mode) == 0o600
+    upgraded.close()
+
+
+def test_database_from_a_newer_app_is_refused(store, db_file):
+    with store.session() as s:
+        s.add(t.SchemaVersion(version=LATEST_VERSION + 1))
+    with pytest.raises(StoreError, match="newer version"):
+        Store(f"sqlite:///{db_file}")
+
+
+def test_damaged_file_gives_a_clear_message(tmp_path):
+    damaged = tmp_path / "navbill.sqlite3"
+    damaged.write_bytes(b"this is not a database at all" * 100)
+    with pytest.raises(StoreError, match="damaged"):
+        Store(f"sqlite:///{damaged}")
+
+
+def test_locked_database_gives_a_clear_message(store, db_file, monkeypatch):
+    monkeypatch.setattr("app.store.store.BUSY_TIMEOUT_MS", 50)
+    blocker = sqlite3.connect(db_file, isolation_level=None)
+    blocker.execute("BEGIN EXCLUSIVE")
+    try:
+        quick = Store(f"sqlite:///{db_file}", migrate=False)
+        with pytest.raises(StoreError, match="locked"):
+            quick.set_setting("x", 1)
+        quick.close()
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+
+
+def test_money_round_trips_exactly(store):
+    with store.session() as s:
+        s.add(t.InvoiceLink(nav_number="108001", vendor_number="V00010", state="created",
+                            amount=Decimal("1234567.89")))
+    assert store.invoice_rows()[0].amount == Decimal("1234567.89")
+
+
+def test_number_series_counts_up_and_bookmarks_never_move_back(store):
+    with store.session() as s:
+        assert store.next_number(s, "vendor", "VB") == "VB00001"
+        assert store.next_number(s, "vendor", "VB") == "VB00002"
+        store.set_bookmark(s, "nav.vendors", "2026-11-02T10:00:00+00:00")
+    with store.session() as s:
+        store.set_bookmark(s, "nav.vendors", "2026-11-01T10:00:00+00:00")
+    assert store.get_bookmark("nav.vendors") == "2026-11-02T10:00:00+00:00"
+
+
+def test_user_mapping_wins_over_suggestion_and_archived_accounts_are_refused(store):
+    with store.session() as s:
+        s.add(t.BillAccountCache(id="0ca1", name="Freight-In"))
+        s.add(t.BillAccountCache(id="0ca2", name="Old", archived=True))
+    store.set_account_mapping("5130", "0ca1")
+    store.set_account_mapping("5130", "0ca9", source="suggested")
+    assert [(m.nav_account, m.bill_account_id, m.source) for m in store.account_mapping_rows()] == [
+        ("5130", "0ca1", "user")]
+    with pytest.raises(StoreError, match="archived"):
+        store.set_account_mapping("6140", "0ca2")
+
+
+def test_proposal_accept_links_and_closes_the_queue_item(store):
+    with store.session() as s:
+        s.add(t.VendorLink(nav_number="V00040", bill_id="009x", status="proposed", name="Great Lakes",
+                           match_reason="very similar name"))
+        s.add(t.BillVendorCandidate(bill_id="009x", exact_name="Great Lakes Aluminium", name_key="",
+                                    email_key="", tax_key="", fields={"name": "Great Lakes Aluminium"},
+                                    claimed_by="V00040"))
+        s.add(t.QueueItem(kind="vendor", record_key="V00040", reason="confirm the match"))
+    store.accept_proposal("V00040")
+    [row] = store.vendor_rows()
+    assert (row.status, row.bill_id) == ("linked", "009x")
+    assert store.queue_items() == []
+    assert store.audit(record="V00040")[0].action == "link"
+    with pytest.raises(StoreError, match="already linked"):
+        store.link_vendor("V00050", "009x")
+
+
+def test_conflict_resolution_skip_and_retry(store):
+    with store.session() as s:
+        s.add(t.Conflict(record_key="V00010", field="phone", nav_value="1", bill_value="2"))
+        s.add(t.QueueItem(kind="invoice", record_key="108001", reason="line 1: G/L 6400 has no BILL account"))
+    [conflict] = store.conflict_rows()
+    store.resolve_conflict(conflict.id, "bill")
+    assert store.conflict_rows() == [] and store.conflict_rows(state="chosen")[0].chosen_side == "bill"
+    [item] = store.queue_items()
+    store.skip_item(item.id, "paid by hand")
+    assert store.queue_items() == []
+    assert store.queue_items(state="skipped")[0].note == "paid by hand"
+    store.retry_item(item.id)
+    assert store.queue_items()[0].retryable
+
+
+def test_reads_from_another_thread_while_a_writer_holds_a_transaction(store):
+    store.set_setting("k", 1)
+    reads: list = []
+    with store.session() as writer:
+        writer.add(t.Setting(key="other", value=2))
+        writer.flush()  # the write transaction is open now
+        reader = threading.Thread(target=lambda: reads.append(store.get_setting("k")))
+        reader.start()
+        reader.join(timeout=30)
+    assert reads == [1]
+    with store.session() as s:
+        assert s.scalars(select(t.Setting.key)).all() == ["k", "other"]

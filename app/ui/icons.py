@@ -1,0 +1,73 @@
+"""The app and tray icons: SVG files in resources/icons, one per connector state.
+
+A missing file (a broken install) must not leave the tray without an icon (Qt refuses to show an
+empty tray icon), so each state also has a plain painted fallback: a coloured disc.
+"""
+
+from __future__ import annotations
+
+import sys
+from enum import StrEnum
+from functools import cache
+from pathlib import Path
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QColor, QIcon, QPainter, QPixmap
+
+
+class ConnectorState(StrEnum):
+    IDLE = "idle"
+    SYNCING = "syncing"
+    ATTENTION = "attention"
+    OFFLINE = "offline"
+    PAUSED = "paused"
+
+
+STATE_TEXT = {
+    ConnectorState.IDLE: "Up to date",
+    ConnectorState.SYNCING: "Syncing…",
+    ConnectorState.ATTENTION: "Needs your attention",
+    ConnectorState.OFFLINE: "Cannot reach NAV or BILL",
+    ConnectorState.PAUSED: "Syncing paused",
+}
+
+_FALLBACK_COLOURS = {
+    ConnectorState.IDLE: "#2e8b57",
+    ConnectorState.SYNCING: "#1f6fd1",
+    ConnectorState.ATTENTION: "#e8890c",
+    ConnectorState.OFFLINE: "#7a7a7a",
+    ConnectorState.PAUSED: "#8a8f98",
+}
+
+
+def resources_dir() -> Path:
+    frozen_root = getattr(sys, "_MEIPASS", None)  # PyInstaller unpacks data files here
+    if frozen_root:
+        return Path(frozen_root) / "resources"
+    return Path(__file__).resolve().parents[2] / "resources"
+
+
+def _painted(colour: str) -> QIcon:
+    pixmap = QPixmap(64, 64)
+    pixmap.fill(Qt.GlobalColor.transparent)
+    painter = QPainter(pixmap)
+    painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+    painter.setBrush(QColor(colour))
+    painter.setPen(Qt.PenStyle.NoPen)
+    painter.drawEllipse(4, 4, 56, 56)
+    painter.end()
+    return QIcon(pixmap)
+
+
+@cache
+def state_icon(state: ConnectorState) -> QIcon:
+    path = resources_dir() / "icons" / f"state-{state.value}.svg"
+    icon = QIcon(str(path)) if path.exists() else QIcon()
+    return icon if not icon.isNull() else _painted(_FALLBACK_COLOURS[state])
+
+
+@cache
+def app_icon() -> QIcon:
+    path = resources_dir() / "icons" / "navbill.svg"
+    icon = QIcon(str(path)) if path.exists() else QIcon()
+    return icon if not icon.isNull() else _painted("#1f5fa8")

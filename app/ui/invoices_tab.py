@@ -1,0 +1,57 @@
+"""Pending invoices: posted NAV invoices waiting to go to BILL, or held with the reason and a way to fix it."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Signal
+
+from app.ui.base_tab import TableTab
+from app.ui.rows import HoldReason, PendingInvoiceRow
+from app.ui.table_model import ATTENTION, Column
+
+INVOICE_COLUMNS = [
+    Column[PendingInvoiceRow]("Invoice", lambda r: r.nav_number, width=90),
+    Column[PendingInvoiceRow]("Vendor", lambda r: r.vendor_name or r.vendor_number,
+                              tooltip=lambda r: f"NAV vendor {r.vendor_number}", width=220),
+    Column[PendingInvoiceRow]("Vendor invoice", lambda r: r.vendor_invoice_number, width=110),
+    Column[PendingInvoiceRow]("Posted", lambda r: r.posting_date, width=90),
+    Column[PendingInvoiceRow]("Due", lambda r: r.due_date, width=90),
+    Column[PendingInvoiceRow]("Amount", lambda r: r.amount, numeric=True, width=100),
+    Column[PendingInvoiceRow]("Status", lambda r: "Held" if r.held else "Waiting",
+                              background=lambda r: ATTENTION if r.held else None, bold=lambda r: r.held, width=70),
+    Column[PendingInvoiceRow]("Reason", lambda r: r.reason_text or r.hold_reason.value,
+                              background=lambda r: ATTENTION if r.held else None),
+]
+
+
+class InvoicesTab(TableTab):
+    title = "Pending invoices"
+    hint = ("Posted NAV invoices that have not reached BILL yet. Held invoices say why; "
+            "“Fix…” takes you to the vendor to link or the account to map, and the next sync sends them.")
+    fix_vendor_requested = Signal(str)  # NAV vendor number
+    fix_account_requested = Signal(str)  # NAV G/L account number
+
+    def __init__(self, commands, parent=None) -> None:
+        super().__init__(commands, INVOICE_COLUMNS, parent)
+        self.fix_button = self.add_button("Fix…", self.fix_selected,
+                                          "Link the vendor or map the account that holds this invoice")
+        self.view.doubleClicked.connect(lambda *_: self.fix_selected())
+        self.update_actions()
+
+    def count_text(self, rows) -> str:
+        held = sum(1 for r in rows if r.held)
+        return f"{len(rows):,} invoices · {held} held"
+
+    def update_actions(self) -> None:
+        row: PendingInvoiceRow | None = self.current_row()
+        if hasattr(self, "fix_button"):
+            self.fix_button.setEnabled(bool(row and row.held and row.hold_reason in (
+                HoldReason.UNLINKED_VENDOR, HoldReason.UNMAPPED_ACCOUNT)))
+
+    def fix_selected(self) -> None:
+        row: PendingInvoiceRow | None = self.current_row()
+        if row is None or not row.held:
+            return
+        if row.hold_reason == HoldReason.UNLINKED_VENDOR:
+            self.fix_vendor_requested.emit(row.vendor_number)
+        elif row.hold_reason == HoldReason.UNMAPPED_ACCOUNT:
+            self.fix_account_requested.emit(row.gl_account)

@@ -1,0 +1,188 @@
+"""What each screen shows, as plain frozen dataclasses, and what the screens can ask for.
+
+The window never talks to the store or the engine directly: it talks to a ``ConnectorBackend``
+(see ``backend.py``), whose read methods return these rows and whose commands change one record.
+Every backend method may block (database, network), so the window only calls them from workers.
+Nothing here imports Qt.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any, Protocol
+
+
+class VendorState(StrEnum):
+    LINKED = "linked"
+    ONLY_NAV = "only in NAV"
+    ONLY_BILL = "only in BILL"
+    PROPOSED = "proposed match"
+    CONFLICT = "conflict"
+
+
+@dataclass(frozen=True)
+class VendorDiffRow:
+    state: VendorState
+    nav_number: str = ""
+    bill_id: str = ""
+    nav_fields: dict[str, Any] = field(default_factory=dict)  # VENDOR_SYNC_FIELDS -> value
+    bill_fields: dict[str, Any] = field(default_factory=dict)
+    conflict_fields: tuple[str, ...] = ()  # the fields both sides changed: the user picks a side
+    reason: str = ""  # why a match was proposed, or what the conflict is about
+
+    @property
+    def name(self) -> str:
+        return str(self.nav_fields.get("name") or self.bill_fields.get("name") or "")
+
+    def differing_fields(self) -> tuple[str, ...]:
+        if not (self.nav_fields and self.bill_fields):
+            return ()
+        return tuple(k for k in self.nav_fields if k in self.bill_fields and self.nav_fields[k] != self.bill_fields[k])
+
+
+class HoldReason(StrEnum):
+    NONE = ""
+    UNLINKED_VENDOR = "unlinked vendor"
+    UNMAPPED_ACCOUNT = "unmapped account"
+    OTHER = "other"
+
+
+@dataclass(frozen=True)
+class PendingInvoiceRow:
+    nav_number: str
+    vendor_number: str
+    vendor_name: str
+    vendor_invoice_number: str
+    posting_date: date | None
+    due_date: date | None
+    amount: Decimal
+    held: bool
+    hold_reason: HoldReason = HoldReason.NONE
+    reason_text: str = ""  # the reason in plain words
+    gl_account: str = ""  # the unmapped account, when that is the reason
+
+
+@dataclass(frozen=True)
+class PaymentRow:
+    bill_payment_id: str
+    vendor_name: str
+    amount: Decimal
+    process_date: date | None
+    posted: bool
+    nav_document_numbers: tuple[str, ...] = ()
+    applies_to: tuple[str, ...] = ()  # NAV posted invoice numbers
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class FailedItemRow:
+    item_id: str
+    kind: str  # vendor, bill, payment, ...
+    record: str  # e.g. "invoice PI-1001"
+    error: str  # plain words
+    held: bool
+    attempts: int = 0
+    last_attempt: datetime | None = None
+
+
+@dataclass(frozen=True)
+class MappingRow:
+    nav_account: str
+    nav_account_name: str
+    dimensions: dict[str, str] = field(default_factory=dict)  # NAV dimension code -> value code
+    bill_account_id: str = ""
+    bill_account_name: str = ""
+    classifications: dict[str, str] = field(default_factory=dict)  # BILL kind -> classification name
+    suggested_account_id: str = ""
+    suggested_account_name: str = ""
+    suggestion_reason: str = ""
+
+    @property
+    def mapped(self) -> bool:
+        return bool(self.bill_account_id)
+
+    @property
+    def dimensions_text(self) -> str:
+        return ", ".join(f"{code}={value}" for code, value in sorted(self.dimensions.items()))
+
+
+@dataclass(frozen=True)
+class BillAccountChoice:
+    id: str
+    label: str  # "6100 Office Supplies"
+
+
+@dataclass(frozen=True)
+class RunRow:
+    run_id: str
+    started: datetime | None
+    finished: datetime | None
+    status: str
+    dry_run: bool
+    summary: str
+
+
+@dataclass(frozen=True)
+class AuditRow:
+    time: datetime | None
+    actor: str  # "sync", "user", "webhook"
+    action: str
+    record: str
+    detail: str
+
+
+@dataclass(frozen=True)
+class SyncOutcome:
+    """The part of the engine's run report the window shows."""
+
+    ok: bool
+    dry_run: bool
+    summary: str
+    needs_attention: int = 0  # held items + conflicts + failures after the run
+    details: tuple[str, ...] = ()  # one sentence per planned or made change (the dry-run preview)
+
+
+@dataclass(frozen=True)
+class StatusInfo:
+    last_sync: datetime | None = None
+    next_sync: datetime | None = None
+    nav_mode: str = "polling"  # "push" or "polling"
+    nav_mode_reason: str = ""
+    bill_mode: str = "polling"
+    bill_mode_reason: str = ""
+    subscription_expiry: datetime | None = None
+    paused: bool = False
+
+
+ProgressCallback = Callable[[str, int, int], None]  # message, done, total (total 0 = unknown)
+
+
+class ConnectorBackend(Protocol):
+    """Everything the window reads and asks. Implementations may block; call them from workers."""
+
+    # reads
+    def vendor_diff(self) -> Sequence[VendorDiffRow]: ...
+    def pending_invoices(self) -> Sequence[PendingInvoiceRow]: ...
+    def payments(self) -> Sequence[PaymentRow]: ...
+    def failed_items(self) -> Sequence[FailedItemRow]: ...
+    def mappings(self) -> Sequence[MappingRow]: ...
+    def bill_accounts(self) -> Sequence[BillAccountChoice]: ...
+    def runs(self) -> Sequence[RunRow]: ...
+    def audit_log(self) -> Sequence[AuditRow]: ...
+    def status(self) -> StatusInfo: ...
+
+    # commands
+    def link(self, nav_number: str, bill_id: str) -> None: ...
+    def unlink(self, nav_number: str) -> None: ...
+    def accept_proposal(self, nav_number: str) -> None: ...
+    def resolve_conflict(self, nav_number: str, winners: dict[str, str]) -> None: ...  # field -> "nav"|"bill"
+    def retry(self, item_id: str) -> None: ...
+    def retry_all(self) -> int: ...
+    def skip(self, item_id: str, note: str) -> None: ...
+    def set_mapping(self, nav_account: str, dimensions: dict[str, str], bill_account_id: str) -> None: ...
+    def sync(self, *, dry_run: bool, progress: ProgressCallback, cancel: threading.Event) -> SyncOutcome: ...

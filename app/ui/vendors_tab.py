@@ -1,0 +1,265 @@
+"""Vendors: NAV ⇄ BILL side by side. Link, unlink, accept a proposed match, resolve a conflict per field."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt, Signal
+from PySide6.QtGui import QBrush, QColor
+from PySide6.QtWidgets import (
+    QComboBox,
+    QGroupBox,
+    QHeaderView,
+    QInputDialog,
+    QLabel,
+    QSplitter,
+    QStyledItemDelegate,
+    QTableView,
+    QVBoxLayout,
+)
+
+from app.domain.models import VENDOR_SYNC_FIELDS
+from app.ui.base_tab import TableTab
+from app.ui.rows import VendorDiffRow, VendorState
+from app.ui.table_model import ATTENTION, GOOD, HIGHLIGHT, Column, display_text
+
+FIELD_LABELS = {
+    "name": "Name", "address_line1": "Address", "address_line2": "Address 2", "city": "City",
+    "state": "State", "postal_code": "ZIP code", "country": "Country", "email": "E-mail", "phone": "Phone",
+    "tax_id": "Tax ID", "is_1099": "1099 vendor", "inactive": "Inactive / blocked",
+}
+
+STATE_COLOURS = {
+    VendorState.CONFLICT: ATTENTION,
+    VendorState.PROPOSED: HIGHLIGHT,
+    VendorState.LINKED: GOOD,
+}
+
+SIDE_NAV, SIDE_BILL = "nav", "bill"
+
+
+def _differs(row: VendorDiffRow, field: str) -> QColor | None:
+    return HIGHLIGHT if field in row.differing_fields() else None
+
+
+VENDOR_COLUMNS = [
+    Column[VendorDiffRow]("State", lambda r: r.state.value, background=lambda r: STATE_COLOURS.get(r.state),
+                          tooltip=lambda r: r.reason, width=120),
+    Column[VendorDiffRow]("NAV No.", lambda r: r.nav_number, width=80),
+    Column[VendorDiffRow]("NAV name", lambda r: r.nav_fields.get("name", ""),
+                          background=lambda r: _differs(r, "name"), width=230),
+    Column[VendorDiffRow]("BILL name", lambda r: r.bill_fields.get("name", ""),
+                          background=lambda r: _differs(r, "name"), width=230),
+    Column[VendorDiffRow]("BILL id", lambda r: r.bill_id, width=170),
+    Column[VendorDiffRow]("Differences", lambda r: ", ".join(FIELD_LABELS.get(f, f) for f in r.differing_fields()),
+                          tooltip=lambda r: "Fields whose values differ between NAV and BILL", width=200),
+    Column[VendorDiffRow]("Why", lambda r: r.reason),
+]
+
+
+class FieldCompareModel(QAbstractTableModel):
+    """One vendor's fields: NAV value, BILL value, and (for conflicts) which side to keep."""
+
+    HEADERS = ("Field", "NAV", "BILL", "Keep")
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self.row: VendorDiffRow | None = None
+        self.winners: dict[str, str] = {}
+
+    def show(self, row: VendorDiffRow | None) -> None:
+        self.beginResetModel()
+        self.row = row
+        self.winners = {f: SIDE_NAV for f in (row.conflict_fields if row else ())}
+        self.endResetModel()
+
+    def rowCount(self, parent=QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() or self.row is None else len(VENDOR_SYNC_FIELDS)
+
+    def columnCount(self, parent=QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self.HEADERS)
+
+    def headerData(self, section, orientation, role=Qt.ItemDataRole.DisplayRole):
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
+            return self.HEADERS[section]
+        return None
+
+    def flags(self, index):
+        flags = super().flags(index)
+        if self.row and index.column() == 3 and VENDOR_SYNC_FIELDS[index.row()] in self.winners:
+            flags |= Qt.ItemFlag.ItemIsEditable
+        return flags
+
+    def data(self, index, role=Qt.ItemDataRole.DisplayRole):
+        if self.row is None or not index.isValid():
+            return None
+        field = VENDOR_SYNC_FIELDS[index.row()]
+        conflict = field in self.row.conflict_fields
+        differs = field in self.row.differing_fields()
+        if role == Qt.ItemDataRole.DisplayRole or role == Qt.ItemDataRole.EditRole:
+            if index.column() == 0:
+                return FIELD_LABELS.get(field, field)
+            if index.column() == 1:
+                return display_text(self.row.nav_fields.get(field, "")) if self.row.nav_fields else "—"
+            if index.column() == 2:
+                return display_text(self.row.bill_fields.get(field, "")) if self.row.bill_fields else "—"
+            if conflict:
+                return "NAV" if self.winners.get(field) == SIDE_NAV else "BILL"
+            return ""
+        if role == Qt.ItemDataRole.BackgroundRole and index.column() > 0 and (conflict or differs):
+            return QBrush(ATTENTION if conflict else HIGHLIGHT)
+        if role == Qt.ItemDataRole.ForegroundRole and index.column() > 0 and (conflict or differs):
+            return QBrush(QColor("black"))
+        if role == Qt.ItemDataRole.ToolTipRole and conflict:
+            return "Changed on both sides since the last sync: choose the value to keep"
+        return None
+
+    def setData(self, index, value, role=Qt.ItemDataRole.EditRole) -> bool:
+        if self.row is None or index.column() != 3:
+            return False
+        field = VENDOR_SYNC_FIELDS[index.row()]
+        if field not in self.winners:
+            return False
+        self.winners[field] = SIDE_BILL if str(value).upper() == "BILL" else SIDE_NAV
+        self.dataChanged.emit(index, index)
+        return True
+
+
+class SideDelegate(QStyledItemDelegate):
+    def createEditor(self, parent, option, index):
+        editor = QComboBox(parent)
+        editor.addItems(["NAV", "BILL"])
+        editor.activated.connect(lambda: self.commitData.emit(editor))
+        return editor
+
+    def setEditorData(self, editor, index):
+        editor.setCurrentText(str(index.data()))
+
+    def setModelData(self, editor, model, index):
+        model.setData(index, editor.currentText())
+
+
+class VendorsTab(TableTab):
+    title = "Vendors"
+    hint = ("Vendors in NAV and BILL side by side. Differences are highlighted. Link vendors that are the same "
+            "company, accept the proposed matches, and choose a side for each field changed on both sides.")
+    vendor_selected = Signal(object)
+
+    def __init__(self, commands, parent=None) -> None:
+        super().__init__(commands, VENDOR_COLUMNS, parent)
+        self.state_filter = QComboBox(self)
+        self.state_filter.addItem("All vendors", None)
+        for state in VendorState:
+            self.state_filter.addItem(state.value.capitalize(), state)
+        self.state_filter.currentIndexChanged.connect(self._filter_state)
+        self.actions_row.addWidget(self.state_filter)
+        self.link_button = self.add_button("Link…", self.link_selected,
+                                           "Link this NAV vendor to a BILL vendor that is the same company")
+        self.unlink_button = self.add_button("Unlink", self.unlink_selected, "Stop syncing this pair")
+        self.accept_button = self.add_button("Accept match", self.accept_selected, "Link the proposed pair")
+        self.resolve_button = self.add_button("Resolve conflict", self.resolve_selected,
+                                              "Write the values chosen in the Keep column to both sides")
+
+        self.compare_model = FieldCompareModel(self)
+        self.compare_view = QTableView(self)
+        self.compare_view.setModel(self.compare_model)
+        self.compare_view.verticalHeader().setVisible(False)
+        self.compare_view.setItemDelegateForColumn(3, SideDelegate(self.compare_view))
+        self.compare_view.setEditTriggers(QTableView.EditTrigger.AllEditTriggers)
+        header = self.compare_view.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(3, QHeaderView.ResizeMode.ResizeToContents)
+        self.compare_caption = QLabel("Select a vendor to compare its fields.", self)
+        box = QGroupBox("Fields side by side", self)
+        box_layout = QVBoxLayout(box)
+        box_layout.addWidget(self.compare_caption)
+        box_layout.addWidget(self.compare_view)
+
+        # Put the table and the comparison in a splitter under the filter line.
+        self.layout_.removeWidget(self.view)
+        splitter = QSplitter(Qt.Orientation.Vertical, self)
+        splitter.addWidget(self.view)
+        splitter.addWidget(box)
+        splitter.setStretchFactor(0, 3)
+        splitter.setStretchFactor(1, 2)
+        self.layout_.addWidget(splitter, 1)
+        self.update_actions()
+
+    def count_text(self, rows) -> str:
+        conflicts = sum(1 for r in rows if r.state == VendorState.CONFLICT)
+        proposed = sum(1 for r in rows if r.state == VendorState.PROPOSED)
+        return f"{len(rows):,} vendors · {proposed} proposed · {conflicts} conflicts"
+
+    def _filter_state(self) -> None:
+        state = self.state_filter.currentData()
+        self.proxy.set_predicate(None if state is None else (lambda row: row.state == state))
+
+    def update_actions(self) -> None:
+        row: VendorDiffRow | None = self.current_row()
+        if hasattr(self, "compare_model"):
+            self.compare_model.show(row)
+            if row is None:
+                self.compare_caption.setText("Select a vendor to compare its fields.")
+            else:
+                self.compare_caption.setText(self._caption(row))
+            for number, field in enumerate(VENDOR_SYNC_FIELDS):
+                if row is not None and field in row.conflict_fields:
+                    self.compare_view.openPersistentEditor(self.compare_model.index(number, 3))
+        state = row.state if row else None
+        if hasattr(self, "resolve_button"):
+            self.link_button.setEnabled(state in (VendorState.ONLY_NAV, VendorState.PROPOSED))
+            self.unlink_button.setEnabled(state in (VendorState.LINKED, VendorState.CONFLICT))
+            self.accept_button.setEnabled(state == VendorState.PROPOSED)
+            self.resolve_button.setEnabled(state == VendorState.CONFLICT)
+
+    @staticmethod
+    def _caption(row: VendorDiffRow) -> str:
+        who = " ⇄ ".join(p for p in (row.nav_number, row.bill_id) if p)
+        text = f"{row.name} ({who}) — {row.state.value}"
+        if row.reason:
+            text += f": {row.reason}"
+        return text
+
+    def bill_only_choices(self) -> list[VendorDiffRow]:
+        return [r for r in self.model.rows() if r.state == VendorState.ONLY_BILL]
+
+    def link_selected(self, bill_id: str | None = None) -> None:
+        row: VendorDiffRow | None = self.current_row()
+        if row is None or not row.nav_number:
+            return
+        if not bill_id:
+            choices = self.bill_only_choices()
+            if row.state == VendorState.PROPOSED and row.bill_id:
+                bill_id = row.bill_id
+            elif not choices:
+                self.commands.report("There is no unlinked BILL vendor to link to.")
+                return
+            else:
+                labels = [f"{c.name} ({c.bill_id})" for c in choices]
+                label, ok = QInputDialog.getItem(self, "Link vendor",
+                                                 f"BILL vendor that is the same company as {row.name}:",
+                                                 labels, 0, False)
+                if not ok:
+                    return
+                bill_id = choices[labels.index(label)].bill_id
+        nav_number = row.nav_number
+        self.commands.run_command(f"Link {nav_number} to {bill_id}", lambda b: b.link(nav_number, bill_id))
+
+    def unlink_selected(self) -> None:
+        row = self.current_row()
+        if row is not None and row.nav_number:
+            nav_number = row.nav_number
+            self.commands.run_command(f"Unlink {nav_number}", lambda b: b.unlink(nav_number))
+
+    def accept_selected(self) -> None:
+        row = self.current_row()
+        if row is not None and row.state == VendorState.PROPOSED:
+            nav_number = row.nav_number
+            self.commands.run_command(f"Accept match for {nav_number}", lambda b: b.accept_proposal(nav_number))
+
+    def resolve_selected(self) -> None:
+        row = self.current_row()
+        if row is None or row.state != VendorState.CONFLICT:
+            return
+        nav_number, winners = row.nav_number, dict(self.compare_model.winners)
+        self.commands.run_command(f"Resolve conflict on {nav_number}",
+                                  lambda b: b.resolve_conflict(nav_number, winners))

@@ -1,0 +1,636 @@
+"""BILL v3 client (requests): one reused session, at most 3 requests in flight, typed errors.
+
+Rules it follows (shared/reference/BILL-API.md, developer.bill.com):
+- ``POST /v3/login`` once, then ``devKey`` + ``sessionId`` headers on every call. Sessions die after 35
+  idle minutes and login is capped at 200 per hour, so the session is reused and only renewed when BILL
+  answers BDC_1109 (then the call is retried once with the new session).
+- BILL allows 3 simultaneous requests per devKey and organization (BDC_1322) and 20,000 per hour
+  (BDC_1144). Both come as a 4xx with the code in the body, not as 429, so the code decides. A
+  semaphore keeps this process under the concurrency limit; the retry policy backs off on both.
+- A POST that creates something and gets no answer may have happened: ``UnknownOutcomeError``, never a
+  blind resend. Subscriptions are the exception: their ``X-Idempotent-Key`` makes a resend safe.
+- Messages name the record and the cause; they never contain the password, devKey or sessionId.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+
+import requests
+
+from app.clients.retry import RetryPolicy
+from app.domain.errors import (
+    AuthenticationError,
+    ConfigurationError,
+    ConnectionFailedError,
+    ConnectorError,
+    NotFoundError,
+    RateLimitError,
+    RecordError,
+    RetryableError,
+    UnknownOutcomeError,
+)
+from app.domain.models import (
+    Bill,
+    BillLine,
+    BillPaymentAllocation,
+    BillVendor,
+    ChartOfAccount,
+    Classification,
+    ClassificationKind,
+    Payment,
+    VendorFields,
+)
+from app.log import redact, register_secret
+
+log = logging.getLogger("navbill.clients.bill")
+
+SYSTEM = "BILL"
+PAGE_SIZE = 100  # BILL's largest page (max=101 is refused)
+RATE_LIMIT_CODES = {"BDC_1144", "BDC_1322"}
+SESSION_CODES = {"BDC_1109"}
+GATEWAY_STATUSES = {502, 503, 504}  # the request did not reach the application: safe to resend
+
+
+@dataclass
+class BillConnection:
+    base_url: str = "https://gateway.stage.bill.com/connect"
+    events_base_url: str = "https://gateway.stage.bill.com/connect-events"
+    username: str = ""
+    password: str = field(default="", repr=False)
+    organization_id: str = ""
+    dev_key: str = field(default="", repr=False)
+    environment: str = "sandbox"  # "sandbox" | "production"
+
+
+# -- wire → domain -------------------------------------------------------------------------------------
+def parse_time(value: Any) -> datetime | None:
+    if not value or not isinstance(value, str):
+        return None
+    text = value[:-1] + "+00:00" if value.endswith("Z") else value
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC)
+
+
+def parse_day(value: Any) -> date | None:
+    if not value or not isinstance(value, str):
+        return None
+    try:
+        return date.fromisoformat(value[:10])  # BILL sends both 2026-12-31 and 2026-12-15T00:00:00.000Z
+    except ValueError:
+        return None
+
+
+def _money(value: Any) -> Decimal:
+    if value is None or isinstance(value, bool):
+        return Decimal("0")
+    return value if isinstance(value, Decimal) else Decimal(str(value))
+
+
+def _text(value: Any) -> str:
+    return "" if value is None else str(value)
+
+
+def parse_vendor(wire: dict) -> BillVendor:
+    address = wire.get("address") or {}
+    info = wire.get("additionalInfo") or {}
+    fields = VendorFields(
+        name=_text(wire.get("name")),
+        address_line1=_text(address.get("line1")),
+        address_line2=_text(address.get("line2")),
+        city=_text(address.get("city")),
+        state=_text(address.get("stateOrProvince")),
+        postal_code=_text(address.get("zipOrPostalCode")),
+        country=_text(address.get("country")),
+        email=_text(wire.get("email")),
+        phone=_text(wire.get("phone")),
+        tax_id=_text(info.get("taxId")),
+        is_1099=bool(info.get("track1099", False)),
+        inactive=bool(wire.get("archived", False)),
+    )
+    return BillVendor(id=_text(wire.get("id")), fields=fields, updated_time=parse_time(wire.get("updatedTime")),
+                      created_time=parse_time(wire.get("createdTime")))
+
+
+def vendor_body(fields: VendorFields, *, for_update: bool = False) -> dict:
+    """The create/PATCH body. On update, an emptied field is sent as "" so BILL clears it."""
+    def put(target: dict, key: str, value: str) -> None:
+        if value or for_update:
+            target[key] = value
+
+    body: dict[str, Any] = {"name": fields.name}
+    if not for_update:
+        body["accountType"] = "BUSINESS"
+    put(body, "email", fields.email)
+    put(body, "phone", fields.phone)
+    address: dict[str, str] = {}
+    for key, value in (("line1", fields.address_line1), ("line2", fields.address_line2), ("city", fields.city),
+                       ("stateOrProvince", fields.state), ("zipOrPostalCode", fields.postal_code),
+                       ("country", fields.country)):
+        put(address, key, value)
+    if address:
+        body["address"] = address
+    info: dict[str, Any] = {"track1099": fields.is_1099}
+    put(info, "taxId", fields.tax_id)
+    body["additionalInfo"] = info
+    return body
+
+
+def parse_bill(wire: dict) -> Bill:
+    invoice = wire.get("invoice") or {}
+    lines = []
+    for raw in wire.get("billLineItems") or []:
+        classifications = {k: _text(v) for k, v in (raw.get("classifications") or {}).items() if v}
+        account = classifications.pop("chartOfAccountId", "")
+        lines.append(BillLine(amount=_money(raw.get("amount")), description=_text(raw.get("description")),
+                              chart_of_account_id=account, classifications=classifications,
+                              id=_text(raw.get("id"))))
+    invoice_date = parse_day(invoice.get("invoiceDate"))
+    due_date = parse_day(wire.get("dueDate")) or invoice_date  # webhook payloads may leave dueDate out
+    amount = _money(wire.get("amount"))
+    paid = _money(wire.get("paidAmount"))
+    return Bill(
+        id=_text(wire.get("id")), vendor_id=_text(wire.get("vendorId")),
+        invoice_number=_text(invoice.get("invoiceNumber")),
+        invoice_date=invoice_date or date.min, due_date=due_date or date.min,
+        amount=amount, lines=tuple(lines), description=_text(wire.get("description")),
+        payment_status=_text(wire.get("paymentStatus")) or "UNDEFINED", paid_amount=paid,
+        due_amount=_money(wire["dueAmount"]) if "dueAmount" in wire else amount - paid,
+        archived=bool(wire.get("archived", False)), updated_time=parse_time(wire.get("updatedTime")),
+    )
+
+
+def _wire_amount(value: Decimal) -> float:
+    # BILL takes amounts as JSON numbers; two-decimal amounts survive float exactly in JSON text.
+    return float(value)
+
+
+def bill_body(bill: Bill) -> dict:
+    body: dict[str, Any] = {
+        "vendorId": bill.vendor_id, "dueDate": bill.due_date.isoformat(),
+        "invoice": {"invoiceNumber": bill.invoice_number, "invoiceDate": bill.invoice_date.isoformat()},
+        "billLineItems": [],
+    }
+    if bill.description:
+        body["description"] = bill.description
+    for line in bill.lines:
+        classifications = {k: v for k, v in line.classifications.items() if v}
+        if line.chart_of_account_id:
+            classifications["chartOfAccountId"] = line.chart_of_account_id
+        item: dict[str, Any] = {"amount": _wire_amount(line.amount), "description": line.description}
+        if classifications:
+            item["classifications"] = classifications
+        body["billLineItems"].append(item)
+    return body
+
+
+def parse_payment(wire: dict) -> Payment:
+    allocations = tuple(BillPaymentAllocation(bill_id=_text(bp.get("billId")), amount=_money(bp.get("amount")))
+                        for bp in wire.get("billPayments") or [])
+    if not allocations and wire.get("billId"):
+        allocations = (BillPaymentAllocation(_text(wire["billId"]), _money(wire.get("amount"))),)
+    return Payment(id=_text(wire.get("id")), vendor_id=_text(wire.get("vendorId")),
+                   amount=_money(wire.get("amount")), process_date=parse_day(wire.get("processDate")) or date.min,
+                   status=_text(wire.get("status")), single_status=_text(wire.get("singleStatus")),
+                   allocations=allocations, updated_time=parse_time(wire.get("updatedTime")))
+
+
+def parse_payment_event(entity: dict) -> Payment:
+    """The payment.updated webhook entity, which has its own shape (billIds, funding, vendor{id,name})."""
+    amount = _money((entity.get("funding") or {}).get("amount"))
+    bill_ids = [_text(b) for b in entity.get("billIds") or []]
+    allocations = (BillPaymentAllocation(bill_ids[0], amount),) if len(bill_ids) == 1 else tuple(
+        BillPaymentAllocation(b, Decimal("0")) for b in bill_ids)  # split unknown: GET the payment for it
+    status = _text(entity.get("status"))
+    return Payment(id=_text(entity.get("id")), vendor_id=_text((entity.get("vendor") or {}).get("id")),
+                   amount=amount, process_date=parse_day(entity.get("processDate")) or date.min,
+                   status=status, single_status=status, allocations=allocations,
+                   updated_time=parse_time(entity.get("updatedTime")))
+
+
+def parse_chart_of_account(wire: dict) -> ChartOfAccount:
+    account = wire.get("account") or {}
+    return ChartOfAccount(id=_text(wire.get("id")), name=_text(wire.get("name")), number=_text(account.get("number")),
+                          account_type=_text(account.get("type")), archived=bool(wire.get("archived", False)),
+                          parent_id=_text(wire.get("parentId")))
+
+
+def parse_classification(kind: ClassificationKind, wire: dict) -> Classification:
+    return Classification(kind=kind, id=_text(wire.get("id")), name=_text(wire.get("name")),
+                          short_name=_text(wire.get("shortName")), archived=bool(wire.get("archived", False)))
+
+
+def _bill_time(moment: datetime) -> str:
+    moment = moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def _quoted(value: str) -> str:
+    return f'"{value}"'
+
+
+# -- the client -------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class _Failure:
+    status: int
+    code: str
+    message: str
+
+
+class BillClient:
+    def __init__(self, connection: BillConnection, retry: RetryPolicy | None = None, max_concurrent: int = 3,
+                 timeout: float = 30, session_id: str | None = None,
+                 on_session: Callable[[str | None], None] | None = None) -> None:
+        self.connection = connection
+        self.retry = retry or RetryPolicy()
+        self.timeout = timeout
+        self._on_session = on_session
+        self._session_id = session_id
+        self._login_info: dict = {}
+        self._login_lock = threading.Lock()
+        self._slots = threading.BoundedSemaphore(max_concurrent)
+        self._count_lock = threading.Lock()
+        self._calls = 0
+        self._http = requests.Session()
+        for secret in (connection.password, connection.dev_key, session_id):
+            register_secret(secret)
+
+    @property
+    def call_count(self) -> int:
+        with self._count_lock:
+            return self._calls
+
+    def close(self) -> None:
+        self._http.close()
+
+    # -- plumbing -----------------------------------------------------------------------------------
+    def _url(self, path: str, events: bool = False) -> str:
+        base = self.connection.events_base_url if events else self.connection.base_url
+        return f"{base.rstrip('/')}/v3/{path.lstrip('/')}"
+
+    def _send(self, method: str, url: str, *, body: Any = None, params: dict | None = None,
+              headers: dict | None = None) -> requests.Response:
+        data = None if body is None else json.dumps(body).encode("utf-8")
+        all_headers = {"Accept": "application/json", **(headers or {})}
+        if data is not None:
+            all_headers["Content-Type"] = "application/json"
+        with self._slots:  # never more than max_concurrent requests in flight (BDC_1322)
+            with self._count_lock:
+                self._calls += 1
+            return self._http.request(method, url, data=data, params=params, headers=all_headers,
+                                      timeout=self.timeout)
+
+    @staticmethod
+    def _failure(response: requests.Response) -> _Failure:
+        code, message = "", ""
+        try:
+            payload = response.json()
+        except ValueError:
+            payload = None
+        if isinstance(payload, list) and payload and isinstance(payload[0], dict):
+            code, message = _text(payload[0].get("code")), _text(payload[0].get("message"))
+        elif isinstance(payload, dict):  # gateway failures can come as one {"message": ...} object
+            code, message = _text(payload.get("code")), _text(payload.get("message"))
+        return _Failure(response.status_code, code, redact(message.strip()))
+
+    def _login(self) -> str:
+        c = self.connection
+        body = {"username": c.username, "password": c.password, "organizationId": c.organization_id,
+                "devKey": c.dev_key}
+        for attempt in range(1, self.retry.max_attempts + 1):
+            try:
+                response = self._send("POST", self._url("login"), body=body)
+            except requests.RequestException as exc:  # login is safe to resend
+                if attempt >= self.retry.max_attempts:
+                    raise ConnectionFailedError(f"Could not reach BILL at {c.base_url} ({type(exc).__name__}).",
+                                                system=SYSTEM) from None
+                self.retry.wait(attempt)
+                continue
+            if response.ok:
+                answer = response.json()
+                session_id = _text(answer.get("sessionId"))
+                register_secret(session_id)
+                self._login_info = {k: v for k, v in answer.items() if k != "sessionId"}
+                log.info("BILL login ok (organization %s, %s)", answer.get("organizationId"), c.environment)
+                return session_id
+            failure = self._failure(response)
+            if self._is_retryable(failure) and attempt < self.retry.max_attempts:
+                self.retry.wait(attempt)
+                continue
+            raise self._login_error(failure)
+        raise RetryableError("BILL did not accept the login after several tries.", system=SYSTEM)
+
+    def _login_error(self, failure: _Failure) -> ConnectorError:
+        env = self.connection.environment
+        if failure.code == "BDC_1101":
+            return AuthenticationError(
+                f"BILL refused the username or password (check sandbox vs production; this profile uses {env}).",
+                system=SYSTEM, code=failure.code)
+        if failure.code == "BDC_1102":
+            return AuthenticationError(
+                f"BILL refused the developer key (check that it belongs to the {env} environment).",
+                system=SYSTEM, code=failure.code)
+        if failure.code in RATE_LIMIT_CODES or failure.status == 429:
+            return RateLimitError(f"BILL is limiting requests ({failure.message or failure.code}).",
+                                  system=SYSTEM, code=failure.code)
+        if failure.status >= 500:
+            return RetryableError(f"BILL could not log in right now (HTTP {failure.status}).",
+                                  system=SYSTEM, code=failure.code or f"HTTP {failure.status}")
+        if "organization" in failure.message.lower() or failure.code == "BDC_1103":
+            return ConfigurationError(
+                f"BILL does not know organization {self.connection.organization_id} for this user "
+                f"(check the organization ID, it starts with 008, and the {env} environment).",
+                system=SYSTEM, code=failure.code)
+        return AuthenticationError(f"BILL refused the login: {failure.message or failure.code}.",
+                                   system=SYSTEM, code=failure.code or f"HTTP {failure.status}")
+
+    def _current_session(self) -> str:
+        with self._login_lock:
+            if not self._session_id:
+                self._session_id = self._login()
+                self._notify_session()
+            return self._session_id
+
+    def _renew_session(self, stale: str) -> str:
+        with self._login_lock:
+            if self._session_id == stale:  # another thread may have renewed it already
+                self._session_id = self._login()
+                self._notify_session()
+            return self._session_id or ""
+
+    def _notify_session(self) -> None:
+        if self._on_session is not None:
+            self._on_session(self._session_id)
+
+    @staticmethod
+    def _is_retryable(failure: _Failure) -> bool:
+        return failure.code in RATE_LIMIT_CODES or failure.status == 429 or failure.status >= 500
+
+    def _request(self, method: str, path: str, *, body: Any = None, params: dict | None = None,
+                 record: str = "", events: bool = False, resend_safe: bool | None = None,
+                 headers: dict | None = None) -> Any:
+        """One API call with session renewal and backoff. ``resend_safe`` defaults to "not a POST"."""
+        if resend_safe is None:
+            resend_safe = method != "POST"
+        url = self._url(path, events)
+        renewed = False
+        attempt = 0
+        while True:
+            attempt += 1
+            session = self._current_session()
+            call_headers = {"devKey": self.connection.dev_key, "sessionId": session, **(headers or {})}
+            try:
+                response = self._send(method, url, body=body, params=params, headers=call_headers)
+            except requests.RequestException as exc:
+                never_sent = isinstance(exc, requests.ConnectTimeout) or (
+                    isinstance(exc, requests.ConnectionError) and "NewConnectionError" in repr(exc))
+                if not resend_safe and not never_sent:
+                    raise UnknownOutcomeError(
+                        "BILL did not answer after the request was sent; it may or may not have been saved. "
+                        "Look it up in BILL before sending it again.", system=SYSTEM, record=record,
+                        code="no answer") from None
+                if attempt >= self.retry.max_attempts:
+                    raise ConnectionFailedError(f"Could not reach BILL ({type(exc).__name__}).",
+                                                system=SYSTEM, record=record) from None
+                log.info("BILL %s %s: no answer (%s), retrying", method, path, type(exc).__name__)
+                self.retry.wait(attempt)
+                continue
+            log.debug("BILL %s %s -> %s", method, path, response.status_code)
+            if response.ok:
+                if not response.content:
+                    return None
+                return json.loads(response.content.decode("utf-8"), parse_float=Decimal)
+            failure = self._failure(response)
+            if failure.code in SESSION_CODES or (failure.status == 401 and not failure.code):
+                if renewed:
+                    raise AuthenticationError("BILL ended the session again right after a new login.",
+                                              system=SYSTEM, record=record, code=failure.code)
+                renewed = True
+                attempt -= 1  # a renewal is not a failed attempt
+                self._renew_session(session)
+                continue
+            if self._is_retryable(failure):
+                if failure.status == 500 and not resend_safe:
+                    raise UnknownOutcomeError(
+                        "BILL failed while saving; it may or may not have been saved. Look it up in BILL "
+                        "before sending it again.", system=SYSTEM, record=record, code=failure.code or "HTTP 500")
+                if attempt < self.retry.max_attempts:
+                    log.info("BILL %s %s: %s (HTTP %s), backing off", method, path, failure.code or "busy",
+                             failure.status)
+                    self.retry.wait(attempt)
+                    continue
+                if failure.code in RATE_LIMIT_CODES or failure.status == 429:
+                    raise RateLimitError(f"BILL is limiting requests: {failure.message or failure.code}",
+                                         system=SYSTEM, record=record, code=failure.code or "HTTP 429")
+                raise RetryableError(f"BILL is not answering normally (HTTP {failure.status}).",
+                                     system=SYSTEM, record=record, code=failure.code or f"HTTP {failure.status}")
+            raise self._record_error(failure, record)
+
+    def _record_error(self, failure: _Failure, record: str) -> ConnectorError:
+        code = failure.code or f"HTTP {failure.status}"
+        if failure.code == "BDC_1121":
+            return ConfigurationError("BILL does not offer this API at the configured address (check the BILL URL).",
+                                      system=SYSTEM, record=record, code=code)
+        if failure.code == "BDC_1102":
+            return AuthenticationError("BILL refused the developer key.", system=SYSTEM, record=record, code=code)
+        if failure.status == 404:
+            return NotFoundError(f"BILL has no such record ({failure.message or 'not found'}).",
+                                 system=SYSTEM, record=record, code=code)
+        if failure.status == 403:
+            return AuthenticationError(f"BILL did not allow this: {failure.message or code}.",
+                                       system=SYSTEM, record=record, code=code)
+        return RecordError(f"BILL refused it: {failure.message or code}", system=SYSTEM, record=record, code=code)
+
+    def _iter_list(self, path: str, params: dict | None = None, *, record: str = "",
+                   events: bool = False) -> Iterator[dict]:
+        """Every result of a list, following ``nextPage`` until it is absent (an empty page with a
+        cursor still means "go on")."""
+        query = {"max": PAGE_SIZE, **(params or {})}
+        seen: set[str] = set()
+        while True:
+            page = self._request("GET", path, params=query, record=record, events=events) or {}
+            yield from page.get("results") or []
+            cursor = page.get("nextPage")
+            if not cursor:
+                return
+            if cursor in seen:
+                raise RetryableError("BILL sent the same page twice; the list was stopped to avoid a loop.",
+                                     system=SYSTEM, record=record, code="repeated cursor")
+            seen.add(cursor)
+            query = {**query, "page": cursor}
+
+    @staticmethod
+    def _list_params(filters: list[str], sort: str | None = None) -> dict:
+        params: dict[str, str] = {}
+        if filters:
+            params["filters"] = ",".join(filters)
+        if sort:
+            params["sort"] = sort
+        return params
+
+    # -- session ------------------------------------------------------------------------------------
+    def ping(self) -> dict:
+        """Log in (or reuse the session) and return the session details, for the connection test."""
+        details = self._request("GET", "login/session", record="connection test") or {}
+        return {**self._login_info, **details, "environment": self.connection.environment}
+
+    def logout(self) -> None:
+        with self._login_lock:
+            session, self._session_id = self._session_id, None
+        if session:
+            try:
+                with self._slots:
+                    with self._count_lock:
+                        self._calls += 1
+                    self._http.post(self._url("logout"), headers={"devKey": self.connection.dev_key,
+                                                                 "sessionId": session}, timeout=self.timeout)
+            except requests.RequestException:
+                pass  # the session dies on its own after 35 idle minutes
+        self._notify_session()
+
+    # -- vendors ----------------------------------------------------------------------------------
+    def iter_vendors(self, updated_since: datetime | None = None) -> Iterator[BillVendor]:
+        filters = [f"updatedTime:gte:{_quoted(_bill_time(updated_since))}"] if updated_since else []
+        sort = "updatedTime:asc" if updated_since else None
+        for wire in self._iter_list("vendors", self._list_params(filters, sort), record="vendor list"):
+            yield parse_vendor(wire)
+
+    def get_vendor(self, vendor_id: str) -> BillVendor:
+        return parse_vendor(self._request("GET", f"vendors/{vendor_id}", record=f"vendor {vendor_id}"))
+
+    def find_vendors_by_name(self, name: str) -> list[BillVendor]:
+        if '"' in name:  # a quote cannot be put inside a quoted filter value: match here instead
+            return [v for v in self.iter_vendors() if v.fields.name == name]
+        wires = self._iter_list("vendors", {"filters": f"name:eq:{_quoted(name)}"}, record=f"vendor {name}")
+        return [parse_vendor(w) for w in wires]
+
+    def create_vendor(self, fields: VendorFields) -> BillVendor:
+        record = f"vendor {fields.name}"
+        vendor = parse_vendor(self._request("POST", "vendors", body=vendor_body(fields), record=record))
+        if fields.inactive:
+            vendor = self.archive_vendor(vendor.id)
+        return vendor
+
+    def update_vendor(self, vendor_id: str, fields: VendorFields) -> BillVendor:
+        record = f"vendor {fields.name} ({vendor_id})"
+        vendor = parse_vendor(self._request("PATCH", f"vendors/{vendor_id}",
+                                            body=vendor_body(fields, for_update=True), record=record))
+        if fields.inactive != vendor.fields.inactive:
+            vendor = self.archive_vendor(vendor_id) if fields.inactive else self.restore_vendor(vendor_id)
+        return vendor
+
+    def archive_vendor(self, vendor_id: str) -> BillVendor:
+        return parse_vendor(self._request("POST", f"vendors/{vendor_id}/archive", record=f"vendor {vendor_id}",
+                                          resend_safe=True))
+
+    def restore_vendor(self, vendor_id: str) -> BillVendor:
+        return parse_vendor(self._request("POST", f"vendors/{vendor_id}/restore", record=f"vendor {vendor_id}",
+                                          resend_safe=True))
+
+    # -- bills ------------------------------------------------------------------------------------
+    def iter_bills(self, updated_since: datetime | None = None, vendor_id: str | None = None,
+                   payment_status: str | None = None) -> Iterator[Bill]:
+        filters = []
+        if updated_since:
+            filters.append(f"updatedTime:gte:{_quoted(_bill_time(updated_since))}")
+        if vendor_id:
+            filters.append(f"vendorId:eq:{vendor_id}")
+        if payment_status:
+            filters.append(f"paymentStatus:eq:{payment_status}")
+        sort = "updatedTime:asc" if updated_since else None
+        for wire in self._iter_list("bills", self._list_params(filters, sort), record="bill list"):
+            yield parse_bill(wire)
+
+    def get_bill(self, bill_id: str) -> Bill:
+        return parse_bill(self._request("GET", f"bills/{bill_id}", record=f"bill {bill_id}"))
+
+    def create_bill(self, bill: Bill) -> Bill:
+        record = f"bill for invoice {bill.invoice_number}"
+        return parse_bill(self._request("POST", "bills", body=bill_body(bill), record=record))
+
+    def find_bills(self, vendor_id: str, invoice_number: str) -> list[Bill]:
+        """BILL cannot filter on invoice number: list the vendor's bills and match here."""
+        wanted = invoice_number.strip()
+        return [b for b in self.iter_bills(vendor_id=vendor_id) if b.invoice_number.strip() == wanted]
+
+    # -- payments ---------------------------------------------------------------------------------
+    def iter_payments(self, updated_since: datetime | None = None) -> Iterator[Payment]:
+        filters = [f"updatedTime:gte:{_quoted(_bill_time(updated_since))}"] if updated_since else []
+        sort = "updatedTime:asc" if updated_since else None
+        for wire in self._iter_list("payments", self._list_params(filters, sort), record="payment list"):
+            yield parse_payment(wire)
+
+    def get_payment(self, payment_id: str) -> Payment:
+        return parse_payment(self._request("GET", f"payments/{payment_id}", record=f"payment {payment_id}"))
+
+    # -- accounts and classifications ----------------------------------------------------------------
+    def iter_chart_of_accounts(self) -> Iterator[ChartOfAccount]:
+        for wire in self._iter_list("classifications/chart-of-accounts", record="chart of accounts"):
+            yield parse_chart_of_account(wire)
+
+    def iter_classifications(self, kind: ClassificationKind) -> Iterator[Classification]:
+        kind = ClassificationKind(kind)
+        for wire in self._iter_list(f"classifications/{kind.value}", record=f"{kind.value} list"):
+            yield parse_classification(kind, wire)
+
+    # -- webhooks -----------------------------------------------------------------------------------
+    def create_subscription(self, name: str, events: list[str] | list[dict],
+                            notification_url: str) -> tuple[dict, str]:
+        """Returns (subscription, securityKey). BILL shows the key only once: store it at once."""
+        body = {"name": name, "status": {"enabled": True}, "notificationUrl": notification_url,
+                "events": [e if isinstance(e, dict) else {"type": e, "version": "1"} for e in events]}
+        answer = self._request("POST", "subscriptions", body=body, events=True, record=f"subscription {name}",
+                               resend_safe=True,  # the idempotency key makes a resend harmless
+                               headers={"X-Idempotent-Key": str(uuid.uuid4())})
+        security_key = _text(answer.pop("securityKey", ""))
+        register_secret(security_key)
+        return answer, security_key
+
+    def list_subscriptions(self) -> list[dict]:
+        answer = self._request("GET", "subscriptions", events=True, record="subscriptions")
+        return answer.get("results", []) if isinstance(answer, dict) else list(answer or [])
+
+    def get_subscription(self, subscription_id: str) -> dict:
+        return self._request("GET", f"subscriptions/{subscription_id}", events=True,
+                             record=f"subscription {subscription_id}")
+
+    def update_subscription(self, subscription_id: str, **changes: Any) -> dict:
+        """changes: name, events (type names), notification_url, enabled."""
+        body: dict[str, Any] = {}
+        if "name" in changes:
+            body["name"] = changes["name"]
+        if "notification_url" in changes:
+            body["notificationUrl"] = changes["notification_url"]
+        if "enabled" in changes:
+            body["status"] = {"enabled": bool(changes["enabled"])}
+        if "events" in changes:
+            body["events"] = [e if isinstance(e, dict) else {"type": e, "version": "1"} for e in changes["events"]]
+        return self._request("PATCH", f"subscriptions/{subscription_id}", body=body, events=True,
+                             record=f"subscription {subscription_id}")
+
+    def delete_subscription(self, subscription_id: str) -> None:
+        self._request("DELETE", f"subscriptions/{subscription_id}", events=True,
+                      record=f"subscription {subscription_id}")
+
+    def rotate_security_key(self, subscription_id: str) -> str:
+        answer = self._request("POST", f"subscriptions/{subscription_id}/security_key", events=True,
+                               record=f"subscription {subscription_id}", resend_safe=True)
+        key = _text((answer or {}).get("securityKey"))
+        register_secret(key)
+        return key
+
+    def send_test_event(self, subscription_id: str, event_type: str) -> dict:
+        return self._request("POST", f"subscriptions/{subscription_id}/test", events=True,
+                             body={"eventType": event_type, "version": "1"},
+                             record=f"subscription {subscription_id}", resend_safe=True)

@@ -1,0 +1,220 @@
+"""The local HTTP listener that receives both systems' webhooks.
+
+    /nav/notifications   Business Central: validationToken handshake and change notifications
+    /bill/webhook        BILL: signed event notifications
+
+It binds only to the configured address (127.0.0.1 by default; a reverse proxy or tunnel forwards
+the public https URL to it). Bodies are size-checked from Content-Length before a byte is read, and
+the route handler receives the raw bytes: BILL's signature is computed over them, so nothing may
+parse or re-encode a body before it is verified.
+
+Handlers answer at once; the sync they trigger runs on the scheduler's worker.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+log = logging.getLogger("navbill.push.listener")
+
+NAV_PATH = "/nav/notifications"
+BILL_PATH = "/bill/webhook"
+# BILL payloads carry every field of one record; NAV notifications a few ids. 1 MiB is ample.
+DEFAULT_MAX_BODY_BYTES = 1_000_000
+SOCKET_TIMEOUT_SECONDS = 10.0  # a sender that stalls mid-body loses its connection, not a thread
+
+
+@dataclass(frozen=True)
+class InboundRequest:
+    method: str
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]  # names lower-cased
+    body: bytes
+    client: str = ""
+
+    def header(self, name: str) -> str:
+        return self.headers.get(name.lower(), "")
+
+
+@dataclass(frozen=True)
+class Reply:
+    status: int
+    text: str = ""
+    content_type: str = "text/plain; charset=utf-8"
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+RouteHandler = Callable[[InboundRequest], Reply]
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+    protocol_version = "HTTP/1.1"
+    timeout = SOCKET_TIMEOUT_SECONDS
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+        # Only method, path and status: the query may hold a validationToken.
+        pass
+
+    def _handle(self) -> None:
+        split = urlsplit(self.path)
+        path = split.path.rstrip("/") or "/"
+        route = self.server.routes.get(path)
+        if route is None:
+            self._reply(Reply(404, "Not found"), path)
+            return
+        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+            self._reply(Reply(411, "Content-Length required"), path, close=True)
+            return
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            self._reply(Reply(400, "Bad Content-Length"), path, close=True)
+            return
+        if length < 0:
+            self._reply(Reply(400, "Bad Content-Length"), path, close=True)
+            return
+        if length > self.server.max_body_bytes:
+            log.warning("Refused a %d-byte webhook on %s from %s: larger than %d bytes", length, path,
+                        self.client_address[0], self.server.max_body_bytes)
+            self._reply(Reply(413, "Payload too large"), path, close=True)
+            return
+        try:
+            body = self.rfile.read(length) if length else b""
+        except (TimeoutError, OSError):
+            self.close_connection = True
+            return
+        if len(body) != length:
+            self._reply(Reply(400, "Body shorter than Content-Length"), path, close=True)
+            return
+        request = InboundRequest(
+            method=self.command, path=path,
+            query={k: v[0] for k, v in parse_qs(split.query, keep_blank_values=True).items()},
+            headers={k.lower(): v for k, v in self.headers.items()}, body=body,
+            client=self.client_address[0],
+        )
+        try:
+            reply = route(request)
+        except Exception:  # a handler bug must answer 500 (the sender retries), not hang the sender
+            log.exception("Webhook handler for %s failed", path)
+            reply = Reply(500, "Internal error")
+        self._reply(reply, path)
+
+    def _reply(self, reply: Reply, path: str, close: bool = False) -> None:
+        payload = reply.text.encode("utf-8")
+        log.debug("%s %s -> %d", self.command, path, reply.status)
+        try:
+            self.send_response(reply.status)
+            self.send_header("Content-Type", reply.content_type)
+            self.send_header("Content-Length", str(len(payload)))
+            for name, value in reply.headers.items():
+                self.send_header(name, value)
+            if close:
+                self.send_header("Connection", "close")
+                self.close_connection = True
+            self.end_headers()
+            if payload and self.command != "HEAD":
+                self.wfile.write(payload)
+        except OSError:
+            self.close_connection = True
+
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _handle
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = False  # another listener on our port must be an error, not a silent share
+    request_queue_size = 64
+
+    def __init__(self, address: tuple[str, int], routes: dict[str, RouteHandler], max_body_bytes: int) -> None:
+        self.routes = routes
+        self.max_body_bytes = max_body_bytes
+        if ":" in address[0]:
+            self.address_family = socket.AF_INET6
+        super().__init__(address, _Handler)
+
+
+class WebhookListener:
+    """One HTTP listener for both systems. ``start()`` binds (raises OSError if the port is taken)."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, *,
+                 max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) -> None:
+        self.host = host
+        self.requested_port = port
+        self.max_body_bytes = max_body_bytes
+        self.routes: dict[str, RouteHandler] = {}
+        self._httpd: _Server | None = None
+        self._thread: threading.Thread | None = None
+
+    def route(self, path: str, handler: RouteHandler) -> None:
+        self.routes[path.rstrip("/")] = handler
+
+    @property
+    def port(self) -> int:
+        if self._httpd is None:
+            return self.requested_port
+        return self._httpd.server_address[1]
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    @property
+    def running(self) -> bool:
+        return self._httpd is not None
+
+    def start(self) -> WebhookListener:
+        if self._httpd is not None:
+            return self
+        self._httpd = _Server((self.host, self.requested_port), self.routes, self.max_body_bytes)
+        self._thread = threading.Thread(target=self._httpd.serve_forever, name="navbill-webhook-listener",
+                                        daemon=True)
+        self._thread.start()
+        log.info("Webhook listener on %s (NAV: %s, BILL: %s)", self.url, NAV_PATH, BILL_PATH)
+        return self
+
+    def stop(self) -> None:
+        httpd, self._httpd = self._httpd, None
+        if httpd is None:
+            return
+        httpd.shutdown()
+        httpd.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def __enter__(self) -> WebhookListener:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def parse_listen_address(text: str, default_port: int = 8765) -> tuple[str, int]:
+    """``host:port``, ``:port``, ``host`` or ``[::1]:port`` → (host, port)."""
+    text = text.strip()
+    if not text:
+        return "127.0.0.1", default_port
+    if text.startswith("["):
+        host, _, rest = text[1:].partition("]")
+        port_text = rest.lstrip(":")
+    elif text.count(":") == 1:
+        host, port_text = text.split(":")
+    else:
+        host, port_text = text, ""
+    host = host or "127.0.0.1"
+    try:
+        port = int(port_text) if port_text else default_port
+    except ValueError:
+        raise ValueError(f"'{text}' is not host:port") from None
+    if not 0 <= port <= 65535:
+        raise ValueError(f"Port {port} is out of range")
+    return host, port

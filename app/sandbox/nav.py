@@ -39,6 +39,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import uuid
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -370,7 +371,7 @@ class NavSandbox(SandboxApp):
                 "Direct_Unit_Cost": line.unit_cost, "Line_Amount": line.amount, "Amount": line.amount,
                 "Shortcut_Dimension_1_Code": dims.get(GLOBAL_DIMENSIONS[0], ""),
                 "Shortcut_Dimension_2_Code": dims.get(GLOBAL_DIMENSIONS[1], ""),
-                "Dimension_Set_ID": abs(hash(tuple(sorted(dims.items())))) % 100000,
+                "Dimension_Set_ID": zlib.crc32(repr(sorted(dims.items())).encode()) % 100000,
                 "Dimensions": ";".join(f"{k}={v}" for k, v in sorted(dims.items())),
             })
         amount = sum((line["Amount"] for line in lines), Decimal("0"))

@@ -657,7 +657,7 @@ class BillSandbox(SandboxApp):
                 "billLineItems": [self._line(line, i) for i, line in enumerate(lines)],
                 "payFromChartOfAccountId": pay_from, "classifications": header_classifications or None,
                 "purchaseOrderNumber": _text(body, "purchaseOrderNumber"),
-                "createdBy": USER_ID, "createdTime": now, "updatedTime": now}
+                "createdTime": now, "updatedTime": now}
         bill = _prune(bill)
         self._bill_totals(bill)
         # Duplicate invoice numbers are accepted, as BILL does (its own bulk example repeats one).

@@ -24,9 +24,11 @@ MAPPING_COLUMNS = [
                        tooltip=lambda r: "Double-click to choose the BILL account", width=230),
     Column[MappingRow]("Classifications", lambda r: ", ".join(f"{k}: {v}" for k, v in r.classifications.items()),
                        width=170),
-    Column[MappingRow]("Suggestion", lambda r: r.suggested_account_name,
-                       background=lambda r: HIGHLIGHT if r.suggested_account_id and not r.mapped else None,
-                       width=200),
+    Column[MappingRow]("Chosen by", lambda r: {"user": "you", "suggested": "suggested"}.get(r.source, r.source),
+                       background=lambda r: HIGHLIGHT if r.awaiting_confirmation else None, width=80),
+    Column[MappingRow]("Suggestion", lambda r: r.suggested_account_name or (
+        r.bill_account_name if r.source == "suggested" else ""),
+        background=lambda r: HIGHLIGHT if r.awaiting_confirmation else None, width=200),
     Column[MappingRow]("Why suggested", lambda r: r.suggestion_reason),
 ]
 
@@ -43,14 +45,14 @@ class MappingTableModel(RowTableModel[MappingRow]):
     def data(self, index, role=Qt.ItemDataRole.DisplayRole):
         if role == Qt.ItemDataRole.EditRole and index.isValid():
             row = self.row_at(index.row())
-            return row.bill_account_id or row.suggested_account_id
+            return row.proposed_account_id
         return super().data(index, role)
 
     def setData(self, index, value, role=Qt.ItemDataRole.EditRole) -> bool:
         if index.column() != BILL_ACCOUNT_COLUMN or not value:
             return False
         row = self.row_at(index.row())
-        if value != row.bill_account_id:
+        if value != row.bill_account_id or row.source != "user":
             self.mapping_chosen.emit(row, str(value))
         return True
 
@@ -109,8 +111,7 @@ class MappingsTab(TableTab):
 
     def update_actions(self) -> None:
         if hasattr(self, "accept_button"):
-            self.accept_button.setEnabled(any(r.suggested_account_id and r.suggested_account_id != r.bill_account_id
-                                              for r in self.selected_rows()))
+            self.accept_button.setEnabled(any(r.awaiting_confirmation for r in self.selected_rows()))
 
     def _set_mapping(self, row: MappingRow, bill_account_id: str) -> None:
         account, dimensions = row.nav_account, dict(row.dimensions)
@@ -118,8 +119,8 @@ class MappingsTab(TableTab):
                                   lambda b: b.set_mapping(account, dimensions, bill_account_id))
 
     def accept_selected(self) -> None:
-        chosen = [(r.nav_account, dict(r.dimensions), r.suggested_account_id) for r in self.selected_rows()
-                  if r.suggested_account_id and r.suggested_account_id != r.bill_account_id]
+        chosen = [(r.nav_account, dict(r.dimensions), r.proposed_account_id) for r in self.selected_rows()
+                  if r.awaiting_confirmation]
         if chosen:
             self.commands.run_command(f"Accept {len(chosen)} suggestion(s)",
                                       lambda b: [b.set_mapping(*c) for c in chosen])

@@ -101,10 +101,22 @@ class MappingRow:
     suggested_account_id: str = ""
     suggested_account_name: str = ""
     suggestion_reason: str = ""
+    source: str = ""  # "user" (chosen by a person) | "suggested" (filled in by the connector)
 
     @property
     def mapped(self) -> bool:
         return bool(self.bill_account_id)
+
+    @property
+    def awaiting_confirmation(self) -> bool:
+        """A suggestion nobody has confirmed yet (in use or not)."""
+        if self.mapped:
+            return self.source == "suggested"
+        return bool(self.suggested_account_id)
+
+    @property
+    def proposed_account_id(self) -> str:
+        return self.suggested_account_id or self.bill_account_id
 
     @property
     def dimensions_text(self) -> str:
@@ -145,6 +157,8 @@ class SyncOutcome:
     summary: str
     needs_attention: int = 0  # held items + conflicts + failures after the run
     details: tuple[str, ...] = ()  # one sentence per planned or made change (the dry-run preview)
+    offline: bool = False  # a side could not be reached
+    started: datetime | None = None
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,175 @@
+"""`navbill` with no command: the window, the tray, and (with --demo) the embedded sandboxes.
+
+Start-up order matters: the single-instance check comes before anything opens the database, so a
+second launch only knocks on the first one's door and exits.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sys
+import tempfile
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from app import APP_NAME
+from app.config import AppPaths, app_paths
+from app.log import setup_logging
+
+log = logging.getLogger("navbill.ui")
+
+
+@dataclass
+class ConnectorSession:
+    """Everything one open window works with; ``close()`` releases it in reverse order."""
+
+    paths: AppPaths
+    store: Any
+    vault: Any = None
+    profiles: Any = None
+    profile: Any = None
+    sandboxes: Any = None
+    service: Any = None
+    backend: Any = None
+    _closers: list = field(default_factory=list)
+
+    def close(self) -> None:
+        for closer in reversed(self._closers):
+            with contextlib.suppress(Exception):
+                closer()
+        self._closers.clear()
+
+
+def build_engine_runner(store, profile, vault):
+    """A ``run(dry_run, progress, cancel)`` on the real engine, or None when no engine/profile exists."""
+    if profile is None:
+        return None
+    try:
+        from app.engine import SyncEngine  # type: ignore[attr-defined]
+    except ImportError:
+        log.warning("The sync engine is not available in this build; syncs are disabled")
+        return None
+    from app.clients.bill import BillClient
+    from app.clients.nav import NavClient
+    from app.engine.settings import EngineSettings
+    from app.profiles import build_bill_connection, build_nav_connection
+
+    lock = threading.Lock()  # one run at a time, whoever asks (window preview or scheduler)
+
+    def run(dry_run: bool, progress, cancel: threading.Event):
+        nav = NavClient(build_nav_connection(profile, vault))
+        bill = BillClient(build_bill_connection(profile, vault))
+        engine = SyncEngine(store, nav, bill, EngineSettings.load(store))
+
+        def report_progress(*args, **kwargs):
+            from app.ui.service_bridge import progress_triple
+
+            progress(*progress_triple(*args, **kwargs))
+
+        with lock:
+            return engine.run(dry_run=dry_run, progress=report_progress, cancel=cancel)
+
+    return run
+
+
+def open_session(home: str | Path | None, *, demo: bool) -> ConnectorSession:
+    from app.profiles import ProfileStore, demo_profile, demo_secrets
+    from app.store import open_store
+    from app.ui.store_backend import StoreBackend
+    from app.vault import DEMO_PASSPHRASE, Vault
+
+    paths = app_paths(home).ensure()
+    store = open_store(paths.database_url)
+    session = ConnectorSession(paths=paths, store=store)
+    session._closers.append(store.close)
+    if demo:
+        from app.sandbox.runner import start_sandboxes, stop_sandboxes
+
+        session.sandboxes = start_sandboxes(seed="demo")
+        session._closers.append(lambda: stop_sandboxes(session.sandboxes))
+        session.vault = Vault.open_with_passphrase(paths.database_url, DEMO_PASSPHRASE)
+        session.profiles = ProfileStore(paths, session.vault)
+        session.profile = session.profiles.save(
+            demo_profile(session.sandboxes.nav_url, session.sandboxes.bill_url), demo_secrets())
+        _demo_engine_defaults(store)
+    else:
+        try:
+            session.vault = Vault.open(paths.database_url)
+        except Exception as error:  # a locked or broken keyring must not stop the window opening
+            log.warning("The credentials vault could not be opened: %s", error)
+        session.profiles = ProfileStore(paths, session.vault)
+        session.profile = session.profiles.active()
+    runner = build_engine_runner(store, session.profile, session.vault)
+    session.backend = StoreBackend(store, runner)
+    return session
+
+
+def _demo_engine_defaults(store) -> None:
+    """The demo company's journal and balancing account, so payments can post on the first click."""
+    try:
+        from app.engine.settings import EngineSettings
+    except ImportError:
+        return
+    settings = EngineSettings.load(store)
+    if not settings.balancing_account_number:
+        settings.balancing_account_number = "2910"
+        settings.save(store)
+
+
+def main(args) -> int:
+    from PySide6.QtWidgets import QApplication
+
+    from app.ui.icons import app_icon
+    from app.ui.main_window import MainWindow
+    from app.ui.single_instance import SingleInstance, ask_running_instance, channel_name
+    from app.ui.tray import TrayController
+
+    home = args.home
+    if getattr(args, "demo", False) and not home:
+        home = tempfile.mkdtemp(prefix="navbill-demo-")  # a fresh demo each time; never the real data
+    paths = app_paths(home)
+    setup_logging(paths.ensure().log_dir, level=logging.DEBUG if getattr(args, "verbose", False) else logging.INFO)
+
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setApplicationName(APP_NAME)
+    app.setWindowIcon(app_icon())
+    channel = channel_name(paths.data_dir)
+    if ask_running_instance(channel):
+        log.info("%s is already running; brought its window forward", APP_NAME)
+        return 0
+    instance = SingleInstance(channel)
+    instance.listen()
+
+    session = open_session(home, demo=bool(getattr(args, "demo", False)))
+    window = MainWindow(session.backend, profile_name=session.profile.name if session.profile else "")
+    tray = TrayController(window)
+    app.setQuitOnLastWindowClosed(not tray.available)
+    instance.show_requested.connect(window.bring_forward)
+    window.settings_requested.connect(lambda: open_settings(window, session))
+    window.show()
+    window.refresh()
+    if session.profile is None:
+        open_settings(window, session, first_run=True)
+    code = app.exec()
+    window.shutdown()
+    tray.hide()
+    instance.close()
+    session.close()
+    return code
+
+
+def open_settings(window, session: ConnectorSession, first_run: bool = False) -> None:
+    from app.ui.settings import SetupWizard
+
+    wizard = SetupWizard(session, parent=window, first_run=first_run)
+    if wizard.exec():
+        from app.ui.store_backend import StoreBackend
+
+        session.profile = wizard.saved_profile or session.profile
+        window.backend = StoreBackend(session.store, build_engine_runner(session.store, session.profile,
+                                                                         session.vault))
+        session.backend = window.backend
+        window.refresh()

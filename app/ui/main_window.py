@@ -1,0 +1,453 @@
+"""The main window: one tab per screen, a toolbar to sync, and a status bar that says where things stand.
+
+Every read and command runs on a worker (``TaskRunner``); results come back as signals and are put
+into the tabs' models. After each command the window reloads all screens from the store, so what is
+shown is always what the store holds.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtWidgets import (
+    QApplication,
+    QHBoxLayout,
+    QLabel,
+    QMainWindow,
+    QProgressBar,
+    QPushButton,
+    QSystemTrayIcon,
+    QTabWidget,
+    QToolBar,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app import APP_NAME
+from app.ui.activity_tab import ActivityTab
+from app.ui.failures_tab import FailuresTab
+from app.ui.icons import STATE_TEXT, ConnectorState, app_icon, state_icon
+from app.ui.invoices_tab import InvoicesTab
+from app.ui.mappings_tab import MappingsTab
+from app.ui.payments_tab import PaymentsTab
+from app.ui.rows import ConnectorBackend, StatusInfo, SyncOutcome, VendorState
+from app.ui.table_model import display_text
+from app.ui.vendors_tab import VendorsTab
+from app.ui.workers import TaskContext, TaskRunner
+
+log = logging.getLogger("navbill.ui")
+
+
+def load_everything(backend: ConnectorBackend) -> dict[str, Any]:
+    """All screens' rows in one worker trip (runs on a worker thread)."""
+    return {
+        "vendors": backend.vendor_diff(),
+        "invoices": backend.pending_invoices(),
+        "payments": backend.payments(),
+        "failures": backend.failed_items(),
+        "mappings": backend.mappings(),
+        "bill_accounts": backend.bill_accounts(),
+        "runs": backend.runs(),
+        "audit": backend.audit_log(),
+        "status": backend.status(),
+    }
+
+
+def when(value: datetime | None, empty: str = "never") -> str:
+    return display_text(value) if value else empty
+
+
+class MessageBanner(QWidget):
+    """A dismissible line above the tabs for errors and results (no modal boxes: syncs keep going)."""
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self.label = QLabel(self)
+        self.label.setWordWrap(True)
+        self.label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        close = QPushButton("Dismiss", self)
+        close.clicked.connect(self.hide)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(8, 4, 8, 4)
+        layout.addWidget(self.label, 1)
+        layout.addWidget(close)
+        self.setAutoFillBackground(True)
+        self.hide()
+
+    def show_message(self, text: str, error: bool = False) -> None:
+        colour = "#ffd0cc" if error else "#dcecff"
+        self.setStyleSheet(f"MessageBanner {{ background: {colour}; }} QLabel {{ color: black; }}")
+        self.label.setText(text)
+        self.show()
+
+
+class MainWindow(QMainWindow):
+    state_changed = Signal(object)  # ConnectorState
+    attention_needed = Signal(str)  # a sentence for the tray notification
+    refreshed = Signal()  # every screen now shows the store's latest rows
+    command_finished = Signal(str, bool)  # description, succeeded
+    sync_finished = Signal(object)  # SyncOutcome
+    settings_requested = Signal()
+    pause_toggled = Signal(bool)
+
+    def __init__(self, backend: ConnectorBackend, *, profile_name: str = "", parent=None) -> None:
+        super().__init__(parent)
+        self.backend = backend
+        self.tasks = TaskRunner(self)
+        self.tray_available = False  # set by the tray controller when a tray icon is shown
+        self.quitting = False
+        self.state = ConnectorState.IDLE
+        self.paused = False
+        self.last_outcome: SyncOutcome | None = None
+        self.status_info = StatusInfo()
+        self._sync_task = None
+        self._service_run = False  # a run started by the service (schedule, poll, Sync now) is going
+        self._attention = 0
+        self.service_bridge = None
+
+        self.setWindowTitle(f"{APP_NAME} — NAV ⇄ BILL" + (f" — {profile_name}" if profile_name else ""))
+        self.setWindowIcon(app_icon())
+        self.resize(1280, 780)
+
+        self.vendors_tab = VendorsTab(self)
+        self.invoices_tab = InvoicesTab(self)
+        self.payments_tab = PaymentsTab(self)
+        self.failures_tab = FailuresTab(self)
+        self.mappings_tab = MappingsTab(self)
+        self.activity_tab = ActivityTab(self)
+        self.tabs = QTabWidget(self)
+        self.tabs.setDocumentMode(True)
+        for tab in self.all_tabs():
+            self.tabs.addTab(tab, tab.title)
+        self.invoices_tab.fix_vendor_requested.connect(self.show_vendor)
+        self.invoices_tab.fix_account_requested.connect(self.show_mapping)
+
+        self.banner = MessageBanner(self)
+        central = QWidget(self)
+        layout = QVBoxLayout(central)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.banner)
+        layout.addWidget(self.tabs, 1)
+        self.setCentralWidget(central)
+
+        self._build_actions()
+        self._build_status_bar()
+        self.set_state(ConnectorState.IDLE)
+
+    # --- layout -----------------------------------------------------------------------------------
+    def all_tabs(self):
+        return [self.vendors_tab, self.invoices_tab, self.payments_tab, self.failures_tab, self.mappings_tab,
+                self.activity_tab]
+
+    def _build_actions(self) -> None:
+        toolbar = QToolBar("Sync", self)
+        toolbar.setObjectName("sync-toolbar")
+        toolbar.setMovable(False)
+        toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.addToolBar(toolbar)
+        self.sync_action = QAction(state_icon(ConnectorState.SYNCING), "Sync now", self)
+        self.sync_action.setShortcut(QKeySequence("F5"))
+        self.sync_action.setToolTip("Run a full sync now (F5)")
+        self.sync_action.triggered.connect(lambda: self.start_sync(dry_run=False))
+        self.preview_action = QAction("Preview sync", self)
+        self.preview_action.setToolTip("Show what a sync would change, without writing anything")
+        self.preview_action.triggered.connect(lambda: self.start_sync(dry_run=True))
+        self.cancel_action = QAction("Cancel", self)
+        self.cancel_action.setToolTip("Stop the running sync after the current record")
+        self.cancel_action.triggered.connect(self.cancel_sync)
+        self.cancel_action.setEnabled(False)
+        self.pause_action = QAction(state_icon(ConnectorState.PAUSED), "Pause syncing", self)
+        self.pause_action.setCheckable(True)
+        self.pause_action.setToolTip("Stop scheduled syncs until you resume")
+        self.pause_action.toggled.connect(self.set_paused)
+        self.refresh_action = QAction("Reload", self)
+        self.refresh_action.setShortcut(QKeySequence.StandardKey.Refresh)
+        self.refresh_action.triggered.connect(self.refresh)
+        self.settings_action = QAction("Settings…", self)
+        self.settings_action.triggered.connect(self.settings_requested.emit)
+        self.quit_action = QAction("Quit", self)
+        self.quit_action.setShortcut(QKeySequence.StandardKey.Quit)
+        self.quit_action.triggered.connect(self.quit_app)
+        for action in (self.sync_action, self.preview_action, self.cancel_action, self.pause_action,
+                       self.refresh_action, self.settings_action):
+            toolbar.addAction(action)
+        menu = self.menuBar().addMenu("&File")
+        for action in (self.sync_action, self.preview_action, self.pause_action, self.settings_action):
+            menu.addAction(action)
+        menu.addSeparator()
+        menu.addAction(self.quit_action)
+
+    def _build_status_bar(self) -> None:
+        bar = self.statusBar()
+        self.state_label = QLabel(self)
+        self.progress_label = QLabel(self)
+        self.progress_bar = QProgressBar(self)
+        self.progress_bar.setMaximumWidth(160)
+        self.progress_bar.setTextVisible(False)
+        self.progress_bar.hide()
+        self.last_sync_label = QLabel(self)
+        self.next_sync_label = QLabel(self)
+        self.nav_mode_label = QLabel(self)
+        self.bill_mode_label = QLabel(self)
+        self.subscription_label = QLabel(self)
+        bar.addWidget(self.state_label)
+        bar.addWidget(self.progress_bar)
+        bar.addWidget(self.progress_label, 1)
+        for label in (self.last_sync_label, self.next_sync_label, self.nav_mode_label, self.bill_mode_label,
+                      self.subscription_label):
+            bar.addPermanentWidget(label)
+        self.show_status(self.status_info)
+
+    # --- state ------------------------------------------------------------------------------------
+    def set_state(self, state: ConnectorState) -> None:
+        self.state = state
+        self.state_label.setText(f"● {STATE_TEXT[state]}")
+        colours = {ConnectorState.IDLE: "#2e8b57", ConnectorState.SYNCING: "#1f6fd1",
+                   ConnectorState.ATTENTION: "#c06000", ConnectorState.OFFLINE: "#7a7a7a",
+                   ConnectorState.PAUSED: "#7a7a7a"}
+        self.state_label.setStyleSheet(f"color: {colours[state]}; font-weight: bold;")
+        self.state_changed.emit(state)
+
+    def _settled_state(self) -> ConnectorState:
+        if self.last_outcome is not None and self.last_outcome.offline:
+            return ConnectorState.OFFLINE
+        if self._attention:
+            return ConnectorState.ATTENTION
+        if self.paused:
+            return ConnectorState.PAUSED
+        return ConnectorState.IDLE
+
+    def show_status(self, info: StatusInfo) -> None:
+        self.status_info = info
+        self.last_sync_label.setText(f"Last sync: {when(info.last_sync)}")
+        self.next_sync_label.setText("Next sync: paused" if self.paused else
+                                     f"Next sync: {when(info.next_sync, 'not scheduled')}")
+        for label, side, mode, reason in ((self.nav_mode_label, "NAV", info.nav_mode, info.nav_mode_reason),
+                                          (self.bill_mode_label, "BILL", info.bill_mode, info.bill_mode_reason)):
+            label.setText(f"{side}: {mode}")
+            label.setToolTip(reason or f"{side} changes arrive by {mode}")
+        self.subscription_label.setText(f"Subscription until {when(info.subscription_expiry)}"
+                                        if info.subscription_expiry else "No webhook subscription")
+
+    def set_next_sync(self, next_time: datetime | None) -> None:
+        from dataclasses import replace
+
+        self.show_status(replace(self.status_info, next_sync=next_time))
+
+    def report(self, message: str, error: bool = False) -> None:
+        self.statusBar().showMessage(message, 10_000)
+        if error:
+            self.banner.show_message(message, error=True)
+
+    # --- loading ----------------------------------------------------------------------------------
+    def refresh(self) -> None:
+        backend = self.backend
+        self.tasks.start("load screens", lambda ctx: load_everything(backend), on_success=self._show_everything,
+                         on_failure=lambda message: self.report(f"Could not load the data: {message}", error=True))
+
+    def _show_everything(self, data: dict[str, Any]) -> None:
+        self.vendors_tab.set_rows(data["vendors"])
+        self.invoices_tab.set_rows(data["invoices"])
+        self.payments_tab.set_rows(data["payments"])
+        self.failures_tab.set_rows(data["failures"])
+        self.mappings_tab.set_account_choices(data["bill_accounts"])
+        self.mappings_tab.set_rows(data["mappings"])
+        self.activity_tab.set_runs(data["runs"])
+        self.activity_tab.set_rows(data["audit"])
+        self.show_status(data["status"])
+        problems = {
+            self.vendors_tab: sum(1 for r in data["vendors"] if r.state in (VendorState.CONFLICT,
+                                                                            VendorState.PROPOSED)),
+            self.invoices_tab: sum(1 for r in data["invoices"] if r.held),
+            self.failures_tab: len(data["failures"]),
+            self.mappings_tab: sum(1 for r in data["mappings"] if not r.mapped),
+        }
+        for tab in self.all_tabs():
+            count = problems.get(tab, 0)
+            index = self.tabs.indexOf(tab)
+            self.tabs.setTabText(index, f"{tab.title} ({count})" if count else tab.title)
+        attention = len(data["failures"]) + problems[self.vendors_tab]
+        became_worse = attention > self._attention
+        self._attention = attention
+        if self.state != ConnectorState.SYNCING:
+            self.set_state(self._settled_state())
+        if became_worse:
+            self.attention_needed.emit(f"{attention} item(s) need your attention in {APP_NAME}.")
+        self.refreshed.emit()
+
+    # --- commands ---------------------------------------------------------------------------------
+    def run_command(self, description: str, command: Callable[[ConnectorBackend], Any]) -> None:
+        backend = self.backend
+
+        def done(_result) -> None:
+            self.report(f"{description}: done")
+            self.command_finished.emit(description, True)
+            self.refresh()
+
+        def failed(message: str) -> None:
+            self.report(f"{description} failed: {message}", error=True)
+            self.command_finished.emit(description, False)
+            self.refresh()
+
+        self.tasks.start(description, lambda ctx: command(backend), on_success=done, on_failure=failed)
+
+    # --- syncing ----------------------------------------------------------------------------------
+    @property
+    def syncing(self) -> bool:
+        return self._sync_task is not None or self._service_run
+
+    def attach_service(self, bridge) -> None:
+        """Let the service (scheduler + webhooks) run the real syncs; previews still run here."""
+        self.service_bridge = bridge
+        bridge.connect_window(self)
+        self.pause_toggled.connect(bridge.set_paused)
+
+    def service_run_started(self, kind: str, description: str) -> None:
+        if kind == "run" and self._sync_task is None:
+            self._service_run = True
+            self.sync_started(False)
+            self.progress_label.setText(f"Syncing {description}…")
+
+    def service_run_finished(self, run_outcome) -> None:
+        from app.ui.store_backend import outcome_of
+
+        if run_outcome.kind != "run" or not self._service_run:
+            self.refresh()  # a webhook's targeted sync changed something
+            return
+        self._service_run = False
+        if run_outcome.error is not None:
+            from app.ui.workers import describe_error
+
+            offline = type(run_outcome.error).__name__ in ("ConnectionFailedError", "RetryableError")
+            outcome = SyncOutcome(False, False, f"Sync failed: {describe_error(run_outcome.error)}", offline=offline)
+        elif run_outcome.cancelled:
+            outcome = SyncOutcome(False, False, "Sync cancelled")
+        else:
+            outcome = outcome_of(run_outcome.result, False, self._attention)
+        self.sync_done(outcome)
+
+    def show_push_status(self, snapshot) -> None:
+        from dataclasses import replace
+
+        from app.ui.service_bridge import status_from_snapshot
+
+        fresh = status_from_snapshot(snapshot, self.status_info.next_sync)
+        self.show_status(replace(fresh, last_sync=self.status_info.last_sync, paused=self.paused))
+
+    def start_sync(self, dry_run: bool = False) -> bool:
+        if self.syncing:
+            self.report("A sync is already running.")
+            return False
+        if self.service_bridge is not None and not dry_run:
+            self.service_bridge.sync_now()  # the service's single worker runs it; signals report back
+            self.sync_action.setEnabled(False)
+            return True
+        backend = self.backend
+
+        def work(ctx: TaskContext) -> SyncOutcome:
+            return backend.sync(dry_run=dry_run, progress=ctx.progress, cancel=ctx.cancel)
+
+        self.sync_started(dry_run)
+        self._sync_task = self.tasks.start("preview" if dry_run else "sync", work, on_success=self.sync_done,
+                                           on_failure=lambda m: self.sync_done(SyncOutcome(False, dry_run, m)),
+                                           on_progress=self.sync_progress)
+        return True
+
+    def cancel_sync(self) -> None:
+        if self._sync_task is not None:
+            self._sync_task.cancel()
+        elif self._service_run and self.service_bridge is not None:
+            self.service_bridge.cancel()
+        self.progress_label.setText("Cancelling after the current record…")
+
+    def sync_started(self, dry_run: bool) -> None:
+        self.set_state(ConnectorState.SYNCING)
+        self.sync_action.setEnabled(False)
+        self.preview_action.setEnabled(False)
+        self.cancel_action.setEnabled(True)
+        self.progress_bar.setRange(0, 0)
+        self.progress_bar.show()
+        self.progress_label.setText("Previewing…" if dry_run else "Syncing…")
+
+    def sync_progress(self, message: str, done: int, total: int) -> None:
+        self.progress_label.setText(message)
+        if total > 0:
+            self.progress_bar.setRange(0, total)
+            self.progress_bar.setValue(min(done, total))
+        else:
+            self.progress_bar.setRange(0, 0)
+
+    def sync_done(self, outcome: SyncOutcome) -> None:
+        self._sync_task = None
+        self.last_outcome = outcome
+        self.sync_action.setEnabled(True)
+        self.preview_action.setEnabled(True)
+        self.cancel_action.setEnabled(False)
+        self.progress_bar.hide()
+        self.progress_label.setText(outcome.summary)
+        self.set_state(self._settled_state())
+        if outcome.dry_run and outcome.details:
+            shown = "\n".join(f"• {line}" for line in outcome.details[:15])
+            more = f"\n… and {len(outcome.details) - 15} more" if len(outcome.details) > 15 else ""
+            self.banner.show_message(f"{outcome.summary}\n{shown}{more}")
+        elif not outcome.ok:
+            self.banner.show_message(outcome.summary, error=True)
+            self.attention_needed.emit(outcome.summary)
+        self.sync_finished.emit(outcome)
+        self.refresh()
+
+    def set_paused(self, paused: bool) -> None:
+        self.paused = paused
+        if self.pause_action.isChecked() != paused:
+            self.pause_action.setChecked(paused)
+        self.show_status(self.status_info)
+        if self.state != ConnectorState.SYNCING:
+            self.set_state(self._settled_state())
+        self.pause_toggled.emit(paused)
+
+    # --- fix-it jumps -----------------------------------------------------------------------------
+    def show_vendor(self, nav_number: str) -> None:
+        self.tabs.setCurrentWidget(self.vendors_tab)
+        self.vendors_tab.filter_edit.clear()
+        self.vendors_tab.state_filter.setCurrentIndex(0)
+        if not self.vendors_tab.select_where(lambda r: r.nav_number == nav_number):
+            self.report(f"NAV vendor {nav_number} is not in the vendor list yet; run a sync first.")
+
+    def show_mapping(self, nav_account: str) -> None:
+        self.tabs.setCurrentWidget(self.mappings_tab)
+        if not self.mappings_tab.select_account(nav_account):
+            self.report(f"G/L account {nav_account} is not in the mapping list yet; run a sync first.")
+
+    # --- window life ------------------------------------------------------------------------------
+    def bring_forward(self) -> None:
+        self.show()
+        self.setWindowState((self.windowState() & ~Qt.WindowState.WindowMinimized) | Qt.WindowState.WindowActive)
+        self.raise_()
+        self.activateWindow()
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        if self.quitting:
+            event.accept()
+            return
+        event.ignore()
+        if self.tray_available and QSystemTrayIcon.isSystemTrayAvailable():
+            self.hide()  # keeps running in the tray; Quit is in the tray menu
+        else:
+            self.showMinimized()  # no tray to come back from: never disappear completely
+
+    def quit_app(self) -> None:
+        self.quitting = True
+        self.tasks.shutdown()
+        self.close()
+        app = QApplication.instance()
+        if app is not None:
+            app.quit()
+
+    def shutdown(self) -> None:
+        """Stop workers (tests and quit): cancel what runs and wait for the threads."""
+        self.tasks.shutdown()

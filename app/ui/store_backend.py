@@ -1,0 +1,321 @@
+"""The window's backend over the real store (and the engine, for syncs). No Qt here.
+
+It turns the store's rows into what each screen shows: e.g. a vendor link with open conflicts
+becomes one "conflict" row with both sides' fields, and the unlinked BILL vendors the store keeps
+as match candidates become "only in BILL" rows.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from collections import defaultdict
+from collections.abc import Callable
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import select
+
+from app.domain.errors import ConnectorError, RetryableError
+from app.domain.mapping import is_mappable_gl_account, suggest_account_mappings
+from app.domain.models import ChartOfAccount, GLAccount
+from app.store import Store
+from app.store import schema as tables
+from app.ui.rows import (
+    AuditRow,
+    BillAccountChoice,
+    FailedItemRow,
+    HoldReason,
+    MappingRow,
+    PaymentRow,
+    PendingInvoiceRow,
+    ProgressCallback,
+    RunRow,
+    StatusInfo,
+    SyncOutcome,
+    VendorDiffRow,
+    VendorState,
+)
+
+log = logging.getLogger("navbill.ui")
+
+# run(dry_run, progress, cancel) -> the engine's RunReport (any object; read with getattr)
+SyncRunner = Callable[[bool, ProgressCallback, threading.Event], Any]
+
+_ACCOUNT_IN_TEXT = re.compile(r"\b(?:G/L\s*)?account\s+([0-9A-Za-z-]+)", re.IGNORECASE)
+
+
+def hold_reason_of(reason: str, detail: dict | None = None) -> tuple[HoldReason, str]:
+    """Classify a held invoice's reason text so the window can offer the right fix."""
+    detail = detail or {}
+    text = (reason or "").lower()
+    account = str(detail.get("gl_account") or detail.get("nav_account") or "")
+    if "map" in text or "account" in text and "vendor" not in text:
+        if not account:
+            found = _ACCOUNT_IN_TEXT.search(reason or "")
+            account = found.group(1) if found else ""
+        return HoldReason.UNMAPPED_ACCOUNT, account
+    if "vendor" in text and ("link" in text or "match" in text or "not in bill" in text):
+        return HoldReason.UNLINKED_VENDOR, ""
+    return (HoldReason.OTHER if reason else HoldReason.NONE), ""
+
+
+class StoreBackend:
+    """``ConnectorBackend`` on a ``Store``; ``sync_runner`` is None until a profile is configured."""
+
+    def __init__(self, store: Store, sync_runner: SyncRunner | None = None,
+                 status_source: Callable[[], StatusInfo] | None = None) -> None:
+        self.store = store
+        self.sync_runner = sync_runner
+        self.status_source = status_source
+
+    # -- vendors --------------------------------------------------------------------------------
+    def _vendor_fields(self) -> tuple[dict[str, tuple[dict, dict]], list[tuple[str, dict, str]]]:
+        # The store's VendorRow carries differences only; the side-by-side view needs every field, so
+        # read the snapshots (pending values first: they are what each side holds now).
+        with self.store.session() as s:
+            links = {link.nav_number: (dict(link.nav_pending or link.nav_snapshot or {}),
+                                       dict(link.bill_pending or link.bill_snapshot or {}))
+                     for link in s.scalars(select(tables.VendorLink))}
+            candidates = [(c.bill_id, dict(c.fields or {}), c.claimed_by)
+                          for c in s.scalars(select(tables.BillVendorCandidate))]
+        return links, candidates
+
+    def vendor_diff(self) -> list[VendorDiffRow]:
+        links, candidates = self._vendor_fields()
+        candidate_fields = {bill_id: fields for bill_id, fields, _ in candidates}
+        conflicts: dict[str, list] = defaultdict(list)
+        for conflict in self.store.conflict_rows(state="open"):
+            conflicts[conflict.record_key].append(conflict)
+        rows: list[VendorDiffRow] = []
+        for vendor in self.store.vendor_rows():
+            nav_fields, bill_fields = links.get(vendor.nav_number, ({}, {}))
+            nav_fields = nav_fields or {"name": vendor.name}
+            if vendor.status == "linked":
+                open_conflicts = conflicts.get(vendor.nav_number, [])
+                if open_conflicts:
+                    nav_fields, bill_fields = dict(nav_fields), dict(bill_fields)
+                    for conflict in open_conflicts:
+                        nav_fields[conflict.field] = conflict.nav_value
+                        bill_fields[conflict.field] = conflict.bill_value
+                    names = tuple(c.field for c in open_conflicts)
+                    rows.append(VendorDiffRow(VendorState.CONFLICT, vendor.nav_number, vendor.bill_id, nav_fields,
+                                              bill_fields, names,
+                                              f"changed on both sides: {', '.join(names)}"))
+                else:
+                    rows.append(VendorDiffRow(VendorState.LINKED, vendor.nav_number, vendor.bill_id, nav_fields,
+                                              bill_fields))
+            elif vendor.status in ("proposed", "ambiguous"):
+                bill_id = vendor.bill_id or (vendor.candidate_ids[0] if len(vendor.candidate_ids) == 1 else "")
+                proposed = bill_fields or candidate_fields.get(bill_id, {})
+                reason = vendor.match_reason
+                if vendor.status == "ambiguous":
+                    reason = f"{reason} — pick one of {', '.join(vendor.candidate_ids)}".strip(" —")
+                rows.append(VendorDiffRow(VendorState.PROPOSED, vendor.nav_number, bill_id, nav_fields, proposed,
+                                          reason=reason))
+            else:  # rejected or not yet created in BILL
+                rows.append(VendorDiffRow(VendorState.ONLY_NAV, vendor.nav_number, "", nav_fields, {},
+                                          reason="will be created in BILL on the next sync"))
+        for bill_id, fields, claimed_by in candidates:
+            if claimed_by and not claimed_by.startswith("rejected:"):
+                continue  # shown on the NAV vendor that proposes it
+            rows.append(VendorDiffRow(VendorState.ONLY_BILL, "", bill_id, {}, fields,
+                                      reason="no NAV vendor matches; link one, or let the sync create it"))
+        return rows
+
+    def link(self, nav_number: str, bill_id: str) -> None:
+        self.store.link_vendor(nav_number, bill_id)
+
+    def unlink(self, nav_number: str) -> None:
+        self.store.unlink_vendor(nav_number)
+
+    def accept_proposal(self, nav_number: str) -> None:
+        self.store.accept_proposal(nav_number)
+
+    def resolve_conflict(self, nav_number: str, winners: dict[str, str]) -> None:
+        for conflict in self.store.conflict_rows(state="open", record_key=nav_number):
+            side = winners.get(conflict.field)
+            if side in ("nav", "bill"):
+                self.store.resolve_conflict(conflict.id, side)
+
+    # -- invoices and payments ---------------------------------------------------------------------
+    def _vendor_names(self) -> dict[str, str]:
+        return {v.nav_number: v.name for v in self.store.vendor_rows()}
+
+    def pending_invoices(self) -> list[PendingInvoiceRow]:
+        names = self._vendor_names()
+        details = {q.record_key: q for q in self.store.queue_items(state="open", kind="invoice")}
+        rows = []
+        for invoice in self.store.invoice_rows():
+            held = invoice.state == "held"
+            item = details.get(invoice.nav_number)
+            reason = invoice.reason or (item.reason if item else "")
+            kind, account = hold_reason_of(reason) if held else (HoldReason.NONE, "")
+            rows.append(PendingInvoiceRow(
+                nav_number=invoice.nav_number, vendor_number=invoice.vendor_number,
+                vendor_name=names.get(invoice.vendor_number, ""), vendor_invoice_number=invoice.vendor_invoice_number,
+                posting_date=None, due_date=None, amount=invoice.amount, held=held, hold_reason=kind,
+                reason_text=reason if held else f"in BILL as {invoice.bill_id}" if invoice.bill_id else "",
+                gl_account=account))
+        return rows
+
+    def payments(self) -> list[PaymentRow]:
+        names = self._vendor_names()
+        grouped: dict[str, list] = defaultdict(list)
+        for payment in self.store.payment_rows():
+            grouped[payment.payment_id].append(payment)
+        rows = []
+        for payment_id, parts in grouped.items():
+            posted = all(p.state == "posted" for p in parts)
+            when = max((p.posted_at for p in parts if p.posted_at), default=None)
+            rows.append(PaymentRow(
+                bill_payment_id=payment_id, vendor_name=names.get(parts[0].vendor_number, parts[0].vendor_number),
+                amount=sum((p.amount for p in parts), Decimal("0")), process_date=when.date() if when else None,
+                posted=posted, nav_document_numbers=tuple(dict.fromkeys(p.nav_document_number for p in parts
+                                                                         if p.nav_document_number)),
+                applies_to=tuple(dict.fromkeys(p.nav_invoice_number for p in parts if p.nav_invoice_number)),
+                note="" if posted else ", ".join(sorted({p.state for p in parts}))))
+        return rows
+
+    # -- the queue --------------------------------------------------------------------------------
+    def failed_items(self) -> list[FailedItemRow]:
+        return [FailedItemRow(item_id=str(q.id), kind=q.kind.replace("_", " "), record=q.record_key,
+                              error=q.last_error or q.reason or "no details recorded",
+                              held=not q.retryable, attempts=q.retry_count, last_attempt=q.updated_at)
+                for q in self.store.queue_items(state="open")]
+
+    def retry(self, item_id: str) -> None:
+        self.store.retry_item(int(item_id))
+
+    def retry_all(self) -> int:
+        items = self.store.queue_items(state="open")
+        for item in items:
+            self.store.retry_item(item.id)
+        return len(items)
+
+    def skip(self, item_id: str, note: str) -> None:
+        self.store.skip_item(int(item_id), note)
+
+    # -- mappings ---------------------------------------------------------------------------------
+    def _bill_account_labels(self, reference: dict) -> dict[str, str]:
+        return {a["id"]: " ".join(p for p in (a.get("number", ""), a["name"]) if p)
+                for a in reference.get("bill_accounts", [])}
+
+    def bill_accounts(self) -> list[BillAccountChoice]:
+        reference = self.store.reference_data()
+        labels = self._bill_account_labels(reference)
+        return [BillAccountChoice(a["id"], labels[a["id"]]) for a in reference.get("bill_accounts", [])
+                if not a.get("archived")]
+
+    def mappings(self) -> list[MappingRow]:
+        reference = self.store.reference_data()
+        labels = self._bill_account_labels(reference)
+        rows = []
+        mapped = set()
+        for m in self.store.account_mapping_rows():
+            mapped.add(m.nav_account)
+            rows.append(MappingRow(
+                nav_account=m.nav_account, nav_account_name=m.nav_account_name, dimensions=dict(m.dimension_filter),
+                bill_account_id=m.bill_account_id,
+                bill_account_name=labels.get(m.bill_account_id, m.bill_account_name or m.bill_account_id)
+                + (" (archived)" if m.bill_account_archived else ""),
+                classifications=dict(m.classifications), suggestion_reason=m.reason if m.source != "user" else "",
+                source=m.source))
+        gl_accounts = [GLAccount(a["number"], a["name"], a.get("account_type") or "Posting",
+                                 a.get("income_balance", ""), bool(a.get("blocked")))
+                       for a in reference.get("gl_accounts", [])]
+        bill_accounts = [ChartOfAccount(a["id"], a["name"], a.get("number", ""), a.get("account_type", ""),
+                                        bool(a.get("archived"))) for a in reference.get("bill_accounts", [])]
+        suggestions = {s.nav_account: s for s in suggest_account_mappings(gl_accounts, bill_accounts, mapped)}
+        for account in gl_accounts:
+            if account.number in mapped or not is_mappable_gl_account(account):
+                continue
+            hint = suggestions.get(account.number)
+            rows.append(MappingRow(
+                nav_account=account.number, nav_account_name=account.name,
+                suggested_account_id=hint.bill_account_id if hint else "",
+                suggested_account_name=labels.get(hint.bill_account_id, "") if hint else "",
+                suggestion_reason=hint.reason if hint else ""))
+        rows.sort(key=lambda r: (r.nav_account, r.dimensions_text))
+        return rows
+
+    def set_mapping(self, nav_account: str, dimensions: dict[str, str], bill_account_id: str) -> None:
+        self.store.set_account_mapping(nav_account, bill_account_id, dimension_filter=dimensions or None,
+                                       source="user")
+
+    # -- activity ---------------------------------------------------------------------------------
+    def runs(self) -> list[RunRow]:
+        rows = []
+        for run in self.store.runs(limit=200):
+            totals = summarise_flows(run.counts or {})
+            summary = totals or run.message or "nothing to change"
+            if run.message and totals:
+                summary = f"{summary} — {run.message}"
+            rows.append(RunRow(str(run.id), run.started_at, run.finished_at, run.status, run.dry_run, summary))
+        return rows
+
+    def audit_log(self) -> list[AuditRow]:
+        return [AuditRow(a.at, a.system, a.action.replace("_", " "), a.record,
+                         ", ".join(f"{k}={v}" for k, v in a.detail.items()))
+                for a in self.store.audit(limit=5000)]
+
+    def status(self) -> StatusInfo:
+        base = self.status_source() if self.status_source else StatusInfo()
+        if base.last_sync is None:
+            finished = [r.finished_at for r in self.store.runs(limit=20) if r.finished_at and not r.dry_run]
+            if finished:
+                from dataclasses import replace
+
+                base = replace(base, last_sync=max(finished))
+        return base
+
+    def attention_count(self) -> int:
+        counts = self.store.counts()
+        return counts.get("queue_open", 0) + counts.get("conflicts_open", 0) + counts.get("proposals", 0)
+
+    # -- sync -------------------------------------------------------------------------------------
+    def sync(self, *, dry_run: bool, progress: ProgressCallback, cancel: threading.Event) -> SyncOutcome:
+        if self.sync_runner is None:
+            return SyncOutcome(ok=False, dry_run=dry_run,
+                               summary="No connection is set up yet: open Settings to enter the NAV and BILL details.")
+        try:
+            report = self.sync_runner(dry_run, progress, cancel)
+        except RetryableError as error:
+            return SyncOutcome(ok=False, dry_run=dry_run, summary=f"Could not reach the server: {error}",
+                               offline=True)
+        except ConnectorError as error:
+            return SyncOutcome(ok=False, dry_run=dry_run, summary=str(error))
+        return outcome_of(report, dry_run, self.attention_count())
+
+
+def summarise_flows(flows: dict[str, Any]) -> str:
+    parts = []
+    for flow, counts in flows.items():
+        values = counts if isinstance(counts, dict) else getattr(counts, "__dict__", {})
+        numbers = ", ".join(f"{v} {k}" for k, v in values.items() if v)
+        if numbers:
+            parts.append(f"{flow}: {numbers}")
+    return "; ".join(parts)
+
+
+def outcome_of(report: Any, dry_run: bool, attention: int) -> SyncOutcome:
+    """Turn the engine's RunReport (app.engine.report) into what the window shows."""
+    if isinstance(report, SyncOutcome):
+        return report
+    status = str(getattr(report, "status", "completed"))
+    errors = list(getattr(report, "errors", []) or [])
+    ok = bool(getattr(report, "completed", status == "completed" and not errors))
+    flows = summarise_flows(getattr(report, "flows", {}) or {})
+    if dry_run:
+        planned = list(getattr(report, "planned", []) or [])
+        summary = f"Preview: {len(planned)} change(s) would be made" + (f" ({flows})" if flows else "")
+    else:
+        summary = f"Sync {status}" + (f": {flows}" if flows else ": nothing to change")
+    if errors:
+        summary += " — " + "; ".join(errors)
+    details = tuple(str(p) for p in (getattr(report, "planned", []) or []))
+    offline = any("reach" in e.lower() or "connect" in e.lower() for e in errors)
+    return SyncOutcome(ok=ok, dry_run=dry_run, summary=summary, needs_attention=attention, details=details,
+                       offline=offline, started=datetime.now().astimezone())

@@ -1,0 +1,7 @@
+"""The sync flows (headless, Qt-free): ``SyncEngine(store, nav_client, bill_client, settings).run()``."""
+
+from app.engine.engine import SyncEngine
+from app.engine.report import FlowCounts, RunReport
+from app.engine.settings import EngineSettings
+
+__all__ = ["SyncEngine", "RunReport", "FlowCounts", "EngineSettings"]

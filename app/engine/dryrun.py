@@ -1,0 +1,117 @@
+"""Dry run: the real flows against a throw-away copy of the store and clients that only pretend to write.
+
+Reads go to NAV and BILL as usual, so the report says what a real run would do now (including the
+knock-on effects: a vendor that would be created lets its invoices go too). Nothing is written to
+either system or to the real store, except the run's own row (marked dry run) for the history.
+"""
+
+from __future__ import annotations
+
+import itertools
+import sqlite3
+import tempfile
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+from app.domain.models import BillVendor, NavVendor, PostedPayment
+from app.store import Store
+from app.store import schema as t
+
+
+class _Planner:
+    def __init__(self) -> None:
+        self.planned: list[str] = []
+        self._ids = itertools.count(1)
+
+    def plan(self, text: str) -> int:
+        self.planned.append(text)
+        return next(self._ids)
+
+
+class DryNavClient:
+    def __init__(self, inner, planner: _Planner) -> None:
+        self._inner, self._planner = inner, planner
+
+    def __getattr__(self, name):
+        return getattr(self._inner, name)
+
+    def create_vendor(self, fields, number):
+        self._planner.plan(f"NAV: create vendor {number} {fields.name}")
+        return NavVendor(number=number, fields=fields, last_modified=datetime.now(UTC), etag="dry-run")
+
+    def update_vendor(self, number, fields, etag=""):
+        self._planner.plan(f"NAV: update vendor {number}")
+        return NavVendor(number=number, fields=fields, etag="dry-run")
+
+    def post_payment(self, lines, journal_template="", journal_batch=""):
+        for line in lines:
+            self._planner.plan(f"NAV: post payment {line.amount} to vendor {line.vendor_number} applied to "
+                               f"invoice {line.applies_to_invoice} (BILL payment {line.external_document_number})")
+        return [PostedPayment(0, line.document_number, line.external_document_number, line.vendor_number,
+                              line.amount, line.posting_date) for line in lines]
+
+
+class DryBillClient:
+    def __init__(self, inner, planner: _Planner) -> None:
+        self._inner, self._planner = inner, planner
+
+    def __getattr__(self, name):
+        return getattr(self._inner, name)
+
+    def create_vendor(self, fields):
+        n = self._planner.plan(f"BILL: create vendor {fields.name}")
+        return BillVendor(id=f"dry-run-vendor-{n}", fields=fields, updated_time=datetime.now(UTC))
+
+    def update_vendor(self, vendor_id, fields):
+        self._planner.plan(f"BILL: update vendor {vendor_id} ({fields.name})")
+        return BillVendor(id=vendor_id, fields=fields)
+
+    def archive_vendor(self, vendor_id):
+        self._planner.plan(f"BILL: archive vendor {vendor_id}")
+
+    def restore_vendor(self, vendor_id):
+        self._planner.plan(f"BILL: restore vendor {vendor_id}")
+
+    def create_bill(self, bill):
+        n = self._planner.plan(f"BILL: create bill {bill.invoice_number} for vendor {bill.vendor_id}, "
+                               f"{bill.amount}")
+        return replace(bill, id=f"dry-run-bill-{n}")
+
+
+def _copy_store(store: Store, folder: Path) -> Store:
+    target = folder / "dry-run.sqlite3"
+    raw = store.engine.raw_connection()
+    try:
+        with sqlite3.connect(target) as copy:
+            raw.driver_connection.backup(copy)
+    finally:
+        raw.close()
+    return Store(f"sqlite:///{target}")
+
+
+def dry_run_engine(engine, flows, progress, cancel, trigger):
+    from app.engine.engine import SyncEngine
+
+    if engine.store.url.get_backend_name() != "sqlite":
+        raise NotImplementedError("dry runs need the SQLite store")
+    planner = _Planner()
+    with tempfile.TemporaryDirectory(prefix="navbill-dry-run-") as folder:
+        copy = _copy_store(engine.store, Path(folder))
+        try:
+            shadow = SyncEngine(copy, DryNavClient(engine.nav, planner), DryBillClient(engine.bill, planner),
+                                engine.settings, engine.clock)
+            report = shadow._run(flows, progress, cancel, trigger, dry_run=True)
+        finally:
+            copy.close()
+    report.dry_run = True
+    report.planned = planner.planned
+    with engine.store.session() as s:
+        run = t.Run(flows=list(flows), trigger=trigger, dry_run=True, started_at=datetime.now(UTC),
+                    finished_at=datetime.now(UTC), status=report.status, counts=report.as_dict()["flows"],
+                    nav_calls=report.nav_calls, bill_calls=report.bill_calls,
+                    message="; ".join(report.errors)[:4000])
+        s.add(run)
+        s.flush()
+        report.run_id = run.id
+    return report

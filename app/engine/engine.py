@@ -1,0 +1,1079 @@
+"""The sync engine: four flows between NAV and BILL, headless and Qt-free.
+
+    accounts   NAV G/L accounts + dimensions, BILL chart of accounts + classifications -> caches, suggestions
+    vendors    NAV ⇄ BILL, three-way per field, matching on first sight, new BILL vendors become NAV vendors
+    invoices   posted NAV purchase invoices -> BILL bills (held until vendor and accounts are mapped)
+    payments   settled BILL payments -> new NAV payment journal lines, posted, applied to the invoice
+
+Reads stream (page by page, never the whole list in memory) from a bookmark; the bookmark is stored in
+the transaction that stores the stream's last batch. Writes go through the outbox (exactly once). A
+record that fails is held in the queue with the reason and the run goes on; an authentication or
+configuration failure stops the flows of that side.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import delete, or_, select
+from sqlalchemy.orm import Session
+
+from app.domain.conflicts import three_way
+from app.domain.errors import (
+    AuthenticationError,
+    ConfigurationError,
+    ConnectorError,
+    RecordError,
+    RetryableError,
+)
+from app.domain.mapping import suggest_account_mappings, suggest_dimension_mappings
+from app.domain.matching import Candidate, MatchKeys, MatchKind, match_vendor
+from app.domain.models import (
+    CLASSIFICATION_LINE_FIELD,
+    VENDOR_SYNC_FIELDS,
+    Bill,
+    BillLine,
+    ClassificationKind,
+    JournalLine,
+    Payment,
+    PostedInvoice,
+    VendorFields,
+)
+from app.engine.crash import crash_point
+from app.engine.outbox import Outbox
+from app.engine.report import FLOWS, FlowCounts, RunReport
+from app.engine.settings import EngineSettings
+from app.store import schema as t
+
+log = logging.getLogger("navbill.engine")
+
+BATCH = 200  # records per store transaction while streaming
+Progress = Callable[[str, int, str], None]  # (flow, records done in this flow, message)
+
+
+class SideStopped(Exception):
+    """Authentication or configuration failed on one side: its flows stop for this run."""
+
+    def __init__(self, side: str, error: ConnectorError) -> None:
+        super().__init__(str(error))
+        self.side, self.error = side, error
+
+
+class Cancelled(Exception):
+    pass
+
+
+def _iso(value: datetime | None) -> str:
+    return value.astimezone(UTC).isoformat() if value else ""
+
+
+def _parse(value: str) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+def _batched(items: Iterable, size: int = BATCH) -> Iterator[list]:
+    batch: list = []
+    for item in items:
+        batch.append(item)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+@dataclass
+class _Mappings:
+    """The account and dimension mappings plus what BILL has active, loaded once per invoices flow."""
+
+    accounts: dict[str, list[t.AccountMapping]]
+    dimensions: dict[tuple[str, str], t.DimensionMapping]
+    mapped_dimensions: set[str]
+    active_bill_accounts: set[str]
+    known_bill_accounts: set[str]
+    gl_names: dict[str, str]
+    dimension_value_names: dict[tuple[str, str], str]
+
+
+class SyncEngine:
+    def __init__(self, store, nav_client, bill_client, settings: EngineSettings | None = None,
+                 clock: Callable[[], datetime] | None = None) -> None:
+        self.store = store
+        self.nav = nav_client
+        self.bill = bill_client
+        self.settings = settings or EngineSettings.load(store)
+        self.clock = clock or (lambda: datetime.now(UTC))
+        self.outbox = Outbox(store)
+        self.report = RunReport()
+        self._progress: Progress = lambda flow, done, message: None
+        self._cancel = threading.Event()
+        self._stopped_sides: dict[str, str] = {}
+        self._lock = threading.Lock()  # one run at a time per engine
+
+    # ==============================================================================================
+    # entry points
+    # ==============================================================================================
+    def run(self, flows: Iterable[str] | None = None, dry_run: bool = False, progress: Progress | None = None,
+            cancel: threading.Event | None = None, trigger: str = "manual") -> RunReport:
+        selected = tuple(f for f in FLOWS if flows is None or f in set(flows))
+        unknown = set(flows or ()) - set(FLOWS)
+        if unknown:
+            raise ValueError(f"unknown flow(s): {', '.join(sorted(unknown))}")
+        if dry_run:
+            from app.engine.dryrun import dry_run_engine
+
+            return dry_run_engine(self, selected, progress, cancel, trigger)
+        with self._lock:
+            return self._run(selected, progress, cancel, trigger)
+
+    def _run(self, flows: tuple[str, ...], progress: Progress | None, cancel: threading.Event | None,
+             trigger: str, dry_run: bool = False, steps: dict[str, Callable[[], None]] | None = None) -> RunReport:
+        started = time.monotonic()
+        self.report = RunReport(dry_run=dry_run)
+        self._progress = progress or (lambda flow, done, message: None)
+        self._cancel = cancel or threading.Event()
+        self._stopped_sides = {}
+        nav_before, bill_before = self._calls()
+        with self.store.session() as s:
+            run = t.Run(flows=list(flows), trigger=trigger, dry_run=dry_run, started_at=self.clock())
+            s.add(run)
+            s.flush()
+            self.report.run_id = self.outbox.run_id = run.id
+        try:
+            self.settings.validate(flows)
+            steps = steps or {"accounts": self.sync_accounts, "vendors": self.sync_vendors,
+                              "invoices": self.sync_invoices, "payments": self.sync_payments}
+            sides = {"accounts": ("NAV", "BILL"), "vendors": ("NAV", "BILL"), "invoices": ("NAV", "BILL"),
+                     "payments": ("NAV", "BILL")}
+            for flow in flows:
+                self.report.counts(flow)
+                stopped = [side for side in sides[flow] if side in self._stopped_sides]
+                if stopped:
+                    self.report.errors.append(f"{flow}: not run because {stopped[0]} could not be used.")
+                    continue
+                try:
+                    steps[flow]()
+                except SideStopped as stop:
+                    self._stopped_sides[stop.side] = str(stop.error)
+                    self.report.errors.append(f"{flow}: {stop.error}")
+                    log.error("%s flow stopped: %s", flow, stop.error)
+            self.report.status = "completed"
+        except Cancelled:
+            self.report.status = "cancelled"
+        except ConfigurationError as exc:
+            self.report.status = "failed"
+            self.report.errors.append(str(exc))
+        except Exception as exc:
+            self.report.status = "failed"
+            self.report.errors.append(f"Unexpected error: {exc}")
+            log.exception("Sync run failed")
+        finally:
+            nav_after, bill_after = self._calls()
+            self.report.nav_calls = nav_after - nav_before
+            self.report.bill_calls = bill_after - bill_before
+            self.report.duration_seconds = time.monotonic() - started
+            status = self.report.status if not self.report.errors or self.report.status != "completed" else "failed"
+            with self.store.session() as s:
+                run = s.get(t.Run, self.report.run_id)
+                run.finished_at, run.status = self.clock(), status
+                run.counts = self.report.as_dict()["flows"]
+                run.nav_calls, run.bill_calls = self.report.nav_calls, self.report.bill_calls
+                run.message = "; ".join(self.report.errors)[:4000]
+        return self.report
+
+    def sync_nav_vendor(self, number: str) -> RunReport:
+        """A webhook said NAV vendor ``number`` changed: bring just that one across."""
+        def work() -> None:
+            vendor = self._nav_call(self.nav.get_vendor, number)
+            if vendor is not None:
+                self._absorb_nav_vendors([vendor])
+            self._reconcile_links(only_nav_number=number)
+        return self._targeted("vendors", work, f"webhook: NAV vendor {number}")
+
+    def sync_bill_vendor(self, bill_id: str) -> RunReport:
+        def work() -> None:
+            vendor = self._bill_call(self.bill.get_vendor, bill_id)
+            if vendor is not None:
+                self._absorb_bill_vendors([vendor])
+            self._reconcile_links(only_bill_id=bill_id)
+            self._create_nav_vendors_from_bill(only_bill_id=bill_id)
+        return self._targeted("vendors", work, f"webhook: BILL vendor {bill_id}")
+
+    def sync_invoice(self, number: str) -> RunReport:
+        def work() -> None:
+            self._load_mappings()
+            invoice = self._nav_call(self.nav.get_posted_invoice, number)
+            if invoice is not None:
+                self._push_invoice(invoice)
+        return self._targeted("invoices", work, f"webhook: NAV invoice {number}")
+
+    def sync_bill(self, bill_id: str) -> RunReport:
+        """A webhook said a bill changed (e.g. it was paid): read new payments since the bookmark."""
+        return self._targeted("payments", self.sync_payments, f"webhook: BILL bill {bill_id}")
+
+    def _targeted(self, flow: str, work: Callable[[], None], trigger: str) -> RunReport:
+        with self._lock:
+            return self._run((flow,), None, None, trigger, steps={flow: work})
+
+    # ==============================================================================================
+    # plumbing
+    # ==============================================================================================
+    def _calls(self) -> tuple[int, int]:
+        return int(getattr(self.nav, "call_count", 0)), int(getattr(self.bill, "call_count", 0))
+
+    def _check_cancel(self) -> None:
+        if self._cancel.is_set():
+            raise Cancelled()
+
+    def _side_call(self, side: str, fn: Callable, *args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except (AuthenticationError, ConfigurationError) as exc:
+            raise SideStopped(side, exc) from exc
+
+    def _nav_call(self, fn: Callable, *args, **kwargs):
+        return self._side_call("NAV", fn, *args, **kwargs)
+
+    def _bill_call(self, fn: Callable, *args, **kwargs):
+        return self._side_call("BILL", fn, *args, **kwargs)
+
+    def _stream(self, side: str, iterator_factory: Callable[[], Iterator]) -> Iterator:
+        """Iterate a client stream, turning auth/config failures (even mid-stream) into a side stop."""
+        try:
+            yield from iterator_factory()
+        except (AuthenticationError, ConfigurationError) as exc:
+            raise SideStopped(side, exc) from exc
+
+    def _audit(self, s: Session, system: str, action: str, record: str, **detail: Any) -> None:
+        s.add(t.AuditEntry(run_id=self.report.run_id, at=self.clock(), system=system, action=action,
+                           record=record, detail=detail))
+
+    def _hold(self, kind: str, key: str, reason: str, *, retryable: bool = False, error: str = "",
+              detail: dict | None = None, flow: str = "", outcome: str = "held") -> None:
+        with self.store.session() as s:
+            item = s.scalars(select(t.QueueItem).where(t.QueueItem.kind == kind,
+                                                       t.QueueItem.record_key == key)).first()
+            if item is None:
+                item = t.QueueItem(kind=kind, record_key=key, reason=reason)
+                s.add(item)
+            elif item.state == "skipped":
+                return  # the user said leave it
+            else:
+                item.retry_count = (item.retry_count or 0) + (1 if retryable else 0)
+                if item.state == "open" and item.reason == reason and not retryable:
+                    return  # held before for the same reason: nothing new to count or audit
+            item.reason, item.state, item.retryable, item.last_error = reason, "open", retryable, error[:2000]
+            if detail is not None:
+                item.detail = detail
+            self._audit(s, "engine", "hold" if not retryable else "retry_later", f"{kind} {key}", reason=reason)
+        if flow:
+            self.report.counts(flow).add(outcome)
+
+    @staticmethod
+    def _resolve_item(s: Session, kind: str, key: str) -> None:
+        item = s.scalars(select(t.QueueItem).where(t.QueueItem.kind == kind, t.QueueItem.record_key == key)).first()
+        if item is not None and item.state == "open":
+            item.state, item.retryable = "resolved", False
+
+    def _guard(self, flow: str, kind: str, key: str, label: str, work: Callable[[], None],
+               detail: dict | None = None) -> None:
+        """Run one record's work; a record error holds it, a retryable error queues it, the run goes on."""
+        try:
+            work()
+        except (AuthenticationError, ConfigurationError) as exc:
+            raise SideStopped(exc.system or "NAV", exc) from exc
+        except RecordError as exc:
+            self._hold(kind, key, f"{label}: {exc.message}", error=str(exc), detail=detail, flow=flow,
+                       outcome="failed")
+        except RetryableError as exc:
+            self._hold(kind, key, f"{label}: will try again ({exc.message})", retryable=True, error=str(exc),
+                       detail=detail, flow=flow, outcome="failed")
+
+    def _retry_keys(self, kind: str) -> list[str]:
+        with self.store.session() as s:
+            return list(s.scalars(select(t.QueueItem.record_key).where(
+                t.QueueItem.kind == kind, t.QueueItem.state == "open", t.QueueItem.retryable.is_(True))))
+
+    # ==============================================================================================
+    # flow 4: accounts
+    # ==============================================================================================
+    def sync_accounts(self) -> None:
+        counts = self.report.counts("accounts")
+        gl_accounts = list(self._stream("NAV", self.nav.iter_gl_accounts))
+        dimensions = list(self._stream("NAV", self.nav.iter_dimensions))
+        values = list(self._stream("NAV", self.nav.iter_dimension_values))
+        bill_accounts = list(self._stream("BILL", self.bill.iter_chart_of_accounts))
+        classifications = []
+        for kind in ClassificationKind:
+            try:
+                classifications.extend(self._stream("BILL", lambda kind=kind: self.bill.iter_classifications(kind)))
+            except RecordError as exc:  # an organization without jobs, say: the other kinds still count
+                log.info("BILL %s not available: %s", kind, exc)
+        self._check_cancel()
+        with self.store.session() as s:
+            for model in (t.NavGLAccountCache, t.NavDimensionCache, t.NavDimensionValueCache, t.BillAccountCache,
+                          t.BillClassificationCache):
+                s.execute(delete(model))
+            s.add_all(t.NavGLAccountCache(number=a.number, name=a.name, account_type=a.account_type,
+                                          income_balance=a.income_balance, blocked=a.blocked) for a in gl_accounts)
+            s.add_all(t.NavDimensionCache(code=d.code, name=d.name) for d in dimensions)
+            s.add_all(t.NavDimensionValueCache(dimension_code=v.dimension_code, code=v.code, name=v.name,
+                                               blocked=v.blocked) for v in values)
+            s.add_all(t.BillAccountCache(id=a.id, name=a.name, number=a.number, account_type=a.account_type,
+                                         archived=a.archived) for a in bill_accounts)
+            s.add_all(t.BillClassificationCache(id=c.id, kind=str(c.kind), name=c.name, short_name=c.short_name,
+                                                archived=c.archived) for c in classifications)
+            archived = {a.id for a in bill_accounts if a.archived}
+            # A suggestion that now points at an archived account is withdrawn (a user's choice stays, and
+            # the invoices that need it are held with the reason).
+            for mapping in s.scalars(select(t.AccountMapping).where(t.AccountMapping.source == "suggested")):
+                if mapping.bill_account_id in archived:
+                    s.delete(mapping)
+            s.flush()
+            mapped = set(s.scalars(select(t.AccountMapping.nav_account).where(
+                t.AccountMapping.dimension_filter_key == "")))
+            for suggestion in suggest_account_mappings(gl_accounts, bill_accounts, mapped):
+                s.add(t.AccountMapping(nav_account=suggestion.nav_account, dimension_filter={},
+                                       dimension_filter_key="", bill_account_id=suggestion.bill_account_id,
+                                       source="suggested", reason=suggestion.reason))
+                counts.created += 1
+            mapped_values = set(s.execute(select(t.DimensionMapping.dimension_code,
+                                                 t.DimensionMapping.value_code)).tuples())
+            for suggestion in suggest_dimension_mappings(values, classifications, mapped_values):
+                s.add(t.DimensionMapping(dimension_code=suggestion.dimension_code, value_code=suggestion.value_code,
+                                         kind=suggestion.kind, classification_id=suggestion.classification_id,
+                                         source="suggested", reason=suggestion.reason))
+                counts.created += 1
+            counts.updated += len(gl_accounts) + len(bill_accounts)
+        self._progress("accounts", len(gl_accounts) + len(bill_accounts), "accounts read")
+
+    # ==============================================================================================
+    # flows 1-3: vendors
+    # ==============================================================================================
+    def sync_vendors(self) -> None:
+        self._recover_vendor_writes()
+        self._apply_chosen_conflicts()
+        self._retry_failed_vendors()
+        bill_mark = self.store.get_bookmark("bill.vendors")
+        self._absorb_bill_vendors(self._stream("BILL", lambda: self.bill.iter_vendors(
+            updated_since=_parse(bill_mark))), bookmark="bill.vendors")
+        nav_mark = self.store.get_bookmark("nav.vendors")
+        self._absorb_nav_vendors(self._stream("NAV", lambda: self.nav.iter_vendors(
+            modified_since=_parse(nav_mark))), bookmark="nav.vendors")
+        self._reconcile_links()
+        if self.settings.create_nav_vendors:
+            self._create_nav_vendors_from_bill()
+
+    # -- reading -------------------------------------------------------------------------------
+    def _absorb_bill_vendors(self, vendors: Iterable, bookmark: str = "") -> None:
+        """Note each changed BILL vendor: on its link (reconciled later) or in the match index."""
+        newest = ""
+        for batch in _batched(vendors):
+            self._check_cancel()
+            with self.store.session() as s:
+                ids = [v.id for v in batch]
+                links = {link.bill_id: link for link in s.scalars(select(t.VendorLink).where(
+                    t.VendorLink.bill_id.in_(ids), t.VendorLink.status == "linked"))}
+                for vendor in batch:
+                    newest = max(newest, _iso(vendor.updated_time))
+                    link = links.get(vendor.id)
+                    if link is not None:
+                        link.bill_pending, link.bill_updated = vendor.fields.as_dict(), vendor.updated_time
+                        continue
+                    keys = MatchKeys.of(vendor.fields.name, vendor.fields.email, vendor.fields.tax_id)
+                    candidate = s.get(t.BillVendorCandidate, vendor.id)
+                    if candidate is None:
+                        candidate = t.BillVendorCandidate(bill_id=vendor.id, claimed_by="")
+                        s.add(candidate)
+                    candidate.exact_name, candidate.name_key = keys.exact_name, keys.name
+                    candidate.email_key, candidate.tax_key = keys.email, keys.tax_id
+                    candidate.fields, candidate.updated_time = vendor.fields.as_dict(), vendor.updated_time
+            crash_point("mid_stream")
+        if bookmark and newest:
+            with self.store.session() as s:
+                self.store.set_bookmark(s, bookmark, newest)
+
+    def _absorb_nav_vendors(self, vendors: Iterable, bookmark: str = "") -> None:
+        newest = ""
+        counts = self.report.counts("vendors")
+        to_create = []
+        done = 0
+        for batch in _batched(vendors):
+            self._check_cancel()
+            with self.store.session() as s:
+                links = {link.nav_number: link for link in s.scalars(select(t.VendorLink).where(
+                    t.VendorLink.nav_number.in_([v.number for v in batch])))}
+                for vendor in batch:
+                    newest = max(newest, _iso(vendor.last_modified))
+                    link = links.get(vendor.number)
+                    if link is not None and link.status == "linked":
+                        link.nav_pending, link.nav_etag = vendor.fields.as_dict(), vendor.etag
+                        link.nav_modified, link.name = vendor.last_modified, vendor.fields.name
+                    elif link is not None and link.status in ("proposed", "ambiguous"):
+                        link.name = vendor.fields.name  # waiting for the user
+                    elif link is not None and link.status == "rejected":
+                        to_create.append(vendor)
+                    elif not self._match_nav_vendor(s, vendor):
+                        if vendor.fields.inactive:
+                            counts.skipped += 1  # a blocked vendor with no BILL counterpart stays out of BILL
+                        else:
+                            to_create.append(vendor)
+            done += len(batch)
+            for vendor in to_create:
+                self._check_cancel()
+                self._guard("vendors", "vendor", vendor.number, f"NAV vendor {vendor.number} {vendor.fields.name}",
+                            lambda vendor=vendor: self._create_bill_vendor(vendor))
+            to_create = []
+            self._progress("vendors", done, "NAV vendors read")
+            crash_point("mid_stream")
+        if bookmark and newest:
+            with self.store.session() as s:
+                self.store.set_bookmark(s, bookmark, newest)
+
+    def _match_nav_vendor(self, s: Session, vendor) -> bool:
+        """Link, propose or queue a match for a NAV vendor seen for the first time. False: no match."""
+        keys = MatchKeys.of(vendor.fields.name, vendor.fields.email, vendor.fields.tax_id)
+        conditions = [t.BillVendorCandidate.exact_name == keys.exact_name]
+        for column, value in ((t.BillVendorCandidate.name_key, keys.name), (t.BillVendorCandidate.email_key,
+                              keys.email), (t.BillVendorCandidate.tax_key, keys.tax_id)):
+            if value:
+                conditions.append(column == value)
+        first_word = keys.name.split(" ")[0] if keys.name else ""
+        if first_word:  # "very similar name" candidates share at least the first word
+            conditions.append(t.BillVendorCandidate.name_key.like(f"{first_word}%"))
+        rows = list(s.scalars(select(t.BillVendorCandidate).where(
+            t.BillVendorCandidate.claimed_by == "", or_(*conditions)).limit(50)))
+        if not rows:
+            return False
+        result = match_vendor(keys, [Candidate(r.bill_id, MatchKeys(r.exact_name, r.name_key, r.email_key,
+                                                                    r.tax_key)) for r in rows])
+        if result.kind == MatchKind.NONE:
+            return False
+        by_id = {r.bill_id: r for r in rows}
+        counts = self.report.counts("vendors")
+        link = t.VendorLink(nav_number=vendor.number, name=vendor.fields.name, match_reason=result.reason,
+                            nav_etag=vendor.etag, nav_modified=vendor.last_modified)
+        s.add(link)
+        if result.kind == MatchKind.EXACT:
+            candidate = by_id[result.single]
+            link.status, link.bill_id = "linked", candidate.bill_id
+            link.nav_pending, link.bill_pending = vendor.fields.as_dict(), dict(candidate.fields)
+            link.bill_updated = candidate.updated_time
+            s.delete(candidate)
+            self._audit(s, "engine", "link", f"vendor {vendor.number}", bill_id=candidate.bill_id,
+                        reason=result.reason)
+            counts.updated += 1
+            return True
+        link.status = "proposed" if result.kind == MatchKind.PROPOSED else "ambiguous"
+        link.bill_id = result.single
+        link.candidate_ids = list(result.candidate_ids)
+        for bill_id in result.candidate_ids:
+            by_id[bill_id].claimed_by = vendor.number
+        names = ", ".join(f"'{by_id[i].exact_name}' ({i})" for i in result.candidate_ids)
+        if result.kind == MatchKind.PROPOSED:
+            reason = (f"NAV vendor {vendor.number} {vendor.fields.name} looks like BILL vendor {names} "
+                      f"({result.reason}): confirm or reject the match.")
+        else:
+            reason = (f"NAV vendor {vendor.number} {vendor.fields.name} could be any of the BILL vendors {names}: "
+                      "pick the right one or reject them all.")
+        item = s.scalars(select(t.QueueItem).where(t.QueueItem.kind == "vendor",
+                                                   t.QueueItem.record_key == vendor.number)).first()
+        if item is None:
+            s.add(t.QueueItem(kind="vendor", record_key=vendor.number, reason=reason))
+        else:
+            item.reason, item.state = reason, "open"
+        counts.held += 1
+        return True
+
+    # -- writing: NAV → BILL new vendor ---------------------------------------------------------
+    def _create_bill_vendor(self, vendor) -> None:
+        key = f"bill.vendor.create:{vendor.number}"
+        fields = vendor.fields
+        self.outbox.record(key, "BILL", "create_bill_vendor", f"vendor {vendor.number}", fields.as_dict())
+
+        def look():
+            linked = self._linked_bill_ids()
+            for found in self._bill_call(self.bill.find_vendors_by_name, fields.name) or []:
+                if found.id not in linked:
+                    return found
+            return None
+
+        created = self.outbox.send(key, lambda: self._bill_call(self.bill.create_vendor, fields), look)
+        with self.store.session() as s:
+            link = s.scalars(select(t.VendorLink).where(t.VendorLink.nav_number == vendor.number)).first()
+            if link is None:
+                link = t.VendorLink(nav_number=vendor.number)
+                s.add(link)
+            link.bill_id, link.status, link.name, link.candidate_ids = created.id, "linked", fields.name, []
+            link.nav_snapshot, link.bill_snapshot = fields.as_dict(), created.fields.as_dict()
+            link.nav_pending = link.bill_pending = None
+            link.nav_etag, link.nav_modified, link.bill_updated = vendor.etag, vendor.last_modified, created.updated_time
+            link.synced_at = self.clock()
+            s.execute(delete(t.BillVendorCandidate).where(t.BillVendorCandidate.bill_id == created.id))
+            self.outbox.finish(s, key, {"bill_id": created.id})
+            self._resolve_item(s, "vendor", vendor.number)
+            self._audit(s, "BILL", "create_vendor", f"vendor {vendor.number}", bill_id=created.id,
+                        name=fields.name)
+        crash_point("after_commit")
+        self.report.counts("vendors").created += 1
+
+    def _linked_bill_ids(self) -> set[str]:
+        with self.store.session() as s:
+            return set(s.scalars(select(t.VendorLink.bill_id).where(t.VendorLink.status == "linked")))
+
+    # -- writing: BILL → NAV new vendor ---------------------------------------------------------
+    def _create_nav_vendors_from_bill(self, only_bill_id: str | None = None) -> None:
+        last_id = ""
+        while True:
+            self._check_cancel()
+            with self.store.session() as s:
+                query = select(t.BillVendorCandidate).where(t.BillVendorCandidate.claimed_by == "",
+                                                            t.BillVendorCandidate.bill_id > last_id)
+                if only_bill_id:
+                    query = query.where(t.BillVendorCandidate.bill_id == only_bill_id)
+                batch = list(s.scalars(query.order_by(t.BillVendorCandidate.bill_id).limit(BATCH)))
+            if not batch:
+                return
+            for candidate in batch:
+                last_id = candidate.bill_id
+                fields = VendorFields.from_dict(candidate.fields)
+                if fields.inactive:
+                    continue  # archived in BILL: nothing to create
+                self._guard("vendors", "bill_vendor", candidate.bill_id,
+                            f"BILL vendor {fields.name}",
+                            lambda candidate=candidate, fields=fields: self._create_nav_vendor(candidate.bill_id,
+                                                                                               fields))
+
+    def _create_nav_vendor(self, bill_id: str, fields: VendorFields) -> None:
+        key = f"nav.vendor.create:{bill_id}"
+        existing = self.outbox.entry(key)
+        if existing is None:
+            # The number is chosen and stored BEFORE the POST: after a crash, the retry finds the
+            # vendor by that number instead of creating a second one.
+            with self.store.session() as s:
+                number = self.store.next_number(s, "vendor", self.settings.vendor_number_prefix,
+                                                self.settings.vendor_number_width)
+                s.add(t.OutboxEntry(key=key, system="NAV", action="create_nav_vendor", record=f"BILL vendor {bill_id}",
+                                    payload={"number": number, "fields": fields.as_dict()}, run_id=self.report.run_id))
+        else:
+            number = existing.payload["number"]
+        created = self.outbox.send(key, lambda: self._nav_call(self.nav.create_vendor, fields, number),
+                                   lambda: self._nav_call(self.nav.get_vendor, number))
+        self._finish_nav_vendor(key, bill_id, fields, created)
+
+    def _finish_nav_vendor(self, key: str, bill_id: str, bill_fields: VendorFields, created) -> None:
+        with self.store.session() as s:
+            s.add(t.VendorLink(nav_number=created.number, bill_id=bill_id, status="linked", name=bill_fields.name,
+                               nav_snapshot=created.fields.as_dict(), bill_snapshot=bill_fields.as_dict(),
+                               nav_etag=created.etag, nav_modified=created.last_modified, synced_at=self.clock()))
+            s.execute(delete(t.BillVendorCandidate).where(t.BillVendorCandidate.bill_id == bill_id))
+            self.outbox.finish(s, key, {"number": created.number})
+            self._resolve_item(s, "bill_vendor", bill_id)
+            self._audit(s, "NAV", "create_vendor", f"vendor {created.number}", bill_id=bill_id,
+                        name=bill_fields.name)
+        crash_point("after_commit")
+        self.report.counts("vendors").created += 1
+
+    def _recover_vendor_writes(self) -> None:
+        """Finish vendor creations a crash or an unknown outcome left open (look first, then send)."""
+        for row in self.outbox.unfinished("create_nav_vendor"):
+            self._check_cancel()
+            bill_id = row.key.split(":", 1)[1]
+            fields = VendorFields.from_dict(row.payload["fields"])
+            self._guard("vendors", "bill_vendor", bill_id, f"BILL vendor {fields.name}",
+                        lambda bill_id=bill_id, fields=fields: self._create_nav_vendor(bill_id, fields))
+        for row in self.outbox.unfinished("create_bill_vendor"):
+            self._check_cancel()
+            number = row.key.split(":", 1)[1]
+            vendor = self._nav_call(self.nav.get_vendor, number)
+            if vendor is None:
+                continue
+            self._guard("vendors", "vendor", number, f"NAV vendor {number}",
+                        lambda vendor=vendor: self._create_bill_vendor(vendor))
+
+    def _retry_failed_vendors(self) -> None:
+        for number in self._retry_keys("vendor"):
+            vendor = self._nav_call(self.nav.get_vendor, number)
+            if vendor is not None:
+                self._absorb_nav_vendors([vendor])
+        for bill_id in self._retry_keys("bill_vendor"):
+            vendor = self._bill_call(self.bill.get_vendor, bill_id)
+            if vendor is not None:
+                self._absorb_bill_vendors([vendor])
+
+    # -- reconciling linked vendors (three-way) -------------------------------------------------
+    def _reconcile_links(self, only_nav_number: str | None = None, only_bill_id: str | None = None) -> None:
+        last_id = 0
+        while True:
+            self._check_cancel()
+            with self.store.session() as s:
+                query = select(t.VendorLink.id).where(
+                    t.VendorLink.status == "linked", t.VendorLink.id > last_id,
+                    or_(t.VendorLink.nav_pending.is_not(None), t.VendorLink.bill_pending.is_not(None),
+                        t.VendorLink.nav_snapshot == {}))
+                if only_nav_number:
+                    query = query.where(t.VendorLink.nav_number == only_nav_number)
+                if only_bill_id:
+                    query = query.where(t.VendorLink.bill_id == only_bill_id)
+                ids = list(s.scalars(query.order_by(t.VendorLink.id).limit(BATCH)))
+            if not ids:
+                return
+            for link_id in ids:
+                last_id = link_id
+                with self.store.session() as s:
+                    link = s.get(t.VendorLink, link_id)
+                    number = link.nav_number
+                self._guard("vendors", "vendor", number, f"NAV vendor {number}",
+                            lambda link_id=link_id: self._reconcile_link(link_id))
+
+    def _reconcile_link(self, link_id: int) -> None:
+        with self.store.session() as s:
+            link = s.get(t.VendorLink, link_id)
+        counts = self.report.counts("vendors")
+        first_merge = not link.nav_snapshot or not link.bill_snapshot
+        nav_now = link.nav_pending
+        etag = link.nav_etag
+        if nav_now is None and first_merge:
+            vendor = self._nav_call(self.nav.get_vendor, link.nav_number)
+            if vendor is None:
+                raise RecordError("the NAV vendor no longer exists", system="NAV", record=f"vendor {link.nav_number}")
+            nav_now, etag = vendor.fields.as_dict(), vendor.etag
+        bill_now = link.bill_pending
+        if bill_now is None and first_merge:
+            vendor = self._bill_call(self.bill.get_vendor, link.bill_id)
+            if vendor is None:
+                raise RecordError("the BILL vendor no longer exists", system="BILL", record=f"vendor {link.bill_id}")
+            bill_now = vendor.fields.as_dict()
+        nav_now = nav_now if nav_now is not None else link.nav_snapshot
+        bill_now = bill_now if bill_now is not None else link.bill_snapshot
+
+        if first_merge:
+            # Linked just now: NAV is the vendor master, except where NAV has nothing and BILL has something.
+            to_bill = {f: nav_now.get(f) for f in VENDOR_SYNC_FIELDS
+                       if nav_now.get(f) != bill_now.get(f) and nav_now.get(f) not in ("", None)}
+            to_nav = {f: bill_now.get(f) for f in VENDOR_SYNC_FIELDS
+                      if nav_now.get(f) in ("", None) and bill_now.get(f) not in ("", None)}
+            conflicts: tuple = ()
+        else:
+            result = three_way(link.nav_snapshot, nav_now, link.bill_snapshot, bill_now)
+            to_bill, to_nav, conflicts = dict(result.to_bill), dict(result.to_nav), result.conflicts
+        policy = self.settings.master_on_conflict
+        open_conflicts = []
+        for conflict in conflicts:
+            if policy == "nav":
+                to_bill[conflict.field] = conflict.nav_value
+            elif policy == "bill":
+                to_nav[conflict.field] = conflict.bill_value
+            else:
+                open_conflicts.append(conflict)
+
+        new_bill_snapshot = dict(bill_now)
+        new_nav_snapshot = dict(nav_now)
+        if to_bill:
+            merged = VendorFields.from_dict({**bill_now, **to_bill})
+            updated = self._write_bill_vendor(link.bill_id, link.nav_number, merged, to_bill, bill_now)
+            new_bill_snapshot = updated.fields.as_dict() if updated is not None else merged.as_dict()
+        if to_nav:
+            merged = VendorFields.from_dict({**nav_now, **to_nav})
+            updated = self._write_nav_vendor(link.nav_number, merged, etag, to_nav)
+            new_nav_snapshot = updated.fields.as_dict()
+            etag = updated.etag
+        # A field in conflict keeps its old snapshot on both sides, so it stays "changed on both" until
+        # the user (or the policy) decides; the conflict row carries both values and times.
+        for conflict in open_conflicts:
+            new_nav_snapshot[conflict.field] = link.nav_snapshot.get(conflict.field)
+            new_bill_snapshot[conflict.field] = link.bill_snapshot.get(conflict.field)
+        with self.store.session() as s:
+            link = s.get(t.VendorLink, link_id)
+            link.nav_snapshot, link.bill_snapshot = new_nav_snapshot, new_bill_snapshot
+            link.nav_pending = link.bill_pending = None
+            link.nav_etag, link.synced_at, link.name = etag, self.clock(), new_nav_snapshot.get("name") or link.name
+            for conflict in open_conflicts:
+                row = s.scalars(select(t.Conflict).where(t.Conflict.record_key == link.nav_number,
+                                                         t.Conflict.field == conflict.field,
+                                                         t.Conflict.state == "open")).first()
+                if row is None:
+                    row = t.Conflict(entity="vendor", record_key=link.nav_number, bill_id=link.bill_id,
+                                     field=conflict.field)
+                    s.add(row)
+                row.nav_value, row.bill_value = conflict.nav_value, conflict.bill_value
+                row.nav_time, row.bill_time = link.nav_modified, link.bill_updated
+                self._audit(s, "engine", "conflict", f"vendor {link.nav_number}", field=conflict.field)
+            self._resolve_item(s, "vendor", link.nav_number)
+        counts.conflicts += len(open_conflicts)
+        if to_bill or to_nav:
+            counts.updated += 1
+
+    def _write_bill_vendor(self, bill_id: str, nav_number: str, merged: VendorFields, changes: dict,
+                           before: dict):
+        key = f"bill.vendor.update:{bill_id}:{hash(tuple(sorted(merged.as_dict().items()))) & 0xFFFFFFFF:x}"
+        self.outbox.record(key, "BILL", "update_bill_vendor", f"vendor {nav_number}", {"changes": changes})
+        # An update sets values (the client archives or restores when ``inactive`` changes): sending it
+        # twice is harmless, so no look is needed.
+        result = self.outbox.send(key, lambda: self._bill_call(self.bill.update_vendor, bill_id, merged), None)
+        with self.store.session() as s:
+            self.outbox.finish(s, key, {"bill_id": bill_id})
+            self._audit(s, "BILL", "update_vendor", f"vendor {nav_number}", bill_id=bill_id,
+                        before={k: before.get(k) for k in changes}, after=changes)
+        return result
+
+    def _write_nav_vendor(self, number: str, merged: VendorFields, etag: str, changes: dict):
+        if not etag:
+            current = self._nav_call(self.nav.get_vendor, number)
+            etag = current.etag if current else ""
+        key = f"nav.vendor.update:{number}:{hash(tuple(sorted(merged.as_dict().items()))) & 0xFFFFFFFF:x}"
+        self.outbox.record(key, "NAV", "update_nav_vendor", f"vendor {number}", {"changes": changes})
+        updated = self.outbox.send(key, lambda: self._nav_call(self.nav.update_vendor, number, merged, etag), None)
+        with self.store.session() as s:
+            self.outbox.finish(s, key, {"number": number})
+            self._audit(s, "NAV", "update_vendor", f"vendor {number}", after=changes)
+        return updated
+
+    def _apply_chosen_conflicts(self) -> None:
+        with self.store.session() as s:
+            chosen = list(s.scalars(select(t.Conflict).where(t.Conflict.state == "chosen")
+                                    .order_by(t.Conflict.record_key)))
+        by_vendor: dict[str, list[t.Conflict]] = {}
+        for conflict in chosen:
+            by_vendor.setdefault(conflict.record_key, []).append(conflict)
+        for number, conflicts in by_vendor.items():
+            self._check_cancel()
+            self._guard("vendors", "vendor", number, f"NAV vendor {number}",
+                        lambda number=number, conflicts=conflicts: self._apply_resolution(number, conflicts))
+
+    def _apply_resolution(self, number: str, conflicts: list[t.Conflict]) -> None:
+        with self.store.session() as s:
+            link = s.scalars(select(t.VendorLink).where(t.VendorLink.nav_number == number)).first()
+        if link is None or link.status != "linked":
+            return
+        nav_vendor = self._nav_call(self.nav.get_vendor, number)
+        bill_vendor = self._bill_call(self.bill.get_vendor, link.bill_id)
+        if nav_vendor is None or bill_vendor is None:
+            raise RecordError("the vendor no longer exists on one side", record=f"vendor {number}")
+        to_nav = {c.field: c.bill_value for c in conflicts if c.chosen_side == "bill"}
+        to_bill = {c.field: c.nav_value for c in conflicts if c.chosen_side == "nav"}
+        nav_fields, bill_fields = nav_vendor.fields.as_dict(), bill_vendor.fields.as_dict()
+        if to_bill:
+            updated = self._write_bill_vendor(link.bill_id, number, VendorFields.from_dict({**bill_fields, **to_bill}),
+                                              to_bill, bill_fields)
+            bill_fields = updated.fields.as_dict() if updated is not None else {**bill_fields, **to_bill}
+        if to_nav:
+            updated = self._write_nav_vendor(number, VendorFields.from_dict({**nav_fields, **to_nav}),
+                                             nav_vendor.etag, to_nav)
+            nav_fields = updated.fields.as_dict()
+        with self.store.session() as s:
+            row = s.get(t.VendorLink, link.id)
+            snapshot_nav, snapshot_bill = dict(row.nav_snapshot), dict(row.bill_snapshot)
+            for conflict in conflicts:
+                snapshot_nav[conflict.field] = nav_fields.get(conflict.field)
+                snapshot_bill[conflict.field] = bill_fields.get(conflict.field)
+                s.get(t.Conflict, conflict.id).state = "applied"
+            row.nav_snapshot, row.bill_snapshot = snapshot_nav, snapshot_bill
+        self.report.counts("vendors").updated += 1
+
+    # ==============================================================================================
+    # flow 5: invoices
+    # ==============================================================================================
+    def sync_invoices(self) -> None:
+        self._load_mappings()
+        self._recover_bill_writes()
+        self._release_held_invoices()
+        for number in self._retry_keys("invoice"):
+            invoice = self._nav_call(self.nav.get_posted_invoice, number)
+            if invoice is not None:
+                self._push_invoice(invoice)
+        mark = self.store.get_bookmark("nav.invoices")
+        newest = ""
+        done = 0
+        for batch in _batched(self._stream("NAV", lambda: self.nav.iter_posted_invoices(
+                modified_since=_parse(mark)))):
+            self._check_cancel()
+            with self.store.session() as s:
+                # Created ones are done; held ones are re-checked from their stored copy (posted invoices
+                # never change), so neither needs another look here.
+                pushed = set(s.scalars(select(t.InvoiceLink.nav_number).where(
+                    t.InvoiceLink.nav_number.in_([i.number for i in batch]))))
+            for invoice in batch:
+                newest = max(newest, _iso(invoice.last_modified))
+                if invoice.number not in pushed:
+                    self._push_invoice(invoice)
+            done += len(batch)
+            self._progress("invoices", done, "NAV posted invoices read")
+            crash_point("mid_stream")
+        if newest:
+            with self.store.session() as s:
+                self.store.set_bookmark(s, "nav.invoices", newest)
+
+    def _load_mappings(self) -> None:
+        with self.store.session() as s:
+            accounts: dict[str, list[t.AccountMapping]] = {}
+            for mapping in s.scalars(select(t.AccountMapping)):
+                accounts.setdefault(mapping.nav_account, []).append(mapping)
+            dimensions = {(m.dimension_code, m.value_code): m for m in s.scalars(select(t.DimensionMapping))}
+            bill_accounts = list(s.scalars(select(t.BillAccountCache)))
+            self._mappings = _Mappings(
+                accounts=accounts,
+                dimensions=dimensions,
+                mapped_dimensions={code for code, _ in dimensions},
+                active_bill_accounts={a.id for a in bill_accounts if not a.archived},
+                known_bill_accounts={a.id for a in bill_accounts},
+                gl_names={a.number: a.name for a in s.scalars(select(t.NavGLAccountCache))},
+                dimension_value_names={(v.dimension_code, v.code): v.name
+                                       for v in s.scalars(select(t.NavDimensionValueCache))},
+            )
+
+    def _bill_lines(self, invoice: PostedInvoice) -> tuple[list[BillLine], list[str]]:
+        """The bill's lines, or the reasons (one per line) why the invoice cannot go to BILL yet."""
+        m = self._mappings
+        lines: list[BillLine] = []
+        problems: list[str] = []
+        for line in invoice.lines:
+            label = f"line {line.line_no}"
+            if not line.gl_account:
+                problems.append(f"{label}: has no G/L account")
+                continue
+            account_label = f"G/L {line.gl_account} {m.gl_names.get(line.gl_account, '')}".rstrip()
+            candidates = [c for c in m.accounts.get(line.gl_account, [])
+                          if all(line.dimensions.get(k) == v for k, v in c.dimension_filter.items())]
+            if not candidates:
+                problems.append(f"{label}: {account_label} has no BILL account")
+                continue
+            mapping = max(candidates, key=lambda c: len(c.dimension_filter))  # the most specific filter wins
+            if mapping.bill_account_id not in m.active_bill_accounts and (
+                    m.known_bill_accounts or not mapping.bill_account_id):
+                problems.append(f"{label}: {account_label} is mapped to a BILL account that is archived or gone")
+                continue
+            classifications = dict(mapping.classifications)
+            for code, value in sorted(line.dimensions.items()):
+                if code not in m.mapped_dimensions:
+                    continue  # a dimension nobody maps to BILL
+                target = m.dimensions.get((code, value))
+                if target is None:
+                    name = m.dimension_value_names.get((code, value), "")
+                    problems.append(f"{label}: {code} {value} {name}".rstrip() + " has no BILL classification")
+                    continue
+                line_field = CLASSIFICATION_LINE_FIELD.get(ClassificationKind(target.kind), "")
+                if line_field:
+                    classifications.setdefault(line_field, target.classification_id)
+            lines.append(BillLine(amount=line.amount, description=line.description,
+                                  chart_of_account_id=mapping.bill_account_id, classifications=classifications))
+        if not invoice.lines:
+            problems.append("the invoice has no lines")
+        return lines, problems
+
+    def _vendor_bill_id(self, vendor_number: str) -> str:
+        with self.store.session() as s:
+            return s.scalars(select(t.VendorLink.bill_id).where(t.VendorLink.nav_number == vendor_number,
+                                                                t.VendorLink.status == "linked")).first() or ""
+
+    def _push_invoice(self, invoice: PostedInvoice) -> None:
+        detail = {"invoice": _invoice_to_json(invoice)}
+        vendor_bill_id = self._vendor_bill_id(invoice.vendor_number)
+        problems: list[str] = []
+        if not vendor_bill_id:
+            problems.append(f"vendor {invoice.vendor_number} is not linked to BILL")
+        lines, line_problems = self._bill_lines(invoice)
+        problems.extend(line_problems)
+        if problems:
+            self._hold("invoice", invoice.number, "; ".join(problems), detail=detail, flow="invoices")
+            with self.store.session() as s:
+                link = s.get(t.InvoiceLink, invoice.number)
+                if link is None:
+                    s.add(t.InvoiceLink(nav_number=invoice.number, vendor_number=invoice.vendor_number,
+                                        vendor_invoice_number=invoice.vendor_invoice_number, state="held",
+                                        amount=invoice.amount))
+            return
+        bill = Bill(id="", vendor_id=vendor_bill_id, invoice_number=invoice.vendor_invoice_number or invoice.number,
+                    invoice_date=invoice.document_date, due_date=invoice.due_date,
+                    amount=sum((line.amount for line in lines), start=Decimal("0")), lines=tuple(lines),
+                    description=f"NAV posted invoice {invoice.number}")
+        self._guard("invoices", "invoice", invoice.number, f"invoice {invoice.number}",
+                    lambda: self._create_bill(invoice, bill), detail=detail)
+
+    def _create_bill(self, invoice: PostedInvoice, bill: Bill) -> None:
+        key = f"bill.create:{invoice.number}"
+        self.outbox.record(key, "BILL", "create_bill", f"invoice {invoice.number}",
+                           {"invoice": _invoice_to_json(invoice)})
+
+        def look():
+            with self.store.session() as s:
+                taken = set(s.scalars(select(t.InvoiceLink.bill_id).where(t.InvoiceLink.bill_id != "",
+                                                                          t.InvoiceLink.nav_number != invoice.number)))
+            for found in self._bill_call(self.bill.find_bills, bill.vendor_id, bill.invoice_number) or []:
+                if found.id not in taken:
+                    return found
+            return None
+
+        created = self.outbox.send(key, lambda: self._bill_call(self.bill.create_bill, bill), look)
+        with self.store.session() as s:
+            link = s.get(t.InvoiceLink, invoice.number)
+            if link is None:
+                link = t.InvoiceLink(nav_number=invoice.number, vendor_number=invoice.vendor_number, state="created")
+                s.add(link)
+            link.bill_id, link.state, link.idempotency_key = created.id, "created", key
+            link.vendor_invoice_number, link.amount = invoice.vendor_invoice_number, bill.amount
+            self.outbox.finish(s, key, {"bill_id": created.id})
+            self._resolve_item(s, "invoice", invoice.number)
+            self._audit(s, "BILL", "create_bill", f"invoice {invoice.number}", bill_id=created.id,
+                        amount=str(bill.amount), vendor=invoice.vendor_number)
+        crash_point("after_commit")
+        self.report.counts("invoices").created += 1
+
+    def _release_held_invoices(self) -> None:
+        """Held invoices are re-checked from their stored copy (no HTTP) and go as soon as they can."""
+        with self.store.session() as s:
+            held = [(q.record_key, q.detail) for q in s.scalars(select(t.QueueItem).where(
+                t.QueueItem.kind == "invoice", t.QueueItem.state == "open", t.QueueItem.retryable.is_(False)))]
+        for _number, detail in held:
+            self._check_cancel()
+            if "invoice" not in (detail or {}):
+                continue
+            invoice = _invoice_from_json(detail["invoice"])
+            _, problems = self._bill_lines(invoice)
+            if problems or not self._vendor_bill_id(invoice.vendor_number):
+                continue  # still held; counted once when it was first held
+            self._push_invoice(invoice)
+
+    def _recover_bill_writes(self) -> None:
+        for row in self.outbox.unfinished("create_bill"):
+            self._check_cancel()
+            invoice = _invoice_from_json(row.payload["invoice"])
+            self._push_invoice(invoice)
+
+    # ==============================================================================================
+    # flow 6: payments
+    # ==============================================================================================
+    def sync_payments(self) -> None:
+        self._recover_payment_writes()
+        for payment_id in self._retry_keys("payment"):
+            payment = self._bill_call(self.bill.get_payment, payment_id)
+            if payment is not None:
+                self._post_payment(payment)
+        mark = self.store.get_bookmark("bill.payments")
+        newest = ""
+        done = 0
+        for batch in _batched(self._stream("BILL", lambda: self.bill.iter_payments(updated_since=_parse(mark)))):
+            self._check_cancel()
+            with self.store.session() as s:
+                posted = set(s.scalars(select(t.PaymentLink.payment_id).where(
+                    t.PaymentLink.payment_id.in_([p.id for p in batch]), t.PaymentLink.state == "posted")))
+            for payment in batch:
+                # Any later change (a scheduled payment clearing) moves updatedTime, so the bookmark may pass
+                # unsettled payments: they come back when they settle.
+                newest = max(newest, _iso(payment.updated_time))
+                if payment.id in posted:
+                    continue
+                if not payment.settled:
+                    continue  # scheduled or cancelled: posted when (if) it settles; its update brings it back
+                self._post_payment(payment)
+            done += len(batch)
+            self._progress("payments", done, "BILL payments read")
+        if newest:
+            with self.store.session() as s:
+                self.store.set_bookmark(s, "bill.payments", newest)
+
+    def _post_payment(self, payment: Payment) -> None:
+        counts = self.report.counts("payments")
+        with self.store.session() as s:
+            invoices = {link.bill_id: link for link in s.scalars(select(t.InvoiceLink).where(
+                t.InvoiceLink.bill_id.in_([a.bill_id for a in payment.allocations]),
+                t.InvoiceLink.state == "created"))}
+        unknown = [a.bill_id for a in payment.allocations if a.bill_id not in invoices]
+        if unknown or not payment.allocations:
+            self._hold("payment", payment.id,
+                       f"BILL payment {payment.id} pays bill(s) {', '.join(unknown) or '(none)'} that did not come "
+                       "from a NAV invoice: post it in NAV by hand, then skip it here.", flow="payments")
+            return
+        settings = self.settings
+
+        def post() -> None:
+            key = f"nav.payment:{payment.id}"
+            existing = self.outbox.entry(key)
+            if existing is None:
+                with self.store.session() as s:
+                    document = self.store.next_number(s, "payment", settings.payment_document_prefix,
+                                                      settings.payment_document_width)
+                    s.add(t.OutboxEntry(key=key, system="NAV", action="post_payment", record=f"payment {payment.id}",
+                                        payload={"document": document, "payment_id": payment.id},
+                                        run_id=self.report.run_id))
+            else:
+                document = existing.payload["document"]
+            lines = [JournalLine(
+                document_number=document, posting_date=payment.process_date,
+                vendor_number=invoices[a.bill_id].vendor_number, amount=a.amount,
+                applies_to_invoice=invoices[a.bill_id].nav_number, external_document_number=payment.id,
+                description=f"BILL payment {payment.id}"[:100],
+                balancing_account_type=settings.balancing_account_type,
+                balancing_account_number=settings.balancing_account_number,
+            ) for a in payment.allocations]
+
+            def look():
+                found = self._nav_call(self.nav.find_payments, payment.id)
+                return found or None
+
+            self.outbox.send(key, lambda: self._nav_call(self.nav.post_payment, lines, settings.journal_template,
+                                                         settings.journal_batch), look)
+            with self.store.session() as s:
+                for allocation in payment.allocations:
+                    invoice = invoices[allocation.bill_id]
+                    s.merge(t.PaymentLink(payment_id=payment.id, bill_id=allocation.bill_id,
+                                          vendor_number=invoice.vendor_number, nav_invoice_number=invoice.nav_number,
+                                          nav_document_number=document, amount=allocation.amount, state="posted",
+                                          posted_at=self.clock()))
+                self.outbox.finish(s, key, {"document": document})
+                self._resolve_item(s, "payment", payment.id)
+                self._audit(s, "NAV", "post_payment", f"payment {payment.id}", document=document,
+                            amount=str(payment.amount),
+                            applies_to=[invoices[a.bill_id].nav_number for a in payment.allocations])
+            crash_point("after_commit")
+            counts.created += 1
+
+        self._guard("payments", "payment", payment.id, f"BILL payment {payment.id}", post)
+
+    def _recover_payment_writes(self) -> None:
+        for row in self.outbox.unfinished("post_payment"):
+            self._check_cancel()
+            payment = self._bill_call(self.bill.get_payment, row.payload["payment_id"])
+            if payment is not None:
+                self._post_payment(payment)
+
+
+def _invoice_to_json(invoice: PostedInvoice) -> dict:
+    return {
+        "number": invoice.number, "vendor_number": invoice.vendor_number,
+        "vendor_invoice_number": invoice.vendor_invoice_number, "posting_date": invoice.posting_date.isoformat(),
+        "document_date": invoice.document_date.isoformat(), "due_date": invoice.due_date.isoformat(),
+        "amount": str(invoice.amount), "amount_including_tax": str(invoice.amount_including_tax),
+        "currency": invoice.currency,
+        "lines": [{"line_no": line.line_no, "gl_account": line.gl_account, "description": line.description,
+                   "amount": str(line.amount), "dimensions": dict(line.dimensions), "quantity": str(line.quantity)}
+                  for line in invoice.lines],
+    }
+
+
+def _invoice_from_json(data: dict) -> PostedInvoice:
+    from datetime import date
+
+    from app.domain.models import InvoiceLine
+
+    return PostedInvoice(
+        number=data["number"], vendor_number=data["vendor_number"],
+        vendor_invoice_number=data["vendor_invoice_number"], posting_date=date.fromisoformat(data["posting_date"]),
+        document_date=date.fromisoformat(data["document_date"]), due_date=date.fromisoformat(data["due_date"]),
+        amount=Decimal(data["amount"]), amount_including_tax=Decimal(data["amount_including_tax"]),
+        currency=data.get("currency", ""),
+        lines=tuple(InvoiceLine(line_no=line["line_no"], gl_account=line["gl_account"],
+                                description=line["description"], amount=Decimal(line["amount"]),
+                                dimensions=dict(line["dimensions"]), quantity=Decimal(line["quantity"]))
+                    for line in data["lines"]),
+    )
+
+
+__all__ = ["SyncEngine", "RunReport", "FlowCounts", "EngineSettings"]

@@ -1,0 +1,40 @@
+"""The engine's settings, kept in the store's settings table under ``engine.*``."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+
+from app.domain.errors import ConfigurationError
+
+CONFLICT_POLICIES = ("ask", "nav", "bill")
+
+
+@dataclass
+class EngineSettings:
+    master_on_conflict: str = "ask"  # ask | nav | bill
+    vendor_number_prefix: str = "VB"  # new NAV vendors for vendors created in BILL
+    vendor_number_width: int = 5
+    payment_document_prefix: str = "BILLPAY"
+    payment_document_width: int = 6
+    journal_template: str = "PAYMENT"
+    journal_batch: str = "BILL"
+    balancing_account_type: str = "G/L Account"  # or "Bank Account"
+    balancing_account_number: str = ""
+    create_nav_vendors: bool = True  # flow 2 (BILL → NAV)
+
+    def validate(self, flows: tuple[str, ...]) -> None:
+        if self.master_on_conflict not in CONFLICT_POLICIES:
+            raise ConfigurationError(f"master_on_conflict must be one of {', '.join(CONFLICT_POLICIES)}")
+        if "payments" in flows and not (self.journal_template and self.journal_batch
+                                        and self.balancing_account_number):
+            raise ConfigurationError("Payments need a journal template, a journal batch and a balancing "
+                                     "account in the settings.", system="NAV")
+
+    @classmethod
+    def load(cls, store) -> EngineSettings:
+        known = {f.name for f in fields(cls)}
+        values = store.get_setting("engine", {}) or {}
+        return cls(**{k: v for k, v in values.items() if k in known})
+
+    def save(self, store) -> None:
+        store.set_setting("engine", asdict(self))

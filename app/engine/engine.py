@@ -344,8 +344,8 @@ class SyncEngine:
                                        dimension_filter_key="", bill_account_id=suggestion.bill_account_id,
                                        source="suggested", reason=suggestion.reason))
                 counts.created += 1
-            mapped_values = set(s.execute(select(t.DimensionMapping.dimension_code,
-                                                 t.DimensionMapping.value_code)).tuples())
+            mapped_values = {(code, value) for code, value in s.execute(select(
+                t.DimensionMapping.dimension_code, t.DimensionMapping.value_code))}
             for suggestion in suggest_dimension_mappings(values, classifications, mapped_values):
                 s.add(t.DimensionMapping(dimension_code=suggestion.dimension_code, value_code=suggestion.value_code,
                                          kind=suggestion.kind, classification_id=suggestion.classification_id,

@@ -1,0 +1,126 @@
+"""The engine against the demo sandboxes over real sockets: the flows, idempotence, conflicts, dry run."""
+
+from __future__ import annotations
+
+from collections import Counter
+from decimal import Decimal
+
+from app.store import schema as t
+from tests.engine.conftest import make_engine
+
+
+def bill_vendor_names(sandboxes) -> Counter:
+    return Counter(v["name"] for v in sandboxes.bill.vendors.values())
+
+
+def test_first_run_links_creates_holds_and_second_run_is_quiet(engine, store, sandboxes):
+    first = engine.run()
+    assert first.completed, first.errors
+    vendors = first.flows["vendors"]
+    assert vendors.created >= 30 and vendors.held == 1  # Great Lakes Aluminium waits for the user
+    # No duplicates: every BILL vendor name appears once, including the ones BILL knew before.
+    assert max(bill_vendor_names(sandboxes).values()) == 1
+    # BILL-only vendors became NAV vendors numbered from the series.
+    assert {"Quick Print Shop", "Metro Coffee Service"} <= {r.name for r in store.vendor_rows() if
+                                                            r.nav_number.startswith("VB")}
+    held = {row.nav_number: row.reason for row in store.invoice_rows(state="held")}
+    assert any("G/L 6400 Calibration Services has no BILL account" in reason for reason in held.values())
+    assert any("vendor V00040 is not linked to BILL" in reason for reason in held.values())
+    assert first.flows["invoices"].created > 30
+
+    second = engine.run()
+    assert second.completed
+    assert all(c.created == 0 and c.updated == 0 for name, c in second.flows.items() if name != "accounts")
+    assert second.nav_calls + second.bill_calls < 20  # a handful: one page per stream, not one per record
+
+
+def test_accepting_the_proposal_and_fixing_a_mapping_release_held_invoices(engine, store, sandboxes):
+    engine.run()
+    store.accept_proposal("V00040")
+    bill_account = next(a["id"] for a in store.reference_data()["bill_accounts"] if a["name"] == "Professional Fees")
+    store.set_account_mapping("6400", bill_account)
+    report = engine.run(flows=["vendors", "invoices"])
+    assert report.completed
+    released = {row.nav_number for row in store.invoice_rows(state="created")}
+    still_held = store.invoice_rows(state="held")
+    assert {"108007", "108008"} <= released
+    assert not any("6400" in row.reason for row in still_held)
+    assert max(bill_vendor_names(sandboxes).values()) == 1
+
+
+def test_changes_flow_both_ways_and_a_double_edit_is_a_conflict(engine, store, sandboxes):
+    engine.run(flows=["vendors"])
+    link = next(r for r in store.vendor_rows() if r.nav_number == "V00050")
+    sandboxes.nav.edit_vendor("V00050", Phone_No="555-7777", City="Ann Arbor")
+    sandboxes.bill.edit_vendor(link.bill_id, {"email": "new@precision.example", "address": {"city": "Flint"}})
+    report = engine.run(flows=["vendors"])
+    assert report.flows["vendors"].conflicts == 1
+    assert sandboxes.bill.vendors[link.bill_id]["phone"] == "555-7777"
+    assert sandboxes.nav.vendors.get("V00050")["E_Mail"] == "new@precision.example"
+    [conflict] = store.conflict_rows()
+    assert (conflict.field, conflict.nav_value, conflict.bill_value) == ("city", "Ann Arbor", "Flint")
+
+    store.resolve_conflict(conflict.id, "bill")
+    engine.run(flows=["vendors"])
+    assert sandboxes.nav.vendors.get("V00050")["City"] == "Flint"
+    assert store.conflict_rows() == []
+    assert engine.run(flows=["vendors"]).flows["vendors"].conflicts == 0
+
+
+def test_master_on_conflict_applies_without_asking(store, sandboxes):
+    engine = make_engine(store, sandboxes, master_on_conflict="nav")
+    engine.run(flows=["vendors"])
+    link = next(r for r in store.vendor_rows() if r.nav_number == "V00050")
+    sandboxes.nav.edit_vendor("V00050", City="Ann Arbor")
+    sandboxes.bill.edit_vendor(link.bill_id, {"address": {"city": "Flint"}})
+    report = engine.run(flows=["vendors"])
+    assert report.flows["vendors"].conflicts == 0
+    assert sandboxes.bill.vendors[link.bill_id]["address"]["city"] == "Ann Arbor"
+
+
+def test_paid_bills_post_payment_journal_lines_once(engine, store, sandboxes):
+    engine.run()
+    bills = [row for row in store.invoice_rows(state="created")][:3]
+    sandboxes.bill.pay_bill(bills[0].bill_id)
+    sandboxes.bill.pay_bill(bills[1].bill_id, Decimal("10.00"))  # a partial payment posts what was paid
+    report = engine.run(flows=["payments"])
+    assert report.completed and report.flows["payments"].created == 2
+    posted = {p.nav_invoice_number: p.amount for p in store.payment_rows()}
+    assert posted[bills[1].nav_number] == Decimal("10.00")
+    assert posted[bills[0].nav_number] == bills[0].amount
+    assert engine.run(flows=["payments"]).flows["payments"].created == 0
+    for payment_id in {p.payment_id for p in store.payment_rows()}:
+        assert len(engine.nav.find_payments(payment_id)) == 1  # one ledger entry per BILL payment in NAV
+
+
+def test_dry_run_writes_nothing(engine, store, sandboxes):
+    before = bill_vendor_names(sandboxes)
+    report = engine.run(dry_run=True)
+    assert report.completed and report.dry_run
+    assert report.flows["vendors"].created > 0 and any(p.startswith("BILL: create vendor") for p in report.planned)
+    assert bill_vendor_names(sandboxes) == before
+    assert store.vendor_rows() == [] and store.invoice_rows() == []
+    assert store.get_bookmark("nav.vendors") == ""
+    assert store.runs()[0].dry_run
+
+
+def test_cancel_stops_between_records(engine, store):
+    import threading
+
+    cancel = threading.Event()
+    cancel.set()
+    report = engine.run(cancel=cancel)
+    assert report.status == "cancelled"
+
+
+def test_wrong_credentials_stop_that_side_with_a_clear_message(store, sandboxes):
+    from app.clients.bill import BillClient
+    from tests.engine.conftest import fast_retry
+
+    engine = make_engine(store, sandboxes)
+    engine.bill = BillClient(sandboxes.bill_connection(password="wrong"), retry=fast_retry())
+    report = engine.run()
+    assert not report.completed
+    assert any("BILL" in error for error in report.errors)
+    with store.session() as s:
+        assert s.query(t.VendorLink).count() == 0

@@ -19,6 +19,7 @@ Webhook handling answers at once and queues a targeted sync on the scheduler's s
 from __future__ import annotations
 
 import logging
+import re
 import secrets
 import threading
 from collections.abc import Callable, Sequence
@@ -56,7 +57,8 @@ LAST_RUN_VALUE = "last_full_run_at"
 
 
 class SyncEngineLike(Protocol):
-    def run(self, flows: Any = None, dry_run: bool = False, progress: Any = None, cancel: Any = None) -> Any: ...
+    def run(self, flows: Any = None, dry_run: bool = False, progress: Any = None, cancel: Any = None,
+            trigger: str = "manual") -> Any: ...
     def sync_nav_vendor(self, number: str) -> Any: ...
     def sync_bill_vendor(self, vendor_id: str) -> Any: ...
     def sync_invoice(self, number: str) -> Any: ...
@@ -261,15 +263,30 @@ class ConnectorService:
 
     # -- polling ---------------------------------------------------------------------------------
     def poll_flows(self) -> frozenset[str]:
-        flows = set(ALWAYS_POLLED_FLOWS)
+        flows = set(ALWAYS_POLLED_FLOWS) if self._payments_configured() else set()
         if self.status.mode("nav") != Mode.PUSH:
             flows.update(NAV_FLOWS)
         if self.status.mode("bill") != Mode.PUSH:
             flows.update(BILL_FLOWS)
         return frozenset(flows)
 
+    def _payments_configured(self) -> bool:
+        """Payments need journal and balancing-account settings; until then a poll must not ask for them
+        (the engine would refuse the whole run)."""
+        settings = getattr(self.engine, "settings", None)
+        if settings is None or not hasattr(settings, "validate"):
+            return True
+        try:
+            settings.validate(("payments",))
+        except ConnectorError:
+            return False
+        return True
+
     def poll(self) -> str:
-        return self.scheduler.request_run(self.poll_flows(), reason="poll")
+        flows = self.poll_flows()
+        if not flows:
+            return "nothing to poll"
+        return self.scheduler.request_run(flows, reason="poll")
 
     def sync_now(self) -> str:
         return self.scheduler.sync_now()
@@ -285,16 +302,25 @@ class ConnectorService:
             flow = {"vendors": "vendors", "purchaseInvoices": "invoices"}.get(change.entity)
             if flow is None:
                 continue
-            key = self.nav_record_key(change.entity, change.key) if change.key else ""
-            if not key or change.change_type == "deleted":
+            if not change.key or change.change_type == "deleted":
                 # A collection notice or a deletion: only a run of the flow can tell what changed.
                 self.scheduler.request_run([flow], reason=f"NAV {change.change_type}")
-            elif flow == "vendors":
-                self.scheduler.submit(f"nav-vendor:{key}", lambda k=key: self.engine.sync_nav_vendor(k),
-                                      f"NAV vendor {key}")
-            else:
-                self.scheduler.submit(f"nav-invoice:{key}", lambda k=key: self.engine.sync_invoice(k),
-                                      f"NAV invoice {key}")
+                continue
+            label = "vendor" if flow == "vendors" else "invoice"
+            self.scheduler.submit(f"nav-{label}:{change.key}",
+                                  lambda c=change, f=flow: self._sync_nav_record(c, f),
+                                  f"NAV {label} {change.key}")
+
+    def _sync_nav_record(self, change: NavChange, flow: str) -> Any:
+        """On the worker: find the record's number from its id, then sync just that record."""
+        number = self.nav_record_key(change.entity, change.key)
+        if not number:
+            log.info("NAV %s %s could not be looked up; running the %s flow instead", change.entity,
+                     change.key, flow)
+            return self.engine.run(flows=[flow], trigger="webhook")
+        if flow == "vendors":
+            return self.engine.sync_nav_vendor(number)
+        return self.engine.sync_invoice(number)
 
     def _on_bill_event(self, event: BillEvent) -> None:
         self._bill_inbound.set()
@@ -313,7 +339,8 @@ class ConnectorService:
     # -- runs ------------------------------------------------------------------------------------
     def _run(self, request: RunRequest, progress: Callable[..., None], cancel: threading.Event) -> Any:
         flows = sorted(request.flows) if request.flows is not None else None
-        return self.engine.run(flows=flows, progress=progress, cancel=cancel)
+        trigger = "schedule" if "schedule" in request.reason else request.reason.split("+")[0]
+        return self.engine.run(flows=flows, progress=progress, cancel=cancel, trigger=trigger)
 
     def _remember_run(self, outcome) -> None:
         if outcome.kind == "run" and outcome.ok and "schedule" in outcome.description:
@@ -333,6 +360,30 @@ class ConnectorService:
     def subscriptions(self) -> tuple[SubscriptionState, ...]:
         snapshot = self.status.snapshot()
         return snapshot.nav.subscriptions + snapshot.bill.subscriptions
+
+
+_SYSTEM_ID = re.compile(r"^[0-9A-Fa-f]{8}-?[0-9A-Fa-f]{4}-?[0-9A-Fa-f]{4}-?[0-9A-Fa-f]{4}-?[0-9A-Fa-f]{12}$")
+
+
+def bc_number_lookup(nav_client: Any) -> Callable[[str, str], str]:
+    """Business Central notifications name a record by its id (GUID); the engine's targeted syncs take
+    the vendor or invoice number. Ask the BC API for the record's ``number``; "" when that fails, and
+    the caller then runs the whole flow (incremental, from its bookmark) instead."""
+
+    def lookup(entity: str, system_id: str) -> str:
+        connection = getattr(nav_client, "connection", None)
+        if connection is None or not getattr(connection, "company_id", "") or not _SYSTEM_ID.match(system_id):
+            return ""
+        url = f"{connection.api_root}/companies({connection.company_id})/{entity}({system_id})"
+        try:
+            # NavClient has no public "by id" read yet; _get is its plain JSON GET with retries and typed errors.
+            row = nav_client._get(url, record=f"{entity} {system_id}")
+        except ConnectorError as exc:
+            log.info("Could not look up NAV %s %s: %s", entity, system_id, exc)
+            return ""
+        return str(row.get("number") or "")
+
+    return lookup
 
 
 def _minutes(interval: timedelta) -> str:

@@ -43,7 +43,7 @@ class NavSubscriptionsApi(Protocol):
     def webhooks_supported(self) -> bool: ...
     def create_subscription(self, notification_url: str, resource: str, client_state: str) -> dict: ...
     def renew_subscription(self, subscription_id: str) -> dict: ...
-    def get_subscription(self, subscription_id: str) -> dict: ...
+    def get_subscription(self, subscription_id: str) -> dict | None: ...  # None (or NotFoundError): gone
     def delete_subscription(self, subscription_id: str) -> Any: ...
 
 
@@ -134,7 +134,9 @@ class NavSubscriptionKeeper:
         try:
             remote = self.api.get_subscription(stored.subscription_id)
         except NotFoundError:
-            return self._create(resource, "recreated", "Business Central had deleted it")
+            remote = None
+        if remote is None:
+            return self._create(resource, "recreated", "Business Central had deleted it (or it expired)")
         expires = parse_time(remote.get("expirationDateTime")) or stored.expires_at
         now = self.now()
         if expires is not None and expires <= now:
@@ -152,8 +154,13 @@ class NavSubscriptionKeeper:
             self._save(resource, remote, fallback_id=stored.subscription_id)
         return SubscriptionState("nav", resource, stored.subscription_id, "active", expires)
 
+    def resource_path(self, resource: str) -> str:
+        """The BC API path NAV wants, e.g. ``/api/v2.0/companies(<id>)/vendors``."""
+        build = getattr(self.api, "resource_path", None)
+        return build(resource) if callable(build) else resource
+
     def _create(self, resource: str, how: str, why: str = "") -> SubscriptionState:
-        answer = self.api.create_subscription(self.notification_url, resource, self.client_state)
+        answer = self.api.create_subscription(self.notification_url, self.resource_path(resource), self.client_state)
         saved = self._save(resource, answer)
         log.info("%s the NAV %s subscription%s; it expires %s", how.capitalize(), resource,
                  f" ({why})" if why else "", saved.expires_at)

@@ -37,7 +37,7 @@ class RecordingEngine:
             self.calls.append(call)
             self._cond.notify_all()
 
-    def run(self, flows=None, dry_run=False, progress=None, cancel=None):
+    def run(self, flows=None, dry_run=False, progress=None, cancel=None, trigger="manual"):
         self._record("run", tuple(flows) if flows is not None else None)
         return {"flows": flows}
 

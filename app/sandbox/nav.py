@@ -33,6 +33,7 @@ import base64
 import itertools
 import json
 import logging
+import re
 import secrets
 import threading
 import urllib.error
@@ -580,7 +581,8 @@ class NavSandbox(SandboxApp):
                 return self._odata_navigation(request, entity_set, key, segments[2], company_root, context)
             if key is None:
                 if request.method == "GET":
-                    return self._collection(request, entity_set, f"{company_root}/{service}", context, _page_row)
+                    return self._collection(request, entity_set, f"{company_root}/{service}", context, _page_row,
+                                            self._ledger_shortcut(entity_set, request.query.get("$filter", "")))
                 if request.method == "POST":
                     return self._insert(request, entity_set, context)
                 raise self._method_not_allowed(request, service)
@@ -593,6 +595,33 @@ class NavSandbox(SandboxApp):
             if request.method == "DELETE":
                 return self._delete(request, entity_set, key)
             raise self._method_not_allowed(request, service)
+
+    def _ledger_shortcut(self, entity_set: EntitySet, filter_text: str
+                         ) -> Callable[[Any], Iterator[tuple[Any, dict]]] | None:
+        """Skip the seeded large:N ledger entries a top-level ``and`` filter can never match.
+
+        Seeded entries are all invoices (entry n belongs to invoice B<n>), so a payment lookup only
+        needs the entries posted since, and an invoice lookup by Document_No only entry n plus those.
+        The filter is still applied to every row returned: this only narrows where we look.
+        """
+        seeded = self.vendor_ledger.count
+        if entity_set.name != "VendorLedgerEntries" or not seeded or " or " in f" {filter_text} ":
+            return None
+        if "Document_Type eq 'Payment'" in filter_text:
+            return lambda after: self.vendor_ledger.iter_from(max(after or 0, seeded))
+        match = re.search(r"Document_No eq 'B(\d{8})'", filter_text)
+        if match and 0 < int(match.group(1)) <= seeded:
+            entry_no = int(match.group(1))
+
+            def rows(after: Any) -> Iterator[tuple[Any, dict]]:
+                if after is None or after < entry_no:
+                    entry = self.vendor_ledger.get(entry_no)
+                    if entry is not None:
+                        yield entry_no, entry
+                yield from self.vendor_ledger.iter_from(max(after or 0, seeded))
+
+            return rows
+        return None
 
     def _company_row(self) -> dict:
         return {"Name": self.company_name, "Display_Name": self.company_name, "Id": self.company_id}

@@ -45,6 +45,7 @@ CLI_EXE = "navbill-cli"
 FLOWS = ("accounts", "vendors", "invoices", "payments")
 COMMAND_TIMEOUT = 240  # seconds; a demo sync on the embedded sandboxes takes a few
 GUI_SECONDS = 6.0
+GUI_FAILURE_MARKERS = ("Traceback", "ImportError", "ModuleNotFoundError", " CRITICAL ", " ERROR ")
 # Libraries the spec keeps out; finding one means an exclude stopped working and the bundle grew.
 MUST_NOT_SHIP = ("QtWebEngine", "Qt6WebEngine", "Qt63D", "Qt6Multimedia", "Qt6Quick", "Qt6Qml", "Qt6Pdf")
 
@@ -223,7 +224,15 @@ def smoke_test_gui(bundle: Path) -> None:
                 f"the window exited after less than {GUI_SECONDS:.0f} s with {exit_code}:\n"
                 + log.read_text(errors="replace")[-4000:]
             )
-        print("ok: the window stayed up", flush=True)
+        # Staying up is not enough: a crash dialog also stays up. Look for what a broken bundle leaves behind.
+        output = log.read_text(errors="replace")
+        output += "".join(path.read_text(errors="replace") for path in home.glob("logs/*.log"))
+        broken = [marker for marker in GUI_FAILURE_MARKERS if marker in output]
+        if broken:
+            raise SmokeTestFailure(f"the window logged {', '.join(broken)}:\n{output[-4000:]}")
+        if not any(home.joinpath("data").glob("*.sqlite3")):
+            raise SmokeTestFailure(f"the window did not open its database under {home / 'data'}")
+        print("ok: the window stayed up, opened its database and logged no error", flush=True)
 
 
 # -- package --------------------------------------------------------------------------------------

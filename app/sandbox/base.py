@@ -106,7 +106,7 @@ class FaultSpec:
             if key not in cls._KEYS:
                 raise ValueError(f"Unknown fault '{key}'; known: {', '.join(cls._KEYS)}")
             if key == "latency":
-                setattr(faults, "latency", _parse_duration(value))
+                faults.latency = _parse_duration(value)
             elif key == "seed":
                 faults.seed = int(value)
             else:

@@ -57,7 +57,9 @@ SYSTEM = "BILL"
 PAGE_SIZE = 100  # BILL's largest page (max=101 is refused)
 RATE_LIMIT_CODES = {"BDC_1144", "BDC_1322"}
 SESSION_CODES = {"BDC_1109"}
-GATEWAY_STATUSES = {502, 503, 504}  # the request did not reach the application: safe to resend
+# A session BILL ends again at once means something is wrong (not an idle timeout); a couple of
+# renewals still ride out a session store hiccup without burning the 200-logins-per-hour budget.
+MAX_SESSION_RENEWALS = 3
 
 
 @dataclass
@@ -384,7 +386,7 @@ class BillClient:
         if resend_safe is None:
             resend_safe = method != "POST"
         url = self._url(path, events)
-        renewed = False
+        renewals = 0
         attempt = 0
         while True:
             attempt += 1
@@ -413,10 +415,10 @@ class BillClient:
                 return json.loads(response.content.decode("utf-8"), parse_float=Decimal)
             failure = self._failure(response)
             if failure.code in SESSION_CODES or (failure.status == 401 and not failure.code):
-                if renewed:
-                    raise AuthenticationError("BILL ended the session again right after a new login.",
+                if renewals >= MAX_SESSION_RENEWALS:
+                    raise AuthenticationError("BILL keeps ending the session right after a new login.",
                                               system=SYSTEM, record=record, code=failure.code)
-                renewed = True
+                renewals += 1
                 attempt -= 1  # a renewal is not a failed attempt
                 self._renew_session(session)
                 continue

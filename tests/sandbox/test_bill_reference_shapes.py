@@ -59,7 +59,7 @@ def assert_shape(actual, example, where: str = "$", opaque: tuple[str, ...] = ()
             assert value is not None, f"{where}.{key} is null; BILL omits unpopulated keys"
             assert_shape(value, example[key], f"{where}.{key}", opaque)
     elif isinstance(actual, list) and example:
-        for index, item in enumerate(actual):
+        for item in actual:
             assert_shape(item, example[0], f"{where}[]", opaque)
 
 

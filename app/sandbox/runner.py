@@ -98,6 +98,10 @@ def stop_sandboxes(running: RunningSandboxes) -> None:
     for server in (running.nav_server, running.bill_server):
         with contextlib.suppress(Exception):
             server.stop()
+    # Both sandboxes run background delivery threads for webhooks; stop them too.
+    for app, method in ((running.nav, "stop"), (running.bill, "close")):
+        with contextlib.suppress(Exception):
+            getattr(app, method)()
 
 
 @contextlib.contextmanager

@@ -9,7 +9,8 @@ Steps (after qutebrowser's scripts/dev/build_release.py: build, verify, smoke-te
 1. PyInstaller with installer/navbill.spec -> dist/NavBill/ (NavBill + navbill-cli sharing _internal/).
 2. Verify the folder: both executables, the bundled resources, none of the Qt modules the spec excludes.
 3. Smoke test, headless, each command in a fresh temporary --home so nothing touches the user's data:
-   ``navbill-cli check --demo`` must succeed; ``navbill-cli sync --demo --json`` must print a run report
+   ``navbill-cli check --demo`` must succeed and its ``--json`` form report every step passed or skipped
+   on both sides; ``navbill-cli sync --demo --json`` must print a run report
    with sane figures (completed, no errors, nothing failed, work done on both sides); the window
    (``NavBill --demo``) must stay up for a few seconds on Qt's offscreen platform.
 4. Copy the desktop entries, icon and install.sh into the bundle and pack
@@ -140,6 +141,30 @@ def last_json_object(stdout: str) -> dict:
     raise SmokeTestFailure(f"expected one JSON object on stdout, got:\n{stdout[-2000:]}")
 
 
+def check_report_problems(report: dict) -> list[str]:
+    """What is wrong with a `check --demo --json` report; empty when it is sane.
+
+    Against the embedded sandboxes every step must pass or be skipped (TLS, on plain loopback HTTP), and
+    both NAV and BILL must have been reached: the vault, keyring and HTTP stack all work in the bundle.
+    """
+    problems: list[str] = []
+    if report.get("ok") is not True:
+        problems.append(f"ok is {report.get('ok')!r}, not true")
+    steps = report.get("steps")
+    if not isinstance(steps, list) or not steps:
+        return [*problems, "no steps in the report"]
+    for entry in steps:
+        if not isinstance(entry, dict):
+            problems.append(f"step {entry!r} is not an object")
+        elif entry.get("status") not in ("pass", "skipped"):
+            problems.append(f"{entry.get('side')} / {entry.get('title')}: {entry.get('status')}: {entry.get('detail')}")
+    sides = {entry.get("side") for entry in steps if isinstance(entry, dict) and entry.get("status") == "pass"}
+    missing = {"NAV", "BILL"} - sides
+    if missing:
+        problems.append(f"no passing step for {', '.join(sorted(missing))}")
+    return problems
+
+
 def sync_figure_problems(report: dict) -> list[str]:
     """What is wrong with a `sync --demo --json` report; empty when its figures are sane.
 
@@ -184,6 +209,14 @@ def smoke_test_cli(bundle: Path) -> None:
     with tempfile.TemporaryDirectory(prefix="navbill-smoke-") as tmp:
         result = run_frozen(bundle, Path(tmp), "check", "--demo")
         print(result.stdout.strip()[-2000:], flush=True)
+
+    step("smoke test: navbill-cli check --demo --json")
+    with tempfile.TemporaryDirectory(prefix="navbill-smoke-") as tmp:
+        report = last_json_object(run_frozen(bundle, Path(tmp), "check", "--demo", "--json").stdout)
+        problems = check_report_problems(report)
+        if problems:
+            raise SmokeTestFailure("check report is not sane:\n  - " + "\n  - ".join(problems))
+        print(f"ok: {len(report['steps'])} steps, none failed", flush=True)
 
     step("smoke test: navbill-cli sync --demo --json")
     with tempfile.TemporaryDirectory(prefix="navbill-smoke-") as tmp:

@@ -332,3 +332,24 @@ def test_smoke_check_finds_the_json_after_stray_output():
     assert build_linux.last_json_object(stdout)["status"] == "completed"
     with pytest.raises(build_linux.SmokeTestFailure):
         build_linux.last_json_object("no json here")
+
+
+def check_step(side: str, title: str, status: str = "pass") -> dict:
+    return {"side": side, "key": title.lower(), "title": title, "status": status, "detail": "", "fix": "", "seconds": 0.0}
+
+
+def test_smoke_check_accepts_a_passing_check_report():
+    report = {"ok": True, "cancelled": False, "steps": [
+        check_step("Vault", "Credentials vault"), check_step("NAV", "Authentication"),
+        check_step("NAV", "TLS", "skipped"), check_step("BILL", "Login"),
+    ]}
+    assert load_build_linux().check_report_problems(report) == []
+
+
+def test_smoke_check_rejects_a_failed_or_one_sided_check_report():
+    build_linux = load_build_linux()
+    failed = {"ok": False, "steps": [check_step("NAV", "Authentication"), check_step("BILL", "Login", "fail")]}
+    problems = build_linux.check_report_problems(failed)
+    assert any("not true" in p for p in problems) and any("BILL / Login: fail" in p for p in problems)
+    one_sided = {"ok": True, "steps": [check_step("NAV", "Authentication")]}
+    assert build_linux.check_report_problems(one_sided) == ["no passing step for BILL"]

@@ -140,8 +140,19 @@ class _Handler(BaseHTTPRequestHandler):
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
-    allow_reuse_address = False  # another listener on our port must be an error, not a silent share
+    allow_reuse_address = False  # set per platform in server_bind
     request_queue_size = 64
+
+    def server_bind(self) -> None:
+        # A restart must rebind at once despite TIME_WAIT connections (SO_REUSEADDR on POSIX, where it
+        # still refuses a second live listener). On Windows SO_REUSEADDR would let another program take
+        # over the port, so ask for exclusive use there instead.
+        exclusive = getattr(socket, "SO_EXCLUSIVEADDRUSE", None)
+        if exclusive is not None:
+            self.socket.setsockopt(socket.SOL_SOCKET, exclusive, 1)
+        else:
+            self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        super().server_bind()
 
     def __init__(self, address: tuple[str, int], routes: dict[str, RouteHandler], max_body_bytes: int) -> None:
         self.routes = routes

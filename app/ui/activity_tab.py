@@ -16,7 +16,7 @@ RUN_COLUMNS = [
     Column[RunRow]("Started", lambda r: r.started, width=130),
     Column[RunRow]("Finished", lambda r: r.finished, width=130),
     Column[RunRow]("Result", lambda r: r.status,
-                   background=lambda r: GOOD if r.status.lower() in ("ok", "succeeded", "success", "finished")
+                   background=lambda r: GOOD if r.status.lower() in ("ok", "completed", "succeeded", "finished")
                    else ATTENTION, width=100),
     Column[RunRow]("Preview", lambda r: "dry run" if r.dry_run else "", width=70),
     Column[RunRow]("Summary", lambda r: r.summary),

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QEvent, Qt, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
@@ -138,6 +138,16 @@ class MainWindow(QMainWindow):
         self._build_actions()
         self._build_status_bar()
         self.set_state(ConnectorState.IDLE)
+        app = QApplication.instance()
+        if app is not None:
+            # QApplication.quit() first asks every window to close; a quit must not be refused by the
+            # "keep running in the tray" rule below, so note it before the close arrives.
+            app.installEventFilter(self)
+
+    def eventFilter(self, watched, event) -> bool:
+        if event.type() == QEvent.Type.Quit:
+            self.quitting = True
+        return False
 
     # --- layout -----------------------------------------------------------------------------------
     def all_tabs(self):

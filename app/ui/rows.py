@@ -65,6 +65,11 @@ class PendingInvoiceRow:
     hold_reason: HoldReason = HoldReason.NONE
     reason_text: str = ""  # the reason in plain words
     gl_account: str = ""  # the unmapped account, when that is the reason
+    bill_id: str = ""  # set once the bill exists in BILL
+
+    @property
+    def status_text(self) -> str:
+        return "Held" if self.held else "In BILL" if self.bill_id else "Waiting"
 
 
 @dataclass(frozen=True)

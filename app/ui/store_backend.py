@@ -158,7 +158,7 @@ class StoreBackend:
                 vendor_name=names.get(invoice.vendor_number, ""), vendor_invoice_number=invoice.vendor_invoice_number,
                 posting_date=None, due_date=None, amount=invoice.amount, held=held, hold_reason=kind,
                 reason_text=reason if held else f"in BILL as {invoice.bill_id}" if invoice.bill_id else "",
-                gl_account=account))
+                gl_account=account, bill_id=invoice.bill_id))
         return rows
 
     def payments(self) -> list[PaymentRow]:

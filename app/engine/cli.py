@@ -1,0 +1,145 @@
+"""`navbill sync`: one sync run from the command line, then exit.
+
+    navbill sync [--demo] [--dry-run] [--only vendors|invoices|payments|accounts] [--json]
+
+Exit status: 0 when the run completed (held items are normal), 1 when a side could not be used or the
+run failed part way, 2 when it could not start at all (no profile, locked database, bad option).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from contextlib import ExitStack
+from decimal import Decimal
+
+from app.domain.errors import ConnectorError
+from app.engine.engine import SyncEngine
+from app.engine.report import RunReport
+from app.engine.settings import EngineSettings
+
+log = logging.getLogger("navbill.sync")
+
+DEMO_SETTINGS = EngineSettings(journal_template="PAYMENT", journal_batch="BILL", balancing_account_type="G/L Account",
+                               balancing_account_number="2910", vendor_number_prefix="VB")
+DEMO_PAYMENTS = 3  # bills the demo pays in the BILL sandbox so the payments flow has work
+
+
+def _print_report(report: RunReport, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(report.as_dict()))
+        return
+    print(f"Sync {'(dry run) ' if report.dry_run else ''}{report.status} in {report.duration_seconds:.1f} s; "
+          f"HTTP calls NAV {report.nav_calls}, BILL {report.bill_calls}")
+    for name, counts in report.flows.items():
+        print(f"  {name:<9} created {counts.created}, updated {counts.updated}, skipped {counts.skipped}, "
+              f"held {counts.held}, failed {counts.failed}, conflicts {counts.conflicts}")
+    for error in report.errors:
+        print(f"  ! {error}")
+    for line in report.planned[:50]:
+        print(f"  would: {line}")
+
+
+def _merge(into: RunReport, extra: RunReport) -> None:
+    for name, counts in extra.flows.items():
+        target = into.counts(name)
+        for field in ("created", "updated", "skipped", "held", "failed", "conflicts"):
+            target.add(field, getattr(counts, field))
+    into.nav_calls += extra.nav_calls
+    into.bill_calls += extra.bill_calls
+    into.duration_seconds += extra.duration_seconds
+    into.errors.extend(extra.errors)
+
+
+def _demo_pay_some_bills(sandboxes, store) -> int:
+    """Demo only: a clerk pays a few pushed bills in BILL (one of them partly) through the sandbox."""
+    import requests
+
+    paid = 0
+    for index, row in enumerate(store.invoice_rows(state="created")[:DEMO_PAYMENTS]):
+        # the sandbox wants a JSON number; half of a two-decimal amount, rounded to cents
+        body = {"amount": float((row.amount / 2).quantize(Decimal("0.01")))} if index == 1 else {}
+        response = requests.post(f"{sandboxes.bill_url}/_sandbox/bills/{row.bill_id}/pay", json=body, timeout=30)
+        paid += response.ok
+    return paid
+
+
+def _run_demo(args, flows) -> tuple[int, RunReport | None]:
+    from app.clients.bill import BillClient
+    from app.clients.nav import NavClient
+    from app.config import app_paths
+    from app.sandbox.runner import running_sandboxes
+    from app.store import Store
+
+    paths = app_paths(args.home).ensure()
+    database = paths.data_dir / "demo.sqlite3"
+    for leftover in (database, database.with_name(database.name + "-wal"), database.with_name(database.name + "-shm")):
+        leftover.unlink(missing_ok=True)  # the sandboxes start fresh each time, so must the demo store
+    with ExitStack() as stack:
+        sandboxes = stack.enter_context(running_sandboxes(seed="demo", faults=getattr(args, "faults", "")))
+        store = Store(f"sqlite:///{database}")
+        stack.callback(store.close)
+        nav, bill = NavClient(sandboxes.nav_connection()), BillClient(sandboxes.bill_connection())
+        stack.callback(nav.close)
+        stack.callback(bill.close)
+        DEMO_SETTINGS.save(store)
+        engine = SyncEngine(store, nav, bill, DEMO_SETTINGS)
+        report = engine.run(flows=flows, dry_run=args.dry_run, trigger="cli --demo")
+        if not args.dry_run and report.completed and (flows is None or "payments" in flows) \
+                and (flows is None or "invoices" in flows or store.invoice_rows(state="created")):
+            if _demo_pay_some_bills(sandboxes, store):
+                _merge(report, engine.run(flows=["payments"], trigger="cli --demo payments"))
+        return (0 if report.completed else 1), report
+
+
+def _run_profile(args, flows) -> tuple[int, RunReport | None]:
+    from app.clients.bill import BillClient
+    from app.clients.nav import NavClient
+    from app.config import app_paths
+    from app.profiles import ProfileStore, bill_session_store, build_bill_connection, build_nav_connection
+    from app.store import open_store
+    from app.vault import Vault
+
+    paths = app_paths(args.home).ensure()
+    store = open_store(home=args.home)
+    try:
+        vault = Vault.open(store.engine)
+        profiles = ProfileStore(paths, vault)
+        profile = profiles.get(args.profile) if getattr(args, "profile", None) else profiles.active()
+        if profile is None:
+            print("No connection profile is set up. Open the window to create one, or try `navbill sync --demo`.",
+                  file=sys.stderr)
+            return 2, None
+        session_id, save_session = bill_session_store(profile, vault)
+        nav = NavClient(build_nav_connection(profile, vault))
+        bill = BillClient(build_bill_connection(profile, vault), session_id=session_id, on_session=save_session)
+        try:
+            engine = SyncEngine(store, nav, bill, EngineSettings.load(store))
+            report = engine.run(flows=flows, dry_run=args.dry_run, trigger=f"cli {profile.name}")
+        finally:
+            nav.close()
+            bill.close()
+        return (0 if report.completed else 1), report
+    finally:
+        store.close()
+
+
+def main(args) -> int:
+    from app.config import app_paths
+    from app.log import setup_logging
+
+    setup_logging(app_paths(args.home).log_dir, level=logging.DEBUG if getattr(args, "verbose", False)
+                  else logging.WARNING, console=True)
+    flows = [args.only] if getattr(args, "only", None) else None
+    try:
+        code, report = (_run_demo if args.demo else _run_profile)(args, flows)
+    except ConnectorError as exc:
+        print(f"Sync could not run: {exc}", file=sys.stderr)
+        return 2
+    except (OSError, ValueError) as exc:
+        print(f"Sync could not run: {exc}", file=sys.stderr)
+        return 2
+    if report is not None:
+        _print_report(report, args.json)
+    return code

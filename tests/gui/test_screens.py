@@ -1,0 +1,229 @@
+"""Every screen and its actions, on a real store (temp SQLite), with commands run on the window's workers."""
+
+from __future__ import annotations
+
+import csv
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QSystemTrayIcon
+
+from app.ui.icons import ConnectorState
+from app.ui.rows import HoldReason, VendorState
+from app.ui.vendors_tab import SIDE_BILL
+
+
+def run_and_wait(qtbot, window, action) -> None:
+    """Run a command through the UI and wait for the refresh that follows it."""
+    with qtbot.waitSignal(window.refreshed, timeout=10_000):
+        with qtbot.waitSignal(window.command_finished, timeout=10_000) as finished:
+            action()
+    assert finished.args[1], f"command failed: {window.banner.label.text()}"
+
+
+def select(tab, predicate) -> None:
+    assert tab.select_where(predicate)
+
+
+# --- vendors -----------------------------------------------------------------------------------------
+def test_vendor_diff_shows_every_state_with_differences(window):
+    rows = window.vendors_tab.model.rows()
+    assert {r.state for r in rows} == set(VendorState)
+    proposed = next(r for r in rows if r.state == VendorState.PROPOSED)
+    assert proposed.differing_fields() == ("name",)
+    assert window.tabs.tabText(0) == "Vendors (2)"  # one proposal + one conflict
+
+
+def test_state_filter_narrows_the_vendor_table(window):
+    tab = window.vendors_tab
+    tab.state_filter.setCurrentIndex(tab.state_filter.findData(VendorState.ONLY_BILL))
+    assert tab.proxy.rowCount() == 1
+    tab.state_filter.setCurrentIndex(0)
+    assert tab.proxy.rowCount() == len(tab.model.rows())
+
+
+def test_compare_view_highlights_differences(window):
+    tab = window.vendors_tab
+    select(tab, lambda r: r.state == VendorState.PROPOSED)
+    model = tab.compare_model
+    assert model.rowCount() > 0
+    name_row = 0
+    assert model.index(name_row, 1).data() == "Great Lakes Aluminum"
+    assert model.index(name_row, 2).data() == "Great Lakes Aluminium"
+    assert model.index(name_row, 1).data(Qt.ItemDataRole.BackgroundRole) is not None
+    assert model.index(3, 1).data(Qt.ItemDataRole.BackgroundRole) is None  # City is the same on both sides
+
+
+def test_accept_proposed_match_links_the_vendor(qtbot, window, seeded_store):
+    tab = window.vendors_tab
+    select(tab, lambda r: r.nav_number == "V00040")
+    assert tab.accept_button.isEnabled()
+    run_and_wait(qtbot, window, tab.accept_button.click)
+    assert [v.status for v in seeded_store.vendor_rows() if v.nav_number == "V00040"] == ["linked"]
+    assert any(r.nav_number == "V00040" and r.state == VendorState.LINKED for r in tab.model.rows())
+
+
+def test_link_only_in_nav_vendor_to_a_bill_vendor(qtbot, window, seeded_store):
+    tab = window.vendors_tab
+    select(tab, lambda r: r.nav_number == "V00120")
+    assert tab.link_button.isEnabled()
+    run_and_wait(qtbot, window, lambda: tab.link_selected("00901ORPH"))
+    linked = {v.nav_number: v.bill_id for v in seeded_store.vendor_rows() if v.status == "linked"}
+    assert linked["V00120"] == "00901ORPH"
+
+
+def test_unlink_removes_the_pair(qtbot, window, seeded_store):
+    tab = window.vendors_tab
+    select(tab, lambda r: r.nav_number == "V00010")
+    run_and_wait(qtbot, window, tab.unlink_button.click)
+    assert "V00010" not in {v.nav_number for v in seeded_store.vendor_rows()}
+    assert any(a.action == "unlink" for a in seeded_store.audit())
+
+
+def test_resolve_conflict_per_field(qtbot, window, seeded_store):
+    tab = window.vendors_tab
+    select(tab, lambda r: r.state == VendorState.CONFLICT)
+    assert tab.resolve_button.isEnabled()
+    model = tab.compare_model
+    phone_row = next(i for i in range(model.rowCount()) if model.index(i, 0).data() == "Phone")
+    assert model.flags(model.index(phone_row, 3)) & Qt.ItemFlag.ItemIsEditable
+    assert model.setData(model.index(phone_row, 3), "BILL")
+    assert model.winners["phone"] == SIDE_BILL
+    run_and_wait(qtbot, window, tab.resolve_button.click)
+    chosen = {c.field: c.chosen_side for c in seeded_store.conflict_rows(state="chosen")}
+    assert chosen == {"phone": "bill", "email": "nav"}
+    assert not any(r.state == VendorState.CONFLICT for r in tab.model.rows())
+
+
+def test_a_refused_command_shows_the_reason(qtbot, window):
+    with qtbot.waitSignal(window.command_finished, timeout=10_000) as finished:
+        window.run_command("Accept match for V00010", lambda b: b.accept_proposal("V00010"))
+    assert finished.args[1] is False
+    assert "no proposal waiting" in window.banner.label.text()
+    assert window.banner.isVisibleTo(window)
+
+
+# --- pending invoices --------------------------------------------------------------------------------
+def test_held_invoices_show_reason_and_fix_jumps(window):
+    tab = window.invoices_tab
+    held = {r.nav_number: r for r in tab.model.rows() if r.held}
+    assert held["PI-1002"].hold_reason == HoldReason.UNLINKED_VENDOR
+    assert held["PI-1003"].hold_reason == HoldReason.UNMAPPED_ACCOUNT
+    assert held["PI-1003"].gl_account == "6150"
+    sent = next(r for r in tab.model.rows() if r.nav_number == "PI-1001")
+    assert sent.status_text == "In BILL"
+
+    select(tab, lambda r: r.nav_number == "PI-1002")
+    assert tab.fix_button.isEnabled()
+    tab.fix_button.click()
+    assert window.tabs.currentWidget() is window.vendors_tab
+    assert window.vendors_tab.current_row().nav_number == "V00040"
+
+    window.tabs.setCurrentWidget(tab)
+    select(tab, lambda r: r.nav_number == "PI-1003")
+    tab.fix_button.click()
+    assert window.tabs.currentWidget() is window.mappings_tab
+    assert window.mappings_tab.current_row().nav_account == "6150"
+
+
+# --- payments ----------------------------------------------------------------------------------------
+def test_payments_show_posted_with_nav_document(window):
+    tab = window.payments_tab
+    rows = {r.bill_payment_id: r for r in tab.model.rows()}
+    assert rows["stp01PAID"].posted and rows["stp01PAID"].nav_document_numbers == ("BILLPAY000001",)
+    assert not rows["stp01WAIT"].posted
+    tab.status_filter.setCurrentIndex(tab.status_filter.findData(True))
+    assert tab.proxy.rowCount() == 1
+    assert tab.proxy.index(0, 5).data() == "BILLPAY000001"
+
+
+# --- failed postings ---------------------------------------------------------------------------------
+def test_retry_one_and_skip_with_note(qtbot, window, seeded_store):
+    tab = window.failures_tab
+    assert tab.model.rowCount() == 3
+    failed = next(r for r in tab.model.rows() if r.kind == "payment")
+    assert "journal batch" in failed.error and not failed.held
+    select(tab, lambda r: r.item_id == failed.item_id)
+    run_and_wait(qtbot, window, tab.retry_button.click)
+    assert any(a.action == "retry" for a in seeded_store.audit())
+
+    select(tab, lambda r: r.record == "PI-1002")
+    run_and_wait(qtbot, window, lambda: tab.skip_selected(note="paid by cheque outside BILL"))
+    skipped = seeded_store.queue_items(state="skipped")
+    assert [(q.record_key, q.note) for q in skipped] == [("PI-1002", "paid by cheque outside BILL")]
+    assert tab.model.rowCount() == 2
+
+
+def test_retry_all(qtbot, window, seeded_store):
+    run_and_wait(qtbot, window, window.failures_tab.retry_all_button.click)
+    assert sum(1 for a in seeded_store.audit() if a.action == "retry") == 3
+
+
+# --- mappings ----------------------------------------------------------------------------------------
+def test_mapping_combo_delegate_sets_the_mapping(qtbot, window, seeded_store):
+    tab = window.mappings_tab
+    select(tab, lambda r: r.nav_account == "6150")
+    proxy_index = tab.view.selectionModel().selectedRows()[0].siblingAtColumn(3)
+    delegate = tab.view.itemDelegateForIndex(proxy_index)
+    editor = delegate.createEditor(tab.view.viewport(), None, proxy_index)
+    assert editor.count() == 3  # every active BILL account
+    editor.setCurrentIndex(editor.findData("0ca01SHOP"))
+    run_and_wait(qtbot, window, lambda: delegate.setModelData(editor, tab.proxy, proxy_index))
+    mapped = {m.nav_account: (m.bill_account_id, m.source) for m in seeded_store.account_mapping_rows()}
+    assert mapped["6150"] == ("0ca01SHOP", "user")
+
+
+def test_accept_suggested_mapping(qtbot, window, seeded_store):
+    tab = window.mappings_tab
+    select(tab, lambda r: r.nav_account == "6100")
+    assert tab.accept_button.isEnabled()
+    run_and_wait(qtbot, window, tab.accept_button.click)
+    sources = {m.nav_account: m.source for m in seeded_store.account_mapping_rows()}
+    assert sources["6100"] == "user"
+
+
+# --- activity ----------------------------------------------------------------------------------------
+def test_activity_filters_and_exports_csv(window, tmp_path):
+    tab = window.activity_tab
+    assert tab.runs_model.rowCount() == 1
+    assert "vendors: 2 created" in tab.runs_model.index(0, 4).data()
+    tab.actor_filter.setCurrentIndex(tab.actor_filter.findData("NAV"))
+    assert tab.proxy.rowCount() == 1
+    target = tmp_path / "audit.csv"
+    assert tab.export_csv(target) == 1
+    with open(target, encoding="utf-8") as handle:
+        lines = list(csv.reader(handle))
+    assert lines[0] == ["Time", "By", "Action", "Record", "Detail"]
+    assert lines[1][1:4] == ["NAV", "post payment", "payment stp01PAID"]
+    tab.actor_filter.setCurrentIndex(0)
+    tab.filter_edit.setText("V00010")
+    assert tab.proxy.rowCount() == 2
+
+
+# --- window ------------------------------------------------------------------------------------------
+def test_status_bar_and_attention_state(window):
+    assert window.state == ConnectorState.ATTENTION
+    assert window.last_sync_label.text().startswith("Last sync: 20")
+    assert window.nav_mode_label.text() == "NAV: polling"
+
+
+def test_pause_shows_in_status(window):
+    window.pause_action.setChecked(True)
+    assert window.paused and window.next_sync_label.text() == "Next sync: paused"
+    window.pause_action.setChecked(False)
+    assert not window.paused
+
+
+def test_closing_without_tray_minimises_instead(qtbot, window):
+    window.show()
+    qtbot.waitExposed(window)
+    assert not QSystemTrayIcon.isSystemTrayAvailable()  # offscreen platform
+    window.close()
+    assert window.isVisible() and window.isMinimized()
+
+
+def test_sync_without_connection_says_what_to_do(qtbot, window):
+    with qtbot.waitSignal(window.sync_finished, timeout=10_000) as finished:
+        assert window.start_sync()
+    outcome = finished.args[0]
+    assert not outcome.ok and "Settings" in outcome.summary
+    assert window.sync_action.isEnabled()

@@ -331,8 +331,11 @@ class ConnectorService:
             self.scheduler.submit(f"bill-vendor:{event.entity_id}",
                                   lambda: self.engine.sync_bill_vendor(event.entity_id), f"BILL vendor {event.entity_id}")
         elif event.entity == "bill":
-            self.scheduler.submit(f"bill-bill:{event.entity_id}",
-                                  lambda: self.engine.sync_bill(event.entity_id), f"BILL bill {event.entity_id}")
+            # One waiting task for all bill events: the engine answers any of them by reading new
+            # payments from its bookmark, so a burst (e.g. the echoes of bills we just created) costs
+            # one read, not one per bill.
+            self.scheduler.submit("bill-bills", lambda: self.engine.sync_bill(event.entity_id),
+                                  f"BILL bill {event.entity_id}")
         elif event.entity == "payment":
             self.scheduler.request_run(["payments"], reason="BILL payment event")
 

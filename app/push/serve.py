@@ -1,0 +1,179 @@
+"""`navbill serve`: the scheduler and the webhook listener without a window (a server, or a test).
+
+    navbill serve [--demo] [--listen host:port] [--run-for N]
+
+Runs the same ``ConnectorService`` the window uses. Settings come from the store's ``push`` setting
+(written by the window): ``{"push_enabled", "listen", "public_url", "poll_minutes", "schedule"}``;
+``--listen`` overrides the address. With ``--demo`` everything runs against fresh embedded sandboxes,
+a first sync links the demo vendors, and the output says how to change a record as a user would.
+
+Exit status: 0 after a clean stop (Ctrl+C, SIGTERM or --run-for), 2 when it could not start.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+from contextlib import ExitStack
+from datetime import timedelta
+
+from app.domain.errors import ConnectorError
+from app.push.listener import parse_listen_address
+from app.push.service import ConnectorService, PushSettings, bc_number_lookup
+from app.push.state import PushState
+from app.push.status import StatusSnapshot
+from app.scheduler import Schedule
+
+log = logging.getLogger("navbill.serve")
+
+
+def settings_from(values: dict, listen: str) -> PushSettings:
+    host, port = parse_listen_address(listen or values.get("listen", ""))
+    settings = PushSettings(push_enabled=bool(values.get("push_enabled", True)), listen_host=host, listen_port=port,
+                            public_url=str(values.get("public_url") or ""))
+    if values.get("poll_minutes"):
+        settings.poll_interval = timedelta(minutes=float(values["poll_minutes"]))
+    if values.get("schedule"):
+        settings.schedule = Schedule.parse(str(values["schedule"]))
+    return settings
+
+
+def _print_status(snapshot: StatusSnapshot) -> None:
+    print(snapshot.describe(), flush=True)
+
+
+def _wait(run_for: float) -> None:
+    stop = threading.Event()
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, lambda *_: stop.set())
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    stop.wait(run_for if run_for > 0 else None)
+
+
+def _serve(service: ConnectorService, run_for: float, first_sync: bool) -> int:
+    last: list[str] = []
+
+    def on_status(snapshot: StatusSnapshot) -> None:
+        text = snapshot.describe()
+        if not last or last[-1] != text:
+            last.append(text)
+            print(f"-- status --\n{text}", flush=True)
+
+    service.status.on_change(on_status)
+    service.scheduler.on_run_finished(lambda outcome: print(
+        f"{outcome.kind}: {outcome.description}: {'ok' if outcome.ok else outcome.error or 'cancelled'}", flush=True))
+    service.scheduler.on_next_run_changed(lambda when: print(f"next scheduled sync: {when or 'none'}", flush=True))
+    try:
+        service.start()
+    except OSError as exc:
+        print(f"Could not start: {exc}", file=sys.stderr)
+        return 2
+    if service.listener is not None:
+        print(f"Listening on {service.listener.url} (NAV: /nav/notifications, BILL: /bill/webhook); "
+              f"schedule: {service.settings.schedule.describe()}", flush=True)
+    if first_sync:
+        service.scheduler.request_run(reason="startup")
+    try:
+        _wait(run_for)
+    finally:
+        print("Stopping…", flush=True)
+        service.stop()
+    nav_rx, bill_rx = service.nav_receiver, service.bill_receiver
+    print(f"Stopped. Runs: {service.scheduler.runs_completed}; NAV notifications accepted "
+          f"{nav_rx.accepted if nav_rx else 0}, refused {nav_rx.rejected if nav_rx else 0}; BILL events accepted "
+          f"{bill_rx.accepted if bill_rx else 0}, refused {bill_rx.rejected if bill_rx else 0}, duplicates "
+          f"{bill_rx.duplicates if bill_rx else 0}", flush=True)
+    return 0
+
+
+def _run_demo(args) -> int:
+    from app.clients.bill import BillClient
+    from app.clients.nav import NavClient
+    from app.config import app_paths
+    from app.engine import SyncEngine
+    from app.engine.cli import DEMO_SETTINGS
+    from app.sandbox import demo_data
+    from app.sandbox.runner import running_sandboxes
+    from app.store import Store
+    from app.vault import DEMO_PASSPHRASE, Vault
+
+    paths = app_paths(args.home).ensure()
+    database = paths.data_dir / "serve-demo.sqlite3"
+    for leftover in (database, database.with_name(database.name + "-wal"), database.with_name(database.name + "-shm")):
+        leftover.unlink(missing_ok=True)  # fresh sandboxes each time, so a fresh demo store too
+    with ExitStack() as stack:
+        sandboxes = stack.enter_context(running_sandboxes(seed="demo"))
+        stack.callback(sandboxes.nav.stop)
+        store = Store(f"sqlite:///{database}")
+        stack.callback(store.close)
+        vault = Vault.open_with_passphrase(store.engine, DEMO_PASSPHRASE)
+        nav = NavClient(sandboxes.nav_connection(company_id=demo_data.COMPANY_ID))
+        bill = BillClient(sandboxes.bill_connection())
+        stack.callback(nav.close)
+        stack.callback(bill.close)
+        DEMO_SETTINGS.save(store)
+        engine = SyncEngine(store, nav, bill, DEMO_SETTINGS)
+        settings = settings_from({"schedule": "every 60m", "poll_minutes": 5}, args.listen or "127.0.0.1:0")
+        service = ConnectorService(engine, nav, bill, state=PushState(store.engine), vault=vault, settings=settings,
+                                   nav_record_key=bc_number_lookup(nav))
+        print(f"Demo sandboxes: NAV {sandboxes.nav_url}, BILL {sandboxes.bill_url}")
+        print(f"Change a NAV vendor as a user would:  curl -X POST {sandboxes.nav_url}/_sandbox/vendors/V00050 "
+              "-H 'Content-Type: application/json' -d '{\"Phone_No\": \"555-0100\"}'", flush=True)
+        return _serve(service, args.run_for, first_sync=True)
+
+
+def _run_profile(args) -> int:
+    from app.clients.bill import BillClient
+    from app.clients.nav import NavClient
+    from app.config import app_paths
+    from app.engine import EngineSettings, SyncEngine
+    from app.profiles import (
+        ProfileStore,
+        bill_session_store,
+        build_bill_connection,
+        build_nav_connection,
+        secret_name,
+    )
+    from app.store import open_store
+    from app.vault import Vault
+
+    paths = app_paths(args.home).ensure()
+    store = open_store(home=args.home)
+    try:
+        vault = Vault.open(store.engine)
+        profiles = ProfileStore(paths, vault)
+        profile = profiles.get(args.profile) if getattr(args, "profile", None) else profiles.active()
+        if profile is None:
+            print("No connection profile is set up. Open the window to create one, or try `navbill serve --demo`.",
+                  file=sys.stderr)
+            return 2
+        session_id, save_session = bill_session_store(profile, vault)
+        nav = NavClient(build_nav_connection(profile, vault))
+        bill = BillClient(build_bill_connection(profile, vault), session_id=session_id, on_session=save_session)
+        try:
+            engine = SyncEngine(store, nav, bill, EngineSettings.load(store))
+            settings = settings_from(store.get_setting("push", {}) or {}, args.listen)
+            # Same vault names the profile screens use: profile/<name>/bill.webhook_security_key
+            settings.vault_prefix = secret_name(profile.name, "bill.webhook_security_key").rsplit("bill.", 1)[0]
+            service = ConnectorService(engine, nav, bill, state=PushState(store.engine), vault=vault,
+                                       settings=settings, nav_record_key=bc_number_lookup(nav))
+            return _serve(service, args.run_for, first_sync=False)
+        finally:
+            nav.close()
+            bill.close()
+    finally:
+        store.close()
+
+
+def main(args) -> int:
+    from app.config import app_paths
+    from app.log import setup_logging
+
+    setup_logging(app_paths(args.home).ensure().log_dir, level=logging.DEBUG if args.verbose else logging.INFO)
+    try:
+        return _run_demo(args) if args.demo else _run_profile(args)
+    except (ConnectorError, ValueError) as exc:
+        print(f"Could not start: {exc}", file=sys.stderr)
+        return 2

@@ -87,6 +87,9 @@ def verify_bundle(bundle: Path) -> None:
     internal = bundle / "_internal"
     if not (internal / "resources" / "icons" / "navbill.svg").is_file():
         raise SmokeTestFailure("resources/ is not bundled (no _internal/resources/icons/navbill.svg)")
+    for distribution in ("keyring", "apscheduler"):  # they find their plug-ins through entry points
+        if not any(internal.glob(f"{distribution}-*.dist-info/entry_points.txt")):
+            raise SmokeTestFailure(f"{distribution}'s entry-point metadata is not bundled")
     unwanted = sorted(
         str(path.relative_to(bundle))
         for path in internal.rglob("*")

@@ -43,34 +43,45 @@ class ConnectorSession:
         self._closers.clear()
 
 
-def build_engine_runner(store, profile, vault):
-    """A ``run(dry_run, progress, cancel)`` on the real engine, or None when no engine/profile exists."""
+def build_engine_runner(store, profile, vault, *, demo_sandboxes=None):
+    """A ``run(dry_run, progress, cancel)`` on the real engine, or None when no profile is set up.
+
+    With ``demo_sandboxes``, the first real sync also pays a few bills in the BILL sandbox and posts
+    those payments, so the demo's Payments screen has something to show (as ``sync --demo`` does).
+    """
     if profile is None:
-        return None
-    try:
-        from app.engine import SyncEngine  # type: ignore[attr-defined]
-    except ImportError:
-        log.warning("The sync engine is not available in this build; syncs are disabled")
         return None
     from app.clients.bill import BillClient
     from app.clients.nav import NavClient
-    from app.engine.settings import EngineSettings
-    from app.profiles import build_bill_connection, build_nav_connection
+    from app.engine import EngineSettings, SyncEngine
+    from app.profiles import bill_session_store, build_bill_connection, build_nav_connection
+    from app.ui.service_bridge import progress_triple
 
-    lock = threading.Lock()  # one run at a time, whoever asks (window preview or scheduler)
+    lock = threading.Lock()  # one run at a time, whoever asks (the window's preview or its sync)
+    demo_paid = threading.Event()
 
     def run(dry_run: bool, progress, cancel: threading.Event):
-        nav = NavClient(build_nav_connection(profile, vault))
-        bill = BillClient(build_bill_connection(profile, vault))
-        engine = SyncEngine(store, nav, bill, EngineSettings.load(store))
-
         def report_progress(*args, **kwargs):
-            from app.ui.service_bridge import progress_triple
-
             progress(*progress_triple(*args, **kwargs))
 
         with lock:
-            return engine.run(dry_run=dry_run, progress=report_progress, cancel=cancel)
+            session_id, save_session = bill_session_store(profile, vault) if vault else (None, None)
+            nav = NavClient(build_nav_connection(profile, vault))
+            bill = BillClient(build_bill_connection(profile, vault), session_id=session_id, on_session=save_session)
+            try:
+                engine = SyncEngine(store, nav, bill, EngineSettings.load(store))
+                report = engine.run(dry_run=dry_run, progress=report_progress, cancel=cancel, trigger="window")
+                if demo_sandboxes is not None and not dry_run and report.completed and not demo_paid.is_set():
+                    demo_paid.set()
+                    from app.engine.cli import _demo_pay_some_bills, _merge
+
+                    if _demo_pay_some_bills(demo_sandboxes, store):
+                        _merge(report, engine.run(flows=["payments"], progress=report_progress, cancel=cancel,
+                                                  trigger="window demo payments"))
+                return report
+            finally:
+                nav.close()
+                bill.close()
 
     return run
 
@@ -94,7 +105,9 @@ def open_session(home: str | Path | None, *, demo: bool) -> ConnectorSession:
         session.profiles = ProfileStore(paths, session.vault)
         session.profile = session.profiles.save(
             demo_profile(session.sandboxes.nav_url, session.sandboxes.bill_url), demo_secrets())
-        _demo_engine_defaults(store)
+        from app.engine.cli import DEMO_SETTINGS
+
+        DEMO_SETTINGS.save(store)
     else:
         try:
             session.vault = Vault.open(paths.database_url)
@@ -102,21 +115,9 @@ def open_session(home: str | Path | None, *, demo: bool) -> ConnectorSession:
             log.warning("The credentials vault could not be opened: %s", error)
         session.profiles = ProfileStore(paths, session.vault)
         session.profile = session.profiles.active()
-    runner = build_engine_runner(store, session.profile, session.vault)
+    runner = build_engine_runner(store, session.profile, session.vault, demo_sandboxes=session.sandboxes)
     session.backend = StoreBackend(store, runner)
     return session
-
-
-def _demo_engine_defaults(store) -> None:
-    """The demo company's journal and balancing account, so payments can post on the first click."""
-    try:
-        from app.engine.settings import EngineSettings
-    except ImportError:
-        return
-    settings = EngineSettings.load(store)
-    if not settings.balancing_account_number:
-        settings.balancing_account_number = "2910"
-        settings.save(store)
 
 
 def main(args) -> int:

@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
     QMainWindow,
     QProgressBar,
     QPushButton,
+    QSizePolicy,
     QSystemTrayIcon,
     QTabWidget,
     QToolBar,
@@ -196,6 +197,9 @@ class MainWindow(QMainWindow):
         bar = self.statusBar()
         self.state_label = QLabel(self)
         self.progress_label = QLabel(self)
+        # Long run summaries must not push the state or the permanent labels out of sight.
+        self.progress_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.state_label.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Preferred)
         self.progress_bar = QProgressBar(self)
         self.progress_bar.setMaximumWidth(160)
         self.progress_bar.setTextVisible(False)
@@ -400,6 +404,7 @@ class MainWindow(QMainWindow):
         self.cancel_action.setEnabled(False)
         self.progress_bar.hide()
         self.progress_label.setText(outcome.summary)
+        self.progress_label.setToolTip(outcome.summary)
         self.set_state(self._settled_state())
         if outcome.dry_run and outcome.details:
             shown = "\n".join(f"• {line}" for line in outcome.details[:15])

@@ -24,6 +24,8 @@ def progress_triple(*args: Any, **kwargs: Any) -> tuple[str, int, int]:
     total = kwargs.get("total", 0)
     numbers = [a for a in args if isinstance(a, int) and not isinstance(a, bool)]
     words = [a for a in args if isinstance(a, str)]
+    if not message and len(words) == 2 and len(numbers) == 1:  # the engine: (flow, done, message)
+        return f"{words[0]}: {words[1]} ({numbers[0]:,})", 0, 0
     if not message and words:
         message = " — ".join(words)
     if len(numbers) >= 2:

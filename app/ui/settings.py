@@ -59,7 +59,9 @@ def password_field(parent=None) -> QLineEdit:
 
 def step_row(step: Any) -> CheckStepRow:
     """A step of app.check's CheckReport, read loosely (name/title, passed/ok, detail/message, fix)."""
-    name = getattr(step, "name", None) or getattr(step, "title", None) or str(step)
+    name = getattr(step, "title", None) or getattr(step, "name", None) or str(step)
+    side = getattr(step, "side", "")
+    name = f"{side}: {name}" if side else name
     passed = getattr(step, "passed", None)
     if passed is None:
         passed = getattr(step, "ok", None)

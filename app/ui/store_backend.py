@@ -44,7 +44,7 @@ log = logging.getLogger("navbill.ui")
 # run(dry_run, progress, cancel) -> the engine's RunReport (any object; read with getattr)
 SyncRunner = Callable[[bool, ProgressCallback, threading.Event], Any]
 
-_ACCOUNT_IN_TEXT = re.compile(r"\b(?:G/L\s*)?account\s+([0-9A-Za-z-]+)", re.IGNORECASE)
+_ACCOUNT_IN_TEXT = re.compile(r"(?:G/L(?:\s+account)?|account)\s+([0-9][0-9A-Za-z-]*)", re.IGNORECASE)
 
 
 def hold_reason_of(reason: str, detail: dict | None = None) -> tuple[HoldReason, str]:
@@ -52,6 +52,8 @@ def hold_reason_of(reason: str, detail: dict | None = None) -> tuple[HoldReason,
     detail = detail or {}
     text = (reason or "").lower()
     account = str(detail.get("gl_account") or detail.get("nav_account") or "")
+    if "classification" in text or "dimension" in text:
+        return HoldReason.OTHER, ""
     if "map" in text or "account" in text and "vendor" not in text:
         if not account:
             found = _ACCOUNT_IN_TEXT.search(reason or "")

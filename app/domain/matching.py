@@ -43,6 +43,10 @@ def normalise_tax_id(tax_id: str) -> str:
     return digits if len(digits) >= 6 else ""  # shorter is a placeholder, not an identity
 
 
+def _digits(text: str) -> str:
+    return "".join(ch for ch in text if ch.isdigit())
+
+
 @dataclass(frozen=True)
 class MatchKeys:
     """The normalised identities of one vendor, as stored in the candidate index."""
@@ -112,7 +116,7 @@ def match_vendor(keys: MatchKeys, candidates: Iterable[Candidate]) -> MatchResul
         return found
     similar = [
         c.id for c in candidates
-        if keys.name and c.keys.name
+        if keys.name and c.keys.name and _digits(keys.name) == _digits(c.keys.name)  # "Unit 7" is not "Unit 8"
         and difflib.SequenceMatcher(None, keys.name, c.keys.name).ratio() >= SIMILAR_NAME_RATIO
     ]
     return _result(similar, MatchKind.PROPOSED, "very similar name") or MatchResult(MatchKind.NONE)

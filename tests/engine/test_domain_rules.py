@@ -46,6 +46,11 @@ def test_similar_spelling_is_proposed():
     assert result.kind == MatchKind.PROPOSED and result.single == "009a"
 
 
+def test_names_that_differ_only_in_their_numbers_are_not_similar():
+    result = match_vendor(MatchKeys.of("Bench Vendor 0000001"), candidates(("009a", "Bench Vendor 0000002")))
+    assert result.kind == MatchKind.NONE
+
+
 def test_two_candidates_are_ambiguous_and_none_is_none():
     pool = candidates(("009a", "Midwest Fasteners Inc."), ("009b", "Midwest Fasteners, Inc"))
     result = match_vendor(MatchKeys.of("Midwest Fasteners"), pool)

@@ -758,8 +758,15 @@ def _run_demo(paths, show: Callable[[CheckStep], None]) -> CheckReport:
     from app.sandbox.runner import running_sandboxes
     from app.vault import DEMO_PASSPHRASE, Vault
 
-    vault = Vault.open_with_passphrase(paths.database_url, DEMO_PASSPHRASE)
-    store = ProfileStore(paths, vault)
+    # A database and profile file of its own, made fresh each time: the demo must never add a profile to
+    # the user's real list, switch the active one, or meet a real vault kept under the system keyring.
+    folder = paths.data_dir / "check-demo"
+    folder.mkdir(parents=True, exist_ok=True)
+    database = folder / "check-demo.sqlite3"
+    for leftover in (database, folder / "profiles.json"):
+        leftover.unlink(missing_ok=True)
+    vault = Vault.open_with_passphrase(f"sqlite:///{database}", DEMO_PASSPHRASE)
+    store = ProfileStore(folder, vault)
     with running_sandboxes(seed="demo") as sandboxes:
         profile = store.save(demo_profile(sandboxes.nav_url, sandboxes.bill_url), demo_secrets())
         first = vault_step(vault)
@@ -771,14 +778,10 @@ def _run_demo(paths, show: Callable[[CheckStep], None]) -> CheckReport:
 
 
 def _run_profile(paths, profile_name: str | None, show: Callable[[CheckStep], None]) -> CheckReport:
-    import os
-
     from app.profiles import ProfileStore, build_bill_connection, build_nav_connection
     from app.vault import Vault
 
-    # Headless runs may give the passphrase in the environment; the window asks for it instead.
-    passphrase = os.environ.get("NAVBILL_VAULT_PASSPHRASE") or None
-    vault = Vault.open(paths.database_url, passphrase=passphrase)
+    vault = Vault.open_for_headless(paths.database_url)
     store = ProfileStore(paths, vault)
     profile = store.get(profile_name) if profile_name else store.active()
     if profile is None:

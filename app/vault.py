@@ -72,6 +72,7 @@ _CHECK_PLAINTEXT = b"NavBill vault check v1"
 _WRAP_AAD = b"NavBill vault data key v1"
 
 DEMO_PASSPHRASE = "navbill-demo-passphrase"
+PASSPHRASE_ENV = "NAVBILL_VAULT_PASSPHRASE"
 
 vault_metadata = MetaData()
 
@@ -269,6 +270,16 @@ class Vault:
         else:
             vault.unlock(passphrase)
         return vault
+
+    @classmethod
+    def open_for_headless(cls, engine: Engine | str, keyring_backend: object | None = None) -> Vault:
+        """``Vault.open`` for commands without a window (sync, serve, check on a server).
+
+        A passphrase vault there cannot ask; the passphrase may come from the ``NAVBILL_VAULT_PASSPHRASE``
+        environment variable (set by the service manager, e.g. a systemd credential). Without it the
+        vault opens locked and ``backend_status().message`` says what to do.
+        """
+        return cls.open(engine, keyring_backend=keyring_backend, passphrase=os.environ.get(PASSPHRASE_ENV) or None)
 
     # -- state -----------------------------------------------------------------------------
     @property

@@ -254,3 +254,24 @@ def test_cli_without_profile_explains(navbill_home, capsys, monkeypatch):
     monkeypatch.setattr(app.vault, "_default_backend", lambda: fail.Keyring())
     assert main(["--home", str(navbill_home), "check"]) == 2
     assert "No connection profile" in capsys.readouterr().out
+
+
+def test_cli_demo_leaves_real_profiles_and_vault_alone(navbill_home, capsys):
+    from sqlalchemy import create_engine
+
+    from app.__main__ import main
+    from app.config import app_paths
+    from app.profiles import BillSettings, Profile, ProfileStore
+    from app.vault import Vault
+    from tests.test_vault import MemoryKeyring
+
+    paths = app_paths(navbill_home).ensure()
+    vault = Vault.open(create_engine(paths.database_url), keyring_backend=MemoryKeyring())  # a real, keyring vault
+    ProfileStore(paths, vault).save(Profile("Cronus production", environment="production",
+                                            bill=BillSettings(environment="production")))
+    for _ in range(2):  # twice: the demo starts fresh each time
+        assert main(["--home", str(navbill_home), "check", "--demo", "--json"]) == 0
+    capsys.readouterr()
+    real = ProfileStore(paths, vault)
+    assert [p.name for p in real.list()] == ["Cronus production"]
+    assert real.active().name == "Cronus production"

@@ -120,6 +120,6 @@ def test_no_secret_in_plain_text_after_demo_runs(tmp_path, capfd, raw_log, sandb
 
     # The scan looked where it should: the vault database, the sync's database and the log exist.
     names = {p.name for p in home.rglob("*") if p.is_file()}
-    assert "navbill.sqlite3" in names and "navbill.log" in names
-    assert any(n.endswith(".sqlite3") and n != "navbill.sqlite3" for n in names)
+    assert "check-demo.sqlite3" in names and "navbill.log" in names  # the vault's database and the log
+    assert any(n.endswith(".sqlite3") and n != "check-demo.sqlite3" for n in names)  # the sync's store
     assert len(raw_log.lines) > 20

@@ -280,3 +280,11 @@ def test_accepts_database_url(tmp_path):
     url = f"sqlite:///{tmp_path / 'by-url.sqlite3'}"
     Vault.open(url, keyring_backend=MemoryKeyring(), scrypt_n=FAST_SCRYPT)
     assert Vault.open(url, keyring_backend=MemoryKeyring()).mode == "keyring"
+
+
+def test_open_for_headless_reads_passphrase_from_environment(engine, monkeypatch):
+    Vault.open_with_passphrase(engine, "service passphrase", scrypt_n=FAST_SCRYPT).put("k", "value-abc")
+    monkeypatch.delenv("NAVBILL_VAULT_PASSPHRASE", raising=False)
+    assert not Vault.open_for_headless(engine, keyring_backend=fail.Keyring()).is_unlocked
+    monkeypatch.setenv("NAVBILL_VAULT_PASSPHRASE", "service passphrase")
+    assert Vault.open_for_headless(engine, keyring_backend=fail.Keyring()).get("k") == "value-abc"

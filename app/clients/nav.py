@@ -492,13 +492,34 @@ class NavClient:
             raise NotFoundError("no vendor ledger entry exists for this invoice.", system=SYSTEM, record=record)
         return -sum((_decimal(row.get("Remaining_Amount")) for row in rows), Decimal("0"))
 
+    def _unposted_journal_lines(self, lines: list[JournalLine], journal_template: str,
+                                journal_batch: str) -> dict[tuple[str, str, Decimal], dict]:
+        """Journal lines of an earlier, interrupted attempt, keyed by (external doc no, invoice, amount)."""
+        found: dict[tuple[str, str, Decimal], dict] = {}
+        for external in sorted({line.external_document_number for line in lines}):
+            filter_text = (f"Journal_Template_Name eq {_literal(journal_template)} and Journal_Batch_Name eq "
+                           f"{_literal(journal_batch)} and External_Document_No eq {_literal(external)}")
+            for row in self._iter_pages("GeneralJournalLines", {"$filter": filter_text},
+                                        record=f"payment {external}"):
+                key = (row.get("External_Document_No", ""), row.get("Applies_to_Doc_No", ""),
+                       _decimal(row.get("Amount")))
+                found.setdefault(key, row)
+        return found
+
     def post_payment(self, lines: list[JournalLine], journal_template: str, journal_batch: str) -> list[PostedPayment]:
         """Create NEW journal lines in the batch, then post the batch. Nothing posted is ever modified."""
         if not lines:
             return []
+        # A crash between creating the lines and posting them leaves them waiting, unposted, in the batch.
+        # find_payments only sees posted entries, so look in the journal too and never add a line twice.
+        waiting = self._unposted_journal_lines(lines, journal_template, journal_batch)
         created: list[dict] = []
         for line in lines:
             record = f"payment {line.external_document_number}"
+            already = waiting.pop((line.external_document_number, line.applies_to_invoice, line.amount), None)
+            if already is not None:
+                created.append(already)
+                continue
             payload = {
                 "Journal_Template_Name": journal_template, "Journal_Batch_Name": journal_batch,
                 "Posting_Date": line.posting_date.isoformat(), "Document_Type": "Payment",

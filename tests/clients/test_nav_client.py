@@ -150,6 +150,29 @@ def test_post_payment_creates_ledger_entries_and_reduces_remaining(client):
     assert client.invoice_remaining_amount("108002") == owed - Decimal("50.10")
 
 
+def test_post_payment_after_an_interrupted_attempt_reuses_the_waiting_journal_line(client, nav_server):
+    # A crash after the journal line was created but before the batch was posted leaves the line waiting.
+    import requests
+
+    url = f"{client.connection.company_root}/GeneralJournalLines"
+    waiting = {"Journal_Template_Name": "PAYMENT", "Journal_Batch_Name": "BILL", "Posting_Date": "2026-11-02",
+               "Document_Type": "Payment", "Document_No": "BILL-0002", "External_Document_No": "stp01PAY2",
+               "Account_Type": "Vendor", "Account_No": "V00010", "Amount": 25.5, "Bal_Account_Type": "G/L Account",
+               "Bal_Account_No": "2910", "Applies_to_Doc_Type": "Invoice", "Applies_to_Doc_No": "108002"}
+    answer = requests.post(url, json=waiting, auth=(demo_data.NAV_USER, demo_data.NAV_WEB_SERVICE_KEY), timeout=5)
+    assert answer.status_code == 201
+    owed = client.invoice_remaining_amount("108002")
+
+    line = JournalLine(document_number="BILL-0002", posting_date=date(2026, 11, 2), vendor_number="V00010",
+                       amount=Decimal("25.50"), applies_to_invoice="108002", external_document_number="stp01PAY2",
+                       description="BILL payment stp01PAY2", balancing_account_type="G/L Account",
+                       balancing_account_number="2910")
+    posted = client.post_payment([line], "PAYMENT", "BILL")
+
+    assert [p.amount for p in posted] == [Decimal("25.50")]  # one ledger entry, not two
+    assert client.invoice_remaining_amount("108002") == owed - Decimal("25.50")
+
+
 def test_retries_through_5xx_and_rate_limits(client, nav):
     nav.set_faults(FaultSpec(error_5xx=0.3, rate_limit=0.3, seed=3))
     assert len(list(client.iter_vendors())) == 40

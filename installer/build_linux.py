@@ -11,7 +11,8 @@ Steps (after qutebrowser's scripts/dev/build_release.py: build, verify, smoke-te
 3. Smoke test, headless, each command in a fresh temporary --home so nothing touches the user's data:
    ``navbill-cli check --demo`` must succeed and its ``--json`` form report every step passed or skipped
    on both sides; ``navbill-cli sync --demo --json`` must print a run report
-   with sane figures (completed, no errors, nothing failed, work done on both sides); the window
+   with sane figures (completed, no errors, nothing failed, work done on both sides); ``serve --demo``
+   must run its scheduler for a few seconds and report at least one run; the window
    (``NavBill --demo``) must stay up for a few seconds on Qt's offscreen platform.
 4. Copy the desktop entries, icon and install.sh into the bundle and pack
    dist/navbill-<version>-linux-<arch>.tar.gz.
@@ -26,6 +27,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import shutil
 import signal
 import subprocess
@@ -46,6 +48,7 @@ CLI_EXE = "navbill-cli"
 FLOWS = ("accounts", "vendors", "invoices", "payments")
 COMMAND_TIMEOUT = 240  # seconds; a demo sync on the embedded sandboxes takes a few
 GUI_SECONDS = 6.0
+SERVE_SECONDS = 4.0
 GUI_FAILURE_MARKERS = ("Traceback", "ImportError", "ModuleNotFoundError", " CRITICAL ", " ERROR ")
 # Libraries the spec keeps out; finding one means an exclude stopped working and the bundle grew.
 MUST_NOT_SHIP = ("QtWebEngine", "Qt6WebEngine", "Qt63D", "Qt6Multimedia", "Qt6Quick", "Qt6Qml", "Qt6Pdf")
@@ -233,6 +236,18 @@ def smoke_test_cli(bundle: Path) -> None:
             raise SmokeTestFailure(f"sync wrote no database under {home / 'data'}")
 
 
+def smoke_test_serve(bundle: Path) -> None:
+    """The headless service: the scheduler (APScheduler's entry-point plug-ins) and the webhook listener."""
+    step(f"smoke test: navbill-cli serve --demo --run-for {SERVE_SECONDS:.0f}")
+    with tempfile.TemporaryDirectory(prefix="navbill-smoke-") as tmp:
+        result = run_frozen(bundle, Path(tmp), "serve", "--demo", "--run-for", str(SERVE_SECONDS))
+        output = result.stdout + result.stderr
+        runs = re.search(r"Runs: (\d+)", output)
+        if "Traceback" in output or not runs or int(runs.group(1)) < 1:
+            raise SmokeTestFailure(f"serve ran no sync or logged a traceback:\n{output[-4000:]}")
+        print(f"ok: {runs.group(0)}", flush=True)
+
+
 def smoke_test_gui(bundle: Path) -> None:
     step(f"smoke test: {GUI_EXE} --demo on the offscreen platform for {GUI_SECONDS:.0f} s")
     with tempfile.TemporaryDirectory(prefix="navbill-smoke-") as tmp:
@@ -304,6 +319,7 @@ def main(argv: list[str] | None = None) -> int:
         bundle = dist / BUNDLE_NAME if args.skip_build else build(dist, args.work.resolve())
         verify_bundle(bundle)
         smoke_test_cli(bundle)
+        smoke_test_serve(bundle)
         if not args.no_gui:
             smoke_test_gui(bundle)
         if not args.no_package:

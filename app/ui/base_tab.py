@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
-from PySide6.QtCore import QModelIndex, QRegularExpression, QSortFilterProxyModel, Qt
+from PySide6.QtCore import QModelIndex, QSortFilterProxyModel, Qt
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHBoxLayout,
@@ -41,10 +41,19 @@ class RowFilterProxy(QSortFilterProxyModel):
         self.setFilterCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
         self.setFilterKeyColumn(-1)
         self._predicate: Callable[[Any], bool] | None = None
+        self._text = ""
 
     def set_text(self, text: str) -> None:
-        self.setFilterRegularExpression(
-            QRegularExpression(QRegularExpression.escape(text), QRegularExpression.PatternOption.CaseInsensitiveOption))
+        self.beginFilterChange()
+        self._text = text.strip().lower()
+        self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
+
+    def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
+        source = self.sourceModel()
+        if isinstance(source, RowTableModel):
+            source.sort(column, order)  # rows arrive sorted; the proxy keeps their order
+        else:
+            super().sort(column, order)
 
     def set_predicate(self, predicate: Callable[[Any], bool] | None) -> None:
         self.beginFilterChange()
@@ -56,7 +65,12 @@ class RowFilterProxy(QSortFilterProxyModel):
             row = self.sourceModel().index(source_row, 0, source_parent).data(ROW_ROLE)
             if not self._predicate(row):
                 return False
-        return super().filterAcceptsRow(source_row, source_parent)
+        if self._text:
+            source = self.sourceModel()
+            if isinstance(source, RowTableModel):
+                return self._text in source.search_text(source_row)
+            return super().filterAcceptsRow(source_row, source_parent)
+        return True
 
 
 def make_table(model, parent=None) -> tuple[QTableView, RowFilterProxy]:
@@ -64,6 +78,7 @@ def make_table(model, parent=None) -> tuple[QTableView, RowFilterProxy]:
     proxy.setSourceModel(model)
     view = QTableView(parent)
     view.setModel(proxy)
+    view.horizontalHeader().setSortIndicator(-1, Qt.SortOrder.AscendingOrder)  # keep the store's order at first
     view.setSortingEnabled(True)
     view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
     view.setAlternatingRowColors(True)
@@ -76,7 +91,6 @@ def make_table(model, parent=None) -> tuple[QTableView, RowFilterProxy]:
     header.setStretchLastSection(True)
     header.setResizeContentsPrecision(200)  # size columns from the first rows, not all of them
     header.setHighlightSections(False)
-    view.sortByColumn(-1, Qt.SortOrder.AscendingOrder)
     return view, proxy
 
 

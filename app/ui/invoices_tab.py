@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from PySide6.QtCore import Signal
+from PySide6.QtWidgets import QComboBox
 
 from app.ui.base_tab import TableTab
 from app.ui.rows import HoldReason, PendingInvoiceRow
@@ -33,7 +34,19 @@ class InvoicesTab(TableTab):
         self.fix_button = self.add_button("Fix…", self.fix_selected,
                                           "Link the vendor or map the account that holds this invoice")
         self.view.doubleClicked.connect(lambda *_: self.fix_selected())
+        self.show_filter = QComboBox(self)
+        self.show_filter.addItem("Held or waiting", "pending")
+        self.show_filter.addItem("All invoices", "all")
+        self.show_filter.addItem("Already in BILL", "sent")
+        self.show_filter.currentIndexChanged.connect(self._filter_status)
+        self.actions_row.insertWidget(0, self.show_filter)
+        self._filter_status()
         self.update_actions()
+
+    def _filter_status(self) -> None:
+        choice = self.show_filter.currentData()
+        predicates = {"pending": lambda r: not r.bill_id, "sent": lambda r: bool(r.bill_id), "all": None}
+        self.proxy.set_predicate(predicates[choice])
 
     def count_text(self, rows) -> str:
         held = sum(1 for r in rows if r.held)

@@ -60,11 +60,47 @@ class RowTableModel(QAbstractTableModel, Generic[Row]):
         super().__init__(parent)
         self._columns = list(columns)
         self._rows: list[Row] = []
+        self._search_text: list[str] | None = None  # built on the first text filter, dropped on refill
+        self._sorted_by: tuple[int, Qt.SortOrder] | None = None  # kept across refills
 
     # --- filling -------------------------------------------------------------------------------
     def set_rows(self, rows: Sequence[Row]) -> None:
         self.beginResetModel()
         self._rows = list(rows)
+        if self._sorted_by is not None:
+            column, order = self._sorted_by
+            self._rows.sort(key=self.sort_key(column), reverse=order == Qt.SortOrder.DescendingOrder)
+        self._search_text = None
+        self.endResetModel()
+
+    def search_text(self, row: int) -> str:
+        """Every column's shown text of one row, lower case (what the filter box searches)."""
+        if self._search_text is None:
+            self._search_text = ["\x1f".join(display_text(c.value(r)) for c in self._columns).lower()
+                                 for r in self._rows]
+        return self._search_text[row]
+
+    def sort_key(self, column: int):
+        getter = self._columns[column].value
+
+        def key(row: Row):
+            value = getter(row)
+            if isinstance(value, (int, float, Decimal)) and not isinstance(value, bool):
+                return (0, value, "")
+            if isinstance(value, (date, datetime)):
+                return (1, 0, value.isoformat())
+            return (2, 0, display_text(value).lower())
+
+        return key
+
+    def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
+        # Sorting the Python list with a key is far cheaper than a proxy calling data() n·log n times.
+        if not 0 <= column < len(self._columns):
+            return
+        self.beginResetModel()
+        self._sorted_by = (column, order)
+        self._rows.sort(key=self.sort_key(column), reverse=order == Qt.SortOrder.DescendingOrder)
+        self._search_text = None
         self.endResetModel()
 
     def rows(self) -> list[Row]:

@@ -17,7 +17,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -186,6 +186,10 @@ class SyncEngine:
                 run.counts = self.report.as_dict()["flows"]
                 run.nav_calls, run.bill_calls = self.report.nav_calls, self.report.bill_calls
                 run.message = "; ".join(self.report.errors)[:4000]
+            log.info("Sync run %s %s%s in %.1f s (HTTP calls NAV %d, BILL %d): %s", self.report.run_id, status,
+                     " (dry run)" if dry_run else "", self.report.duration_seconds, self.report.nav_calls,
+                     self.report.bill_calls, "; ".join(f"{name} {asdict(c)}" for name, c in
+                                                       self.report.flows.items()) or "nothing to do")
         return self.report
 
     def sync_nav_vendor(self, number: str) -> RunReport:
@@ -273,6 +277,8 @@ class SyncEngine:
             if detail is not None:
                 item.detail = detail
             self._audit(s, "engine", "hold" if not retryable else "retry_later", f"{kind} {key}", reason=reason)
+        # Every held or failed record reaches the log too, in the same words the UI shows.
+        log.warning("%s %s %s: %s", "Retry later" if retryable else "Held", kind, key, reason)
         if flow:
             self.report.counts(flow).add(outcome)
 

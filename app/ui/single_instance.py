@@ -25,15 +25,16 @@ def channel_name(home: str | os.PathLike) -> str:
     return f"navbill-{user}-{digest}"
 
 
-def ask_running_instance(name: str, timeout_ms: int = 1000) -> bool:
+def ask_running_instance(name: str, timeout_ms: int = 1000, message: bytes = SHOW_MESSAGE) -> bool:
     """True if an instance answers on ``name`` (it has been told to show its window)."""
     socket = QLocalSocket()
     socket.connectToServer(name)
     if not socket.waitForConnected(timeout_ms):
         return False
-    socket.write(SHOW_MESSAGE)
-    socket.flush()
-    socket.waitForBytesWritten(timeout_ms)
+    if message:
+        socket.write(message)
+        socket.flush()
+        socket.waitForBytesWritten(timeout_ms)
     socket.disconnectFromServer()
     return True
 
@@ -49,28 +50,49 @@ class SingleInstance(QObject):
         self.server = QLocalServer(self)
         self.server.setSocketOptions(QLocalServer.SocketOption.UserAccessOption)
         self.server.newConnection.connect(self._accept)
+        self._connections: list[QLocalSocket] = []
 
     def listen(self) -> bool:
+        """Take the channel; False if another instance holds it."""
+        # Look first: with access options Qt renames its socket over an existing one, which would
+        # silently steal the channel from a running instance.
+        if ask_running_instance(self.name, 300, message=b""):
+            return False
         if self.server.listen(self.name):
             return True
         # A crashed instance leaves a stale socket file on Unix; nobody answers on it, so reclaim it.
-        if not ask_running_instance(self.name, 300):
-            QLocalServer.removeServer(self.name)
-            return self.server.listen(self.name)
-        return False
+        QLocalServer.removeServer(self.name)
+        return self.server.listen(self.name)
 
     def _accept(self) -> None:
         while self.server.hasPendingConnections():
             connection = self.server.nextPendingConnection()
-            connection.readyRead.connect(lambda c=connection: self._read(c))
-            connection.disconnected.connect(connection.deleteLater)
+            self._connections.append(connection)
+            connection.readyRead.connect(self._read_ready)
+            connection.disconnected.connect(self._dropped)
             if connection.bytesAvailable():
                 self._read(connection)
+
+    def _read_ready(self) -> None:
+        connection = self.sender()
+        if isinstance(connection, QLocalSocket):
+            self._read(connection)
 
     def _read(self, connection: QLocalSocket) -> None:
         data = bytes(connection.readAll().data())
         if SHOW_MESSAGE.strip() in data:
             self.show_requested.emit()
 
+    def _dropped(self) -> None:
+        connection = self.sender()
+        if connection in self._connections:
+            self._connections.remove(connection)
+            connection.deleteLater()
+
     def close(self) -> None:
+        for connection in self._connections:
+            connection.readyRead.disconnect(self._read_ready)
+            connection.disconnected.disconnect(self._dropped)
+            connection.abort()
+        self._connections.clear()
         self.server.close()

@@ -1,0 +1,97 @@
+"""The single-instance channel, and the setup wizard (connection test and preview on the real sandboxes)."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from PySide6.QtWidgets import QLineEdit
+
+from app.ui.single_instance import SingleInstance, ask_running_instance, channel_name
+
+
+def test_channel_name_is_keyed_by_the_home_folder(tmp_path):
+    assert channel_name(tmp_path / "a") != channel_name(tmp_path / "b")
+    assert channel_name(tmp_path / "a") == channel_name(tmp_path / "a")
+
+
+def test_second_launch_brings_the_first_forward(qtbot, tmp_path):
+    name = channel_name(tmp_path / f"home-{uuid.uuid4().hex}")
+    first = SingleInstance(name)
+    assert first.listen()
+    try:
+        with qtbot.waitSignal(first.show_requested, timeout=10_000):
+            assert ask_running_instance(name)
+        second = SingleInstance(name)
+        assert not second.listen()  # the channel is taken: the second launch would exit
+        second.close()
+    finally:
+        first.close()
+    assert not ask_running_instance(name, 200)
+
+
+@pytest.fixture
+def demo_session(navbill_home):
+    from app.ui.application import open_session
+
+    session = open_session(navbill_home, demo=True)
+    yield session
+    session.close()
+
+
+@pytest.fixture
+def wizard(qtbot, demo_session):
+    from app.ui.settings import SetupWizard
+
+    dialog = SetupWizard(demo_session)
+    qtbot.addWidget(dialog)
+    yield dialog
+    dialog.tasks.shutdown()
+
+
+def test_wizard_masks_secrets_and_shows_saved_settings(wizard, demo_session):
+    assert wizard.nav_page.web_service_key.echoMode() == QLineEdit.EchoMode.Password
+    assert wizard.bill_page.password.echoMode() == QLineEdit.EchoMode.Password
+    assert wizard.bill_page.dev_key.echoMode() == QLineEdit.EchoMode.Password
+    assert wizard.bill_page.password.text() == ""  # a saved secret is never put back on screen
+    assert wizard.nav_page.company.text() == demo_session.profile.nav.company
+
+
+def test_connection_test_shows_each_step(qtbot, wizard):
+    page = wizard.check_page
+    with qtbot.waitSignal(wizard.tasks.busy_changed, timeout=120_000, check_params_cb=lambda busy: not busy):
+        page.run_button.click()
+    rows = page.model.rows()
+    assert len(rows) >= 4
+    assert {r.name.split(":")[0] for r in rows} >= {"NAV", "BILL"}
+    assert page.passed, [(r.name, r.detail, r.fix) for r in rows if not r.passed]
+
+
+def test_connection_test_explains_a_wrong_password(qtbot, wizard):
+    wizard.bill_page.password.setText("not-the-password")
+    page = wizard.check_page
+    with qtbot.waitSignal(wizard.tasks.busy_changed, timeout=120_000, check_params_cb=lambda busy: not busy):
+        page.run_button.click()
+    failed = [r for r in page.model.rows() if r.passed is False]
+    assert failed and failed[0].fix  # a sentence saying what to do
+    assert page.passed is False
+    assert "not-the-password" not in " ".join(r.detail + r.fix for r in page.model.rows())
+
+
+def test_options_and_preview_then_finish_saves(qtbot, wizard, demo_session):
+    options = wizard.options_page
+    options.schedule_mode.setCurrentIndex(options.schedule_mode.findData("interval"))
+    options.every_minutes.setValue(30)
+    options.push.setCurrentIndex(1)
+    options.master.setCurrentIndex(options.master.findData("nav"))
+    page = wizard.preview_page
+    with qtbot.waitSignal(wizard.tasks.busy_changed, timeout=120_000, check_params_cb=lambda busy: not busy):
+        page.run_button.click()
+    assert page.outcome is not None and page.outcome.dry_run, page.summary.text()
+    assert page.model.rowCount() > 0  # what the first sync would do
+    assert demo_session.store.invoice_rows(state="created") == []  # nothing written
+    wizard.accept()
+    assert demo_session.store.get_setting("ui.schedule") == "every 30m"
+    assert demo_session.store.get_setting("ui.sync_options")["push_enabled"] is False
+    assert demo_session.store.get_setting("engine")["master_on_conflict"] == "nav"
+    assert wizard.saved_profile is not None and wizard.saved_profile.name == demo_session.profile.name

@@ -318,6 +318,8 @@ class MainWindow(QMainWindow):
     def attach_service(self, bridge) -> None:
         """Let the service (scheduler + webhooks) run the real syncs; previews still run here."""
         self.service_bridge = bridge
+        if hasattr(self.backend, "status_source"):
+            self.backend.status_source = bridge.status_info  # reloads keep the service's push/poll modes
         bridge.connect_window(self)
         self.pause_toggled.connect(bridge.set_paused)
 

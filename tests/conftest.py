@@ -33,3 +33,17 @@ def empty_sandboxes():
 
     with running_sandboxes(seed="empty") as running:
         yield running
+
+
+@pytest.fixture(autouse=True)
+def isolated_secret_registry():
+    """The log redactor's registry is process-wide; a test that registers "wrong" as a password must not
+    make the next test's messages read «redacted»."""
+    from app import log
+
+    with log._secrets_lock:
+        before = set(log._secrets)
+    yield
+    with log._secrets_lock:
+        log._secrets.clear()
+        log._secrets.update(before)

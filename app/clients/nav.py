@@ -291,6 +291,14 @@ class NavClient:
             raise self._error(response, record)
         return self._json(response)
 
+    def number_for_id(self, entity_set: str, system_id: str) -> str:
+        """The ``number`` of a BC API record named by its id (GUID), as webhook notifications name records."""
+        if not self.connection.company_id:
+            raise ConfigurationError("the company id is not set, so records named by id cannot be looked up.",
+                                     system=SYSTEM, record=f"{entity_set} {system_id}")
+        url = f"{self.connection.api_root}/companies({self.connection.company_id})/{entity_set}({system_id})"
+        return str(self._get(url, record=f"{entity_set} {system_id}").get("number") or "")
+
     def _iter_pages(self, service: str, params: dict | None = None, record: str = "") -> Iterator[dict]:
         url: str | None = f"{self.connection.company_root}/{service}"
         query = params

@@ -374,17 +374,13 @@ def bc_number_lookup(nav_client: Any) -> Callable[[str, str], str]:
     the caller then runs the whole flow (incremental, from its bookmark) instead."""
 
     def lookup(entity: str, system_id: str) -> str:
-        connection = getattr(nav_client, "connection", None)
-        if connection is None or not getattr(connection, "company_id", "") or not _SYSTEM_ID.match(system_id):
+        if not _SYSTEM_ID.match(system_id):
             return ""
-        url = f"{connection.api_root}/companies({connection.company_id})/{entity}({system_id})"
         try:
-            # NavClient has no public "by id" read yet; _get is its plain JSON GET with retries and typed errors.
-            row = nav_client._get(url, record=f"{entity} {system_id}")
+            return nav_client.number_for_id(entity, system_id)
         except ConnectorError as exc:
             log.info("Could not look up NAV %s %s: %s", entity, system_id, exc)
             return ""
-        return str(row.get("number") or "")
 
     return lookup
 

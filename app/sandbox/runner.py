@@ -51,6 +51,7 @@ class RunningSandboxes:
             company=demo_data.COMPANY_NAME,
             user=demo_data.NAV_USER,
             web_service_key=demo_data.NAV_WEB_SERVICE_KEY,
+            company_id=demo_data.COMPANY_ID,  # the BC API shape (webhook subscriptions) names the company by id
         )
         values.update(overrides)
         return NavConnection(**values)

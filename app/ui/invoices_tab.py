@@ -25,14 +25,16 @@ INVOICE_COLUMNS = [
 class InvoicesTab(TableTab):
     title = "Pending invoices"
     hint = ("Posted NAV invoices that have not reached BILL yet. Held invoices say why; "
-            "“Fix…” takes you to the vendor to link or the account to map, and the next sync sends them.")
+            "“Fix…” takes you to the vendor to link, or the account or dimension value to map, and the next sync "
+            "sends them.")
     fix_vendor_requested = Signal(str)  # NAV vendor number
     fix_account_requested = Signal(str)  # NAV G/L account number
+    fix_dimension_requested = Signal(str, str)  # NAV dimension code, value code
 
     def __init__(self, commands, parent=None) -> None:
         super().__init__(commands, INVOICE_COLUMNS, parent)
         self.fix_button = self.add_button("Fix…", self.fix_selected,
-                                          "Link the vendor or map the account that holds this invoice")
+                                          "Link the vendor, or map the account or dimension value, that holds this invoice")
         self.view.doubleClicked.connect(lambda *_: self.fix_selected())
         self.show_filter = QComboBox(self)
         self.show_filter.addItem("Held or waiting", "pending")
@@ -56,7 +58,7 @@ class InvoicesTab(TableTab):
         row: PendingInvoiceRow | None = self.current_row()
         if hasattr(self, "fix_button"):
             self.fix_button.setEnabled(bool(row and row.held and row.hold_reason in (
-                HoldReason.UNLINKED_VENDOR, HoldReason.UNMAPPED_ACCOUNT)))
+                HoldReason.UNLINKED_VENDOR, HoldReason.UNMAPPED_ACCOUNT, HoldReason.UNMAPPED_DIMENSION)))
 
     def fix_selected(self) -> None:
         row: PendingInvoiceRow | None = self.current_row()
@@ -66,3 +68,5 @@ class InvoicesTab(TableTab):
             self.fix_vendor_requested.emit(row.vendor_number)
         elif row.hold_reason == HoldReason.UNMAPPED_ACCOUNT:
             self.fix_account_requested.emit(row.gl_account)
+        elif row.hold_reason == HoldReason.UNMAPPED_DIMENSION and row.dimension:
+            self.fix_dimension_requested.emit(*row.dimension)

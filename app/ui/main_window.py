@@ -53,6 +53,8 @@ def load_everything(backend: ConnectorBackend) -> dict[str, Any]:
         "failures": backend.failed_items(),
         "mappings": backend.mappings(),
         "bill_accounts": backend.bill_accounts(),
+        "dimensions": backend.dimension_mappings() if hasattr(backend, "dimension_mappings") else [],
+        "classifications": backend.classification_choices() if hasattr(backend, "classification_choices") else [],
         "runs": backend.runs(),
         "audit": backend.audit_log(),
         "status": backend.status(),
@@ -127,6 +129,7 @@ class MainWindow(QMainWindow):
             self.tabs.addTab(tab, tab.title)
         self.invoices_tab.fix_vendor_requested.connect(self.show_vendor)
         self.invoices_tab.fix_account_requested.connect(self.show_mapping)
+        self.invoices_tab.fix_dimension_requested.connect(self.show_dimension_mapping)
 
         self.banner = MessageBanner(self)
         central = QWidget(self)
@@ -271,6 +274,8 @@ class MainWindow(QMainWindow):
         self.failures_tab.set_rows(data["failures"])
         self.mappings_tab.set_account_choices(data["bill_accounts"])
         self.mappings_tab.set_rows(data["mappings"])
+        self.mappings_tab.set_classification_choices(data["classifications"])
+        self.mappings_tab.set_dimension_rows(data["dimensions"])
         self.activity_tab.set_runs(data["runs"])
         self.activity_tab.set_rows(data["audit"])
         self.show_status(data["status"])
@@ -279,7 +284,8 @@ class MainWindow(QMainWindow):
                                                                             VendorState.PROPOSED)),
             self.invoices_tab: sum(1 for r in data["invoices"] if r.held),
             self.failures_tab: len(data["failures"]),
-            self.mappings_tab: sum(1 for r in data["mappings"] if not r.mapped),
+            self.mappings_tab: sum(1 for r in data["mappings"] if not r.mapped)
+            + sum(1 for r in data["dimensions"] if r.required and not r.mapped),
         }
         for tab in self.all_tabs():
             count = problems.get(tab, 0)
@@ -439,6 +445,11 @@ class MainWindow(QMainWindow):
         self.tabs.setCurrentWidget(self.mappings_tab)
         if not self.mappings_tab.select_account(nav_account):
             self.report(f"G/L account {nav_account} is not in the mapping list yet; run a sync first.")
+
+    def show_dimension_mapping(self, dimension_code: str, value_code: str) -> None:
+        self.tabs.setCurrentWidget(self.mappings_tab)
+        if not self.mappings_tab.select_dimension(dimension_code, value_code):
+            self.report(f"{dimension_code} {value_code} is not in the dimension list yet; run a sync first.")
 
     # --- window life ------------------------------------------------------------------------------
     def bring_forward(self) -> None:

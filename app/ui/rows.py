@@ -49,6 +49,7 @@ class HoldReason(StrEnum):
     NONE = ""
     UNLINKED_VENDOR = "unlinked vendor"
     UNMAPPED_ACCOUNT = "unmapped account"
+    UNMAPPED_DIMENSION = "unmapped dimension value"
     OTHER = "other"
 
 
@@ -65,6 +66,7 @@ class PendingInvoiceRow:
     hold_reason: HoldReason = HoldReason.NONE
     reason_text: str = ""  # the reason in plain words
     gl_account: str = ""  # the unmapped account, when that is the reason
+    dimension: tuple[str, str] = ()  # (dimension code, value code) without a BILL classification
     bill_id: str = ""  # set once the bill exists in BILL
 
     @property
@@ -126,6 +128,44 @@ class MappingRow:
     @property
     def dimensions_text(self) -> str:
         return ", ".join(f"{code}={value}" for code, value in sorted(self.dimensions.items()))
+
+
+@dataclass(frozen=True)
+class DimensionMappingRow:
+    """A NAV dimension value → a BILL classification (department, location, class or job)."""
+
+    dimension_code: str
+    value_code: str
+    value_name: str = ""
+    classification_id: str = ""
+    classification_label: str = ""  # "Accounting class: Line 3 Retrofit"
+    source: str = ""  # user | suggested | "" (not mapped)
+    suggested_id: str = ""
+    suggested_label: str = ""
+    suggestion_reason: str = ""
+    required: bool = False  # the dimension is mapped, so invoice lines with this value wait for a mapping
+    blocked: bool = False
+
+    @property
+    def mapped(self) -> bool:
+        return bool(self.classification_id)
+
+    @property
+    def awaiting_confirmation(self) -> bool:
+        if self.mapped:
+            return self.source == "suggested"
+        return bool(self.suggested_id)
+
+    @property
+    def proposed_id(self) -> str:
+        return self.suggested_id or self.classification_id
+
+
+@dataclass(frozen=True)
+class ClassificationChoice:
+    id: str
+    kind: str
+    label: str  # "Accounting class: Line 3 Retrofit"
 
 
 @dataclass(frozen=True)
@@ -204,4 +244,8 @@ class ConnectorBackend(Protocol):
     def retry_all(self) -> int: ...
     def skip(self, item_id: str, note: str) -> None: ...
     def set_mapping(self, nav_account: str, dimensions: dict[str, str], bill_account_id: str) -> None: ...
+    def dimension_mappings(self) -> Sequence[DimensionMappingRow]: ...
+    def classification_choices(self) -> Sequence[ClassificationChoice]: ...
+    def set_dimension_mapping(self, dimension_code: str, value_code: str, classification_id: str) -> None: ...
+    def remove_dimension_mapping(self, dimension_code: str, value_code: str) -> None: ...
     def sync(self, *, dry_run: bool, progress: ProgressCallback, cancel: threading.Event) -> SyncOutcome: ...

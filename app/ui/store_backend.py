@@ -16,16 +16,15 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
-
 from app.domain.errors import ConnectorError, RetryableError
-from app.domain.mapping import is_mappable_gl_account, suggest_account_mappings
-from app.domain.models import ChartOfAccount, GLAccount
-from app.store import Store
-from app.store import schema as tables
+from app.domain.mapping import is_mappable_gl_account, suggest_account_mappings, suggest_dimension_mappings
+from app.domain.models import ChartOfAccount, Classification, ClassificationKind, DimensionValue, GLAccount
+from app.store import Store, ui_queries
 from app.ui.rows import (
     AuditRow,
     BillAccountChoice,
+    ClassificationChoice,
+    DimensionMappingRow,
     FailedItemRow,
     HoldReason,
     MappingRow,
@@ -45,6 +44,21 @@ log = logging.getLogger("navbill.ui")
 SyncRunner = Callable[[bool, ProgressCallback, threading.Event], Any]
 
 _ACCOUNT_IN_TEXT = re.compile(r"(?:G/L(?:\s+account)?|account)\s+([0-9][0-9A-Za-z-]*)", re.IGNORECASE)
+# The engine's words: "line 20000: PROJECT P-1003 ERP Rollout has no BILL classification"
+_DIMENSION_IN_TEXT = re.compile(r"line\s+\d+:\s*([^\s:;]+)\s+([^\s:;]+)[^:;]*?has no BILL classification")
+
+KIND_LABELS = {ClassificationKind.DEPARTMENT.value: "Department", ClassificationKind.LOCATION.value: "Location",
+               ClassificationKind.ACCOUNTING_CLASS.value: "Class", ClassificationKind.JOB.value: "Job"}
+
+
+def classification_label(kind: str, name: str) -> str:
+    return f"{KIND_LABELS.get(kind, kind)}: {name}" if name else ""
+
+
+def dimension_of(reason: str) -> tuple[str, str]:
+    """(dimension code, value code) named in a held invoice's reason, or ()."""
+    found = _DIMENSION_IN_TEXT.search(reason or "")
+    return (found.group(1), found.group(2)) if found else ()
 
 
 def hold_reason_of(reason: str, detail: dict | None = None) -> tuple[HoldReason, str]:
@@ -52,7 +66,9 @@ def hold_reason_of(reason: str, detail: dict | None = None) -> tuple[HoldReason,
     detail = detail or {}
     text = (reason or "").lower()
     account = str(detail.get("gl_account") or detail.get("nav_account") or "")
-    if "classification" in text or "dimension" in text:
+    if "has no bill classification" in text and "has no bill account" not in text:
+        return HoldReason.UNMAPPED_DIMENSION, ""
+    if ("classification" in text or "dimension" in text) and "has no bill account" not in text:
         return HoldReason.OTHER, ""
     if "map" in text or "account" in text and "vendor" not in text:
         if not account:
@@ -75,14 +91,11 @@ class StoreBackend:
 
     # -- vendors --------------------------------------------------------------------------------
     def _vendor_fields(self) -> tuple[dict[str, tuple[dict, dict]], list[tuple[str, dict, str]]]:
-        # The store's VendorRow carries differences only; the side-by-side view needs every field, so
-        # read the snapshots (pending values first: they are what each side holds now).
-        with self.store.session() as s:
-            links = {link.nav_number: (dict(link.nav_pending or link.nav_snapshot or {}),
-                                       dict(link.bill_pending or link.bill_snapshot or {}))
-                     for link in s.scalars(select(tables.VendorLink))}
-            candidates = [(c.bill_id, dict(c.fields or {}), c.claimed_by)
-                          for c in s.scalars(select(tables.BillVendorCandidate))]
+        # The store's VendorRow carries differences only; the side-by-side view needs every field
+        # (pending values first: they are what each side holds now).
+        links = {number: (sides.nav_fields, sides.bill_fields)
+                 for number, sides in ui_queries.vendor_sides(self.store).items()}
+        candidates = [(c.bill_id, c.fields, c.claimed_by) for c in ui_queries.bill_only_vendors(self.store)]
         return links, candidates
 
     def vendor_diff(self) -> list[VendorDiffRow]:
@@ -155,12 +168,13 @@ class StoreBackend:
             item = details.get(invoice.nav_number)
             reason = invoice.reason or (item.reason if item else "")
             kind, account = hold_reason_of(reason) if held else (HoldReason.NONE, "")
+            dimension = dimension_of(reason) if kind == HoldReason.UNMAPPED_DIMENSION else ()
             rows.append(PendingInvoiceRow(
                 nav_number=invoice.nav_number, vendor_number=invoice.vendor_number,
                 vendor_name=names.get(invoice.vendor_number, ""), vendor_invoice_number=invoice.vendor_invoice_number,
                 posting_date=None, due_date=None, amount=invoice.amount, held=held, hold_reason=kind,
                 reason_text=reason if held else f"in BILL as {invoice.bill_id}" if invoice.bill_id else "",
-                gl_account=account, bill_id=invoice.bill_id))
+                gl_account=account, dimension=dimension, bill_id=invoice.bill_id))
         return rows
 
     def payments(self) -> list[PaymentRow]:
@@ -246,6 +260,45 @@ class StoreBackend:
     def set_mapping(self, nav_account: str, dimensions: dict[str, str], bill_account_id: str) -> None:
         self.store.set_account_mapping(nav_account, bill_account_id, dimension_filter=dimensions or None,
                                        source="user")
+
+    def classification_choices(self) -> list[ClassificationChoice]:
+        return [ClassificationChoice(c.id, c.kind, classification_label(c.kind, c.name))
+                for c in ui_queries.classification_choices(self.store)]
+
+    def dimension_mappings(self) -> list[DimensionMappingRow]:
+        values = ui_queries.dimension_values(self.store)
+        choices = ui_queries.classification_choices(self.store)
+        required = ui_queries.mapped_dimension_codes(self.store)
+        labels = {c.id: classification_label(c.kind, c.name) for c in choices}
+        unmapped = [DimensionValue(v.dimension_code, v.value_code, v.value_name, v.blocked) for v in values
+                    if not v.classification_id]
+        known_kinds = {k.value for k in ClassificationKind}
+        suggestions = {(h.dimension_code, h.value_code): h for h in suggest_dimension_mappings(
+            unmapped, [Classification(ClassificationKind(c.kind), c.id, c.name, c.short_name) for c in choices
+                       if c.kind in known_kinds])}
+        rows = []
+        for v in values:
+            hint = suggestions.get((v.dimension_code, v.value_code))
+            label = classification_label(v.kind, v.classification_name) if v.classification_id else ""
+            rows.append(DimensionMappingRow(
+                v.dimension_code, v.value_code, v.value_name, v.classification_id,
+                label + (" (archived)" if v.classification_archived else ""), v.source,
+                suggested_id=hint.classification_id if hint else "",
+                suggested_label=labels.get(hint.classification_id, "") if hint else "",
+                suggestion_reason=hint.reason if hint else (v.reason if v.source == "suggested" else ""),
+                required=v.dimension_code in required, blocked=v.blocked))
+        return rows
+
+    def set_dimension_mapping(self, dimension_code: str, value_code: str, classification_id: str) -> None:
+        kinds = {c.id: c.kind for c in ui_queries.classification_choices(self.store)}
+        if classification_id not in kinds:
+            raise ConnectorError(f"BILL classification {classification_id} is unknown or archived; "
+                                 "run a sync to read BILL's lists again.")
+        self.store.set_dimension_mapping(dimension_code, value_code, kinds[classification_id], classification_id,
+                                         source="user")
+
+    def remove_dimension_mapping(self, dimension_code: str, value_code: str) -> None:
+        self.store.remove_dimension_mapping(dimension_code, value_code)
 
     # -- activity ---------------------------------------------------------------------------------
     def runs(self) -> list[RunRow]:

@@ -9,6 +9,12 @@ Reads stream (page by page, never the whole list in memory) from a bookmark; the
 the transaction that stores the stream's last batch. Writes go through the outbox (exactly once). A
 record that fails is held in the queue with the reason and the run goes on; an authentication or
 configuration failure stops the flows of that side.
+
+The many creates of a first sync (BILL vendors, bills) go a batch at a time: the batch's outbox rows
+are committed in one transaction before any is sent, up to BILL's 3 concurrent requests are in flight
+at once (each write still its own outbox row), and the links of each finished group are committed
+together with their outbox rows. A write that may have landed before (a crash, an unknown outcome) is
+looked up first, one at a time, as before.
 """
 
 from __future__ import annotations
@@ -17,7 +23,8 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import asdict, dataclass
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -47,7 +54,7 @@ from app.domain.models import (
     VendorFields,
 )
 from app.engine.crash import crash_point
-from app.engine.outbox import Outbox
+from app.engine.outbox import Outbox, Prepared
 from app.engine.report import FLOWS, FlowCounts, RunReport
 from app.engine.settings import EngineSettings
 from app.store import schema as t
@@ -55,6 +62,8 @@ from app.store import schema as t
 log = logging.getLogger("navbill.engine")
 
 BATCH = 200  # records per store transaction while streaming
+FINISH_GROUP = 50  # finished writes whose links are committed together
+BILL_WRITE_CONCURRENCY = 3  # BILL allows 3 concurrent requests per devKey and organization (BDC_1322)
 Progress = Callable[[str, int, str], None]  # (flow, records done in this flow, message)
 
 
@@ -90,6 +99,47 @@ def _batched(items: Iterable, size: int = BATCH) -> Iterator[list]:
 
 
 @dataclass
+class _Write:
+    """One create that goes through the outbox as part of a batch (see ``SyncEngine._write_batch``)."""
+
+    key: str  # outbox key
+    action: str
+    record: str  # outbox record label
+    payload: dict
+    record_key: str  # queue item key (NAV vendor No., NAV invoice No.)
+    label: str  # for hold reasons
+    send: Callable[[], Any]
+    look: Callable[[], Any] | None
+    data: Any = None  # what the finish step needs
+    detail: dict | None = None
+    system: str = "BILL"
+
+
+@dataclass
+class _CandidatePool:
+    """The unlinked BILL vendors that could match one batch of NAV vendors, read in a few queries."""
+
+    rows: dict[str, t.BillVendorCandidate]
+    by_key: dict[tuple[str, str], list[str]]  # (attribute, value) -> bill ids
+    by_word: dict[str, list[str]]  # first word of the normalised name -> bill ids (the name_key prefix)
+    gone: set[str] = field(default_factory=set)  # linked or claimed by an earlier vendor of the batch
+
+    def candidates(self, keys: MatchKeys) -> list[t.BillVendorCandidate]:
+        ids: list[str] = []
+        for attribute, value in (("exact_name", keys.exact_name), ("name_key", keys.name),
+                                 ("email_key", keys.email), ("tax_key", keys.tax_id)):
+            if value:
+                ids.extend(self.by_key.get((attribute, value), ()))
+        first_word = keys.name.split(" ")[0] if keys.name else ""
+        if first_word:
+            ids.extend([i for i in self.by_word.get(first_word, ()) if i not in self.gone][:SIMILAR_POOL])
+        return [self.rows[i] for i in dict.fromkeys(ids) if i not in self.gone]
+
+
+SIMILAR_POOL = 50  # "very similar name" candidates looked at per NAV vendor (they share the first word)
+
+
+@dataclass
 class _Mappings:
     """The account and dimension mappings plus what BILL has active, loaded once per invoices flow."""
 
@@ -116,6 +166,8 @@ class SyncEngine:
         self._cancel = threading.Event()
         self._stopped_sides: dict[str, str] = {}
         self._lock = threading.Lock()  # one run at a time per engine
+        self._writers: ThreadPoolExecutor | None = None  # BILL write workers, for the length of one run
+        self._bill_vendors_created = 0  # in this run: their echoes come back in BILL's vendor list
 
     # ==============================================================================================
     # entry points
@@ -140,6 +192,7 @@ class SyncEngine:
         self._progress = progress or (lambda flow, done, message: None)
         self._cancel = cancel or threading.Event()
         self._stopped_sides = {}
+        self._bill_vendors_created = 0
         nav_before, bill_before = self._calls()
         with self.store.session() as s:
             run = t.Run(flows=list(flows), trigger=trigger, dry_run=dry_run, started_at=self.clock())
@@ -175,6 +228,9 @@ class SyncEngine:
             self.report.errors.append(f"Unexpected error: {exc}")
             log.exception("Sync run failed")
         finally:
+            if self._writers is not None:
+                self._writers.shutdown(wait=True)
+                self._writers = None
             nav_after, bill_after = self._calls()
             self.report.nav_calls = nav_after - nav_before
             self.report.bill_calls = bill_after - bill_before
@@ -302,6 +358,118 @@ class SyncEngine:
             self._hold(kind, key, f"{label}: will try again ({exc.message})", retryable=True, error=str(exc),
                        detail=detail, flow=flow, outcome="failed")
 
+    @staticmethod
+    def _resolve_items(s: Session, kind: str, keys: list[str]) -> None:
+        """``_resolve_item`` for many keys in one query."""
+        for start in range(0, len(keys), 500):
+            for item in s.scalars(select(t.QueueItem).where(t.QueueItem.kind == kind, t.QueueItem.state == "open",
+                                                            t.QueueItem.record_key.in_(keys[start:start + 500]))):
+                item.state, item.retryable = "resolved", False
+
+    # -- batched writes ------------------------------------------------------------------------------
+    def _write_concurrency(self) -> int:
+        if self.report.dry_run:
+            return 1  # nothing goes out; one at a time keeps the plan in order
+        limit = getattr(self.bill, "max_concurrent", None) or BILL_WRITE_CONCURRENCY
+        return max(1, min(int(self.settings.write_concurrency), int(limit), BILL_WRITE_CONCURRENCY))
+
+    def _write_pool(self) -> ThreadPoolExecutor | None:
+        workers = self._write_concurrency()
+        if workers <= 1:
+            return None
+        if self._writers is None:
+            self._writers = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="navbill-write")
+        return self._writers
+
+    def _write_batch(self, flow: str, kind: str, writes: list[_Write],
+                     finish: Callable[[Session, list[tuple[_Write, Any]]], dict[str, dict]]) -> None:
+        """Send a batch of creates exactly once, up to BILL's concurrency limit at a time.
+
+        1. All the batch's outbox rows are committed (``in_flight``) in one transaction before any is sent.
+        2. A row an earlier attempt may have sent is looked up first and finished on its own, one at a
+           time (two lookups must never claim the same record).
+        3. The rest go up to 3 at once; each finished group's links and outbox rows (``finish``) are
+           committed together. A refused record is held (RecordError) or queued for a retry, the batch
+           goes on; an authentication or configuration error stops the side once the writes already in
+           flight have been recorded; a cancel stops before the next send and releases unsent rows.
+        """
+        if not writes:
+            return
+        prepared = self.outbox.prepare([(w.key, w.system, w.action, w.record, w.payload) for w in writes])
+        halt = threading.Event()
+
+        def attempt(write: _Write) -> tuple[str, Any]:
+            if self._cancel.is_set() or halt.is_set():
+                return "unsent", None
+            try:
+                return "ok", Outbox.deliver(prepared[write.key], write.send, write.look)
+            except Exception as exc:  # recorded on the main thread, in order
+                return "error", exc
+
+        stop: BaseException | None = None
+        unsent: list[Prepared] = []
+        done: list[tuple[_Write, Any]] = []
+
+        def settle(write: _Write, outcome: str, value: Any) -> None:
+            nonlocal stop
+            if outcome == "ok":
+                done.append((write, value))
+                return
+            if outcome == "unsent":
+                unsent.append(prepared[write.key])
+                return
+            self.outbox.failed(write.key, value)
+            if isinstance(value, (AuthenticationError, ConfigurationError)):
+                stop = stop or SideStopped(value.system or "BILL", value)
+            elif isinstance(value, RecordError):
+                self._hold(kind, write.record_key, f"{write.label}: {value.message}", error=str(value),
+                           detail=write.detail, flow=flow, outcome="failed")
+                return
+            elif isinstance(value, RetryableError):
+                self._hold(kind, write.record_key, f"{write.label}: will try again ({value.message})",
+                           retryable=True, error=str(value), detail=write.detail, flow=flow, outcome="failed")
+                return
+            else:
+                stop = stop or value
+            halt.set()
+
+        try:
+            # Possibly sent before: look, one at a time, each finished before the next looks.
+            for write in [w for w in writes if prepared[w.key].look_first]:
+                settle(write, *attempt(write))
+                self._finish_writes(flow, done, finish)
+            fresh = [w for w in writes if not prepared[w.key].look_first]
+            pool = self._write_pool() if len(fresh) > 1 else None
+            if pool is None:
+                outcomes: Iterator[tuple[str, Any]] = map(attempt, fresh)
+            else:
+                futures = [pool.submit(attempt, w) for w in fresh]
+                outcomes = (future.result() for future in futures)
+            for write, (outcome, value) in zip(fresh, outcomes, strict=True):
+                settle(write, outcome, value)
+                if len(done) >= FINISH_GROUP:
+                    self._finish_writes(flow, done, finish)
+        finally:
+            # Whatever happens, what was sent is recorded and what was not is released.
+            self._finish_writes(flow, done, finish)
+            self.outbox.release(unsent)
+        if stop is not None:
+            raise stop
+        self._check_cancel()
+
+    def _finish_writes(self, flow: str, done: list[tuple[_Write, Any]],
+                       finish: Callable[[Session, list[tuple[_Write, Any]]], dict[str, dict]]) -> None:
+        if not done:
+            return
+        group = list(done)
+        done.clear()
+        with self.store.session() as s:
+            self.outbox.finish_many(s, finish(s, group))
+        counts = self.report.counts(flow)
+        for _ in group:
+            crash_point("after_commit")
+            counts.created += 1
+
     def _retry_keys(self, kind: str) -> list[str]:
         with self.store.session() as s:
             return list(s.scalars(select(t.QueueItem.record_key).where(
@@ -373,6 +541,13 @@ class SyncEngine:
         nav_mark = self.store.get_bookmark("nav.vendors")
         self._absorb_nav_vendors(self._stream("NAV", lambda: self.nav.iter_vendors(
             modified_since=_parse(nav_mark))), bookmark="nav.vendors")
+        if self._bill_vendors_created:
+            # The vendors just created come back in BILL's list (newer than the bookmark). Read them now,
+            # at 100 a page, as known echoes (no work), so the next run reads only what changed after
+            # this one instead of every vendor this run created.
+            bill_mark = self.store.get_bookmark("bill.vendors")
+            self._absorb_bill_vendors(self._stream("BILL", lambda: self.bill.iter_vendors(
+                updated_since=_parse(bill_mark))), bookmark="bill.vendors")
         self._reconcile_links()
         if self.settings.create_nav_vendors:
             self._create_nav_vendors_from_bill()
@@ -391,7 +566,13 @@ class SyncEngine:
                     newest = max(newest, _iso(vendor.updated_time))
                     link = links.get(vendor.id)
                     if link is not None:
-                        link.bill_pending, link.bill_updated = vendor.fields.as_dict(), vendor.updated_time
+                        fields = vendor.fields.as_dict()
+                        if link.bill_pending is None and link.bill_snapshot and fields == link.bill_snapshot:
+                            # Unchanged since the last sync (often our own write coming back): nothing to do.
+                            if link.bill_updated != vendor.updated_time:
+                                link.bill_updated = vendor.updated_time
+                            continue
+                        link.bill_pending, link.bill_updated = fields, vendor.updated_time
                         continue
                     keys = MatchKeys.of(vendor.fields.name, vendor.fields.email, vendor.fields.tax_id)
                     candidate = s.get(t.BillVendorCandidate, vendor.id)
@@ -416,26 +597,33 @@ class SyncEngine:
             with self.store.session() as s:
                 links = {link.nav_number: link for link in s.scalars(select(t.VendorLink).where(
                     t.VendorLink.nav_number.in_([v.number for v in batch])))}
+                new = [v for v in batch if v.number not in links]
+                pool = self._candidate_pool(s, [MatchKeys.of(v.fields.name, v.fields.email, v.fields.tax_id)
+                                                for v in new]) if new else None
                 for vendor in batch:
                     newest = max(newest, _iso(vendor.last_modified))
                     link = links.get(vendor.number)
                     if link is not None and link.status == "linked":
-                        link.nav_pending, link.nav_etag = vendor.fields.as_dict(), vendor.etag
+                        fields = vendor.fields.as_dict()
+                        if link.nav_pending is None and link.nav_snapshot and fields == link.nav_snapshot:
+                            # Unchanged since the last sync: keep the ETag for the next PATCH, nothing else.
+                            if (link.nav_etag, link.nav_modified) != (vendor.etag, vendor.last_modified):
+                                link.nav_etag, link.nav_modified = vendor.etag, vendor.last_modified
+                            continue
+                        link.nav_pending, link.nav_etag = fields, vendor.etag
                         link.nav_modified, link.name = vendor.last_modified, vendor.fields.name
                     elif link is not None and link.status in ("proposed", "ambiguous"):
                         link.name = vendor.fields.name  # waiting for the user
                     elif link is not None and link.status == "rejected":
                         to_create.append(vendor)
-                    elif not self._match_nav_vendor(s, vendor):
+                    elif not self._match_nav_vendor(s, vendor, pool):
                         if vendor.fields.inactive:
                             counts.skipped += 1  # a blocked vendor with no BILL counterpart stays out of BILL
                         else:
                             to_create.append(vendor)
             done += len(batch)
-            for vendor in to_create:
-                self._check_cancel()
-                self._guard("vendors", "vendor", vendor.number, f"NAV vendor {vendor.number} {vendor.fields.name}",
-                            lambda vendor=vendor: self._create_bill_vendor(vendor))
+            self._check_cancel()
+            self._create_bill_vendors(to_create)
             to_create = []
             self._progress("vendors", done, "NAV vendors read")
             crash_point("mid_stream")
@@ -443,19 +631,47 @@ class SyncEngine:
             with self.store.session() as s:
                 self.store.set_bookmark(s, bookmark, newest)
 
-    def _match_nav_vendor(self, s: Session, vendor) -> bool:
+    @staticmethod
+    def _candidate_pool(s: Session, keys: list[MatchKeys]) -> _CandidatePool:
+        """The unclaimed BILL vendors any of ``keys`` could match: one query for the equal keys, one per
+        distinct first word for "very similar name" (a name_key prefix range, on its index)."""
+        c = t.BillVendorCandidate
+        rows: dict[str, t.BillVendorCandidate] = {}
+        by_key: dict[tuple[str, str], list[str]] = {}
+        columns = (("exact_name", c.exact_name, {k.exact_name for k in keys if k.exact_name}),
+                   ("name_key", c.name_key, {k.name for k in keys if k.name}),
+                   ("email_key", c.email_key, {k.email for k in keys if k.email}),
+                   ("tax_key", c.tax_key, {k.tax_id for k in keys if k.tax_id}))
+        conditions = [column.in_(sorted(values)) for _, column, values in columns if values]
+        if conditions:
+            for row in s.scalars(select(c).where(c.claimed_by == "", or_(*conditions))):
+                rows[row.bill_id] = row
+                for attribute, _, values in columns:
+                    value = getattr(row, attribute)
+                    if value in values:
+                        by_key.setdefault((attribute, value), []).append(row.bill_id)
+        words: dict[str, int] = {}
+        for k in keys:
+            if k.name:
+                word = k.name.split(" ")[0]
+                words[word] = words.get(word, 0) + 1
+        by_word: dict[str, list[str]] = {}
+        for word, uses in words.items():
+            # Enough that each vendor of the batch still sees SIMILAR_POOL after earlier ones took some.
+            upper = word[:-1] + chr(ord(word[-1]) + 1)
+            found = list(s.scalars(select(c).where(c.claimed_by == "", c.name_key >= word, c.name_key < upper)
+                                   .order_by(c.name_key).limit(SIMILAR_POOL + uses)))
+            for row in found:
+                rows.setdefault(row.bill_id, row)
+            by_word[word] = [row.bill_id for row in found]
+        return _CandidatePool(rows, by_key, by_word)
+
+    def _match_nav_vendor(self, s: Session, vendor, pool: _CandidatePool | None = None) -> bool:
         """Link, propose or queue a match for a NAV vendor seen for the first time. False: no match."""
         keys = MatchKeys.of(vendor.fields.name, vendor.fields.email, vendor.fields.tax_id)
-        conditions = [t.BillVendorCandidate.exact_name == keys.exact_name]
-        for column, value in ((t.BillVendorCandidate.name_key, keys.name), (t.BillVendorCandidate.email_key,
-                              keys.email), (t.BillVendorCandidate.tax_key, keys.tax_id)):
-            if value:
-                conditions.append(column == value)
-        first_word = keys.name.split(" ")[0] if keys.name else ""
-        if first_word:  # "very similar name" candidates share at least the first word
-            conditions.append(t.BillVendorCandidate.name_key.like(f"{first_word}%"))
-        rows = list(s.scalars(select(t.BillVendorCandidate).where(
-            t.BillVendorCandidate.claimed_by == "", or_(*conditions)).limit(50)))
+        if pool is None:
+            pool = self._candidate_pool(s, [keys])
+        rows = pool.candidates(keys)
         if not rows:
             return False
         result = match_vendor(keys, [Candidate(r.bill_id, MatchKeys(r.exact_name, r.name_key, r.email_key,
@@ -473,6 +689,7 @@ class SyncEngine:
             link.nav_pending, link.bill_pending = vendor.fields.as_dict(), dict(candidate.fields)
             link.bill_updated = candidate.updated_time
             s.delete(candidate)
+            pool.gone.add(candidate.bill_id)
             self._audit(s, "engine", "link", f"vendor {vendor.number}", bill_id=candidate.bill_id,
                         reason=result.reason)
             counts.updated += 1
@@ -482,6 +699,7 @@ class SyncEngine:
         link.candidate_ids = list(result.candidate_ids)
         for bill_id in result.candidate_ids:
             by_id[bill_id].claimed_by = vendor.number
+            pool.gone.add(bill_id)
         names = ", ".join(f"'{by_id[i].exact_name}' ({i})" for i in result.candidate_ids)
         if result.kind == MatchKind.PROPOSED:
             reason = (f"NAV vendor {vendor.number} {vendor.fields.name} looks like BILL vendor {names} "
@@ -500,39 +718,61 @@ class SyncEngine:
 
     # -- writing: NAV → BILL new vendor ---------------------------------------------------------
     def _create_bill_vendor(self, vendor) -> None:
-        key = f"bill.vendor.create:{vendor.number}"
-        fields = vendor.fields
-        self.outbox.record(key, "BILL", "create_bill_vendor", f"vendor {vendor.number}", fields.as_dict())
+        self._create_bill_vendors([vendor])
 
-        def look():
-            linked = self._linked_bill_ids()
-            for found in self._bill_call(self.bill.find_vendors_by_name, fields.name) or []:
-                if found.id not in linked:
-                    return found
-            return None
+    def _create_bill_vendors(self, vendors: list) -> None:
+        """New NAV vendors become BILL vendors: a batch through the outbox, up to 3 creates at once."""
+        writes = []
+        for vendor in vendors:
+            fields = vendor.fields
 
-        created = self.outbox.send(key, lambda: self._bill_call(self.bill.create_vendor, fields), look)
-        with self.store.session() as s:
-            link = s.scalars(select(t.VendorLink).where(t.VendorLink.nav_number == vendor.number)).first()
+            def look(fields=fields):
+                found = self._bill_call(self.bill.find_vendors_by_name, fields.name) or []
+                linked = self._linked_bill_ids([v.id for v in found])
+                return next((v for v in found if v.id not in linked), None)
+
+            writes.append(_Write(
+                key=f"bill.vendor.create:{vendor.number}", action="create_bill_vendor",
+                record=f"vendor {vendor.number}", payload=fields.as_dict(), record_key=vendor.number,
+                label=f"NAV vendor {vendor.number} {fields.name}",
+                send=lambda fields=fields: self._bill_call(self.bill.create_vendor, fields), look=look,
+                data=vendor))
+        self._write_batch("vendors", "vendor", writes, self._finish_bill_vendors)
+
+    def _finish_bill_vendors(self, s: Session, done: list[tuple[_Write, Any]]) -> dict[str, dict]:
+        numbers = [w.record_key for w, _ in done]
+        links = {link.nav_number: link for link in s.scalars(select(t.VendorLink).where(
+            t.VendorLink.nav_number.in_(numbers)))}
+        results = {}
+        for write, created in done:
+            vendor, fields = write.data, write.data.fields
+            link = links.get(vendor.number)
             if link is None:
-                link = t.VendorLink(nav_number=vendor.number)
+                link = links[vendor.number] = t.VendorLink(nav_number=vendor.number)
                 s.add(link)
             link.bill_id, link.status, link.name, link.candidate_ids = created.id, "linked", fields.name, []
             link.nav_snapshot, link.bill_snapshot = fields.as_dict(), created.fields.as_dict()
             link.nav_pending = link.bill_pending = None
             link.nav_etag, link.nav_modified, link.bill_updated = vendor.etag, vendor.last_modified, created.updated_time
             link.synced_at = self.clock()
-            s.execute(delete(t.BillVendorCandidate).where(t.BillVendorCandidate.bill_id == created.id))
-            self.outbox.finish(s, key, {"bill_id": created.id})
-            self._resolve_item(s, "vendor", vendor.number)
             self._audit(s, "BILL", "create_vendor", f"vendor {vendor.number}", bill_id=created.id,
                         name=fields.name)
-        crash_point("after_commit")
-        self.report.counts("vendors").created += 1
+            results[write.key] = {"bill_id": created.id}
+        s.execute(delete(t.BillVendorCandidate).where(t.BillVendorCandidate.bill_id.in_(
+            [created.id for _, created in done])))
+        self._resolve_items(s, "vendor", numbers)
+        self._bill_vendors_created += len(done)
+        return results
 
-    def _linked_bill_ids(self) -> set[str]:
+    def _linked_bill_ids(self, among: list[str] | None = None) -> set[str]:
+        """BILL vendor ids already linked (only those ``among`` the given ids, when given)."""
         with self.store.session() as s:
-            return set(s.scalars(select(t.VendorLink.bill_id).where(t.VendorLink.status == "linked")))
+            query = select(t.VendorLink.bill_id).where(t.VendorLink.status == "linked")
+            if among is not None:
+                if not among:
+                    return set()
+                query = query.where(t.VendorLink.bill_id.in_(among))
+            return set(s.scalars(query))
 
     # -- writing: BILL → NAV new vendor ---------------------------------------------------------
     def _create_nav_vendors_from_bill(self, only_bill_id: str | None = None) -> None:
@@ -622,7 +862,7 @@ class SyncEngine:
             with self.store.session() as s:
                 query = select(t.VendorLink.id).where(
                     t.VendorLink.status == "linked", t.VendorLink.id > last_id,
-                    or_(t.VendorLink.nav_pending.is_not(None), t.VendorLink.bill_pending.is_not(None),
+                    or_(t.json_set(t.VendorLink.nav_pending), t.json_set(t.VendorLink.bill_pending),
                         t.VendorLink.nav_snapshot == {}))
                 if only_nav_number:
                     query = query.where(t.VendorLink.nav_number == only_nav_number)
@@ -808,8 +1048,7 @@ class SyncEngine:
                     t.InvoiceLink.nav_number.in_([i.number for i in batch]))))
             for invoice in batch:
                 newest = max(newest, _iso(invoice.last_modified))
-                if invoice.number not in pushed:
-                    self._push_invoice(invoice)
+            self._push_invoices([invoice for invoice in batch if invoice.number not in pushed])
             done += len(batch)
             self._progress("invoices", done, "NAV posted invoices read")
             crash_point("mid_stream")
@@ -875,77 +1114,101 @@ class SyncEngine:
         return lines, problems
 
     def _vendor_bill_id(self, vendor_number: str) -> str:
+        return self._vendor_bill_ids([vendor_number]).get(vendor_number, "")
+
+    def _vendor_bill_ids(self, vendor_numbers: list[str]) -> dict[str, str]:
+        """NAV vendor No. -> linked BILL vendor id, for the given vendors (one query)."""
         with self.store.session() as s:
-            return s.scalars(select(t.VendorLink.bill_id).where(t.VendorLink.nav_number == vendor_number,
-                                                                t.VendorLink.status == "linked")).first() or ""
+            return dict(s.execute(select(t.VendorLink.nav_number, t.VendorLink.bill_id).where(
+                t.VendorLink.nav_number.in_(sorted(set(vendor_numbers))), t.VendorLink.status == "linked")).all())
 
     def _push_invoice(self, invoice: PostedInvoice) -> None:
-        detail = {"invoice": _invoice_to_json(invoice)}
-        vendor_bill_id = self._vendor_bill_id(invoice.vendor_number)
-        problems: list[str] = []
-        if not vendor_bill_id:
-            problems.append(f"vendor {invoice.vendor_number} is not linked to BILL")
-        lines, line_problems = self._bill_lines(invoice)
-        problems.extend(line_problems)
-        if problems:
-            self._hold("invoice", invoice.number, "; ".join(problems), detail=detail, flow="invoices")
-            with self.store.session() as s:
-                link = s.get(t.InvoiceLink, invoice.number)
-                if link is None:
-                    s.add(t.InvoiceLink(nav_number=invoice.number, vendor_number=invoice.vendor_number,
-                                        vendor_invoice_number=invoice.vendor_invoice_number, state="held",
-                                        amount=invoice.amount))
-            return
-        bill = Bill(id="", vendor_id=vendor_bill_id, invoice_number=invoice.vendor_invoice_number or invoice.number,
-                    invoice_date=invoice.document_date, due_date=invoice.due_date,
-                    amount=sum((line.amount for line in lines), start=Decimal("0")), lines=tuple(lines),
-                    description=f"NAV posted invoice {invoice.number}")
-        self._guard("invoices", "invoice", invoice.number, f"invoice {invoice.number}",
-                    lambda: self._create_bill(invoice, bill), detail=detail)
+        self._push_invoices([invoice])
+
+    def _push_invoices(self, invoices: list[PostedInvoice]) -> None:
+        """Bills for posted invoices: each one held with the reasons, or created (a batch at a time)."""
+        vendor_ids = self._vendor_bill_ids([i.vendor_number for i in invoices])
+        writes = []
+        for invoice in invoices:
+            detail = {"invoice": _invoice_to_json(invoice)}
+            vendor_bill_id = vendor_ids.get(invoice.vendor_number, "")
+            problems: list[str] = []
+            if not vendor_bill_id:
+                problems.append(f"vendor {invoice.vendor_number} is not linked to BILL")
+            lines, line_problems = self._bill_lines(invoice)
+            problems.extend(line_problems)
+            if problems:
+                self._hold("invoice", invoice.number, "; ".join(problems), detail=detail, flow="invoices")
+                with self.store.session() as s:
+                    link = s.get(t.InvoiceLink, invoice.number)
+                    if link is None:
+                        s.add(t.InvoiceLink(nav_number=invoice.number, vendor_number=invoice.vendor_number,
+                                            vendor_invoice_number=invoice.vendor_invoice_number, state="held",
+                                            amount=invoice.amount))
+                continue
+            bill = Bill(id="", vendor_id=vendor_bill_id,
+                        invoice_number=invoice.vendor_invoice_number or invoice.number,
+                        invoice_date=invoice.document_date, due_date=invoice.due_date,
+                        amount=sum((line.amount for line in lines), start=Decimal("0")), lines=tuple(lines),
+                        description=f"NAV posted invoice {invoice.number}")
+            writes.append(self._bill_write(invoice, bill, detail))
+        self._write_batch("invoices", "invoice", writes, self._finish_bills)
+
+    def _bill_write(self, invoice: PostedInvoice, bill: Bill, detail: dict) -> _Write:
+        def look():
+            found = self._bill_call(self.bill.find_bills, bill.vendor_id, bill.invoice_number) or []
+            if not found:
+                return None
+            with self.store.session() as s:  # a bill another invoice is linked to is not this one's
+                taken = set(s.scalars(select(t.InvoiceLink.bill_id).where(
+                    t.InvoiceLink.bill_id.in_([b.id for b in found]), t.InvoiceLink.nav_number != invoice.number)))
+            return next((b for b in found if b.id not in taken), None)
+
+        return _Write(key=f"bill.create:{invoice.number}", action="create_bill", record=f"invoice {invoice.number}",
+                      payload=detail, record_key=invoice.number, label=f"invoice {invoice.number}",
+                      send=lambda: self._bill_call(self.bill.create_bill, bill), look=look, data=(invoice, bill),
+                      detail=detail)
 
     def _create_bill(self, invoice: PostedInvoice, bill: Bill) -> None:
-        key = f"bill.create:{invoice.number}"
-        self.outbox.record(key, "BILL", "create_bill", f"invoice {invoice.number}",
-                           {"invoice": _invoice_to_json(invoice)})
+        self._write_batch("invoices", "invoice", [self._bill_write(invoice, bill, {"invoice": _invoice_to_json(
+            invoice)})], self._finish_bills)
 
-        def look():
-            with self.store.session() as s:
-                taken = set(s.scalars(select(t.InvoiceLink.bill_id).where(t.InvoiceLink.bill_id != "",
-                                                                          t.InvoiceLink.nav_number != invoice.number)))
-            for found in self._bill_call(self.bill.find_bills, bill.vendor_id, bill.invoice_number) or []:
-                if found.id not in taken:
-                    return found
-            return None
-
-        created = self.outbox.send(key, lambda: self._bill_call(self.bill.create_bill, bill), look)
-        with self.store.session() as s:
-            link = s.get(t.InvoiceLink, invoice.number)
+    def _finish_bills(self, s: Session, done: list[tuple[_Write, Any]]) -> dict[str, dict]:
+        numbers = [w.record_key for w, _ in done]
+        links = {link.nav_number: link for link in s.scalars(select(t.InvoiceLink).where(
+            t.InvoiceLink.nav_number.in_(numbers)))}
+        results = {}
+        for write, created in done:
+            invoice, bill = write.data
+            link = links.get(invoice.number)
             if link is None:
-                link = t.InvoiceLink(nav_number=invoice.number, vendor_number=invoice.vendor_number, state="created")
+                link = links[invoice.number] = t.InvoiceLink(nav_number=invoice.number,
+                                                             vendor_number=invoice.vendor_number, state="created")
                 s.add(link)
-            link.bill_id, link.state, link.idempotency_key = created.id, "created", key
+            link.bill_id, link.state, link.idempotency_key = created.id, "created", write.key
             link.vendor_invoice_number, link.amount = invoice.vendor_invoice_number, bill.amount
-            self.outbox.finish(s, key, {"bill_id": created.id})
-            self._resolve_item(s, "invoice", invoice.number)
             self._audit(s, "BILL", "create_bill", f"invoice {invoice.number}", bill_id=created.id,
                         amount=str(bill.amount), vendor=invoice.vendor_number)
-        crash_point("after_commit")
-        self.report.counts("invoices").created += 1
+            results[write.key] = {"bill_id": created.id}
+        self._resolve_items(s, "invoice", numbers)
+        return results
 
     def _release_held_invoices(self) -> None:
         """Held invoices are re-checked from their stored copy (no HTTP) and go as soon as they can."""
-        with self.store.session() as s:
-            held = [(q.record_key, q.detail) for q in s.scalars(select(t.QueueItem).where(
-                t.QueueItem.kind == "invoice", t.QueueItem.state == "open", t.QueueItem.retryable.is_(False)))]
-        for _number, detail in held:
+        last_id = 0
+        while True:
             self._check_cancel()
-            if "invoice" not in (detail or {}):
-                continue
-            invoice = _invoice_from_json(detail["invoice"])
-            _, problems = self._bill_lines(invoice)
-            if problems or not self._vendor_bill_id(invoice.vendor_number):
-                continue  # still held; counted once when it was first held
-            self._push_invoice(invoice)
+            with self.store.session() as s:  # a page at a time: there may be many
+                held = [(q.id, q.detail) for q in s.scalars(select(t.QueueItem).where(
+                    t.QueueItem.kind == "invoice", t.QueueItem.state == "open", t.QueueItem.retryable.is_(False),
+                    t.QueueItem.id > last_id).order_by(t.QueueItem.id).limit(BATCH))]
+            if not held:
+                return
+            last_id = held[-1][0]
+            invoices = [_invoice_from_json(detail["invoice"]) for _, detail in held if "invoice" in (detail or {})]
+            linked = self._vendor_bill_ids([i.vendor_number for i in invoices])
+            # Still held ones were counted once, when first held.
+            self._push_invoices([i for i in invoices if i.vendor_number in linked and not self._bill_lines(i)[1]])
 
     def _recover_bill_writes(self) -> None:
         for row in self.outbox.unfinished("create_bill"):

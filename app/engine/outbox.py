@@ -7,11 +7,19 @@
 
 The caller records "done" in the same transaction as the link it writes (``finish``), so a crash
 between the two leaves ``in_flight`` and the next attempt looks before it writes.
+
+Batched use (the initial sync's many creates): ``prepare`` records a group of rows and marks them
+``in_flight`` in ONE committed transaction before any of them is sent (``in_flight`` then reads "may
+have been sent": the worst a crash costs is a look for a row that never went out); ``deliver`` sends
+one of them (looking first if an earlier attempt may have landed), with no store work, so several can
+go at once; ``finish_many`` records "done" for a group in the transaction that writes their links;
+``release`` puts rows that were prepared but never sent (a cancel) back as they were.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from sqlalchemy import select
@@ -22,6 +30,19 @@ from app.engine.crash import crash_point
 from app.store import schema as t
 
 T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A row ``prepare`` marked in flight: its state before (``""`` if new) and its stored payload."""
+
+    key: str
+    state_before: str
+    payload: dict[str, Any]
+
+    @property
+    def look_first(self) -> bool:
+        return self.state_before == "in_flight"
 
 
 class Outbox:
@@ -70,6 +91,74 @@ class Outbox:
             raise
         crash_point("after_send")
         return result
+
+    # -- batched protocol ---------------------------------------------------------------------------
+    def prepare(self, entries: list[tuple[str, str, str, str, dict[str, Any]]]) -> dict[str, Prepared]:
+        """Record ``(key, system, action, record, payload)`` rows and mark them ``in_flight``, committed
+        in one transaction BEFORE any is sent. An existing row keeps its payload (e.g. a number already
+        chosen). Answers, per key, whether an earlier attempt may have landed (look first) and the row."""
+        if not entries:
+            return {}
+        keys = [entry[0] for entry in entries]
+        prepared: dict[str, Prepared] = {}
+        with self.store.session() as s:
+            existing = {row.key: row for row in s.scalars(select(t.OutboxEntry).where(t.OutboxEntry.key.in_(keys)))}
+            for key, system, action, record, payload in entries:
+                if key in prepared:
+                    continue
+                row = existing.get(key)
+                if row is None:
+                    row = t.OutboxEntry(key=key, system=system, action=action, record=record, payload=payload,
+                                        run_id=self.run_id, state="in_flight", attempts=1)
+                    s.add(row)
+                    prepared[key] = Prepared(key, "", dict(payload))
+                else:
+                    prepared[key] = Prepared(key, row.state, dict(row.payload or {}))
+                    row.state, row.attempts = "in_flight", (row.attempts or 0) + 1
+        return prepared
+
+    @staticmethod
+    def deliver(prepared: Prepared, send: Callable[[], T], look: Callable[[], T | None] | None) -> T:
+        """Send one prepared write (no store work: safe on a worker thread). Looks first when an earlier
+        attempt may have landed. Errors go to the caller, who records them with ``failed``."""
+        if prepared.look_first and look is not None:
+            found = look()
+            if found is not None:
+                return found
+        crash_point("before_send")
+        result = send()
+        crash_point("after_send")
+        return result
+
+    def failed(self, key: str, error: Exception) -> None:
+        """A prepared write raised: refused (RecordError: nothing happened, ``failed``) or an unknown
+        outcome (stays ``in_flight``, so the next attempt looks first)."""
+        with self.store.session() as s:
+            row = s.scalars(select(t.OutboxEntry).where(t.OutboxEntry.key == key)).first()
+            if row is None:
+                return
+            if isinstance(error, RecordError):
+                row.state = "failed"
+            row.last_error = str(error)[:2000]
+
+    def release(self, prepared: list[Prepared]) -> None:
+        """Rows prepared but never sent (cancelled before their turn) go back to the state they had."""
+        if not prepared:
+            return
+        with self.store.session() as s:
+            by_key = {p.key: p for p in prepared}
+            for row in s.scalars(select(t.OutboxEntry).where(t.OutboxEntry.key.in_(list(by_key)))):
+                before = by_key[row.key].state_before
+                row.state = before or "pending"
+                row.attempts = max((row.attempts or 1) - 1, 0)
+
+    @staticmethod
+    def finish_many(session: Session, results: dict[str, dict[str, Any]]) -> None:
+        """``finish`` for a group of keys, in the caller's transaction (with the links it writes)."""
+        if not results:
+            return
+        for row in session.scalars(select(t.OutboxEntry).where(t.OutboxEntry.key.in_(list(results)))):
+            row.state, row.result, row.last_error = "done", results[row.key], ""
 
     @staticmethod
     def finish(session: Session, key: str, result: dict[str, Any]) -> None:

@@ -21,10 +21,13 @@ class EngineSettings:
     balancing_account_type: str = "G/L Account"  # or "Bank Account"
     balancing_account_number: str = ""
     create_nav_vendors: bool = True  # flow 2 (BILL → NAV)
+    write_concurrency: int = 3  # BILL creates in flight at once (BILL's limit is 3 per devKey and organization)
 
     def validate(self, flows: tuple[str, ...]) -> None:
         if self.master_on_conflict not in CONFLICT_POLICIES:
             raise ConfigurationError(f"master_on_conflict must be one of {', '.join(CONFLICT_POLICIES)}")
+        if not 1 <= int(self.write_concurrency) <= 3:
+            raise ConfigurationError("write_concurrency must be 1, 2 or 3 (BILL allows 3 concurrent requests).")
         if "payments" in flows and not (self.journal_template and self.journal_batch
                                         and self.balancing_account_number):
             raise ConfigurationError("Payments need a journal template, a journal batch and a balancing "

@@ -9,9 +9,26 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, DateTime, Index, Integer, String, Text, UniqueConstraint, text
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    and_,
+    cast,
+    text,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
+
+
+def json_set(column):
+    """SQL: a nullable JSON column holds a value (neither SQL NULL nor the JSON text 'null')."""
+    return and_(column.is_not(None), cast(column, Text) != "null")
 
 
 def utcnow() -> datetime:
@@ -73,8 +90,9 @@ class VendorLink(Base):
     candidate_ids: Mapped[list[Any]] = mapped_column(default=list)
     nav_snapshot: Mapped[dict[str, Any]] = mapped_column(default=dict)
     bill_snapshot: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    nav_pending: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
-    bill_pending: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    # None is stored as SQL NULL (rows written before this may hold the JSON text 'null': see ``json_set``).
+    nav_pending: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True), nullable=True)
+    bill_pending: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True), nullable=True)
     nav_etag: Mapped[str] = mapped_column(Text, default="")
     nav_modified: Mapped[datetime | None] = mapped_column(nullable=True)
     bill_updated: Mapped[datetime | None] = mapped_column(nullable=True)

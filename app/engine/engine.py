@@ -22,8 +22,9 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -152,6 +153,89 @@ class _Mappings:
     dimension_value_names: dict[tuple[str, str], str]
 
 
+class _WriteLane:
+    """Writes in flight for one run: their futures in order, the finished ones not yet committed, the
+    prepared ones never sent, and the first error that must stop the run (raised by the engine)."""
+
+    def __init__(self, engine: SyncEngine) -> None:
+        self.engine = engine
+        self.queue: deque[tuple[_Write, Prepared, Future, str, str, Callable]] = deque()
+        self.done: list[tuple[_Write, Any]] = []
+        self.done_flow = ""
+        self.done_finish: Callable | None = None
+        self.unsent: list[Prepared] = []
+        self.stop: BaseException | None = None
+        self.halt = threading.Event()  # workers send nothing more once a stop is known
+
+    def attempt(self, write: _Write, prepared: Prepared) -> tuple[str, Any]:
+        """One write, on a worker thread (no store work unless it looks first)."""
+        if self.engine._cancel.is_set() or self.halt.is_set():
+            return "unsent", None
+        try:
+            return "ok", Outbox.deliver(prepared, write.send, write.look)
+        except Exception as exc:  # recorded on the main thread, in order
+            return "error", exc
+
+    def settle_ready(self, keep: int) -> None:
+        """Record outcomes in order: every one that is ready, then wait until at most ``keep`` are left."""
+        while self.queue and (len(self.queue) > keep or self.queue[0][2].done()):
+            write, prepared, future, flow, kind, finish = self.queue.popleft()
+            self.settle(write, prepared, future.result(), flow, kind, finish)
+            if len(self.done) >= FINISH_GROUP:
+                self.finish_done()
+
+    def settle(self, write: _Write, prepared: Prepared, outcome: tuple[str, Any], flow: str, kind: str,
+               finish: Callable) -> None:
+        engine = self.engine
+        state, value = outcome
+        if state == "ok":
+            if self.done and (self.done_finish is not finish or self.done_flow != flow):
+                self.finish_done()
+            self.done.append((write, value))
+            self.done_flow, self.done_finish = flow, finish
+            return
+        if state == "unsent":
+            self.unsent.append(prepared)
+            return
+        engine.outbox.failed(write.key, value)
+        if isinstance(value, (AuthenticationError, ConfigurationError)):
+            self.stop = self.stop or SideStopped(value.system or write.system, value)
+        elif isinstance(value, RecordError):
+            engine._hold(kind, write.record_key, f"{write.label}: {value.message}", error=str(value),
+                         detail=write.detail, flow=flow, outcome="failed")
+            return
+        elif isinstance(value, RetryableError):
+            engine._hold(kind, write.record_key, f"{write.label}: will try again ({value.message})",
+                         retryable=True, error=str(value), detail=write.detail, flow=flow, outcome="failed")
+            return
+        else:
+            self.stop = self.stop or value
+        self.halt.set()
+
+    def finish_done(self) -> None:
+        """Commit the finished writes' links with their outbox rows, in one transaction."""
+        if not self.done:
+            return
+        group, finish, flow = list(self.done), self.done_finish, self.done_flow
+        self.done.clear()
+        engine = self.engine
+        with engine.store.session() as s:
+            engine.outbox.finish_many(s, finish(s, group))
+        counts = engine.report.counts(flow)
+        for _ in group:
+            crash_point("after_commit")
+            counts.created += 1
+
+    def release_unsent(self) -> None:
+        unsent, self.unsent = self.unsent, []
+        self.engine.outbox.release(unsent)
+
+    def raise_stop(self) -> None:
+        if self.stop is not None:
+            stop, self.stop = self.stop, None
+            raise stop
+
+
 class SyncEngine:
     def __init__(self, store, nav_client, bill_client, settings: EngineSettings | None = None,
                  clock: Callable[[], datetime] | None = None) -> None:
@@ -168,6 +252,7 @@ class SyncEngine:
         self._lock = threading.Lock()  # one run at a time per engine
         self._writers: ThreadPoolExecutor | None = None  # BILL write workers, for the length of one run
         self._bill_vendors_created = 0  # in this run: their echoes come back in BILL's vendor list
+        self._lane = _WriteLane(self)
 
     # ==============================================================================================
     # entry points
@@ -193,6 +278,7 @@ class SyncEngine:
         self._cancel = cancel or threading.Event()
         self._stopped_sides = {}
         self._bill_vendors_created = 0
+        self._lane = _WriteLane(self)
         nav_before, bill_before = self._calls()
         with self.store.session() as s:
             run = t.Run(flows=list(flows), trigger=trigger, dry_run=dry_run, started_at=self.clock())
@@ -212,7 +298,12 @@ class SyncEngine:
                     self.report.errors.append(f"{flow}: not run because {stopped[0]} could not be used.")
                     continue
                 try:
-                    steps[flow]()
+                    try:
+                        steps[flow]()
+                    finally:  # whatever stopped the flow, the writes that went out are recorded
+                        stop_from_writes = self._drain_writes(raise_stop=False)
+                    if stop_from_writes is not None:
+                        raise stop_from_writes
                 except SideStopped as stop:
                     self._stopped_sides[stop.side] = str(stop.error)
                     self.report.errors.append(f"{flow}: {stop.error}")
@@ -382,93 +473,71 @@ class SyncEngine:
         return self._writers
 
     def _write_batch(self, flow: str, kind: str, writes: list[_Write],
-                     finish: Callable[[Session, list[tuple[_Write, Any]]], dict[str, dict]]) -> None:
+                     finish: Callable[[Session, list[tuple[_Write, Any]]], dict[str, dict]], *,
+                     wait: bool = True) -> None:
         """Send a batch of creates exactly once, up to BILL's concurrency limit at a time.
 
         1. All the batch's outbox rows are committed (``in_flight``) in one transaction before any is sent.
         2. A row an earlier attempt may have sent is looked up first and finished on its own, one at a
-           time (two lookups must never claim the same record).
+           time, with nothing else in flight (two lookups must never claim the same record).
         3. The rest go up to 3 at once; each finished group's links and outbox rows (``finish``) are
            committed together. A refused record is held (RecordError) or queued for a retry, the batch
            goes on; an authentication or configuration error stops the side once the writes already in
            flight have been recorded; a cancel stops before the next send and releases unsent rows.
+
+        ``wait=False`` (a stream's batches) returns while up to a batch is still in flight, so reading and
+        preparing the next batch overlaps the sends; the stream calls ``_drain_writes`` before it moves
+        its bookmark.
         """
         if not writes:
+            if wait:
+                self._drain_writes()
             return
+        lane = self._lane
         prepared = self.outbox.prepare([(w.key, w.system, w.action, w.record, w.payload) for w in writes])
-        halt = threading.Event()
-
-        def attempt(write: _Write) -> tuple[str, Any]:
-            if self._cancel.is_set() or halt.is_set():
-                return "unsent", None
-            try:
-                return "ok", Outbox.deliver(prepared[write.key], write.send, write.look)
-            except Exception as exc:  # recorded on the main thread, in order
-                return "error", exc
-
-        stop: BaseException | None = None
-        unsent: list[Prepared] = []
-        done: list[tuple[_Write, Any]] = []
-
-        def settle(write: _Write, outcome: str, value: Any) -> None:
-            nonlocal stop
-            if outcome == "ok":
-                done.append((write, value))
-                return
-            if outcome == "unsent":
-                unsent.append(prepared[write.key])
-                return
-            self.outbox.failed(write.key, value)
-            if isinstance(value, (AuthenticationError, ConfigurationError)):
-                stop = stop or SideStopped(value.system or "BILL", value)
-            elif isinstance(value, RecordError):
-                self._hold(kind, write.record_key, f"{write.label}: {value.message}", error=str(value),
-                           detail=write.detail, flow=flow, outcome="failed")
-                return
-            elif isinstance(value, RetryableError):
-                self._hold(kind, write.record_key, f"{write.label}: will try again ({value.message})",
-                           retryable=True, error=str(value), detail=write.detail, flow=flow, outcome="failed")
-                return
-            else:
-                stop = stop or value
-            halt.set()
-
-        try:
-            # Possibly sent before: look, one at a time, each finished before the next looks.
-            for write in [w for w in writes if prepared[w.key].look_first]:
-                settle(write, *attempt(write))
-                self._finish_writes(flow, done, finish)
-            fresh = [w for w in writes if not prepared[w.key].look_first]
-            pool = self._write_pool() if len(fresh) > 1 else None
-            if pool is None:
-                outcomes: Iterator[tuple[str, Any]] = map(attempt, fresh)
-            else:
-                futures = [pool.submit(attempt, w) for w in fresh]
-                outcomes = (future.result() for future in futures)
-            for write, (outcome, value) in zip(fresh, outcomes, strict=True):
-                settle(write, outcome, value)
-                if len(done) >= FINISH_GROUP:
-                    self._finish_writes(flow, done, finish)
-        finally:
-            # Whatever happens, what was sent is recorded and what was not is released.
-            self._finish_writes(flow, done, finish)
-            self.outbox.release(unsent)
-        if stop is not None:
-            raise stop
+        lookups = [w for w in writes if prepared[w.key].look_first]
+        if lookups:
+            self._drain_writes()
+            for write in lookups:
+                lane.settle(write, prepared[write.key], lane.attempt(write, prepared[write.key]), flow, kind,
+                            finish)
+                lane.finish_done()
+                lane.raise_stop()
+        fresh = [w for w in writes if not prepared[w.key].look_first]
+        pool = self._write_pool() if len(fresh) > 1 or lane.queue else None
+        if pool is None:
+            self._drain_writes()
+            for write in fresh:
+                lane.settle(write, prepared[write.key], lane.attempt(write, prepared[write.key]), flow, kind,
+                            finish)
+                if len(lane.done) >= FINISH_GROUP:
+                    lane.finish_done()
+            lane.finish_done()
+            lane.release_unsent()
+            lane.raise_stop()
+        else:
+            for write in fresh:
+                lane.queue.append((write, prepared[write.key], pool.submit(lane.attempt, write, prepared[write.key]),
+                                   flow, kind, finish))
+            lane.settle_ready(keep=0 if wait else len(fresh))
+        if wait:
+            self._drain_writes()
         self._check_cancel()
 
-    def _finish_writes(self, flow: str, done: list[tuple[_Write, Any]],
-                       finish: Callable[[Session, list[tuple[_Write, Any]]], dict[str, dict]]) -> None:
-        if not done:
-            return
-        group = list(done)
-        done.clear()
-        with self.store.session() as s:
-            self.outbox.finish_many(s, finish(s, group))
-        counts = self.report.counts(flow)
-        for _ in group:
-            crash_point("after_commit")
-            counts.created += 1
+    def _drain_writes(self, raise_stop: bool = True) -> BaseException | None:
+        """Wait for every write in flight, record them, release the unsent, raise a stop they caused
+        (or answer it, with ``raise_stop=False``)."""
+        lane = self._lane
+        try:
+            lane.settle_ready(keep=0)
+        finally:
+            lane.finish_done()
+            lane.release_unsent()
+        if not raise_stop:
+            stop, lane.stop = lane.stop, None
+            return stop
+        lane.raise_stop()
+        return None
 
     def _retry_keys(self, kind: str) -> list[str]:
         with self.store.session() as s:
@@ -623,10 +692,11 @@ class SyncEngine:
                             to_create.append(vendor)
             done += len(batch)
             self._check_cancel()
-            self._create_bill_vendors(to_create)
+            self._create_bill_vendors(to_create, wait=False)  # in flight while the next batch is read
             to_create = []
             self._progress("vendors", done, "NAV vendors read")
             crash_point("mid_stream")
+        self._drain_writes()
         if bookmark and newest:
             with self.store.session() as s:
                 self.store.set_bookmark(s, bookmark, newest)
@@ -720,7 +790,7 @@ class SyncEngine:
     def _create_bill_vendor(self, vendor) -> None:
         self._create_bill_vendors([vendor])
 
-    def _create_bill_vendors(self, vendors: list) -> None:
+    def _create_bill_vendors(self, vendors: list, wait: bool = True) -> None:
         """New NAV vendors become BILL vendors: a batch through the outbox, up to 3 creates at once."""
         writes = []
         for vendor in vendors:
@@ -737,7 +807,7 @@ class SyncEngine:
                 label=f"NAV vendor {vendor.number} {fields.name}",
                 send=lambda fields=fields: self._bill_call(self.bill.create_vendor, fields), look=look,
                 data=vendor))
-        self._write_batch("vendors", "vendor", writes, self._finish_bill_vendors)
+        self._write_batch("vendors", "vendor", writes, self._finish_bill_vendors, wait=wait)
 
     def _finish_bill_vendors(self, s: Session, done: list[tuple[_Write, Any]]) -> dict[str, dict]:
         numbers = [w.record_key for w, _ in done]
@@ -1048,10 +1118,11 @@ class SyncEngine:
                     t.InvoiceLink.nav_number.in_([i.number for i in batch]))))
             for invoice in batch:
                 newest = max(newest, _iso(invoice.last_modified))
-            self._push_invoices([invoice for invoice in batch if invoice.number not in pushed])
+            self._push_invoices([invoice for invoice in batch if invoice.number not in pushed], wait=False)
             done += len(batch)
             self._progress("invoices", done, "NAV posted invoices read")
             crash_point("mid_stream")
+        self._drain_writes()
         if newest:
             with self.store.session() as s:
                 self.store.set_bookmark(s, "nav.invoices", newest)
@@ -1125,7 +1196,7 @@ class SyncEngine:
     def _push_invoice(self, invoice: PostedInvoice) -> None:
         self._push_invoices([invoice])
 
-    def _push_invoices(self, invoices: list[PostedInvoice]) -> None:
+    def _push_invoices(self, invoices: list[PostedInvoice], wait: bool = True) -> None:
         """Bills for posted invoices: each one held with the reasons, or created (a batch at a time)."""
         vendor_ids = self._vendor_bill_ids([i.vendor_number for i in invoices])
         writes = []
@@ -1152,7 +1223,7 @@ class SyncEngine:
                         amount=sum((line.amount for line in lines), start=Decimal("0")), lines=tuple(lines),
                         description=f"NAV posted invoice {invoice.number}")
             writes.append(self._bill_write(invoice, bill, detail))
-        self._write_batch("invoices", "invoice", writes, self._finish_bills)
+        self._write_batch("invoices", "invoice", writes, self._finish_bills, wait=wait)
 
     def _bill_write(self, invoice: PostedInvoice, bill: Bill, detail: dict) -> _Write:
         def look():

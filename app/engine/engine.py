@@ -38,6 +38,7 @@ from app.domain.errors import (
     AuthenticationError,
     ConfigurationError,
     ConnectorError,
+    RateLimitError,
     RecordError,
     RetryableError,
 )
@@ -137,6 +138,15 @@ class _CandidatePool:
         return [self.rows[i] for i in dict.fromkeys(ids) if i not in self.gone]
 
 
+# BILL's hourly request budget (20,000 per devKey) is spent: every further request this hour is refused
+# (and counted), so the BILL side stops for this run and the rest waits for the next one.
+HOURLY_BUDGET_CODES = {"BDC_1144"}
+
+
+def _budget_spent(error: BaseException) -> bool:
+    return isinstance(error, RateLimitError) and error.code in HOURLY_BUDGET_CODES
+
+
 SIMILAR_POOL = 50  # "very similar name" candidates looked at per NAV vendor (they share the first word)
 
 
@@ -174,6 +184,8 @@ class _WriteLane:
         try:
             return "ok", Outbox.deliver(prepared, write.send, write.look)
         except Exception as exc:  # recorded on the main thread, in order
+            if not isinstance(exc, RetryableError | RecordError) or _budget_spent(exc):
+                self.halt.set()  # a stop: the other workers send nothing more (settled later, in order)
             return "error", exc
 
     def settle_ready(self, keep: int) -> None:
@@ -198,7 +210,9 @@ class _WriteLane:
             self.unsent.append(prepared)
             return
         engine.outbox.failed(write.key, value)
-        if isinstance(value, (AuthenticationError, ConfigurationError)):
+        if isinstance(value, SideStopped):  # the client calls turn these into a side stop already
+            self.stop = self.stop or value
+        elif isinstance(value, (AuthenticationError, ConfigurationError)) or _budget_spent(value):
             self.stop = self.stop or SideStopped(value.system or write.system, value)
         elif isinstance(value, RecordError):
             engine._hold(kind, write.record_key, f"{write.label}: {value.message}", error=str(value),
@@ -253,6 +267,7 @@ class SyncEngine:
         self._writers: ThreadPoolExecutor | None = None  # BILL write workers, for the length of one run
         self._bill_vendors_created = 0  # in this run: their echoes come back in BILL's vendor list
         self._lane = _WriteLane(self)
+        self._quiet_links: list[tuple[int, str, dict, dict, str]] | None = None  # see _store_quiet_links
 
     # ==============================================================================================
     # entry points
@@ -279,6 +294,7 @@ class SyncEngine:
         self._stopped_sides = {}
         self._bill_vendors_created = 0
         self._lane = _WriteLane(self)
+        self._quiet_links: list[tuple[int, str, dict, dict, str]] | None = None  # see _store_quiet_links
         nav_before, bill_before = self._calls()
         with self.store.session() as s:
             run = t.Run(flows=list(flows), trigger=trigger, dry_run=dry_run, started_at=self.clock())
@@ -388,6 +404,10 @@ class SyncEngine:
             return fn(*args, **kwargs)
         except (AuthenticationError, ConfigurationError) as exc:
             raise SideStopped(side, exc) from exc
+        except RateLimitError as exc:
+            if _budget_spent(exc):
+                raise SideStopped(side, exc) from exc
+            raise
 
     def _nav_call(self, fn: Callable, *args, **kwargs):
         return self._side_call("NAV", fn, *args, **kwargs)
@@ -401,6 +421,10 @@ class SyncEngine:
             yield from iterator_factory()
         except (AuthenticationError, ConfigurationError) as exc:
             raise SideStopped(side, exc) from exc
+        except RateLimitError as exc:
+            if _budget_spent(exc):
+                raise SideStopped(side, exc) from exc
+            raise
 
     def _audit(self, s: Session, system: str, action: str, record: str, **detail: Any) -> None:
         s.add(t.AuditEntry(run_id=self.report.run_id, at=self.clock(), system=system, action=action,
@@ -445,6 +469,11 @@ class SyncEngine:
         except RecordError as exc:
             self._hold(kind, key, f"{label}: {exc.message}", error=str(exc), detail=detail, flow=flow,
                        outcome="failed")
+        except RateLimitError as exc:
+            if _budget_spent(exc):
+                raise SideStopped(exc.system or "BILL", exc) from exc
+            self._hold(kind, key, f"{label}: will try again ({exc.message})", retryable=True, error=str(exc),
+                       detail=detail, flow=flow, outcome="failed")
         except RetryableError as exc:
             self._hold(kind, key, f"{label}: will try again ({exc.message})", retryable=True, error=str(exc),
                        detail=detail, flow=flow, outcome="failed")
@@ -537,6 +566,7 @@ class SyncEngine:
             stop, lane.stop = lane.stop, None
             return stop
         lane.raise_stop()
+        self._check_cancel()  # a cancelled stream must not move its bookmark past what was not sent
         return None
 
     def _retry_keys(self, kind: str) -> list[str]:
@@ -930,7 +960,7 @@ class SyncEngine:
         while True:
             self._check_cancel()
             with self.store.session() as s:
-                query = select(t.VendorLink.id).where(
+                query = select(t.VendorLink).where(
                     t.VendorLink.status == "linked", t.VendorLink.id > last_id,
                     or_(t.json_set(t.VendorLink.nav_pending), t.json_set(t.VendorLink.bill_pending),
                         t.VendorLink.nav_snapshot == {}))
@@ -938,20 +968,38 @@ class SyncEngine:
                     query = query.where(t.VendorLink.nav_number == only_nav_number)
                 if only_bill_id:
                     query = query.where(t.VendorLink.bill_id == only_bill_id)
-                ids = list(s.scalars(query.order_by(t.VendorLink.id).limit(BATCH)))
-            if not ids:
+                links = list(s.scalars(query.order_by(t.VendorLink.id).limit(BATCH)))
+            if not links:
                 return
-            for link_id in ids:
-                last_id = link_id
-                with self.store.session() as s:
-                    link = s.get(t.VendorLink, link_id)
-                    number = link.nav_number
-                self._guard("vendors", "vendor", number, f"NAV vendor {number}",
-                            lambda link_id=link_id: self._reconcile_link(link_id))
+            self._quiet_links = []
+            try:
+                for link in links:
+                    last_id = link.id
+                    self._guard("vendors", "vendor", link.nav_number, f"NAV vendor {link.nav_number}",
+                                lambda link=link: self._reconcile_link(link.id, link))
+            finally:
+                quiet, self._quiet_links = self._quiet_links, None
+                self._store_quiet_links(quiet)
 
-    def _reconcile_link(self, link_id: int) -> None:
+    def _store_quiet_links(self, quiet: list[tuple[int, str, dict, dict, str]]) -> None:
+        """Links whose reconcile wrote nothing to either side: their new snapshots, in one transaction
+        (store-only work: a crash before it only means the comparison is made again)."""
+        if not quiet:
+            return
+        by_id = {entry[0]: entry for entry in quiet}
         with self.store.session() as s:
-            link = s.get(t.VendorLink, link_id)
+            for link in s.scalars(select(t.VendorLink).where(t.VendorLink.id.in_(list(by_id)))):
+                _, _, nav_snapshot, bill_snapshot, etag = by_id[link.id]
+                link.nav_snapshot, link.bill_snapshot = nav_snapshot, bill_snapshot
+                link.nav_pending = link.bill_pending = None
+                link.nav_etag, link.synced_at = etag, self.clock()
+                link.name = nav_snapshot.get("name") or link.name
+            self._resolve_items(s, "vendor", [entry[1] for entry in quiet])
+
+    def _reconcile_link(self, link_id: int, link: t.VendorLink | None = None) -> None:
+        if link is None:
+            with self.store.session() as s:
+                link = s.get(t.VendorLink, link_id)
         counts = self.report.counts("vendors")
         first_merge = not link.nav_snapshot or not link.bill_snapshot
         nav_now = link.nav_pending
@@ -1006,6 +1054,9 @@ class SyncEngine:
         for conflict in open_conflicts:
             new_nav_snapshot[conflict.field] = link.nav_snapshot.get(conflict.field)
             new_bill_snapshot[conflict.field] = link.bill_snapshot.get(conflict.field)
+        if not (to_bill or to_nav or open_conflicts) and self._quiet_links is not None:
+            self._quiet_links.append((link_id, link.nav_number, new_nav_snapshot, new_bill_snapshot, etag))
+            return
         with self.store.session() as s:
             link = s.get(t.VendorLink, link_id)
             link.nav_snapshot, link.bill_snapshot = new_nav_snapshot, new_bill_snapshot

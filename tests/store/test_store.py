@@ -148,3 +148,20 @@ def test_reads_from_another_thread_while_a_writer_holds_a_transaction(store):
     assert reads == [1]
     with store.session() as s:
         assert s.scalars(select(t.Setting.key)).all() == ["k", "other"]
+
+
+def test_pending_fields_left_empty_are_sql_null_and_json_set_ignores_old_json_null_rows(store):
+    from sqlalchemy import text
+
+    with store.session() as s:
+        s.add_all([t.VendorLink(nav_number="A", status="linked", nav_pending=None),
+                   t.VendorLink(nav_number="B", bill_id="009b", status="linked", nav_pending={"name": "B"})])
+    with store.session() as s:  # a row written before pending fields were stored as SQL NULL
+        s.execute(text("INSERT INTO vendor_links (nav_number, bill_id, name, status, match_reason, candidate_ids, "
+                       "nav_snapshot, bill_snapshot, nav_pending, nav_etag, created_at) VALUES ('C', '009c', '', "
+                       "'linked', '', '[]', '{}', '{}', 'null', '', '2026-01-01 00:00:00')"))
+    with store.session() as s:
+        raw = dict(s.execute(text("SELECT nav_number, nav_pending FROM vendor_links")).all())
+        assert raw["A"] is None
+        assert list(s.scalars(select(t.VendorLink.nav_number).where(t.json_set(t.VendorLink.nav_pending)))) == ["B"]
+        assert s.scalars(select(t.VendorLink).where(t.VendorLink.nav_number == "C")).one().nav_pending is None

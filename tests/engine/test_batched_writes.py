@@ -1,0 +1,189 @@
+"""The initial sync's batched writes: up to BILL's 3 requests at once, each through its own outbox row,
+per-record errors held, cancel releases what was not sent, and an unchanged second run reads a handful."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+
+from sqlalchemy import select
+
+from app.domain.errors import RecordError
+from app.engine.outbox import Outbox
+from app.sandbox.runner import running_sandboxes
+from app.store import Store
+from app.store import schema as t
+from tests.engine.conftest import make_engine
+
+
+class _Concurrency:
+    """Wraps a client method: counts calls in flight at once; the first ``meet`` calls wait for each other."""
+
+    def __init__(self, inner, meet: int = 0) -> None:
+        self.inner, self.lock, self.now, self.peak = inner, threading.Lock(), 0, 0
+        self.barrier = threading.Barrier(meet) if meet else None
+        self.calls = 0
+
+    def __call__(self, *args, **kwargs):
+        with self.lock:
+            self.now += 1
+            self.calls += 1
+            self.peak = max(self.peak, self.now)
+            first = self.calls <= (self.barrier.parties if self.barrier else 0)
+        try:
+            if first:
+                # Three writes must be in flight together: with fewer, the barrier breaks (timeout) and the
+                # write fails, which the assertions below would see.
+                self.barrier.wait(timeout=30)
+            return self.inner(*args, **kwargs)
+        finally:
+            with self.lock:
+                self.now -= 1
+
+
+def test_creates_go_three_at_a_time_never_more(engine, store, sandboxes):
+    tracker = _Concurrency(engine.bill.create_bill, meet=3)
+    engine.bill.create_bill = tracker
+    report = engine.run()
+    assert report.completed, report.errors
+    assert tracker.peak == 3  # three at once (the barrier proved it), never a fourth
+    assert report.flows["invoices"].created > 30 and report.flows["invoices"].failed == 0
+    assert sandboxes.bill.limit_rejections.get("BDC_1322", 0) == 0
+    bills = Counter((b["vendorId"], b["invoice"]["invoiceNumber"]) for b in sandboxes.bill.bills.values())
+    assert max(bills.values()) == 1
+    with store.session() as s:  # every write has its outbox row, finished
+        states = Counter(s.scalars(select(t.OutboxEntry.state)))
+    assert set(states) == {"done"}
+
+
+def test_one_refused_record_is_held_and_the_batch_goes_on(engine, store, sandboxes):
+    create = engine.bill.create_vendor
+
+    def refuse_one(fields):
+        if fields.name == "Keystone Paint & Coatings":
+            raise RecordError("the vendor name is not allowed", system="BILL", record=fields.name)
+        return create(fields)
+
+    engine.bill.create_vendor = refuse_one
+    report = engine.run(flows=["vendors"])
+    assert report.flows["vendors"].failed == 1 and report.flows["vendors"].created >= 20
+    [item] = [q for q in store.queue_items(kind="vendor") if "not allowed" in q.reason]
+    assert "Keystone" in item.reason
+    with store.session() as s:
+        failed = list(s.scalars(select(t.OutboxEntry).where(t.OutboxEntry.state == "failed")))
+    assert len(failed) == 1 and failed[0].action == "create_bill_vendor"
+
+    engine.bill.create_vendor = create  # fixed: the next run sends it, once
+    assert engine.run(flows=["vendors"]).completed
+    names = Counter(v["name"] for v in sandboxes.bill.vendors.values())
+    assert names["Keystone Paint & Coatings"] == 1
+
+
+def test_cancel_in_the_middle_of_a_batch_releases_what_was_not_sent(engine, store, sandboxes):
+    cancel = threading.Event()
+    create = engine.bill.create_bill
+    sent = []
+
+    def cancel_after_five(bill):
+        result = create(bill)
+        sent.append(result.id)
+        if len(sent) == 5:
+            cancel.set()
+        return result
+
+    engine.run(flows=["accounts", "vendors"])
+    engine.bill.create_bill = cancel_after_five
+    report = engine.run(flows=["invoices"], cancel=cancel)
+    assert report.status == "cancelled"
+    with store.session() as s:
+        rows = list(s.scalars(select(t.OutboxEntry).where(t.OutboxEntry.action == "create_bill")))
+    done = {r.key for r in rows if r.state == "done"}
+    assert len(done) == len(sent)  # every bill that went out is linked, and only those
+    assert all(r.state in ("done", "pending") for r in rows)  # the others were never sent: no lookup owed
+    assert len(store.invoice_rows(state="created")) == len(sent)
+
+    engine.bill.create_bill = create
+    assert engine.run(flows=["invoices"]).completed
+    bills = Counter((b["vendorId"], b["invoice"]["invoiceNumber"]) for b in sandboxes.bill.bills.values())
+    assert max(bills.values()) == 1
+
+
+def test_a_write_that_may_have_landed_is_looked_up_not_resent(engine, store, sandboxes):
+    engine.run(flows=["accounts", "vendors"])
+    create = engine.bill.create_bill
+    calls = []
+
+    def lost_answer(bill):
+        result = create(bill)
+        calls.append(bill.invoice_number)
+        if len(calls) == 2:
+            from app.domain.errors import UnknownOutcomeError
+
+            raise UnknownOutcomeError("no answer", system="BILL")
+        return result
+
+    engine.bill.create_bill = lost_answer
+    first = engine.run(flows=["invoices"])
+    assert first.flows["invoices"].failed == 1
+    engine.bill.create_bill = create
+    second = engine.run(flows=["invoices"])
+    assert second.completed
+    bills = Counter((b["vendorId"], b["invoice"]["invoiceNumber"]) for b in sandboxes.bill.bills.values())
+    assert max(bills.values()) == 1  # found by the lookup, linked, not sent again
+    assert len(store.invoice_rows(state="created")) == len(sandboxes.bill.bills)
+
+
+def test_outbox_rows_are_committed_in_flight_before_any_send(store):
+    outbox = Outbox(store)
+    prepared = outbox.prepare([("k1", "BILL", "create_bill", "invoice 1", {"n": 1}),
+                               ("k2", "BILL", "create_bill", "invoice 2", {"n": 2})])
+    assert [p.look_first for p in prepared.values()] == [False, False]
+    with store.session() as s:
+        assert {r.key: r.state for r in s.scalars(select(t.OutboxEntry))} == {"k1": "in_flight", "k2": "in_flight"}
+    outbox.release([prepared["k2"]])  # never sent: back as it was
+    again = outbox.prepare([("k1", "BILL", "create_bill", "invoice 1", {"n": 9}),
+                            ("k2", "BILL", "create_bill", "invoice 2", {"n": 9})])
+    assert again["k1"].look_first and not again["k2"].look_first  # k1 may have landed: look first
+    assert again["k1"].payload == {"n": 1}  # the recorded payload wins
+    found = Outbox.deliver(again["k1"], send=lambda: "sent twice!", look=lambda: "found")
+    assert found == "found"
+    with store.session() as s:
+        Outbox.finish_many(s, {"k1": {"bill_id": "x"}})
+    assert outbox.entry("k1").state == "done"
+
+
+def test_unchanged_second_run_reads_the_same_handful_whatever_the_size():
+    def second_run_bill_calls(seed: str) -> tuple[int, int]:
+        with running_sandboxes(seed=seed) as sandboxes:
+            store = Store("sqlite://")
+            try:
+                engine = make_engine(store, sandboxes)
+                assert engine.run(flows=["accounts", "vendors", "invoices"]).completed
+                second = engine.run(flows=["accounts", "vendors", "invoices"])
+                assert all(c.created == c.updated == 0 for n, c in second.flows.items() if n != "accounts")
+                with store.session() as s:  # nothing left to reconcile
+                    assert not list(s.scalars(select(t.VendorLink).where(t.json_set(t.VendorLink.nav_pending))))
+                return second.bill_calls, second.nav_calls
+            finally:
+                store.close()
+
+    small, large = second_run_bill_calls("large:20"), second_run_bill_calls("large:400")
+    assert small[0] == large[0] <= 10  # BILL: login, reference lists, one page of vendors
+    assert large[1] <= 10
+
+
+def test_spent_hourly_budget_stops_bill_for_this_run_and_the_next_hour_finishes_the_job(store):
+    with running_sandboxes(seed="demo", hourly_limit=70) as sandboxes:
+        engine = make_engine(store, sandboxes)
+        first = engine.run(flows=["accounts", "vendors", "invoices"])
+        assert not first.completed
+        assert any("per hour" in error for error in first.errors), first.errors
+        refused = sandboxes.bill.limit_rejections["BDC_1144"]
+        assert refused <= 3 * 4  # the writes in flight, each with the client's retries: no hammering
+        sandboxes.clock.advance(3600)
+        second = engine.run(flows=["accounts", "vendors", "invoices"])
+        assert second.completed, second.errors
+        bills = Counter((b["vendorId"], b["invoice"]["invoiceNumber"]) for b in sandboxes.bill.bills.values())
+        assert bills and max(bills.values()) == 1
+        assert max(Counter(v["name"] for v in sandboxes.bill.vendors.values()).values()) == 1
+        assert len(store.invoice_rows(state="created")) == len(sandboxes.bill.bills)

@@ -103,11 +103,20 @@ def open_session(home: str | Path | None, *, demo: bool) -> ConnectorSession:
         session._closers.append(lambda: stop_sandboxes(session.sandboxes))
         session.vault = Vault.open_with_passphrase(paths.database_url, DEMO_PASSPHRASE)
         session.profiles = ProfileStore(paths, session.vault)
-        session.profile = session.profiles.save(
-            demo_profile(session.sandboxes.nav_url, session.sandboxes.bill_url), demo_secrets())
+        from dataclasses import replace
+
+        from app.sandbox import demo_data
+
+        profile = demo_profile(session.sandboxes.nav_url, session.sandboxes.bill_url)
+        # The sandbox's Business Central API (webhook subscriptions) names the company by id, as
+        # `serve --demo` passes it.
+        profile = replace(profile, nav=replace(profile.nav, company_id=demo_data.COMPANY_ID))
+        session.profile = session.profiles.save(profile, demo_secrets())
         from app.engine.cli import DEMO_SETTINGS
+        from app.ui.service_host import DEMO_PUSH, PUSH_SETTING
 
         DEMO_SETTINGS.save(store)
+        store.set_setting(PUSH_SETTING, dict(DEMO_PUSH))
     else:
         try:
             session.vault = Vault.open(paths.database_url)
@@ -121,10 +130,13 @@ def open_session(home: str | Path | None, *, demo: bool) -> ConnectorSession:
 
 
 def main(args) -> int:
+    from PySide6.QtGui import QGuiApplication
     from PySide6.QtWidgets import QApplication
 
+    from app.ui import crash
     from app.ui.icons import app_icon
     from app.ui.main_window import MainWindow
+    from app.ui.service_host import ServiceHost
     from app.ui.single_instance import SingleInstance, ask_running_instance, channel_name
     from app.ui.tray import TrayController
 
@@ -136,7 +148,9 @@ def main(args) -> int:
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName(APP_NAME)
+    QGuiApplication.setDesktopFileName("navbill")  # Wayland/X11 match the window to navbill.desktop
     app.setWindowIcon(app_icon())
+    crash.install()
     channel = channel_name(paths.data_dir)
     if ask_running_instance(channel):
         log.info("%s is already running; brought its window forward", APP_NAME)
@@ -144,17 +158,28 @@ def main(args) -> int:
     instance = SingleInstance(channel)
     instance.listen()
 
-    session = open_session(home, demo=bool(getattr(args, "demo", False)))
+    demo = bool(getattr(args, "demo", False))
+    session = open_session(home, demo=demo)
     window = MainWindow(session.backend, profile_name=session.profile.name if session.profile else "")
     tray = TrayController(window)
     app.setQuitOnLastWindowClosed(not tray.available)
     instance.show_requested.connect(window.bring_forward)
+    host = ServiceHost(session, window, first_sync=demo)
     window.settings_requested.connect(lambda: open_settings(window, session))
-    window.show()
+    minimized = bool(getattr(args, "minimized", False))
+    if minimized and tray.available:
+        log.info("Started in the tray (--minimized)")
+    elif minimized:
+        window.showMinimized()  # no tray to come back from: a taskbar entry instead
+    else:
+        window.show()
     window.refresh()
+    host.start()
     if session.profile is None:
+        window.bring_forward()
         open_settings(window, session, first_run=True)
     code = app.exec()
+    host.stop_now()  # already stopped by Quit; this covers a quit that did not come through Quit
     window.shutdown()
     tray.hide()
     instance.close()
@@ -174,3 +199,6 @@ def open_settings(window, session: ConnectorSession, first_run: bool = False) ->
                                                                          session.vault))
         session.backend = window.backend
         window.refresh()
+        host = getattr(window, "service_host", None)
+        if host is not None:
+            host.restart()  # the schedule, push settings or connection changed: the service starts afresh

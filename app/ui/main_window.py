@@ -97,6 +97,7 @@ class MainWindow(QMainWindow):
     sync_finished = Signal(object)  # SyncOutcome
     settings_requested = Signal()
     pause_toggled = Signal(bool)
+    status_shown = Signal(object)  # StatusInfo: what the status bar now says (the tray repeats it)
 
     def __init__(self, backend: ConnectorBackend, *, profile_name: str = "", parent=None) -> None:
         super().__init__(parent)
@@ -112,6 +113,7 @@ class MainWindow(QMainWindow):
         self._service_run = False  # a run started by the service (schedule, poll, Sync now) is going
         self._attention = 0
         self.service_bridge = None
+        self.service_host = None  # set by ServiceHost: it stops the service before the app quits
 
         self.setWindowTitle(f"{APP_NAME} — NAV ⇄ BILL" + (f" — {profile_name}" if profile_name else ""))
         self.setWindowIcon(app_icon())
@@ -250,6 +252,10 @@ class MainWindow(QMainWindow):
             label.setToolTip(reason or f"{side} changes arrive by {mode}")
         self.subscription_label.setText(f"Subscription until {when(info.subscription_expiry)}"
                                         if info.subscription_expiry else "No webhook subscription")
+        self.subscription_label.setToolTip("Webhook subscriptions are renewed automatically before they expire"
+                                           if info.subscription_expiry else
+                                           "Changes are read on the schedule and by polling")
+        self.status_shown.emit(info)
 
     def set_next_sync(self, next_time: datetime | None) -> None:
         from dataclasses import replace
@@ -329,6 +335,22 @@ class MainWindow(QMainWindow):
         bridge.connect_window(self)
         self.pause_toggled.connect(bridge.set_paused)
 
+    def detach_service(self) -> None:
+        """The service is stopping (quit, new settings): the window runs on its own until the next one."""
+        bridge, self.service_bridge = self.service_bridge, None
+        if bridge is None:
+            return
+        bridge.disconnect_window(self)
+        try:
+            self.pause_toggled.disconnect(bridge.set_paused)
+        except (RuntimeError, TypeError):
+            pass
+        if hasattr(self.backend, "status_source"):
+            self.backend.status_source = None
+        if self._service_run:
+            self._service_run = False
+            self.sync_done(SyncOutcome(False, False, "Sync stopped: the connector service was stopped"))
+
     def service_run_started(self, kind: str, description: str) -> None:
         if kind == "run" and self._sync_task is None:
             self._service_run = True
@@ -339,6 +361,9 @@ class MainWindow(QMainWindow):
         from app.ui.store_backend import outcome_of
 
         if run_outcome.kind != "run" or not self._service_run:
+            if run_outcome.kind == "targeted" and self._sync_task is None and not self._service_run:
+                result = "done" if run_outcome.ok else f"failed ({run_outcome.error})"
+                self.progress_label.setText(f"{run_outcome.description} (webhook): {result}")
             self.refresh()  # a webhook's targeted sync changed something
             return
         self._service_run = False
@@ -362,13 +387,16 @@ class MainWindow(QMainWindow):
         self.show_status(replace(fresh, last_sync=self.status_info.last_sync, paused=self.paused))
 
     def start_sync(self, dry_run: bool = False) -> bool:
+        if self.service_bridge is not None and not dry_run:
+            # The service's single worker runs it; a click during a run queues one follow-up run.
+            following = self._service_run
+            self.service_bridge.sync_now()
+            if following:
+                self.report("A sync is running; another one will follow it.")
+            return True
         if self.syncing:
             self.report("A sync is already running.")
             return False
-        if self.service_bridge is not None and not dry_run:
-            self.service_bridge.sync_now()  # the service's single worker runs it; signals report back
-            self.sync_action.setEnabled(False)
-            return True
         backend = self.backend
 
         def work(ctx: TaskContext) -> SyncOutcome:
@@ -389,7 +417,7 @@ class MainWindow(QMainWindow):
 
     def sync_started(self, dry_run: bool) -> None:
         self.set_state(ConnectorState.SYNCING)
-        self.sync_action.setEnabled(False)
+        self.sync_action.setEnabled(self.service_bridge is not None and not dry_run)  # service: queue one more
         self.preview_action.setEnabled(False)
         self.cancel_action.setEnabled(True)
         self.progress_bar.setRange(0, 0)
@@ -469,6 +497,19 @@ class MainWindow(QMainWindow):
             self.showMinimized()  # no tray to come back from: never disappear completely
 
     def quit_app(self) -> None:
+        self.quitting = True
+        host = self.service_host
+        if host is not None and host.running:
+            # Stop the scheduler and listener on a worker (a running sync stops after its current
+            # record), then quit. The window goes away at once.
+            self.hide()
+            self.report("Stopping the connector service…")
+            self.cancel_action.setEnabled(False)
+            host.stop(then=self._finish_quit)
+            return
+        self._finish_quit()
+
+    def _finish_quit(self) -> None:
         self.quitting = True
         self.tasks.shutdown()
         self.close()

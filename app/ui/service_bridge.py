@@ -64,6 +64,17 @@ class ServiceBridge(QObject):
         self.next_run_changed.connect(window.set_next_sync, queued)
         self.push_status_changed.connect(window.show_push_status, queued)
 
+    def disconnect_window(self, window) -> None:
+        for signal, slot in ((self.run_started, window.service_run_started),
+                             (self.run_finished, window.service_run_finished),
+                             (self.progress, window.sync_progress),
+                             (self.next_run_changed, window.set_next_sync),
+                             (self.push_status_changed, window.show_push_status)):
+            try:
+                signal.disconnect(slot)
+            except (RuntimeError, TypeError):  # never connected
+                pass
+
     # --- commands (cheap: they only queue work on the service's own threads) ----------------------
     def sync_now(self) -> str:
         return self.service.sync_now()

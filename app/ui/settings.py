@@ -199,52 +199,98 @@ class CheckPage(QWizardPage):
 
 
 class OptionsPage(QWizardPage):
+    """When syncs run and how changes arrive: the store's ``push`` setting, which ``navbill serve``
+    reads too (push_enabled, listen, public_url, poll_minutes, schedule)."""
+
     def __init__(self, wizard: SetupWizard) -> None:
         super().__init__(wizard)
+        from PySide6.QtCore import QTime
+
+        from app.scheduler import Schedule
+
         self.setTitle("Sync options")
-        options = wizard.options
+        self.setSubTitle("Webhooks bring changes in within seconds where NAV and BILL can reach this computer; "
+                         "the schedule and polling catch everything else.")
+        values = wizard.push_values
+        try:
+            schedule = Schedule.parse(str(values.get("schedule") or "daily 06:00"))
+        except ValueError:
+            schedule = Schedule()
         self.schedule_mode = QComboBox()
         self.schedule_mode.addItem("Every day at…", "daily")
         self.schedule_mode.addItem("Every N minutes", "interval")
         self.schedule_mode.addItem("Only when I click Sync now", "manual")
-        self.schedule_mode.setCurrentIndex(max(self.schedule_mode.findData(options.get("schedule_mode", "daily")),
-                                               0))
+        self.schedule_mode.setCurrentIndex(max(self.schedule_mode.findData(schedule.mode), 0))
         self.daily_at = QTimeEdit()
         self.daily_at.setDisplayFormat("HH:mm")
-        from PySide6.QtCore import QTime
-
-        self.daily_at.setTime(QTime.fromString(options.get("daily_at", "06:00"), "HH:mm"))
+        self.daily_at.setTime(QTime(schedule.daily_at.hour, schedule.daily_at.minute))
         self.every_minutes = QSpinBox()
         self.every_minutes.setRange(5, 24 * 60)
-        self.every_minutes.setValue(int(options.get("every_minutes", 60)))
+        self.every_minutes.setValue(max(5, int(schedule.every_minutes)))
         self.push = QComboBox()
         self.push.addItem("Push (webhooks) where possible, polling otherwise", True)
         self.push.addItem("Polling only", False)
-        self.push.setCurrentIndex(0 if options.get("push_enabled", True) else 1)
+        self.push.setCurrentIndex(0 if values.get("push_enabled", True) else 1)
+        self.poll_minutes = QSpinBox()
+        self.poll_minutes.setRange(1, 24 * 60)
+        self.poll_minutes.setValue(max(1, int(float(values.get("poll_minutes") or 5))))
+        self.listen = QLineEdit(str(values.get("listen") or ""))
+        self.listen.setPlaceholderText("127.0.0.1:8765")
+        self.listen.setToolTip("The address the webhook listener opens on this computer (host:port)")
+        self.public_url = QLineEdit(str(values.get("public_url") or ""))
+        self.public_url.setPlaceholderText("https://navbill.example.com (a tunnel or reverse proxy)")
+        self.public_url.setToolTip("The https address NAV and BILL call; empty = the listener's own address")
         self.master = QComboBox()
         self.master.addItem("Ask me (show the conflict)", "ask")
         self.master.addItem("NAV wins", "nav")
         self.master.addItem("BILL wins", "bill")
-        self.master.setCurrentIndex(max(self.master.findData(options.get("master_on_conflict", "ask")), 0))
+        self.master.setCurrentIndex(max(self.master.findData(wizard.master_on_conflict), 0))
+        self.schedule_mode.currentIndexChanged.connect(self._enable)
+        self.push.currentIndexChanged.connect(self._enable)
         form = QFormLayout(self)
         form.addRow("Sync", self.schedule_mode)
         form.addRow("Time of day", self.daily_at)
         form.addRow("Interval (minutes)", self.every_minutes)
         form.addRow("Changes arrive by", self.push)
+        form.addRow("Without webhooks, read changes every (minutes)", self.poll_minutes)
+        form.addRow("Webhook listener address", self.listen)
+        form.addRow("Public webhook address", self.public_url)
         form.addRow("When a vendor field changed on both sides", self.master)
+        self._enable()
 
-    def values(self) -> dict[str, Any]:
-        return {"schedule_mode": self.schedule_mode.currentData(), "daily_at": self.daily_at.time().toString("HH:mm"),
-                "every_minutes": self.every_minutes.value(), "push_enabled": bool(self.push.currentData()),
-                "master_on_conflict": self.master.currentData()}
+    def _enable(self) -> None:
+        mode = self.schedule_mode.currentData()
+        self.daily_at.setEnabled(mode == "daily")
+        self.every_minutes.setEnabled(mode == "interval")
+        push = bool(self.push.currentData())
+        self.listen.setEnabled(push)
+        self.public_url.setEnabled(push)
+
+    def validatePage(self) -> bool:
+        from app.push.listener import parse_listen_address
+
+        try:
+            parse_listen_address(self.listen.text())
+        except ValueError as error:
+            self.listen.setToolTip(str(error))
+            self.listen.setStyleSheet("background: #ffd0cc;")
+            return False
+        self.listen.setStyleSheet("")
+        return True
 
     def schedule_text(self) -> str:
-        values = self.values()
-        if values["schedule_mode"] == "daily":
-            return f"daily {values['daily_at']}"
-        if values["schedule_mode"] == "interval":
-            return f"every {values['every_minutes']}m"
+        mode = self.schedule_mode.currentData()
+        if mode == "daily":
+            return f"daily {self.daily_at.time().toString('HH:mm')}"
+        if mode == "interval":
+            return f"every {self.every_minutes.value()}m"
         return "manual"
+
+    def values(self) -> dict[str, Any]:
+        """The ``push`` setting as ``navbill serve`` reads it."""
+        return {"push_enabled": bool(self.push.currentData()), "listen": self.listen.text().strip(),
+                "public_url": self.public_url.text().strip(), "poll_minutes": self.poll_minutes.value(),
+                "schedule": self.schedule_text()}
 
 
 class PreviewPage(QWizardPage):
@@ -303,9 +349,11 @@ class SetupWizard(QWizard):
         self.session = session
         self.tasks = TaskRunner(self)
         self.profile = session.profile or Profile(name="My company")
-        self.options = dict(session.store.get_setting("ui.sync_options", {}) or {})
+        from app.ui.service_host import push_values
+
+        self.push_values = push_values(session.store)
         engine_settings = session.store.get_setting("engine", {}) or {}
-        self.options.setdefault("master_on_conflict", engine_settings.get("master_on_conflict", "ask"))
+        self.master_on_conflict = engine_settings.get("master_on_conflict", "ask")
         self.saved_profile = None
         self.setWindowTitle("Set up NavBill" if first_run else "Settings")
         self.setWizardStyle(QWizard.WizardStyle.ModernStyle)
@@ -358,11 +406,11 @@ class SetupWizard(QWizard):
         if self.session.profiles is None:
             return
         self.saved_profile = self.session.profiles.save(profile, secrets if self.session.vault else None)
-        options = self.options_page.values()
-        self.session.store.set_setting("ui.sync_options", options)
-        self.session.store.set_setting("ui.schedule", self.options_page.schedule_text())
+        from app.ui.service_host import PUSH_SETTING
+
+        self.session.store.set_setting(PUSH_SETTING, self.options_page.values())
         engine = dict(self.session.store.get_setting("engine", {}) or {})
-        engine["master_on_conflict"] = options["master_on_conflict"]
+        engine["master_on_conflict"] = self.options_page.master.currentData()
         self.session.store.set_setting("engine", engine)
         log.info("Saved connection profile %s", self.saved_profile.name)
 

@@ -39,9 +39,12 @@ class TrayController(QObject):
         self.menu.addAction(self.quit_action)
         self.icon.setContextMenu(self.menu)
         self.icon.activated.connect(self._activated)
+        self._status_text = ""
         window.state_changed.connect(self.show_state)
+        window.status_shown.connect(self.show_status)
         window.attention_needed.connect(self.notify)
         self.show_state(window.state)
+        self.show_status(window.status_info)
         if self.available:
             self.icon.show()
             window.tray_available = True
@@ -53,8 +56,30 @@ class TrayController(QObject):
     def show_state(self, state: ConnectorState) -> None:
         self._state = state
         self.icon.setIcon(state_icon(state))
-        self.icon.setToolTip(f"{APP_NAME}: {STATE_TEXT[state]}")
+        self._update_tooltip()
         self.sync_action.setEnabled(state != ConnectorState.SYNCING)
+
+    def show_status(self, info) -> None:
+        """Push/poll per side, the next sync and the subscription expiry, under the state."""
+        from app.ui.table_model import display_text
+
+        if getattr(self.window, "paused", False):
+            next_sync = "paused"
+        else:
+            next_sync = display_text(info.next_sync) if info.next_sync else "not scheduled"
+        lines = [f"NAV: {info.nav_mode} · BILL: {info.bill_mode}", f"Next sync: {next_sync}"]
+        if info.subscription_expiry:
+            lines.append(f"Webhook subscription until {display_text(info.subscription_expiry)}")
+        self._status_text = "\n".join(lines)
+        self._update_tooltip()
+
+    @property
+    def tooltip(self) -> str:
+        return self.icon.toolTip()
+
+    def _update_tooltip(self) -> None:
+        text = f"{APP_NAME}: {STATE_TEXT[self._state]}"
+        self.icon.setToolTip(f"{text}\n{self._status_text}" if self._status_text else text)
 
     def _sync_pause_check(self, paused: bool) -> None:
         if self.pause_action.isChecked() != paused:

@@ -91,7 +91,12 @@ def test_options_and_preview_then_finish_saves(qtbot, wizard, demo_session):
     assert page.model.rowCount() > 0  # what the first sync would do
     assert demo_session.store.invoice_rows(state="created") == []  # nothing written
     wizard.accept()
-    assert demo_session.store.get_setting("ui.schedule") == "every 30m"
-    assert demo_session.store.get_setting("ui.sync_options")["push_enabled"] is False
+    push = demo_session.store.get_setting("push")  # the setting `navbill serve` reads
+    assert push["schedule"] == "every 30m" and push["push_enabled"] is False
+    from app.push.serve import settings_from
+
+    settings = settings_from(push, "")
+    assert settings.schedule.every_minutes == 30 and not settings.push_enabled
+    assert (settings.listen_host, settings.listen_port) == ("127.0.0.1", 0)  # the demo's free port, kept
     assert demo_session.store.get_setting("engine")["master_on_conflict"] == "nav"
     assert wizard.saved_profile is not None and wizard.saved_profile.name == demo_session.profile.name

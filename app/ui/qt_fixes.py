@@ -1,0 +1,57 @@
+"""Work-arounds for bugs in the Qt binding, applied once when ``app.ui`` is imported.
+
+PySide6 6.12.0 on Python 3.11: every ``SignalInstance.emit()`` call returns ``True`` without taking a
+reference to it, so each emit drops one reference to ``True``; after a few hundred emits (one sync's
+progress, a morning of webhooks) the interpreter aborts with "Fatal Python error: bool_dealloc". The
+fix is measured, not assumed: only when an emit is seen to lose a reference is ``emit`` wrapped to
+give the reference back, so a fixed PySide6 runs unpatched.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import sys
+
+from PySide6.QtCore import QObject, Signal, SignalInstance
+
+log = logging.getLogger("navbill.ui")
+
+_PROBES = 16
+
+
+class _Probe(QObject):
+    ping = Signal()
+
+
+def emit_loses_a_reference() -> bool:
+    probe = _Probe()
+    before = sys.getrefcount(True)
+    for _ in range(_PROBES):
+        probe.ping.emit()
+    lost = before - sys.getrefcount(True)
+    if lost > 0:  # give back what the probe took
+        for _ in range(lost):
+            ctypes.pythonapi.Py_IncRef(ctypes.py_object(True))
+    return lost >= _PROBES // 2
+
+
+def apply() -> bool:
+    """Patch ``SignalInstance.emit`` if this PySide6 leaks; True when patched."""
+    if getattr(SignalInstance.emit, "_navbill_patched", False):
+        return True
+    if not emit_loses_a_reference():
+        return False
+    original = SignalInstance.emit
+    incref = ctypes.pythonapi.Py_IncRef
+
+    def emit(self, *args):
+        result = original(self, *args)
+        if result is True or result is False:
+            incref(ctypes.py_object(result))
+        return result
+
+    emit._navbill_patched = True  # type: ignore[attr-defined]
+    SignalInstance.emit = emit
+    log.debug("PySide6 emit() reference leak worked around")
+    return True

@@ -138,13 +138,16 @@ def test_fix_a_dimension_value_in_the_ui_then_the_held_invoice_goes_to_bill(qtbo
     target = next(c for c in choices if c.label.startswith("Class: "))
     index = mappings.dimension_proxy.mapToSource(mappings.dimension_view.selectionModel().selectedRows()[0])
     cell = index.siblingAtColumn(3)
-    with qtbot.waitSignal(window.refreshed, timeout=10_000):
-        with qtbot.waitSignal(window.command_finished, timeout=10_000) as done:
-            assert mappings.dimension_model.setData(cell, target.id)  # what the combo delegate does
+    with qtbot.waitSignal(window.command_finished, timeout=10_000) as done:
+        assert mappings.dimension_model.setData(cell, target.id)  # what the combo delegate does
     assert done.args[1], window.banner.label.text()
-    mapped = next(r for r in mappings.dimension_model.rows() if (r.dimension_code, r.value_code) == ("PROJECT",
-                                                                                                    "P-1003"))
-    assert mapped.classification_id == target.id and mapped.source == "user"
+
+    def mapped():  # other reloads (webhooks) may land first: wait for the one after the command
+        row = next(r for r in mappings.dimension_model.rows() if (r.dimension_code, r.value_code) == ("PROJECT",
+                                                                                                       "P-1003"))
+        return row.classification_id == target.id and row.source == "user"
+
+    qtbot.waitUntil(mapped, timeout=10_000)
 
     with qtbot.waitSignal(window.sync_finished, timeout=120_000) as finished:
         window.sync_action.trigger()

@@ -1,6 +1,6 @@
 """Command line: the window by default, or one of the headless commands.
 
-    navbill [--demo]                       open the window (on the embedded sandboxes with --demo)
+    navbill [--demo] [--minimized]         open the window (on the embedded sandboxes with --demo; in the tray)
     navbill sandbox [--nav-port ...]       run the NAV and BILL sandboxes in the foreground
     navbill sync [--demo] [--dry-run] [--only ...] [--json]
     navbill serve [--demo]                 scheduler + webhook listener, no window
@@ -21,6 +21,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--home", help="folder for data, logs and settings (default: the user's app folders)")
     parser.add_argument("--profile", help="connection profile to use (default: the active one)")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug detail")
+    parser.add_argument("--minimized", action="store_true",
+                        help="start hidden in the system tray (used when starting at sign-in)")
     commands = parser.add_subparsers(dest="command")
 
     sandbox = commands.add_parser("sandbox", help="run the NAV and BILL sandboxes in the foreground")

@@ -192,6 +192,7 @@ def test_iss_installs_per_user_with_start_menu_and_login_task():
     assert re.search(r'^Name: "startatlogin";', text, flags=re.MULTILINE)
     run_key = next(line for line in text.splitlines() if "CurrentVersion\\Run" in line and line.startswith("Root:"))
     assert "Tasks: startatlogin" in run_key and "uninsdeletevalue" in run_key
+    assert '--minimized"' in run_key  # start at login hidden in the tray
 
 
 def test_iss_uninstall_asks_about_the_platformdirs_data_folder(monkeypatch):
@@ -226,7 +227,8 @@ def test_desktop_entry_has_the_keys_it_needs(path):
 
 
 def test_autostart_entry_starts_the_same_program():
-    assert desktop_entry(AUTOSTART)["Exec"] == desktop_entry(DESKTOP)["Exec"]
+    # ... hidden in the tray: nobody asked for a window at sign-in
+    assert desktop_entry(AUTOSTART)["Exec"] == desktop_entry(DESKTOP)["Exec"] + " --minimized"
     assert desktop_entry(AUTOSTART)["X-GNOME-Autostart-enabled"] == "true"
 
 
@@ -256,7 +258,8 @@ def test_install_sh_installs_and_uninstalls_a_bundle(tmp_path):
     app_dir = home / ".local" / "lib" / "navbill"
     installed = desktop_entry(home / ".local" / "share" / "applications" / "navbill.desktop")
     assert installed["Exec"] == f'"{app_dir}/NavBill"'
-    assert desktop_entry(home / ".config" / "autostart" / "navbill.desktop")["Exec"] == installed["Exec"]
+    assert desktop_entry(home / ".config" / "autostart" / "navbill.desktop")["Exec"] == \
+        installed["Exec"] + " --minimized"
     assert (home / ".local" / "share" / "icons" / "hicolor" / "256x256" / "apps" / "navbill.png").is_file()
     assert (home / ".local" / "bin" / "navbill-cli").resolve() == (app_dir / "navbill-cli").resolve()
 

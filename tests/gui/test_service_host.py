@@ -154,3 +154,24 @@ def test_fix_a_dimension_value_in_the_ui_then_the_held_invoice_goes_to_bill(qtbo
     assert finished.args[0].ok, finished.args[0].summary
     qtbot.waitUntil(lambda: any(r.nav_number == invoice.nav_number and r.bill_id
                                 for r in window.invoices_tab.model.rows()), timeout=30_000)
+
+
+def test_crash_handler_logs_critical_redacted_and_the_dialog_copies(qtbot, caplog):
+    from PySide6.QtWidgets import QApplication
+
+    from app.log import register_secret
+    from app.ui.crash import CrashDialog, CrashHandler
+
+    register_secret("hunter2-very-secret")
+    handler = CrashHandler(show_dialog=False)
+    try:
+        raise ValueError("login failed for password hunter2-very-secret")
+    except ValueError as error:
+        handler(type(error), error, error.__traceback__)
+    assert "hunter2-very-secret" not in handler.last_report
+    assert "ValueError" in handler.last_report and "NavBill" in handler.last_report
+    assert any(r.levelname == "CRITICAL" and "hunter2" not in r.getMessage() for r in caplog.records)
+    dialog = CrashDialog(handler.last_report)
+    qtbot.addWidget(dialog)
+    dialog.copy_button.click()
+    assert QApplication.clipboard().text() == handler.last_report

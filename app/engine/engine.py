@@ -294,7 +294,7 @@ class SyncEngine:
         self._stopped_sides = {}
         self._bill_vendors_created = 0
         self._lane = _WriteLane(self)
-        self._quiet_links: list[tuple[int, str, dict, dict, str]] | None = None  # see _store_quiet_links
+        self._quiet_links = None
         nav_before, bill_before = self._calls()
         with self.store.session() as s:
             run = t.Run(flows=list(flows), trigger=trigger, dry_run=dry_run, started_at=self.clock())

@@ -74,7 +74,7 @@ def parse_engine(text: str) -> list[Figure]:
     if m := _find(r"second, unchanged run: NAV (\d+) \+ BILL (\d+) HTTP calls, ([\d.]+) s", text):
         figures.append(Figure("second, unchanged run", f"{int(m[1]) + int(m[2])} HTTP calls",
                               f"NAV {m[1]}, BILL {m[2]}; {m[3]} s"))
-    if m := _find(r"vendors pass over large:(\d+) \(dry run\): (\d+) planned creates, ([\d.]+) s, "
+    if m := _find(r"vendors pass over large:(\d+) \(dry run[^)]*\): (\d+) planned creates, ([\d.]+) s, "
                   r"peak traced memory ([\d.]+) MB", text):
         figures.append(Figure(f"vendors pass over large:{m[1]} (dry run): peak traced memory", f"{m[4]} MB",
                               f"{m[2]} planned creates in {m[3]} s; sandboxes' request handling included"))
@@ -196,8 +196,8 @@ def machine() -> str:
             f"{platform.release()}, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC" + (f", commit {commit}" if commit else ""))
 
 
-def table(outcomes: list[Outcome]) -> str:
-    lines = [BEGIN, "", f"Machine: {machine()}.", "",
+def table(outcomes: list[Outcome], note: str = "") -> str:
+    lines = [BEGIN, "", f"Machine: {machine()}.", ""] + ([note, ""] if note else []) + [
              "| benchmark | figure | value | notes |", "|---|---|---|---|"]
     for outcome in outcomes:
         command = "python " + " ".join(outcome.command)
@@ -229,6 +229,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--vendors", type=int, default=10_000)
     parser.add_argument("--memory-vendors", type=int, default=100_000)
     parser.add_argument("--samples", type=int, default=10)
+    parser.add_argument("--note", default="", help="a sentence printed above the table (e.g. why sizes differ)")
     parser.add_argument("--dry-run", action="store_true", help="print the table, leave the README alone")
     args = parser.parse_args(argv)
     names = [n.strip() for n in args.only.split(",") if n.strip()]
@@ -236,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown benchmark(s): {', '.join(sorted(unknown))}")
     outcomes = [run_benchmark(name, args) for name in names]
-    block = table(outcomes)
+    block = table(outcomes, args.note)
     print(block)
     if not args.dry_run:
         rewrite(README, block)

@@ -779,9 +779,12 @@ def _run_demo(paths, show: Callable[[CheckStep], None]) -> CheckReport:
 
 def _run_profile(paths, profile_name: str | None, show: Callable[[CheckStep], None]) -> CheckReport:
     from app.profiles import ProfileStore, build_bill_connection, build_nav_connection
+    from app.store import open_store
     from app.vault import Vault
 
-    vault = Vault.open_for_headless(paths.database_url)
+    # Open the store first, as sync and serve do: it turns a damaged or locked file into a clear StoreError.
+    database = open_store(paths.database_url)
+    vault = Vault.open_for_headless(database.engine)
     store = ProfileStore(paths, vault)
     profile = store.get(profile_name) if profile_name else store.active()
     if profile is None:

@@ -104,7 +104,7 @@ def _run_profile(args, flows) -> tuple[int, RunReport | None]:
     paths = app_paths(args.home).ensure()
     store = open_store(home=args.home)
     try:
-        vault = Vault.open(store.engine)
+        vault = Vault.open_for_headless(store.engine)  # a passphrase vault unlocks from NAVBILL_VAULT_PASSPHRASE
         profiles = ProfileStore(paths, vault)
         profile = profiles.get(args.profile) if getattr(args, "profile", None) else profiles.active()
         if profile is None:

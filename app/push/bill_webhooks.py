@@ -51,7 +51,7 @@ def parse_event(body: bytes) -> BillEvent:
     """The parts of a BILL notification the connector acts on; ValueError if it is not one."""
     try:
         payload = json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):  # deep nesting: malformed, not a 500
         raise ValueError("not JSON") from None
     if not isinstance(payload, dict) or not isinstance(payload.get("metadata"), dict):
         raise ValueError("no metadata object")

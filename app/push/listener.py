@@ -83,12 +83,8 @@ class _Handler(BaseHTTPRequestHandler):
         if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
             self._reply(Reply(411, "Content-Length required"), path, close=True)
             return
-        try:
-            length = int(self.headers.get("Content-Length") or 0)
-        except ValueError:
-            self._reply(Reply(400, "Bad Content-Length"), path, close=True)
-            return
-        if length < 0:
+        length = _content_length(self.headers.get_all("Content-Length") or [])
+        if length is None:
             self._reply(Reply(400, "Bad Content-Length"), path, close=True)
             return
         if length > self.server.max_body_bytes:
@@ -238,3 +234,21 @@ def parse_listen_address(text: str, default_port: int = 8765) -> tuple[str, int]
     if not 0 <= port <= 65535:
         raise ValueError(f"Port {port} is out of range")
     return host, port
+
+
+def _content_length(values: list[str]) -> int | None:
+    """The body length, or None when the header is ambiguous.
+
+    Only plain digits count (int() would also take "+12", " 12" or "1_2"), and repeated headers must
+    agree: a proxy in front of us and this listener reading a body differently is how requests get
+    smuggled past the proxy (RFC 9112 §6.3).
+    """
+    if not values:
+        return 0
+    distinct = {value.strip() for value in values}
+    if len(distinct) != 1:
+        return None
+    text = distinct.pop()
+    if not text.isascii() or not text.isdigit():
+        return None
+    return int(text)

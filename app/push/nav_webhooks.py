@@ -75,7 +75,7 @@ class NavNotificationReceiver:
             return Reply(405, "POST only", headers={"Allow": "POST"})
         try:
             payload = json.loads(request.body.decode("utf-8-sig"))
-        except (UnicodeDecodeError, json.JSONDecodeError):
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):  # deep nesting: malformed, not a 500
             return self._reject(400, "it is not JSON", request)
         items = payload.get("value") if isinstance(payload, dict) else None
         if not isinstance(items, list) or not items or not all(isinstance(i, dict) for i in items):

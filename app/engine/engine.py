@@ -1254,11 +1254,7 @@ class SyncEngine:
         for invoice in invoices:
             detail = {"invoice": _invoice_to_json(invoice)}
             vendor_bill_id = vendor_ids.get(invoice.vendor_number, "")
-            problems: list[str] = []
-            if not vendor_bill_id:
-                problems.append(f"vendor {invoice.vendor_number} is not linked to BILL")
-            lines, line_problems = self._bill_lines(invoice)
-            problems.extend(line_problems)
+            lines, problems = self._invoice_problems(invoice, vendor_bill_id)
             if problems:
                 self._hold("invoice", invoice.number, "; ".join(problems), detail=detail, flow="invoices")
                 with self.store.session() as s:
@@ -1275,6 +1271,14 @@ class SyncEngine:
                         description=f"NAV posted invoice {invoice.number}")
             writes.append(self._bill_write(invoice, bill, detail))
         self._write_batch("invoices", "invoice", writes, self._finish_bills, wait=wait)
+
+    def _invoice_problems(self, invoice: PostedInvoice, vendor_bill_id: str) -> tuple[list[BillLine], list[str]]:
+        """The bill's lines, and every reason the invoice cannot go to BILL now (empty: it can)."""
+        problems: list[str] = []
+        if not vendor_bill_id:
+            problems.append(f"vendor {invoice.vendor_number} is not linked to BILL")
+        lines, line_problems = self._bill_lines(invoice)
+        return lines, problems + line_problems
 
     def _bill_write(self, invoice: PostedInvoice, bill: Bill, detail: dict) -> _Write:
         def look():
@@ -1321,16 +1325,20 @@ class SyncEngine:
         while True:
             self._check_cancel()
             with self.store.session() as s:  # a page at a time: there may be many
-                held = [(q.id, q.detail) for q in s.scalars(select(t.QueueItem).where(
+                held = [(q.id, q.reason, q.detail) for q in s.scalars(select(t.QueueItem).where(
                     t.QueueItem.kind == "invoice", t.QueueItem.state == "open", t.QueueItem.retryable.is_(False),
                     t.QueueItem.id > last_id).order_by(t.QueueItem.id).limit(BATCH))]
             if not held:
                 return
             last_id = held[-1][0]
-            invoices = [_invoice_from_json(detail["invoice"]) for _, detail in held if "invoice" in (detail or {})]
+            stored = {detail["invoice"]["number"]: reason for _, reason, detail in held if "invoice" in (detail or {})}
+            invoices = [_invoice_from_json(detail["invoice"]) for _, _, detail in held if "invoice" in (detail or {})]
             linked = self._vendor_bill_ids([i.vendor_number for i in invoices])
-            # Still held ones were counted once, when first held.
-            self._push_invoices([i for i in invoices if i.vendor_number in linked and not self._bill_lines(i)[1]])
+            # Those that can go now go; those whose reasons changed (their vendor got linked, say, but a line
+            # still has no BILL account) are held again with the reasons that hold today; the others, held
+            # for the same reasons as before, were counted once, when first held.
+            self._push_invoices([i for i in invoices if "; ".join(self._invoice_problems(
+                i, linked.get(i.vendor_number, ""))[1]) != stored[i.number]])
 
     def _recover_bill_writes(self) -> None:
         for row in self.outbox.unfinished("create_bill"):

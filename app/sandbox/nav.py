@@ -308,7 +308,10 @@ class NavSandbox(SandboxApp):
                     "Address_2": "", "City": "Pittsburgh", "County": "PA", "Post_Code": "15222",
                     "Country_Region_Code": "US", "E_Mail": f"v{i}@bench.example", "Phone_No": f"555-{i % 10000:04d}",
                     "Federal_ID_No": "", "IRS_1099_Code": "", "Blocked": " ", "Balance_LCY": Decimal("0"),
-                    "Last_Date_Modified": seeded_at.date(), "Last_Modified_Date_Time": seeded_at,
+                    # Spread over time as real records are (one a second up to seeding), so an
+                    # incremental read from a bookmark does not see every row as "changed now".
+                    "Last_Date_Modified": (seeded_at - timedelta(seconds=count - i)).date(),
+                    "Last_Modified_Date_Time": seeded_at - timedelta(seconds=count - i),
                     "Id": f"00000000-0000-4000-8000-{i:012d}", "_v": 1}
 
         return LazyTable(count, lambda index: f"L{index + 1:07d}", make)
@@ -326,7 +329,8 @@ class NavSandbox(SandboxApp):
                     "Posting_Date": posting, "Document_Date": posting, "Due_Date": start + timedelta(days=30 + n % 60),
                     "Currency_Code": "", "Amount": amount, "Amount_Including_VAT": amount,
                     "Shortcut_Dimension_1_Code": "PROD", "Shortcut_Dimension_2_Code": "", "Dimension_Set_ID": 1,
-                    "Last_Modified_Date_Time": seeded_at, "Id": f"00000000-0000-4000-9000-{n:012d}", "_v": 1,
+                    "Last_Modified_Date_Time": seeded_at - timedelta(seconds=2 * vendors - n),
+                    "Id": f"00000000-0000-4000-9000-{n:012d}", "_v": 1,
                     "_lines": [{"Document_No": f"B{n:08d}", "Line_No": 10000, "Type": "G/L Account", "No": "5110",
                                 "Description": "Bench material", "Quantity": Decimal(1), "Direct_Unit_Cost": amount,
                                 "Line_Amount": amount, "Amount": amount, "Shortcut_Dimension_1_Code": "PROD",

@@ -797,6 +797,9 @@ class SyncEngine:
         link.status = "proposed" if result.kind == MatchKind.PROPOSED else "ambiguous"
         link.bill_id = result.single
         link.candidate_ids = list(result.candidate_ids)
+        # Keep NAV's side as read, so the clerk compares full records before accepting, and the first
+        # merge after acceptance has NAV's values without waiting for the vendor to change again.
+        link.nav_pending = vendor.fields.as_dict()
         for bill_id in result.candidate_ids:
             by_id[bill_id].claimed_by = vendor.number
             pool.gone.add(bill_id)

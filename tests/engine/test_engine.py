@@ -124,3 +124,18 @@ def test_wrong_credentials_stop_that_side_with_a_clear_message(store, sandboxes)
     assert any("BILL" in error for error in report.errors)
     with store.session() as s:
         assert s.query(t.VendorLink).count() == 0
+
+
+def test_a_proposed_match_keeps_nav_fields_for_the_comparison_and_merges_after_acceptance(engine, store, sandboxes):
+    from app.store.ui_queries import vendor_sides
+
+    engine.run(flows=["vendors"])
+    proposal = vendor_sides(store)["V00040"]
+    assert proposal.nav_fields["city"] == "Cleveland" and proposal.nav_fields["name"] == "Great Lakes Aluminum"
+
+    store.accept_proposal("V00040")
+    report = engine.run(flows=["vendors"])
+    assert report.completed
+    [row] = [r for r in store.vendor_rows() if r.nav_number == "V00040"]
+    assert row.status == "linked"
+    assert max(bill_vendor_names(sandboxes).values()) == 1

@@ -19,6 +19,7 @@ step, ``cancel`` is polled between steps). ``main`` is ``python main.py check [-
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import logging
 import socket
@@ -49,6 +50,7 @@ NAV, BILL = "NAV", "BILL"
 
 TCP_TIMEOUT = 5.0
 HTTP_TIMEOUT = 15.0
+VENDOR_SAMPLE = 20  # vendors read by the read check; one of them is re-saved unchanged by the write check
 # One quick second try, so a single blip does not fail the test, but a broken service fails fast.
 CHECK_RETRY = RetryPolicy(max_attempts=2, base_delay=0.2, max_delay=1.0)
 
@@ -443,10 +445,7 @@ def _nav_service_steps(side: _Side, client, connection, allow_write: bool) -> No
             try:
                 if key == "vendors":
                     # Look at a handful to find one safe to re-save for the write check.
-                    for vendor in client.iter_vendors():
-                        sample_vendors.append(vendor)
-                        if len(sample_vendors) >= 20:
-                            break
+                    sample_vendors.extend(itertools.islice(client.iter_vendors(), VENDOR_SAMPLE))
                     found = bool(sample_vendors)
                 elif key == "posted_invoices":
                     found = _first(client.iter_posted_invoices()) is not None
@@ -623,10 +622,7 @@ def _bill_service_steps(side: _Side, client, connection, allow_write: bool) -> N
         def read() -> str:
             try:
                 if key == "vendors":
-                    for vendor in client.iter_vendors():
-                        sample_vendors.append(vendor)
-                        if len(sample_vendors) >= 20:
-                            break
+                    sample_vendors.extend(itertools.islice(client.iter_vendors(), VENDOR_SAMPLE))
                     found = bool(sample_vendors)
                 elif key == "bills":
                     found = _first(client.iter_bills()) is not None

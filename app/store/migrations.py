@@ -5,8 +5,8 @@ copied aside before the first step runs (``navbill.sqlite3.v1-20261102T101500.ba
 upgrade never loses data. A database newer than the app is refused rather than guessed at.
 
 Steps must never change once released: a later change to a table is a new step. (Step 1 creates the
-version-1 tables from the current models; the first step that alters one of them must freeze that
-table's version-1 definition first.)
+version-1 tables from the current models, except those a later step alters: their version-1
+definitions are frozen here, as ``invoice_links`` is.)
 """
 
 from __future__ import annotations
@@ -17,24 +17,50 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import Connection, Engine, inspect, select
+from sqlalchemy import Column, Connection, Engine, Index, MetaData, String, Table, inspect, select, text
 
 from app.store import schema
 
 log = logging.getLogger("navbill.store")
 
 
+# invoice_links as version 1 created it; version 3 adds its date columns.
+_V1_INVOICE_LINKS = Table(
+    "invoice_links", MetaData(),
+    Column("nav_number", String(20), primary_key=True),
+    Column("vendor_number", String(20), nullable=False),
+    Column("vendor_invoice_number", String(60), nullable=False),
+    Column("bill_id", String(40), nullable=False),
+    Column("idempotency_key", String(80), nullable=False),
+    Column("state", String(12), nullable=False),
+    Column("amount", schema.DecimalText, nullable=False),
+    Column("created_at", schema.UtcDateTime, nullable=False),
+    Column("updated_at", schema.UtcDateTime, nullable=False),
+    Index("ix_invoice_links_vendor_number", "vendor_number"),
+    Index("ix_invoice_links_bill_id", "bill_id"),
+)
+
+
 def _v1_initial(connection: Connection) -> None:
     schema.Base.metadata.create_all(connection, tables=schema.V1_TABLES)
+    _V1_INVOICE_LINKS.create(connection)
 
 
 def _v2_number_series_and_candidates(connection: Connection) -> None:
     schema.Base.metadata.create_all(connection, tables=schema.V2_TABLES)
 
 
+def _v3_invoice_dates(connection: Connection) -> None:
+    # Added nullable and without a default: links recorded before this step keep NULL dates.
+    for column in schema.V3_INVOICE_DATE_COLUMNS:
+        column_type = column.type.compile(dialect=connection.dialect)
+        connection.execute(text(f"ALTER TABLE invoice_links ADD COLUMN {column.name} {column_type}"))
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (1, "initial tables", _v1_initial),
     (2, "number series and BILL vendor match index", _v2_number_series_and_candidates),
+    (3, "posting, document and due dates on invoice links", _v3_invoice_dates),
 ]
 LATEST_VERSION = MIGRATIONS[-1][0]
 

@@ -5,7 +5,7 @@ Times are stored as timezone-aware UTC (SQLite keeps them as ISO text; ``UtcDate
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -111,6 +111,10 @@ class InvoiceLink(Base):
     amount: Mapped[Decimal] = mapped_column(default=Decimal("0"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    # Added in schema version 3: the NAV invoice's own dates (NULL on links recorded before it).
+    posting_date: Mapped[date | None] = mapped_column(nullable=True)
+    document_date: Mapped[date | None] = mapped_column(nullable=True)
+    due_date: Mapped[date | None] = mapped_column(nullable=True)
 
 
 class PaymentLink(Base):
@@ -316,6 +320,11 @@ class BillVendorCandidate(Base):
     claimed_by: Mapped[str] = mapped_column(String(20), default="", index=True)
 
 
+# Version-1 tables whose current model still has its version-1 shape. A table altered by a later step
+# has a frozen version-1 definition in migrations.py instead (invoice_links: dates added in version 3).
 V1_TABLES = [t for name, t in Base.metadata.tables.items() if name not in ("number_series",
-                                                                            "bill_vendor_candidates")]
+                                                                            "bill_vendor_candidates",
+                                                                            "invoice_links")]
 V2_TABLES = [Base.metadata.tables["number_series"], Base.metadata.tables["bill_vendor_candidates"]]
+V3_INVOICE_DATE_COLUMNS = [InvoiceLink.__table__.c.posting_date, InvoiceLink.__table__.c.document_date,
+                           InvoiceLink.__table__.c.due_date]

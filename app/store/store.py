@@ -232,7 +232,8 @@ class Store:
             if state:
                 query = query.where(t.InvoiceLink.state == state)
             return [InvoiceRow(i.nav_number, i.vendor_number, i.vendor_invoice_number, i.amount, i.bill_id,
-                               i.state, reasons.get(i.nav_number, "")) for i in s.scalars(query)]
+                               i.state, reasons.get(i.nav_number, ""), posting_date=i.posting_date,
+                               document_date=i.document_date, due_date=i.due_date) for i in s.scalars(query)]
 
     def payment_rows(self, state: str | None = None) -> list[PaymentRow]:
         with self.session() as s:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -52,6 +52,9 @@ class InvoiceRow:
     bill_id: str
     state: str  # created | held
     reason: str = ""
+    posting_date: date | None = None  # None on links recorded before the store kept dates (schema 3)
+    document_date: date | None = None
+    due_date: date | None = None
 
 
 @dataclass(frozen=True)

@@ -5,10 +5,11 @@ from __future__ import annotations
 import sqlite3
 import stat
 import threading
+from datetime import date
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import inspect, select
 
 from app.store import Store, StoreError
 from app.store import schema as t
@@ -45,6 +46,43 @@ def test_older_database_is_upgraded_after_a_backup(db_file):
     backups = list(db_file.parent.glob("navbill.sqlite3.v1-*.bak"))
     assert len(backups) == 1 and stat.S_IMODE(backups[0].stat().st_mode) == 0o600
     upgraded.close()
+
+
+def test_a_schema_2_database_keeps_its_invoice_links_with_null_dates_and_takes_dates_after_upgrade(db_file):
+    old = Store(f"sqlite:///{db_file}", migrate=False)
+    old.migrate(target=2)
+    old.close()
+    # Written as the version-2 app wrote it: the table has no date columns yet, so plain SQL.
+    with sqlite3.connect(db_file) as raw:
+        assert "posting_date" not in {row[1] for row in raw.execute("PRAGMA table_info(invoice_links)")}
+        raw.execute("INSERT INTO invoice_links (nav_number, vendor_number, vendor_invoice_number, bill_id, "
+                    "idempotency_key, state, amount, created_at, updated_at) VALUES ('108001', 'V00010', "
+                    "'AC-7781', '00n01AAA', 'bill.create:108001', 'created', '1250.00', "
+                    "'2026-11-02 10:00:00', '2026-11-02 10:00:00')")
+    upgraded = Store(f"sqlite:///{db_file}")
+    try:
+        assert upgraded.schema_version() == LATEST_VERSION
+        assert len(list(db_file.parent.glob("navbill.sqlite3.v2-*.bak"))) == 1
+        [old_row] = upgraded.invoice_rows()
+        assert (old_row.nav_number, old_row.bill_id, old_row.amount) == ("108001", "00n01AAA", Decimal("1250.00"))
+        assert (old_row.posting_date, old_row.document_date, old_row.due_date) == (None, None, None)
+        with upgraded.session() as s:
+            s.add(t.InvoiceLink(nav_number="108002", vendor_number="V00010", state="held", amount=Decimal("1"),
+                                posting_date=date(2026, 10, 30), document_date=date(2026, 10, 28),
+                                due_date=date(2026, 11, 29)))
+        new_row = upgraded.invoice_rows()[1]
+        assert (new_row.posting_date, new_row.document_date, new_row.due_date) == (
+            date(2026, 10, 30), date(2026, 10, 28), date(2026, 11, 29))
+    finally:
+        upgraded.close()
+
+
+def test_migrated_tables_have_exactly_the_columns_the_models_declare(store):
+    # The frozen version-1 definitions plus the later steps must add up to the current models.
+    with store.engine.connect() as connection:
+        database = inspect(connection)
+        for name, table in t.Base.metadata.tables.items():
+            assert {c["name"] for c in database.get_columns(name)} == set(table.columns.keys()), name
 
 
 def test_database_from_a_newer_app_is_refused(store, db_file):

@@ -1263,9 +1263,11 @@ class SyncEngine:
                 with self.store.session() as s:
                     link = s.get(t.InvoiceLink, invoice.number)
                     if link is None:
-                        s.add(t.InvoiceLink(nav_number=invoice.number, vendor_number=invoice.vendor_number,
-                                            vendor_invoice_number=invoice.vendor_invoice_number, state="held",
-                                            amount=invoice.amount))
+                        link = t.InvoiceLink(nav_number=invoice.number, vendor_number=invoice.vendor_number,
+                                             vendor_invoice_number=invoice.vendor_invoice_number, state="held",
+                                             amount=invoice.amount)
+                        s.add(link)
+                    _set_invoice_dates(link, invoice)  # also fills a link held before the store kept dates
                 continue
             bill = Bill(id="", vendor_id=vendor_bill_id,
                         invoice_number=invoice.vendor_invoice_number or invoice.number,
@@ -1316,6 +1318,7 @@ class SyncEngine:
                 s.add(link)
             link.bill_id, link.state, link.idempotency_key = created.id, "created", write.key
             link.vendor_invoice_number, link.amount = invoice.vendor_invoice_number, bill.amount
+            _set_invoice_dates(link, invoice)
             self._audit(s, "BILL", "create_bill", f"invoice {invoice.number}", bill_id=created.id,
                         amount=str(bill.amount), vendor=invoice.vendor_number)
             results[write.key] = {"bill_id": created.id}
@@ -1445,6 +1448,11 @@ class SyncEngine:
             payment = self._bill_call(self.bill.get_payment, row.payload["payment_id"])
             if payment is not None:
                 self._post_payment(payment)
+
+
+def _set_invoice_dates(link: t.InvoiceLink, invoice: PostedInvoice) -> None:
+    link.posting_date, link.document_date, link.due_date = (invoice.posting_date, invoice.document_date,
+                                                            invoice.due_date)
 
 
 def _invoice_to_json(invoice: PostedInvoice) -> dict:

@@ -139,3 +139,14 @@ def test_a_proposed_match_keeps_nav_fields_for_the_comparison_and_merges_after_a
     [row] = [r for r in store.vendor_rows() if r.nav_number == "V00040"]
     assert row.status == "linked"
     assert max(bill_vendor_names(sandboxes).values()) == 1
+
+
+def test_created_and_held_invoice_links_carry_the_nav_invoice_dates(engine, store, sandboxes):
+    report = engine.run(flows=["vendors", "accounts", "invoices"])
+    assert report.completed, report.errors
+    nav_dates = {i.number: (i.posting_date, i.document_date, i.due_date) for i in engine.nav.iter_posted_invoices()}
+    rows = store.invoice_rows()
+    assert {r.state for r in rows} == {"created", "held"}
+    assert {r.nav_number: (r.posting_date, r.document_date, r.due_date) for r in rows} == {
+        r.nav_number: nav_dates[r.nav_number] for r in rows}
+    assert all(r.posting_date is not None and r.due_date is not None for r in rows)

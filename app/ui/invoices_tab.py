@@ -14,6 +14,10 @@ INVOICE_COLUMNS = [
     Column[PendingInvoiceRow]("Vendor", lambda r: r.vendor_name or r.vendor_number,
                               tooltip=lambda r: f"NAV vendor {r.vendor_number}", width=220),
     Column[PendingInvoiceRow]("Vendor invoice", lambda r: r.vendor_invoice_number, width=110),
+    # The values are dates (not text), so the table sorts these columns by date; blank on links recorded
+    # before the store kept dates.
+    Column[PendingInvoiceRow]("Posting date", lambda r: r.posting_date, width=90),
+    Column[PendingInvoiceRow]("Due date", lambda r: r.due_date, width=90),
     Column[PendingInvoiceRow]("Amount", lambda r: r.amount, numeric=True, width=100),
     Column[PendingInvoiceRow]("Status", lambda r: r.status_text,
                               background=lambda r: ATTENTION if r.held else None, bold=lambda r: r.held, width=70),

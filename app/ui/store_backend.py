@@ -172,7 +172,7 @@ class StoreBackend:
             rows.append(PendingInvoiceRow(
                 nav_number=invoice.nav_number, vendor_number=invoice.vendor_number,
                 vendor_name=names.get(invoice.vendor_number, ""), vendor_invoice_number=invoice.vendor_invoice_number,
-                posting_date=None, due_date=None, amount=invoice.amount, held=held, hold_reason=kind,
+                posting_date=invoice.posting_date, due_date=invoice.due_date, amount=invoice.amount, held=held, hold_reason=kind,
                 reason_text=reason if held else f"in BILL as {invoice.bill_id}" if invoice.bill_id else "",
                 gl_account=account, dimension=dimension, bill_id=invoice.bill_id))
         return rows

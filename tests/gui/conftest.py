@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -47,9 +47,13 @@ def seed_store(store) -> None:
                                     name_key="metro courier service", email_key="", tax_key="",
                                     fields=vendor_fields("Metro Courier Service", city="Pittsburgh")))
         s.add(t.InvoiceLink(nav_number="PI-1001", vendor_number="V00010", vendor_invoice_number="AC-7781",
-                            bill_id="00n01AAA", state="created", amount=Decimal("1250.00")))
+                            bill_id="00n01AAA", state="created", amount=Decimal("1250.00"),
+                            posting_date=date(2026, 12, 5), document_date=date(2026, 12, 3),
+                            due_date=date(2027, 1, 4)))
         s.add(t.InvoiceLink(nav_number="PI-1002", vendor_number="V00040", vendor_invoice_number="GL-332",
-                            state="held", amount=Decimal("980.40")))
+                            state="held", amount=Decimal("980.40"), posting_date=date(2026, 10, 20),
+                            document_date=date(2026, 10, 20), due_date=date(2026, 11, 19)))
+        # Recorded before the store kept invoice dates (schema 3): no dates.
         s.add(t.InvoiceLink(nav_number="PI-1003", vendor_number="V00010", vendor_invoice_number="AC-7790",
                             state="held", amount=Decimal("410.00")))
         s.add(t.QueueItem(kind="invoice", record_key="PI-1002", reason="vendor V00040 is not linked to a BILL vendor"))

@@ -125,6 +125,24 @@ def test_held_invoices_show_reason_and_fix_jumps(window):
     assert window.mappings_tab.current_row().nav_account == "6150"
 
 
+def test_pending_invoices_show_posting_and_due_dates_and_sort_by_date(window):
+    tab = window.invoices_tab
+    tab.show_filter.setCurrentIndex(tab.show_filter.findData("all"))
+    headers = [c.header for c in tab.model.columns]
+    posting, due = headers.index("Posting date"), headers.index("Due date")
+
+    def shown() -> list[tuple[str, str, str]]:
+        return [(tab.proxy.index(r, 0).data(), tab.proxy.index(r, posting).data(), tab.proxy.index(r, due).data())
+                for r in range(tab.proxy.rowCount())]
+
+    tab.view.sortByColumn(due, Qt.SortOrder.AscendingOrder)
+    # Chronological across the year end; the link recorded before the store kept dates is blank, last.
+    assert shown() == [("PI-1002", "2026-10-20", "2026-11-19"), ("PI-1001", "2026-12-05", "2027-01-04"),
+                       ("PI-1003", "", "")]
+    tab.view.sortByColumn(posting, Qt.SortOrder.DescendingOrder)
+    assert [number for number, *_ in shown()][-2:] == ["PI-1001", "PI-1002"]
+
+
 # --- payments ----------------------------------------------------------------------------------------
 def test_payments_show_posted_with_nav_document(window):
     tab = window.payments_tab

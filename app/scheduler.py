@@ -343,6 +343,12 @@ class SyncScheduler:
             self._cond.notify_all()
         return "queued"
 
+    def cancel_current(self) -> None:
+        """Ask the run in progress to stop after its current record; later runs are not affected."""
+        with self._cond:
+            if self._current is not None:
+                self._cancel.set()
+
     @property
     def busy(self) -> bool:
         with self._cond:
@@ -372,6 +378,9 @@ class SyncScheduler:
                     self._cond.wait()
                 if self._stopping:
                     return
+                # A fresh flag per item: a cancelled run must not cancel the ones after it. No new flag
+                # once stopping, so the one stop() sets is the running item's.
+                self._cancel = threading.Event()
                 # Targeted syncs first: each is one record and a user may be waiting to see it.
                 if self._tasks:
                     _, task = self._tasks.popitem(last=False)

@@ -198,3 +198,30 @@ def test_schedule_parse(text, expected):
 def test_schedule_parse_rejects_nonsense(text):
     with pytest.raises(ValueError):
         Schedule.parse(text)
+
+
+def test_cancelling_the_current_run_leaves_the_next_run_uncancelled():
+    entered = threading.Event()
+    outcomes = []
+    finished = threading.Semaphore(0)
+
+    def cancellable(request, progress, cancel):
+        entered.set()
+        if request.reason == "first":
+            cancel.wait(WAIT)
+        return "done"
+
+    sched = SyncScheduler(cancellable, schedule=Schedule(mode="manual"))
+    sched.on_run_finished(lambda outcome: (outcomes.append(outcome), finished.release()))
+    sched.start()
+    try:
+        sched.request_run(reason="first")
+        assert entered.wait(WAIT)
+        sched.cancel_current()
+        assert finished.acquire(timeout=WAIT)
+        sched.request_run(reason="second")
+        assert finished.acquire(timeout=WAIT)
+        assert [(o.description, o.cancelled) for o in outcomes] == [
+            ("all flows (first)", True), ("all flows (second)", False)]
+    finally:
+        sched.stop(WAIT)

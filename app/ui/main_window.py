@@ -8,6 +8,7 @@ shown is always what the store holds.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -111,6 +112,9 @@ class MainWindow(QMainWindow):
         self.status_info = StatusInfo()
         self._sync_task = None
         self._service_run = False  # a run started by the service (schedule, poll, Sync now) is going
+        # A preview queued on the service's scheduler (waiting or running): its cancel flag.
+        self._preview_cancel: threading.Event | None = None
+        self._preview_running = False  # it left the queue; the next targeted outcome is its result
         self._attention = 0
         self.service_bridge = None
         self.service_host = None  # set by ServiceHost: it stops the service before the app quits
@@ -325,10 +329,10 @@ class MainWindow(QMainWindow):
     # --- syncing ----------------------------------------------------------------------------------
     @property
     def syncing(self) -> bool:
-        return self._sync_task is not None or self._service_run
+        return self._sync_task is not None or self._service_run or self._preview_running
 
     def attach_service(self, bridge) -> None:
-        """Let the service (scheduler + webhooks) run the real syncs; previews still run here."""
+        """Let the service (scheduler + webhooks) run the syncs and previews, one at a time."""
         self.service_bridge = bridge
         if hasattr(self.backend, "status_source"):
             self.backend.status_source = bridge.status_info  # reloads keep the service's push/poll modes
@@ -350,6 +354,10 @@ class MainWindow(QMainWindow):
         if self._service_run:
             self._service_run = False
             self.sync_done(SyncOutcome(False, False, "Sync stopped: the connector service was stopped"))
+        if self._preview_cancel is not None:
+            self._preview_cancel.set()  # a running preview stops after its current record
+            self._preview_cancel, self._preview_running = None, False
+            self.sync_done(SyncOutcome(False, True, "Preview stopped: the connector service was stopped"))
 
     def service_run_started(self, kind: str, description: str) -> None:
         if kind == "run" and self._sync_task is None:
@@ -357,9 +365,32 @@ class MainWindow(QMainWindow):
             self.sync_started(False)
             self.progress_label.setText(f"Syncing {description}…")
 
+    def service_preview_started(self) -> None:
+        if self._preview_cancel is None:
+            return  # requested before the service was restarted; its outcome is not ours to show
+        self._preview_running = True
+        self.sync_started(True)
+
+    def _service_preview_finished(self, run_outcome) -> None:
+        from app.ui.store_backend import outcome_of
+        from app.ui.workers import describe_error
+
+        cancelled = self._preview_cancel is not None and self._preview_cancel.is_set()
+        self._preview_cancel, self._preview_running = None, False
+        if run_outcome.error is not None:
+            outcome = SyncOutcome(False, True, f"Preview failed: {describe_error(run_outcome.error)}")
+        elif cancelled:
+            outcome = SyncOutcome(False, True, "Preview cancelled")
+        else:
+            outcome = outcome_of(run_outcome.result, True, self._attention)
+        self.sync_done(outcome)
+
     def service_run_finished(self, run_outcome) -> None:
         from app.ui.store_backend import outcome_of
 
+        if run_outcome.kind == "targeted" and self._preview_running:
+            self._service_preview_finished(run_outcome)
+            return
         if run_outcome.kind != "run" or not self._service_run:
             if run_outcome.kind == "targeted" and self._sync_task is None and not self._service_run:
                 result = "done" if run_outcome.ok else f"failed ({run_outcome.error})"
@@ -387,6 +418,8 @@ class MainWindow(QMainWindow):
         self.show_status(replace(fresh, last_sync=self.status_info.last_sync, paused=self.paused))
 
     def start_sync(self, dry_run: bool = False) -> bool:
+        if self.service_bridge is not None and dry_run:
+            return self._queue_preview()
         if self.service_bridge is not None and not dry_run:
             # The service's single worker runs it; a click during a run queues one follow-up run.
             following = self._service_run
@@ -408,7 +441,28 @@ class MainWindow(QMainWindow):
                                            on_progress=self.sync_progress)
         return True
 
+    def _queue_preview(self) -> bool:
+        """The preview waits its turn on the service's scheduler: never beside a run or a webhook's sync."""
+        if self._preview_cancel is not None:
+            self.report("A preview is already waiting or running.")
+            return False
+        cancel = threading.Event()
+        if self.service_bridge.preview(cancel) == "stopped":
+            self.report("The connector service is stopping; preview again once it has restarted.")
+            return False
+        self._preview_cancel = cancel
+        self.preview_action.setEnabled(False)
+        self.cancel_action.setEnabled(True)
+        if self._service_run:
+            self.report("A sync is running; the preview starts when it finishes.")
+            self.progress_label.setText("Preview waits for the running sync…")
+        return True
+
     def cancel_sync(self) -> None:
+        if self._preview_cancel is not None:
+            # Cancel means stop what is going: the preview (running or waiting), and a service run
+            # it waits for.
+            self._preview_cancel.set()
         if self._sync_task is not None:
             self._sync_task.cancel()
         elif self._service_run and self.service_bridge is not None:
@@ -436,8 +490,9 @@ class MainWindow(QMainWindow):
         self._sync_task = None
         self.last_outcome = outcome
         self.sync_action.setEnabled(True)
-        self.preview_action.setEnabled(True)
-        self.cancel_action.setEnabled(False)
+        waiting_preview = self._preview_cancel is not None  # queued behind the run that just ended
+        self.preview_action.setEnabled(not waiting_preview)
+        self.cancel_action.setEnabled(waiting_preview)
         self.progress_bar.hide()
         self.progress_label.setText(outcome.summary)
         self.progress_label.setToolTip(outcome.summary)

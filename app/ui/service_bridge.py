@@ -7,6 +7,7 @@ window's slots are connected with ``QueuedConnection`` so they always run on the
 from __future__ import annotations
 
 import logging
+import threading
 from datetime import datetime
 from typing import Any
 
@@ -15,6 +16,8 @@ from PySide6.QtCore import QObject, Qt, Signal
 from app.ui.rows import StatusInfo
 
 log = logging.getLogger("navbill.ui")
+
+PREVIEW_KEY = "window-preview"  # the scheduler's key for the window's dry run: one waits at a time
 
 
 def progress_triple(*args: Any, **kwargs: Any) -> tuple[str, int, int]:
@@ -44,6 +47,9 @@ class ServiceBridge(QObject):
     progress = Signal(str, int, int)
     next_run_changed = Signal(object)  # datetime | None
     push_status_changed = Signal(object)  # app.push.status.StatusSnapshot
+    # The window's preview left the scheduler's queue and runs now; its outcome is the next "targeted"
+    # run_finished (the scheduler's worker runs one item at a time).
+    preview_started = Signal()
 
     def __init__(self, service: Any, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -61,6 +67,7 @@ class ServiceBridge(QObject):
         self.run_started.connect(window.service_run_started, queued)
         self.run_finished.connect(window.service_run_finished, queued)
         self.progress.connect(window.sync_progress, queued)
+        self.preview_started.connect(window.service_preview_started, queued)
         self.next_run_changed.connect(window.set_next_sync, queued)
         self.push_status_changed.connect(window.show_push_status, queued)
 
@@ -68,6 +75,7 @@ class ServiceBridge(QObject):
         for signal, slot in ((self.run_started, window.service_run_started),
                              (self.run_finished, window.service_run_finished),
                              (self.progress, window.sync_progress),
+                             (self.preview_started, window.service_preview_started),
                              (self.next_run_changed, window.set_next_sync),
                              (self.push_status_changed, window.show_push_status)):
             try:
@@ -79,14 +87,22 @@ class ServiceBridge(QObject):
     def sync_now(self) -> str:
         return self.service.sync_now()
 
+    def preview(self, cancel: threading.Event) -> str:
+        """Queue a dry run on the service's scheduler, so it never overlaps a run or a webhook's sync:
+        one in progress finishes first. Returns the scheduler's answer ("queued", "merged", "stopped")."""
+        engine = self.service.engine
+
+        def dry_run():
+            self.preview_started.emit()
+            if cancel.is_set():  # cancelled while it waited: nothing to preview
+                return None
+            return engine.run(dry_run=True, progress=lambda *a, **k: self.progress.emit(*progress_triple(*a, **k)),
+                              cancel=cancel, trigger="window preview")
+
+        return self.service.scheduler.submit(PREVIEW_KEY, dry_run, "preview")
+
     def cancel(self) -> None:
-        cancel = getattr(self.service.scheduler, "cancel_current", None)
-        if callable(cancel):
-            cancel()
-        else:
-            event = getattr(self.service.scheduler, "_cancel", None)  # the running run's flag
-            if event is not None:
-                event.set()
+        self.service.scheduler.cancel_current()
 
     def set_paused(self, paused: bool) -> None:
         """Pausing = no schedule and no polling; webhooks still arrive but only queue targeted syncs."""

@@ -218,3 +218,17 @@ def test_screenshots_of_every_tab_after_a_demo_sync(qtbot, service_window):
     shoot("mappings")
     window.tabs.setCurrentWidget(window.activity_tab)
     shoot("activity")
+
+
+def test_preview_runs_as_a_dry_run_on_the_services_scheduler(qtbot, service_window):
+    window, session, host = service_window
+    scheduler = host.built.service.scheduler
+    started = []
+    scheduler.on_run_started(lambda kind, description: started.append((kind, description)))
+    # Polls may finish runs meanwhile (the preview then waits for them): wait for the preview's outcome.
+    with qtbot.waitSignal(window.sync_finished, timeout=120_000, check_params_cb=lambda o: o.dry_run) as finished:
+        assert window.start_sync(dry_run=True)
+    outcome = finished.args[0]
+    assert outcome.ok, outcome.summary
+    assert ("targeted", "preview") in started
+    assert any(run.dry_run for run in session.store.runs(limit=10))

@@ -12,18 +12,14 @@ import json
 import logging
 import sys
 from contextlib import ExitStack
-from decimal import Decimal
 
 from app.domain.errors import ConnectorError
+from app.engine.demo import DEMO_SETTINGS, add_follow_up_run, pay_some_demo_bills
 from app.engine.engine import SyncEngine
 from app.engine.report import RunReport
 from app.engine.settings import EngineSettings
 
 log = logging.getLogger("navbill.sync")
-
-DEMO_SETTINGS = EngineSettings(journal_template="PAYMENT", journal_batch="BILL", balancing_account_type="G/L Account",
-                               balancing_account_number="2910", vendor_number_prefix="VB")
-DEMO_PAYMENTS = 3  # bills the demo pays in the BILL sandbox so the payments flow has work
 
 
 def _print_report(report: RunReport, as_json: bool) -> None:
@@ -39,30 +35,6 @@ def _print_report(report: RunReport, as_json: bool) -> None:
         print(f"  ! {error}")
     for line in report.planned[:50]:
         print(f"  would: {line}")
-
-
-def _merge(into: RunReport, extra: RunReport) -> None:
-    for name, counts in extra.flows.items():
-        target = into.counts(name)
-        for field in ("created", "updated", "skipped", "held", "failed", "conflicts"):
-            target.add(field, getattr(counts, field))
-    into.nav_calls += extra.nav_calls
-    into.bill_calls += extra.bill_calls
-    into.duration_seconds += extra.duration_seconds
-    into.errors.extend(extra.errors)
-
-
-def _demo_pay_some_bills(sandboxes, store) -> int:
-    """Demo only: a clerk pays a few pushed bills in BILL (one of them partly) through the sandbox."""
-    import requests
-
-    paid = 0
-    for index, row in enumerate(store.invoice_rows(state="created")[:DEMO_PAYMENTS]):
-        # the sandbox wants a JSON number; half of a two-decimal amount, rounded to cents
-        body = {"amount": float((row.amount / 2).quantize(Decimal("0.01")))} if index == 1 else {}
-        response = requests.post(f"{sandboxes.bill_url}/_sandbox/bills/{row.bill_id}/pay", json=body, timeout=30)
-        paid += response.ok
-    return paid
 
 
 def _run_demo(args, flows) -> tuple[int, RunReport | None]:
@@ -88,8 +60,8 @@ def _run_demo(args, flows) -> tuple[int, RunReport | None]:
         report = engine.run(flows=flows, dry_run=args.dry_run, trigger="cli --demo")
         if not args.dry_run and report.completed and (flows is None or "payments" in flows) \
                 and (flows is None or "invoices" in flows or store.invoice_rows(state="created")):
-            if _demo_pay_some_bills(sandboxes, store):
-                _merge(report, engine.run(flows=["payments"], trigger="cli --demo payments"))
+            if pay_some_demo_bills(sandboxes, store):
+                add_follow_up_run(report, engine.run(flows=["payments"], trigger="cli --demo payments"))
         return (0 if report.completed else 1), report
 
 

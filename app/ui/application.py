@@ -73,11 +73,11 @@ def build_engine_runner(store, profile, vault, *, demo_sandboxes=None):
                 report = engine.run(dry_run=dry_run, progress=report_progress, cancel=cancel, trigger="window")
                 if demo_sandboxes is not None and not dry_run and report.completed and not demo_paid.is_set():
                     demo_paid.set()
-                    from app.engine.cli import _demo_pay_some_bills, _merge
+                    from app.engine.demo import add_follow_up_run, pay_some_demo_bills
 
-                    if _demo_pay_some_bills(demo_sandboxes, store):
-                        _merge(report, engine.run(flows=["payments"], progress=report_progress, cancel=cancel,
-                                                  trigger="window demo payments"))
+                    if pay_some_demo_bills(demo_sandboxes, store):
+                        add_follow_up_run(report, engine.run(flows=["payments"], progress=report_progress,
+                                                             cancel=cancel, trigger="window demo payments"))
                 return report
             finally:
                 nav.close()
@@ -112,7 +112,7 @@ def open_session(home: str | Path | None, *, demo: bool) -> ConnectorSession:
         # `serve --demo` passes it.
         profile = replace(profile, nav=replace(profile.nav, company_id=demo_data.COMPANY_ID))
         session.profile = session.profiles.save(profile, demo_secrets())
-        from app.engine.cli import DEMO_SETTINGS
+        from app.engine.demo import DEMO_SETTINGS
         from app.ui.service_host import DEMO_PUSH, PUSH_SETTING
 
         DEMO_SETTINGS.save(store)

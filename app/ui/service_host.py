@@ -72,12 +72,11 @@ class DemoPayingEngine:
         if not self._store.invoice_rows(state="created"):
             return report
         self._paid.set()
-        # app.engine.cli offers these under private names only (reported; nothing else uses them).
-        from app.engine.cli import _demo_pay_some_bills, _merge
+        from app.engine.demo import add_follow_up_run, pay_some_demo_bills
 
-        if _demo_pay_some_bills(self._sandboxes, self._store):
-            _merge(report, self._engine.run(flows=["payments"], progress=progress, cancel=cancel,
-                                            trigger=f"{trigger} demo payments"))
+        if pay_some_demo_bills(self._sandboxes, self._store):
+            add_follow_up_run(report, self._engine.run(flows=["payments"], progress=progress, cancel=cancel,
+                                                       trigger=f"{trigger} demo payments"))
         return report
 
 

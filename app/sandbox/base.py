@@ -35,6 +35,9 @@ class Request:
     body: bytes
     client: tuple[str, int] = ("", 0)
     params: dict[str, str] = field(default_factory=dict)  # named groups from the route
+    # State kept for the life of the TCP connection (one dict per keep-alive connection), e.g. the
+    # identity an NTLM handshake established: NTLM authenticates the connection, not each request.
+    connection: dict[str, Any] = field(default_factory=dict)
 
     def header(self, name: str, default: str = "") -> str:
         return self.headers.get(name.lower(), default)
@@ -53,7 +56,7 @@ class Request:
 class Response:
     status: int = 200
     body: Any = None  # dict/list → JSON, str → text/plain, bytes → as is, None → empty
-    headers: dict[str, str] = field(default_factory=dict)
+    headers: dict[str, Any] = field(default_factory=dict)  # a list value → the header once per item
 
     def encode(self) -> tuple[bytes, str]:
         if self.body is None:
@@ -246,6 +249,10 @@ class _RequestHandler(BaseHTTPRequestHandler):
     # ACK adds ~40 ms to every answer, which would make latency figures and test runs meaningless.
     disable_nagle_algorithm = True
 
+    def setup(self) -> None:
+        super().setup()
+        self.connection_state: dict[str, Any] = {}  # this handler instance lives as long as the connection
+
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
         log.debug("%s %s", self.server.app.name, format % args)
 
@@ -267,6 +274,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
             headers={k.lower(): v for k, v in self.headers.items()},
             body=body,
             client=self.client_address,
+            connection=self.connection_state,
         )
         fault = ""
         try:
@@ -298,7 +306,8 @@ class _RequestHandler(BaseHTTPRequestHandler):
             headers["Content-Type"] = content_type
         headers["Content-Length"] = str(len(payload))
         for name, value in headers.items():
-            self.send_header(name, value)
+            for item in value if isinstance(value, list | tuple) else (value,):
+                self.send_header(name, item)
         # One write for status line, headers and body (end_headers would flush the headers alone).
         self._headers_buffer.append(b"\r\n")
         if payload and self.command != "HEAD":

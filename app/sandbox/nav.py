@@ -21,7 +21,14 @@ Behaviour follows Microsoft's documentation:
   handshake on create and renewal, 3-day lifetime, ``collection`` notifications for bulk changes.
 * Throttling answers 429 with Retry-After (.../api-reference/v2.0/dynamics-rate-limits).
 
-Not simulated: Windows (NTLM/Negotiate) authentication, ``$batch``, ``$count``, SOAP.
+* Windows authentication (``NavSandbox(windows_auth=True)`` or ``POST /_sandbox/windows-auth``): the
+  instance's credential type is Windows, as set in NAV Server Administration. Requests without credentials
+  (and Basic ones: NAV does not take a web-service key then) get ``401`` with ``WWW-Authenticate: Negotiate``
+  and ``NTLM``; a real NTLM handshake (pyspnego's acceptor, ``app/sandbox/nav_ntlm.py``) authenticates the
+  TCP connection as ``CRONUS\\apclerk`` (``demo_data.NAV_WINDOWS_ACCOUNT``) and later requests on that
+  connection need no header. A wrong password is a 401. Bearer tokens still work on the online URL shape.
+
+Not simulated: Kerberos (a Negotiate token that is not raw NTLM is refused), ``$batch``, ``$count``, SOAP.
 The sandbox calls the subscriber's ``notificationUrl?validationToken=...`` with a POST (as Business
 Central does); a subscriber that fails ``FAILED_DELIVERIES_BEFORE_DELETE`` deliveries in a row loses
 its subscription, as Business Central drops subscribers that stay unreachable.
@@ -49,6 +56,7 @@ from typing import Any
 
 from app.sandbox import demo_data
 from app.sandbox.base import Request, Response, SandboxApp, SandboxClock
+from app.sandbox.nav_ntlm import AUTHENTICATE_MESSAGE, NEGOTIATE_MESSAGE, NtlmAcceptor, message_type
 from app.sandbox.nav_odata import (
     LazyTable,
     ODataSyntaxError,
@@ -65,6 +73,8 @@ FAILED_DELIVERIES_BEFORE_DELETE = 3
 COLLECTION_THRESHOLD = 5  # more changes than this for one subscription in one batch → one "collection"
 DEFAULT_TOKEN_LIFETIME = 3600.0
 API_SCOPE = "https://api.businesscentral.dynamics.com/.default"
+WINDOWS_IDENTITY = "nav.windows_identity"  # connection state: DOMAIN\user once NTLM succeeded
+NTLM_CONTEXT = "nav.ntlm_context"  # connection state: the acceptor between CHALLENGE and AUTHENTICATE
 
 STR, BOOL, DEC, DATE, DT, INT = "Edm.String", "Edm.Boolean", "Edm.Decimal", "Edm.Date", "Edm.DateTimeOffset", "Edm.Int32"
 
@@ -220,8 +230,13 @@ class NavSandbox(SandboxApp):
     name = "nav"
 
     def __init__(self, seed: str = "demo", clock: SandboxClock | None = None, notify: bool = True,
-                 max_page_size: int = 1000, token_lifetime: float = DEFAULT_TOKEN_LIFETIME) -> None:
+                 max_page_size: int = 1000, token_lifetime: float = DEFAULT_TOKEN_LIFETIME,
+                 windows_auth: bool = False) -> None:
         super().__init__()
+        self._ntlm: NtlmAcceptor | None = None
+        self._ntlm_lock = threading.Lock()
+        self.windows_auth = False
+        self.set_windows_auth(windows_auth)
         self.clock = clock or SandboxClock()
         self.notify_enabled = notify
         self.max_page_size = max_page_size
@@ -457,6 +472,7 @@ class NavSandbox(SandboxApp):
         self.route("POST", r"/_sandbox/invoices", self._control_post_invoice)
         self.route("POST", r"/_sandbox/webhooks", self._control_webhooks)
         self.route("GET", r"/_sandbox/stats", self._control_stats)
+        self.route("POST", r"/_sandbox/windows-auth", self._control_windows_auth)
 
     def faults_apply_to(self, request: Request) -> bool:
         return not request.path.startswith("/_sandbox")
@@ -473,6 +489,7 @@ class NavSandbox(SandboxApp):
                           "Too many requests reached. Please try again later.", {"Retry-After": "1"}).response()
 
     def expire_session(self, request: Request) -> None:
+        request.connection.pop(WINDOWS_IDENTITY, None)  # an NTLM connection must authenticate again
         token = self._bearer(request)
         if token:
             with self.state_lock:
@@ -484,7 +501,17 @@ class NavSandbox(SandboxApp):
         header = request.header("Authorization")
         return header[7:].strip() if header[:7].lower() == "bearer " else ""
 
+    def set_windows_auth(self, enabled: bool) -> None:
+        """Switch the instance's credential type between Windows (NTLM) and NavUserPassword (Basic)."""
+        with self._ntlm_lock:
+            if enabled and self._ntlm is None:
+                self._ntlm = NtlmAcceptor({demo_data.NAV_WINDOWS_ACCOUNT: demo_data.NAV_WINDOWS_PASSWORD})
+            self.windows_auth = bool(enabled)
+
     def _authenticate(self, request: Request) -> None:
+        if self.windows_auth and "tenant" not in request.params:
+            self._authenticate_windows(request)
+            return
         header = request.header("Authorization")
         challenge = {"WWW-Authenticate": 'Basic realm="NAV"'}
         if header[:6].lower() == "basic ":
@@ -503,6 +530,47 @@ class NavSandbox(SandboxApp):
             challenge = {"WWW-Authenticate": 'Bearer error="invalid_token", error_description="The token expired"'}
         raise ODataError(401, "Authentication_InvalidCredentials", "The server has rejected the client credentials.",
                          challenge)
+
+    def _authenticate_windows(self, request: Request) -> None:
+        """NTLM over HTTP: the handshake's state and its outcome live on the TCP connection."""
+        state = request.connection
+        scheme, _, encoded = request.header("Authorization").strip().partition(" ")
+        scheme = scheme.lower()
+        if scheme not in ("ntlm", "negotiate"):
+            # No credentials yet, or Basic/Bearer, which a Windows-mode instance does not take.
+            if not scheme and state.get(WINDOWS_IDENTITY):
+                return
+            self._refuse_windows(request)
+        state.pop(WINDOWS_IDENTITY, None)  # a new handshake replaces the connection's identity
+        try:
+            token = base64.b64decode(encoded.strip(), validate=True)
+        except ValueError:
+            token = b""
+        kind = message_type(token)
+        acceptor = self._ntlm
+        if kind == NEGOTIATE_MESSAGE and acceptor is not None:
+            state.pop(NTLM_CONTEXT, None)
+            try:
+                context, challenge = acceptor.challenge(token)
+            except Exception:  # a malformed NEGOTIATE message
+                self._refuse_windows(request)
+            state[NTLM_CONTEXT] = context
+            label = "Negotiate" if scheme == "negotiate" else "NTLM"
+            raise ODataError(401, "Authentication_InvalidCredentials", "The server has rejected the client "
+                             "credentials.", {"WWW-Authenticate": f"{label} {base64.b64encode(challenge).decode()}"})
+        if kind == AUTHENTICATE_MESSAGE and acceptor is not None:
+            context = state.pop(NTLM_CONTEXT, None)
+            identity = acceptor.authenticate(context, token) if context is not None else None
+            if identity:
+                state[WINDOWS_IDENTITY] = identity
+                return
+        self._refuse_windows(request)
+
+    @staticmethod
+    def _refuse_windows(request: Request) -> None:
+        request.connection.pop(NTLM_CONTEXT, None)
+        raise ODataError(401, "Authentication_InvalidCredentials", "The server has rejected the client credentials.",
+                         {"WWW-Authenticate": ["Negotiate", "NTLM"]})
 
     def _token(self, request: Request) -> Response:
         form = {k: v[0] for k, v in urllib.parse.parse_qs(request.body.decode("utf-8", "replace")).items()}
@@ -1229,7 +1297,11 @@ class NavSandbox(SandboxApp):
         return ok
 
     def stop(self) -> None:
-        """Stop the notifier thread (tests call this; the thread is a daemon anyway)."""
+        """Stop the notifier thread (tests call this; the thread is a daemon anyway); remove the NTLM users file."""
+        with self._ntlm_lock:
+            if self._ntlm is not None:
+                self._ntlm.close()
+                self._ntlm = None
         self._stopping = True
         with self._pending_signal:
             self._pending_signal.notify_all()
@@ -1288,6 +1360,7 @@ class NavSandbox(SandboxApp):
                     "purchase_orders": len(self.orders), "journal_lines": len(self.journal),
                     "vendor_ledger_entries": len(self.vendor_ledger), "gl_entries": len(self.gl_entries),
                     "subscriptions": len(self.subscriptions), "webhooks_supported": self.webhooks_supported,
+                    "windows_auth": self.windows_auth,
                     "notifications_sent": self.notifications_sent, "requests": len(self.requests),
                     "now": _json_value(self.clock.now())}
 
@@ -1351,6 +1424,15 @@ class NavSandbox(SandboxApp):
 
     def _control_stats(self, request: Request) -> Response:
         return Response(200, self.stats())
+
+    def _control_windows_auth(self, request: Request) -> Response:
+        body = self._control_json(request)
+
+        def toggle() -> dict:
+            self.set_windows_auth(bool(body.get("enabled", True)))
+            return {"windows_auth": self.windows_auth}
+
+        return self._control(toggle)
 
 
 class _InvoiceLineView:

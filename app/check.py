@@ -333,12 +333,17 @@ def check_nav(connection, recorder: _Recorder, *, allow_write: bool) -> None:
                 missing += [label for label, value in (("user name", connection.user),
                                                        ("web-service access key", connection.web_service_key))
                             if not value]
+            else:
+                missing += [label for label, value in (
+                    ("Windows user (DOMAIN\\user)", connection.user),
+                    ("Windows password", connection.windows_password or connection.web_service_key)) if not value]
         if not connection.company:
             missing.append("company")
         if missing:
             raise _Failure(f"Missing: {', '.join(missing)}.", "Fill these in on the NAV page of the profile.")
         how = ("OAuth client credentials" if online else
-               "Windows authentication" if connection.use_windows_auth else f"user {connection.user} + access key")
+               f"Windows authentication as {connection.user}" if connection.use_windows_auth
+               else f"user {connection.user} + access key")
         return f"{'Business Central online' if online else 'NAV on-premises'}, {how}."
 
     side.run("settings", "Settings complete", settings)
@@ -422,8 +427,16 @@ def _nav_service_steps(side: _Side, client, connection, allow_write: bool) -> No
                 fix = (f"In NAV open the user card of '{connection.user}', copy its Web Service Access Key (or "
                        "generate a new one) and enter it here exactly; the server's credential type must be "
                        "NavUserPassword.")
+            if connection.use_windows_auth and not online:
+                if "does not accept Windows authentication" in exc.message:
+                    raise _Failure(f"{exc.message[0].upper()}{exc.message[1:]}",
+                                   "Switch Windows authentication off and enter the NAV user name and web "
+                                   "service access key, or ask IT to set the instance's credential type to Windows.")
+                raise _Failure(f"Windows account refused: NAV did not accept '{connection.user}' with this "
+                               "password (wrong user name or password, or the account is not a NAV user).", fix)
             raise _Failure(f"NAV refused the credentials: {exc.message}", fix)
-        who = "the Azure AD app" if online else f"user {connection.user or '(Windows)'}"
+        who = ("the Azure AD app" if online else f"Windows account {connection.user}" if connection.use_windows_auth
+               else f"user {connection.user}")
         return f"NAV accepted {who}."
 
     def company() -> str:

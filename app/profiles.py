@@ -36,6 +36,7 @@ BILL_BASE_URLS = {
 SECRET_KEYS = (
     "nav.web_service_key",
     "nav.client_secret",
+    "nav.windows_password",  # Windows auth: the password of the Windows account in NavSettings.user
     "bill.password",
     "bill.dev_key",
     "bill.session_id",
@@ -50,7 +51,8 @@ class NavSettings:
     """NAV / Business Central settings without secrets.
 
     On-prem: ``server``, ``port`` (OData, default 7048), ``use_https``, ``server_instance``, ``company``,
-    and either ``user`` (+ the web-service access key in the vault) or ``use_windows_auth``.
+    and either ``user`` (+ the web-service access key in the vault) or ``use_windows_auth`` with ``user`` as
+    the Windows account ``DOMAIN\\user`` (+ its Windows password in the vault as ``nav.windows_password``).
     Online: ``tenant``, ``environment_name``, ``client_id`` (+ client secret in the vault), ``company``
     or ``company_id``. ``base_url`` overrides the computed address (reverse proxies, the sandbox).
     """
@@ -296,6 +298,7 @@ def build_nav_connection(profile: Profile, vault: Vault | None):
         user=nav.user,
         web_service_key=_vault_secret(vault, profile, "nav.web_service_key"),
         use_windows_auth=nav.use_windows_auth,
+        windows_password=_vault_secret(vault, profile, "nav.windows_password"),
         tenant=nav.tenant,
         client_id=nav.client_id,
         client_secret=_vault_secret(vault, profile, "nav.client_secret"),

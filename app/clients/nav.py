@@ -73,9 +73,12 @@ class NavConnection:
     base_url: str = "http://localhost:7048"  # online: https://api.businesscentral.dynamics.com/v2.0/<tenant>/<env>
     server_instance: str = "DynamicsNAV110"
     company: str = ""
-    user: str = ""
+    user: str = ""  # NavUserPassword: the NAV user name; Windows auth: the Windows account, DOMAIN\user
     web_service_key: str = ""
+    # Windows auth (the server instance's credential type is Windows): NAV authenticates the Windows
+    # account itself over NTLM, so the secret is that account's Windows password, not a web-service key.
     use_windows_auth: bool = False
+    windows_password: str = ""
     tenant: str = ""
     client_id: str = ""
     client_secret: str = ""
@@ -151,7 +154,10 @@ class NavClient:
         if connection.use_windows_auth:
             from requests_ntlm import HttpNtlmAuth  # type: ignore[import-not-found]
 
-            self._session.auth = HttpNtlmAuth(connection.user, connection.web_service_key)
+            # user is DOMAIN\user (or user@domain.local). Profiles saved before windows_password existed
+            # kept the Windows password in the key field, so that is the fallback.
+            self._session.auth = HttpNtlmAuth(connection.user,
+                                              connection.windows_password or connection.web_service_key)
         elif connection.mode != "online":
             self._session.auth = (connection.user, connection.web_service_key)
 
@@ -206,6 +212,11 @@ class NavClient:
                     raise self._connection_error(sent) from None
                 self.retry.wait(attempt)
                 continue
+            except PermissionError:  # requests-ntlm: the server broke off the NTLM handshake
+                raise AuthenticationError(
+                    "NAV did not complete the Windows (NTLM) sign-in: it sent no NTLM challenge. Check that the "
+                    "server instance's credential type is Windows.", system=SYSTEM, record=record,
+                    code="NTLM handshake") from None
             except requests.Timeout:
                 if not idempotent:
                     raise UnknownOutcomeError(
@@ -252,6 +263,17 @@ class NavClient:
         except (ValueError, AttributeError):
             pass
         label = code or f"HTTP {status}"
+        if status == 401 and self.connection.use_windows_auth and self.connection.mode != "online":
+            offered = response.headers.get("WWW-Authenticate", "").lower()
+            if "ntlm" not in offered and "negotiate" not in offered:
+                return AuthenticationError(
+                    "NAV does not accept Windows authentication on this server instance (its credential type "
+                    "is not Windows). Switch Windows authentication off and use the NAV user name and web "
+                    "service access key instead.", system=SYSTEM, record=record, code=label)
+            return AuthenticationError(
+                f"NAV refused the Windows account '{self.connection.user}': wrong user name or password, or "
+                "the account is not set up as a NAV user. Check the Windows user (DOMAIN\\user) and password "
+                "in the NAV settings.", system=SYSTEM, record=record, code=label)
         if status == 401:
             what = ("the Azure AD token was refused" if self.connection.mode == "online"
                     else f"the web-service access key was refused for user '{self.connection.user}'")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import sys
 from datetime import date, timedelta
 from decimal import Decimal
 
@@ -69,7 +70,8 @@ def test_connection_refused_names_the_port():
         client.ping()
 
 
-def test_windows_auth_needs_requests_ntlm(nav_server):
+def test_windows_auth_needs_requests_ntlm(nav_server, monkeypatch):
+    monkeypatch.setitem(sys.modules, "requests_ntlm", None)  # an environment without the package
     with pytest.raises(ConfigurationError, match="requests-ntlm"):
         NavClient(_connection(nav_server, use_windows_auth=True))
 

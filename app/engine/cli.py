@@ -66,35 +66,12 @@ def _run_demo(args, flows) -> tuple[int, RunReport | None]:
 
 
 def _run_profile(args, flows) -> tuple[int, RunReport | None]:
-    from app.clients.bill import BillClient
-    from app.clients.nav import NavClient
-    from app.config import app_paths
-    from app.profiles import ProfileStore, bill_session_store, build_bill_connection, build_nav_connection
-    from app.store import open_store
-    from app.vault import Vault
+    from app.wiring import open_profile
 
-    paths = app_paths(args.home).ensure()
-    store = open_store(home=args.home)
-    try:
-        vault = Vault.open_for_headless(store.engine)  # a passphrase vault unlocks from NAVBILL_VAULT_PASSPHRASE
-        profiles = ProfileStore(paths, vault)
-        profile = profiles.get(args.profile) if getattr(args, "profile", None) else profiles.active()
-        if profile is None:
-            print("No connection profile is set up. Open the window to create one, or try `navbill sync --demo`.",
-                  file=sys.stderr)
-            return 2, None
-        session_id, save_session = bill_session_store(profile, vault)
-        nav = NavClient(build_nav_connection(profile, vault))
-        bill = BillClient(build_bill_connection(profile, vault), session_id=session_id, on_session=save_session)
-        try:
-            engine = SyncEngine(store, nav, bill, EngineSettings.load(store))
-            report = engine.run(flows=flows, dry_run=args.dry_run, trigger=f"cli {profile.name}")
-        finally:
-            nav.close()
-            bill.close()
+    with open_profile(args.home, getattr(args, "profile", None), "sync") as opened:
+        engine = SyncEngine(opened.store, opened.nav, opened.bill, EngineSettings.load(opened.store))
+        report = engine.run(flows=flows, dry_run=args.dry_run, trigger=f"cli {opened.profile.name}")
         return (0 if report.completed else 1), report
-    finally:
-        store.close()
 
 
 def main(args) -> int:

@@ -93,7 +93,7 @@ def _run_demo(args) -> int:
     from app.clients.nav import NavClient
     from app.config import app_paths
     from app.engine import SyncEngine
-    from app.engine.cli import DEMO_SETTINGS
+    from app.engine.demo import DEMO_SETTINGS
     from app.sandbox import demo_data
     from app.sandbox.runner import running_sandboxes
     from app.store import Store
@@ -125,46 +125,18 @@ def _run_demo(args) -> int:
 
 
 def _run_profile(args) -> int:
-    from app.clients.bill import BillClient
-    from app.clients.nav import NavClient
-    from app.config import app_paths
     from app.engine import EngineSettings, SyncEngine
-    from app.profiles import (
-        ProfileStore,
-        bill_session_store,
-        build_bill_connection,
-        build_nav_connection,
-        secret_name,
-    )
-    from app.store import open_store
-    from app.vault import Vault
+    from app.profiles import secret_name
+    from app.wiring import open_profile
 
-    paths = app_paths(args.home).ensure()
-    store = open_store(home=args.home)
-    try:
-        vault = Vault.open_for_headless(store.engine)  # a passphrase vault unlocks from NAVBILL_VAULT_PASSPHRASE
-        profiles = ProfileStore(paths, vault)
-        profile = profiles.get(args.profile) if getattr(args, "profile", None) else profiles.active()
-        if profile is None:
-            print("No connection profile is set up. Open the window to create one, or try `navbill serve --demo`.",
-                  file=sys.stderr)
-            return 2
-        session_id, save_session = bill_session_store(profile, vault)
-        nav = NavClient(build_nav_connection(profile, vault))
-        bill = BillClient(build_bill_connection(profile, vault), session_id=session_id, on_session=save_session)
-        try:
-            engine = SyncEngine(store, nav, bill, EngineSettings.load(store))
-            settings = settings_from(store.get_setting("push", {}) or {}, args.listen)
-            # Same vault names the profile screens use: profile/<name>/bill.webhook_security_key
-            settings.vault_prefix = secret_name(profile.name, "bill.webhook_security_key").rsplit("bill.", 1)[0]
-            service = ConnectorService(engine, nav, bill, state=PushState(store.engine), vault=vault,
-                                       settings=settings, nav_record_key=bc_number_lookup(nav))
-            return _serve(service, args.run_for, first_sync=False)
-        finally:
-            nav.close()
-            bill.close()
-    finally:
-        store.close()
+    with open_profile(args.home, getattr(args, "profile", None), "serve") as opened:
+        engine = SyncEngine(opened.store, opened.nav, opened.bill, EngineSettings.load(opened.store))
+        settings = settings_from(opened.store.get_setting("push", {}) or {}, args.listen)
+        # Same vault names the profile screens use: profile/<name>/bill.webhook_security_key
+        settings.vault_prefix = secret_name(opened.profile.name, "bill.webhook_security_key").rsplit("bill.", 1)[0]
+        service = ConnectorService(engine, opened.nav, opened.bill, state=PushState(opened.store.engine),
+                                   vault=opened.vault, settings=settings, nav_record_key=bc_number_lookup(opened.nav))
+        return _serve(service, args.run_for, first_sync=False)
 
 
 def main(args) -> int:

@@ -1,0 +1,54 @@
+"""Open the active profile for a headless command: store, vault, profile and both clients, closed together.
+
+`sync` and `serve` (and anything else that runs against the user's real systems without a window) start the
+same way; this is that one way, so a fix to how a profile is opened lands everywhere at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from app.domain.errors import ConfigurationError
+
+
+@dataclass
+class ProfileSession:
+    store: Any  # app.store.Store
+    vault: Any  # app.vault.Vault
+    profile: Any  # app.profiles.Profile
+    nav: Any  # app.clients.nav.NavClient
+    bill: Any  # app.clients.bill.BillClient
+
+
+@contextmanager
+def open_profile(home: str | None, profile_name: str | None, command: str) -> Iterator[ProfileSession]:
+    """Yield the named (or active) profile with its clients; ConfigurationError when none is set up."""
+    from app.clients.bill import BillClient
+    from app.clients.nav import NavClient
+    from app.config import app_paths
+    from app.profiles import ProfileStore, bill_session_store, build_bill_connection, build_nav_connection
+    from app.store import open_store
+    from app.vault import Vault
+
+    paths = app_paths(home).ensure()
+    store = open_store(home=home)  # a damaged or locked database becomes a clear StoreError here
+    try:
+        vault = Vault.open_for_headless(store.engine)  # a passphrase vault unlocks from NAVBILL_VAULT_PASSPHRASE
+        profiles = ProfileStore(paths, vault)
+        profile = profiles.get(profile_name) if profile_name else profiles.active()
+        if profile is None:
+            raise ConfigurationError(f"No connection profile is set up. Open the window to create one, or try "
+                                     f"`navbill {command} --demo`.", code="no-profile")
+        session_id, save_session = bill_session_store(profile, vault)
+        nav = NavClient(build_nav_connection(profile, vault))
+        bill = BillClient(build_bill_connection(profile, vault), session_id=session_id, on_session=save_session)
+        try:
+            yield ProfileSession(store, vault, profile, nav, bill)
+        finally:
+            nav.close()
+            bill.close()
+    finally:
+        store.close()

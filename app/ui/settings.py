@@ -90,6 +90,10 @@ class NavPage(QWizardPage):
         self.company = QLineEdit(nav.company)
         self.user = QLineEdit(nav.user)
         self.web_service_key = password_field()
+        # NAV's Windows credential type signs in the Windows account itself (DOMAIN\user + its password).
+        self.use_windows_auth = QCheckBox("Sign in with a Windows account (NTLM)")
+        self.use_windows_auth.setChecked(bool(getattr(nav, "use_windows_auth", False)))
+        self.windows_password = password_field()
         self.tenant = QLineEdit(nav.tenant)
         self.client_id = QLineEdit(nav.client_id)
         self.client_secret = password_field()
@@ -103,6 +107,8 @@ class NavPage(QWizardPage):
         form.addRow("Company", self.company)
         form.addRow("User", self.user)
         form.addRow("Web service access key", self.web_service_key)
+        form.addRow("", self.use_windows_auth)
+        form.addRow("Windows password", self.windows_password)
         form.addRow("Tenant (online)", self.tenant)
         form.addRow("Client id (online)", self.client_id)
         form.addRow("Client secret (online)", self.client_secret)
@@ -379,13 +385,15 @@ class SetupWizard(QWizard):
                       mode=nav_page.mode.currentData(), server=nav_page.server.text().strip(),
                       port=nav_page.port.value(), use_https=nav_page.use_https.isChecked(),
                       server_instance=nav_page.instance.text().strip(), company=nav_page.company.text().strip(),
-                      user=nav_page.user.text().strip(), tenant=nav_page.tenant.text().strip(),
+                      user=nav_page.user.text().strip(), use_windows_auth=nav_page.use_windows_auth.isChecked(),
+                      tenant=nav_page.tenant.text().strip(),
                       client_id=nav_page.client_id.text().strip())
         bill = replace(self.profile.bill if isinstance(self.profile.bill, BillSettings) else BillSettings(),
                        environment=bill_page.environment.currentText(), username=bill_page.username.text().strip(),
                        organization_id=bill_page.organization.text().strip())
         profile = replace(self.profile, name=nav_page.profile_name.text().strip(), nav=nav, bill=bill, active=True)
         typed = {"nav.web_service_key": nav_page.web_service_key.text(),
+                 "nav.windows_password": nav_page.windows_password.text(),
                  "nav.client_secret": nav_page.client_secret.text(),
                  "bill.password": bill_page.password.text(), "bill.dev_key": bill_page.dev_key.text()}
         return profile, {k: v for k, v in typed.items() if v}
@@ -395,6 +403,7 @@ class SetupWizard(QWizard):
         """Connections for the test: typed secrets first, then the saved ones."""
         nav, bill = build_nav(profile, vault), build_bill(profile, vault)
         nav_values = {"web_service_key": secrets.get("nav.web_service_key"),
+                      "windows_password": secrets.get("nav.windows_password"),
                       "client_secret": secrets.get("nav.client_secret")}
         bill_values = {"password": secrets.get("bill.password"), "dev_key": secrets.get("bill.dev_key")}
         nav = replace(nav, **{k: v for k, v in nav_values.items() if v})

@@ -100,3 +100,25 @@ def test_options_and_preview_then_finish_saves(qtbot, wizard, demo_session):
     assert (settings.listen_host, settings.listen_port) == ("127.0.0.1", 0)  # the demo's free port, kept
     assert demo_session.store.get_setting("engine")["master_on_conflict"] == "nav"
     assert wizard.saved_profile is not None and wizard.saved_profile.name == demo_session.profile.name
+
+
+def test_windows_account_sign_in_is_tested_and_saved_encrypted(qtbot, wizard, demo_session):
+    from app.profiles import secret_name
+    from app.sandbox import demo_data
+
+    demo_session.sandboxes.nav.set_windows_auth(True)  # this NAV instance now accepts only Windows accounts
+    nav_page = wizard.nav_page
+    assert nav_page.windows_password.echoMode() == QLineEdit.EchoMode.Password
+    nav_page.use_windows_auth.setChecked(True)
+    nav_page.user.setText(demo_data.NAV_WINDOWS_ACCOUNT)
+    nav_page.windows_password.setText(demo_data.NAV_WINDOWS_PASSWORD)
+    page = wizard.check_page
+    with qtbot.waitSignal(wizard.tasks.busy_changed, timeout=120_000, check_params_cb=lambda busy: not busy):
+        page.run_button.click()
+    assert page.passed, [(r.name, r.detail) for r in page.model.rows() if r.passed is False]
+    assert any("Windows account" in r.detail for r in page.model.rows())
+
+    wizard.accept()
+    saved = demo_session.profiles.active()
+    assert saved.nav.use_windows_auth and saved.nav.user == demo_data.NAV_WINDOWS_ACCOUNT
+    assert demo_session.vault.get(secret_name(saved.name, "nav.windows_password")) == demo_data.NAV_WINDOWS_PASSWORD

@@ -24,6 +24,7 @@ from app.sandbox import demo_data
 DEMO_SECRETS = {
     "NAV web-service key": demo_data.NAV_WEB_SERVICE_KEY,
     "NAV client secret": demo_data.NAV_CLIENT_SECRET,
+    "NAV Windows password": demo_data.NAV_WINDOWS_PASSWORD,
     "BILL password": demo_data.BILL_PASSWORD,
     "BILL devKey": demo_data.BILL_DEV_KEY,
 }
@@ -94,7 +95,17 @@ def test_no_secret_in_plain_text_after_demo_runs(tmp_path, capfd, raw_log, sandb
     bad = run_checks(sandboxes.nav_connection(web_service_key=wrong["wrong NAV key"]),
                      sandboxes.bill_connection(password=wrong["wrong BILL password"]))
     bad_key = run_checks(None, sandboxes.bill_connection(dev_key=wrong["wrong BILL devKey"]))
-    reports = bad.to_json() + bad_key.to_json() + bad.as_table() + bad_key.as_table()
+    # Windows (NTLM) sign-in, right and wrong: the password goes through the handshake, never into text.
+    wrong["wrong Windows password"] = "wrong-windows-pw-4242"
+    sandboxes.nav.set_windows_auth(True)
+    windows = dict(use_windows_auth=True, user=demo_data.NAV_WINDOWS_ACCOUNT, web_service_key="")
+    good_windows = run_checks(sandboxes.nav_connection(windows_password=demo_data.NAV_WINDOWS_PASSWORD, **windows),
+                              None)
+    bad_windows = run_checks(sandboxes.nav_connection(windows_password=wrong["wrong Windows password"], **windows),
+                             None)
+    sandboxes.nav.set_windows_auth(False)
+    assert good_windows.ok and bad_windows.failures()
+    reports = "".join(r.to_json() + r.as_table() for r in (bad, bad_key, good_windows, bad_windows))
     assert bad.failures() and bad_key.failures()
 
     # Every secret seen on the way: the demo credentials plus what the clients and the vault registered

@@ -65,9 +65,15 @@ class SecretRedactor(logging.Filter):
         return True
 
 
-def setup_logging(log_dir: Path | None, *, level: int = logging.INFO, console: bool = True) -> None:
+def setup_logging(log_dir: Path | None, *, level: int = logging.INFO, console: bool = True,
+                  console_level: int | None = None) -> None:
+    """Log to ``log_dir``/navbill.log at ``level`` and to stderr at ``console_level`` (default: ``level``).
+
+    Headless commands keep the console quiet (their output is a report or JSON) while the file still
+    records what every run did.
+    """
     root = logging.getLogger()
-    root.setLevel(level)
+    root.setLevel(min(level, console_level or level))
     for handler in list(root.handlers):
         if getattr(handler, "_navbill", False):
             root.removeHandler(handler)
@@ -80,8 +86,12 @@ def setup_logging(log_dir: Path | None, *, level: int = logging.INFO, console: b
         )
         handlers.append(file_handler)
     if console and sys.stderr is not None:  # windowed frozen builds have no stderr
-        handlers.append(logging.StreamHandler(sys.stderr))
+        console_handler = logging.StreamHandler(sys.stderr)
+        console_handler.setLevel(console_level or level)
+        handlers.append(console_handler)
     for handler in handlers:
+        if handler.level == logging.NOTSET:
+            handler.setLevel(level)
         handler._navbill = True  # type: ignore[attr-defined]
         handler.setFormatter(logging.Formatter(LOG_FORMAT))
         handler.addFilter(SecretRedactor())

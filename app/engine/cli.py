@@ -78,8 +78,10 @@ def main(args) -> int:
     from app.config import app_paths
     from app.log import setup_logging
 
-    setup_logging(app_paths(args.home).log_dir, level=logging.DEBUG if getattr(args, "verbose", False)
-                  else logging.WARNING, console=True)
+    verbose = getattr(args, "verbose", False)
+    # The file records every run; the console shows only warnings (held records), so --json stays clean.
+    setup_logging(app_paths(args.home).log_dir, level=logging.DEBUG if verbose else logging.INFO,
+                  console_level=logging.DEBUG if verbose else logging.WARNING)
     flows = [args.only] if getattr(args, "only", None) else None
     try:
         code, report = (_run_demo if args.demo else _run_profile)(args, flows)

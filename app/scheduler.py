@@ -271,7 +271,15 @@ class SyncScheduler:
         if last_run_at is None:  # never synced: nothing was missed, the user starts the first run
             return False
         now = self._now()
-        due = trigger.get_next_fire_time(None, last_run_at)
+        # Judge by the LATEST scheduled time that passed, not the first: closed from Friday to Monday,
+        # Monday 06:00 was missed a few hours ago even though Saturday's run is days old.
+        due = latest = trigger.get_next_fire_time(None, last_run_at)
+        for _ in range(100_000):  # bounded: a one-minute interval over two months
+            if due is None or due > now:
+                break
+            latest = due
+            due = trigger.get_next_fire_time(latest, latest + timedelta(microseconds=1))
+        due = latest
         if due is not None and due <= now and now - due <= self._schedule.misfire_grace():
             log.info("A scheduled sync was missed while the app was closed; running it now")
             self.request_run(reason="catch-up")

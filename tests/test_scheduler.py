@@ -179,7 +179,14 @@ def test_catch_up_at_start_when_the_app_was_closed_at_the_scheduled_time(gated):
     fresh = SyncScheduler(gated, schedule=Schedule(daily_at=dtime(6, 0)), timezone=UTC, now=lambda: now)
     assert fresh.catch_up_if_missed(datetime(2024, 3, 5, 6, 5, tzinfo=UTC)) is False  # already ran today
     assert fresh.catch_up_if_missed(None) is False  # never ran: the user starts the first sync
-    assert fresh.catch_up_if_missed(datetime(2024, 2, 1, tzinfo=UTC)) is False  # beyond the grace time
+    # Closed for a month (or over a weekend): this morning's 06:00 run was missed a few hours ago.
+    assert fresh.catch_up_if_missed(datetime(2024, 2, 1, tzinfo=UTC)) is True
+    weekend = SyncScheduler(gated, schedule=Schedule(daily_at=dtime(6, 0)), timezone=UTC,
+                            now=lambda: datetime(2024, 3, 4, 9, 0, tzinfo=UTC))  # Monday 09:00
+    assert weekend.catch_up_if_missed(datetime(2024, 3, 1, 6, 5, tzinfo=UTC)) is True  # last ran Friday
+    late = SyncScheduler(gated, schedule=Schedule(daily_at=dtime(6, 0)), timezone=UTC,
+                         now=lambda: datetime(2024, 3, 4, 23, 0, tzinfo=UTC))
+    assert late.catch_up_if_missed(datetime(2024, 3, 1, 6, 5, tzinfo=UTC)) is False  # today's 06:00: beyond grace
 
 
 @pytest.mark.parametrize("text, expected", [

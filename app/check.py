@@ -526,15 +526,32 @@ BILL_READS = (
 )
 
 
+BILL_BUSY_FIX = "BILL is busy or down for maintenance (see status.bill.com). Wait a few minutes and run the test again."
+
+
+def _bill_unavailable_fix(exc: ConnectorError) -> str:
+    """Say which of BILL's limits (or its session handling) stopped the test: each has another remedy."""
+    if exc.code == "BDC_1322":
+        return ("Another program is using the same BILL developer key at this moment (BILL allows 3 requests at "
+                "once per organization). Pause other BILL integrations or wait a minute, then run the test again.")
+    if exc.code == "BDC_1144":
+        return ("This developer key has used BILL's 20,000 requests for this hour. Wait until the start of the "
+                "next hour, then run the test again.")
+    if exc.code == "BDC_1109":
+        return ("BILL ended the session again right after signing in. If another program signs in with the same "
+                "BILL user, give the connector a user of its own; otherwise wait a few minutes and try again.")
+    return BILL_BUSY_FIX
+
+
 def _bill_read_error(exc: ConnectorError, what: str) -> _Failure:
+    if isinstance(exc, AuthenticationError) and exc.code == "BDC_1109":
+        return _Failure(f"BILL could not answer for {what}: {exc.message}", _bill_unavailable_fix(exc))
     if isinstance(exc, AuthenticationError):
         return _Failure(f"BILL did not allow reading {what}: {exc.message}",
                         "Give this BILL user the Administrator or Accountant role (Settings › Users), then run "
                         "the test again.")
     if isinstance(exc, RetryableError):
-        return _Failure(f"BILL could not answer for {what}: {exc.message}",
-                        "BILL is busy or down for maintenance (see status.bill.com). Wait a few minutes and run "
-                        "the test again.")
+        return _Failure(f"BILL could not answer for {what}: {exc.message}", _bill_unavailable_fix(exc))
     return _Failure(f"Reading {what} failed: {exc.message}", "Check the BILL address of the profile.")
 
 
@@ -603,14 +620,14 @@ def _bill_service_steps(side: _Side, client, connection, allow_write: bool) -> N
                 fix = (f"Sign in at the BILL {env} web site with the same username and password to confirm them, "
                        "then enter them again here. Sandbox and production are separate accounts.")
                 raise _Failure(f"Bad username or password: {exc.message}", fix) from None
+            if exc.code == "BDC_1109":
+                raise _Failure(f"BILL refused the login: {exc.message}", _bill_unavailable_fix(exc)) from None
             raise _Failure(f"BILL refused the login: {exc.message}",
                            "Check username, password, organization ID and developer key.") from None
         except ConnectionFailedError as exc:
             raise _Failure(exc.message, "Check the internet connection and proxy.") from None
         except RetryableError as exc:
-            raise _Failure(f"BILL could not log in right now: {exc.message}",
-                           "BILL is busy or down for maintenance (see status.bill.com). Wait a few minutes and run "
-                           "the test again.") from None
+            raise _Failure(f"BILL could not log in right now: {exc.message}", _bill_unavailable_fix(exc)) from None
         except ConnectorError as exc:
             raise _Failure(f"BILL answered unexpectedly: {exc.message}",
                            "Check the BILL address of the profile.") from None

@@ -8,6 +8,8 @@ import socket
 import ssl
 import threading
 
+import pytest
+
 from app.check import FAIL, PASS, SKIPPED, run_checks
 from app.sandbox import demo_data
 
@@ -275,3 +277,23 @@ def test_cli_demo_leaves_real_profiles_and_vault_alone(navbill_home, capsys):
     real = ProfileStore(paths, vault)
     assert [p.name for p in real.list()] == ["Cronus production"]
     assert real.active().name == "Cronus production"
+
+
+@pytest.mark.parametrize("fault, expected_in_fix", [
+    ("bill.ratelimit=1", "3 requests at once"),  # BDC_1322: another program shares the developer key
+    ("bill.expire=1", "ended the session"),  # every session dies at once: not a credentials problem
+])
+def test_each_bill_fault_gets_its_own_advice(sandboxes, fault, expected_in_fix):
+    sandboxes.set_faults(fault)
+    report = run_checks(None, sandboxes.bill_connection())
+    step = first_failure(report)
+    assert step.side == "BILL" and expected_in_fix in step.fix, (step.key, step.detail, step.fix)
+    assert "password" not in step.fix.lower()  # the credentials are right: do not send the clerk chasing them
+
+
+def test_nav_rate_limit_and_latency_are_survived_or_explained(sandboxes):
+    sandboxes.set_faults("nav.latency=50ms")
+    assert run_checks(sandboxes.nav_connection(), None).ok  # slow is not broken
+    sandboxes.set_faults("nav.ratelimit=1")
+    step = first_failure(run_checks(sandboxes.nav_connection(), None))
+    assert step.side == "NAV" and "run the test again" in step.fix

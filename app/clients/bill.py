@@ -425,8 +425,8 @@ class BillClient:
             if self._is_retryable(failure):
                 if failure.status == 500 and not resend_safe:
                     raise UnknownOutcomeError(
-                        "BILL failed while saving; it may or may not have been saved. Look it up in BILL "
-                        "before sending it again.", system=SYSTEM, record=record, code=failure.code or "HTTP 500")
+                        "BILL failed while saving; it may or may not have been saved. The connector looks it "
+                        "up in BILL before it sends it again.", system=SYSTEM, record=record, code=failure.code or "HTTP 500")
                 if attempt < self.retry.max_attempts:
                     log.info("BILL %s %s: %s (HTTP %s), backing off", method, path, failure.code or "busy",
                              failure.status)

@@ -44,7 +44,10 @@ def resources_dir() -> Path:
     frozen_root = getattr(sys, "_MEIPASS", None)  # PyInstaller unpacks data files here
     if frozen_root:
         return Path(frozen_root) / "resources"
-    return Path(__file__).resolve().parents[2] / "resources"
+    checkout = Path(__file__).resolve().parents[2] / "resources"
+    if checkout.is_dir():  # running from the source tree or an editable install
+        return checkout
+    return Path(sys.prefix) / "share" / "navbill" / "resources"  # a wheel's data files
 
 
 def _painted(colour: str) -> QIcon:

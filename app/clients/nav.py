@@ -522,62 +522,83 @@ class NavClient:
             raise NotFoundError("no vendor ledger entry exists for this invoice.", system=SYSTEM, record=record)
         return -sum((_decimal(row.get("Remaining_Amount")) for row in rows), Decimal("0"))
 
-    def _unposted_journal_lines(self, lines: list[JournalLine], journal_template: str,
-                                journal_batch: str) -> dict[tuple[str, str, Decimal], dict]:
-        """Journal lines of an earlier, interrupted attempt, keyed by (external doc no, invoice, amount)."""
-        found: dict[tuple[str, str, Decimal], dict] = {}
-        for external in sorted({line.external_document_number for line in lines}):
-            filter_text = (f"Journal_Template_Name eq {_literal(journal_template)} and Journal_Batch_Name eq "
-                           f"{_literal(journal_batch)} and External_Document_No eq {_literal(external)}")
-            for row in self._iter_pages("GeneralJournalLines", {"$filter": filter_text},
-                                        record=f"payment {external}"):
-                key = (row.get("External_Document_No", ""), row.get("Applies_to_Doc_No", ""),
-                       _decimal(row.get("Amount")))
-                found.setdefault(key, row)
-        return found
-
     def post_payment(self, lines: list[JournalLine], journal_template: str, journal_batch: str) -> list[PostedPayment]:
-        """Create NEW journal lines in the batch, then post the batch. Nothing posted is ever modified."""
+        """Create NEW journal lines for one BILL payment, then post them. Nothing posted is ever modified.
+
+        Two ways to post, the same rules for both:
+
+        * **BC API v2.0** (Business Central 18+; used when the connection has a ``company_id`` and the balancing
+          account is a G/L account): the connector's own vendor payment journal, ``vendorPaymentJournals`` with
+          code = ``journal_batch`` (created with the balancing account if missing), lines as ``vendorPayments``,
+          posted by the bound action ``Microsoft.NAV.post`` (204 No Content).
+        * **OData pages** (NAV 2016/2018): lines as ``GeneralJournalLines`` in ``journal_template/journal_batch``,
+          posted by ``GeneralJournalLines(<key>)/NAV.Post``. Standard NAV publishes neither a General Journal
+          page as a web service nor a post action on it: this path needs that customization (the page
+          published plus a web-service-enabled action that posts the line's batch).
+
+        A posting action posts the WHOLE batch, so before anything is written the batch is read: if it holds
+        a line the connector did not write for this payment (another External Document No., or another
+        Document No.), nothing is written or posted and ``JournalBatchNotEmptyError`` says which document is
+        in the way. Lines of an earlier, interrupted attempt at this same payment are reused, never added
+        twice. If NAV refuses the lines or the posting, this payment's own unposted lines are deleted again
+        (unposted journal lines are not posted entries), so the batch is empty for the next payment, and the
+        refusal is raised with NAV's message.
+        """
         if not lines:
             return []
-        # A crash between creating the lines and posting them leaves them waiting, unposted, in the batch.
-        # find_payments only sees posted entries, so look in the journal too and never add a line twice.
-        waiting = self._unposted_journal_lines(lines, journal_template, journal_batch)
-        created: list[dict] = []
-        for line in lines:
-            record = f"payment {line.external_document_number}"
-            already = waiting.pop((line.external_document_number, line.applies_to_invoice, line.amount), None)
-            if already is not None:
-                created.append(already)
-                continue
-            payload = {
-                "Journal_Template_Name": journal_template, "Journal_Batch_Name": journal_batch,
-                "Posting_Date": line.posting_date.isoformat(), "Document_Type": "Payment",
-                "Document_No": line.document_number, "External_Document_No": line.external_document_number,
-                "Account_Type": "Vendor", "Account_No": line.vendor_number, "Description": line.description[:100],
-                "Amount": float(line.amount), "Bal_Account_Type": line.balancing_account_type,
-                "Bal_Account_No": line.balancing_account_number,
-                "Applies_to_Doc_Type": "Invoice" if line.applies_to_invoice else "",
-                "Applies_to_Doc_No": line.applies_to_invoice,
-            }
-            response = self._send("POST", f"{self.connection.company_root}/GeneralJournalLines", json=payload,
-                                  idempotent=False, record=record)
-            if response.status_code != 201:
-                raise self._error(response, record)
-            created.append(self._json(response))
-        first = created[0]
-        key = (f"Journal_Template_Name={_literal(journal_template)},Journal_Batch_Name={_literal(journal_batch)},"
-               f"Line_No={int(first['Line_No'])}")
-        record = f"journal batch {journal_template}/{journal_batch}"
-        response = self._send("POST", f"{self.connection.company_root}/GeneralJournalLines({key})/NAV.Post",
-                              idempotent=False, record=record)
-        if response.status_code not in (200, 204):
-            raise self._error(response, record)
+        journal: _PaymentJournal
+        if self.connection.company_id and all(line.balancing_account_type == "G/L Account" for line in lines):
+            journal = _ApiPaymentJournal(self, journal_batch, lines[0].balancing_account_number)
+        else:
+            journal = _ODataPaymentJournal(self, journal_template, journal_batch)
         wanted = {line.external_document_number for line in lines}
+        documents = {line.document_number for line in lines}
+        existing = journal.lines()
+        foreign = [row for row in existing if row.external not in wanted or row.document not in documents]
+        if foreign:
+            shown = ", ".join(sorted({row.document or row.external or f"line {row.line_no}" for row in foreign}))
+            raise JournalBatchNotEmptyError(
+                f"journal batch {journal_template}/{journal_batch} holds lines the connector did not write "
+                f"(document {shown}): give the connector a batch of its own in Settings, or post or delete "
+                "those lines.", system=SYSTEM, record=f"journal batch {journal_template}/{journal_batch}",
+                code="batch not empty")
+        # A crash between creating the lines and posting them leaves them waiting, unposted, in the batch.
+        # find_payments only sees posted entries, so the journal is read too and no line is added twice.
+        waiting: dict[tuple[str, str, Decimal], _JournalRow] = {}
+        stale: list[_JournalRow] = []
+        for row in existing:
+            if row.match_key in waiting:
+                stale.append(row)
+            else:
+                waiting[row.match_key] = row
+        own: list[_JournalRow] = []
+        try:
+            for line in lines:
+                reused = waiting.pop((line.external_document_number, line.applies_to_invoice, line.amount), None)
+                own.append(reused if reused is not None else journal.create(line))
+            for row in stale + list(waiting.values()):  # this payment's lines no longer wanted (amounts changed)
+                journal.delete(row)
+            journal.post()
+        except RecordError:
+            # Refused: nothing was posted (NAV posts a batch in one transaction). Take this payment's lines out
+            # again so the batch does not block every later payment with this error.
+            for row in own:
+                try:
+                    journal.delete(row)
+                except RecordError:
+                    pass  # already gone
+            raise
         posted: list[PostedPayment] = []
         for external in sorted(wanted):
             posted.extend(self.find_payments(external))
         return posted
+
+    def _iter_api(self, url: str, params: dict | None = None, record: str = "") -> Iterator[dict]:
+        next_url: str | None = url
+        while next_url:
+            body = self._get(next_url, params=params, record=record)
+            yield from body.get("value", [])
+            next_url, params = body.get("@odata.nextLink"), None
 
     # -- webhooks (BC API v2.0 subscriptions) -----------------------------------------------
     def _subscriptions_url(self, subscription_id: str | None = None) -> str:
@@ -634,6 +655,157 @@ class NavClient:
                               headers={"If-Match": current.get("@odata.etag", "*")})
         if response.status_code not in (204, 404):
             raise self._error(response, record)
+
+
+class JournalBatchNotEmptyError(RecordError):
+    """The journal batch holds lines the connector did not write; posting would post them too."""
+
+
+@dataclass
+class _JournalRow:
+    external: str
+    document: str
+    invoice: str
+    amount: Decimal
+    line_no: int
+    ref: dict  # what deleting it takes (key fields or id, and the ETag)
+
+    @property
+    def match_key(self) -> tuple[str, str, Decimal]:
+        return self.external, self.invoice, self.amount
+
+
+class _PaymentJournal:
+    def lines(self) -> list[_JournalRow]: raise NotImplementedError
+    def create(self, line: JournalLine) -> _JournalRow: raise NotImplementedError
+    def delete(self, row: _JournalRow) -> None: raise NotImplementedError
+    def post(self) -> None: raise NotImplementedError
+
+
+class _ODataPaymentJournal(_PaymentJournal):
+    """GeneralJournalLines on the OData pages (NAV 2016/2018 with the page and post action published)."""
+
+    def __init__(self, client: NavClient, template: str, batch: str) -> None:
+        self.client, self.template, self.batch = client, template, batch
+        self.record = f"journal batch {template}/{batch}"
+
+    def _row(self, row: dict) -> _JournalRow:
+        return _JournalRow(row.get("External_Document_No", ""), row.get("Document_No", ""),
+                           row.get("Applies_to_Doc_No", ""), _decimal(row.get("Amount")), int(row.get("Line_No") or 0),
+                           {"Line_No": int(row.get("Line_No") or 0), "etag": row.get("@odata.etag", "*")})
+
+    def _url(self, line_no: int) -> str:
+        key = (f"Journal_Template_Name={_literal(self.template)},Journal_Batch_Name={_literal(self.batch)},"
+               f"Line_No={line_no}")
+        return f"{self.client.connection.company_root}/GeneralJournalLines({key})"
+
+    def lines(self) -> list[_JournalRow]:
+        filter_text = (f"Journal_Template_Name eq {_literal(self.template)} and "
+                       f"Journal_Batch_Name eq {_literal(self.batch)}")
+        return [self._row(row) for row in self.client._iter_pages("GeneralJournalLines", {"$filter": filter_text},
+                                                                  record=self.record)]
+
+    def create(self, line: JournalLine) -> _JournalRow:
+        payload = {
+            "Journal_Template_Name": self.template, "Journal_Batch_Name": self.batch,
+            "Posting_Date": line.posting_date.isoformat(), "Document_Type": "Payment",
+            "Document_No": line.document_number, "External_Document_No": line.external_document_number,
+            "Account_Type": "Vendor", "Account_No": line.vendor_number, "Description": line.description[:100],
+            "Amount": float(line.amount), "Bal_Account_Type": line.balancing_account_type,
+            "Bal_Account_No": line.balancing_account_number,
+            "Applies_to_Doc_Type": "Invoice" if line.applies_to_invoice else "",
+            "Applies_to_Doc_No": line.applies_to_invoice,
+        }
+        record = f"payment {line.external_document_number}"
+        response = self.client._send("POST", f"{self.client.connection.company_root}/GeneralJournalLines",
+                                     json=payload, idempotent=False, record=record)
+        if response.status_code != 201:
+            raise self.client._error(response, record)
+        return self._row(self.client._json(response))
+
+    def delete(self, row: _JournalRow) -> None:
+        response = self.client._send("DELETE", self._url(row.ref["Line_No"]), idempotent=True, record=self.record,
+                                     headers={"If-Match": row.ref["etag"] or "*"})
+        if response.status_code not in (204, 404):
+            raise self.client._error(response, self.record)
+
+    def post(self) -> None:
+        rows = self.lines()
+        if not rows:
+            raise RecordError("there is nothing to post in the journal batch.", system=SYSTEM, record=self.record)
+        response = self.client._send("POST", f"{self._url(rows[0].line_no)}/NAV.Post", idempotent=False,
+                                     record=self.record)
+        if response.status_code not in (200, 204):
+            raise self.client._error(response, self.record)
+
+
+class _ApiPaymentJournal(_PaymentJournal):
+    """The BC API v2.0 vendor payment journal whose code is the connector's batch (BC 18+)."""
+
+    def __init__(self, client: NavClient, code: str, balancing_account: str) -> None:
+        self.client, self.code, self.balancing_account = client, code.upper(), balancing_account
+        self.record = f"vendor payment journal {self.code}"
+        self.base = f"{client.connection.api_root}/companies({client.connection.company_id})"
+        self.journal_url = f"{self.base}/vendorPaymentJournals({self._journal_id()})"
+
+    def _journal_id(self) -> str:
+        url = f"{self.base}/vendorPaymentJournals"
+        found = list(self.client._iter_api(url, {"$filter": f"code eq {_literal(self.code)}"}, record=self.record))
+        if found:
+            journal = found[0]
+            if self.balancing_account and journal.get("balancingAccountNumber") not in ("", self.balancing_account):
+                raise RecordError(
+                    f"the vendor payment journal {self.code} balances against account "
+                    f"{journal.get('balancingAccountNumber')}, but the Settings say {self.balancing_account}: make "
+                    "them the same.", system=SYSTEM, record=self.record, code="balancing account")
+            return str(journal["id"])
+        body: dict[str, Any] = {"code": self.code, "displayName": f"BILL payments ({self.code})"}
+        if self.balancing_account:
+            accounts = list(self.client._iter_api(f"{self.base}/accounts", {
+                "$filter": f"number eq {_literal(self.balancing_account)}"}, record=self.record))
+            if not accounts:
+                raise RecordError(f"the balancing account {self.balancing_account} does not exist in NAV.",
+                                  system=SYSTEM, record=self.record)
+            body["balancingAccountId"] = accounts[0]["id"]
+        response = self.client._send("POST", url, json=body, idempotent=False, record=self.record)
+        if response.status_code != 201:
+            raise self.client._error(response, self.record)
+        return str(self.client._json(response)["id"])
+
+    @staticmethod
+    def _row(row: dict) -> _JournalRow:
+        return _JournalRow(row.get("externalDocumentNumber", ""), row.get("documentNumber", ""),
+                           row.get("appliesToInvoiceNumber", ""), _decimal(row.get("amount")),
+                           int(row.get("lineNumber") or 0), {"id": row.get("id"), "etag": row.get("@odata.etag", "*")})
+
+    def lines(self) -> list[_JournalRow]:
+        return [self._row(row) for row in self.client._iter_api(f"{self.journal_url}/vendorPayments",
+                                                                record=self.record)]
+
+    def create(self, line: JournalLine) -> _JournalRow:
+        payload = {"vendorNumber": line.vendor_number, "postingDate": line.posting_date.isoformat(),
+                   "documentNumber": line.document_number, "externalDocumentNumber": line.external_document_number,
+                   "amount": float(line.amount), "appliesToInvoiceNumber": line.applies_to_invoice,
+                   "description": line.description[:100]}
+        record = f"payment {line.external_document_number}"
+        response = self.client._send("POST", f"{self.journal_url}/vendorPayments", json=payload, idempotent=False,
+                                     record=record)
+        if response.status_code != 201:
+            raise self.client._error(response, record)
+        return self._row(self.client._json(response))
+
+    def delete(self, row: _JournalRow) -> None:
+        response = self.client._send("DELETE", f"{self.journal_url}/vendorPayments({row.ref['id']})",
+                                     idempotent=True, record=self.record,
+                                     headers={"If-Match": row.ref["etag"] or "*"})
+        if response.status_code not in (204, 404):
+            raise self.client._error(response, self.record)
+
+    def post(self) -> None:
+        response = self.client._send("POST", f"{self.journal_url}/Microsoft.NAV.post", idempotent=False,
+                                     record=self.record)
+        if response.status_code not in (200, 204):
+            raise self.client._error(response, self.record)
 
 
 def _retry_after(response: requests.Response) -> float | None:

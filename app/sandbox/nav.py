@@ -65,6 +65,7 @@ from app.sandbox.nav_odata import (
     parse_filter,
     parse_key_segment,
 )
+from app.sandbox.nav_payments import PaymentJournalApi
 
 log = logging.getLogger("navbill.sandbox.nav")
 
@@ -226,7 +227,7 @@ def _convert(name: str, kind: str, value: Any) -> Any:
     return value
 
 
-class NavSandbox(SandboxApp):
+class NavSandbox(SandboxApp, PaymentJournalApi):
     name = "nav"
 
     def __init__(self, seed: str = "demo", clock: SandboxClock | None = None, notify: bool = True,
@@ -279,6 +280,7 @@ class NavSandbox(SandboxApp):
             self.next_invoice_no = 109001
             self.gl_entries = LazyTable()
             self.journal = LazyTable()
+            self.payment_journals = {}  # BC API vendorPaymentJournals by code (batches of PAYMENT)
             self.orders = LazyTable()
             self.accounts = LazyTable()
             self.dimensions = LazyTable()
@@ -896,6 +898,7 @@ class NavSandbox(SandboxApp):
                     "Posting_Date": self.clock.now().date()})
         row.update(values)
         row["_v"] = next(self._versions)
+        row["_id"] = _guid("journal-line", f"{key}:{row['_v']}")  # the BC API's id of the same line
         self.journal.put(key, row)
         return row
 
@@ -1045,6 +1048,10 @@ class NavSandbox(SandboxApp):
             return Response(200, {"id": self.company_id, "name": self.company_name, "displayName": self.company_name})
         name, key_args = _split_segment(segments[1])
         company_url = f"{root}/companies({self.company_id})"
+        if name == "vendorPaymentJournals":
+            with self.state_lock:
+                return self._payment_journals_api(
+                    request, segments[1:], key_args, f"{root}/$metadata#companies({self.company_id})/{name}")
         api_sets = {"vendors": ("Vendor", API_VENDOR_FIELDS, "vendor"),
                     "purchaseInvoices": ("PostedPurchaseInvoices", API_INVOICE_FIELDS, "invoice"),
                     "accounts": ("ChartOfAccounts", API_ACCOUNT_FIELDS, None),

@@ -152,9 +152,14 @@ def test_post_payment_creates_ledger_entries_and_reduces_remaining(client):
     assert client.invoice_remaining_amount("108002") == owed - Decimal("50.10")
 
 
-def test_post_payment_after_an_interrupted_attempt_reuses_the_waiting_journal_line(client, nav_server):
+@pytest.mark.parametrize("path", ["api", "odata"])
+def test_post_payment_after_an_interrupted_attempt_reuses_the_waiting_journal_line(path, nav_server):
     # A crash after the journal line was created but before the batch was posted leaves the line waiting.
+    # "api": BC API vendorPaymentJournals (company id set); "odata": the GeneralJournalLines page.
     import requests
+
+    client = NavClient(_connection(nav_server, company_id=demo_data.COMPANY_ID if path == "api" else ""),
+                       retry=NO_WAIT)
 
     url = f"{client.connection.company_root}/GeneralJournalLines"
     waiting = {"Journal_Template_Name": "PAYMENT", "Journal_Batch_Name": "BILL", "Posting_Date": "2026-11-02",

@@ -161,6 +161,8 @@ class _Mappings:
     known_bill_accounts: set[str]
     gl_names: dict[str, str]
     dimension_value_names: dict[tuple[str, str], str]
+    bill_account_labels: dict[str, str]  # BILL account id -> "number name", for hold reasons
+    archived_bill_accounts_by_number: dict[str, str]  # account.number -> label, archived in BILL
 
 
 class _WriteLane:
@@ -1197,6 +1199,9 @@ class SyncEngine:
                 gl_names={a.number: a.name for a in s.scalars(select(t.NavGLAccountCache))},
                 dimension_value_names={(v.dimension_code, v.code): v.name
                                        for v in s.scalars(select(t.NavDimensionValueCache))},
+                bill_account_labels={a.id: f"{a.number} {a.name}".strip() for a in bill_accounts},
+                archived_bill_accounts_by_number={a.number: f"{a.number} {a.name}".strip()
+                                                  for a in bill_accounts if a.archived and a.number},
             )
 
     def _bill_lines(self, invoice: PostedInvoice) -> tuple[list[BillLine], list[str]]:
@@ -1213,12 +1218,18 @@ class SyncEngine:
             candidates = [c for c in m.accounts.get(line.gl_account, [])
                           if all(line.dimensions.get(k) == v for k, v in c.dimension_filter.items())]
             if not candidates:
-                problems.append(f"{label}: {account_label} has no BILL account")
+                archived_twin = m.archived_bill_accounts_by_number.get(line.gl_account)
+                # Say why when BILL has the matching account but it is archived: the fix is in BILL or a mapping.
+                problems.append(f"{label}: {account_label} has no BILL account" + (
+                    f" (BILL's account {archived_twin} is archived)" if archived_twin else ""))
                 continue
             mapping = max(candidates, key=lambda c: len(c.dimension_filter))  # the most specific filter wins
             if mapping.bill_account_id not in m.active_bill_accounts and (
                     m.known_bill_accounts or not mapping.bill_account_id):
-                problems.append(f"{label}: {account_label} is mapped to a BILL account that is archived or gone")
+                target = m.bill_account_labels.get(mapping.bill_account_id)
+                problems.append(f"{label}: {account_label} is mapped to BILL account {target}, which is archived"
+                                if target else
+                                f"{label}: {account_label} is mapped to a BILL account that no longer exists")
                 continue
             classifications = dict(mapping.classifications)
             for code, value in sorted(line.dimensions.items()):

@@ -150,3 +150,17 @@ def test_created_and_held_invoice_links_carry_the_nav_invoice_dates(engine, stor
     assert {r.nav_number: (r.posting_date, r.document_date, r.due_date) for r in rows} == {
         r.nav_number: nav_dates[r.nav_number] for r in rows}
     assert all(r.posting_date is not None and r.due_date is not None for r in rows)
+
+
+def test_hold_reasons_name_an_archived_bill_account(engine, store, sandboxes):
+    engine.run(flows=["accounts", "vendors", "invoices"])
+    held = " ".join(row.reason for row in store.invoice_rows(state="held"))
+    # Demo BILL has 6140 Waste Disposal archived: say so rather than only "no BILL account".
+    assert "G/L 6140 Waste Disposal has no BILL account (BILL's account 6140 Waste Disposal is archived)" in held
+
+    fees = next(a["id"] for a in store.reference_data()["bill_accounts"] if a["name"] == "Professional Fees")
+    store.set_account_mapping("6400", fees)  # the clerk maps Calibration Services to Professional Fees...
+    sandboxes.bill.classifications["chart-of-accounts"][fees]["archived"] = True  # ...then BILL archives it
+    engine.run(flows=["accounts", "invoices"])
+    held = " ".join(row.reason for row in store.invoice_rows(state="held"))
+    assert "is mapped to BILL account 6300 Professional Fees, which is archived" in held

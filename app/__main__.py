@@ -5,6 +5,7 @@
     navbill sync [--demo] [--dry-run] [--only ...] [--json]
     navbill serve [--demo]                 scheduler + webhook listener, no window
     navbill check [--demo]                 connection test for both sides
+    navbill vault status|set-passphrase|change-passphrase|rotate-key
 
 Each command lives in its own module and is imported only when used, so `sync` never loads Qt.
 """
@@ -47,6 +48,9 @@ def build_parser() -> argparse.ArgumentParser:
     check = commands.add_parser("check", help="test the connection to NAV and BILL")
     check.add_argument("--demo", action="store_true", dest="demo_sub", help=argparse.SUPPRESS)
     check.add_argument("--json", action="store_true")
+
+    vault = commands.add_parser("vault", help="the credentials vault: status, passphrase, key rotation")
+    vault.add_argument("vault_action", choices=["status", "set-passphrase", "change-passphrase", "rotate-key"])
     return parser
 
 
@@ -61,6 +65,8 @@ def main(argv: list[str] | None = None) -> int:
         from app.push.serve import main as run
     elif args.command == "check":
         from app.check import main as run
+    elif args.command == "vault":
+        from app.vault_cli import main as run
     else:
         from app.ui.application import main as run
     return run(args)

@@ -164,3 +164,29 @@ def test_hold_reasons_name_an_archived_bill_account(engine, store, sandboxes):
     engine.run(flows=["accounts", "invoices"])
     held = " ".join(row.reason for row in store.invoice_rows(state="held"))
     assert "is mapped to BILL account 6300 Professional Fees, which is archived" in held
+
+
+def test_purchase_orders_never_become_bills(engine, sandboxes):
+    from app.sandbox import demo_data
+
+    report = engine.run()
+    assert report.completed and report.flows["invoices"].created > 0
+    order_numbers = {number for number, _, _ in demo_data.demo_purchase_orders()}
+    in_bill = {b["invoice"]["invoiceNumber"] for b in sandboxes.bill.bills.values()}
+    descriptions = " ".join(b.get("description", "") for b in sandboxes.bill.bills.values())
+    assert order_numbers and not any(number in in_bill or number in descriptions for number in order_numbers)
+    assert len(sandboxes.bill.bills) == report.flows["invoices"].created  # bills come from posted invoices only
+
+
+def test_blocking_tax_id_and_1099_reach_bill_and_unblocking_restores(engine, store, sandboxes):
+    engine.run(flows=["vendors"])
+    bill_id = next(r.bill_id for r in store.vendor_rows() if r.nav_number == "V00060")
+    sandboxes.nav.edit_vendor("V00060", Blocked="All", Federal_ID_No="98-7654321", IRS_1099_Code="MISC-07")
+    engine.run(flows=["vendors"])
+    vendor = sandboxes.bill.vendors[bill_id]
+    assert vendor["archived"] is True  # NAV Blocked = BILL archived
+    assert vendor["additionalInfo"]["taxId"] == "98-7654321" and vendor["additionalInfo"]["track1099"] is True
+
+    sandboxes.nav.edit_vendor("V00060", Blocked=" ")
+    engine.run(flows=["vendors"])
+    assert sandboxes.bill.vendors[bill_id]["archived"] is False  # restored in BILL

@@ -288,7 +288,8 @@ class SyncEngine:
             return self._run(selected, progress, cancel, trigger)
 
     def _run(self, flows: tuple[str, ...], progress: Progress | None, cancel: threading.Event | None,
-             trigger: str, dry_run: bool = False, steps: dict[str, Callable[[], None]] | None = None) -> RunReport:
+             trigger: str, dry_run: bool = False, steps: dict[str, Callable[[], None]] | None = None,
+             forget_if_idle: bool = False) -> RunReport:
         started = time.monotonic()
         self.report = RunReport(dry_run=dry_run)
         self._progress = progress or (lambda flow, done, message: None)
@@ -351,10 +352,18 @@ class SyncEngine:
                 run.counts = self.report.as_dict()["flows"]
                 run.nav_calls, run.bill_calls = self.report.nav_calls, self.report.bill_calls
                 run.message = "; ".join(self.report.errors)[:4000]
-            log.info("Sync run %s %s%s in %.1f s (HTTP calls NAV %d, BILL %d): %s", self.report.run_id, status,
-                     " (dry run)" if dry_run else "", self.report.duration_seconds, self.report.nav_calls,
-                     self.report.bill_calls, "; ".join(f"{name} {asdict(c)}" for name, c in
-                                                       self.report.flows.items()) or "nothing to do")
+                if forget_if_idle and status == "completed" and not self._changed_anything(s, run.id):
+                    # A webhook about our own write (or a change already synced): nothing to show the
+                    # clerk, so it does not fill the run history with "nothing to change".
+                    s.delete(run)
+                    self.report.run_id = None
+            if self.report.run_id is None:
+                log.debug("%s: nothing to change", trigger)
+            else:
+                log.info("Sync run %s %s%s in %.1f s (HTTP calls NAV %d, BILL %d): %s", self.report.run_id,
+                         status, " (dry run)" if dry_run else "", self.report.duration_seconds,
+                         self.report.nav_calls, self.report.bill_calls,
+                         "; ".join(f"{name} {asdict(c)}" for name, c in self.report.flows.items()) or "nothing to do")
         return self.report
 
     def sync_nav_vendor(self, number: str) -> RunReport:
@@ -389,11 +398,17 @@ class SyncEngine:
 
     def _targeted(self, flow: str, work: Callable[[], None], trigger: str) -> RunReport:
         with self._lock:
-            return self._run((flow,), None, None, trigger, steps={flow: work})
+            return self._run((flow,), None, None, trigger, steps={flow: work}, forget_if_idle=True)
 
     # ==============================================================================================
     # plumbing
     # ==============================================================================================
+    def _changed_anything(self, s: Session, run_id: int) -> bool:
+        counts = self.report.flows.values()
+        if any(c.created or c.updated or c.held or c.failed or c.conflicts for c in counts):
+            return True
+        return s.scalar(select(t.AuditEntry.id).where(t.AuditEntry.run_id == run_id).limit(1)) is not None
+
     def _calls(self) -> tuple[int, int]:
         return int(getattr(self.nav, "call_count", 0)), int(getattr(self.bill, "call_count", 0))
 
@@ -1434,8 +1449,17 @@ class SyncEngine:
                 found = self._nav_call(self.nav.find_payments, payment.id)
                 return found or None
 
-            self.outbox.send(key, lambda: self._nav_call(self.nav.post_payment, lines, settings.journal_template,
-                                                         settings.journal_batch), look)
+            try:
+                self.outbox.send(key, lambda: self._nav_call(self.nav.post_payment, lines,
+                                                             settings.journal_template, settings.journal_batch), look)
+            except RecordError as exc:
+                if exc.code != "batch not empty":  # the NAV client's JournalBatchNotEmptyError
+                    raise
+                # Nothing was written: someone else's lines sit in the batch. Held with the reason and tried
+                # again by the next run, which posts it once the batch is the connector's alone again.
+                self._hold("payment", payment.id, f"BILL payment {payment.id}: {exc.message}", retryable=True,
+                           error=str(exc), flow="payments", outcome="held")
+                return
             with self.store.session() as s:
                 for allocation in payment.allocations:
                     invoice = invoices[allocation.bill_id]

@@ -159,7 +159,14 @@ def main(args) -> int:
     instance.listen()
 
     demo = bool(getattr(args, "demo", False))
-    session = open_session(home, demo=demo)
+    from app.ui.store_problem import open_with_recovery
+
+    session = open_with_recovery(lambda: open_session(home, demo=demo), paths.database_file)
+    if session is None:  # the database cannot be opened and the user chose Quit
+        instance.close()
+        return 1
+    if not demo:
+        unlock_vault_at_start(session)
     window = MainWindow(session.backend, profile_name=session.profile.name if session.profile else "")
     tray = TrayController(window)
     app.setQuitOnLastWindowClosed(not tray.available)
@@ -185,6 +192,18 @@ def main(args) -> int:
     instance.close()
     session.close()
     return code
+
+
+def unlock_vault_at_start(session: ConnectorSession, parent=None) -> bool:
+    """A passphrase vault asks for its passphrase (or a new one) before the window starts working.
+
+    Declining leaves the vault locked: the window still opens and says what is missing when a sync needs it.
+    """
+    from app.ui.vault_dialog import ensure_vault_ready, passphrase_mode
+
+    if session.vault is None or not passphrase_mode(session.vault):
+        return session.vault is not None and session.vault.is_unlocked
+    return ensure_vault_ready(session.vault, parent)
 
 
 def open_settings(window, session: ConnectorSession, first_run: bool = False) -> None:

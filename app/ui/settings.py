@@ -371,7 +371,30 @@ class SetupWizard(QWizard):
         self.preview_page = PreviewPage(self)
         for page in (self.nav_page, self.bill_page, self.check_page, self.options_page, self.preview_page):
             self.addPage(page)
+        # Settings → Credentials: where the key lives, change the passphrase, rotate the key, remove credentials.
+        self.setButtonText(QWizard.WizardButton.CustomButton1, "Credentials…")
+        self.setOption(QWizard.WizardOption.HaveCustomButton1, True)
+        self.customButtonClicked.connect(
+            lambda which: self.open_credentials() if which == QWizard.WizardButton.CustomButton1.value else None)
         self.resize(760, 560)
+
+    def credentials_dialog(self):
+        from app.ui.vault_dialog import VaultSettingsDialog
+
+        name = self.session.profile.name if self.session.profile else ""
+        return VaultSettingsDialog(self.session.vault, self.session.profiles, name, self)
+
+    def open_credentials(self) -> None:
+        self.credentials_dialog().exec()
+
+    def vault_ready(self) -> bool:
+        """Before saving: a vault that is locked or still needs its passphrase asks for it (True when open)."""
+        from app.ui.vault_dialog import ensure_vault_ready
+
+        vault = self.session.vault
+        if vault is None or vault.is_unlocked:
+            return True
+        return ensure_vault_ready(vault, self)
 
     def session_vault(self):
         return self.session.vault
@@ -410,10 +433,13 @@ class SetupWizard(QWizard):
         bill = replace(bill, **{k: v for k, v in bill_values.items() if v})
         return nav, bill
 
-    def save(self) -> None:
+    def save(self) -> bool:
+        """Save the profile, its typed secrets and the options; False when the vault stayed locked."""
         profile, secrets = self.collect()
         if self.session.profiles is None:
-            return
+            return True  # nothing to save to
+        if not self.vault_ready():
+            return False
         self.saved_profile = self.session.profiles.save(profile, secrets if self.session.vault else None)
         from app.ui.service_host import PUSH_SETTING
 
@@ -422,18 +448,21 @@ class SetupWizard(QWizard):
         engine["master_on_conflict"] = self.options_page.master.currentData()
         self.session.store.set_setting("engine", engine)
         log.info("Saved connection profile %s", self.saved_profile.name)
+        return True
 
     def preview_backend(self):
         """A backend whose sync uses what is typed now (saved first, so the engine can read it)."""
         from app.ui.application import build_engine_runner
         from app.ui.store_backend import StoreBackend
 
-        self.save()
+        if not self.save():
+            return None
         runner = build_engine_runner(self.session.store, self.saved_profile, self.session.vault)
         return StoreBackend(self.session.store, runner) if runner else None
 
     def accept(self) -> None:
-        self.save()
+        if not self.save():
+            return  # the vault stayed locked: nothing saved, the wizard stays open
         self.tasks.shutdown()
         super().accept()
 

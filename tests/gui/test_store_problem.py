@@ -36,6 +36,8 @@ def open_real(home):
 
 def clicking(qtbot, choice, asked):
     def ask(error):
+        if len(asked) >= 3:  # the choice did not help: stop instead of asking for ever
+            return QUIT
         dialog = StoreProblemDialog(error)
         qtbot.addWidget(dialog)
         asked.append((dialog.kind, dialog.message.text(), list(dialog.choice_buttons)))

@@ -190,3 +190,18 @@ def test_blocking_tax_id_and_1099_reach_bill_and_unblocking_restores(engine, sto
     sandboxes.nav.edit_vendor("V00060", Blocked=" ")
     engine.run(flows=["vendors"])
     assert sandboxes.bill.vendors[bill_id]["archived"] is False  # restored in BILL
+
+
+def test_a_webhook_about_nothing_new_leaves_no_run_behind_but_a_real_change_does(engine, store, sandboxes):
+    engine.run(flows=["vendors"])
+    runs_before = len(store.runs(limit=1000))
+    echo = engine.sync_nav_vendor("V00050")  # e.g. the notification for our own write: nothing to change
+    assert echo.completed and echo.run_id is None
+    assert len(store.runs(limit=1000)) == runs_before
+
+    sandboxes.nav.edit_vendor("V00050", Phone_No="555-4242")
+    change = engine.sync_nav_vendor("V00050")
+    assert change.completed and change.run_id is not None
+    assert len(store.runs(limit=1000)) == runs_before + 1
+    bill_id = next(r.bill_id for r in store.vendor_rows() if r.nav_number == "V00050")
+    assert sandboxes.bill.vendors[bill_id]["phone"] == "555-4242"

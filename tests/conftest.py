@@ -47,3 +47,15 @@ def isolated_secret_registry():
     with log._secrets_lock:
         log._secrets.clear()
         log._secrets.update(before)
+
+
+@pytest.fixture
+def no_keyring():
+    """A machine without a secure keyring (a headless Linux box): the vault must fall back to a passphrase."""
+    import keyring
+    from keyring.backends import fail
+
+    before = keyring.get_keyring()
+    keyring.set_keyring(fail.Keyring())
+    yield
+    keyring.set_keyring(before)

@@ -12,17 +12,6 @@ SECOND = "second vault passphrase"
 
 
 @pytest.fixture
-def no_keyring():
-    import keyring
-    from keyring.backends import fail
-
-    before = keyring.get_keyring()
-    keyring.set_keyring(fail.Keyring())
-    yield
-    keyring.set_keyring(before)
-
-
-@pytest.fixture
 def home(navbill_home, no_keyring, monkeypatch):
     monkeypatch.delenv("NAVBILL_VAULT_PASSPHRASE", raising=False)
     monkeypatch.delenv("NAVBILL_NEW_VAULT_PASSPHRASE", raising=False)

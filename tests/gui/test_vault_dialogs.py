@@ -7,7 +7,6 @@ profile's credentials. Modal dialogs are answered from the event loop (QTimer), 
 
 from __future__ import annotations
 
-import pytest
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication, QDialog, QWizard
 
@@ -16,17 +15,6 @@ from app.ui.vault_dialog import CHANGE, NEW, UNLOCK, PassphraseDialog, VaultSett
 PASSPHRASE = "correct horse battery"
 WRONG = "not the passphrase"
 BILL_SECRET = "bill-password-4711"
-
-
-@pytest.fixture
-def no_keyring():
-    import keyring
-    from keyring.backends import fail
-
-    before = keyring.get_keyring()
-    keyring.set_keyring(fail.Keyring())
-    yield
-    keyring.set_keyring(before)
 
 
 def answer_modal(kind: type, act) -> list:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import getpass
 import os
 import sys
+import warnings
 
 from app.domain.errors import ConnectorError
 
@@ -43,8 +44,11 @@ def new_passphrase() -> str:
 
 def _ask(prompt: str) -> str:
     try:
-        return getpass.getpass(prompt)
-    except (EOFError, KeyboardInterrupt, OSError):
+        with warnings.catch_warnings():
+            # Without a terminal getpass would read the passphrase with echo on; refuse instead.
+            warnings.simplefilter("error", getpass.GetPassWarning)
+            return getpass.getpass(prompt)
+    except (EOFError, KeyboardInterrupt, OSError, getpass.GetPassWarning):
         raise InputProblem("No passphrase was entered (set NAVBILL_VAULT_PASSPHRASE or NAVBILL_NEW_VAULT_PASSPHRASE "
                            "to run without a terminal).") from None
 

@@ -1385,21 +1385,31 @@ class SyncEngine:
         self._recover_payment_writes()
         for payment_id in self._retry_keys("payment"):
             payment = self._bill_call(self.bill.get_payment, payment_id)
-            if payment is not None:
+            if payment is None:
+                continue
+            links = self._payment_links([payment.id]).get(payment.id, [])
+            if links and all(link.state == "voided" for link in links):
+                self._keep_for_a_person(payment.id)  # Retry on "reverse it in NAV": nothing the connector can do
+            elif links:
+                self._check_posted_payment(payment, links)
+            elif payment.settled:
                 self._post_payment(payment)
+            else:  # voided or cancelled in BILL before it ever reached NAV: nothing left to post
+                self._hold("payment", payment.id,
+                           f"BILL payment {payment.id} is {_payment_state(payment)} in BILL and was never posted to "
+                           "NAV: there is nothing to post; skip this item.", flow="payments")
         mark = self.store.get_bookmark("bill.payments")
         newest = ""
         done = 0
         for batch in _batched(self._stream("BILL", lambda: self.bill.iter_payments(updated_since=_parse(mark)))):
             self._check_cancel()
-            with self.store.session() as s:
-                posted = set(s.scalars(select(t.PaymentLink.payment_id).where(
-                    t.PaymentLink.payment_id.in_([p.id for p in batch]), t.PaymentLink.state == "posted")))
+            known = self._payment_links([p.id for p in batch])
             for payment in batch:
                 # Any later change (a scheduled payment clearing) moves updatedTime, so the bookmark may pass
                 # unsettled payments: they come back when they settle.
                 newest = max(newest, _iso(payment.updated_time))
-                if payment.id in posted:
+                if payment.id in known:
+                    self._check_posted_payment(payment, known[payment.id])
                     continue
                 if not payment.settled:
                     continue  # scheduled or cancelled: posted when (if) it settles; its update brings it back
@@ -1409,6 +1419,40 @@ class SyncEngine:
         if newest:
             with self.store.session() as s:
                 self.store.set_bookmark(s, "bill.payments", newest)
+
+    def _payment_links(self, payment_ids: list[str]) -> dict[str, list[t.PaymentLink]]:
+        links: dict[str, list[t.PaymentLink]] = {}
+        with self.store.session() as s:
+            for link in s.scalars(select(t.PaymentLink).where(t.PaymentLink.payment_id.in_(payment_ids))
+                                  .order_by(t.PaymentLink.bill_id)):
+                links.setdefault(link.payment_id, []).append(link)
+                s.expunge(link)
+        return links
+
+    def _keep_for_a_person(self, payment_id: str) -> None:
+        with self.store.session() as s:
+            for item in s.scalars(select(t.QueueItem).where(t.QueueItem.kind == "payment",
+                                                            t.QueueItem.record_key == payment_id)):
+                item.retryable = False
+
+    def _check_posted_payment(self, payment: Payment, links: list[t.PaymentLink]) -> None:
+        """A payment already in NAV. If BILL has since voided, cancelled or failed it, NAV still shows it paid:
+        the connector never changes posted entries, so a person reverses it. Raised once: the link moves to
+        "voided" and is not looked at again."""
+        if not _undone_in_bill(payment) or any(link.state != "posted" for link in links):
+            return
+        documents = ", ".join(sorted({link.nav_document_number for link in links}))
+        applied = ", ".join(f"invoice {link.nav_invoice_number}, {link.amount}" for link in links)
+        state = _payment_state(payment)
+        self._hold("payment", payment.id,
+                   f"BILL payment {payment.id} was {state} in BILL after it was posted to NAV as document "
+                   f"{documents} ({applied}): reverse it in NAV (e.g. a new journal line or an unapply), then skip "
+                   "this item.", flow="payments")
+        with self.store.session() as s:
+            for link in s.scalars(select(t.PaymentLink).where(t.PaymentLink.payment_id == payment.id)):
+                link.state = "voided"  # (the column holds 12 characters)
+            self._audit(s, "BILL", "payment_undone_after_posting", f"payment {payment.id}", document=documents,
+                        status=payment.status, single_status=payment.single_status, amount=str(payment.amount))
 
     def _post_payment(self, payment: Payment) -> None:
         counts = self.report.counts("payments")
@@ -1483,6 +1527,28 @@ class SyncEngine:
             payment = self._bill_call(self.bill.get_payment, row.payload["payment_id"])
             if payment is not None:
                 self._post_payment(payment)
+                links = self._payment_links([payment.id]).get(payment.id, [])
+                if links:  # it reached NAV, yet BILL may have voided it meanwhile
+                    self._check_posted_payment(payment, links)
+
+
+_UNDONE_STATUS = {"VOID": "voided", "CANCELLED": "cancelled", "FAILED": "failed"}
+_UNDONE_SINGLE_STATUS = {"VOIDED": "voided", "CANCELED": "cancelled", "FUNDING_FAILED_VOIDED": "failed"}
+
+
+def _undone_in_bill(payment: Payment) -> bool:
+    """BILL voided, cancelled or failed the payment: the money did not (or no longer) reach the vendor."""
+    single = payment.single_status.upper()
+    return (payment.status.upper() in _UNDONE_STATUS or single in _UNDONE_SINGLE_STATUS
+            or single.startswith("DISBURSEMENT_FAILED"))
+
+
+def _payment_state(payment: Payment) -> str:
+    single = payment.single_status.upper()
+    word = (_UNDONE_SINGLE_STATUS.get(single) or _UNDONE_STATUS.get(payment.status.upper())
+            or ("failed" if single.startswith("DISBURSEMENT_FAILED") else ""))
+    shown = payment.single_status or payment.status
+    return word if word and shown.lower().startswith(word[:4]) else f"{word or 'no longer settled'} ({shown})"
 
 
 def _set_invoice_dates(link: t.InvoiceLink, invoice: PostedInvoice) -> None:

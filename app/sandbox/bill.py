@@ -50,6 +50,7 @@ BDC_API_NOT_SUPPORTED = "BDC_1121"
 BDC_HOURLY_LIMIT = "BDC_1144"
 BDC_CONCURRENT_LIMIT = "BDC_1322"
 # The sandbox's own picks (not confirmed from BILL text; clients must key on the HTTP status + message).
+VOID_TYPES = ("VOID_ONLY", "VOID_AND_CREDIT", "VOID_AND_REISSUE", "VOID_AND_REISSUE_VCARD")
 SANDBOX_CODES = {
     "bad_organization": "BDC_1103",  # wrong organizationId at login
     "missing_field": "BDC_1116",
@@ -348,6 +349,7 @@ class BillSandbox(SandboxApp):
         a("GET", f"{REST}/payments", self._list_payments)
         a("POST", f"{REST}/payments", self._create_payment)
         a("GET", f"{REST}/payments/{ID}", self._get_payment)
+        a("POST", f"{REST}/payments/{ID}/void", self._void_payment)
         kinds = "|".join(CLASSIFICATION_KINDS)
         a("GET", f"{REST}/classifications/(?P<kind>{kinds})", self._list_classifications)
         a("POST", f"{REST}/classifications/(?P<kind>{kinds})", self._create_classification)
@@ -373,6 +375,7 @@ class BillSandbox(SandboxApp):
         self.route("POST", "/_sandbox/clock/advance", self._control_advance)
         self.route("POST", f"/_sandbox/bills/{ID}/pay", self._control_pay_bill)
         self.route("POST", f"/_sandbox/payments/{ID}/clear", self._control_clear_payment)
+        self.route("POST", f"/_sandbox/payments/{ID}/void", self._control_void_payment)
         self.route("POST", "/_sandbox/vendors", self._control_create_vendor)
         self.route("PATCH", f"/_sandbox/vendors/{ID}", self._control_edit_vendor)
         self.route("POST", "/_sandbox/sessions/expire", self._control_expire_sessions)
@@ -750,11 +753,11 @@ class BillSandbox(SandboxApp):
     def _publish_payment(self, payment: dict) -> None:
         """payment.updated has its own shape (docs/payment-webhook-notification-payloads)."""
         amount = payment["amount"]
-        settled = payment.get("singleStatus") == "CLEARED"
+        status = {"CLEARED": "PROCESSED", "VOIDED": "VOIDED"}.get(payment.get("singleStatus", ""), "SCHEDULED")
         self.webhooks.publish("payment.updated", {
             "id": payment["id"], "billIds": [bp["billId"] for bp in payment["billPayments"]],
             "transactionNumber": payment.get("transactionNumber", ""),
-            "status": "PROCESSED" if settled else "SCHEDULED", "createdBy": payment.get("createdBy", USER_ID),
+            "status": status, "createdBy": payment.get("createdBy", USER_ID),
             "createdTime": payment["createdTime"], "updatedTime": payment["updatedTime"],
             "processDate": payment["processDate"],
             "funding": {"amount": amount, "currency": "USD",
@@ -796,6 +799,10 @@ class BillSandbox(SandboxApp):
         payment = self._new_payment(vendor, [(bill, amount)], process_date, settled=False, online=True,
                                     funding={"type": funding["type"], "id": funding["id"]})
         return json_response(200, payment)
+
+    def _void_payment(self, request: Request, session: dict) -> Response:
+        body = _object(self._body(request), "The request body")
+        return json_response(200, self.void_payment(request.params["id"], body.get("type"), body.get("reason")))
 
     def _record_payment(self, request: Request, session: dict) -> Response:
         body = _object(self._body(request), "The request body")
@@ -982,6 +989,32 @@ class BillSandbox(SandboxApp):
                 self.webhooks.publish("bill.updated", self.bills[allocation["billId"]])
             return payment
 
+    def void_payment(self, payment_id: str, void_type: Any = "VOID_ONLY", reason: Any = "") -> dict:
+        """Void a paid payment (POST /v3/payments/{id}/void {type, reason}): VOID/VOIDED, the bills owe it again."""
+        with self.state_lock:
+            payment = self._find(self.payments, payment_id, "Payment")
+            if void_type not in VOID_TYPES:
+                raise ApiError(400, SANDBOX_CODES["missing_field"], f"type must be one of {', '.join(VOID_TYPES)}.")
+            if reason is not None and not isinstance(reason, str):
+                raise ApiError(400, SANDBOX_CODES["missing_field"], "reason must be a string.")
+            if payment["singleStatus"] == "VOIDED":
+                raise ApiError(400, SANDBOX_CODES["business_rule"], f"Payment {payment_id} is already voided.")
+            if payment["singleStatus"] != "CLEARED":
+                raise ApiError(400, SANDBOX_CODES["business_rule"],
+                               f"Payment {payment_id} is {payment['singleStatus']}: only a paid payment can be voided.")
+            now = self._now()
+            for allocation in payment["billPayments"]:
+                bill = self.bills[allocation["billId"]]
+                bill["paidAmount"] = Decimal(str(bill.get("paidAmount", 0))) - allocation["amount"]
+                self._bill_totals(bill)
+                bill["updatedTime"] = now
+            payment.update(status="VOID", singleStatus="VOIDED", updatedTime=now,
+                           voidInfo=[{"type": void_type, "reason": reason or "", "voidedTime": now}])
+            self._publish_payment(payment)
+            for allocation in payment["billPayments"]:
+                self.webhooks.publish("bill.updated", self.bills[allocation["billId"]])
+            return payment
+
     def expire_sessions(self) -> None:
         with self.state_lock:
             self.sessions.clear()
@@ -1022,6 +1055,12 @@ class BillSandbox(SandboxApp):
 
     def _control_clear_payment(self, request: Request) -> Response:
         return self._control(lambda: self.clear_payment(request.params["id"]))
+
+    def _control_void_payment(self, request: Request) -> Response:
+        def void() -> dict:
+            body = self._control_body(request)
+            return self.void_payment(request.params["id"], body.get("type", "VOID_ONLY"), body.get("reason", ""))
+        return self._control(void)
 
     def _control_create_vendor(self, request: Request) -> Response:
         return self._control(lambda: self.create_vendor(self._body(request)))

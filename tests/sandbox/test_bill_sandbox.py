@@ -342,3 +342,31 @@ def test_large_seed_is_mostly_absent_from_bill():
     app = BillSandbox(seed="large:1000")
     assert len(app.vendors) == 100
     assert all(v["name"].startswith("Bench Vendor") for v in app.vendors.values())
+
+
+def test_voiding_a_paid_payment_gives_the_bill_its_due_back_once(api):
+    bill = new_bill(api, amount=100)
+    receiver = Receiver()
+    try:
+        assert subscribe(api, receiver.url, ["payment.updated"]).status_code == 200
+        payment = api.app.pay_bill(bill["id"], Decimal("40"))
+        assert api.app.webhooks.wait_idle(10)
+        assert api.post(f"payments/{payment['id']}/void", {"type": "SOMETIMES", "reason": "x"}).status_code == 400
+
+        voided = api.post(f"payments/{payment['id']}/void", {"type": "VOID_ONLY", "reason": "Wrong vendor"})
+
+        assert voided.status_code == 200, voided.text
+        assert (voided.json()["status"], voided.json()["singleStatus"]) == ("VOID", "VOIDED")
+        assert api.get(f"payments/{payment['id']}").json()["singleStatus"] == "VOIDED"
+        after = api.get(f"bills/{bill['id']}").json()
+        assert (after["paymentStatus"], after["paidAmount"], after["dueAmount"]) == ("UNPAID", 0, 100)
+        assert api.app.webhooks.wait_idle(10)
+        events = [p for p in receiver.payloads() if p["metadata"]["eventType"] == "payment.updated"]
+        assert [(e["payment"]["id"], e["payment"]["status"]) for e in events] == [
+            (payment["id"], "PROCESSED"), (payment["id"], "VOIDED")]
+    finally:
+        receiver.close()
+    again = api.post(f"payments/{payment['id']}/void", {"type": "VOID_ONLY", "reason": "twice"})
+    assert again.status_code == 400 and code(again) == "BDC_1270"
+    after = api.get(f"bills/{bill['id']}").json()
+    assert (after["paidAmount"], after["dueAmount"]) == (0, 100)  # not given back twice

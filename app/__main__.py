@@ -6,6 +6,7 @@
     navbill serve [--demo]                 scheduler + webhook listener, no window
     navbill check [--demo]                 connection test for both sides
     navbill vault status|set-passphrase|change-passphrase|rotate-key
+    navbill profile list|show|add|set|secret|activate|delete   connection profiles without a window
 
 Each command lives in its own module and is imported only when used, so `sync` never loads Qt.
 """
@@ -51,6 +52,22 @@ def build_parser() -> argparse.ArgumentParser:
 
     vault = commands.add_parser("vault", help="the credentials vault: status, passphrase, key rotation")
     vault.add_argument("vault_action", choices=["status", "set-passphrase", "change-passphrase", "rotate-key"])
+
+    profile = commands.add_parser("profile", help="connection profiles without a window (secrets go to the vault)")
+    actions = profile.add_subparsers(dest="profile_action", required=True)
+    actions.add_parser("list", help="every profile, its settings, which is active and which secrets are set")
+    for action, text in (("show", "one profile's settings and which secrets are set"),
+                         ("add", "a new profile, with settings as KEY=VALUE"),
+                         ("set", "change settings of a profile: KEY=VALUE ..."),
+                         ("secret", "save a secret (from a prompt or NAVBILL_SECRET_VALUE)"),
+                         ("activate", "make a profile the active one"),
+                         ("delete", "remove a profile and its saved secrets")):
+        sub = actions.add_parser(action, help=text)
+        sub.add_argument("profile_name", metavar="NAME")
+        if action in ("add", "set"):
+            sub.add_argument("settings", nargs="*", metavar="KEY=VALUE")
+        if action == "secret":
+            sub.add_argument("secret_key", metavar="KEY")
     return parser
 
 
@@ -67,6 +84,8 @@ def main(argv: list[str] | None = None) -> int:
         from app.check import main as run
     elif args.command == "vault":
         from app.vault_cli import main as run
+    elif args.command == "profile":
+        from app.profile_cli import main as run
     else:
         from app.ui.application import main as run
     return run(args)

@@ -1,0 +1,244 @@
+"""`navbill profile list|show|add|set|secret|activate|delete`: connection profiles without a window.
+
+For servers where `navbill serve` runs and the desktop wizard cannot. Settings that are not secret are given as
+``KEY=VALUE`` arguments (``nav.server=nav01``, ``bill.username=ap@example.com``, ``environment=production``), the
+keys taken from the fields of ``NavSettings``, ``BillSettings`` and ``Profile``. Secrets are never taken on the
+command line: ``profile secret NAME KEY`` reads the value with getpass, or, for scripts, from
+``NAVBILL_SECRET_VALUE``, and puts it in the vault under the profile's name. The vault unlocks as for the `vault`
+command (``NAVBILL_VAULT_PASSPHRASE`` or a prompt). ``list`` and ``show`` say of each secret only whether it is set.
+No value given to this command is ever printed: messages about a bad argument name its key, not its value.
+Exit codes: 0 done, 1 refused (unknown profile, profile exists, vault locked or wrong passphrase), 2 bad input.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+import typing
+
+from app.domain.errors import ConfigurationError, ConnectorError
+from app.vault_cli import InputProblem, _ask, _register, current_passphrase
+
+SECRET_VALUE_ENV = "NAVBILL_SECRET_VALUE"
+ACTIONS = ("list", "show", "add", "set", "secret", "activate", "delete")
+TRUE_WORDS = ("1", "true", "yes", "on")
+FALSE_WORDS = ("0", "false", "no", "off")
+# Fields whose value must be one of a few words.
+CHOICES = {
+    "nav.mode": ("onprem", "online"),
+    "bill.environment": ("sandbox", "production"),
+    "environment": ("sandbox", "production"),
+}
+
+
+class BadInput(Exception):
+    """An argument this command cannot use (exit code 2). Its message never contains a given value."""
+
+
+# -- settings keys -----------------------------------------------------------------------------
+
+
+def setting_types() -> dict[str, type]:
+    """Every settable key (``nav.<field>``, ``bill.<field>``, ``environment``) and its type, from the dataclasses."""
+    from app.profiles import BillSettings, NavSettings, Profile
+
+    keys: dict[str, type] = {}
+    for prefix, cls in (("nav", NavSettings), ("bill", BillSettings)):
+        hints = typing.get_type_hints(cls)
+        for f in dataclasses.fields(cls):
+            keys[f"{prefix}.{f.name}"] = hints[f.name]
+    profile_hints = typing.get_type_hints(Profile)
+    for f in dataclasses.fields(Profile):
+        if profile_hints[f.name] in (str, int, bool) and f.name not in ("name", "active"):
+            keys[f.name] = profile_hints[f.name]
+    return keys
+
+
+def _convert(key: str, kind: type, text: str):
+    if kind is bool:
+        word = text.strip().lower()
+        if word in TRUE_WORDS:
+            return True
+        if word in FALSE_WORDS:
+            return False
+        raise BadInput(f"{key} takes yes/no (one of {', '.join(TRUE_WORDS + FALSE_WORDS)}).")
+    if kind is int:
+        try:
+            number = int(text.strip())
+        except ValueError:
+            raise BadInput(f"{key} takes a whole number.") from None
+        if key.endswith("port") and not 1 <= number <= 65535:
+            raise BadInput(f"{key} takes a port number from 1 to 65535.")
+        return number
+    value = text.strip()
+    if key in CHOICES and value not in CHOICES[key]:
+        raise BadInput(f"{key} takes one of: {', '.join(CHOICES[key])}.")
+    return value
+
+
+def parse_settings(pairs: list[str]) -> dict[str, object]:
+    """``["nav.port=7048", ...]`` → ``{"nav.port": 7048, ...}``, typed; BadInput for anything else."""
+    from app.profiles import SECRET_KEYS
+
+    known = setting_types()
+    values: dict[str, object] = {}
+    for position, pair in enumerate(pairs, start=1):
+        key, sep, text = pair.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            # Do not echo the argument: it may be a secret typed in the wrong place.
+            raise BadInput(f"Setting {position} is not of the form KEY=VALUE.")
+        if key in SECRET_KEYS:
+            raise BadInput(f"{key} is a secret and is never given on the command line; use "
+                           f"`profile secret NAME {key}` (it reads the value from a prompt or {SECRET_VALUE_ENV}).")
+        if key not in known:
+            raise BadInput(f"Unknown setting '{key}'. Known settings: {', '.join(known)}.")
+        values[key] = _convert(key, known[key], text)
+    return values
+
+
+def apply_settings(profile, values: dict[str, object]):
+    """A copy of ``profile`` with the settings changed."""
+    nav = {k[4:]: v for k, v in values.items() if k.startswith("nav.")}
+    bill = {k[5:]: v for k, v in values.items() if k.startswith("bill.")}
+    top = {k: v for k, v in values.items() if "." not in k}
+    return dataclasses.replace(profile, nav=dataclasses.replace(profile.nav, **nav),
+                               bill=dataclasses.replace(profile.bill, **bill), **top)
+
+
+# -- output ------------------------------------------------------------------------------------
+
+
+def describe(profile, saved: list[str]) -> list[str]:
+    """Lines about one profile: its settings and, for each secret key, only whether it is set."""
+    from app.profiles import SECRET_KEYS
+
+    lines = [f"{profile.name}{'  (active)' if profile.active else ''}"]
+    settings = setting_types()
+    for key in settings:
+        section, _, name = key.rpartition(".")
+        value = getattr(getattr(profile, section) if section else profile, name)
+        if isinstance(value, bool):
+            value = "yes" if value else "no"
+        lines.append(f"  {key:<26} {value}")
+    for key in SECRET_KEYS:
+        lines.append(f"  {key:<26} {'set' if key in saved else 'not set'}")
+    return lines
+
+
+# -- the command -------------------------------------------------------------------------------
+
+
+def _unlocked_vault(vault) -> None:
+    """Unlock ``vault`` as the `vault` command would; VaultLockedError-style refusals become exit code 1."""
+    from app.vault import PASSPHRASE_ENV
+
+    if vault.is_unlocked:
+        return
+    if vault.needs_new_passphrase:
+        given = os.environ.get(PASSPHRASE_ENV)
+        if not given:
+            raise ConfigurationError("The credentials vault has no passphrase yet and the system keyring cannot "
+                                     "be used. Set one first with `navbill vault set-passphrase`, or give it in "
+                                     f"{PASSPHRASE_ENV}.", code="vault-new")
+        vault.set_passphrase(_register(given))
+        return
+    if vault.mode == "passphrase":
+        vault.unlock(_register(current_passphrase()))
+        return
+    raise ConfigurationError(vault.backend_status().message, code="vault-locked")
+
+
+def _secret_value(key: str) -> str:
+    value = os.environ.get(SECRET_VALUE_ENV)
+    if value is None:
+        try:
+            value = _ask(f"Value for {key}: ")
+        except InputProblem:
+            raise InputProblem(f"No value was entered for {key} (set {SECRET_VALUE_ENV} to run without a "
+                               "terminal).") from None
+    if not value:
+        raise InputProblem(f"The value for {key} is empty; nothing was saved.")
+    return _register(value)
+
+
+def run(args) -> int:
+    from app.config import app_paths
+    from app.profiles import SECRET_KEYS, Profile, ProfileStore, validate_profile_name
+    from app.store import open_store
+    from app.vault import Vault
+
+    action = args.profile_action
+    name = getattr(args, "profile_name", None)
+    # Check everything typed before touching the database.
+    values = parse_settings(getattr(args, "settings", None) or [])
+    if action == "set" and not values:
+        raise BadInput("Give at least one setting as KEY=VALUE.")
+    key = getattr(args, "secret_key", None)
+    if action == "secret" and key not in SECRET_KEYS:
+        raise BadInput(f"Unknown secret '{key}'. Known secrets: {', '.join(SECRET_KEYS)}.")
+    if action == "add":
+        try:
+            name = validate_profile_name(name)
+        except ConfigurationError as problem:
+            raise BadInput(problem.message) from None
+
+    paths = app_paths(getattr(args, "home", None)).ensure()
+    database = open_store(paths.database_url)
+    try:
+        # Reading the list, activating and deleting need no key (secret names are stored in the clear).
+        vault = Vault.open(database.engine)
+        profiles = ProfileStore(paths, vault)
+        if action == "list":
+            found = profiles.list()
+            if not found:
+                print("No connection profile is set up. Add one with `navbill profile add NAME KEY=VALUE...`.")
+            for index, profile in enumerate(found):
+                if index:
+                    print()
+                print("\n".join(describe(profile, profiles.saved_secret_keys(profile))))
+            return 0
+        if action == "add":
+            if name in profiles.names():
+                print(f"A connection profile named '{name}' already exists; change it with `profile set`.",
+                      file=sys.stderr)
+                return 1
+            saved = profiles.save(apply_settings(Profile(name=name), values))
+            print(f"Profile '{name}' added{' and active' if saved.active else ''}.")
+            return 0
+        profile = profiles.get(name)  # ConfigurationError profile-missing → exit 1
+        if action == "show":
+            print("\n".join(describe(profile, profiles.saved_secret_keys(profile))))
+        elif action == "set":
+            profiles.save(apply_settings(profile, values))
+            print(f"Profile '{name}' changed: {', '.join(values)}.")
+        elif action == "secret":
+            _unlocked_vault(vault)
+            profiles.save(profile, {key: _secret_value(key)})
+            print(f"Profile '{name}': {key} saved in the vault.")
+        elif action == "activate":
+            profiles.set_active(name)
+            print(f"Profile '{name}' is now the active one.")
+        else:  # delete
+            count = len(profiles.saved_secret_keys(profile))
+            profiles.delete(name)
+            active = profiles.active()
+            print(f"Profile '{name}' and its {count} saved credential(s) were deleted."
+                  + (f" The active profile is now '{active.name}'." if active and profile.active else ""))
+        return 0
+    finally:
+        database.close()
+
+
+def main(args) -> int:
+    try:
+        return run(args)
+    except (BadInput, InputProblem) as problem:
+        print(str(problem), file=sys.stderr)
+        return 2
+    except ConnectorError as error:
+        from app.log import redact
+
+        print(redact(str(error)), file=sys.stderr)
+        return 1

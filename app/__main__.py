@@ -7,6 +7,7 @@
     navbill check [--demo]                 connection test for both sides
     navbill vault status|set-passphrase|change-passphrase|rotate-key
     navbill profile list|show|add|set|secret|activate|delete   connection profiles without a window
+    navbill settings [KEY=VALUE ...]       the sync settings (journal, balancing account, conflict rule)
 
 Each command lives in its own module and is imported only when used, so `sync` never loads Qt.
 """
@@ -53,6 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
     vault = commands.add_parser("vault", help="the credentials vault: status, passphrase, key rotation")
     vault.add_argument("vault_action", choices=["status", "set-passphrase", "change-passphrase", "rotate-key"])
 
+    settings = commands.add_parser("settings", help="the sync settings (journal, balancing account, conflict rule)")
+    settings.add_argument("settings", nargs="*", metavar="KEY=VALUE")
+
     profile = commands.add_parser("profile", help="connection profiles without a window (secrets go to the vault)")
     actions = profile.add_subparsers(dest="profile_action", required=True)
     actions.add_parser("list", help="every profile, its settings, which is active and which secrets are set")
@@ -84,6 +88,8 @@ def main(argv: list[str] | None = None) -> int:
         from app.check import main as run
     elif args.command == "vault":
         from app.vault_cli import main as run
+    elif args.command == "settings":
+        from app.settings_cli import main as run
     elif args.command == "profile":
         from app.profile_cli import main as run
     else:

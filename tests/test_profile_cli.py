@@ -183,14 +183,10 @@ def test_a_profile_made_on_the_command_line_checks_and_syncs(home, sandboxes, mo
     report = json.loads(check_out.out)
     assert report["ok"] and report["steps"]
 
-    # The engine's own settings (payment journal, balancing account) live in the store, not in the profile;
-    # the window's settings page sets them. Here they are set directly, as for the demo company.
-    from app.engine.settings import EngineSettings
-    from app.store import open_store
-
-    database = open_store(home=home)
-    EngineSettings(balancing_account_number="2910").save(database)
-    database.close()
+    # The engine's own settings (payment journal, balancing account) live in the store, not in the profile:
+    # the `settings` command sets them without a window, as a server's administrator would.
+    assert main(["--home", str(home), "settings", "journal_batch=BILL", "balancing_account_number=2910"]) == 0
+    capsys.readouterr()
     assert main(["--home", str(home), "sync", "--json"]) == 0
     sync_out = capsys.readouterr()
     run = json.loads(sync_out.out)

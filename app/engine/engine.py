@@ -81,6 +81,11 @@ class Cancelled(Exception):
     pass
 
 
+def _money(amount: Decimal) -> str:
+    """Amounts in the audit log as a clerk reads them: 1130.00, not 1130.0 (JSON numbers lose the cents)."""
+    return f"{Decimal(amount):.2f}"
+
+
 def _iso(value: datetime | None) -> str:
     return value.astimezone(UTC).isoformat() if value else ""
 
@@ -1346,7 +1351,7 @@ class SyncEngine:
             link.vendor_invoice_number, link.amount = invoice.vendor_invoice_number, bill.amount
             _set_invoice_dates(link, invoice)
             self._audit(s, "BILL", "create_bill", f"invoice {invoice.number}", bill_id=created.id,
-                        amount=str(bill.amount), vendor=invoice.vendor_number)
+                        amount=_money(bill.amount), vendor=invoice.vendor_number)
             results[write.key] = {"bill_id": created.id}
         self._resolve_items(s, "invoice", numbers)
         return results
@@ -1452,7 +1457,7 @@ class SyncEngine:
             for link in s.scalars(select(t.PaymentLink).where(t.PaymentLink.payment_id == payment.id)):
                 link.state = "voided"  # (the column holds 12 characters)
             self._audit(s, "BILL", "payment_undone_after_posting", f"payment {payment.id}", document=documents,
-                        status=payment.status, single_status=payment.single_status, amount=str(payment.amount))
+                        status=payment.status, single_status=payment.single_status, amount=_money(payment.amount))
 
     def _post_payment(self, payment: Payment) -> None:
         counts = self.report.counts("payments")
@@ -1514,7 +1519,7 @@ class SyncEngine:
                 self.outbox.finish(s, key, {"document": document})
                 self._resolve_item(s, "payment", payment.id)
                 self._audit(s, "NAV", "post_payment", f"payment {payment.id}", document=document,
-                            amount=str(payment.amount),
+                            amount=_money(payment.amount),
                             applies_to=[invoices[a.bill_id].nav_number for a in payment.allocations])
             crash_point("after_commit")
             counts.created += 1

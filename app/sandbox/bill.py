@@ -567,10 +567,14 @@ class BillSandbox(SandboxApp):
 
     def _archive_vendor(self, request: Request, archived: bool) -> Response:
         vendor = self._find(self.vendors, request.params["id"], "Vendor")
-        vendor["archived"] = archived
-        vendor["updatedTime"] = self._now()
-        self.webhooks.publish("vendor.archived" if archived else "vendor.restored", vendor)
-        return json_response(200, vendor)
+        return self._set_archived(vendor, archived, "vendor")
+
+    def _set_archived(self, record: dict, archived: bool, entity: str) -> Response:
+        """Archive or restore a vendor or bill as BILL does: new updatedTime and a <entity>.archived/restored event."""
+        record["archived"] = archived
+        record["updatedTime"] = self._now()
+        self.webhooks.publish(f"{entity}.archived" if archived else f"{entity}.restored", record)
+        return json_response(200, record)
 
     # -- bills -----------------------------------------------------------------------------------
     def _list_bills(self, request: Request, session: dict) -> Response:
@@ -708,10 +712,7 @@ class BillSandbox(SandboxApp):
         bill = self._find(self.bills, request.params["id"], "Bill")
         if archived and bill.get("paidAmount", 0) > 0:
             raise ApiError(400, SANDBOX_CODES["business_rule"], "A bill with payments cannot be archived.")
-        bill["archived"] = archived
-        bill["updatedTime"] = self._now()
-        self.webhooks.publish("bill.archived" if archived else "bill.restored", bill)
-        return json_response(200, bill)
+        return self._set_archived(bill, archived, "bill")
 
     # -- payments ----------------------------------------------------------------------------------
     def _list_payments(self, request: Request, session: dict) -> Response:

@@ -332,6 +332,11 @@ class SyncEngine:
                     self._stopped_sides[stop.side] = str(stop.error)
                     self.report.errors.append(f"{flow}: {stop.error}")
                     log.error("%s flow stopped: %s", flow, stop.error)
+                except RetryableError as exc:
+                    # A list read failed even after the client's retries (a bad minute at NAV or BILL). Its
+                    # bookmark did not move, so the next run reads it again; the other flows still run now.
+                    self.report.errors.append(f"{flow}: {exc} The next run tries again.")
+                    log.warning("%s flow interrupted: %s", flow, exc)
             self.report.status = "completed"
         except Cancelled:
             self.report.status = "cancelled"

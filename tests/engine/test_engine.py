@@ -205,3 +205,29 @@ def test_a_webhook_about_nothing_new_leaves_no_run_behind_but_a_real_change_does
     assert len(store.runs(limit=1000)) == runs_before + 1
     bill_id = next(r.bill_id for r in store.vendor_rows() if r.nav_number == "V00050")
     assert sandboxes.bill.vendors[bill_id]["phone"] == "555-4242"
+
+
+def test_a_list_that_keeps_failing_interrupts_its_flow_only_and_the_next_run_finishes(engine, store, sandboxes):
+    from app.sandbox.base import Response
+
+    bill = sandboxes.bill
+    original = bill.dispatch
+
+    def locations_down(request):  # BILL's locations list answers 503 however often it is asked
+        if "/classifications/locations" in request.path:
+            return Response(503, [{"code": "BDC_1001", "severity": "ERROR", "category": "SERVER",
+                                   "message": "Service unavailable", "timestamp": "2026-11-30T00:00:00.000+00:00"}])
+        return original(request)
+
+    bill.dispatch = locations_down
+    report = engine.run()
+    assert report.status == "completed" and not report.completed  # it ran every flow, with an error to show
+    assert any(e.startswith("accounts:") and "next run tries again" in e for e in report.errors), report.errors
+    assert not any("Unexpected error" in e for e in report.errors)
+    assert report.flows["vendors"].created > 0  # the other flows still ran...
+    assert report.flows["invoices"].held > 0  # ...and invoices wait, with a reason, for the account mappings
+
+    bill.dispatch = original
+    again = engine.run(flows=["accounts", "invoices"])
+    assert again.completed, again.errors
+    assert again.flows["invoices"].created > 0

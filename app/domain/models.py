@@ -248,3 +248,29 @@ class PostedPayment:
     vendor_number: str
     amount: Decimal
     posting_date: date
+
+
+@dataclass(frozen=True)
+class UnreadableRecord:
+    """A record from NAV or BILL that could not be parsed into a domain type.
+
+    Client iterators yield one of these in place of the record, so the stream goes on; the engine holds it
+    in the failed queue with ``reason`` and moves its bookmark past it. ``value`` is the raw value, shortened
+    (``app.domain.values.shown``); never a secret (clients only report record fields).
+    """
+
+    system: str  # "NAV" or "BILL"
+    kind: str  # "vendor", "posted invoice", "bill", "payment", "G/L account", ...
+    key: str  # the record's number or id as far as it could be read ("" when even that is missing)
+    field: str  # the field that did not parse, as the system names it (e.g. "Posting_Date", "amount")
+    value: str
+    reason: str  # plain sentence, e.g. "the date '31/12/2026' is not an ISO date (YYYY-MM-DD)"
+
+    @property
+    def label(self) -> str:
+        return f"{self.system} {self.kind} {self.key}".rstrip() if self.key else f"{self.system} {self.kind}"
+
+    @property
+    def message(self) -> str:
+        return (f"{self.label}: field {self.field} could not be read ({self.reason}). Correct it in "
+                f"{self.system}; the record is tried again at the next sync.")

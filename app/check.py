@@ -373,9 +373,47 @@ def check_nav(connection, recorder: _Recorder, *, allow_write: bool) -> None:
         client.close()
 
 
+def _which_nav(client, connection) -> str:
+    """Which backend answered, and for the classic pages: every service published, captions in English."""
+    from app.clients.nav.classic import ClassicPages
+
+    backend = client.backend
+    chosen = "found" if connection.flavor == "auto" else "as set in the profile"
+    if not isinstance(backend, ClassicPages):
+        hint = ("" if connection.company_id else
+                f" Put company id {backend.company_id} in the profile to save a look-up at every start.")
+        return (f"Business Central API v2.0 ({chosen}): company '{connection.company}' has id {backend.company_id}; "
+                f"payments are posted through the journal's post action.{hint}")
+    try:
+        missing = backend.missing_services()
+    except ConnectorError as exc:
+        raise _nav_error(exc, what="the list of published web services") from None
+    if missing:
+        names = "; ".join(f"page {page} {caption} as '{service}'" for service, page, caption in missing)
+        raise _Failure(f"NAV OData pages ({chosen}), but {len(missing)} web service(s) the connector needs are not "
+                       f"published: {names}.",
+                       f"In NAV open Web Services and add, as Object Type Page with Published ticked: {names}. "
+                       "Then run the test again.")
+    try:
+        translated = backend.captions_translated()
+    except ConnectorError as exc:
+        raise _nav_error(exc, what="G/L accounts", service="ChartOfAccounts", page="page 16 Chart of Accounts",
+                         user=connection.user) from None
+    if translated:
+        raise _Failure("NAV sends option values as translated captions (for example the G/L account type is not "
+                       "'Posting'): the connector reads English and German captions but writes English ones, "
+                       "which a server in another language refuses.",
+                       "On the NAV service tier set ServicesOptionFormat to OptionString (NAV Server "
+                       "Administration, OData Services), or give the NAV user the language English (United "
+                       "States), then run the test again.")
+    return (f"NAV OData v4 pages ({chosen}): every web service is published. Payments are written to the "
+            "journal batch and wait there for the accountant to post them; changes are polled (these pages "
+            "have no webhooks).")
+
+
 def _nav_later_steps(online: bool, allow_write: bool) -> list[tuple[str, str]]:
     steps = [("instance", "Server instance" if not online else "Tenant and environment"),
-             ("auth", "Authentication"), ("company", "Company")]
+             ("auth", "Authentication"), ("company", "Company"), ("backend", "Which NAV")]
     steps += [(f"read.{key}", f"Read {what}") for key, what, _s, _p in NAV_READS]
     steps += [("write", "Write permission (vendors)"), ("webhooks", "Webhooks")]
     return steps
@@ -450,6 +488,7 @@ def _nav_service_steps(side: _Side, client, connection, allow_write: bool) -> No
     side.run("instance", "Server instance" if not online else "Tenant and environment", instance)
     side.run("auth", "Authentication", auth)
     side.run("company", "Company", company)
+    side.run("backend", "Which NAV", lambda: _which_nav(client, connection))
 
     sample_vendors: list = []
 

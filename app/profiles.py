@@ -71,6 +71,7 @@ class NavSettings:
     company_id: str = ""
     token_url: str = ""
     base_url: str = ""
+    flavor: str = "auto"  # "auto" | "bc" (Business Central API v2.0) | "classic" (NAV OData v4 pages)
 
     def effective_base_url(self) -> str:
         if self.base_url:
@@ -304,6 +305,7 @@ def build_nav_connection(profile: Profile, vault: Vault | None):
         client_secret=_vault_secret(vault, profile, "nav.client_secret"),
         token_url=nav.effective_token_url(),
         company_id=nav.company_id,
+        flavor=nav.flavor or "auto",
     )
 
 

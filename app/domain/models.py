@@ -84,6 +84,8 @@ class InvoiceLine:
     amount: Decimal
     dimensions: dict[str, str] = field(default_factory=dict)  # dimension code -> value code
     quantity: Decimal = Decimal("1")
+    line_type: str = "G/L Account"  # NAV's line type in English: G/L Account, Item, Resource, Fixed Asset, ...
+    object_number: str = ""  # the item, resource or asset No. of a line that is not a G/L account line
 
 
 @dataclass(frozen=True)
@@ -101,6 +103,9 @@ class PostedInvoice:
     currency: str = ""  # "" = local currency
     lines: tuple[InvoiceLine, ...] = ()
     last_modified: datetime | None = None
+    cancelled: bool = False  # NAV cancelled it with a corrective credit memo: it must not be paid
+    remaining_amount: Decimal | None = None  # what is still owed in NAV, where the backend can say
+    system_id: str = ""  # the BC API id (stable from draft to posted)
 
 
 @dataclass(frozen=True)
@@ -110,6 +115,7 @@ class GLAccount:
     account_type: str = "Posting"  # Posting, Heading, Total, Begin-Total, End-Total
     income_balance: str = ""  # "Income Statement" or "Balance Sheet"
     blocked: bool = False
+    category: str = ""  # Assets, Liabilities, Equity, Income, Cost of Goods Sold, Expense ("" when NAV has none)
 
 
 @dataclass(frozen=True)
@@ -236,6 +242,21 @@ class JournalLine:
     description: str
     balancing_account_type: str = "Bank Account"  # or "G/L Account"
     balancing_account_number: str = ""
+
+
+def payment_description(payment_id: str) -> str:
+    """The description of every NAV journal line a BILL payment becomes; Business Central's G/L entries keep it,
+    so a posted payment is found by it where the API shows no external document number."""
+    return f"BILL payment {payment_id}"[:100]
+
+
+@dataclass(frozen=True)
+class PaymentPosting:
+    """What became of a BILL payment's journal lines in NAV."""
+
+    posted: bool  # True: posted (ledger entries exist); False: written to the batch, waiting to be posted
+    batch: str  # "PAYMENT/BILL": where the lines are or were
+    entries: tuple[PostedPayment, ...] = ()
 
 
 @dataclass(frozen=True)

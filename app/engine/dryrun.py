@@ -14,7 +14,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-from app.domain.models import BillVendor, NavVendor, PostedPayment
+from app.domain.models import BillVendor, NavVendor, PaymentPosting, PostedPayment
 from app.store import Store
 from app.store import schema as t
 
@@ -48,8 +48,9 @@ class DryNavClient:
         for line in lines:
             self._planner.plan(f"NAV: post payment {line.amount} to vendor {line.vendor_number} applied to "
                                f"invoice {line.applies_to_invoice} (BILL payment {line.external_document_number})")
-        return [PostedPayment(0, line.document_number, line.external_document_number, line.vendor_number,
-                              line.amount, line.posting_date) for line in lines]
+        return PaymentPosting(posted=True, batch=f"{journal_template}/{journal_batch}", entries=tuple(
+            PostedPayment(0, line.document_number, line.external_document_number, line.vendor_number, line.amount,
+                          line.posting_date) for line in lines))
 
 
 class DryBillClient:

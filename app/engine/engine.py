@@ -52,8 +52,11 @@ from app.domain.models import (
     ClassificationKind,
     JournalLine,
     Payment,
+    PaymentPosting,
     PostedInvoice,
+    UnreadableRecord,
     VendorFields,
+    payment_description,
 )
 from app.engine.crash import crash_point
 from app.engine.outbox import Outbox, Prepared
@@ -443,15 +446,28 @@ class SyncEngine:
         return self._side_call("BILL", fn, *args, **kwargs)
 
     def _stream(self, side: str, iterator_factory: Callable[[], Iterator]) -> Iterator:
-        """Iterate a client stream, turning auth/config failures (even mid-stream) into a side stop."""
+        """Iterate a client stream, turning auth/config failures (even mid-stream) into a side stop.
+
+        A record the client could not parse arrives as an ``UnreadableRecord``: it is held with its reason and
+        the stream goes on (the bookmark moves past it; a correction in NAV or BILL brings it back)."""
         try:
-            yield from iterator_factory()
+            for item in iterator_factory():
+                if isinstance(item, UnreadableRecord):
+                    self._hold_unreadable(item)
+                    continue
+                yield item
         except (AuthenticationError, ConfigurationError) as exc:
             raise SideStopped(side, exc) from exc
         except RateLimitError as exc:
             if _budget_spent(exc):
                 raise SideStopped(side, exc) from exc
             raise
+
+    def _hold_unreadable(self, record: UnreadableRecord) -> None:
+        kind, flow = _UNREADABLE_KINDS.get((record.system, record.kind), ("unreadable", "accounts"))
+        key = record.key or f"{record.system} {record.kind} ({record.field} {record.value})"
+        self._hold(kind, key, record.message, flow=flow, outcome="failed",
+                   detail={"system": record.system, "field": record.field, "value": record.value})
 
     def _audit(self, s: Session, system: str, action: str, record: str, **detail: Any) -> None:
         s.add(t.AuditEntry(run_id=self.report.run_id, at=self.clock(), system=system, action=action,
@@ -1237,7 +1253,10 @@ class SyncEngine:
         for line in invoice.lines:
             label = f"line {line.line_no}"
             if not line.gl_account:
-                problems.append(f"{label}: has no G/L account")
+                what = f"{line.line_type} {line.object_number}".strip() if line.line_type else "a line"
+                problems.append(f"{label}: is {_article(what)} {what} line, not a G/L account line; BILL needs a "
+                                "chart-of-accounts entry, so post such costs to a G/L account or enter this bill "
+                                "in BILL by hand")
                 continue
             account_label = f"G/L {line.gl_account} {m.gl_names.get(line.gl_account, '')}".rstrip()
             candidates = [c for c in m.accounts.get(line.gl_account, [])
@@ -1316,6 +1335,8 @@ class SyncEngine:
     def _invoice_problems(self, invoice: PostedInvoice, vendor_bill_id: str) -> tuple[list[BillLine], list[str]]:
         """The bill's lines, and every reason the invoice cannot go to BILL now (empty: it can)."""
         problems: list[str] = []
+        if invoice.cancelled:
+            problems.append("NAV cancelled this invoice (corrective credit memo), so it must not be paid")
         if not vendor_bill_id:
             problems.append(f"vendor {invoice.vendor_number} is not linked to BILL")
         lines, line_problems = self._bill_lines(invoice)
@@ -1393,6 +1414,7 @@ class SyncEngine:
     # ==============================================================================================
     def sync_payments(self) -> None:
         self._recover_payment_writes()
+        self._confirm_waiting_payments()
         for payment_id in self._retry_keys("payment"):
             payment = self._bill_call(self.bill.get_payment, payment_id)
             if payment is None:
@@ -1429,6 +1451,27 @@ class SyncEngine:
         if newest:
             with self.store.session() as s:
                 self.store.set_bookmark(s, "bill.payments", newest)
+
+    def _confirm_waiting_payments(self) -> None:
+        """Payments whose lines wait in the journal batch (NAV 2016-2018): posted once the ledger shows them."""
+        with self.store.session() as s:
+            waiting = sorted(set(s.scalars(select(t.PaymentLink.payment_id).where(
+                t.PaymentLink.state == "in journal"))))
+        counts = self.report.counts("payments")
+        for payment_id in waiting:
+            self._check_cancel()
+            found = self._nav_call(self.nav.find_payments, payment_id)
+            if not found:
+                counts.waiting += 1
+                continue
+            with self.store.session() as s:
+                links = list(s.scalars(select(t.PaymentLink).where(t.PaymentLink.payment_id == payment_id)))
+                for link in links:
+                    link.state, link.posted_at = "posted", self.clock()
+                self._audit(s, "NAV", "payment_posted_in_nav", f"payment {payment_id}",
+                            document=", ".join(sorted({link.nav_document_number for link in links})),
+                            entries=[entry.entry_number for entry in found])
+            counts.updated += 1
 
     def _payment_links(self, payment_ids: list[str]) -> dict[str, list[t.PaymentLink]]:
         links: dict[str, list[t.PaymentLink]] = {}
@@ -1494,18 +1537,20 @@ class SyncEngine:
                 document_number=document, posting_date=payment.process_date,
                 vendor_number=invoices[a.bill_id].vendor_number, amount=a.amount,
                 applies_to_invoice=invoices[a.bill_id].nav_number, external_document_number=payment.id,
-                description=f"BILL payment {payment.id}"[:100],
+                description=payment_description(payment.id),
                 balancing_account_type=settings.balancing_account_type,
                 balancing_account_number=settings.balancing_account_number,
             ) for a in payment.allocations]
+            batch = f"{settings.journal_template}/{settings.journal_batch}"
 
             def look():
                 found = self._nav_call(self.nav.find_payments, payment.id)
-                return found or None
+                return PaymentPosting(posted=True, batch=batch, entries=tuple(found)) if found else None
 
             try:
-                self.outbox.send(key, lambda: self._nav_call(self.nav.post_payment, lines,
-                                                             settings.journal_template, settings.journal_batch), look)
+                posting = self.outbox.send(key, lambda: self._nav_call(self.nav.post_payment, lines,
+                                                                       settings.journal_template,
+                                                                       settings.journal_batch), look)
             except RecordError as exc:
                 if exc.code != "batch not empty":  # the NAV client's JournalBatchNotEmptyError
                     raise
@@ -1514,20 +1559,30 @@ class SyncEngine:
                 self._hold("payment", payment.id, f"BILL payment {payment.id}: {exc.message}", retryable=True,
                            error=str(exc), flow="payments", outcome="held")
                 return
+            # NAV 2016-2018 cannot post over OData: the lines wait in the batch for the accountant, and the
+            # payment counts as posted once the vendor ledger shows it (_confirm_waiting_payments).
+            state = "posted" if posting.posted else "in journal"
             with self.store.session() as s:
                 for allocation in payment.allocations:
                     invoice = invoices[allocation.bill_id]
                     s.merge(t.PaymentLink(payment_id=payment.id, bill_id=allocation.bill_id,
                                           vendor_number=invoice.vendor_number, nav_invoice_number=invoice.nav_number,
-                                          nav_document_number=document, amount=allocation.amount, state="posted",
-                                          posted_at=self.clock()))
-                self.outbox.finish(s, key, {"document": document})
+                                          nav_document_number=document, amount=allocation.amount, state=state,
+                                          posted_at=self.clock() if posting.posted else None))
+                self.outbox.finish(s, key, {"document": document, "posted": posting.posted})
                 self._resolve_item(s, "payment", payment.id)
-                self._audit(s, "NAV", "post_payment", f"payment {payment.id}", document=document,
-                            amount=_money(payment.amount),
+                self._audit(s, "NAV", "post_payment" if posting.posted else "payment_lines_in_journal",
+                            f"payment {payment.id}", document=document, amount=_money(payment.amount),
+                            batch=posting.batch,
                             applies_to=[invoices[a.bill_id].nav_number for a in payment.allocations])
             crash_point("after_commit")
-            counts.created += 1
+            if posting.posted:
+                counts.created += 1
+            else:
+                counts.waiting += 1
+                log.warning("BILL payment %s (%s): journal lines %s are in NAV batch %s, waiting for the "
+                            "accountant to post the batch.", payment.id, _money(payment.amount), document,
+                            posting.batch)
 
         self._guard("payments", "payment", payment.id, f"BILL payment {payment.id}", post)
 
@@ -1542,6 +1597,11 @@ class SyncEngine:
                     self._check_posted_payment(payment, links)
 
 
+# (system, UnreadableRecord.kind) → (queue kind, flow) of the hold, so it shows where that record's flow shows.
+_UNREADABLE_KINDS = {
+    ("NAV", "vendor"): ("vendor", "vendors"), ("BILL", "vendor"): ("bill_vendor", "vendors"),
+    ("NAV", "posted invoice"): ("invoice", "invoices"), ("BILL", "payment"): ("payment", "payments"),
+}
 _UNDONE_STATUS = {"VOID": "voided", "CANCELLED": "cancelled", "FAILED": "failed"}
 _UNDONE_SINGLE_STATUS = {"VOIDED": "voided", "CANCELED": "cancelled", "FUNDING_FAILED_VOIDED": "failed"}
 
@@ -1561,6 +1621,10 @@ def _payment_state(payment: Payment) -> str:
     return word if word and shown.lower().startswith(word[:4]) else f"{word or 'no longer settled'} ({shown})"
 
 
+def _article(word: str) -> str:
+    return "an" if word[:1].lower() in "aeiou" else "a"
+
+
 def _set_invoice_dates(link: t.InvoiceLink, invoice: PostedInvoice) -> None:
     link.posting_date, link.document_date, link.due_date = (invoice.posting_date, invoice.document_date,
                                                             invoice.due_date)
@@ -1572,9 +1636,10 @@ def _invoice_to_json(invoice: PostedInvoice) -> dict:
         "vendor_invoice_number": invoice.vendor_invoice_number, "posting_date": invoice.posting_date.isoformat(),
         "document_date": invoice.document_date.isoformat(), "due_date": invoice.due_date.isoformat(),
         "amount": str(invoice.amount), "amount_including_tax": str(invoice.amount_including_tax),
-        "currency": invoice.currency,
+        "currency": invoice.currency, "cancelled": invoice.cancelled,
         "lines": [{"line_no": line.line_no, "gl_account": line.gl_account, "description": line.description,
-                   "amount": str(line.amount), "dimensions": dict(line.dimensions), "quantity": str(line.quantity)}
+                   "amount": str(line.amount), "dimensions": dict(line.dimensions), "quantity": str(line.quantity),
+                   "line_type": line.line_type, "object_number": line.object_number}
                   for line in invoice.lines],
     }
 
@@ -1589,10 +1654,12 @@ def _invoice_from_json(data: dict) -> PostedInvoice:
         vendor_invoice_number=data["vendor_invoice_number"], posting_date=date.fromisoformat(data["posting_date"]),
         document_date=date.fromisoformat(data["document_date"]), due_date=date.fromisoformat(data["due_date"]),
         amount=Decimal(data["amount"]), amount_including_tax=Decimal(data["amount_including_tax"]),
-        currency=data.get("currency", ""),
+        currency=data.get("currency", ""), cancelled=bool(data.get("cancelled")),
         lines=tuple(InvoiceLine(line_no=line["line_no"], gl_account=line["gl_account"],
                                 description=line["description"], amount=Decimal(line["amount"]),
-                                dimensions=dict(line["dimensions"]), quantity=Decimal(line["quantity"]))
+                                dimensions=dict(line["dimensions"]), quantity=Decimal(line["quantity"]),
+                                line_type=line.get("line_type", "G/L Account" if line["gl_account"] else ""),
+                                object_number=line.get("object_number", ""))
                     for line in data["lines"]),
     )
 

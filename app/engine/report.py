@@ -15,6 +15,7 @@ class FlowCounts:
     held: int = 0
     failed: int = 0
     conflicts: int = 0
+    waiting: int = 0  # payments: journal lines written, waiting for the accountant to post the batch
 
     def add(self, outcome: str, n: int = 1) -> None:
         setattr(self, outcome, getattr(self, outcome) + n)

@@ -5,10 +5,16 @@ with ``?validationToken=...``; we answer 200 with the token as plain text. Witho
 Business Central refuses the subscription, which is how we learn it cannot reach us.
 
 Notifications: ``{"value": [{subscriptionId, clientState, expirationDateTime, resource, changeType,
-lastModifiedDateTime}]}``. ``clientState`` is a secret we chose when subscribing; a notification
-carrying any other value is refused (401) as a whole and changes nothing. ``changeType`` is
-created/updated/deleted, or ``collection`` when too much changed to list: re-read that collection.
+lastModifiedDateTime}]}``, one POST possibly batching several subscriptions. ``clientState`` is a secret we
+chose when subscribing; an entry carrying any other value is ignored and changes nothing. ``changeType`` is
+created/updated/deleted, or ``collection`` when too much changed to list (its resource carries a
+``$filter=lastModifiedDateTime gt …``): re-read that collection. Resources come with or without a leading slash.
 Before BC version 19 bodies could start with a byte-order mark; we accept it.
+
+Business Central deletes EVERY subscription on a notification URL that answers anything but 2xx, 408, 429 or
+5xx (NAV-GROUND-TRUTH.md §2). So a notification is never answered 4xx: what we ignore (not JSON, not ours, not
+a POST) is answered 202 and logged; only when we could not take the changes in do we answer 503, so that
+Business Central retries.
 """
 
 from __future__ import annotations
@@ -72,21 +78,27 @@ class NavNotificationReceiver:
         if "validationToken" in request.query:
             return self._handshake(request.query["validationToken"])
         if request.method != "POST":
-            return Reply(405, "POST only", headers={"Allow": "POST"})
+            return self._ignore("it is not a POST", request)
         try:
             payload = json.loads(request.body.decode("utf-8-sig"))
         except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):  # deep nesting: malformed, not a 500
-            return self._reject(400, "it is not JSON", request)
+            return self._ignore("it is not JSON", request)
         items = payload.get("value") if isinstance(payload, dict) else None
-        if not isinstance(items, list) or not items or not all(isinstance(i, dict) for i in items):
-            return self._reject(400, "it has no list of changes", request)
+        if not isinstance(items, list) or not items:
+            return self._ignore("it has no list of changes", request)
         ours = [s for s in self._client_states() if s]
+        accepted = []
         for item in items:
-            client_state = item.get("clientState")
-            if not isinstance(client_state, str) or not ours or not _same_secret(client_state, ours):
-                return self._reject(401, "its clientState is not ours", request)
+            client_state = item.get("clientState") if isinstance(item, dict) else None
+            if isinstance(client_state, str) and ours and _same_secret(client_state, ours):
+                accepted.append(item)
+        if len(accepted) < len(items):
+            self._ignore(f"{len(items) - len(accepted)} of its {len(items)} change(s) do not carry our clientState",
+                         request)
+        if not accepted:
+            return Reply(202, "ignored")
         changes = []
-        for item in items:
+        for item in accepted:
             resource = str(item.get("resource") or "")
             entity, key = parse_resource(resource)
             change_type = str(item.get("changeType") or "updated")
@@ -97,7 +109,11 @@ class NavNotificationReceiver:
         self.accepted += len(changes)
         log.info("NAV notified %d change(s): %s", len(changes),
                  ", ".join(f"{c.entity} {c.change_type}" for c in changes[:5]))
-        self._on_changes(changes)
+        try:
+            self._on_changes(changes)
+        except Exception:  # noqa: BLE001 - whatever failed, Business Central must retry, not drop us
+            log.exception("Could not take in %d NAV change(s); Business Central will send them again", len(changes))
+            return Reply(503, "try again", headers={"Retry-After": "60"})
         return Reply(200, "ok")
 
     def _handshake(self, token: str) -> Reply:
@@ -110,7 +126,7 @@ class NavNotificationReceiver:
             self._on_handshake()
         return Reply(200, token)
 
-    def _reject(self, status: int, why: str, request: InboundRequest) -> Reply:
+    def _ignore(self, why: str, request: InboundRequest) -> Reply:
         self.rejected += 1
-        log.warning("Refused a NAV notification from %s (%d bytes): %s", request.client, len(request.body), why)
-        return Reply(status, "Unauthorized" if status == 401 else "Bad request")
+        log.warning("Ignored a NAV notification from %s (%d bytes): %s", request.client, len(request.body), why)
+        return Reply(202, "ignored")

@@ -1,0 +1,474 @@
+"""Business Central 17+ (on-premises or online) through its standard API v2.0.
+
+Only what Microsoft's API v2.0 pages expose (NAV-GROUND-TRUTH.md §1), under
+``/api/v2.0/companies({id})/``:
+
+* ``vendors`` (read, create, PATCH with If-Match), incremental by ``lastModifiedDateTime``.
+* ``purchaseInvoices`` holds drafts AND posted invoices in one set: only the posted statuses (Open, Paid,
+  Corrective, Canceled) become bills; a draft keeps its id when it is posted while its number changes. Lines come
+  from ``purchaseInvoiceLines`` (``lineType`` Account = a G/L account line, ``lineObjectNumber``, ``netAmount``)
+  with their ``dimensionSetLines``.
+* ``accounts``, ``dimensions``, ``dimensionValues``.
+* Payments: the connector's own batch in ``vendorPaymentJournals`` (the default payment template), lines as
+  ``vendorPayments`` applied to the invoice, posted through ``journals({same id})/Microsoft.NAV.post`` (204):
+  ``vendorPaymentJournals`` itself has no post action. A posted payment is confirmed from ``generalLedgerEntries``
+  (the API has no vendor ledger entries), found by the lines' description, which names the BILL payment.
+* Webhook subscriptions (``/api/v2.0/subscriptions``) for vendors and purchaseInvoices.
+
+Enum values arrive encoded (``G_x002F_L_x0020_Account``) and are decoded in ``enums.py``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+from app.clients.nav import enums
+from app.clients.nav.backend import FieldError, JournalRow, NavBackend, PaymentJournal, field_value
+from app.clients.nav.transport import SYSTEM, literal
+from app.domain.errors import ConfigurationError, NotFoundError, RecordError
+from app.domain.models import (
+    Dimension,
+    DimensionValue,
+    GLAccount,
+    InvoiceLine,
+    JournalLine,
+    NavVendor,
+    PostedInvoice,
+    PostedPayment,
+    UnreadableRecord,
+    VendorFields,
+    payment_description,
+)
+from app.domain.values import (
+    parse_amount,
+    parse_date,
+    parse_datetime,
+    parse_optional_date,
+    parse_quantity,
+    parse_text,
+)
+
+POSTED_STATUSES = {"Open", "Paid", "Corrective", "Canceled"}
+DEFAULT_1099_CODE = "NEC-01"  # Business Central US: "nonemployee compensation" (1099-NEC)
+VENDOR_FIELDS = {
+    "name": "displayName", "address_line1": "addressLine1", "address_line2": "addressLine2", "city": "city",
+    "state": "state", "postal_code": "postalCode", "country": "country", "email": "email", "phone": "phoneNumber",
+    "tax_id": "taxRegistrationNumber",
+}
+INCOME_CATEGORIES = {"Income", "Cost of Goods Sold", "Expense"}
+BALANCE_CATEGORIES = {"Assets", "Liabilities", "Equity"}
+EMPTY_GUID = "00000000-0000-0000-0000-000000000000"
+
+
+def _stamp(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class BcApi(NavBackend):
+    flavor = "bc"
+    description = "Business Central API v2.0"
+
+    def __init__(self, transport) -> None:
+        super().__init__(transport)
+        self._company_id = self.connection.company_id
+        self._vendor_ids: dict[str, str] = {}
+        self._nested_expand = True
+
+    # -- addresses ----------------------------------------------------------------------------------
+    @property
+    def company_id(self) -> str:
+        """The company's id; looked up by the company name when the profile does not give it."""
+        if not self._company_id:
+            companies = list(self.transport.iter_values(f"{self.connection.api_root}/companies",
+                                                        record="companies"))
+            wanted = self.connection.company.strip().casefold()
+            for company in companies:
+                if wanted in {str(company.get("name") or "").casefold(),
+                              str(company.get("displayName") or "").casefold()}:
+                    self._company_id = str(company["id"])
+                    break
+            else:
+                names = ", ".join(str(c.get("name")) for c in companies) or "none"
+                raise ConfigurationError(f"the company '{self.connection.company}' does not exist in Business "
+                                         f"Central (wrong company). Companies found: {names}.", system=SYSTEM,
+                                         code="Internal_CompanyNotFound")
+        return self._company_id
+
+    def _url(self, entity_set: str) -> str:
+        return f"{self.connection.api_root}/companies({self.company_id})/{entity_set}"
+
+    def _rows(self, entity_set: str, params: dict | None = None, record: str = "") -> Iterator[dict]:
+        yield from self.transport.iter_values(self._url(entity_set), params, record=record)
+
+    # -- connection ---------------------------------------------------------------------------------
+    def ping(self) -> dict:
+        """Check credentials and company; answers the company record."""
+        return self.transport.get(f"{self.connection.api_root}/companies({self.company_id})", record="company")
+
+    def number_for_id(self, entity_set: str, system_id: str) -> str:
+        """The ``number`` of a record named by its id, as webhook notifications name records."""
+        return str(self.transport.get(f"{self._url(entity_set)}({system_id})",
+                                      record=f"{entity_set} {system_id}").get("number") or "")
+
+    # -- vendors ------------------------------------------------------------------------------------
+    def _vendor(self, row: dict) -> NavVendor:
+        number = field_value(row, "number", lambda v: parse_text(v, required="vendor number"))
+        values = {attr: str(row.get(name) or "").strip() for attr, name in VENDOR_FIELDS.items()}
+        fields = VendorFields(**values, is_1099=bool(str(row.get("irs1099Code") or "").strip()),
+                              inactive=enums.api_option(row.get("blocked")) != " ")
+        vendor = NavVendor(number=number, fields=fields,
+                           last_modified=field_value(row, "lastModifiedDateTime", parse_datetime),
+                           etag=row.get("@odata.etag", ""), system_id=str(row.get("id") or ""))
+        if vendor.system_id:
+            self._vendor_ids[number] = vendor.system_id
+        return self.remember(vendor)
+
+    def _vendor_or_unreadable(self, row: dict) -> NavVendor | UnreadableRecord:
+        try:
+            return self._vendor(row)
+        except FieldError as exc:
+            return self.unreadable("vendor", str(row.get("number") or row.get("id") or ""), exc)
+
+    def iter_vendors(self, modified_since: datetime | None = None) -> Iterator[NavVendor | UnreadableRecord]:
+        params = {"$filter": f"lastModifiedDateTime ge {_stamp(modified_since)}"} if modified_since else None
+        for row in self._rows("vendors", params):
+            yield self._vendor_or_unreadable(row)
+
+    def get_vendor(self, number: str) -> NavVendor | None:
+        for row in self._rows("vendors", {"$filter": f"number eq {literal(number)}"}, record=f"vendor {number}"):
+            vendor = self._vendor_or_unreadable(row)
+            if isinstance(vendor, UnreadableRecord):
+                raise RecordError(vendor.message, system=SYSTEM, record=f"vendor {number}", code="unreadable")
+            return vendor
+        return None
+
+    @staticmethod
+    def _vendor_payload(fields: VendorFields, only: set[str] | None = None) -> dict:
+        payload: dict[str, Any] = {name: getattr(fields, attr) for attr, name in VENDOR_FIELDS.items()
+                                   if only is None or attr in only}
+        if only is None or "is_1099" in only:
+            payload["irs1099Code"] = DEFAULT_1099_CODE if fields.is_1099 else ""
+        if only is None or "inactive" in only:
+            payload["blocked"] = enums.encode_api_enum("All" if fields.inactive else " ")
+        return payload
+
+    def create_vendor(self, fields: VendorFields, number: str) -> NavVendor:
+        record = f"vendor {number}" if number else f"new vendor '{fields.name}'"
+        payload = {"number": number, **self._vendor_payload(fields)} if number else self._vendor_payload(fields)
+        response = self.transport.send("POST", self._url("vendors"), json=payload, idempotent=False, record=record)
+        if response.status_code != 201:
+            raise self.transport.error(response, record)
+        return self._vendor_from_response(response)
+
+    def _patch_vendor(self, number, fields, changed, etag):
+        vendor_id = self._vendor_ids.get(number)
+        if not vendor_id:
+            current = self.get_vendor(number)
+            if current is None:
+                raise NotFoundError("the vendor was deleted in NAV.", system=SYSTEM, record=f"vendor {number}")
+            vendor_id = current.system_id
+        return self.transport.send("PATCH", f"{self._url('vendors')}({vendor_id})",
+                                   json=self._vendor_payload(fields, changed), idempotent=True,
+                                   record=f"vendor {number}", headers={"If-Match": etag or "*"})
+
+    def _vendor_from_response(self, response) -> NavVendor:
+        return self._vendor(self.transport.json(response))
+
+    # -- posted invoices ----------------------------------------------------------------------------
+    def _line(self, row: dict) -> InvoiceLine | None:
+        line_type = enums.api_option(row.get("lineType"))
+        if line_type in ("Comment", " "):
+            return None  # text only, no amount
+        dimensions = {str(d.get("code") or ""): str(d.get("valueCode") or "")
+                      for d in row.get("dimensionSetLines") or [] if d.get("code") and d.get("valueCode")}
+        number = str(row.get("lineObjectNumber") or "").strip()
+        amount_field = "netAmount" if row.get("netAmount") is not None else "amountExcludingTax"
+        return InvoiceLine(
+            line_no=field_value(row, "sequence", lambda v: int(parse_text(v, required="line sequence"))),
+            gl_account=number if line_type == "Account" else "",
+            description=str(row.get("description") or ""), amount=field_value(row, amount_field, parse_amount),
+            dimensions=dimensions, quantity=field_value(row, "quantity", parse_quantity),
+            line_type="G/L Account" if line_type == "Account" else line_type,
+            object_number="" if line_type == "Account" else number)
+
+    def _invoice(self, row: dict, line_rows: list[dict]) -> PostedInvoice:
+        status = enums.api_option(row.get("status"))
+        posting_date = field_value(row, "postingDate", parse_date)
+        vendor = str(row.get("payToVendorNumber") or "").strip() or field_value(
+            row, "vendorNumber", lambda v: parse_text(v, required="vendor number"))
+        lines = tuple(line for line in (self._line(r) for r in sorted(
+            line_rows, key=lambda r: int(r.get("sequence") or 0))) if line is not None)
+        return PostedInvoice(
+            number=str(row["number"]), vendor_number=vendor,
+            vendor_invoice_number=str(row.get("vendorInvoiceNumber") or "").strip(), posting_date=posting_date,
+            document_date=field_value(row, "invoiceDate", parse_optional_date) or posting_date,
+            due_date=field_value(row, "dueDate", parse_date),
+            amount=field_value(row, "totalAmountExcludingTax", parse_amount),
+            amount_including_tax=field_value(row, "totalAmountIncludingTax", parse_amount),
+            currency=str(row.get("currencyCode") or "").strip(), lines=lines,
+            last_modified=field_value(row, "lastModifiedDateTime", parse_datetime),
+            cancelled=status == "Canceled", system_id=str(row.get("id") or ""))
+
+    def _invoice_lines(self, invoice_id: str, number: str) -> list[dict]:
+        url = f"{self._url('purchaseInvoices')}({invoice_id})/purchaseInvoiceLines"
+        record = f"lines of posted invoice {number}"
+        try:
+            return list(self.transport.iter_values(url, {"$expand": "dimensionSetLines"}, record=record))
+        except RecordError:  # a server that cannot expand the lines' dimensions: one read per line
+            rows = list(self.transport.iter_values(url, record=record))
+            for line in rows:
+                line["dimensionSetLines"] = list(self.transport.iter_values(
+                    f"{url}({line['id']})/dimensionSetLines", record=record))
+            return rows
+
+    def _posted(self, row: dict) -> PostedInvoice | UnreadableRecord | None:
+        """A posted invoice (None for a draft, which never becomes a bill)."""
+        if enums.api_option(row.get("status")) not in POSTED_STATUSES:
+            return None
+        number = str(row.get("number") or "")
+        try:
+            lines = row.get("purchaseInvoiceLines")
+            if lines is None:
+                lines = self._invoice_lines(str(row.get("id")), number)
+            return self._invoice(row, lines)
+        except FieldError as exc:
+            return self.unreadable("posted invoice", number, exc)
+
+    def iter_posted_invoices(self, modified_since: datetime | None = None
+                             ) -> Iterator[PostedInvoice | UnreadableRecord]:
+        params: dict[str, str] = {}
+        if modified_since is not None:
+            params["$filter"] = f"lastModifiedDateTime ge {_stamp(modified_since)}"
+        for row in self._invoice_rows(params):
+            invoice = self._posted(row)
+            if invoice is not None:
+                yield invoice
+
+    def _invoice_rows(self, params: dict[str, str]) -> Iterator[dict]:
+        """purchaseInvoices with their lines and the lines' dimensions in one read where the server allows it."""
+        if self._nested_expand:
+            rows = self._rows("purchaseInvoices", {**params,
+                                                   "$expand": "purchaseInvoiceLines($expand=dimensionSetLines)"})
+            try:
+                first = next(rows, None)
+            except RecordError:  # the server refuses the nested $expand: lines are read per invoice
+                self._nested_expand = False
+            else:
+                if first is not None:
+                    yield first
+                    yield from rows
+                return
+        yield from self._rows("purchaseInvoices", params)
+
+    def get_posted_invoice(self, number: str) -> PostedInvoice | None:
+        for row in self._rows("purchaseInvoices", {"$filter": f"number eq {literal(number)}"},
+                              record=f"posted invoice {number}"):
+            invoice = self._posted(row)
+            if isinstance(invoice, UnreadableRecord):
+                raise RecordError(invoice.message, system=SYSTEM, record=f"posted invoice {number}",
+                                  code="unreadable")
+            return invoice
+        return None
+
+    def invoice_status(self, number: str) -> str:
+        """Open, Paid, Corrective or Canceled (the API's word on whether it is paid); "" when not found."""
+        for row in self._rows("purchaseInvoices", {"$filter": f"number eq {literal(number)}"},
+                              record=f"posted invoice {number}"):
+            return enums.api_option(row.get("status"))
+        return ""
+
+    # -- reference data -----------------------------------------------------------------------------
+    def iter_gl_accounts(self) -> Iterator[GLAccount]:
+        for row in self._rows("accounts"):
+            category = enums.api_option(row.get("category")).strip()
+            income_balance = ("Income Statement" if category in INCOME_CATEGORIES
+                              else "Balance Sheet" if category in BALANCE_CATEGORIES else "")
+            yield GLAccount(number=str(row["number"]), name=str(row.get("displayName") or ""),
+                            account_type=enums.api_option(row.get("accountType")), income_balance=income_balance,
+                            blocked=bool(row.get("blocked")), category=category)
+
+    def iter_dimensions(self) -> Iterator[Dimension]:
+        for row in self._rows("dimensions"):
+            yield Dimension(code=str(row["code"]), name=str(row.get("displayName") or ""))
+
+    def iter_dimension_values(self) -> Iterator[DimensionValue]:
+        codes = {str(row["id"]): str(row["code"]) for row in self._rows("dimensions")}
+        for row in self._rows("dimensionValues"):
+            code = codes.get(str(row.get("dimensionId")))
+            if code:
+                yield DimensionValue(dimension_code=code, code=str(row["code"]),
+                                     name=str(row.get("displayName") or ""))
+
+    # -- payments -----------------------------------------------------------------------------------
+    def find_payments(self, external_document_number: str) -> list[PostedPayment]:
+        """Posted G/L entries of this BILL payment, found by the description its journal lines carry."""
+        description = payment_description(external_document_number)
+        found = []
+        for row in self._rows("generalLedgerEntries", {"$filter": f"description eq {literal(description)}"},
+                              record=f"payment {external_document_number}"):
+            if enums.api_option(row.get("documentType")) != "Payment":
+                continue
+            debit = parse_amount(row.get("debitAmount") or 0)
+            if debit <= 0:
+                continue  # the balancing (bank) side of the same posting
+            found.append(PostedPayment(entry_number=int(row.get("entryNumber") or 0),
+                                       document_number=str(row.get("documentNumber") or ""),
+                                       external_document_number=external_document_number, vendor_number="",
+                                       amount=debit, posting_date=parse_date(row.get("postingDate"))))
+        return found
+
+    def payment_journal(self, lines, journal_template, journal_batch) -> PaymentJournal:
+        return _ApiJournal(self, journal_batch, lines[0].balancing_account_type, lines[0].balancing_account_number)
+
+    # -- webhooks (API v2.0 subscriptions) ------------------------------------------------------------
+    def _subscriptions_url(self, subscription_id: str | None = None) -> str:
+        base = f"{self.connection.api_root}/subscriptions"
+        return f"{base}('{subscription_id}')" if subscription_id else base
+
+    def webhooks_supported(self) -> bool:
+        response = self.transport.send("GET", self._subscriptions_url(), idempotent=True)
+        if response.status_code == 200:
+            return True
+        if response.status_code == 404:
+            return False
+        raise self.transport.error(response, "webhook subscriptions")
+
+    def resource_path(self, entity_set: str) -> str:
+        return f"/api/v2.0/companies({self.company_id})/{entity_set}"
+
+    def create_subscription(self, notification_url: str, resource: str, client_state: str) -> dict:
+        record = f"webhook subscription for {resource}"
+        response = self.transport.send("POST", self._subscriptions_url(), idempotent=False, record=record,
+                                       json={"notificationUrl": notification_url, "resource": resource,
+                                             "clientState": client_state})
+        if response.status_code != 201:
+            raise self.transport.error(response, record)
+        return self.transport.json(response)
+
+    def get_subscription(self, subscription_id: str) -> dict | None:
+        try:
+            return self.transport.get(self._subscriptions_url(subscription_id),
+                                      record=f"subscription {subscription_id}")
+        except NotFoundError:
+            return None
+
+    def list_subscriptions(self) -> list[dict]:
+        return list(self.transport.get(self._subscriptions_url()).get("value", []))
+
+    def renew_subscription(self, subscription_id: str) -> dict:
+        record = f"subscription {subscription_id}"
+        current = self.get_subscription(subscription_id)
+        if current is None:
+            raise NotFoundError("the webhook subscription no longer exists in NAV.", system=SYSTEM, record=record)
+        response = self.transport.send("PATCH", self._subscriptions_url(subscription_id), idempotent=True,
+                                       record=record, json={"notificationUrl": current["notificationUrl"]},
+                                       headers={"If-Match": current.get("@odata.etag", "*")})
+        if response.status_code != 200:
+            raise self.transport.error(response, record)
+        return self.transport.json(response)
+
+    def delete_subscription(self, subscription_id: str) -> None:
+        record = f"subscription {subscription_id}"
+        current = self.get_subscription(subscription_id)
+        if current is None:
+            return
+        response = self.transport.send("DELETE", self._subscriptions_url(subscription_id), idempotent=True,
+                                       record=record, headers={"If-Match": current.get("@odata.etag", "*")})
+        if response.status_code not in (204, 404):
+            raise self.transport.error(response, record)
+
+
+class _ApiJournal(PaymentJournal):
+    """The connector's batch of the default payment template: vendorPaymentJournals with code = the batch."""
+
+    can_post = True
+
+    def __init__(self, api: BcApi, code: str, balancing_type: str, balancing_account: str) -> None:
+        self.api, self.code = api, code.upper()
+        self.balancing_type, self.balancing_account = balancing_type, balancing_account
+        self.record = f"vendor payment journal {self.code}"
+        self.journal_id = self._journal_id()
+
+    def _journal_id(self) -> str:
+        found = list(self.api._rows("vendorPaymentJournals", {"$filter": f"code eq {literal(self.code)}"},
+                                    record=self.record))
+        if found:
+            journal = found[0]
+            number = str(journal.get("balancingAccountNumber") or "")
+            if self.balancing_account and number not in ("", self.balancing_account):
+                raise RecordError(
+                    f"the vendor payment journal {self.code} balances against account {number}, but the Settings "
+                    f"say {self.balancing_account}: make them the same.", system=SYSTEM, record=self.record,
+                    code="balancing account")
+            return str(journal["id"])
+        body: dict[str, Any] = {"code": self.code, "displayName": f"BILL payments ({self.code})"}
+        if self.balancing_account and self.balancing_type == "G/L Account":
+            accounts = list(self.api._rows("accounts", {"$filter": f"number eq {literal(self.balancing_account)}"},
+                                           record=self.record))
+            if not accounts:
+                raise RecordError(f"the balancing account {self.balancing_account} does not exist in NAV.",
+                                  system=SYSTEM, record=self.record)
+            body["balancingAccountId"] = accounts[0]["id"]
+        elif self.balancing_account:
+            raise RecordError(
+                f"the vendor payment journal {self.code} does not exist. The API can only create it with a G/L "
+                f"balancing account: create the batch {self.code} in NAV's Payment Journal with bank account "
+                f"{self.balancing_account} as its balancing account, or choose a G/L account in Settings.",
+                system=SYSTEM, record=self.record, code="batch missing")
+        response = self.api.transport.send("POST", self.api._url("vendorPaymentJournals"), json=body,
+                                           idempotent=False, record=self.record)
+        if response.status_code != 201:
+            raise self.api.transport.error(response, self.record)
+        return str(self.api.transport.json(response)["id"])
+
+    @property
+    def _payments_url(self) -> str:
+        return f"{self.api._url('vendorPaymentJournals')}({self.journal_id})/vendorPayments"
+
+    @staticmethod
+    def _row(row: dict) -> JournalRow:
+        return JournalRow(str(row.get("externalDocumentNumber") or ""), str(row.get("documentNumber") or ""),
+                          str(row.get("appliesToInvoiceNumber") or ""), parse_amount(row.get("amount")),
+                          int(row.get("lineNumber") or 0), {"id": row.get("id"), "etag": row.get("@odata.etag", "*")})
+
+    def lines(self) -> list[JournalRow]:
+        """The batch's lines: vendorPayments shows invoice-applied payment lines, journalLines the lines without a
+        document type; together they show what posting the batch would post."""
+        rows = [self._row(row) for row in self.api.transport.iter_values(self._payments_url, record=self.record)]
+        seen = {row.ref["id"] for row in rows}
+        journal_lines = f"{self.api._url('journals')}({self.journal_id})/journalLines"
+        for row in self.api.transport.iter_values(journal_lines, record=self.record):
+            if row.get("id") not in seen:
+                rows.append(JournalRow(str(row.get("externalDocumentNumber") or ""),
+                                       str(row.get("documentNumber") or ""), "", parse_amount(row.get("amount")),
+                                       int(row.get("lineNumber") or 0), {"id": row.get("id"), "etag": "*"}))
+        return rows
+
+    def create(self, line: JournalLine, line_no: int) -> JournalRow:
+        payload = {"lineNumber": line_no, "vendorNumber": line.vendor_number,
+                   "postingDate": line.posting_date.isoformat(), "documentNumber": line.document_number,
+                   "externalDocumentNumber": line.external_document_number, "amount": float(line.amount),
+                   "appliesToInvoiceNumber": line.applies_to_invoice, "description": line.description[:100]}
+        record = f"payment {line.external_document_number}"
+        response = self.api.transport.send("POST", self._payments_url, json=payload, idempotent=False, record=record)
+        if response.status_code != 201:
+            raise self.api.transport.error(response, record)
+        return self._row(self.api.transport.json(response))
+
+    def delete(self, row: JournalRow) -> None:
+        response = self.api.transport.send("DELETE", f"{self._payments_url}({row.ref['id']})", idempotent=True,
+                                           record=self.record, headers={"If-Match": row.ref["etag"] or "*"})
+        if response.status_code not in (204, 404):
+            raise self.api.transport.error(response, self.record)
+
+    def post(self) -> None:
+        # vendorPaymentJournals has no post action; journals({the same batch id})/Microsoft.NAV.post posts it.
+        response = self.api.transport.send("POST", f"{self.api._url('journals')}({self.journal_id})/Microsoft.NAV.post",
+                                           idempotent=False, record=self.record)
+        if response.status_code not in (200, 204):
+            raise self.api.transport.error(response, self.record)
+
+
+__all__ = ["BcApi", "EMPTY_GUID"]

@@ -186,7 +186,11 @@ DEMO_DIMENSIONS = {
                                   ("SALES", "Sales")]),
     "PROJECT": ("Project", [("P-1001", "Line 3 Retrofit"), ("P-1002", "Paint Booth Upgrade"),
                             ("P-1003", "ERP Rollout")]),
+    # NAV: DEPARTMENT = global dimension 1, PROJECT = global dimension 2, AREA = shortcut dimension 3.
+    "AREA": ("Area", [("EAST", "Eastern Plants"), ("WEST", "Western Plants")]),
 }
+GLOBAL_DIMENSIONS = ("DEPARTMENT", "PROJECT")
+SHORTCUT_DIMENSIONS = ("DEPARTMENT", "PROJECT", "AREA")  # shortcut dimensions 1..3 (General Ledger Setup)
 # BILL classifications: departments match NAV's DEPARTMENT values by name; projects become accounting classes.
 DEMO_BILL_DEPARTMENTS = ["Production", "Maintenance", "Administration", "Sales"]
 DEMO_BILL_CLASSES = ["Line 3 Retrofit", "Paint Booth Upgrade"]  # ERP Rollout has no class yet
@@ -243,9 +247,11 @@ def demo_posted_invoices() -> list[DemoInvoice]:
             ]
             if counter % 3 == 0:
                 project = ["P-1001", "P-1002", "P-1003"][counter % 3 if counter % 9 else 2]
+                project_dims = {"DEPARTMENT": "PROD", "PROJECT": project}
+                if counter % 4 == 0:
+                    project_dims["AREA"] = "EAST" if counter % 8 else "WEST"
                 lines.append(DemoInvoiceLine(2, _VENDOR_ACCOUNTS[(index + 5) % 40], "Project materials",
-                                             Decimal(2), Decimal(89 + counter), {"DEPARTMENT": "PROD",
-                                                                                  "PROJECT": project}))
+                                             Decimal(2), Decimal(89 + counter), project_dims))
             posting = DEMO_TODAY - timedelta(days=60 - counter)
             invoices.append(DemoInvoice(
                 number=f"108{counter:03d}",
@@ -256,6 +262,21 @@ def demo_posted_invoices() -> list[DemoInvoice]:
                 lines=tuple(lines),
             ))
     return invoices
+
+
+def demo_draft_invoices() -> list[DemoInvoice]:
+    """Purchase invoices still being entered in NAV (not posted): never to become BILL bills.
+
+    Business Central's purchaseInvoices lists them with status Draft; posting one keeps its API id and
+    gives it a posted number."""
+    return [
+        DemoInvoice("1001", "V00020", "INV-00020-DRAFT", DEMO_TODAY, DEMO_TODAY + timedelta(days=30),
+                    (DemoInvoiceLine(1, "5120", "Fasteners, not yet approved", Decimal(4), Decimal("61.25"),
+                                     {"DEPARTMENT": "PROD"}),)),
+        DemoInvoice("1002", "V00070", "INV-00070-DRAFT", DEMO_TODAY, DEMO_TODAY + timedelta(days=30),
+                    (DemoInvoiceLine(1, "6100", "Paint, awaiting receipt", Decimal(1), Decimal("318.40"),
+                                     {"DEPARTMENT": "MAINT", "AREA": "WEST"}),)),
+    ]
 
 
 def demo_purchase_orders() -> list[tuple[str, str, Decimal]]:

@@ -24,6 +24,7 @@ class ODataSyntaxError(ValueError):
 _TOKEN = re.compile(
     r"""\s*(?:
         (?P<string>'(?:[^']|'')*')
+      | (?P<guid>[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}(?![0-9A-Za-z]))
       | (?P<datetime>\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:\d{2}))
       | (?P<date>\d{4}-\d{2}-\d{2})
       | (?P<number>-?\d+(?:\.\d+)?)
@@ -57,6 +58,8 @@ def _tokenize(text: str) -> list[tuple[str, Any]]:
         raw = match.group(kind)
         if kind == "string":
             tokens.append(("literal", raw[1:-1].replace("''", "'")))
+        elif kind == "guid":  # API v2.0 ids are unquoted GUID literals: documentId eq 3b5c2f1e-...
+            tokens.append(("literal", raw.lower()))
         elif kind == "datetime":
             tokens.append(("literal", parse_datetime(raw)))
         elif kind == "date":

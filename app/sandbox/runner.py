@@ -24,6 +24,7 @@ class RunningSandboxes:
     nav_server: SandboxServer
     bill_server: SandboxServer
     clock: SandboxClock
+    nav_flavor: str = "bc"  # "bc" (Business Central: API v2.0 + published pages) or "classic" (NAV 2016-2018)
 
     @property
     def nav(self):
@@ -51,7 +52,8 @@ class RunningSandboxes:
             company=demo_data.COMPANY_NAME,
             user=demo_data.NAV_USER,
             web_service_key=demo_data.NAV_WEB_SERVICE_KEY,
-            company_id=demo_data.COMPANY_ID,  # the BC API shape (webhook subscriptions) names the company by id
+            # the BC API names the company by id; a classic NAV (2016-2018) has no API, so no id to give
+            company_id=demo_data.COMPANY_ID if self.nav_flavor == "bc" else "",
         )
         values.update(overrides)
         return NavConnection(**values)
@@ -77,12 +79,15 @@ class RunningSandboxes:
 
 
 def start_sandboxes(seed: str = "demo", faults: str = "", host: str = "127.0.0.1", nav_port: int = 0,
-                    bill_port: int = 0, **bill_options) -> RunningSandboxes:
+                    bill_port: int = 0, nav_flavor: str = "bc", nav_options: dict | None = None,
+                    **bill_options) -> RunningSandboxes:
+    """Start both sandboxes. ``nav_flavor``: "bc" (Business Central 18+) or "classic" (NAV 2016-2018);
+    ``nav_options``: more NavSandbox arguments (language, us_localization, notification_delay, ...)."""
     from app.sandbox.bill import BillSandbox
     from app.sandbox.nav import NavSandbox
 
     clock = SandboxClock()
-    nav_app = NavSandbox(seed=seed, clock=clock)
+    nav_app = NavSandbox(seed=seed, clock=clock, flavor=nav_flavor or "bc", **(nav_options or {}))
     bill_app = BillSandbox(seed=seed, clock=clock, **bill_options)
     nav_server = SandboxServer(nav_app, host, nav_port).start()
     try:
@@ -90,7 +95,7 @@ def start_sandboxes(seed: str = "demo", faults: str = "", host: str = "127.0.0.1
     except OSError:
         nav_server.stop()
         raise
-    running = RunningSandboxes(nav_server, bill_server, clock)
+    running = RunningSandboxes(nav_server, bill_server, clock, nav_app.flavor)
     running.set_faults(faults)
     return running
 
@@ -106,8 +111,9 @@ def stop_sandboxes(running: RunningSandboxes) -> None:
 
 
 @contextlib.contextmanager
-def running_sandboxes(seed: str = "demo", faults: str = "", **options) -> Iterator[RunningSandboxes]:
-    running = start_sandboxes(seed=seed, faults=faults, **options)
+def running_sandboxes(seed: str = "demo", faults: str = "", nav_flavor: str = "bc",
+                      **options) -> Iterator[RunningSandboxes]:
+    running = start_sandboxes(seed=seed, faults=faults, nav_flavor=nav_flavor, **options)
     try:
         yield running
     finally:
@@ -121,7 +127,7 @@ def main(args) -> int:
     setup_logging(None, console=True)
     try:
         running = start_sandboxes(seed=args.seed, faults=args.faults, host=args.host, nav_port=args.nav_port,
-                                  bill_port=args.bill_port)
+                                  bill_port=args.bill_port, nav_flavor=getattr(args, "nav_flavor", None) or "bc")
     except OSError as exc:
         print(f"Could not start the sandboxes: {exc} (is the port already in use? choose another with "
               f"--nav-port / --bill-port)")
@@ -130,7 +136,12 @@ def main(args) -> int:
         print(f"Bad option: {exc}")
         return 2
     nav = running.nav_connection()
-    print(f"NAV sandbox   OData v4: {running.nav_url}/{nav.server_instance}/ODataV4/Company('{nav.company}')/")
+    flavor = ("Business Central (API v2.0 + published pages)" if running.nav_flavor == "bc"
+              else "NAV 2016-2018 (published pages only)")
+    print(f"NAV sandbox   {flavor}")
+    print(f"              OData v4: {running.nav_url}/{nav.server_instance}/ODataV4/Company('{nav.company}')/")
+    if running.nav_flavor == "bc":
+        print(f"              API v2.0: {running.nav_url}/{nav.server_instance}/api/v2.0/companies({nav.company_id})/")
     print(f"              user {demo_data.NAV_USER}, web-service key {demo_data.NAV_WEB_SERVICE_KEY} (demo values)")
     print(f"BILL sandbox  v3 API:   {running.bill_url}/connect/v3/  events: {running.bill_url}/connect-events/v3/")
     print(f"              org {demo_data.BILL_ORGANIZATION_ID}, user {demo_data.BILL_USERNAME} (demo values)")

@@ -207,7 +207,9 @@ class BcApi(NavBackend):
             due_date=field_value(row, "dueDate", parse_date),
             amount=field_value(row, "totalAmountExcludingTax", parse_amount),
             amount_including_tax=field_value(row, "totalAmountIncludingTax", parse_amount),
-            currency=str(row.get("currencyCode") or "").strip(), lines=lines,
+            # The local currency comes as the company's own code with an empty currencyId; "" means local here.
+            currency="" if str(row.get("currencyId") or EMPTY_GUID) == EMPTY_GUID else str(
+                row.get("currencyCode") or "").strip(), lines=lines,
             last_modified=field_value(row, "lastModifiedDateTime", parse_datetime),
             cancelled=status == "Canceled", system_id=str(row.get("id") or ""))
 

@@ -304,3 +304,33 @@ def test_the_clerks_own_journal_lines_are_never_touched(client, nav):
         client.post_payment(_lines("stp01PAYMENT0002", "108001", "100.00"), "PAYMENT", "DEFAULT")
     after = sorted((key, dict(row)) for key, row in nav.company.journal_lines("PAYMENT", "DEFAULT"))
     assert [key for key, _ in after] == [key for key, _ in before]
+
+
+def test_bc_sees_a_line_the_api_hides_even_without_the_payment_journal_page(client, nav, flavor, monkeypatch):
+    """vendorPayments hides unapplied payment lines and journalLines hides every payment line; posting the batch
+    would post such a line too. Without page 256 published, the number NAV gives our line gives it away."""
+    from app.sandbox import nav_pages
+
+    if flavor != "bc":
+        pytest.skip("the hidden-line rule is the API's")
+    monkeypatch.delitem(nav_pages.SERVICES, "PaymentJournal")
+    with nav.state_lock:
+        nav.company.insert_journal_line("PAYMENT", "BILL", {
+            "Document_Type": "Payment", "Document_No": "G00777", "Account_Type": "Vendor", "Account_No": "V00010",
+            "Amount": Decimal("5.00")})
+    with pytest.raises(JournalBatchNotEmptyError, match="cannot see through the API"):
+        client.post_payment(_lines("stp01PAYMENT0003", "108001", "325.00"), "PAYMENT", "BILL")
+    left = [row["Document_No"] for _, row in nav.company.journal_lines("PAYMENT", "BILL")]
+    assert left == ["G00777"]  # ours taken out again, the clerk's untouched, nothing posted
+    assert client.find_payments("stp01PAYMENT0003") == []
+
+
+def test_a_service_that_is_not_published_is_named_with_its_page(client, nav, flavor, monkeypatch):
+    from app.sandbox import nav_pages
+
+    if flavor != "classic":
+        pytest.skip("the API needs nothing published")
+    monkeypatch.delitem(nav_pages.SERVICES, "ChartOfAccounts")
+    assert [(service, page) for service, page, _ in client.backend.missing_services()] == [("ChartOfAccounts", 16)]
+    with pytest.raises(ConfigurationError, match="publish page 16 .Chart of Accounts. with the service name"):
+        list(client.iter_gl_accounts())

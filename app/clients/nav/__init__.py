@@ -14,7 +14,6 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from datetime import datetime
-from decimal import Decimal
 
 from app.clients.nav.backend import JournalBatchNotEmptyError, NavBackend
 from app.clients.nav.bcapi import BcApi
@@ -122,9 +121,6 @@ class NavClient:
 
     def post_payment(self, lines: list[JournalLine], journal_template: str, journal_batch: str) -> PaymentPosting:
         return self.backend.post_payment(lines, journal_template, journal_batch)
-
-    def invoice_remaining_amount(self, invoice_number: str) -> Decimal:
-        return self.backend.invoice_remaining_amount(invoice_number)  # type: ignore[attr-defined]
 
     # -- webhooks (Business Central only) -----------------------------------------------------------
     def webhooks_supported(self) -> bool:

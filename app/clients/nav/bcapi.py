@@ -25,7 +25,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 from app.clients.nav import enums
-from app.clients.nav.backend import FieldError, JournalRow, NavBackend, PaymentJournal, field_value
+from app.clients.nav.backend import (
+    FieldError,
+    JournalBatchNotEmptyError,
+    JournalRow,
+    NavBackend,
+    PaymentJournal,
+    field_value,
+)
 from app.clients.nav.transport import SYSTEM, literal
 from app.domain.errors import ConfigurationError, NotFoundError, RecordError
 from app.domain.models import (
@@ -322,7 +329,8 @@ class BcApi(NavBackend):
         return found
 
     def payment_journal(self, lines, journal_template, journal_batch) -> PaymentJournal:
-        return _ApiJournal(self, journal_batch, lines[0].balancing_account_type, lines[0].balancing_account_number)
+        return _ApiJournal(self, journal_template, journal_batch, lines[0].balancing_account_type,
+                           lines[0].balancing_account_number)
 
     # -- webhooks (API v2.0 subscriptions) ------------------------------------------------------------
     def _subscriptions_url(self, subscription_id: str | None = None) -> str:
@@ -387,8 +395,8 @@ class _ApiJournal(PaymentJournal):
 
     can_post = True
 
-    def __init__(self, api: BcApi, code: str, balancing_type: str, balancing_account: str) -> None:
-        self.api, self.code = api, code.upper()
+    def __init__(self, api: BcApi, template: str, code: str, balancing_type: str, balancing_account: str) -> None:
+        self.api, self.template, self.code = api, template, code.upper()
         self.balancing_type, self.balancing_account = balancing_type, balancing_account
         self.record = f"vendor payment journal {self.code}"
         self.journal_id = self._journal_id()
@@ -436,8 +444,15 @@ class _ApiJournal(PaymentJournal):
                           int(row.get("lineNumber") or 0), {"id": row.get("id"), "etag": row.get("@odata.etag", "*")})
 
     def lines(self) -> list[JournalRow]:
-        """The batch's lines: vendorPayments shows invoice-applied payment lines, journalLines the lines without a
-        document type; together they show what posting the batch would post."""
+        """Every line of the batch, as far as this server lets us see it.
+
+        The API hides lines: vendorPayments shows only lines applied to an invoice (or with an Applies-to ID),
+        journalLines only lines without a document type. The Payment Journal page (256), where the server
+        publishes it as ``PaymentJournal``, shows them all; otherwise the union of the two API sets is read, and
+        ``create`` notices a hidden line from the line number the server gives ours."""
+        rows = self._page_lines()
+        if rows is not None:
+            return rows
         rows = [self._row(row) for row in self.api.transport.iter_values(self._payments_url, record=self.record)]
         seen = {row.ref["id"] for row in rows}
         journal_lines = f"{self.api._url('journals')}({self.journal_id})/journalLines"
@@ -448,8 +463,33 @@ class _ApiJournal(PaymentJournal):
                                        int(row.get("lineNumber") or 0), {"id": row.get("id"), "etag": "*"}))
         return rows
 
+    def _page_lines(self) -> list[JournalRow] | None:
+        """The batch through the published Payment Journal page (template AND batch filter), or None."""
+        template = self.template
+        if not template:
+            return None
+        url = f"{self.api.connection.company_root}/PaymentJournal"
+        params = {"$filter": f"Journal_Template_Name eq {literal(template)} and "
+                             f"Journal_Batch_Name eq {literal(self.code)}"}
+        try:
+            rows = list(self.api.transport.iter_values(url, params, record=self.record))
+        except (NotFoundError, ConfigurationError):
+            return None
+        by_number = {int(row.get("lineNumber") or 0): row for row in self.api.transport.iter_values(
+            self._payments_url, record=self.record)}
+        found = []
+        for row in rows:
+            number = int(row.get("Line_No") or 0)
+            api_row = by_number.get(number, {})
+            found.append(JournalRow(str(row.get("External_Document_No") or ""), str(row.get("Document_No") or ""),
+                                    str(row.get("AppliesToDocNo") or ""), parse_amount(row.get("Amount")), number,
+                                    {"id": api_row.get("id"), "etag": api_row.get("@odata.etag", "*")}))
+        return found
+
     def create(self, line: JournalLine, line_no: int) -> JournalRow:
-        payload = {"lineNumber": line_no, "vendorNumber": line.vendor_number,
+        # The server numbers the line (after the last line of the WHOLE batch, hidden ones included): a number
+        # beyond the one expected from the lines we can see means the batch holds lines we cannot see.
+        payload = {"vendorNumber": line.vendor_number,
                    "postingDate": line.posting_date.isoformat(), "documentNumber": line.document_number,
                    "externalDocumentNumber": line.external_document_number, "amount": float(line.amount),
                    "appliesToInvoiceNumber": line.applies_to_invoice, "description": line.description[:100]}
@@ -457,7 +497,15 @@ class _ApiJournal(PaymentJournal):
         response = self.api.transport.send("POST", self._payments_url, json=payload, idempotent=False, record=record)
         if response.status_code != 201:
             raise self.api.transport.error(response, record)
-        return self._row(self.api.transport.json(response))
+        created = self._row(self.api.transport.json(response))
+        if created.line_no > line_no:
+            self.delete(created)
+            raise JournalBatchNotEmptyError(
+                f"journal batch {self.code} holds lines the connector cannot see through the API (line numbers "
+                f"up to {created.line_no - 10000}; for example unapplied payments). Posting would post them too: "
+                f"post or delete them in NAV's Payment Journal, batch {self.code}, or give the connector a batch "
+                "of its own in Settings.", system=SYSTEM, record=self.record, code="batch not empty")
+        return created
 
     def delete(self, row: JournalRow) -> None:
         response = self.api.transport.send("DELETE", f"{self._payments_url}({row.ref['id']})", idempotent=True,

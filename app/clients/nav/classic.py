@@ -32,7 +32,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal
 from typing import Any
 
 from app.clients.nav import enums
@@ -357,12 +356,6 @@ class ClassicPages(NavBackend):
         if isinstance(invoice, UnreadableRecord):
             raise RecordError(invoice.message, system=SYSTEM, record=f"posted invoice {number}", code="unreadable")
         return invoice
-
-    def invoice_remaining_amount(self, invoice_number: str) -> Decimal:
-        invoice = self.get_posted_invoice(invoice_number)
-        if invoice is None or invoice.remaining_amount is None:
-            raise NotFoundError("no such posted invoice.", system=SYSTEM, record=f"posted invoice {invoice_number}")
-        return invoice.remaining_amount
 
     # -- reference data -----------------------------------------------------------------------------
     def iter_gl_accounts(self) -> Iterator[GLAccount | UnreadableRecord]:

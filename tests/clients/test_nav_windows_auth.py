@@ -24,7 +24,8 @@ WRONG = "Not-The-Windows-Pw-1"
 def _windows(server: SandboxServer, **overrides) -> NavConnection:
     values = dict(mode="onprem", base_url=server.url, server_instance=demo_data.SERVER_INSTANCE,
                   company=demo_data.COMPANY_NAME, company_id=demo_data.COMPANY_ID, use_windows_auth=True,
-                  user=demo_data.NAV_WINDOWS_ACCOUNT, windows_password=demo_data.NAV_WINDOWS_PASSWORD)
+                  user=demo_data.NAV_WINDOWS_ACCOUNT, windows_password=demo_data.NAV_WINDOWS_PASSWORD,
+                  flavor="classic")  # NAV 2016-2018 on a Windows domain: the published pages
     values.update(overrides)
     return NavConnection(**values)
 
@@ -57,6 +58,15 @@ def test_reads_vendors_through_the_ntlm_handshake(win_server, win_nav):
     # One handshake (two 401 legs) on the first request; the six pages then ride the authenticated connection.
     assert _unauthorized(win_nav) == 2
     assert win_nav.count("GET", "/Vendor") == 2 + 6
+
+
+def test_business_central_on_premises_reads_its_api_through_the_ntlm_handshake(win_server):
+    client = NavClient(_windows(win_server, flavor="auto"), retry=NO_WAIT)
+    try:
+        assert client.flavor == "bc" and client.ping()["name"] == demo_data.COMPANY_NAME
+        assert len(list(client.iter_vendors())) == 40
+    finally:
+        client.close()
 
 
 @pytest.mark.parametrize("user", ["cronus\\APCLERK", demo_data.NAV_WINDOWS_USER])

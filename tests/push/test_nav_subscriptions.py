@@ -91,10 +91,10 @@ def test_an_expired_subscription_is_recreated(keeper, sandboxes):
 
 def test_a_nav_change_arrives_as_a_notification(keeper, listener, sandboxes):
     keeper.ensure()
-    vendor = sandboxes.nav.edit_vendor("V00010", Name="Renamed by a NAV user")
+    sandboxes.nav.edit_vendor("V00010", Name="Renamed by a NAV user")
     deadline_changes = _wait(lambda: listener.changes)
     assert [(c.entity, c.change_type) for c in deadline_changes] == [("vendors", "updated")]
-    assert deadline_changes[0].key == vendor["Id"]
+    assert deadline_changes[0].key == sandboxes.nav.company.vendors.get("V00010")["SystemId"]  # the API's id
 
 
 def test_an_unreachable_listener_fails_the_handshake(nav_client, push_state, sandboxes):

@@ -1,4 +1,7 @@
-"""The /nav/notifications route over a real socket: handshake, clientState check, change parsing."""
+"""The /nav/notifications route over a real socket: handshake, clientState check, change parsing.
+
+Business Central deletes every subscription on a notification URL that answers anything but 2xx, 408, 429 or
+5xx, so what the route ignores is answered 202, never 4xx; only a failure to take changes in answers 503."""
 
 from __future__ import annotations
 
@@ -68,33 +71,57 @@ def test_a_byte_order_mark_is_accepted(nav_listener):
 
 
 @pytest.mark.parametrize("client_state", ["", "someone-else", CLIENT_STATE + "x", CLIENT_STATE.upper()])
-def test_a_notification_whose_client_state_is_not_ours_is_refused_whole(nav_listener, client_state):
+def test_a_change_whose_client_state_is_not_ours_is_ignored_and_ours_in_the_same_batch_go_through(
+        nav_listener, client_state):
     listener, received, _ = nav_listener
-    body = notification(item(), item(client_state=client_state))
-    assert call(listener, "POST", NAV_PATH, body)[0] == 401
-    assert received == []
+    body = notification(item(), item(client_state=client_state, resource=RESOURCE + "(forged)"))
+    assert call(listener, "POST", NAV_PATH, body)[0] == 200
+    assert [c.key for c in received] == ["2ee8d9e8-0000-0000-0000-000000000001"]
 
 
-def test_a_missing_client_state_is_refused(nav_listener):
+def test_a_notification_with_nothing_of_ours_changes_nothing_and_is_answered_2xx(nav_listener):
     listener, received, _ = nav_listener
     bad = item()
     del bad["clientState"]
-    assert call(listener, "POST", NAV_PATH, notification(bad))[0] == 401
+    assert call(listener, "POST", NAV_PATH, notification(bad, item(client_state="someone-else")))[0] == 202
     assert received == []
 
 
 @pytest.mark.parametrize("body", [b"", b"{", b"[]", b'{"value": []}', b'{"value": "x"}', b'{"value": [1]}'])
-def test_malformed_notifications_get_400(nav_listener, body):
+def test_malformed_notifications_are_ignored_with_202_never_4xx(nav_listener, body):
     listener, received, _ = nav_listener
-    assert call(listener, "POST", NAV_PATH, body)[0] == 400
+    assert call(listener, "POST", NAV_PATH, body)[0] == 202
     assert received == []
+
+
+def test_a_notification_we_could_not_take_in_asks_business_central_to_retry():
+    def broken(changes):
+        raise RuntimeError("store locked")
+
+    receiver = NavNotificationReceiver(lambda: [CLIENT_STATE], broken)
+    with WebhookListener("127.0.0.1", 0) as listener:
+        listener.route(NAV_PATH, receiver)
+        assert call(listener, "POST", NAV_PATH, notification(item()))[0] == 503
+
+
+def test_a_batch_mixing_subscriptions_and_resource_shapes(nav_listener):
+    listener, received, _ = nav_listener
+    invoices = "api/v2.0/companies(3b5c2f1e-6a8d-4e1b-9c7a-0d2f4b6a8c10)/purchaseInvoices"
+    body = notification(item(), item(resource=invoices + "(5e3a0000-0000-0000-0000-000000000002)"),
+                        item(resource=invoices + "?$filter=lastModifiedDateTime%20gt%202024-01-01T10:00:00Z",
+                             change="collection"))
+    assert call(listener, "POST", NAV_PATH, body)[0] == 200
+    assert [(c.entity, c.key, c.change_type) for c in received] == [
+        ("vendors", "2ee8d9e8-0000-0000-0000-000000000001", "updated"),
+        ("purchaseInvoices", "5e3a0000-0000-0000-0000-000000000002", "updated"),
+        ("purchaseInvoices", "", "collection")]
 
 
 def test_oversized_and_unknown_paths(nav_listener):
     listener, _, _ = nav_listener
     assert call(listener, "POST", NAV_PATH, b"x" * 10_001)[0] == 413
     assert call(listener, "POST", "/elsewhere", b"{}")[0] == 404
-    assert call(listener, "GET", NAV_PATH)[0] == 405
+    assert call(listener, "GET", NAV_PATH)[0] == 202  # not Business Central's; answered 2xx all the same
 
 
 def test_an_unusable_validation_token_is_refused(nav_listener):

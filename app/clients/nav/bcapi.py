@@ -111,8 +111,19 @@ class BcApi(NavBackend):
 
     # -- connection ---------------------------------------------------------------------------------
     def ping(self) -> dict:
-        """Check credentials and company; answers the company record."""
-        return self.transport.get(f"{self.connection.api_root}/companies({self.company_id})", record="company")
+        """Check credentials and company; answers the company record. A company id from the profile must
+        belong to the company the profile names."""
+        companies = list(self.transport.iter_values(f"{self.connection.api_root}/companies", record="companies"))
+        company_id = self.company_id
+        found = next((c for c in companies if str(c.get("id")) == company_id), None)
+        wanted = self.connection.company.strip().casefold()
+        if found is None or (wanted and wanted not in {str(found.get("name") or "").casefold(),
+                                                       str(found.get("displayName") or "").casefold()}):
+            names = ", ".join(str(c.get("name")) for c in companies) or "none"
+            raise ConfigurationError(f"the company '{self.connection.company}' (id {company_id}) does not exist in "
+                                     f"Business Central (wrong company). Companies found: {names}.", system=SYSTEM,
+                                     code="Internal_CompanyNotFound")
+        return found
 
     def number_for_id(self, entity_set: str, system_id: str) -> str:
         """The ``number`` of a record named by its id, as webhook notifications name records."""

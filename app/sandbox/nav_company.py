@@ -366,16 +366,17 @@ class NavCompany:
         self.invoice_ids[api_id] = invoice.number
         entry = self._invoice_entry(entry_no, header) | {"_v": self.version()}
         self.vendor_ledger.put(entry_no, entry)
-        for line in lines:
-            self._gl_entry(line["No"] if line["Type"] == "G/L Account" else "5110", header["Posting_Date"],
-                           "Invoice", invoice.number, line["Description"], line["Amount"], line["Dimension_Set_ID"],
-                           "Vendor", invoice.vendor_number, when)
-        self._gl_entry(PAYABLES_ACCOUNT, header["Posting_Date"], "Invoice", invoice.number,
-                       f"Invoice {invoice.number}", -header["Amount_Including_VAT"], 0, "Vendor",
-                       invoice.vendor_number, when)
+        entries = [self._gl_entry(line["No"] if line["Type"] == "G/L Account" else "5110", header["Posting_Date"],
+                                  "Invoice", invoice.number, line["Description"], line["Amount"],
+                                  line["Dimension_Set_ID"], "Vendor", invoice.vendor_number, when) for line in lines]
+        entries.append(self._gl_entry(PAYABLES_ACCOUNT, header["Posting_Date"], "Invoice", invoice.number,
+                                      f"Invoice {invoice.number}", -header["Amount_Including_VAT"], 0, "Vendor",
+                                      invoice.vendor_number, when))
         self._add_balance(invoice.vendor_number, header["Amount_Including_VAT"])
         if notify:
             self.on_change("purchaseInvoices", api_id, "updated" if draft else "created")
+            for entry in entries:
+                self.on_change("generalLedgerEntries", entry["SystemId"], "created")
         return header
 
     @staticmethod

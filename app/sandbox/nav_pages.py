@@ -238,14 +238,31 @@ class ClassicPages:
             return self._lines_of(match.group(1))
         return None
 
+    @staticmethod
+    def _ledger_order(source):
+        """Page 29's SourceTableView: sorting("Vendor No.", "Posting Date") order(descending)."""
+        def rows(after: Any = None) -> Iterator[tuple[Any, dict]]:
+            every = sorted(((row["Vendor_No"], row["Posting_Date"].isoformat(), row["Entry_No"]), row)
+                           for _, row in source(None))
+            every.reverse()
+            for key, row in every:
+                if after is None or key < tuple(after):
+                    yield key, row
+
+        return rows
+
     def _narrow_ledger(self, text: str):
+        narrowed = self._narrow_ledger_source(text)
+        return self._ledger_order(narrowed) if narrowed is not None else None
+
+    def _narrow_ledger_source(self, text: str):
         company = self.company
         if " or " in f" {text} ":
             return None
         match = re.search(r"Entry_No (gt|ge) (\d+)", text)
         if match:
             start = int(match.group(2)) - (1 if match.group(1) == "ge" else 0)
-            return lambda after: company.vendor_ledger.iter_from(max(start, after or 0))
+            return lambda after: company.vendor_ledger.iter_from(start)
         match = re.search(r"Document_No eq '([^']*)'", text)
         if match:
             invoice = company.invoices.get(match.group(1))
@@ -294,7 +311,7 @@ class ClassicPages:
             return View(service, entity, fields, keys, company.invoices.iter_from, self.project_invoice_list,
                         get=lambda key: company.invoices.get(key[0]), expandable=False)
         if page == 29:
-            return View(service, entity, fields, keys, company.vendor_ledger.iter_from,
+            return View(service, entity, fields, keys, self._ledger_order(company.vendor_ledger.iter_from),
                         lambda row: self._project(29, row), get=lambda key: company.vendor_ledger.get(key[0]),
                         narrow=self._narrow_ledger)
         if page == 16:

@@ -284,7 +284,7 @@ def test_accountant_posts_the_batch_and_the_ledger_shows_it(classic_server):
     assert [r["Document_No"] for r in remaining] == [r["Document_No"] for r in clerk_before
                                                      if r["Journal_Batch_Name"] != "BILL"]
     newest = requests.get(f"{root}/VendorLedgerEntries", auth=AUTH, params={"$filter": "Entry_No gt 60"}).json()
-    assert [row["Entry_No"] for row in newest["value"]] == [61, 62]
+    assert [row["Entry_No"] for row in newest["value"]] == [62, 61]  # page 29: by vendor and date, descending
 
 
 def test_posting_refuses_dates_outside_the_allowed_range(classic_server):
@@ -371,6 +371,40 @@ def test_api_purchase_invoices_drafts_and_posting(nav_server):
     assert page["Pre_Assigned_No"] == "1001"
     opened = requests.get(f"{base}/purchaseInvoices", auth=AUTH, params={"$filter": "status eq 'Open'"}).json()
     assert len(opened["value"]) == 61
+
+
+def test_api_creates_drafts_only(nav_server):
+    base = api_company_url(nav_server)
+    missing = requests.post(f"{base}/purchaseInvoices", auth=AUTH, json={"vendorInvoiceNumber": "X-1"})
+    assert missing.status_code == 400
+    assert _error(missing)["message"] == 'A "vendorNumber" or a "vendorID" must be provided.'
+    created = requests.post(f"{base}/purchaseInvoices", auth=AUTH, json={"vendorNumber": "V00030",
+                                                                         "vendorInvoiceNumber": "X-1"})
+    assert created.status_code == 201 and created.json()["status"] == "Draft"
+    draft = created.json()
+    line = requests.post(f"{base}/purchaseInvoices({draft['id']})/purchaseInvoiceLines", auth=AUTH, json={
+        "lineType": "Account", "lineObjectNumber": "6200", "quantity": 2, "unitCost": 10.5})
+    assert line.status_code == 201 and line.json()["amountExcludingTax"] == 21
+    again = requests.get(f"{base}/purchaseInvoices({draft['id']})", auth=AUTH).json()
+    assert again["totalAmountExcludingTax"] == 21 and again["status"] == "Draft"
+    pages = requests.get(f"{company_url(nav_server)}/PostedPurchaseInvoices", auth=AUTH).json()["value"]
+    assert draft["number"] not in {row["No"] for row in pages}
+    assert requests.post(f"{base}/purchaseInvoices({draft['id']})/Microsoft.NAV.post", auth=AUTH).status_code == 204
+    posted = requests.get(f"{base}/purchaseInvoices({draft['id']})", auth=AUTH).json()
+    assert posted["status"] == "Open" and posted["vendorInvoiceNumber"] == "X-1"
+
+
+def test_item_lines_on_pages_and_api(nav_server):
+    lines = requests.get(f"{company_url(nav_server)}/PostedPurchaseInvoiceLines", auth=AUTH,
+                         params={"$filter": "Document_No eq '108005'"}).json()["value"]
+    assert [(line["Type"], line["No"]) for line in lines] == [("G/L Account", "5120"), ("Item", "1100")]
+    base = api_company_url(nav_server)
+    invoice = requests.get(f"{base}/purchaseInvoices", auth=AUTH,
+                           params={"$filter": "number eq '108005'"}).json()["value"][0]
+    api_lines = requests.get(f"{base}/purchaseInvoices({invoice['id']})/purchaseInvoiceLines", auth=AUTH).json()
+    item = api_lines["value"][1]
+    assert item["lineType"] == "Item" and item["lineObjectNumber"] == "1100"
+    assert item["accountId"] == "00000000-0000-0000-0000-000000000000" and item["itemId"] != item["accountId"]
 
 
 def test_api_invoice_lines_and_dimension_set_lines(nav_server):
@@ -543,7 +577,7 @@ def test_large_seed_is_lazy_and_pages(clock):
         assert len(page["value"]) == 500 and page["@odata.nextLink"]
         ledger = requests.get(f"{company_url(server)}/VendorLedgerEntries", auth=AUTH,
                               params={"$filter": "Entry_No gt 19998"}).json()["value"]
-        assert [row["Entry_No"] for row in ledger] == [19999, 20000]
+        assert [row["Entry_No"] for row in ledger] == [20000, 19999]
         base = api_company_url(server)
         since = (app.company.seeded_at - timedelta(seconds=1.5)).isoformat().replace("+00:00", "Z")
         recent = requests.get(f"{base}/vendors", auth=AUTH, params={"$filter": f"lastModifiedDateTime gt {since}"})

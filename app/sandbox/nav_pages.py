@@ -32,7 +32,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from app.sandbox import nav_enums
-from app.sandbox.nav_company import BLANK_DATE, PAYMENT_TEMPLATE, NavCompany, NavError
+from app.sandbox.nav_company import BLANK_DATE, NavCompany, NavError
 from app.sandbox.nav_fields import PAGE_FIELDS, PAGE_KEYS
 from app.sandbox.nav_http import ODataError, View
 from app.sandbox.nav_odata import parse_datetime
@@ -430,8 +430,8 @@ class ClassicPages:
             raise ODataError(400, "Internal_RecordNotFound",
                              f"The Gen. Journal Template does not exist. Identification fields and values: "
                              f"Name='{template}'")
-        if template == PAYMENT_TEMPLATE and "Document_Type" not in values:
-            values["Document_Type"] = " "
+        if self.company.templates[template]["Type"] == "Payments" and "Document_Type" not in values:
+            values["Document_Type"] = "Payment"  # SetUpNewLine (the page's OnNewRecord) in a payment journal
         if dims:
             values["Dimension_Set_ID"] = self.company.dimension_set_id(dims)
         try:

@@ -282,6 +282,11 @@ class ClassicPages:
     # -- views -----------------------------------------------------------------------------
     def view(self, service: str) -> View | None:
         page = SERVICES.get(service)
+        if service == f"PostedPurchaseInvoice{LINES_PART}":
+            # the part's entity set is listed in $metadata and addressable on its own (ground truth §0.2)
+            view = self._lines_view(service, self._lines_rows)
+            view.narrow = self._narrow_lines
+            return view
         if page is None:
             return None
         company = self.company

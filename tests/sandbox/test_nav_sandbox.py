@@ -606,3 +606,26 @@ def test_unknown_flavour_or_language_is_refused():
         NavSandbox("demo", clock=SandboxClock(), flavor="nav2009")
     with pytest.raises(ValueError):
         NavSandbox("demo", clock=SandboxClock(), language="fr")
+
+
+def test_metadata_lists_the_published_services_and_api(nav_server, classic_server):
+    import xml.etree.ElementTree as ElementTree
+
+    edm = "{http://docs.oasis-open.org/odata/ns/edm}"
+    classic = requests.get(f"{classic_server.url}/{demo_data.SERVER_INSTANCE}/ODataV4/$metadata", auth=AUTH)
+    assert classic.status_code == 200 and classic.headers["Content-Type"].startswith("application/xml")
+    tree = ElementTree.fromstring(classic.content)
+    sets = {e.get("Name") for e in tree.iter(f"{edm}EntitySet")}
+    assert {"Vendor", "PostedPurchaseInvoice", "PostedPurchaseInvoicePurchInvLines", "PostedPurchaseInvoices",
+            "PaymentJournal", "VendorLedgerEntries"} <= sets
+    part = next(e for e in tree.iter(f"{edm}NavigationProperty"))
+    assert part.get("Name") == "PostedPurchaseInvoicePurchInvLines" and part.get("ContainsTarget") == "true"
+    standalone = requests.get(f"{company_url(classic_server)}/PostedPurchaseInvoicePurchInvLines", auth=AUTH,
+                              params={"$filter": "Document_No eq '108001'"}).json()["value"]
+    assert [line["Document_No"] for line in standalone] == ["108001"]
+    api = requests.get(f"{api_url(nav_server)}/$metadata", auth=AUTH)
+    tree = ElementTree.fromstring(api.content)
+    members = {m.get("Name") for e in tree.iter(f"{edm}EnumType") if e.get("Name") == "glAccountType"
+               for m in e.iter(f"{edm}Member")}
+    assert "Begin_x002D_Total" in members
+    assert requests.get(f"{api_url(classic_server)}/$metadata", auth=AUTH).status_code == 404

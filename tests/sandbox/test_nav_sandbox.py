@@ -371,6 +371,9 @@ def test_api_purchase_invoices_drafts_and_posting(nav_server):
     assert page["Pre_Assigned_No"] == "1001"
     opened = requests.get(f"{base}/purchaseInvoices", auth=AUTH, params={"$filter": "status eq 'Open'"}).json()
     assert len(opened["value"]) == 61
+    typed = requests.get(f"{base}/purchaseInvoices", auth=AUTH, params={
+        "$filter": "status eq Microsoft.NAV.invoiceEntityAggregateStatus'Draft'"}).json()["value"]
+    assert [i["number"] for i in typed] == ["1002"]
 
 
 def test_api_creates_drafts_only(nav_server):

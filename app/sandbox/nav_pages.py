@@ -25,6 +25,8 @@ Page 118 serves a subset of its controls (posting range, dimensions, currency), 
 
 from __future__ import annotations
 
+import bisect
+import functools
 import re
 from collections.abc import Iterator
 from datetime import date
@@ -66,6 +68,7 @@ _DEC = re.compile(r"Amount|Amt|Balance|Quantity|Cost|Price|Percent|Weight|Volume
                   r"Debit|Credit|Difference|Tolerance|Possible|Payments_LCY|NonDeductibleVAT|DisplayTotal")
 
 
+@functools.lru_cache(maxsize=4096)
 def field_kind(page: int, name: str) -> str:
     """'option:<set>', 'bool', 'int', 'date', 'decimal' or 'str' for a page property."""
     option_set = nav_enums.page_option_set(page, name)
@@ -143,14 +146,23 @@ class ClassicPages:
             fields = fields + US_VENDOR_FIELDS
         return fields
 
+    @functools.lru_cache(maxsize=64)  # noqa: B019 - one ClassicPages per sandbox seed
+    def _layout(self, page: int) -> tuple[tuple[str, Any, str | None], ...]:
+        """(name, default, option set) per property of a page, computed once."""
+        layout = []
+        for name in self.page_fields(page):
+            kind = field_kind(page, name)
+            layout.append((name, default_of(kind), kind[7:] if kind.startswith("option:") else None))
+        return tuple(layout)
+
     def _project(self, page: int, row: dict, computed: dict[str, Any] | None = None) -> dict:
         computed = computed or {}
         view = {}
-        for name in self.page_fields(page):
-            kind = field_kind(page, name)
-            value = computed[name] if name in computed else row.get(name, default_of(kind))
-            if kind.startswith("option:") and isinstance(value, str):
-                value = nav_enums.caption(kind[7:], value, self.language)
+        german = self.language == "de"
+        for name, default, option_set in self._layout(page):
+            value = computed[name] if name in computed else row.get(name, default)
+            if option_set and german and isinstance(value, str):
+                value = nav_enums.caption(option_set, value, self.language)
             view[name] = value
         return view
 
@@ -251,6 +263,22 @@ class ClassicPages:
 
         return rows
 
+    def _ledger_all(self, after: Any = None) -> Iterator[tuple[Any, dict]]:
+        """Every entry in page 29's order; the sort keys are cached (they never change once posted), the rows
+        are read lazily, so a page of a large:N ledger costs one page of rows."""
+        company = self.company
+        signature = (id(company), company.next_entry_no, len(company.vendor_ledger))
+        if getattr(self, "_ledger_cache", (None,))[0] != signature:
+            keys = sorted((row["Vendor_No"], row["Posting_Date"].isoformat(), row["Entry_No"])
+                          for _, row in company.vendor_ledger.iter_from(None))
+            self._ledger_cache = (signature, keys)
+        keys = self._ledger_cache[1]
+        end = len(keys) if after is None else bisect.bisect_left(keys, tuple(after))
+        for index in range(end - 1, -1, -1):
+            row = company.vendor_ledger.get(keys[index][2])
+            if row is not None:
+                yield keys[index], row
+
     def _narrow_ledger(self, text: str):
         narrowed = self._narrow_ledger_source(text)
         return self._ledger_order(narrowed) if narrowed is not None else None
@@ -316,7 +344,7 @@ class ClassicPages:
             return View(service, entity, fields, keys, company.invoices.iter_from, self.project_invoice_list,
                         get=lambda key: company.invoices.get(key[0]), expandable=False)
         if page == 29:
-            return View(service, entity, fields, keys, self._ledger_order(company.vendor_ledger.iter_from),
+            return View(service, entity, fields, keys, self._ledger_all,
                         lambda row: self._project(29, row), get=lambda key: company.vendor_ledger.get(key[0]),
                         narrow=self._narrow_ledger)
         if page == 16:

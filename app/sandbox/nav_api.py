@@ -880,7 +880,7 @@ class ApiV2:
         if name == "vendorPaymentJournals":
             return self.vendor_payment_journals()
         if name == "journals":
-            if keyed:
+            if keyed or _filter_guid(request.query.get("$filter", ""), "id"):
                 return self.journals(template=None)  # OnFindRecord: GetBySystemId, any template
             match = re.search(r"templateDisplayName eq '([^']*)'", request.query.get("$filter", ""))
             return self.journals(template=match.group(1) if match else GENERAL_TEMPLATE)

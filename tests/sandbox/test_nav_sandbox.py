@@ -512,6 +512,8 @@ def test_api_journals_templates_and_hidden_lines(nav_server):
     payment = requests.get(f"{base}/journals", auth=AUTH,
                            params={"$filter": "templateDisplayName eq 'PAYMENT'"}).json()["value"]
     assert {j["code"] for j in payment} == {"BILL", "DEFAULT"}
+    by_id = requests.get(f"{base}/journals", auth=AUTH, params={"$filter": f"id eq {payment[0]['id']}"}).json()
+    assert [j["id"] for j in by_id["value"]] == [payment[0]["id"]]  # an id filter finds any template's batch
     lines = requests.get(f"{base}/journals({general[0]['id']})/journalLines", auth=AUTH).json()["value"]
     assert [line["documentNumber"] for line in lines] == ["G00001"]  # the Payment-type G00002 is hidden
     assert lines[0]["accountType"] == "G_x002F_L_x0020_Account"

@@ -211,6 +211,7 @@ class DemoInvoiceLine:
     quantity: Decimal
     unit_cost: Decimal
     dimensions: dict
+    line_type: str = "G/L Account"  # NAV purchase line type; "Item": gl_account holds the item number
 
     @property
     def amount(self) -> Decimal:
@@ -252,6 +253,9 @@ def demo_posted_invoices() -> list[DemoInvoice]:
                     project_dims["AREA"] = "EAST" if counter % 8 else "WEST"
                 lines.append(DemoInvoiceLine(2, _VENDOR_ACCOUNTS[(index + 5) % 40], "Project materials",
                                              Decimal(2), Decimal(89 + counter), project_dims))
+            if counter % 20 == 5:  # a few invoices also buy stock items (Item lines, no G/L account on the line)
+                lines.append(DemoInvoiceLine(len(lines) + 1, "1100", "Steel plate 10 mm", Decimal(10),
+                                             Decimal("42.00"), {"DEPARTMENT": "PROD"}, line_type="Item"))
             posting = DEMO_TODAY - timedelta(days=60 - counter)
             invoices.append(DemoInvoice(
                 number=f"108{counter:03d}",

@@ -59,6 +59,7 @@ from app.sandbox.nav_http import (
     serialize,
     split_segment,
 )
+from app.sandbox.nav_metadata import api_metadata, classic_metadata
 from app.sandbox.nav_ntlm import AUTHENTICATE_MESSAGE, NEGOTIATE_MESSAGE, NtlmAcceptor, message_type
 from app.sandbox.nav_odata import ODataSyntaxError, parse_key_segment
 from app.sandbox.nav_pages import ClassicPages
@@ -345,9 +346,13 @@ class NavSandbox(SandboxApp):
         self._authenticate(request)
         segments = [s for s in (request.params.get("rest") or "").split("/") if s]
         root = self._root(request, "ODataV4")
-        if not segments or segments[0] == "$metadata":
+        if not segments:
             return Response(200, {"@odata.context": f"{root}/$metadata", "value": [
                 {"name": "Company", "kind": "EntitySet", "url": "Company"}]})
+        if segments[0] == "$metadata":
+            with self.state_lock:
+                xml = classic_metadata(self.pages)
+            return Response(200, xml.encode("utf-8"), {"Content-Type": "application/xml;charset=utf-8"})
         head, args = split_segment(segments[0])
         if head != "Company":
             raise ODataError(400, "Internal_CompanyNotFound",
@@ -434,6 +439,8 @@ class NavSandbox(SandboxApp):
         root = self._root(request, "api/v2.0")
         if not segments:
             raise ODataError(404, "BadRequest_NotFound", "Resource not found for the segment 'v2.0'.")
+        if segments[0] == "$metadata":
+            return Response(200, api_metadata().encode("utf-8"), {"Content-Type": "application/xml;charset=utf-8"})
         head, args = split_segment(segments[0])
         if head == "subscriptions":
             return self.webhooks.handle(request, args, root)

@@ -27,7 +27,7 @@ from decimal import Decimal, InvalidOperation
 from heapq import merge
 from typing import Any
 
-from app.sandbox import nav_enums
+from app.sandbox import demo_data, nav_enums
 from app.sandbox.base import Request, Response
 from app.sandbox.nav_company import (
     BLANK_DATE,
@@ -270,7 +270,8 @@ class ApiV2:
         def get(key: tuple) -> dict | None:
             return next((line for line in header.get("_lines", []) if line["SystemId"] == key[0]), None)
 
-        view = self._view("purchaseInvoiceLines", rows, lambda line: self.project_invoice_line(header, line), get=get)
+        view = self._view("purchaseInvoiceLines", rows, lambda line: self.project_invoice_line(header, line), get=get,
+                          insert=lambda body: self._insert_draft_line(header, body))
         view.children["dimensionSetLines"] = lambda line: self.dimension_set_lines(
             line.get("Dimension_Set_ID", 0), line["SystemId"], "Purchase Invoice Line")
         return view
@@ -311,13 +312,83 @@ class ApiV2:
         self.company.draft_ids.pop(row["SystemId"], None)
         self.company.on_change("purchaseInvoices", row["SystemId"], "deleted")
 
+    def _insert_invoice(self, body: dict) -> dict:
+        """POST creates a draft (Purchase Header, Document Type Invoice), never a posted invoice."""
+        company = self.company
+        unknown = set(body) - set(API_FIELDS["purchaseInvoices"])
+        if unknown:
+            raise ODataError(400, "BadRequest", f"The property '{sorted(unknown)[0]}' does not exist on type "
+                                                "'Microsoft.NAV.purchaseInvoice'.")
+        vendor = None
+        if body.get("vendorId"):
+            vendor = company.vendor_by_id(str(body["vendorId"]).lower())
+        elif body.get("vendorNumber"):
+            vendor = company.vendors.get(str(body["vendorNumber"]))
+        if vendor is None:
+            if body.get("vendorId") or body.get("vendorNumber"):
+                raise dialog("The vendor does not exist.")
+            raise dialog('A "vendorNumber" or a "vendorID" must be provided.')
+        number = str(company.next_draft_no)
+        company.next_draft_no += 1
+        today = company.work_date()
+        posting = _date("postingDate", body["postingDate"]) if body.get("postingDate") else today
+        invoice_date = _date("invoiceDate", body["invoiceDate"]) if body.get("invoiceDate") else posting
+        due = _date("dueDate", body["dueDate"]) if body.get("dueDate") else invoice_date
+        draft = demo_data.DemoInvoice(number, vendor["No"], str(body.get("vendorInvoiceNumber") or ""), posting,
+                                      due, ())
+        try:
+            row = company.store_draft(draft)
+        except NavError as error:
+            raise ODataError(error.status, error.code, error.message) from None
+        row["Document_Date"] = invoice_date
+        return row
+
+    def _insert_draft_line(self, header: dict, body: dict) -> dict:
+        if "_vle" in header:
+            raise dialog("The invoice has been posted and can no longer be modified.")
+        unknown = set(body) - set(API_FIELDS["purchaseInvoiceLines"])
+        if unknown:
+            raise ODataError(400, "BadRequest", f"The property '{sorted(unknown)[0]}' does not exist on type "
+                                                "'Microsoft.NAV.purchaseInvoiceLine'.")
+        line_type = nav_enums.from_api_enum(str(body.get("lineType") or "Account"))
+        types = {v: k for k, v in nav_enums.API_LINE_TYPE.items()}
+        if line_type not in types:
+            raise ODataError(400, "BadRequest", f"The value '{body.get('lineType')}' is not valid for enum "
+                                                "'Microsoft.NAV.invoiceLineAggLineType'.")
+        number = str(body.get("lineObjectNumber") or "")
+        if line_type == "Account" and body.get("accountId"):
+            number = next((row["No"] for _, row in self.company.gl_accounts.iter_from(None)
+                           if row["SystemId"] == str(body["accountId"]).lower()), "")
+        if types[line_type] == "G/L Account" and number not in self.company.gl_accounts:
+            raise dialog(f"The G/L Account {number} does not exist.")
+        quantity = _decimal("quantity", body.get("quantity", 1))
+        unit_cost = _decimal("unitCost", body.get("unitCost", 0))
+        amount = (quantity * unit_cost).quantize(Decimal("0.01"))
+        lines = header["_lines"]
+        line_no = int(body.get("sequence") or (max((ln["Line_No"] for ln in lines), default=0) + 10000))
+        line = {"Document_No": header["No"], "Line_No": line_no, "Type": types[line_type], "No": number,
+                "Description": str(body.get("description") or ""), "Quantity": quantity,
+                "Direct_Unit_Cost": unit_cost, "Unit_of_Measure_Code": "", "Line_Amount": amount, "Amount": amount,
+                "Amount_Including_VAT": amount, "Dimension_Set_ID": header.get("Dimension_Set_ID", 0),
+                "SystemId": guid("draft-line", f"{header['No']}/{line_no}/{self.company.version()}")}
+        updated = dict(header)
+        updated["_lines"] = sorted(lines + [line], key=lambda ln: ln["Line_No"])
+        updated["Amount"] = updated["Amount_Including_VAT"] = sum((ln["Amount"] for ln in updated["_lines"]),
+                                                                  Decimal("0"))
+        updated["SystemModifiedAt"] = self.company.now()
+        updated["_v"] = self.company.version()
+        self.company.drafts.put(header["No"], updated)
+        self.company.on_change("purchaseInvoices", header["SystemId"], "updated")  # a line change notifies the header
+        header.update(updated)
+        return line
+
     def purchase_invoices(self) -> View:
         def get(key: tuple) -> dict | None:
             found = self.company.invoice_by_api_id(key[0])
             return found[1] if found else None
 
         view = self._view("purchaseInvoices", self._invoice_rows, self.project_invoice, get=get,
-                          modify=self._modify_invoice, delete=self._delete_invoice)
+                          insert=self._insert_invoice, modify=self._modify_invoice, delete=self._delete_invoice)
         view.children["purchaseInvoiceLines"] = self.invoice_lines
         view.children["dimensionSetLines"] = lambda row: self.dimension_set_lines(
             row.get("Dimension_Set_ID", 0), self.invoice_id(row), "Purchase Invoice")
@@ -809,7 +880,7 @@ class ApiV2:
         if name == "vendorPaymentJournals":
             return self.vendor_payment_journals()
         if name == "journals":
-            if keyed:
+            if keyed or _filter_guid(request.query.get("$filter", ""), "id"):
                 return self.journals(template=None)  # OnFindRecord: GetBySystemId, any template
             match = re.search(r"templateDisplayName eq '([^']*)'", request.query.get("$filter", ""))
             return self.journals(template=match.group(1) if match else GENERAL_TEMPLATE)

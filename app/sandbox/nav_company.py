@@ -313,7 +313,7 @@ class NavCompany:
             dims = dict(line.dimensions)
             set_id = self.dimension_set_id(dims)
             row = {"Document_No": invoice.number, "Line_No": line.line_no * 10000,
-                   "Type": getattr(line, "line_type", "G/L Account"), "No": line.gl_account,
+                   "Type": line.line_type, "No": line.gl_account,
                    "Description": line.description, "Quantity": line.quantity, "Direct_Unit_Cost": line.unit_cost,
                    "Unit_of_Measure_Code": "", "Line_Amount": line.amount, "Amount": line.amount,
                    "Amount_Including_VAT": line.amount, "Dimension_Set_ID": set_id,
@@ -366,16 +366,18 @@ class NavCompany:
         self.invoice_ids[api_id] = invoice.number
         entry = self._invoice_entry(entry_no, header) | {"_v": self.version()}
         self.vendor_ledger.put(entry_no, entry)
-        for line in lines:
-            self._gl_entry(line["No"] if line["Type"] == "G/L Account" else "5110", header["Posting_Date"],
-                           "Invoice", invoice.number, line["Description"], line["Amount"], line["Dimension_Set_ID"],
-                           "Vendor", invoice.vendor_number, when)
-        self._gl_entry(PAYABLES_ACCOUNT, header["Posting_Date"], "Invoice", invoice.number,
-                       f"Invoice {invoice.number}", -header["Amount_Including_VAT"], 0, "Vendor",
-                       invoice.vendor_number, when)
+        # Item lines post through the inventory posting setup; here to Raw Materials.
+        entries = [self._gl_entry(line["No"] if line["Type"] == "G/L Account" else "5110", header["Posting_Date"],
+                                  "Invoice", invoice.number, line["Description"], line["Amount"],
+                                  line["Dimension_Set_ID"], "Vendor", invoice.vendor_number, when) for line in lines]
+        entries.append(self._gl_entry(PAYABLES_ACCOUNT, header["Posting_Date"], "Invoice", invoice.number,
+                                      f"Invoice {invoice.number}", -header["Amount_Including_VAT"], 0, "Vendor",
+                                      invoice.vendor_number, when))
         self._add_balance(invoice.vendor_number, header["Amount_Including_VAT"])
         if notify:
             self.on_change("purchaseInvoices", api_id, "updated" if draft else "created")
+            for entry in entries:
+                self.on_change("generalLedgerEntries", entry["SystemId"], "created")
         return header
 
     @staticmethod
@@ -408,7 +410,8 @@ class NavCompany:
             posted_no, draft["Buy_from_Vendor_No"], draft["Vendor_Invoice_No"], draft["Posting_Date"],
             draft["Due_Date"], tuple(demo_data.DemoInvoiceLine(
                 line["Line_No"] // 10000, line["No"], line["Description"], line["Quantity"],
-                line["Direct_Unit_Cost"], self.dims_of(line["Dimension_Set_ID"])) for line in draft["_lines"]))
+                line["Direct_Unit_Cost"], self.dims_of(line["Dimension_Set_ID"]), line["Type"])
+                for line in draft["_lines"]))
         self.drafts.delete(number)
         self.draft_ids.pop(draft["SystemId"], None)
         return self.post_purchase_invoice(invoice, draft=draft)

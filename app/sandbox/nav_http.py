@@ -77,8 +77,8 @@ class View:
     def key_of(self, projected: dict) -> tuple:
         return tuple(projected[k] for k in self.keys)
 
-    def etag(self, row: dict) -> str:
-        projected = self.project(row)
+    def etag(self, row: dict, projected: dict | None = None) -> str:
+        projected = projected if projected is not None else self.project(row)
         key = ",".join(str(projected.get(k)) for k in self.keys)
         return etag(key, self.version_of(row))
 
@@ -133,7 +133,7 @@ def parse_select(text: str | None, view: View) -> set[str] | None:
 def serialize(view: View, row: dict, query: dict[str, str]) -> dict:
     projected = view.project(row)
     selected = parse_select(query.get("$select"), view)
-    body: dict[str, Any] = {"@odata.etag": view.etag(row)}
+    body: dict[str, Any] = {"@odata.etag": view.etag(row, projected)}
     for name in view.fields:
         if selected is None or name in selected:
             body[name] = json_value(projected.get(name))

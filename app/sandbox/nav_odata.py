@@ -23,7 +23,8 @@ class ODataSyntaxError(ValueError):
 
 _TOKEN = re.compile(
     r"""\s*(?:
-        (?P<string>'(?:[^']|'')*')
+        (?P<typed>[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)+'(?:[^']|'')*')
+      | (?P<string>'(?:[^']|'')*')
       | (?P<guid>[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}(?![0-9A-Za-z]))
       | (?P<datetime>\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:\d{2}))
       | (?P<date>\d{4}-\d{2}-\d{2})
@@ -56,7 +57,10 @@ def _tokenize(text: str) -> list[tuple[str, Any]]:
         position = match.end()
         kind = match.lastgroup
         raw = match.group(kind)
-        if kind == "string":
+        if kind == "typed":  # an enum member with its type: Microsoft.NAV.invoiceEntityAggregateStatus'Open'
+            text_value = raw[raw.index("'"):]
+            tokens.append(("literal", text_value[1:-1].replace("''", "'")))
+        elif kind == "string":
             tokens.append(("literal", raw[1:-1].replace("''", "'")))
         elif kind == "guid":  # API v2.0 ids are unquoted GUID literals: documentId eq 3b5c2f1e-...
             tokens.append(("literal", raw.lower()))

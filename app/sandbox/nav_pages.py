@@ -25,6 +25,8 @@ Page 118 serves a subset of its controls (posting range, dimensions, currency), 
 
 from __future__ import annotations
 
+import bisect
+import functools
 import re
 from collections.abc import Iterator
 from datetime import date
@@ -32,7 +34,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from app.sandbox import nav_enums
-from app.sandbox.nav_company import BLANK_DATE, PAYMENT_TEMPLATE, NavCompany, NavError
+from app.sandbox.nav_company import BLANK_DATE, NavCompany, NavError
 from app.sandbox.nav_fields import PAGE_FIELDS, PAGE_KEYS
 from app.sandbox.nav_http import ODataError, View
 from app.sandbox.nav_odata import parse_datetime
@@ -66,6 +68,7 @@ _DEC = re.compile(r"Amount|Amt|Balance|Quantity|Cost|Price|Percent|Weight|Volume
                   r"Debit|Credit|Difference|Tolerance|Possible|Payments_LCY|NonDeductibleVAT|DisplayTotal")
 
 
+@functools.lru_cache(maxsize=4096)
 def field_kind(page: int, name: str) -> str:
     """'option:<set>', 'bool', 'int', 'date', 'decimal' or 'str' for a page property."""
     option_set = nav_enums.page_option_set(page, name)
@@ -143,14 +146,23 @@ class ClassicPages:
             fields = fields + US_VENDOR_FIELDS
         return fields
 
+    @functools.lru_cache(maxsize=64)  # noqa: B019 - one ClassicPages per sandbox seed
+    def _layout(self, page: int) -> tuple[tuple[str, Any, str | None], ...]:
+        """(name, default, option set) per property of a page, computed once."""
+        layout = []
+        for name in self.page_fields(page):
+            kind = field_kind(page, name)
+            layout.append((name, default_of(kind), kind[7:] if kind.startswith("option:") else None))
+        return tuple(layout)
+
     def _project(self, page: int, row: dict, computed: dict[str, Any] | None = None) -> dict:
         computed = computed or {}
         view = {}
-        for name in self.page_fields(page):
-            kind = field_kind(page, name)
-            value = computed[name] if name in computed else row.get(name, default_of(kind))
-            if kind.startswith("option:") and isinstance(value, str):
-                value = nav_enums.caption(kind[7:], value, self.language)
+        german = self.language == "de"
+        for name, default, option_set in self._layout(page):
+            value = computed[name] if name in computed else row.get(name, default)
+            if option_set and german and isinstance(value, str):
+                value = nav_enums.caption(option_set, value, self.language)
             view[name] = value
         return view
 
@@ -238,14 +250,47 @@ class ClassicPages:
             return self._lines_of(match.group(1))
         return None
 
+    @staticmethod
+    def _ledger_order(source):
+        """Page 29's SourceTableView: sorting("Vendor No.", "Posting Date") order(descending)."""
+        def rows(after: Any = None) -> Iterator[tuple[Any, dict]]:
+            every = sorted(((row["Vendor_No"], row["Posting_Date"].isoformat(), row["Entry_No"]), row)
+                           for _, row in source(None))
+            every.reverse()
+            for key, row in every:
+                if after is None or key < tuple(after):
+                    yield key, row
+
+        return rows
+
+    def _ledger_all(self, after: Any = None) -> Iterator[tuple[Any, dict]]:
+        """Every entry in page 29's order; the sort keys are cached (they never change once posted), the rows
+        are read lazily, so a page of a large:N ledger costs one page of rows."""
+        company = self.company
+        signature = (id(company), company.next_entry_no, len(company.vendor_ledger))
+        if getattr(self, "_ledger_cache", (None,))[0] != signature:
+            keys = sorted((row["Vendor_No"], row["Posting_Date"].isoformat(), row["Entry_No"])
+                          for _, row in company.vendor_ledger.iter_from(None))
+            self._ledger_cache = (signature, keys)
+        keys = self._ledger_cache[1]
+        end = len(keys) if after is None else bisect.bisect_left(keys, tuple(after))
+        for index in range(end - 1, -1, -1):
+            row = company.vendor_ledger.get(keys[index][2])
+            if row is not None:
+                yield keys[index], row
+
     def _narrow_ledger(self, text: str):
+        narrowed = self._narrow_ledger_source(text)
+        return self._ledger_order(narrowed) if narrowed is not None else None
+
+    def _narrow_ledger_source(self, text: str):
         company = self.company
         if " or " in f" {text} ":
             return None
         match = re.search(r"Entry_No (gt|ge) (\d+)", text)
         if match:
             start = int(match.group(2)) - (1 if match.group(1) == "ge" else 0)
-            return lambda after: company.vendor_ledger.iter_from(max(start, after or 0))
+            return lambda after: company.vendor_ledger.iter_from(start)
         match = re.search(r"Document_No eq '([^']*)'", text)
         if match:
             invoice = company.invoices.get(match.group(1))
@@ -265,6 +310,11 @@ class ClassicPages:
     # -- views -----------------------------------------------------------------------------
     def view(self, service: str) -> View | None:
         page = SERVICES.get(service)
+        if service == f"PostedPurchaseInvoice{LINES_PART}":
+            # the part's entity set is listed in $metadata and addressable on its own (ground truth §0.2)
+            view = self._lines_view(service, self._lines_rows)
+            view.narrow = self._narrow_lines
+            return view
         if page is None:
             return None
         company = self.company
@@ -294,7 +344,7 @@ class ClassicPages:
             return View(service, entity, fields, keys, company.invoices.iter_from, self.project_invoice_list,
                         get=lambda key: company.invoices.get(key[0]), expandable=False)
         if page == 29:
-            return View(service, entity, fields, keys, company.vendor_ledger.iter_from,
+            return View(service, entity, fields, keys, self._ledger_all,
                         lambda row: self._project(29, row), get=lambda key: company.vendor_ledger.get(key[0]),
                         narrow=self._narrow_ledger)
         if page == 16:
@@ -413,8 +463,8 @@ class ClassicPages:
             raise ODataError(400, "Internal_RecordNotFound",
                              f"The Gen. Journal Template does not exist. Identification fields and values: "
                              f"Name='{template}'")
-        if template == PAYMENT_TEMPLATE and "Document_Type" not in values:
-            values["Document_Type"] = " "
+        if self.company.templates[template]["Type"] == "Payments" and "Document_Type" not in values:
+            values["Document_Type"] = "Payment"  # SetUpNewLine (the page's OnNewRecord) in a payment journal
         if dims:
             values["Dimension_Set_ID"] = self.company.dimension_set_id(dims)
         try:

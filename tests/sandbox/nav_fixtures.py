@@ -24,6 +24,8 @@ class WebhookReceiver:
         self.notifications: list[dict] = []
         self.handshakes = 0
         self.fail = False  # answer 500 to notifications
+        self.status = 202  # status for notifications when not failing
+        self.posts = 0  # notification POSTs received (any answer)
         self.refuse_handshake = False
         self.received = threading.Condition()
         receiver = self
@@ -41,13 +43,16 @@ class WebhookReceiver:
                     payload = b"wrong" if receiver.refuse_handshake else token[0].encode()
                     self._answer(200, payload)
                     return
+                with receiver.received:
+                    receiver.posts += 1
+                    receiver.received.notify_all()
                 if receiver.fail:
                     self._answer(500, b"")
                     return
                 with receiver.received:
                     receiver.notifications.append(json.loads(body))
                     receiver.received.notify_all()
-                self._answer(202, b"")
+                self._answer(receiver.status, b"")
 
             def _answer(self, status: int, payload: bytes) -> None:
                 self.send_response(status)
@@ -69,6 +74,11 @@ class WebhookReceiver:
         self._server.shutdown()
         self._server.server_close()
 
+    def wait_for_posts(self, count: int, timeout: float = 5.0) -> int:
+        with self.received:
+            self.received.wait_for(lambda: self.posts >= count, timeout=timeout)
+            return self.posts
+
     def wait_for(self, count: int, timeout: float = 5.0) -> list[dict]:
         """Block until ``count`` notifications arrived (a wait for an event, not a timed assertion)."""
         with self.received:
@@ -81,12 +91,32 @@ def clock() -> SandboxClock:
     return SandboxClock()
 
 
+def small_nav(clock: SandboxClock, **options) -> NavSandbox:
+    """A demo sandbox with webhook timings scaled down for tests (delay, collection threshold, retries)."""
+    options = {"notification_delay": 0.01, "collection_threshold": 5, "retry_scale": 0.001} | options
+    return NavSandbox("demo", clock=clock, **options)
+
+
 @pytest.fixture
 def nav(clock: SandboxClock) -> Iterator[NavSandbox]:
-    app = NavSandbox("demo", clock=clock)
-    app.notification_batch_delay = 0.01
+    """Business Central flavour (API v2.0 + published pages)."""
+    app = small_nav(clock)
     yield app
     app.stop()
+
+
+@pytest.fixture
+def classic_nav(clock: SandboxClock) -> Iterator[NavSandbox]:
+    """NAV 2016-2018 flavour (published pages only)."""
+    app = small_nav(clock, flavor="classic")
+    yield app
+    app.stop()
+
+
+@pytest.fixture
+def classic_server(classic_nav: NavSandbox) -> Iterator[SandboxServer]:
+    with SandboxServer(classic_nav) as server:
+        yield server
 
 
 @pytest.fixture
@@ -108,3 +138,7 @@ def company_url(server: SandboxServer) -> str:
 
 def api_url(server: SandboxServer) -> str:
     return f"{server.url}/{demo_data.SERVER_INSTANCE}/api/v2.0"
+
+
+def api_company_url(server: SandboxServer) -> str:
+    return f"{api_url(server)}/companies({demo_data.COMPANY_ID})"

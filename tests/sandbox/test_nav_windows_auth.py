@@ -15,14 +15,15 @@ from app.sandbox.base import SandboxServer
 from app.sandbox.nav import NavSandbox
 from app.sandbox.nav_ntlm import ENV_VAR, NtlmAcceptor
 
-from .nav_fixtures import AUTH, company_url
+from .nav_fixtures import AUTH, api_company_url, company_url
 
 pytest_plugins = ["tests.sandbox.nav_fixtures"]
 
 
-@pytest.fixture
-def win_server() -> Iterator[SandboxServer]:
-    app = NavSandbox("demo", windows_auth=True)
+@pytest.fixture(params=["classic", "bc"])
+def win_server(request) -> Iterator[SandboxServer]:
+    """A Windows-mode instance: NAV 2016-2018 (pages only) and Business Central on-prem (pages + API v2.0)."""
+    app = NavSandbox("demo", windows_auth=True, flavor=request.param)
     with SandboxServer(app) as server:
         yield server
     app.stop()
@@ -83,6 +84,18 @@ def test_handshake_authenticates_the_connection(win_server, scheme):
         assert again.status_code == 200 and again.json()["No"] == "V00010"
     with requests.Session() as other:  # another connection is not authenticated by the first one
         assert other.get(url).status_code == 401
+
+
+def test_handshake_on_the_api_of_business_central_on_prem(win_server):
+    app = win_server.app
+    url = f"{api_company_url(win_server)}/vendors"
+    if app.flavor == "classic":  # NAV 2016-2018 has no API v2.0 at all
+        assert requests.get(url).status_code == 404
+        return
+    with requests.Session() as session:
+        answer = _handshake(session, url)
+        assert answer.status_code == 200 and len(answer.json()["value"]) == 40
+        assert session.get(f"{api_company_url(win_server)}/accounts").status_code == 200
 
 
 def test_wrong_password_is_refused_and_leaves_the_connection_unauthenticated(win_server):

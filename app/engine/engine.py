@@ -25,6 +25,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -60,6 +61,7 @@ from app.engine.outbox import Outbox, Prepared
 from app.engine.report import FLOWS, FlowCounts, RunReport
 from app.engine.settings import EngineSettings
 from app.store import schema as t
+from app.store.lock import RunBusyError
 
 log = logging.getLogger("navbill.engine")
 
@@ -259,8 +261,9 @@ class _WriteLane:
 
 class SyncEngine:
     def __init__(self, store, nav_client, bill_client, settings: EngineSettings | None = None,
-                 clock: Callable[[], datetime] | None = None) -> None:
+                 clock: Callable[[], datetime] | None = None, lock_wait: float | None = None) -> None:
         self.store = store
+        self.lock_wait = lock_wait  # seconds a run waits for another one to finish (None: NAVBILL_LOCK_WAIT, 5)
         self.nav = nav_client
         self.bill = bill_client
         self.settings = settings or EngineSettings.load(store)
@@ -289,8 +292,32 @@ class SyncEngine:
             from app.engine.dryrun import dry_run_engine
 
             return dry_run_engine(self, selected, progress, cancel, trigger)
-        with self._lock:
-            return self._run(selected, progress, cancel, trigger)
+        with self._lock, ExitStack() as held:
+            try:  # one writer per company: another process's run (serve, sync, the window) waits or is told
+                held.enter_context(self.store.run_lock().hold(trigger, self.lock_wait))
+            except RunBusyError as busy:
+                return self._busy(busy, trigger)
+            report = self._run(selected, progress, cancel, trigger)
+            if report.completed and report.run_id is not None:
+                self._backup()
+            return report
+
+    def _busy(self, busy: RunBusyError, trigger: str) -> RunReport:
+        """Another run holds the company's lock: nothing was done, and that is said plainly (no crash)."""
+        self.report = RunReport(status="busy", errors=[str(busy)])
+        log.warning("%s: %s", trigger or "run", busy)
+        return self.report
+
+    def _backup(self) -> None:
+        """A rolling backup after a successful run (still under the run lock, so nothing writes meanwhile)."""
+        try:
+            target = self.store.backup()
+        except Exception as exc:  # a full disk must not turn a good run into a failed one; it is said
+            self.report.warnings.append(f"The backup after this run could not be made: {exc}")
+            log.warning("Backup after run %s failed: %s", self.report.run_id, exc)
+            return
+        if target is not None:
+            log.info("Backup after run %s: %s", self.report.run_id, target)
 
     def _run(self, flows: tuple[str, ...], progress: Progress | None, cancel: threading.Event | None,
              trigger: str, dry_run: bool = False, steps: dict[str, Callable[[], None]] | None = None,
@@ -407,7 +434,11 @@ class SyncEngine:
         return self._targeted("payments", self.sync_payments, f"webhook: BILL bill {bill_id}")
 
     def _targeted(self, flow: str, work: Callable[[], None], trigger: str) -> RunReport:
-        with self._lock:
+        with self._lock, ExitStack() as held:
+            try:
+                held.enter_context(self.store.run_lock().hold(trigger, self.lock_wait))
+            except RunBusyError as busy:  # the running sync (or the next poll) reads the change anyway
+                return self._busy(busy, trigger)
             return self._run((flow,), None, None, trigger, steps={flow: work}, forget_if_idle=True)
 
     # ==============================================================================================

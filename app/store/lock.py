@@ -62,7 +62,7 @@ class LockHolder:
             at = datetime.fromisoformat(self.started).strftime("%H:%M")
         except ValueError:
             at = "?"
-        by = self.role + (f" ({self.trigger})" if self.trigger and self.trigger != self.role else "")
+        by = self.role + (f" ({self.trigger})" if self.trigger and self.trigger not in self.role else "")
         return f"started {at} by {by}, pid {self.pid}"
 
 

@@ -8,6 +8,7 @@ readers go on while the writer writes. No Qt here.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 from collections.abc import Iterator
@@ -84,6 +85,8 @@ class Store:
             else:  # one shared in-memory database for every thread (tests)
                 options["connect_args"] = {"check_same_thread": False}
                 options["poolclass"] = StaticPool
+        # JSON is written standard-only: a NaN or infinity anywhere is an error, never "NaN" in the database.
+        options["json_serializer"] = lambda value: json.dumps(value, allow_nan=False)
         self.engine = create_engine(self.url, **options)
         if self.url.get_backend_name() == "sqlite":
             event.listen(self.engine, "connect", self._sqlite_pragmas)

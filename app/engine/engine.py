@@ -1424,10 +1424,17 @@ class SyncEngine:
         fresh = [w for w in writes if self.outbox.entry(w.key) is None] if writes else []
         if finder is None or not fresh or self.report.dry_run:
             return writes
-        invoices = [w.data[0] for w in fresh]
-        times = [i.last_modified for i in invoices]
-        # A bill for an invoice is made after the invoice was posted (a day's margin for clock differences).
-        since = min(times) - timedelta(days=1) if times and all(times) else None
+        # A bill for an invoice is made after the invoice was posted: the earliest of its posting date, document
+        # date and last change (a backdated or later-modified invoice still falls inside), less a day's margin.
+        earliest = []
+        for invoice in (w.data[0] for w in fresh):
+            moments = [datetime.combine(d, datetime.min.time(), UTC) for d in (invoice.posting_date,
+                                                                               invoice.document_date)
+                       if d and d.year > 1900]
+            if invoice.last_modified:
+                moments.append(invoice.last_modified)
+            earliest.append(min(moments) if moments else None)
+        since = min(earliest) - timedelta(days=1) if earliest and all(earliest) else None
         found = self._bill_call(finder, [w.data[1].vendor_id for w in fresh], since, self._run_started_at) or []
         if not found:
             return writes

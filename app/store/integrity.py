@@ -42,8 +42,8 @@ def inspect_file(path: Path) -> None:
         if _wal_has_data(path):
             return
         raise DatabaseFileProblem(
-            f"The connector's database {where} is empty (0 bytes): its links, outbox, settings and saved "
-            f"secrets are gone, so it is not re-created over. {hint}")
+            f"The connector's database {where} is damaged: it is empty (0 bytes), so its links, outbox, settings "
+            f"and saved secrets are gone; it is not re-created over. {hint}")
     with path.open("rb") as handle:
         header = handle.read(HEADER_SIZE)
     if not header.startswith(SQLITE_HEADER[:len(header)]) or (len(header) < HEADER_SIZE and not _wal_has_data(path)):

@@ -1421,8 +1421,12 @@ class SyncEngine:
         again, so a lost, emptied or restored-from-backup store creates no duplicate. Returns the writes that
         still have to be sent."""
         finder = getattr(self.bill, "find_bills_of_vendors", None)
-        fresh = [w for w in writes if self.outbox.entry(w.key) is None] if writes else []
-        if finder is None or not fresh or self.report.dry_run:
+        if finder is None or not writes or self.report.dry_run:
+            return writes
+        with self.store.session() as s:  # a write with an outbox row is the outbox's to finish (it looks first)
+            recorded = set(s.scalars(select(t.OutboxEntry.key).where(t.OutboxEntry.key.in_([w.key for w in writes]))))
+        fresh = [w for w in writes if w.key not in recorded]
+        if not fresh:
             return writes
         # A bill for an invoice is made after the invoice was posted: the earliest of its posting date, document
         # date and last change (a backdated or later-modified invoice still falls inside), less a day's margin.

@@ -249,6 +249,15 @@ def test_every_bad_record_is_held_with_its_reason_and_everything_else_goes_throu
             assert sum(c.created for name, c in counts.items() if name != "accounts") == 0, counts
             assert not duplicates(sandboxes)
             assert len(held) >= len([c for c in CASES if expected[c.name] is not None])
+
+            # Corrected at the source, the record reads fine again: its hold is resolved and it goes through.
+            _, nameless = expected["vendor name null"]
+            vendor_id = nameless.split()[-1]
+            world.corrupt("vendors", vendor_id, name="Named Again Supply")
+            assert _run(store, sandboxes, world).completed
+            still = {(item.kind, item.record_key) for item in store.queue_items(state="open")}
+            assert expected["vendor name null"] not in still
+            assert vendor_id in {row.bill_id for row in store.vendor_rows(status="linked")}
         finally:
             store.close()
             sandboxes.nav.stop()

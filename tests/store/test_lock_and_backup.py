@@ -211,3 +211,27 @@ def test_a_damaged_backup_is_not_restored(tmp_path):
     with pytest.raises(Exception, match="damaged too"):
         restore(path, bad)
     assert Store(f"sqlite:///{path}").vendor_rows()  # untouched
+
+
+def _cli(home: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "main.py", "--home", str(home), *args], cwd=ROOT, capture_output=True,
+                          text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(ROOT)})
+
+
+def test_the_commands_refuse_an_emptied_database_and_store_check_runs_quick_check(tmp_path):
+    home = tmp_path / "home"
+    database = home / "data" / "navbill.sqlite3"
+    database.parent.mkdir(parents=True)
+    store_with_a_link(database)
+    assert _cli(home, "store", "backups").stdout.startswith("No backups of ")
+    ok = _cli(home, "store", "check")
+    assert ok.returncode == 0 and "intact (PRAGMA quick_check ok)" in ok.stdout
+
+    database.write_bytes(b"")
+    result = _cli(home, "sync", "--json")
+    console = result.stdout + result.stderr
+    assert result.returncode == 2 and "Traceback" not in console
+    assert "is damaged: it is empty (0 bytes)" in console and str(database) in console
+    assert database.stat().st_size == 0
+    checked = _cli(home, "store", "check")
+    assert checked.returncode == 1 and "is empty (0 bytes)" in checked.stdout

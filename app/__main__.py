@@ -8,6 +8,7 @@
     navbill vault status|set-passphrase|change-passphrase|rotate-key
     navbill profile list|show|add|set|secret|activate|delete   connection profiles without a window
     navbill settings [KEY=VALUE ...]       the sync settings (journal, balancing account, conflict rule)
+    navbill store restore FILE|backups|check   the database's rolling backups and integrity
 
 Each command lives in its own module and is imported only when used, so `sync` never loads Qt.
 """
@@ -57,6 +58,14 @@ def build_parser() -> argparse.ArgumentParser:
     settings = commands.add_parser("settings", help="the sync settings (journal, balancing account, conflict rule)")
     settings.add_argument("settings", nargs="*", metavar="KEY=VALUE")
 
+    store = commands.add_parser("store", help="the database: rolling backups, restore one, integrity check")
+    store_actions = store.add_subparsers(dest="store_action", required=True)
+    restore = store_actions.add_parser("restore", help="put a backup in place of the database (no sync may run)")
+    restore.add_argument("backup", metavar="FILE")
+    restore.add_argument("--to", default="", help="the database file (default: the one the backup belongs to)")
+    store_actions.add_parser("backups", help="the backups and the command that restores each")
+    store_actions.add_parser("check", help="PRAGMA quick_check on the database")
+
     profile = commands.add_parser("profile", help="connection profiles without a window (secrets go to the vault)")
     actions = profile.add_subparsers(dest="profile_action", required=True)
     actions.add_parser("list", help="every profile, its settings, which is active and which secrets are set")
@@ -90,6 +99,8 @@ def main(argv: list[str] | None = None) -> int:
         from app.vault_cli import main as run
     elif args.command == "settings":
         from app.settings_cli import main as run
+    elif args.command == "store":
+        from app.store.cli import main as run
     elif args.command == "profile":
         from app.profile_cli import main as run
     else:

@@ -47,7 +47,16 @@ from app.domain.models import (
     Classification,
     ClassificationKind,
     Payment,
+    UnreadableRecord,
     VendorFields,
+)
+from app.domain.values import (
+    parse_amount,
+    parse_date,
+    parse_datetime,
+    parse_optional_date,
+    parse_text,
+    shown,
 )
 from app.log import redact, register_secret
 
@@ -74,15 +83,47 @@ class BillConnection:
 
 
 # -- wire → domain -------------------------------------------------------------------------------------
-def parse_time(value: Any) -> datetime | None:
-    if not value or not isinstance(value, str):
-        return None
-    text = value[:-1] + "+00:00" if value.endswith("Z") else value
+# Every value is parsed with app.domain.values. A list or a GET yields an ``UnreadableRecord`` in place of a
+# record that does not parse (the field, the value and why), so one bad record is held and the stream goes
+# on. Answers to the connector's own writes are read leniently (``strict=False``): what matters there is the
+# id BILL gave the record, and the values are the ones the connector just sent.
+class _Unreadable(ValueError):
+    def __init__(self, field_name: str, value: Any, reason: str) -> None:
+        super().__init__(reason)
+        self.field, self.value, self.reason = field_name, shown(value), reason
+
+
+def _field(strict: bool, name: str, parser: Callable, value: Any, default: Any = None, **options: Any) -> Any:
     try:
-        parsed = datetime.fromisoformat(text)
+        return parser(value, **options)
+    except ValueError as exc:
+        if strict:
+            raise _Unreadable(name, value, str(exc)) from None
+        return default
+
+
+def _read(kind: str, wire: Any, parse: Callable[..., Any]) -> Any:
+    """``parse(wire)``, or an ``UnreadableRecord`` saying which field of which record did not parse."""
+    if not isinstance(wire, dict):
+        return UnreadableRecord(SYSTEM, kind, "", "(record)", shown(wire), "it is not a JSON object")
+    try:
+        return parse(wire)
+    except _Unreadable as bad:
+        key = wire.get("id")
+        return UnreadableRecord(SYSTEM, kind, shown(key).strip() if isinstance(key, str) else "", bad.field,
+                                bad.value, bad.reason)
+
+
+def readable(items: Iterator[Any] | list[Any]) -> list[Any]:
+    """The records of a lookup, leaving out the ones that could not be read (they are held by the stream)."""
+    return [item for item in items if not isinstance(item, UnreadableRecord)]
+
+
+def parse_time(value: Any) -> datetime | None:
+    try:
+        return parse_datetime(value) if isinstance(value, str) else None
     except ValueError:
         return None
-    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC)
 
 
 def parse_day(value: Any) -> date | None:
@@ -95,20 +136,24 @@ def parse_day(value: Any) -> date | None:
 
 
 def _money(value: Any) -> Decimal:
+    """Lenient (answers to our own writes, webhook hints): an unreadable amount is 0."""
     if value is None or isinstance(value, bool):
         return Decimal("0")
-    return value if isinstance(value, Decimal) else Decimal(str(value))
+    try:
+        return parse_amount(value)
+    except ValueError:
+        return Decimal("0")
 
 
 def _text(value: Any) -> str:
     return "" if value is None else str(value)
 
 
-def parse_vendor(wire: dict) -> BillVendor:
+def parse_vendor(wire: dict, strict: bool = True) -> BillVendor:
     address = wire.get("address") or {}
     info = wire.get("additionalInfo") or {}
     fields = VendorFields(
-        name=_text(wire.get("name")),
+        name=_field(strict, "name", parse_text, wire.get("name"), _text(wire.get("name")), required="name"),
         address_line1=_text(address.get("line1")),
         address_line2=_text(address.get("line2")),
         city=_text(address.get("city")),
@@ -121,7 +166,9 @@ def parse_vendor(wire: dict) -> BillVendor:
         is_1099=bool(info.get("track1099", False)),
         inactive=bool(wire.get("archived", False)),
     )
-    return BillVendor(id=_text(wire.get("id")), fields=fields, updated_time=parse_time(wire.get("updatedTime")),
+    return BillVendor(id=_field(strict, "id", parse_text, wire.get("id"), _text(wire.get("id")), required="vendor id"),
+                      fields=fields,
+                      updated_time=_field(strict, "updatedTime", parse_datetime, wire.get("updatedTime")),
                       created_time=parse_time(wire.get("createdTime")))
 
 
@@ -149,27 +196,37 @@ def vendor_body(fields: VendorFields, *, for_update: bool = False) -> dict:
     return body
 
 
-def parse_bill(wire: dict) -> Bill:
+def parse_bill(wire: dict, strict: bool = True) -> Bill:
     invoice = wire.get("invoice") or {}
     lines = []
-    for raw in wire.get("billLineItems") or []:
+    for index, raw in enumerate(wire.get("billLineItems") or [], start=1):
+        raw = raw if isinstance(raw, dict) else {}
         classifications = {k: _text(v) for k, v in (raw.get("classifications") or {}).items() if v}
         account = classifications.pop("chartOfAccountId", "")
-        lines.append(BillLine(amount=_money(raw.get("amount")), description=_text(raw.get("description")),
+        lines.append(BillLine(amount=_field(strict, f"billLineItems[{index}].amount", parse_amount, raw.get("amount"),
+                                            _money(raw.get("amount"))),
+                              description=_text(raw.get("description")),
                               chart_of_account_id=account, classifications=classifications,
                               id=_text(raw.get("id"))))
-    invoice_date = parse_day(invoice.get("invoiceDate"))
-    due_date = parse_day(wire.get("dueDate")) or invoice_date  # webhook payloads may leave dueDate out
-    amount = _money(wire.get("amount"))
-    paid = _money(wire.get("paidAmount"))
+    invoice_date = _field(strict, "invoice.invoiceDate", parse_date, invoice.get("invoiceDate"),
+                          parse_day(invoice.get("invoiceDate")))
+    # webhook payloads may leave dueDate out
+    due_date = _field(strict, "dueDate", parse_optional_date, wire.get("dueDate"), parse_day(wire.get("dueDate")))
+    due_date = due_date or invoice_date
+    amount = _field(strict, "amount", parse_amount, wire.get("amount"), _money(wire.get("amount")))
+    paid_raw = wire.get("paidAmount")
+    paid = Decimal("0") if paid_raw is None else _field(strict, "paidAmount", parse_amount, paid_raw, _money(paid_raw))
+    due = (_field(strict, "dueAmount", parse_amount, wire["dueAmount"], _money(wire["dueAmount"]))
+           if wire.get("dueAmount") is not None else amount - paid)
     return Bill(
-        id=_text(wire.get("id")), vendor_id=_text(wire.get("vendorId")),
+        id=_field(strict, "id", parse_text, wire.get("id"), _text(wire.get("id")), required="bill id"),
+        vendor_id=_text(wire.get("vendorId")),
         invoice_number=_text(invoice.get("invoiceNumber")),
         invoice_date=invoice_date or date.min, due_date=due_date or date.min,
         amount=amount, lines=tuple(lines), description=_text(wire.get("description")),
         payment_status=_text(wire.get("paymentStatus")) or "UNDEFINED", paid_amount=paid,
-        due_amount=_money(wire["dueAmount"]) if "dueAmount" in wire else amount - paid,
-        archived=bool(wire.get("archived", False)), updated_time=parse_time(wire.get("updatedTime")),
+        due_amount=due, archived=bool(wire.get("archived", False)),
+        updated_time=_field(strict, "updatedTime", parse_datetime, wire.get("updatedTime")),
     )
 
 
@@ -197,15 +254,27 @@ def bill_body(bill: Bill) -> dict:
     return body
 
 
-def parse_payment(wire: dict) -> Payment:
-    allocations = tuple(BillPaymentAllocation(bill_id=_text(bp.get("billId")), amount=_money(bp.get("amount")))
-                        for bp in wire.get("billPayments") or [])
+def parse_payment(wire: dict, strict: bool = True) -> Payment:
+    allocations = []
+    for index, bp in enumerate(wire.get("billPayments") or [], start=1):
+        bp = bp if isinstance(bp, dict) else {}
+        allocations.append(BillPaymentAllocation(
+            bill_id=_field(strict, f"billPayments[{index}].billId", parse_text, bp.get("billId"), "",
+                           required="bill id"),
+            amount=_field(strict, f"billPayments[{index}].amount", parse_amount, bp.get("amount"),
+                          _money(bp.get("amount")))))
+    amount = _field(strict, "amount", parse_amount, wire.get("amount"), _money(wire.get("amount")))
     if not allocations and wire.get("billId"):
-        allocations = (BillPaymentAllocation(_text(wire["billId"]), _money(wire.get("amount"))),)
-    return Payment(id=_text(wire.get("id")), vendor_id=_text(wire.get("vendorId")),
-                   amount=_money(wire.get("amount")), process_date=parse_day(wire.get("processDate")) or date.min,
+        allocations = [BillPaymentAllocation(_text(wire["billId"]), amount)]
+    funding = wire.get("funding") if isinstance(wire.get("funding"), dict) else {}
+    return Payment(id=_field(strict, "id", parse_text, wire.get("id"), _text(wire.get("id")), required="payment id"),
+                   vendor_id=_text(wire.get("vendorId")), amount=amount,
+                   process_date=_field(strict, "processDate", parse_date, wire.get("processDate"),
+                                       parse_day(wire.get("processDate"))) or date.min,
                    status=_text(wire.get("status")), single_status=_text(wire.get("singleStatus")),
-                   allocations=allocations, updated_time=parse_time(wire.get("updatedTime")))
+                   allocations=tuple(allocations),
+                   updated_time=_field(strict, "updatedTime", parse_datetime, wire.get("updatedTime")),
+                   currency=_text(wire.get("currency") or funding.get("currency")).strip().upper())
 
 
 def parse_payment_event(entity: dict) -> Payment:
@@ -223,13 +292,13 @@ def parse_payment_event(entity: dict) -> Payment:
 
 def parse_chart_of_account(wire: dict) -> ChartOfAccount:
     account = wire.get("account") or {}
-    return ChartOfAccount(id=_text(wire.get("id")), name=_text(wire.get("name")), number=_text(account.get("number")),
+    return ChartOfAccount(id=_field(True, "id", parse_text, wire.get("id"), required="account id"), name=_text(wire.get("name")), number=_text(account.get("number")),
                           account_type=_text(account.get("type")), archived=bool(wire.get("archived", False)),
                           parent_id=_text(wire.get("parentId")))
 
 
 def parse_classification(kind: ClassificationKind, wire: dict) -> Classification:
-    return Classification(kind=kind, id=_text(wire.get("id")), name=_text(wire.get("name")),
+    return Classification(kind=kind, id=_field(True, "id", parse_text, wire.get("id"), required="id"), name=_text(wire.get("name")),
                           short_name=_text(wire.get("shortName")), archived=bool(wire.get("archived", False)))
 
 
@@ -283,7 +352,11 @@ class BillClient:
 
     def _send(self, method: str, url: str, *, body: Any = None, params: dict | None = None,
               headers: dict | None = None) -> requests.Response:
-        data = None if body is None else json.dumps(body).encode("utf-8")
+        try:  # never non-standard JSON (NaN, Infinity): BILL would store nonsense or refuse it
+            data = None if body is None else json.dumps(body, allow_nan=False).encode("utf-8")
+        except ValueError:
+            raise RecordError("an amount is not a finite number; nothing was sent to BILL.", system=SYSTEM,
+                              code="not finite") from None
         all_headers = {"Accept": "application/json", **(headers or {})}
         if data is not None:
             all_headers["Content-Type"] = "application/json"
@@ -506,20 +579,21 @@ class BillClient:
         filters = [f"updatedTime:gte:{_quoted(_bill_time(updated_since))}"] if updated_since else []
         sort = "updatedTime:asc" if updated_since else None
         for wire in self._iter_list("vendors", self._list_params(filters, sort), record="vendor list"):
-            yield parse_vendor(wire)
+            yield _read("vendor", wire, parse_vendor)
 
-    def get_vendor(self, vendor_id: str) -> BillVendor:
-        return parse_vendor(self._request("GET", f"vendors/{vendor_id}", record=f"vendor {vendor_id}"))
+    def get_vendor(self, vendor_id: str) -> BillVendor | UnreadableRecord:
+        return _read("vendor", self._request("GET", f"vendors/{vendor_id}", record=f"vendor {vendor_id}"),
+                     parse_vendor)
 
     def find_vendors_by_name(self, name: str) -> list[BillVendor]:
         if '"' in name:  # a quote cannot be put inside a quoted filter value: match here instead
-            return [v for v in self.iter_vendors() if v.fields.name == name]
+            return [v for v in readable(self.iter_vendors()) if v.fields.name == name]
         wires = self._iter_list("vendors", {"filters": f"name:eq:{_quoted(name)}"}, record=f"vendor {name}")
-        return [parse_vendor(w) for w in wires]
+        return readable(_read("vendor", w, parse_vendor) for w in wires)
 
     def create_vendor(self, fields: VendorFields) -> BillVendor:
         record = f"vendor {fields.name}"
-        vendor = parse_vendor(self._request("POST", "vendors", body=vendor_body(fields), record=record))
+        vendor = parse_vendor(self._request("POST", "vendors", body=vendor_body(fields), record=record), strict=False)
         if fields.inactive:
             vendor = self.archive_vendor(vendor.id)
         return vendor
@@ -527,18 +601,18 @@ class BillClient:
     def update_vendor(self, vendor_id: str, fields: VendorFields) -> BillVendor:
         record = f"vendor {fields.name} ({vendor_id})"
         vendor = parse_vendor(self._request("PATCH", f"vendors/{vendor_id}",
-                                            body=vendor_body(fields, for_update=True), record=record))
+                                            body=vendor_body(fields, for_update=True), record=record), strict=False)
         if fields.inactive != vendor.fields.inactive:
             vendor = self.archive_vendor(vendor_id) if fields.inactive else self.restore_vendor(vendor_id)
         return vendor
 
     def archive_vendor(self, vendor_id: str) -> BillVendor:
         return parse_vendor(self._request("POST", f"vendors/{vendor_id}/archive", record=f"vendor {vendor_id}",
-                                          resend_safe=True))
+                                          resend_safe=True), strict=False)
 
     def restore_vendor(self, vendor_id: str) -> BillVendor:
         return parse_vendor(self._request("POST", f"vendors/{vendor_id}/restore", record=f"vendor {vendor_id}",
-                                          resend_safe=True))
+                                          resend_safe=True), strict=False)
 
     # -- bills ------------------------------------------------------------------------------------
     def iter_bills(self, updated_since: datetime | None = None, vendor_id: str | None = None,
@@ -552,39 +626,56 @@ class BillClient:
             filters.append(f"paymentStatus:eq:{payment_status}")
         sort = "updatedTime:asc" if updated_since else None
         for wire in self._iter_list("bills", self._list_params(filters, sort), record="bill list"):
-            yield parse_bill(wire)
+            yield _read("bill", wire, parse_bill)
 
-    def get_bill(self, bill_id: str) -> Bill:
-        return parse_bill(self._request("GET", f"bills/{bill_id}", record=f"bill {bill_id}"))
+    def get_bill(self, bill_id: str) -> Bill | UnreadableRecord:
+        return _read("bill", self._request("GET", f"bills/{bill_id}", record=f"bill {bill_id}"), parse_bill)
 
     def create_bill(self, bill: Bill) -> Bill:
         record = f"bill for invoice {bill.invoice_number}"
-        return parse_bill(self._request("POST", "bills", body=bill_body(bill), record=record))
+        return parse_bill(self._request("POST", "bills", body=bill_body(bill), record=record), strict=False)
 
     def find_bills(self, vendor_id: str, invoice_number: str) -> list[Bill]:
         """BILL cannot filter on invoice number: list the vendor's bills and match here."""
         wanted = invoice_number.strip()
-        return [b for b in self.iter_bills(vendor_id=vendor_id) if b.invoice_number.strip() == wanted]
+        return [b for b in readable(self.iter_bills(vendor_id=vendor_id)) if b.invoice_number.strip() == wanted]
+
+    def find_bills_of_vendors(self, vendor_ids: list[str], created_from: datetime | None = None,
+                              created_before: datetime | None = None) -> list[Bill]:
+        """The bills of many vendors at once (``vendorId:in``, 40 vendors a call), created in a time window:
+        what the engine matches new invoices against (vendor + invoice number + amount) before creating any."""
+        ids = sorted({v for v in vendor_ids if v})
+        found: list[Bill] = []
+        for start in range(0, len(ids), 40):
+            filters = [f"vendorId:in:{_quoted(','.join(ids[start:start + 40]))}"]
+            if created_from:
+                filters.append(f"createdTime:gte:{_quoted(_bill_time(created_from))}")
+            if created_before:
+                filters.append(f"createdTime:lt:{_quoted(_bill_time(created_before))}")
+            found.extend(readable(_read("bill", wire, parse_bill) for wire in self._iter_list(
+                "bills", self._list_params(filters), record="bill list")))
+        return found
 
     # -- payments ---------------------------------------------------------------------------------
     def iter_payments(self, updated_since: datetime | None = None) -> Iterator[Payment]:
         filters = [f"updatedTime:gte:{_quoted(_bill_time(updated_since))}"] if updated_since else []
         sort = "updatedTime:asc" if updated_since else None
         for wire in self._iter_list("payments", self._list_params(filters, sort), record="payment list"):
-            yield parse_payment(wire)
+            yield _read("payment", wire, parse_payment)
 
-    def get_payment(self, payment_id: str) -> Payment:
-        return parse_payment(self._request("GET", f"payments/{payment_id}", record=f"payment {payment_id}"))
+    def get_payment(self, payment_id: str) -> Payment | UnreadableRecord:
+        return _read("payment", self._request("GET", f"payments/{payment_id}", record=f"payment {payment_id}"),
+                     parse_payment)
 
     # -- accounts and classifications ----------------------------------------------------------------
     def iter_chart_of_accounts(self) -> Iterator[ChartOfAccount]:
         for wire in self._iter_list("classifications/chart-of-accounts", record="chart of accounts"):
-            yield parse_chart_of_account(wire)
+            yield _read("chart-of-accounts entry", wire, parse_chart_of_account)
 
     def iter_classifications(self, kind: ClassificationKind) -> Iterator[Classification]:
         kind = ClassificationKind(kind)
         for wire in self._iter_list(f"classifications/{kind.value}", record=f"{kind.value} list"):
-            yield parse_classification(kind, wire)
+            yield _read(kind.value[:-1], wire, lambda w, kind=kind: parse_classification(kind, w))
 
     # -- webhooks -----------------------------------------------------------------------------------
     def create_subscription(self, name: str, events: list[str] | list[dict],

@@ -221,6 +221,7 @@ class Payment:
     single_status: str
     allocations: tuple[BillPaymentAllocation, ...]
     updated_time: datetime | None = None
+    currency: str = ""  # ISO code when BILL says it ("" = the organization's currency)
 
     @property
     def settled(self) -> bool:

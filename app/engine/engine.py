@@ -20,13 +20,15 @@ looked up first, one at a time, as before.
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -58,11 +60,13 @@ from app.domain.models import (
     VendorFields,
     payment_description,
 )
+from app.domain.values import shown
 from app.engine.crash import crash_point
 from app.engine.outbox import Outbox, Prepared
 from app.engine.report import FLOWS, FlowCounts, RunReport
 from app.engine.settings import EngineSettings
 from app.store import schema as t
+from app.store.lock import RunBusyError
 
 log = logging.getLogger("navbill.engine")
 
@@ -154,6 +158,12 @@ HOURLY_BUDGET_CODES = {"BDC_1144"}
 def _budget_spent(error: BaseException) -> bool:
     return isinstance(error, RateLimitError) and error.code in HOURLY_BUDGET_CODES
 
+
+# NAV's vendor field lengths (table 23: Name, Address, E-Mail are Text[100]/[80]; the sandbox refuses more
+# than 100 for every text): a BILL vendor over them is held before any NAV write.
+NAV_VENDOR_LIMITS = {"name": 100, "address_line1": 100, "address_line2": 50, "city": 30, "postal_code": 20,
+                     "email": 80, "phone": 30}
+LOCAL_CURRENCY = "USD"  # BILL organizations pay in US dollars; another currency is held for a person
 
 SIMILAR_POOL = 50  # "very similar name" candidates looked at per NAV vendor (they share the first word)
 
@@ -262,8 +272,9 @@ class _WriteLane:
 
 class SyncEngine:
     def __init__(self, store, nav_client, bill_client, settings: EngineSettings | None = None,
-                 clock: Callable[[], datetime] | None = None) -> None:
+                 clock: Callable[[], datetime] | None = None, lock_wait: float | None = None) -> None:
         self.store = store
+        self.lock_wait = lock_wait  # seconds a run waits for another one to finish (None: NAVBILL_LOCK_WAIT, 5)
         self.nav = nav_client
         self.bill = bill_client
         self.settings = settings or EngineSettings.load(store)
@@ -278,6 +289,8 @@ class SyncEngine:
         self._bill_vendors_created = 0  # in this run: their echoes come back in BILL's vendor list
         self._lane = _WriteLane(self)
         self._quiet_links: list[tuple[int, str, dict, dict, str]] | None = None  # see _store_quiet_links
+        self._flow = ""  # the flow running now (unreadable records are counted against it)
+        self._run_started_at: datetime | None = None
 
     # ==============================================================================================
     # entry points
@@ -292,8 +305,32 @@ class SyncEngine:
             from app.engine.dryrun import dry_run_engine
 
             return dry_run_engine(self, selected, progress, cancel, trigger)
-        with self._lock:
-            return self._run(selected, progress, cancel, trigger)
+        with self._lock, ExitStack() as held:
+            try:  # one writer per company: another process's run (serve, sync, the window) waits or is told
+                held.enter_context(self.store.run_lock().hold(trigger, self.lock_wait))
+            except RunBusyError as busy:
+                return self._busy(busy, trigger)
+            report = self._run(selected, progress, cancel, trigger)
+            if report.completed and report.run_id is not None:
+                self._backup()
+            return report
+
+    def _busy(self, busy: RunBusyError, trigger: str) -> RunReport:
+        """Another run holds the company's lock: nothing was done, and that is said plainly (no crash)."""
+        self.report = RunReport(status="busy", errors=[str(busy)])
+        log.warning("%s: %s", trigger or "run", busy)
+        return self.report
+
+    def _backup(self) -> None:
+        """A rolling backup after a successful run (still under the run lock, so nothing writes meanwhile)."""
+        try:
+            target = self.store.backup()
+        except Exception as exc:  # a full disk must not turn a good run into a failed one; it is said
+            self.report.warnings.append(f"The backup after this run could not be made: {exc}")
+            log.warning("Backup after run %s failed: %s", self.report.run_id, exc)
+            return
+        if target is not None:
+            log.info("Backup after run %s: %s", self.report.run_id, target)
 
     def _run(self, flows: tuple[str, ...], progress: Progress | None, cancel: threading.Event | None,
              trigger: str, dry_run: bool = False, steps: dict[str, Callable[[], None]] | None = None,
@@ -307,6 +344,7 @@ class SyncEngine:
         self._lane = _WriteLane(self)
         self._quiet_links = None
         nav_before, bill_before = self._calls()
+        self._run_started_at = datetime.now(UTC)  # BILL's own clock: bills created before this run
         with self.store.session() as s:
             run = t.Run(flows=list(flows), trigger=trigger, dry_run=dry_run, started_at=self.clock())
             s.add(run)
@@ -320,6 +358,7 @@ class SyncEngine:
                      "payments": ("NAV", "BILL")}
             for flow in flows:
                 self.report.counts(flow)
+                self._flow = flow
                 stopped = [side for side in sides[flow] if side in self._stopped_sides]
                 if stopped:
                     self.report.errors.append(f"{flow}: not run because {stopped[0]} could not be used.")
@@ -410,7 +449,11 @@ class SyncEngine:
         return self._targeted("payments", self.sync_payments, f"webhook: BILL bill {bill_id}")
 
     def _targeted(self, flow: str, work: Callable[[], None], trigger: str) -> RunReport:
-        with self._lock:
+        with self._lock, ExitStack() as held:
+            try:
+                held.enter_context(self.store.run_lock().hold(trigger, self.lock_wait))
+            except RunBusyError as busy:  # the running sync (or the next poll) reads the change anyway
+                return self._busy(busy, trigger)
             return self._run((flow,), None, None, trigger, steps={flow: work}, forget_if_idle=True)
 
     # ==============================================================================================
@@ -431,7 +474,11 @@ class SyncEngine:
 
     def _side_call(self, side: str, fn: Callable, *args, **kwargs):
         try:
-            return fn(*args, **kwargs)
+            result = fn(*args, **kwargs)
+            if isinstance(result, UnreadableRecord):  # a GET of one record that does not parse: held, not used
+                self._hold_unreadable(result)
+                return None
+            return result
         except (AuthenticationError, ConfigurationError) as exc:
             raise SideStopped(side, exc) from exc
         except RateLimitError as exc:
@@ -448,13 +495,21 @@ class SyncEngine:
     def _stream(self, side: str, iterator_factory: Callable[[], Iterator]) -> Iterator:
         """Iterate a client stream, turning auth/config failures (even mid-stream) into a side stop.
 
-        A record the client could not parse arrives as an ``UnreadableRecord``: it is held with its reason and
-        the stream goes on (the bookmark moves past it; a correction in NAV or BILL brings it back)."""
+        A record the client could not parse arrives as an ``UnreadableRecord``: it is held in the failed queue
+        with its message (record, field, value, reason) and the stream goes on; the bookmark moves with the
+        readable records around it. When the record later reads fine (corrected at the source), its hold is
+        resolved."""
+        open_unreadable = self._open_unreadable_keys(side)
         try:
             for item in iterator_factory():
                 if isinstance(item, UnreadableRecord):
                     self._hold_unreadable(item)
                     continue
+                if open_unreadable:
+                    key = str(getattr(item, "id", "") or getattr(item, "number", "") or "")
+                    if key and key in open_unreadable:
+                        with self.store.session() as s:
+                            self._resolve_items(s, "unreadable", open_unreadable.pop(key))
                 yield item
         except (AuthenticationError, ConfigurationError) as exc:
             raise SideStopped(side, exc) from exc
@@ -463,11 +518,28 @@ class SyncEngine:
                 raise SideStopped(side, exc) from exc
             raise
 
+    @staticmethod
+    def _unreadable_key(record: UnreadableRecord) -> str:
+        key = record.key or f"(no number) {record.field}={record.value}"
+        return f"{record.system} {record.kind} {key}"[:120]
+
     def _hold_unreadable(self, record: UnreadableRecord) -> None:
-        kind, flow = _UNREADABLE_KINDS.get((record.system, record.kind), ("unreadable", "accounts"))
-        key = record.key or f"{record.system} {record.kind} ({record.field} {record.value})"
-        self._hold(kind, key, record.message, flow=flow, outcome="failed",
-                   detail={"system": record.system, "field": record.field, "value": record.value})
+        self._hold("unreadable", self._unreadable_key(record), record.message, error=record.reason,
+                   detail={"system": record.system, "kind": record.kind, "key": record.key, "field": record.field,
+                           "value": record.value, "reason": record.reason},
+                   flow=self._flow, outcome="failed")
+
+    def _open_unreadable_keys(self, side: str) -> dict[str, list[str]]:
+        """Open unreadable holds of ``side``: the record's key -> queue keys (usually few or none)."""
+        found: dict[str, list[str]] = {}
+        with self.store.session() as s:
+            for item in s.scalars(select(t.QueueItem).where(t.QueueItem.kind == "unreadable",
+                                                            t.QueueItem.state == "open",
+                                                            t.QueueItem.record_key.like(f"{side} %"))):
+                key = (item.detail or {}).get("key") or ""
+                if key:
+                    found.setdefault(key, []).append(item.record_key)
+        return found
 
     def _audit(self, s: Session, system: str, action: str, record: str, **detail: Any) -> None:
         s.add(t.AuditEntry(run_id=self.report.run_id, at=self.clock(), system=system, action=action,
@@ -938,8 +1010,17 @@ class SyncEngine:
                 fields = VendorFields.from_dict(candidate.fields)
                 if fields.inactive:
                     continue  # archived in BILL: nothing to create
+                too_long = [(name, len(str(getattr(fields, name)))) for name, limit in NAV_VENDOR_LIMITS.items()
+                            if len(str(getattr(fields, name))) > limit]
+                if too_long:
+                    what = ", ".join(f"{name} is {length:,} characters long (NAV holds at most "
+                                     f"{NAV_VENDOR_LIMITS[name]})" for name, length in too_long)
+                    self._hold("bill_vendor", candidate.bill_id,
+                               f"BILL vendor {shown(fields.name)} ({candidate.bill_id}): {what}. Shorten it in BILL; "
+                               "it is tried again at the next sync.", flow="vendors")
+                    continue
                 self._guard("vendors", "bill_vendor", candidate.bill_id,
-                            f"BILL vendor {fields.name}",
+                            f"BILL vendor {shown(fields.name)}",
                             lambda candidate=candidate, fields=fields: self._create_nav_vendor(candidate.bill_id,
                                                                                                fields))
 
@@ -948,10 +1029,15 @@ class SyncEngine:
         existing = self.outbox.entry(key)
         if existing is None:
             # The number is chosen and stored BEFORE the POST: after a crash, the retry finds the
-            # vendor by that number instead of creating a second one.
+            # vendor by that number instead of creating a second one. A number NAV already has (a store
+            # that was lost or restored from an older backup starts its series again) is passed over.
+            for _ in range(1000):
+                with self.store.session() as s:
+                    number = self.store.next_number(s, "vendor", self.settings.vendor_number_prefix,
+                                                    self.settings.vendor_number_width)
+                if self.report.dry_run or self._nav_call(self.nav.get_vendor, number) is None:
+                    break
             with self.store.session() as s:
-                number = self.store.next_number(s, "vendor", self.settings.vendor_number_prefix,
-                                                self.settings.vendor_number_width)
                 s.add(t.OutboxEntry(key=key, system="NAV", action="create_nav_vendor", record=f"BILL vendor {bill_id}",
                                     payload={"number": number, "fields": fields.as_dict()}, run_id=self.report.run_id))
         else:
@@ -1330,7 +1416,77 @@ class SyncEngine:
                         amount=sum((line.amount for line in lines), start=Decimal("0")), lines=tuple(lines),
                         description=f"NAV posted invoice {invoice.number}")
             writes.append(self._bill_write(invoice, bill, detail))
+        writes = self._link_existing_bills(writes)
         self._write_batch("invoices", "invoice", writes, self._finish_bills, wait=wait)
+
+    def _link_existing_bills(self, writes: list[_Write]) -> list[_Write]:
+        """The store is a cache of what BILL already says: before creating bills, look in BILL (one list call
+        per 40 vendors) for a bill that is already there for the invoice: same BILL vendor, invoice number and
+        amount, created before this run and not linked to another invoice. Such a bill is linked, not created
+        again, so a lost, emptied or restored-from-backup store creates no duplicate. Returns the writes that
+        still have to be sent."""
+        finder = getattr(self.bill, "find_bills_of_vendors", None)
+        if finder is None or not writes or self.report.dry_run:
+            return writes
+        with self.store.session() as s:  # a write with an outbox row is the outbox's to finish (it looks first)
+            recorded = set(s.scalars(select(t.OutboxEntry.key).where(t.OutboxEntry.key.in_([w.key for w in writes]))))
+        fresh = [w for w in writes if w.key not in recorded]
+        if not fresh:
+            return writes
+        # A bill for an invoice is made after the invoice was posted: the earliest of its posting date, document
+        # date and last change (a backdated or later-modified invoice still falls inside), less a day's margin.
+        earliest = []
+        for invoice in (w.data[0] for w in fresh):
+            moments = [datetime.combine(d, datetime.min.time(), UTC) for d in (invoice.posting_date,
+                                                                               invoice.document_date)
+                       if d and d.year > 1900]
+            if invoice.last_modified:
+                moments.append(invoice.last_modified)
+            earliest.append(min(moments) if moments else None)
+        since = min(earliest) - timedelta(days=1) if earliest and all(earliest) else None
+        found = self._bill_call(finder, [w.data[1].vendor_id for w in fresh], since, self._run_started_at) or []
+        if not found:
+            return writes
+        by_key: dict[tuple[str, str, Decimal], list[Bill]] = {}
+        for bill in found:
+            by_key.setdefault((bill.vendor_id, bill.invoice_number.strip(), bill.amount), []).append(bill)
+        with self.store.session() as s:
+            taken = set(s.scalars(select(t.InvoiceLink.bill_id).where(
+                t.InvoiceLink.bill_id.in_([b.id for b in found]), t.InvoiceLink.state == "created")))
+        matched: list[tuple[_Write, Bill]] = []
+        for write in fresh:
+            invoice, bill = write.data
+            candidates = [b for b in by_key.get((bill.vendor_id, bill.invoice_number.strip(), bill.amount), [])
+                          if b.id not in taken]
+            if not candidates:
+                continue
+            # The connector's own bill names the NAV invoice in its description: that one first.
+            own = [b for b in candidates if f"NAV posted invoice {invoice.number}" in b.description]
+            chosen = (own or candidates)[0]
+            taken.add(chosen.id)
+            matched.append((write, chosen))
+        if not matched:
+            return writes
+        with self.store.session() as s:
+            links = {link.nav_number: link for link in s.scalars(select(t.InvoiceLink).where(
+                t.InvoiceLink.nav_number.in_([w.record_key for w, _ in matched])))}
+            for write, existing in matched:
+                invoice, bill = write.data
+                link = links.get(invoice.number)
+                if link is None:
+                    link = t.InvoiceLink(nav_number=invoice.number, vendor_number=invoice.vendor_number,
+                                         state="created")
+                    s.add(link)
+                link.bill_id, link.state, link.idempotency_key = existing.id, "created", write.key
+                link.vendor_invoice_number, link.amount = invoice.vendor_invoice_number, bill.amount
+                _set_invoice_dates(link, invoice)
+                self._audit(s, "engine", "link_existing_bill", f"invoice {invoice.number}", bill_id=existing.id,
+                            amount=_money(bill.amount), vendor=invoice.vendor_number)
+            self._resolve_items(s, "invoice", [w.record_key for w, _ in matched])
+        self.report.counts("invoices").updated += len(matched)
+        log.info("Linked %d invoice(s) to bills already in BILL (nothing created twice)", len(matched))
+        done = {id(w) for w, _ in matched}
+        return [w for w in writes if id(w) not in done]
 
     def _invoice_problems(self, invoice: PostedInvoice, vendor_bill_id: str) -> tuple[list[BillLine], list[str]]:
         """The bill's lines, and every reason the invoice cannot go to BILL now (empty: it can)."""
@@ -1340,6 +1496,16 @@ class SyncEngine:
         if not vendor_bill_id:
             problems.append(f"vendor {invoice.vendor_number} is not linked to BILL")
         lines, line_problems = self._bill_lines(invoice)
+        amounts = [invoice.amount, *(line.amount for line in invoice.lines)]
+        if not all(isinstance(a, Decimal) and a.is_finite() for a in amounts):
+            problems.append("an amount is not a finite number (correct the invoice in NAV)")
+        else:
+            total = sum((line.amount for line in lines), start=Decimal("0"))
+            if lines and not line_problems and total <= 0:
+                problems.append(f"NAV invoice {invoice.number} (vendor invoice {invoice.vendor_invoice_number}) "
+                                f"amounts to {_money(total)}{' ' + invoice.currency if invoice.currency else ''}, "
+                                "which is not positive: BILL takes a bill only when it is more than zero (enter a "
+                                "credit in BILL by hand if it is one, then skip it here)")
         return lines, problems + line_problems
 
     def _bill_write(self, invoice: PostedInvoice, bill: Bill, detail: dict) -> _Write:
@@ -1519,11 +1685,22 @@ class SyncEngine:
                        f"BILL payment {payment.id} pays bill(s) {', '.join(unknown) or '(none)'} that did not come "
                        "from a NAV invoice: post it in NAV by hand, then skip it here.", flow="payments")
             return
+        problem = self._payment_problem(payment, invoices)
+        if problem:
+            self._hold("payment", payment.id, problem, flow="payments")
+            return
         settings = self.settings
 
         def post() -> None:
             key = f"nav.payment:{payment.id}"
             existing = self.outbox.entry(key)
+            if existing is None and not self.report.dry_run:
+                # The store is a cache of what NAV says: a payment already posted (its BILL id in the External
+                # Document No.) is linked, not posted again, whatever the store forgot.
+                posted = self._nav_call(self.nav.find_payments, payment.id) or []
+                if posted:
+                    self._link_posted_payment(payment, invoices, posted)
+                    return
             if existing is None:
                 with self.store.session() as s:
                     document = self.store.next_number(s, "payment", settings.payment_document_prefix,
@@ -1554,10 +1731,17 @@ class SyncEngine:
             except RecordError as exc:
                 if exc.code != "batch not empty":  # the NAV client's JournalBatchNotEmptyError
                     raise
-                # Nothing was written: someone else's lines sit in the batch. Held with the reason and tried
-                # again by the next run, which posts it once the batch is the connector's alone again.
-                self._hold("payment", payment.id, f"BILL payment {payment.id}: {exc.message}", retryable=True,
-                           error=str(exc), flow="payments", outcome="held")
+                # Nothing was written: other lines sit in the batch. Held with the reason and tried again by
+                # the next run, which posts it once the batch is the connector's alone again. When the lines in
+                # the way are the connector's own (an earlier payment whose posting was interrupted), say so:
+                # they are not "lines the connector did not write", and the next run finishes them first.
+                own = self._own_waiting_documents(exc.message, payment.id)
+                reason = (f"BILL payment {payment.id} waits: journal batch {settings.journal_template}/"
+                          f"{settings.journal_batch} still holds the connector's own unposted lines of {own}, left by "
+                          "an interrupted posting; the next run posts those first, then this payment."
+                          if own else f"BILL payment {payment.id}: {exc.message}")
+                self._hold("payment", payment.id, reason, retryable=True, error=str(exc), flow="payments",
+                           outcome="held")
                 return
             # NAV 2016-2018 cannot post over OData: the lines wait in the batch for the accountant, and the
             # payment counts as posted once the vendor ledger shows it (_confirm_waiting_payments).
@@ -1586,6 +1770,60 @@ class SyncEngine:
 
         self._guard("payments", "payment", payment.id, f"BILL payment {payment.id}", post)
 
+    def _link_posted_payment(self, payment: Payment, invoices: dict[str, t.InvoiceLink], posted: list) -> None:
+        document = posted[0].document_number
+        with self.store.session() as s:
+            for allocation in payment.allocations:
+                invoice = invoices[allocation.bill_id]
+                s.merge(t.PaymentLink(payment_id=payment.id, bill_id=allocation.bill_id,
+                                      vendor_number=invoice.vendor_number, nav_invoice_number=invoice.nav_number,
+                                      nav_document_number=document, amount=allocation.amount, state="posted",
+                                      posted_at=self.clock()))
+            self._resolve_item(s, "payment", payment.id)
+            self._audit(s, "engine", "link_posted_payment", f"payment {payment.id}", document=document,
+                        amount=_money(payment.amount))
+        self.report.counts("payments").updated += 1
+
+    def _own_waiting_documents(self, message: str, payment_id: str) -> str:
+        """The connector's own unfinished payment documents named in a "batch not empty" message, e.g.
+        "BILL payment stp01 (document BILLPAY000004)"; "" when the lines in the way are someone else's."""
+        own = []
+        for row in self.outbox.unfinished("post_payment"):
+            document = str((row.payload or {}).get("document") or "")
+            other = str((row.payload or {}).get("payment_id") or "")
+            if document and other != payment_id and re.search(rf"\b{re.escape(document)}\b", message):
+                own.append(f"BILL payment {other} (document {document})")
+        return ", ".join(own)
+
+    def _payment_problem(self, payment: Payment, invoices: dict[str, t.InvoiceLink]) -> str:
+        """Why a settled BILL payment must wait for a person (with the numbers), or "" when it may be posted."""
+        currency = payment.currency or LOCAL_CURRENCY
+        local = getattr(self.settings, "currency", "") or LOCAL_CURRENCY
+        check = "Check it in BILL; if it is right, post it in NAV by hand, then skip it here."
+        if currency != local:
+            return (f"BILL payment {payment.id} of {_money(payment.amount)} {currency} is in another currency than "
+                    f"the bills ({local}): the connector posts payments in {local} only. {check}")
+        if payment.amount <= 0 or any(a.amount <= 0 for a in payment.allocations):
+            shown_amounts = ", ".join(f"{_money(a.amount)} on bill {a.bill_id} (NAV invoice "
+                                      f"{invoices[a.bill_id].nav_number})" for a in payment.allocations)
+            return (f"BILL payment {payment.id} of {_money(payment.amount)} {currency} pays {shown_amounts}: a "
+                    f"payment of zero or less is not posted. {check}")
+        paid: dict[str, Decimal] = {}
+        with self.store.session() as s:  # amounts are stored as text: summed here, exactly
+            for bill_id, amount in s.execute(select(t.PaymentLink.bill_id, t.PaymentLink.amount).where(
+                    t.PaymentLink.bill_id.in_(list(invoices)), t.PaymentLink.state == "posted",
+                    t.PaymentLink.payment_id != payment.id)):
+                paid[bill_id] = paid.get(bill_id, Decimal("0")) + Decimal(amount)
+        for allocation in payment.allocations:
+            link = invoices[allocation.bill_id]
+            before = Decimal(str(paid.get(allocation.bill_id) or 0))
+            open_amount = Decimal(link.amount) - before
+            if allocation.amount > open_amount:
+                return (f"BILL payment {payment.id} pays {_money(allocation.amount)} {currency} on bill "
+                        f"{allocation.bill_id} (NAV invoice {link.nav_number}), but only {_money(open_amount)} is "
+                        f"open (bill {_money(link.amount)}, already posted {_money(before)}). {check}")
+        return ""
+
     def _recover_payment_writes(self) -> None:
         for row in self.outbox.unfinished("post_payment"):
             self._check_cancel()
@@ -1597,11 +1835,6 @@ class SyncEngine:
                     self._check_posted_payment(payment, links)
 
 
-# (system, UnreadableRecord.kind) → (queue kind, flow) of the hold, so it shows where that record's flow shows.
-_UNREADABLE_KINDS = {
-    ("NAV", "vendor"): ("vendor", "vendors"), ("BILL", "vendor"): ("bill_vendor", "vendors"),
-    ("NAV", "posted invoice"): ("invoice", "invoices"), ("BILL", "payment"): ("payment", "payments"),
-}
 _UNDONE_STATUS = {"VOID": "voided", "CANCELLED": "cancelled", "FAILED": "failed"}
 _UNDONE_SINGLE_STATUS = {"VOIDED": "voided", "CANCELED": "cancelled", "FUNDING_FAILED_VOIDED": "failed"}
 

@@ -25,13 +25,19 @@ class FlowCounts:
 class RunReport:
     run_id: int | None = None
     dry_run: bool = False
-    status: str = "completed"  # completed | failed | cancelled
+    status: str = "completed"  # completed | failed | cancelled | busy (another run held the lock: nothing done)
     flows: dict[str, FlowCounts] = field(default_factory=dict)
     nav_calls: int = 0
     bill_calls: int = 0
     duration_seconds: float = 0.0
     errors: list[str] = field(default_factory=list)  # side-level stops, in plain words
     planned: list[str] = field(default_factory=list)  # dry run: what would have been written
+    warnings: list[str] = field(default_factory=list)  # said, but the run still counts as completed
+
+    @property
+    def busy(self) -> bool:
+        """Another sync held the company's lock, so this one did nothing (``errors[0]`` says who)."""
+        return self.status == "busy"
 
     def counts(self, flow: str) -> FlowCounts:
         return self.flows.setdefault(flow, FlowCounts())
@@ -49,5 +55,6 @@ class RunReport:
             "http_calls": {"nav": self.nav_calls, "bill": self.bill_calls},
             "duration_seconds": round(self.duration_seconds, 3),
             "errors": list(self.errors),
+            **({"warnings": list(self.warnings)} if self.warnings else {}),
             **({"planned": list(self.planned)} if self.dry_run else {}),
         }

@@ -3,6 +3,10 @@
     /nav/notifications   Business Central: validationToken handshake and change notifications
     /bill/webhook        BILL: signed event notifications
 
+Slow senders cannot pile up: the request line and headers must arrive within ``HEADER_TIMEOUT_SECONDS`` and the
+body within ``BODY_TIMEOUT_SECONDS`` (whole-request deadlines enforced by a reaper thread, not per-read
+timeouts a trickling sender beats), and at most ``MAX_CONNECTIONS`` are served at once (more get a 503).
+
 It binds only to the configured address (127.0.0.1 by default; a reverse proxy or tunnel forwards
 the public https URL to it). Bodies are size-checked from Content-Length before a byte is read, and
 the route handler receives the raw bytes: BILL's signature is computed over them, so nothing may
@@ -16,6 +20,7 @@ from __future__ import annotations
 import logging
 import socket
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -29,6 +34,12 @@ BILL_PATH = "/bill/webhook"
 # BILL payloads carry every field of one record; NAV notifications a few ids. 1 MiB is ample.
 DEFAULT_MAX_BODY_BYTES = 1_000_000
 SOCKET_TIMEOUT_SECONDS = 10.0  # a sender that stalls mid-body loses its connection, not a thread
+# Whole-request deadlines (not per read: a sender trickling a byte at a time would beat a per-read timeout)
+# and a cap on connections at once, so slow-header connections cannot pile up and take every thread.
+HEADER_TIMEOUT_SECONDS = 5.0  # request line and headers, from the connection (or the previous answer)
+BODY_TIMEOUT_SECONDS = 10.0  # the body, from the end of the headers
+MAX_CONNECTIONS = 32  # more at once are answered 503 and closed at once
+REAPER_INTERVAL_SECONDS = 0.1
 
 
 @dataclass(frozen=True)
@@ -69,6 +80,15 @@ class _Handler(BaseHTTPRequestHandler):
         except OSError:
             pass
 
+    def handle_one_request(self) -> None:
+        self.server.watch(self.connection, self.server.header_timeout)
+        try:
+            super().handle_one_request()
+        except OSError:  # the reaper shut a connection that missed its deadline
+            self.close_connection = True
+        finally:
+            self.server.unwatch(self.connection)
+
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
         # Only method, path and status: the query may hold a validationToken.
         pass
@@ -92,11 +112,14 @@ class _Handler(BaseHTTPRequestHandler):
                         self.client_address[0], self.server.max_body_bytes)
             self._reply(Reply(413, "Payload too large"), path, close=True)
             return
+        self.server.watch(self.connection, self.server.body_timeout)
         try:
             body = self.rfile.read(length) if length else b""
         except (TimeoutError, OSError):
             self.close_connection = True
             return
+        finally:
+            self.server.unwatch(self.connection)
         if len(body) != length:
             self._reply(Reply(400, "Body shorter than Content-Length"), path, close=True)
             return
@@ -150,22 +173,104 @@ class _Server(ThreadingHTTPServer):
             self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         super().server_bind()
 
-    def __init__(self, address: tuple[str, int], routes: dict[str, RouteHandler], max_body_bytes: int) -> None:
+    def __init__(self, address: tuple[str, int], routes: dict[str, RouteHandler], max_body_bytes: int,
+                 header_timeout: float = HEADER_TIMEOUT_SECONDS, body_timeout: float = BODY_TIMEOUT_SECONDS,
+                 max_connections: int = MAX_CONNECTIONS) -> None:
         self.routes = routes
         self.max_body_bytes = max_body_bytes
+        self.header_timeout, self.body_timeout, self.max_connections = header_timeout, body_timeout, max_connections
+        self._deadlines: dict[socket.socket, float] = {}
+        self._watch_lock = threading.Lock()
+        self._active = 0
+        self.refused_connections = 0  # over the cap (for status and tests)
+        self.expired_connections = 0  # closed for missing a header or body deadline
+        self._reaper_stop = threading.Event()
         if ":" in address[0]:
             self.address_family = socket.AF_INET6
         super().__init__(address, _Handler)
+        self._reaper = threading.Thread(target=self._reap, name="navbill-webhook-reaper", daemon=True)
+        self._reaper.start()
+
+    # -- deadlines ---------------------------------------------------------------------------------
+    def watch(self, connection: socket.socket, seconds: float) -> None:
+        with self._watch_lock:
+            self._deadlines[connection] = time.monotonic() + seconds
+
+    def unwatch(self, connection: socket.socket) -> None:
+        with self._watch_lock:
+            self._deadlines.pop(connection, None)
+
+    def _reap(self) -> None:
+        while not self._reaper_stop.wait(REAPER_INTERVAL_SECONDS):
+            now = time.monotonic()
+            with self._watch_lock:
+                late = [c for c, deadline in self._deadlines.items() if deadline <= now]
+                for connection in late:
+                    del self._deadlines[connection]
+            for connection in late:
+                self.expired_connections += 1
+                try:  # wakes the handler thread blocked in recv; it closes the connection
+                    connection.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+            if late:
+                log.warning("Closed %d webhook connection(s) that did not send their request in time", len(late))
+
+    # -- the connection cap --------------------------------------------------------------------------
+    def process_request(self, request, client_address) -> None:
+        with self._watch_lock:
+            full = self._active >= self.max_connections
+            if not full:
+                self._active += 1
+        if full:
+            self.refused_connections += 1
+            try:
+                request.setblocking(False)
+                request.send(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n"
+                             b"Retry-After: 5\r\n\r\n")
+            except OSError:
+                pass
+            self.shutdown_request(request)
+            if self.refused_connections in (1, 10, 100) or self.refused_connections % 1000 == 0:
+                log.warning("Webhook listener: %d connection(s) refused, more than %d at once",
+                            self.refused_connections, self.max_connections)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._release()
+            raise
+
+    def process_request_thread(self, request, client_address) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._release()
+
+    def _release(self) -> None:
+        with self._watch_lock:
+            self._active -= 1
+
+    @property
+    def active_connections(self) -> int:
+        with self._watch_lock:
+            return self._active
+
+    def server_close(self) -> None:
+        self._reaper_stop.set()
+        super().server_close()
 
 
 class WebhookListener:
     """One HTTP listener for both systems. ``start()`` binds (raises OSError if the port is taken)."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, *,
-                 max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) -> None:
+                 max_body_bytes: int = DEFAULT_MAX_BODY_BYTES, header_timeout: float = HEADER_TIMEOUT_SECONDS,
+                 body_timeout: float = BODY_TIMEOUT_SECONDS, max_connections: int = MAX_CONNECTIONS) -> None:
         self.host = host
         self.requested_port = port
         self.max_body_bytes = max_body_bytes
+        self.header_timeout, self.body_timeout, self.max_connections = header_timeout, body_timeout, max_connections
         self.routes: dict[str, RouteHandler] = {}
         self._httpd: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -191,7 +296,8 @@ class WebhookListener:
     def start(self) -> WebhookListener:
         if self._httpd is not None:
             return self
-        self._httpd = _Server((self.host, self.requested_port), self.routes, self.max_body_bytes)
+        self._httpd = _Server((self.host, self.requested_port), self.routes, self.max_body_bytes,
+                              self.header_timeout, self.body_timeout, self.max_connections)
         self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.05,), name="navbill-webhook-listener",
                                         daemon=True)
         self._thread.start()

@@ -103,9 +103,17 @@ def _to_json_number(value: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
+# A value set by ``corrupt`` as "RAW:<token>" goes on the wire as that bare token (1e309, NaN, -Infinity):
+# JSON a real server may send that Python's encoder would never write.
+_RAW_MARK = "\u0000RAW:"
+_RAW_TOKEN = re.compile(r'"\\u0000RAW:([^"\\]*)"')
+
+
 def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
-    payload = json.dumps(body, default=_to_json_number).encode("utf-8")
-    return Response(status, payload, {"Content-Type": "application/json", **(headers or {})})
+    text = json.dumps(body, default=_to_json_number)
+    if "\\u0000RAW:" in text:
+        text = _RAW_TOKEN.sub(lambda m: m.group(1), text)
+    return Response(status, text.encode("utf-8"), {"Content-Type": "application/json", **(headers or {})})
 
 
 def _money(value: Any, field_name: str) -> Decimal:
@@ -379,6 +387,7 @@ class BillSandbox(SandboxApp):
         self.route("POST", "/_sandbox/vendors", self._control_create_vendor)
         self.route("PATCH", f"/_sandbox/vendors/{ID}", self._control_edit_vendor)
         self.route("POST", "/_sandbox/sessions/expire", self._control_expire_sessions)
+        self.route("POST", "/_sandbox/corrupt", self._control_corrupt)
         self.route("GET", "/_sandbox/stats", self._control_stats)
 
     # -- errors, faults, limits --------------------------------------------------------------
@@ -1016,6 +1025,31 @@ class BillSandbox(SandboxApp):
                 self.webhooks.publish("bill.updated", self.bills[allocation["billId"]])
             return payment
 
+    def corrupt(self, entity: str, record_id: str, changes: dict[str, Any]) -> dict:
+        """Bad data as a damaged or foreign BILL record would carry it (reliability tests): set wire fields by
+        dotted path (``billPayments.0.amount``) to any JSON value, or to ``"RAW:1e309"`` for a bare token no
+        encoder writes. No validation; ``updatedTime`` moves so incremental reads see the record again."""
+        tables = {"vendors": self.vendors, "bills": self.bills, "payments": self.payments}
+        if entity not in tables:
+            raise ApiError(400, SANDBOX_CODES["missing_field"], f"entity must be one of {', '.join(tables)}.")
+        with self.state_lock:
+            record = self._find(tables[entity], record_id, entity[:-1].capitalize())
+            for path, value in changes.items():
+                target: Any = record
+                *parents, last = path.split(".")
+                for part in parents:
+                    target = target[int(part)] if isinstance(target, list) else target.setdefault(part, {})
+                if isinstance(value, str) and value.startswith("RAW:"):
+                    value = _RAW_MARK + value[4:]
+                if isinstance(target, list):
+                    target[int(last)] = value
+                else:
+                    target[last] = value
+            if "updatedTime" not in changes:
+                record["updatedTime"] = self._now()
+            return {key: (str(v).replace(_RAW_MARK, "RAW:") if isinstance(v, str) else v)
+                    for key, v in record.items()}
+
     def expire_sessions(self) -> None:
         with self.state_lock:
             self.sessions.clear()
@@ -1068,6 +1102,12 @@ class BillSandbox(SandboxApp):
 
     def _control_edit_vendor(self, request: Request) -> Response:
         return self._control(lambda: self.edit_vendor(request.params["id"], self._body(request)))
+
+    def _control_corrupt(self, request: Request) -> Response:
+        def corrupt() -> dict:
+            body = self._control_body(request)
+            return self.corrupt(str(body.get("entity", "")), str(body.get("id", "")), dict(body.get("set") or {}))
+        return self._control(corrupt)
 
     def _control_expire_sessions(self, request: Request) -> Response:
         return self._control(lambda: (self.expire_sessions(), {"expired": True})[1])

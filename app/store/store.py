@@ -8,6 +8,7 @@ readers go on while the writer writes. No Qt here.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 from collections.abc import Iterator
@@ -25,6 +26,9 @@ from app.domain.errors import ConnectorError
 from app.domain.models import VENDOR_SYNC_FIELDS
 from app.store import migrations
 from app.store import schema as t
+from app.store.backup import make_backup, restore_hint
+from app.store.integrity import DatabaseFileProblem, inspect_file, refuse_foreign
+from app.store.lock import FileRunLock, ProcessRunLock, RunLock
 from app.store.views import (
     AccountMappingRow,
     AuditRow,
@@ -47,14 +51,13 @@ class StoreError(ConnectorError):
     """The database cannot be used: damaged, locked by another program, or from a newer app version."""
 
 
-def _explain(exc: Exception, where: str) -> StoreError:
+def _explain(exc: Exception, where: str, database_file: Path | None = None) -> StoreError:
     text = str(getattr(exc, "orig", exc)).lower()
     if "locked" in text or "busy" in text:
         message = (f"The connector's database {where} is locked by another program (another copy of the "
                    "connector may be running). Close it and try again.")
     elif "not a database" in text or "malformed" in text or "corrupt" in text:
-        message = (f"The connector's database {where} is damaged. Restore a backup copy (the .bak files next "
-                   "to it) or move the file away to start afresh.")
+        message = f"The connector's database {where} is damaged. {restore_hint(database_file)}"
     else:
         message = f"The connector's database {where} could not be used: {getattr(exc, 'orig', exc)}"
     return StoreError(message, system="store", code=type(exc).__name__)
@@ -73,15 +76,25 @@ class Store:
             database = self.url.database or ""
             if database and database != ":memory:" and not database.startswith("file:"):
                 self.database_file = Path(database)
+                try:  # an empty, cut-short or foreign file is refused, never re-created over
+                    inspect_file(self.database_file)
+                except DatabaseFileProblem as exc:
+                    raise StoreError(str(exc), system="store", code="damaged") from None
                 self._create_private_file(self.database_file)
                 options["connect_args"] = {"check_same_thread": False, "timeout": BUSY_TIMEOUT_MS / 1000}
             else:  # one shared in-memory database for every thread (tests)
                 options["connect_args"] = {"check_same_thread": False}
                 options["poolclass"] = StaticPool
+        # JSON is written standard-only: a NaN or infinity anywhere is an error, never "NaN" in the database.
+        options["json_serializer"] = lambda value: json.dumps(value, allow_nan=False)
         self.engine = create_engine(self.url, **options)
         if self.url.get_backend_name() == "sqlite":
             event.listen(self.engine, "connect", self._sqlite_pragmas)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        # One writer per company at a time (see app/store/lock.py). A shared server store would get an
+        # advisory-lock implementation of the same interface; until then one process at a time there.
+        self._run_lock: RunLock = (FileRunLock(self.database_file) if self.database_file is not None
+                                   else ProcessRunLock())
         if migrate:
             self.migrate()
 
@@ -118,12 +131,16 @@ class Store:
     def migrate(self, target: int = migrations.LATEST_VERSION) -> None:
         old = os.umask(0o077)
         try:
+            if self.url.get_backend_name() == "sqlite":
+                with self.engine.connect() as connection:
+                    if migrations.current_version(connection) == 0:
+                        refuse_foreign(connection)
             migrations.migrate(self.engine, self.database_file, target)
         except ValueError as exc:
             raise StoreError(f"The connector's database {self.where} cannot be opened: {exc}.",
                              system="store") from None
         except (DatabaseError, OperationalError) as exc:
-            raise _explain(exc, self.where) from None
+            raise _explain(exc, self.where, self.database_file) from None
         finally:
             os.umask(old)
 
@@ -134,6 +151,17 @@ class Store:
     def close(self) -> None:
         self.engine.dispose()
 
+    # -- one writer at a time, backups ----------------------------------------------------------
+    def run_lock(self) -> RunLock:
+        """The lock every sync run holds for its whole length (``RunLock.hold``)."""
+        return self._run_lock
+
+    def backup(self, keep: int | None = None) -> Path | None:
+        """A rolling backup (SQLite online backup API) after a successful run; None for a non-file store."""
+        if self.database_file is None:
+            return None
+        return make_backup(self.database_file, keep)
+
     @contextlib.contextmanager
     def session(self) -> Iterator[Session]:
         """One unit of work: commits when the block ends, rolls back if it raises."""
@@ -143,7 +171,7 @@ class Store:
             session.commit()
         except (DatabaseError, OperationalError) as exc:
             session.rollback()
-            raise _explain(exc, self.where) from None
+            raise _explain(exc, self.where, self.database_file) from None
         except BaseException:
             session.rollback()
             raise

@@ -336,3 +336,31 @@ def test_parses_bill_published_payloads():
     assert webhook_bill.due_date == date(2026, 12, 31) and webhook_bill.invoice_date == date(2026, 12, 15)
     minimal = parse_vendor(load("docs/webhook_vendor_created_minimal.v3docs.json")["vendor"])
     assert minimal.fields.country == "US" and not minimal.fields.inactive
+
+
+# -- values at the boundary: unreadable records, finite amounts ---------------------------------------------
+def test_a_payment_that_does_not_parse_is_yielded_as_unreadable_and_the_list_goes_on(server, client):
+    from app.domain.models import UnreadableRecord
+
+    bill_id = client.create_bill(a_bill(client, next(iter(server.app.vendors)), amount="50.00")).id
+    good = server.app.pay_bill(bill_id, Decimal("1.00"))
+    bad = server.app.pay_bill(bill_id, Decimal("2.00"))
+    server.app.corrupt("payments", bad["id"], {"processDate": "31/12/2026", "billPayments.0.amount": "RAW:1e309"})
+    items = {getattr(p, "id", None) or p.key: p for p in client.iter_payments()}
+    assert not isinstance(items[good["id"]], UnreadableRecord)
+    unreadable = items[bad["id"]]
+    assert isinstance(unreadable, UnreadableRecord)
+    assert unreadable.field == "billPayments[1].amount" and "1E+309" in unreadable.reason
+    assert f"BILL payment {bad['id']}" in unreadable.message
+    assert isinstance(client.get_payment(bad["id"]), UnreadableRecord)
+
+
+def test_a_non_finite_amount_is_never_sent_as_non_standard_json(server, client):
+    before = len(server.app.bills)
+    good = a_bill(client, next(iter(server.app.vendors)))
+    bill = Bill(id="", vendor_id=good.vendor_id, invoice_number="NAN-1", invoice_date=good.invoice_date,
+                due_date=good.due_date, amount=Decimal("Infinity"),
+                lines=(BillLine(Decimal("Infinity"), "x", good.lines[0].chart_of_account_id),))
+    with pytest.raises(RecordError, match="not a finite number"):
+        client.create_bill(bill)
+    assert len(server.app.bills) == before

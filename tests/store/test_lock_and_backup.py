@@ -1,0 +1,237 @@
+"""One writer per company, damage never silent, rolling backups and restore (app/store/lock.py, integrity.py,
+backup.py), on real files and real processes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from app.engine import SyncEngine
+from app.store import Store, StoreError
+from app.store import schema as t
+from app.store.backup import list_backups, restore, restore_command
+from app.store.integrity import check_database, quick_check
+from app.store.lock import FileRunLock, RunBusyError
+
+ROOT = Path(__file__).resolve().parents[2]
+
+HOLD_THE_LOCK = """
+import sys, time
+from pathlib import Path
+from app.store.lock import FileRunLock
+with FileRunLock(Path(sys.argv[1])).hold("schedule", wait=0):
+    print("holding", flush=True)
+    time.sleep(60)
+"""
+
+
+def hold_in_other_process(database: Path) -> subprocess.Popen:
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_THE_LOCK, str(database)], cwd=ROOT, text=True,
+                              stdout=subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(ROOT),
+                                                           "NAVBILL_PROCESS_ROLE": "serve"})
+    assert holder.stdout.readline().strip() == "holding"
+    return holder
+
+
+class _NoClient:
+    call_count = 0
+
+    def __getattr__(self, name):
+        raise AssertionError(f"a busy run must not call the clients ({name})")
+
+
+def test_a_second_process_waits_briefly_then_says_who_is_running(tmp_path):
+    database = tmp_path / "navbill.sqlite3"
+    store = Store(f"sqlite:///{database}")
+    holder = hold_in_other_process(database)
+    try:
+        engine = SyncEngine(store, _NoClient(), _NoClient(), lock_wait=0.5)
+        started = time.monotonic()
+        report = engine.run(trigger="cli")
+        waited = time.monotonic() - started
+        assert report.busy and not report.completed
+        assert 0.4 <= waited < 5
+        [message] = report.errors
+        assert message.startswith("A sync is already running (started ")
+        assert f"by serve (schedule), pid {holder.pid})" in message, message
+        with store.session() as s:  # nothing was written: no run row for the run that did not start
+            assert s.query(t.Run).count() == 0
+        # A webhook's targeted run gets the same answer.
+        assert engine.sync_invoice("109104").busy
+    finally:
+        holder.kill()
+        holder.wait()
+        store.close()
+
+
+def test_a_killed_holder_leaves_no_stale_lock(tmp_path):
+    database = tmp_path / "navbill.sqlite3"
+    holder = hold_in_other_process(database)
+    holder.send_signal(signal.SIGKILL)
+    holder.wait()
+    with FileRunLock(database).hold("cli", wait=2):
+        pass
+
+
+def test_two_engines_in_one_process_exclude_each_other(tmp_path):
+    """The window's Sync now and serve's worker may live in one process on two Store objects."""
+    database = tmp_path / "navbill.sqlite3"
+    first, second = FileRunLock(database), FileRunLock(database)
+    inside = threading.Event()
+    release = threading.Event()
+
+    def hold() -> None:
+        with first.hold("window", wait=0):
+            inside.set()
+            release.wait(10)
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    try:
+        assert inside.wait(5)
+        with pytest.raises(RunBusyError, match=r"started \d\d:\d\d by .*pid"):
+            with second.hold("cli", wait=0.2):
+                pass
+    finally:
+        release.set()
+        thread.join()
+    with second.hold("cli", wait=0.2):  # free again
+        pass
+
+
+# -- damage is never silent -------------------------------------------------------------------------------
+def store_with_a_link(path: Path) -> None:
+    store = Store(f"sqlite:///{path}")
+    with store.session() as s:
+        for n in range(200):
+            s.add(t.VendorLink(nav_number=f"V{n:05d}", bill_id=f"009X{n:014d}", name="Vendor " + "x" * 200,
+                               status="linked"))
+    store.close()
+
+
+@pytest.mark.parametrize("how", ["zeroed", "truncated", "foreign", "text"])
+def test_a_damaged_or_foreign_file_is_refused_and_left_as_it_was(tmp_path, how):
+    path = tmp_path / "navbill.sqlite3"
+    if how == "foreign":
+        with sqlite3.connect(path) as other:
+            other.execute("CREATE TABLE photos (id INTEGER PRIMARY KEY, caption TEXT)")
+            other.execute("INSERT INTO photos (caption) VALUES ('holiday')")
+    else:
+        store_with_a_link(path)
+        if how == "zeroed":
+            path.write_bytes(b"")
+        elif how == "truncated":
+            with path.open("r+b") as handle:
+                handle.truncate(path.stat().st_size // 3)
+        else:
+            path.write_text("these are my notes, not a database\n" * 50)
+    before = path.read_bytes()
+    with pytest.raises(StoreError) as refused:
+        Store(f"sqlite:///{path}")
+    message = str(refused.value)
+    assert str(path) in message
+    expected = {"zeroed": "is empty (0 bytes)", "truncated": "was cut short", "foreign": "another program",
+                "text": "is damaged"}[how]
+    assert expected in message, message
+    assert "Move the file away" in message or "move this one away" in message
+    assert path.read_bytes() == before, "the refused file was changed"
+
+
+def test_the_damaged_message_points_at_a_backup_that_exists(tmp_path):
+    path = tmp_path / "navbill.sqlite3"
+    store_with_a_link(path)
+    store = Store(f"sqlite:///{path}")
+    backup = store.backup()
+    store.close()
+    path.write_bytes(b"")
+    with pytest.raises(StoreError) as refused:
+        Store(f"sqlite:///{path}")
+    assert restore_command(backup) in str(refused.value)
+    assert ".bak files next to it" not in str(refused.value)
+
+
+def test_quick_check_finds_damage_in_the_middle_of_the_file(tmp_path):
+    path = tmp_path / "navbill.sqlite3"
+    store_with_a_link(path)
+    assert quick_check(path) == []
+    assert check_database(path)[0]
+    size = path.stat().st_size
+    with path.open("r+b") as handle:  # scribble over pages in the middle; the header stays whole
+        handle.seek(size // 2)
+        handle.write(os.urandom(8192))
+    assert quick_check(path), "a file damaged in the middle passed PRAGMA quick_check"
+    ok, line = check_database(path)
+    assert not ok and str(path) in line and "damaged" in line
+
+
+# -- rolling backups and restore -----------------------------------------------------------------------
+def test_backups_roll_and_one_restores_with_the_printed_command(tmp_path):
+    path = tmp_path / "data" / "navbill.sqlite3"
+    store = Store(f"sqlite:///{path}")
+    made = []
+    for n in range(5):
+        with store.session() as s:
+            s.add(t.Setting(key=f"k{n}", value=n))
+        made.append(store.backup(keep=3))
+    store.close()
+    kept = list_backups(path)
+    assert kept == sorted(made[-3:], reverse=True)
+    assert all(p.stat().st_mode & 0o077 == 0 for p in kept)
+    assert all(quick_check(p) == [] for p in kept)
+
+    path.write_bytes(b"")  # the clerk's disaster
+    command = restore_command(kept[-1])
+    assert command.startswith("python main.py store restore ")
+    result = subprocess.run(command.replace("python", sys.executable, 1), shell=True,
+                            cwd=ROOT, capture_output=True, text=True, timeout=120,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "restored" in result.stdout
+    store = Store(f"sqlite:///{path}")
+    try:
+        assert store.get_setting("k2") == 2 and store.get_setting("k3") is None  # the oldest kept: after run 3
+    finally:
+        store.close()
+    assert any(p.name.startswith("navbill.sqlite3.replaced-") for p in path.parent.iterdir())
+
+
+def test_a_damaged_backup_is_not_restored(tmp_path):
+    path = tmp_path / "navbill.sqlite3"
+    store_with_a_link(path)
+    bad = tmp_path / "bad.bak"
+    bad.write_bytes(b"SQLite format 3\x00" + os.urandom(5000))
+    with pytest.raises(Exception, match="damaged too"):
+        restore(path, bad)
+    assert Store(f"sqlite:///{path}").vendor_rows()  # untouched
+
+
+def _cli(home: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "main.py", "--home", str(home), *args], cwd=ROOT, capture_output=True,
+                          text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(ROOT)})
+
+
+def test_the_commands_refuse_an_emptied_database_and_store_check_runs_quick_check(tmp_path):
+    home = tmp_path / "home"
+    database = home / "data" / "navbill.sqlite3"
+    database.parent.mkdir(parents=True)
+    store_with_a_link(database)
+    assert _cli(home, "store", "backups").stdout.startswith("No backups of ")
+    ok = _cli(home, "store", "check")
+    assert ok.returncode == 0 and "intact (PRAGMA quick_check ok)" in ok.stdout
+
+    database.write_bytes(b"")
+    result = _cli(home, "sync", "--json")
+    console = result.stdout + result.stderr
+    assert result.returncode == 2 and "Traceback" not in console
+    assert "is damaged: it is empty (0 bytes)" in console and str(database) in console
+    assert database.stat().st_size == 0
+    checked = _cli(home, "store", "check")
+    assert checked.returncode == 1 and "is empty (0 bytes)" in checked.stdout

@@ -77,12 +77,14 @@ class RunningSandboxes:
 
 
 def start_sandboxes(seed: str = "demo", faults: str = "", host: str = "127.0.0.1", nav_port: int = 0,
-                    bill_port: int = 0, **bill_options) -> RunningSandboxes:
+                    bill_port: int = 0, nav_flavor: str | None = None, **bill_options) -> RunningSandboxes:
+    """Both sandboxes on ``host``. ``nav_flavor`` ("bc" or "classic") chooses which NAV the sandbox plays where
+    the NAV sandbox supports it; it is accepted (and ignored) where it does not yet."""
     from app.sandbox.bill import BillSandbox
     from app.sandbox.nav import NavSandbox
 
     clock = SandboxClock()
-    nav_app = NavSandbox(seed=seed, clock=clock)
+    nav_app = _nav_sandbox(NavSandbox, seed, clock, nav_flavor)
     bill_app = BillSandbox(seed=seed, clock=clock, **bill_options)
     nav_server = SandboxServer(nav_app, host, nav_port).start()
     try:
@@ -93,6 +95,17 @@ def start_sandboxes(seed: str = "demo", faults: str = "", host: str = "127.0.0.1
     running = RunningSandboxes(nav_server, bill_server, clock)
     running.set_faults(faults)
     return running
+
+
+def _nav_sandbox(cls, seed, clock, nav_flavor):
+    if nav_flavor:
+        import inspect
+
+        if "flavor" in inspect.signature(cls).parameters:
+            return cls(seed=seed, clock=clock, flavor=nav_flavor)
+        if "nav_flavor" in inspect.signature(cls).parameters:
+            return cls(seed=seed, clock=clock, nav_flavor=nav_flavor)
+    return cls(seed=seed, clock=clock)
 
 
 def stop_sandboxes(running: RunningSandboxes) -> None:
@@ -106,8 +119,9 @@ def stop_sandboxes(running: RunningSandboxes) -> None:
 
 
 @contextlib.contextmanager
-def running_sandboxes(seed: str = "demo", faults: str = "", **options) -> Iterator[RunningSandboxes]:
-    running = start_sandboxes(seed=seed, faults=faults, **options)
+def running_sandboxes(seed: str = "demo", faults: str = "", nav_flavor: str | None = None,
+                      **options) -> Iterator[RunningSandboxes]:
+    running = start_sandboxes(seed=seed, faults=faults, nav_flavor=nav_flavor, **options)
     try:
         yield running
     finally:

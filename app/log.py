@@ -87,7 +87,7 @@ class ConsoleFormatter(logging.Formatter):
     """The terminal's format: without ``-v`` a traceback stays in the log file (one line says where)."""
 
     def __init__(self, fmt: str, tracebacks: bool) -> None:
-        super().__init__(fmt)
+        super().__init__(fmt, datefmt="%Y-%m-%d %H:%M:%S %Z")  # local time with its zone
         self.tracebacks = tracebacks
 
     def format(self, record: logging.LogRecord) -> str:

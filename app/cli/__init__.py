@@ -121,7 +121,8 @@ def main(argv: list[str] | None = None) -> int:
         if not isinstance(error, CliError):
             from app.log import FILE_ONLY
 
-            log.error("%s stopped: %s", " ".join(argv[:1]) or "navbill", error, exc_info=True, extra=FILE_ONLY)
+            command = getattr(locals().get("args"), "command", None) or "navbill"
+            log.error("%s stopped: %s", command, error, exc_info=True, extra=FILE_ONLY)
         if verbose and not isinstance(error, CliError):
             import traceback
 

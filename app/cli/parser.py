@@ -148,11 +148,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--minimized", action="store_true",
                         help="start hidden in the system tray (used when starting at sign-in)")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+    made: list[argparse.ArgumentParser] = []
 
     def command(name: str, text: str, epilog: str = "") -> argparse.ArgumentParser:
         sub = commands.add_parser(name, help=text, description=text, epilog=(epilog + "\n\n" if epilog else "")
                                   + EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
         _globals(sub, top=False)
+        made.append(sub)
         return sub
 
     sandbox = command("sandbox", "run the NAV and BILL sandboxes in the foreground until Ctrl+C; prints the "
@@ -212,6 +214,7 @@ def build_parser() -> argparse.ArgumentParser:
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
         _globals(sub, top=False)
         _json(sub, top=False)
+        made.append(sub)
         return sub
 
     action("list", "every profile, its settings, which is active and which secrets are set")
@@ -229,6 +232,13 @@ def build_parser() -> argparse.ArgumentParser:
             sub.add_argument("secret_key", metavar="KEY", help="which secret, e.g. bill.password")
         if name == "delete":
             sub.add_argument("-y", "--yes", action="store_true", help="delete without asking")
+    # Options a command has no use for are still recognised (hidden), so `parse` can say where they belong
+    # instead of argparse's "unrecognized arguments".
+    for sub in made:
+        for flag, extra in (("--json", {"action": "store_true"}), ("--demo", {"action": "store_true"}),
+                            ("--nav-flavor", {"choices": NAV_FLAVORS}), ("--minimized", {"action": "store_true"})):
+            if flag not in sub._option_string_actions:
+                sub.add_argument(flag, default=argparse.SUPPRESS, help=argparse.SUPPRESS, **extra)
     return parser
 
 

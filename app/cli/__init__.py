@@ -23,6 +23,12 @@ log = logging.getLogger("navbill.cli")
 _CREATING_ACTIONS = {("profile", "add"), ("vault", "set-passphrase")}
 
 
+def _suppress():
+    import contextlib
+
+    return contextlib.suppress(Exception)
+
+
 def emit_json(data: dict) -> None:
     print(json.dumps(data, indent=None, default=str), flush=True)
 
@@ -116,6 +122,12 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("Stopped (Ctrl+C).", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader went away (`navbill sync | head`): nothing more to say to it
+        import os
+
+        with _suppress():
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return HELD
     except Exception as error:  # the one error path
         code = code_for(error)
         if not isinstance(error, CliError):

@@ -81,14 +81,15 @@ def _side_problem(seen: list[tuple[str, str, ConnectorError]]) -> tuple[int, str
     wrong = [(side, exc) for side, name, exc in seen if isinstance(exc, NotFoundError) and name.startswith("iter_")]
     if unreachable:
         side, exc = unreachable[0]
-        return UNREACHABLE, f"{side} could not be reached: {exc.message}"
+        return UNREACHABLE, f"{side} could not be reached: {exc.message.rstrip('.')}"
     if config:
         side, exc = config[0]
-        return USAGE, f"{side} refused the connection: {exc.message}"
+        text = exc.message.rstrip(".")
+        return USAGE, text if text.startswith(side) else f"{side} refused the connection: {text}"
     if wrong:
         side, exc = wrong[0]
         return USAGE, (f"{side} answered 'not found' when asked for its lists: the {side} address probably points "
-                       f"at another service ({exc.message})")
+                       f"at another service ({exc.message.rstrip('.')})")
     return None
 
 

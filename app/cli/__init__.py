@@ -82,7 +82,7 @@ def _report(error: BaseException, code: int, as_json: bool, verbose: bool, log_f
                    f"{'' if verbose else 'Run the command again with -v to see the traceback; '}"
                    "please send the log file to support.")
     message = redact(message)
-    if as_json:
+    if as_json and not getattr(error, "plain", False):
         emit_json({"status": STATUS.get(code, "failed"), "exit_code": code, "error": message})
     else:
         print(message, file=sys.stderr, flush=True)

@@ -253,7 +253,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
             setattr(args, name, default)
     where = f"`{command}`" if command else "the window"
     if args.json and command not in JSON_COMMANDS:
-        raise UsageError(f"--json is not available for {where}; it is for {', '.join(JSON_COMMANDS)}.")
+        problem = UsageError(f"--json is not available for {where}; it is for {', '.join(JSON_COMMANDS)}.")
+        problem.plain = True  # this command does not speak JSON: the refusal is a sentence on stderr
+        raise problem
     if args.demo and command not in DEMO_COMMANDS:
         raise UsageError(f"--demo is not available for {where}; it is for sync, serve, check and the window.")
     if args.nav_flavor and command != "sandbox" and not args.demo:

@@ -42,7 +42,16 @@ def _creates_home(args) -> bool:
     if command is None or args.demo:  # the window (its wizard sets up a profile) and every demo run
         return True
     if command == "settings":
+        if args.settings:  # refuse a bad value before a new home is made for it
+            from app.engine.settings import EngineSettings
+            from app.settings_cli import apply
+
+            apply(EngineSettings(), args.settings)
         return bool(args.settings)
+    if command == "profile" and args.profile_action == "add":
+        from app.profile_cli import parse_settings
+
+        parse_settings(args.settings or [])
     if command == "sandbox":
         return bool(getattr(args, "write_profile", ""))
     action = getattr(args, "profile_action", None) or getattr(args, "vault_action", None)

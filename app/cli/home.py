@@ -22,12 +22,14 @@ from app.cli.errors import USAGE, CliError
 
 def prepare_home(args, *, creates: bool):
     """The AppPaths to use (folders made), with ``args.home`` set to the folder; None for `sandbox` without
-    ``--write-profile``, which keeps nothing on disk."""
+    ``--write-profile`` and the window's demo without a home, which keep nothing in a home."""
     from app.config import app_paths
 
     if args.command == "sandbox" and not getattr(args, "write_profile", ""):
         return None
     given = args.home or os.environ.get("NAVBILL_HOME") or ""
+    if args.command is None and args.demo and not given:
+        return None  # the window's demo makes a fresh temporary home of its own and never touches the real one
     source = "--home" if args.home else "NAVBILL_HOME"
     if given:
         root = Path(given).expanduser()

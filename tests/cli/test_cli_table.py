@@ -223,6 +223,14 @@ def test_settings_values_are_validated(homes, pair, words):
     assert cli(home, "settings", "--json").json()["settings"]["journal_batch"] == "OURS"
 
 
+def test_a_bad_value_does_not_make_a_new_home(homes):
+    home = homes / "not-made"
+    result = cli(home, "settings", "balancing_account_type=Foo")
+    assert result.code == 2 and "balancing_account_type takes one of" in result.err and not home.exists()
+    result = cli(home, "profile", "add", "P", "nav.port=many")
+    assert result.code == 2 and "nav.port takes a whole number" in result.err and not home.exists()
+
+
 def test_settings_accept_allowed_values_in_any_case(homes):
     home = homes / "settings-ok"
     result = cli(home, "settings", "balancing_account_type=bank account", "--json")
@@ -453,6 +461,14 @@ def test_the_sandbox_prints_a_profile_that_works(plain_sandbox, homes):
     assert check.code == 0 and check.json()["status"] == "done", check.out
     log = (home / "logs" / "navbill.log").read_text()
     assert "demo-bill-password" not in log and "demo-dev-key-0000" not in log
+
+
+def test_sandbox_says_which_nav_it_plays(homes):
+    running = Sandbox(homes / "unused", "--nav-flavor", "classic", "--seed", "empty")
+    try:
+        assert "NAV sandbox (NAV 2016/2018 (classic OData pages))" in running.text
+    finally:
+        assert running.stop() == 0
 
 
 def test_sandbox_port_in_use_is_a_message(plain_sandbox, homes):

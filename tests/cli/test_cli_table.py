@@ -339,6 +339,9 @@ def test_webhooks_without_a_company_id_are_a_failed_check(sandbox):
     webhooks = next(s for s in result.json()["steps"] if s["side"] == "NAV" and s["key"] == "webhooks")
     assert webhooks["status"] == "fail" and "no company id" in webhooks["detail"]
     assert "nav.company_id=GUID" in webhooks["fix"]
+    serve = cli(home, "serve", "--profile", "nocompany", "--listen", "127.0.0.1:0", "--run-for", "1")
+    assert serve.code == 0 and "profile 'nocompany' has no NAV company id, so NAV changes are read on the poll " \
+        "schedule" in serve.out, serve.both
     good = cli(home, "check", "--profile", "sb", "--json")
     assert good.code == 0 and good.json()["status"] == "done", good.both
 

@@ -82,16 +82,24 @@ def describe_outcome(outcome) -> str | None:
     return f"{stamp(outcome.finished_at)}  {outcome.kind}: {outcome.description}: {text}"
 
 
-def _wait(run_for: float) -> None:
+def _stop_event() -> threading.Event:
+    """Set by Ctrl+C or SIGTERM. Installed before anything is printed: whoever reads "Listening on" may send
+    SIGTERM at once, and must get a clean stop."""
     stop = threading.Event()
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGINT, lambda *_: stop.set())
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    return stop
+
+
+def _wait(run_for: float, stop: threading.Event | None = None) -> None:
+    stop = stop or _stop_event()
     stop.wait(run_for if run_for > 0 else None)
 
 
 def _serve(service: ConnectorService, run_for: float, first_sync: bool) -> int:
     last: list[str] = []
+    stop = _stop_event()
 
     def on_status(snapshot: StatusSnapshot) -> None:
         text = snapshot.describe()
@@ -124,7 +132,7 @@ def _serve(service: ConnectorService, run_for: float, first_sync: bool) -> int:
     if first_sync:
         service.scheduler.request_run(reason="startup")
     try:
-        _wait(run_for)
+        _wait(run_for, stop)
     finally:
         print("Stopping…", flush=True)
         service.stop()

@@ -198,7 +198,6 @@ def main(args) -> int:
     Prints the addresses and the `profile add` / `profile secret` lines that point a profile at them; with
     ``--write-profile NAME`` saves that profile itself. Errors go to the command line's one error path.
     """
-    import sys
 
     from app.cli.errors import USAGE, CliError
     from app.log import register_secret, setup_logging
@@ -210,6 +209,10 @@ def main(args) -> int:
     else:
         setup_logging(None, console=True, console_level=logging.INFO if args.verbose else logging.WARNING,
                       console_tracebacks=bool(args.verbose))
+    # Handlers first: whoever reads "Ctrl+C to stop." may send SIGTERM at once, and must get a clean stop.
+    stop = threading.Event()
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
         running = start_sandboxes(seed=args.seed, faults=args.faults, host=args.host, nav_port=args.nav_port,
                                   bill_port=args.bill_port, nav_flavor=getattr(args, "nav_flavor", None))
@@ -241,10 +244,6 @@ def main(args) -> int:
                 print(f"  NAVBILL_SECRET_VALUE={_quote(value)} {program} profile secret sandbox {key}")
             print(f"  (or start the sandboxes with --write-profile sandbox; then `{program} check --profile sandbox`)")
         print("Ctrl+C to stop.", flush=True)
-        sys.stdout.flush()
-        stop = threading.Event()
-        signal.signal(signal.SIGINT, lambda *_: stop.set())
-        signal.signal(signal.SIGTERM, lambda *_: stop.set())
         stop.wait()
     finally:
         stop_sandboxes(running)

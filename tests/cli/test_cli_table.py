@@ -493,3 +493,34 @@ def test_serve_prints_changes_not_its_own_echoes(homes):
     assert re.search(rf"next scheduled sync: \d{{4}}-\d\d-\d\d \d\d:\d\d:\d\d {re.escape(zone)}", result.out)
     assert "+00:00" not in result.out and ".50208" not in result.out
     assert "Stopped. Runs: 1" in result.out
+
+
+# -- 6. an unexpected error: a sentence, the traceback only with -v and always in the log ------------------------
+
+
+def test_an_unexpected_error_shows_its_traceback_only_with_v(homes):
+    from app.store import open_store
+
+    home = homes / "damaged-settings"
+    store = open_store(home=home)
+    store.set_setting("engine", {"write_concurrency": "three"})  # written by hand, past the settings command
+    store.close()
+    plain = cli(home, "settings")
+    assert plain.code == 2, plain.both
+    assert "Unexpected error (ValueError" in plain.err and "Run the command again with -v" in plain.err
+    assert str(home / "logs" / "navbill.log") in plain.err
+    assert "Traceback" in (home / "logs" / "navbill.log").read_text()
+    verbose = cli(home, "settings", "-v")
+    assert verbose.code == 2 and "Traceback (most recent call last)" in verbose.err
+
+
+def test_exit_code_and_status_agree_on_a_run_with_faults(homes):
+    # dropped connections on BILL: some writes fail (retried by the next run), the run still finishes
+    result = cli(homes / "faults", "sync", "--demo", "--json", "--faults", "bill.drop=0.2,seed=3")
+    data = result.json()
+    expected = {"done": 0, "held": 1, "failed": 1, "configuration": 2, "unreachable": 3}
+    assert result.code == data["exit_code"] == expected[data["status"]], data
+    failed = sum(flow["failed"] for flow in data["flows"].values())
+    if failed:  # a run with failed records is never "done" (it used to exit 0)
+        assert result.code != 0 and data["status"] in ("failed", "unreachable")
+        assert any(item["state"] == "failed" and item["reason"] for item in data["waiting"])

@@ -14,6 +14,7 @@ import sys
 
 from app.cli.errors import HELD, OK, STATUS, UNREACHABLE, USAGE, CliError, UsageError, code_for
 from app.cli.parser import build_parser, parse
+from app.domain.errors import ConnectorError
 
 __all__ = ["main", "build_parser", "CliError", "UsageError", "OK", "HELD", "USAGE", "UNREACHABLE", "emit_json"]
 
@@ -83,7 +84,7 @@ def _report(error: BaseException, code: int, as_json: bool, verbose: bool, log_f
 
     if isinstance(error, CliError):
         message = error.message
-    elif isinstance(error, ConnectorErrorTypes):
+    elif isinstance(error, ConnectorError):
         message = str(error)
     else:
         where = f" Details are in {log_file}." if log_file else ""
@@ -99,18 +100,10 @@ def _report(error: BaseException, code: int, as_json: bool, verbose: bool, log_f
             print(f"{error.usage}\nSee `{error.command or 'navbill'} --help`.", file=sys.stderr, flush=True)
 
 
-def _connector_error_types():
-    from app.domain.errors import ConnectorError
-
-    return ConnectorError
-
-
-ConnectorErrorTypes = _connector_error_types()
-
-
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     as_json, verbose, log_file = _wants_json(argv), "-v" in argv or "--verbose" in argv, None
+    args = None
     try:
         try:
             args = parse(argv)
@@ -142,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
         if not isinstance(error, CliError):
             from app.log import FILE_ONLY
 
-            command = getattr(locals().get("args"), "command", None) or "navbill"
+            command = getattr(args, "command", None) or "navbill"
             log.error("%s stopped: %s", command, error, exc_info=True, extra=FILE_ONLY)
         if verbose and not isinstance(error, CliError):
             import traceback

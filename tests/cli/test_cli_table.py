@@ -297,6 +297,9 @@ def test_wrong_nav_address_is_a_message_not_a_traceback(sandbox):
     assert "Traceback" in log  # the detail is kept for support
     verbose = cli(home, "sync", "--profile", "wrongnav", "-v")
     assert verbose.code == 2 and "Traceback" in verbose.err  # -v shows it on the terminal
+    check = cli(home, "check", "--profile", "wrongnav")
+    assert check.code == 2 and "NAV answered unexpectedly" in check.out
+    assert "the port may belong to another service" in check.err  # the first failure, and its fix, on stderr
 
 
 def test_wrong_bill_address(sandbox):

@@ -32,7 +32,9 @@ class _Planner:
         return ""
 
     def vendor(self, vendor_id: str) -> str:
-        name = self.vendor_names.get(vendor_id, "") or self.lookup(vendor_id)
+        if vendor_id not in self.vendor_names:  # one look per vendor, not per bill
+            self.vendor_names[vendor_id] = self.lookup(vendor_id)
+        name = self.vendor_names[vendor_id]
         if vendor_id.startswith("dry-run-"):
             return f"{name} (new)" if name else "a new vendor"
         return f"{name} ({vendor_id})" if name else vendor_id

@@ -546,6 +546,11 @@ def _nav_service_steps(side: _Side, client, connection, allow_write: bool) -> No
             supported = client.webhooks_supported()
         except ConnectorError as exc:
             return SKIPPED, f"Could not ask about webhooks ({exc.message}); the connector polls instead."
+        if supported and not connection.company_id:
+            raise _Failure("Business Central offers webhooks here, but the profile has no company id, so the "
+                           "connector cannot subscribe (and `serve` would only poll).",
+                           "Set the company's id (a GUID, shown by the API's companies list or the Companies page) "
+                           "with `navbill profile set NAME nav.company_id=GUID`, then run the test again.")
         if supported:
             return PASS, "Business Central API subscriptions are available: changes arrive within seconds."
         return SKIPPED, ("This NAV version has no webhook API (classic OData pages); the connector polls on its "
@@ -654,15 +659,18 @@ def _bill_service_steps(side: _Side, client, connection, allow_write: bool) -> N
                 fix = (f"Copy the developer key of the {env} environment from BILL (Settings › Sync & Integrations "
                        "› Manage Developer Keys) and enter it again; a sandbox key does not work in production and "
                        "the other way round.")
-                raise _Failure(f"Bad developer key: {exc.message}", fix) from None
+                raise _Failure(exc.message if exc.message.startswith("BILL") else f"Bad developer key: {exc.message}",
+                               fix) from None
             if exc.code == "BDC_1101" or "password" in exc.message:
                 fix = (f"Sign in at the BILL {env} web site with the same username and password to confirm them, "
                        "then enter them again here. Sandbox and production are separate accounts.")
-                raise _Failure(f"Bad username or password: {exc.message}", fix) from None
+                raise _Failure(exc.message if exc.message.startswith("BILL") else
+                               f"Bad username or password: {exc.message}", fix) from None
+            detail = exc.message if exc.message.startswith("BILL") else f"BILL refused the login: {exc.message}"
             if exc.code == "BDC_1109":
-                raise _Failure(f"BILL refused the login: {exc.message}", _bill_unavailable_fix(exc)) from None
-            raise _Failure(f"BILL refused the login: {exc.message}",
-                           "Check username, password, organization ID and developer key.") from None
+                raise _Failure(detail, _bill_unavailable_fix(exc)) from None
+            raise _Failure(detail, "Check username, password, organization ID and developer key, and that the "
+                                   "BILL address is BILL's API (…/connect).") from None
         except ConnectionFailedError as exc:
             raise _Failure(exc.message, "Check the internet connection and proxy.") from None
         except RetryableError as exc:
@@ -780,13 +788,35 @@ def vault_step(vault) -> CheckStep:
     """The vault's status as one step (the CLI and the window show it above the two sides)."""
     status = vault.backend_status()
     if not status.unlocked:
+        from app.vault import PASSPHRASE_ENV
+
         return CheckStep("Vault", "vault", "Credentials vault", FAIL, status.message,
-                         "Unlock the vault with its passphrase (or unlock the system keyring) and try again.")
+                         f"Give the vault passphrase in {PASSPHRASE_ENV} (or run the test in a terminal, which asks "
+                         "for it), or unlock the system keyring, and try again." if vault.mode != "" else
+                         "Set a vault passphrase with `navbill vault set-passphrase`, then save the profile's "
+                         "secrets with `navbill profile secret NAME KEY`.")
     return CheckStep("Vault", "vault", "Credentials vault", PASS, status.message)
 
 
+NETWORK_STEPS = ("dns", "tcp", "tls")  # a failure here: the system could not be reached (exit code 3)
+
+
+def exit_code(report: CheckReport) -> int:
+    """0 every step passed (or was skipped on purpose); 3 a side could not be reached; 2 a setting, login or
+    permission must change; 1 the test was cancelled or stopped unexpectedly."""
+    if report.ok:
+        return 0
+    failures = report.failures()
+    if report.cancelled or any(step.key == "internal" for step in failures):
+        return 1
+    if any(step.key in NETWORK_STEPS or "could not be reached" in step.detail.lower()
+           or "could not answer" in step.detail.lower() for step in failures):
+        return 3
+    return 2
+
+
 def main(args) -> int:
-    """``python main.py check [--demo] [--json]``: exit 0 only when every step passes."""
+    """``python main.py check [--demo] [--json]``: exit 0 only when every step passes (see ``exit_code``)."""
     from app.config import app_paths
     from app.log import setup_logging
 
@@ -799,20 +829,32 @@ def main(args) -> int:
         if not as_json:  # live progress on stderr; the table (or JSON) alone goes to stdout
             print(f"  {step.side:<5} {step.status:<7} {step.title}", file=sys.stderr, flush=True)
 
-    try:
-        if args.demo:
-            report = _run_demo(paths, show)
-        else:
-            report = _run_profile(paths, getattr(args, "profile", None), show)
-    except ConnectorError as exc:
-        message = redact(str(exc))
-        print(json.dumps({"ok": False, "error": message}) if as_json else f"Cannot run the connection test: {message}")
-        return 2
-    print(report.to_json() if as_json else "\n" + report.as_table())
-    return 0 if report.ok else 1
+    # A ConnectorError (no profile, a damaged store, a wrong vault passphrase) goes to the command line's one
+    # error path: one sentence on stderr, or a JSON object with --json, and exit code 2.
+    if args.demo:
+        report = _run_demo(paths, show, getattr(args, "nav_flavor", None))
+    else:
+        report = _run_profile(paths, getattr(args, "profile", None), show)
+    code = exit_code(report)
+    if as_json:
+        from app.cli.errors import STATUS
+
+        data = report.to_dict()
+        data.update(status="cancelled" if report.cancelled else STATUS.get(code, "failed"), exit_code=code)
+        failures = report.failures()
+        if failures:
+            data["error"] = f"{failures[0].side}: {failures[0].detail} {failures[0].fix}".strip()
+        print(json.dumps(data, indent=2))
+    else:
+        print("\n" + report.as_table())
+        failures = report.failures()
+        if failures:
+            first = failures[0]
+            print(f"{first.side} {first.title.lower()}: {first.detail} {first.fix}".strip(), file=sys.stderr)
+    return code
 
 
-def _run_demo(paths, show: Callable[[CheckStep], None]) -> CheckReport:
+def _run_demo(paths, show: Callable[[CheckStep], None], nav_flavor: str | None = None) -> CheckReport:
     from app.profiles import (
         ProfileStore,
         build_bill_connection,
@@ -832,7 +874,7 @@ def _run_demo(paths, show: Callable[[CheckStep], None]) -> CheckReport:
         leftover.unlink(missing_ok=True)
     vault = Vault.open_with_passphrase(f"sqlite:///{database}", DEMO_PASSPHRASE)
     store = ProfileStore(folder, vault)
-    with running_sandboxes(seed="demo") as sandboxes:
+    with running_sandboxes(seed="demo", nav_flavor=nav_flavor) as sandboxes:
         profile = store.save(demo_profile(sandboxes.nav_url, sandboxes.bill_url), demo_secrets())
         first = vault_step(vault)
         show(first)
@@ -853,8 +895,15 @@ def _run_profile(paths, profile_name: str | None, show: Callable[[CheckStep], No
     store = ProfileStore(paths, vault)
     profile = store.get(profile_name) if profile_name else store.active()
     if profile is None:
-        raise ConfigurationError("No connection profile is set up yet. Add one in the window (Settings) or run "
-                                 "'check --demo' to try the sandboxes.", code="no-profile")
+        raise ConfigurationError("No connection profile is set up yet. Add one with `navbill profile add NAME "
+                                 "KEY=VALUE...` (or in the window), or run `navbill check --demo` to try the "
+                                 "sandboxes.", code="no-profile")
+    if not vault.is_unlocked and vault.mode == "passphrase" and sys.stdin is not None and sys.stdin.isatty():
+        from app.cli.errors import CliError
+        from app.cli.unlock import unlock
+
+        with contextlib.suppress(CliError):
+            unlock(vault, "check")  # asks for the passphrase on the terminal; a wrong one is the vault's error
     first = vault_step(vault)
     show(first)
     if not vault.is_unlocked:

@@ -7,7 +7,9 @@ command line: ``profile secret NAME KEY`` reads the value with getpass, or, for 
 ``NAVBILL_SECRET_VALUE``, and puts it in the vault under the profile's name. The vault unlocks as for the `vault`
 command (``NAVBILL_VAULT_PASSPHRASE`` or a prompt). ``list`` and ``show`` say of each secret only whether it is set.
 No value given to this command is ever printed: messages about a bad argument name its key, not its value.
-Exit codes: 0 done, 1 refused (unknown profile, profile exists, vault locked or wrong passphrase), 2 bad input.
+``delete`` asks before it deletes (``--yes`` skips the question; without a terminal it is required).
+Exit codes (as every command): 0 done, 2 bad input or refused (unknown profile, profile exists, vault locked or
+wrong passphrase).
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ import os
 import sys
 import typing
 
-from app.domain.errors import ConfigurationError, ConnectorError
+from app.cli.errors import USAGE, CliError
+from app.domain.errors import ConfigurationError
 from app.vault_cli import InputProblem, _ask, _register, current_passphrase
 
 SECRET_VALUE_ENV = "NAVBILL_SECRET_VALUE"
@@ -27,13 +30,65 @@ FALSE_WORDS = ("0", "false", "no", "off")
 # Fields whose value must be one of a few words.
 CHOICES = {
     "nav.mode": ("onprem", "online"),
+    "nav.flavor": ("auto", "bc", "classic"),
     "bill.environment": ("sandbox", "production"),
     "environment": ("sandbox", "production"),
 }
 
 
-class BadInput(Exception):
+class BadInput(CliError):
     """An argument this command cannot use (exit code 2). Its message never contains a given value."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, USAGE)
+
+
+# What each key is for, shown by `profile --help` (the keys themselves come from the dataclasses).
+KEY_HELP = {
+    "nav.mode": "onprem: NAV/BC on your server; online: Business Central online",
+    "nav.server": "NAV server name or IP address (on-prem)",
+    "nav.port": "OData port of the service tier (default 7048)",
+    "nav.use_https": "https instead of http",
+    "nav.server_instance": "NAV server instance, e.g. DynamicsNAV110 / BC",
+    "nav.company": "company name exactly as NAV shows it",
+    "nav.user": "NAV user (its web-service access key: `profile secret NAME nav.web_service_key`)",
+    "nav.use_windows_auth": "sign in as a Windows account (DOMAIN\\user; password: nav.windows_password)",
+    "nav.tenant": "online: the Azure AD tenant id",
+    "nav.environment_name": "online: the BC environment, e.g. production",
+    "nav.client_id": "online: the app registration's client id (secret: nav.client_secret)",
+    "nav.company_id": "Business Central: the company's id (GUID); blank: looked up from the company name",
+    "nav.flavor": "which NAV: auto (ask the server), bc (Business Central API v2.0), classic (NAV 2016-2018 pages)",
+    "nav.token_url": "online: OAuth token URL (blank: computed from the tenant)",
+    "nav.base_url": "full NAV address http(s)://host:port, overrides server/port/use_https",
+    "bill.username": "BILL user (Administrator or Accountant role)",
+    "bill.organization_id": "BILL organization id (starts with 008)",
+    "bill.environment": "which BILL: sandbox or production (separate developer keys and data)",
+    "bill.base_url": "BILL API address, overrides the environment's (e.g. a sandbox: http://host:port/connect)",
+    "bill.events_base_url": "BILL events API address (webhooks), overrides the environment's",
+    "environment": "what the profile is for; production profiles are never written to by `check`",
+}
+
+
+def _kind(key: str, kind: type) -> str:
+    if key in CHOICES:
+        return " | ".join(CHOICES[key])
+    if kind is bool:
+        return "yes/no"
+    if kind is int:
+        return "port 1-65535" if key.endswith("port") else "whole number"
+    return "http(s) URL" if key.endswith("url") else "text"
+
+
+def profile_keys_help() -> str:
+    from app.profiles import SECRET_KEYS
+
+    lines = ["settings (KEY=VALUE):"]
+    for key, kind in setting_types().items():
+        lines.append(f"  {key:<22} {_kind(key, kind):<22} {KEY_HELP.get(key, '')}")
+    typed = [k for k in SECRET_KEYS if k not in ("bill.session_id", "bill.webhook_security_key")]
+    lines.append(f"secrets (never on the command line: `profile secret NAME KEY` asks, or reads {SECRET_VALUE_ENV}): "
+                 + ", ".join(typed))
+    return "\n".join(lines)
 
 
 # -- settings keys -----------------------------------------------------------------------------
@@ -74,6 +129,8 @@ def _convert(key: str, kind: type, text: str):
     value = text.strip()
     if key in CHOICES and value not in CHOICES[key]:
         raise BadInput(f"{key} takes one of: {', '.join(CHOICES[key])}.")
+    if key.endswith("url") and value and not value.lower().startswith(("http://", "https://")):
+        raise BadInput(f"{key} takes an address that starts with http:// or https://.")
     return value
 
 
@@ -163,6 +220,39 @@ def _secret_value(key: str) -> str:
     return _register(value)
 
 
+def _confirm_delete(name: str, count: int, yes: bool) -> None:
+    if yes:
+        return
+    if sys.stdin is None or not sys.stdin.isatty():
+        raise BadInput(f"Deleting profile '{name}' removes its {count} saved credential(s) for good: add --yes to "
+                       "confirm (there is no terminal to ask).")
+    try:
+        answer = input(f"Delete profile '{name}' and its {count} saved credential(s)? Type yes to confirm: ")
+    except (EOFError, KeyboardInterrupt):
+        answer = ""
+    if answer.strip().lower() not in ("y", "yes"):
+        raise BadInput(f"Profile '{name}' was not deleted.")
+
+
+def _say(as_json: bool, message: str, **extra) -> int:
+    if as_json:
+        from app.cli import emit_json
+
+        emit_json({"status": "done", "exit_code": 0, "message": message, **extra})
+    else:
+        print(message)
+    return 0
+
+
+def _as_dict(profile, saved: list[str]) -> dict:
+    from app.profiles import SECRET_KEYS
+
+    data = profile.to_json()
+    data["active"] = profile.active
+    data["secrets"] = {key: key in saved for key in SECRET_KEYS}
+    return data
+
+
 def run(args) -> int:
     from app.config import app_paths
     from app.profiles import SECRET_KEYS, Profile, ProfileStore, validate_profile_name
@@ -170,11 +260,12 @@ def run(args) -> int:
     from app.vault import Vault
 
     action = args.profile_action
+    as_json = bool(getattr(args, "json", False))
     name = getattr(args, "profile_name", None)
     # Check everything typed before touching the database.
     values = parse_settings(getattr(args, "settings", None) or [])
     if action == "set" and not values:
-        raise BadInput("Give at least one setting as KEY=VALUE.")
+        raise BadInput("Give at least one setting as KEY=VALUE (the keys are listed by `navbill profile --help`).")
     key = getattr(args, "secret_key", None)
     if action == "secret" and key not in SECRET_KEYS:
         raise BadInput(f"Unknown secret '{key}'. Known secrets: {', '.join(SECRET_KEYS)}.")
@@ -192,6 +283,12 @@ def run(args) -> int:
         profiles = ProfileStore(paths, vault)
         if action == "list":
             found = profiles.list()
+            if as_json:
+                from app.cli import emit_json
+
+                emit_json({"status": "done", "exit_code": 0,
+                           "profiles": [_as_dict(p, profiles.saved_secret_keys(p)) for p in found]})
+                return 0
             if not found:
                 print("No connection profile is set up. Add one with `navbill profile add NAME KEY=VALUE...`.")
             for index, profile in enumerate(found):
@@ -201,31 +298,43 @@ def run(args) -> int:
             return 0
         if action == "add":
             if name in profiles.names():
-                print(f"A connection profile named '{name}' already exists; change it with `profile set`.",
-                      file=sys.stderr)
-                return 1
+                raise BadInput(f"A connection profile named '{name}' already exists; change it with "
+                               f"`navbill profile set '{name}' KEY=VALUE...`.")
             saved = profiles.save(apply_settings(Profile(name=name), values))
-            print(f"Profile '{name}' added{' and active' if saved.active else ''}.")
-            return 0
-        profile = profiles.get(name)  # ConfigurationError profile-missing → exit 1
+            return _say(as_json, f"Profile '{name}' added{' and active' if saved.active else ''}. Save its secrets "
+                                 f"with `navbill profile secret '{name}' KEY` (see `navbill profile --help`).")
+        try:
+            profile = profiles.get(name)
+        except ConfigurationError:
+            known = profiles.names()
+            raise BadInput(f"There is no connection profile named '{name}'. "
+                           + (f"The profiles are: {', '.join(known)}." if known else
+                              "Add one with `navbill profile add NAME KEY=VALUE...`.")) from None
         if action == "show":
+            if as_json:
+                from app.cli import emit_json
+
+                emit_json({"status": "done", "exit_code": 0,
+                           "profile": _as_dict(profile, profiles.saved_secret_keys(profile))})
+                return 0
             print("\n".join(describe(profile, profiles.saved_secret_keys(profile))))
         elif action == "set":
             profiles.save(apply_settings(profile, values))
-            print(f"Profile '{name}' changed: {', '.join(values)}.")
+            return _say(as_json, f"Profile '{name}' changed: {', '.join(values)}.")
         elif action == "secret":
             _unlocked_vault(vault)
             profiles.save(profile, {key: _secret_value(key)})
-            print(f"Profile '{name}': {key} saved in the vault.")
+            return _say(as_json, f"Profile '{name}': {key} saved in the vault.")
         elif action == "activate":
             profiles.set_active(name)
-            print(f"Profile '{name}' is now the active one.")
+            return _say(as_json, f"Profile '{name}' is now the active one.")
         else:  # delete
             count = len(profiles.saved_secret_keys(profile))
+            _confirm_delete(name, count, bool(getattr(args, "yes", False)))
             profiles.delete(name)
             active = profiles.active()
-            print(f"Profile '{name}' and its {count} saved credential(s) were deleted."
-                  + (f" The active profile is now '{active.name}'." if active and profile.active else ""))
+            return _say(as_json, f"Profile '{name}' and its {count} saved credential(s) were deleted."
+                        + (f" The active profile is now '{active.name}'." if active and profile.active else ""))
         return 0
     finally:
         database.close()
@@ -234,11 +343,5 @@ def run(args) -> int:
 def main(args) -> int:
     try:
         return run(args)
-    except (BadInput, InputProblem) as problem:
-        print(str(problem), file=sys.stderr)
-        return 2
-    except ConnectorError as error:
-        from app.log import redact
-
-        print(redact(str(error)), file=sys.stderr)
-        return 1
+    except InputProblem as problem:
+        raise CliError(str(problem), USAGE) from None

@@ -357,6 +357,7 @@ def demo_profile(nav_url: str, bill_url: str, name: str = DEMO_PROFILE_NAME) -> 
         use_https=parts.scheme == "https",
         server_instance=demo_data.SERVER_INSTANCE,
         company=demo_data.COMPANY_NAME,
+        company_id=demo_data.COMPANY_ID,  # the BC API (webhook subscriptions, payments) names the company by id
         user=demo_data.NAV_USER,
     )
     root = bill_url.rstrip("/")

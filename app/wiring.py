@@ -40,8 +40,12 @@ def open_profile(home: str | None, profile_name: str | None, command: str) -> It
         profiles = ProfileStore(paths, vault)
         profile = profiles.get(profile_name) if profile_name else profiles.active()
         if profile is None:
-            raise ConfigurationError(f"No connection profile is set up. Open the window to create one, or try "
-                                     f"`navbill {command} --demo`.", code="no-profile")
+            raise ConfigurationError(f"No connection profile is set up. Add one with `navbill profile add NAME "
+                                     f"KEY=VALUE...` (or in the window), or try `navbill {command} --demo`.",
+                                     code="no-profile")
+        from app.cli.unlock import unlock
+
+        unlock(vault, command)  # asks on a terminal; otherwise names NAVBILL_VAULT_PASSPHRASE
         session_id, save_session = bill_session_store(profile, vault)
         nav = NavClient(build_nav_connection(profile, vault))
         bill = BillClient(build_bill_connection(profile, vault), session_id=session_id, on_session=save_session)

@@ -254,8 +254,9 @@ def test_cli_without_profile_explains(navbill_home, capsys, monkeypatch):
     from app.__main__ import main
 
     monkeypatch.setattr(app.vault, "_default_backend", lambda: fail.Keyring())
+    navbill_home.mkdir()
     assert main(["--home", str(navbill_home), "check"]) == 2
-    assert "No connection profile" in capsys.readouterr().out
+    assert "No connection profile" in capsys.readouterr().err  # errors go to stderr, as in every command
 
 
 def test_cli_demo_leaves_real_profiles_and_vault_alone(navbill_home, capsys):

@@ -18,6 +18,7 @@ SECRET = "s3cret-value-not-to-print"
 
 @pytest.fixture
 def home(navbill_home, no_keyring, monkeypatch):
+    navbill_home.mkdir(parents=True, exist_ok=True)  # an existing home (a missing one is refused: tests/cli)
     monkeypatch.delenv("NAVBILL_SECRET_VALUE", raising=False)
     monkeypatch.setenv("NAVBILL_VAULT_PASSPHRASE", PASSPHRASE)
     return navbill_home
@@ -133,7 +134,7 @@ def test_secret_needs_a_known_key_and_the_right_vault_passphrase(home, monkeypat
     assert "bill.dev_key" in capsys.readouterr().err
     assert put_secret(home, monkeypatch, "Cronus", "bill.password", SECRET) == 0  # creates the vault
     monkeypatch.setenv("NAVBILL_VAULT_PASSPHRASE", "not the passphrase")
-    assert put_secret(home, monkeypatch, "Cronus", "bill.dev_key", SECRET) == 1
+    assert put_secret(home, monkeypatch, "Cronus", "bill.dev_key", SECRET) == 2
     captured = capsys.readouterr()
     assert "not the passphrase" not in captured.err and SECRET not in captured.out + captured.err
     assert stored(home)[0].saved_secret_keys("Cronus") == ["bill.password"]
@@ -141,10 +142,10 @@ def test_secret_needs_a_known_key_and_the_right_vault_passphrase(home, monkeypat
 
 def test_unknown_profiles_are_refused(home, monkeypatch, capsys):
     assert profile_cmd(home, "add", "Cronus") == 0
-    assert profile_cmd(home, "add", "Cronus") == 1  # exists already
+    assert profile_cmd(home, "add", "Cronus") == 2  # exists already
     for words in (("show", "Nope"), ("set", "Nope", "nav.server=x"), ("activate", "Nope"), ("delete", "Nope")):
-        assert profile_cmd(home, *words) == 1
-    assert put_secret(home, monkeypatch, "Nope", "bill.password", SECRET) == 1
+        assert profile_cmd(home, *words) == 2
+    assert put_secret(home, monkeypatch, "Nope", "bill.password", SECRET) == 2
     assert "no connection profile named 'Nope'" in capsys.readouterr().err
     store, vault = stored(home)
     assert store.names() == ["Cronus"] and vault.names() == []
@@ -158,7 +159,9 @@ def test_activate_and_delete_with_its_secrets(home, monkeypatch):
     assert stored(home)[0].active().name == "A"
     assert profile_cmd(home, "activate", "B") == 0
     assert stored(home)[0].active().name == "B"
-    assert profile_cmd(home, "delete", "B") == 0
+    assert profile_cmd(home, "delete", "B") == 2  # no terminal to ask: --yes is required
+    assert stored(home)[0].names() == ["A", "B"]
+    assert profile_cmd(home, "delete", "B", "--yes") == 0
     store, vault = stored(home)
     assert store.names() == ["A"] and store.active().name == "A"
     assert vault.names() == ["profile/A/bill.password"]
@@ -169,6 +172,7 @@ def test_a_profile_made_on_the_command_line_checks_and_syncs(home, sandboxes, mo
     bill = sandboxes.bill_url.rstrip("/")
     assert profile_cmd(home, "add", "Cronus", f"nav.server={nav.hostname}", f"nav.port={nav.port}",
                        f"nav.server_instance={demo_data.SERVER_INSTANCE}", f"nav.company={demo_data.COMPANY_NAME}",
+                       f"nav.company_id={demo_data.COMPANY_ID}",
                        f"nav.user={demo_data.NAV_USER}", f"bill.username={demo_data.BILL_USERNAME}",
                        f"bill.organization_id={demo_data.BILL_ORGANIZATION_ID}",
                        f"bill.base_url={bill}/connect", f"bill.events_base_url={bill}/connect-events") == 0
@@ -187,10 +191,11 @@ def test_a_profile_made_on_the_command_line_checks_and_syncs(home, sandboxes, mo
     # the `settings` command sets them without a window, as a server's administrator would.
     assert main(["--home", str(home), "settings", "journal_batch=BILL", "balancing_account_number=2910"]) == 0
     capsys.readouterr()
-    assert main(["--home", str(home), "sync", "--json"]) == 0
+    assert main(["--home", str(home), "sync", "--json"]) == 1  # the demo company holds invoices on purpose
     sync_out = capsys.readouterr()
     run = json.loads(sync_out.out)
-    assert run["status"] == "completed" and run["flows"]["vendors"]["created"] > 0
+    assert run["status"] == "held" and run["run_status"] == "completed" and run["flows"]["vendors"]["created"] > 0
+    assert any(item["kind"] == "invoice" and item["amount"] for item in run["waiting"])
 
     assert profile_cmd(home, "show", "Cronus") == 0
     show_out = capsys.readouterr()

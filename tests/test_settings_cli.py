@@ -17,7 +17,9 @@ def stored(home) -> EngineSettings:
 
 def test_settings_are_shown_changed_with_types_and_kept(tmp_path, capsys):
     home = tmp_path / "home"
-    assert main(["--home", str(home), "settings"]) == 0
+    assert main(["--home", str(home), "settings"]) == 2  # a mistyped --home is not quietly made
+    assert "There is no NavBill home" in capsys.readouterr().err and not home.exists()
+    assert main(["--home", str(home), "settings", "--create-home"]) == 0
     out = capsys.readouterr()
     assert "balancing_account_number = " in out.out and "Payments need" in out.err  # says what is missing
 
@@ -33,7 +35,8 @@ def test_bad_settings_change_nothing(tmp_path, capsys):
     home = tmp_path / "home"
     assert main(["--home", str(home), "settings", "journal_batch=OURS"]) == 0
     for bad in (["bogus=1"], ["write_concurrency=9"], ["write_concurrency=three"], ["master_on_conflict=maybe"],
-                ["create_nav_vendors=perhaps"], ["journal_batch"], ["journal_batch=X", "nope=1"]):
+                ["create_nav_vendors=perhaps"], ["journal_batch"], ["journal_batch=X", "nope=1"],
+                ["balancing_account_type=Foo"], ["journal_batch=MUCH-TOO-LONG"]):
         assert main(["--home", str(home), "settings", *bad]) == 2, bad
         assert "Nothing changed" in capsys.readouterr().err
     assert stored(home).journal_batch == "OURS"

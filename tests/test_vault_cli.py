@@ -13,6 +13,7 @@ SECOND = "second vault passphrase"
 
 @pytest.fixture
 def home(navbill_home, no_keyring, monkeypatch):
+    navbill_home.mkdir(parents=True, exist_ok=True)  # an existing home (a missing one is refused: tests/cli)
     monkeypatch.delenv("NAVBILL_VAULT_PASSPHRASE", raising=False)
     monkeypatch.delenv("NAVBILL_NEW_VAULT_PASSPHRASE", raising=False)
     return navbill_home
@@ -41,7 +42,7 @@ def test_set_passphrase_then_status_unlocks_with_it(home, monkeypatch, capsys):
     monkeypatch.setenv("NAVBILL_NEW_VAULT_PASSPHRASE", FIRST)
     assert vault_cmd(home, "set-passphrase") == 0
     assert Vault.open(database_url(home), passphrase=FIRST).is_unlocked
-    assert vault_cmd(home, "set-passphrase") == 1  # only once; changing is its own command
+    assert vault_cmd(home, "set-passphrase") == 2  # only once; changing is its own command
     monkeypatch.setenv("NAVBILL_VAULT_PASSPHRASE", FIRST)
     assert vault_cmd(home, "status") == 0
     captured = capsys.readouterr()
@@ -55,7 +56,7 @@ def test_change_passphrase_needs_the_current_one(home, monkeypatch, capsys):
     Vault.open(database_url(home), passphrase=FIRST).put("profile/A/bill.password", "bill-secret-1")
     monkeypatch.setenv("NAVBILL_NEW_VAULT_PASSPHRASE", SECOND)
     monkeypatch.setenv("NAVBILL_VAULT_PASSPHRASE", "not the passphrase")
-    assert vault_cmd(home, "change-passphrase") == 1
+    assert vault_cmd(home, "change-passphrase") == 2
     err = capsys.readouterr().err
     assert "passphrase" in err.lower() and "not the passphrase" not in err
     monkeypatch.setenv("NAVBILL_VAULT_PASSPHRASE", FIRST)

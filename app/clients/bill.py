@@ -427,8 +427,13 @@ class BillClient:
                 f"BILL does not know organization {self.connection.organization_id} for this user "
                 f"(check the organization ID, it starts with 008, and the {env} environment).",
                 system=SYSTEM, code=failure.code)
-        return AuthenticationError(f"BILL refused the login: {failure.message or failure.code}.",
-                                   system=SYSTEM, code=failure.code or f"HTTP {failure.status}")
+        reason = failure.message or failure.code
+        if reason:
+            text = f"BILL refused the login: {reason.rstrip('.')}."
+        else:  # no BILL error body: the address is probably not BILL's API
+            text = (f"BILL refused the login (HTTP {failure.status}, no reason given): check that the BILL address "
+                    f"{self.connection.base_url} is BILL's API.")
+        return AuthenticationError(text, system=SYSTEM, code=failure.code or f"HTTP {failure.status}")
 
     def _current_session(self) -> str:
         with self._login_lock:

@@ -14,15 +14,30 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
+from sqlalchemy import select
+
 from app.domain.models import BillVendor, NavVendor, PaymentPosting, PostedPayment
+from app.engine.report import money
 from app.store import Store
 from app.store import schema as t
 
 
 class _Planner:
-    def __init__(self) -> None:
+    def __init__(self, vendor_names: dict[str, str] | None = None) -> None:
         self.planned: list[str] = []
         self._ids = itertools.count(1)
+        self.vendor_names = dict(vendor_names or {})  # BILL vendor id -> name, so a plan line names the vendor
+
+    def lookup(self, vendor_id: str) -> str:  # replaced by a look in the run's copy of the store
+        return ""
+
+    def vendor(self, vendor_id: str) -> str:
+        if vendor_id not in self.vendor_names:  # one look per vendor, not per bill
+            self.vendor_names[vendor_id] = self.lookup(vendor_id)
+        name = self.vendor_names[vendor_id]
+        if vendor_id.startswith("dry-run-"):
+            return f"{name} (new)" if name else "a new vendor"
+        return f"{name} ({vendor_id})" if name else vendor_id
 
     def plan(self, text: str) -> int:
         self.planned.append(text)
@@ -46,7 +61,7 @@ class DryNavClient:
 
     def post_payment(self, lines, journal_template="", journal_batch=""):
         for line in lines:
-            self._planner.plan(f"NAV: post payment {line.amount} to vendor {line.vendor_number} applied to "
+            self._planner.plan(f"NAV: post payment {money(line.amount)} to vendor {line.vendor_number} applied to "
                                f"invoice {line.applies_to_invoice} (BILL payment {line.external_document_number})")
         return PaymentPosting(posted=True, batch=f"{journal_template}/{journal_batch}", entries=tuple(
             PostedPayment(0, line.document_number, line.external_document_number, line.vendor_number, line.amount,
@@ -62,6 +77,7 @@ class DryBillClient:
 
     def create_vendor(self, fields):
         n = self._planner.plan(f"BILL: create vendor {fields.name}")
+        self._planner.vendor_names[f"dry-run-vendor-{n}"] = fields.name
         return BillVendor(id=f"dry-run-vendor-{n}", fields=fields, updated_time=datetime.now(UTC))
 
     def update_vendor(self, vendor_id, fields):
@@ -75,9 +91,15 @@ class DryBillClient:
         self._planner.plan(f"BILL: restore vendor {vendor_id}")
 
     def create_bill(self, bill):
-        n = self._planner.plan(f"BILL: create bill {bill.invoice_number} for vendor {bill.vendor_id}, "
-                               f"{bill.amount}")
+        source = bill.description.replace("NAV posted invoice", "NAV invoice") if bill.description else ""
+        n = self._planner.plan(f"BILL: create bill {bill.invoice_number}{f' ({source})' if source else ''} for "
+                               f"{self._planner.vendor(bill.vendor_id)}, {money(bill.amount)}")
         return replace(bill, id=f"dry-run-bill-{n}")
+
+
+def _linked_name(store: Store, bill_id: str) -> str:
+    with store.session() as s:
+        return s.scalars(select(t.VendorLink.name).where(t.VendorLink.bill_id == bill_id)).first() or ""
 
 
 def _copy_store(store: Store, folder: Path) -> Store:
@@ -99,6 +121,7 @@ def dry_run_engine(engine, flows, progress, cancel, trigger):
     planner = _Planner()
     with tempfile.TemporaryDirectory(prefix="navbill-dry-run-") as folder:
         copy = _copy_store(engine.store, Path(folder))
+        planner.lookup = lambda vendor_id: _linked_name(copy, vendor_id)
         try:
             shadow = SyncEngine(copy, DryNavClient(engine.nav, planner), DryBillClient(engine.bill, planner),
                                 engine.settings, engine.clock)

@@ -58,3 +58,35 @@ class RunReport:
             **({"warnings": list(self.warnings)} if self.warnings else {}),
             **({"planned": list(self.planned)} if self.dry_run else {}),
         }
+
+
+# -- for people: names for what happened, amounts with two decimals -------------------------------------------
+
+# What each count means per flow, in the words the command line prints (accounts are read, not updated: the
+# engine counts every account it read as "updated", and the mapping suggestions it made as "created").
+COUNT_WORDS = {
+    "accounts": (("updated", "read"), ("created", "mappings suggested"), ("held", "held"), ("failed", "failed")),
+    "vendors": (("created", "created"), ("updated", "updated"), ("skipped", "skipped"), ("held", "held"),
+                ("failed", "failed"), ("conflicts", "conflicts")),
+    "invoices": (("created", "bills created"), ("updated", "updated"), ("skipped", "skipped"), ("held", "held"),
+                 ("failed", "failed")),
+    "payments": (("created", "posted to NAV"), ("updated", "updated"), ("skipped", "skipped"), ("held", "held"),
+                 ("failed", "failed")),
+}
+
+
+def named_counts(flow: str, counts: FlowCounts) -> dict[str, int]:
+    """``{"read": 53, "mappings suggested": 19, ...}``: the counts of one flow under the names people read."""
+    words = COUNT_WORDS.get(flow) or tuple((name, name) for name in asdict(counts))
+    return {word: getattr(counts, name) for name, word in words}
+
+
+def money(amount, currency: str = "") -> str:
+    """``1130.5`` → ``"1,130.50 USD"``; NAV's blank currency code is the local currency, shown as LCY."""
+    from decimal import Decimal, InvalidOperation
+
+    try:
+        value = Decimal(str(amount))
+    except (InvalidOperation, ValueError):
+        return f"{amount} {currency or 'LCY'}"
+    return f"{value:,.2f} {currency or 'LCY'}"

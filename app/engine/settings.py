@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, fields
 from app.domain.errors import ConfigurationError
 
 CONFLICT_POLICIES = ("ask", "nav", "bill")
+BALANCING_ACCOUNT_TYPES = ("G/L Account", "Bank Account")  # NAV's Bal. Account Type options the connector writes
 
 
 @dataclass
@@ -26,6 +27,9 @@ class EngineSettings:
     def validate(self, flows: tuple[str, ...]) -> None:
         if self.master_on_conflict not in CONFLICT_POLICIES:
             raise ConfigurationError(f"master_on_conflict must be one of {', '.join(CONFLICT_POLICIES)}")
+        if self.balancing_account_type not in BALANCING_ACCOUNT_TYPES:
+            raise ConfigurationError(f"balancing_account_type must be {' or '.join(BALANCING_ACCOUNT_TYPES)}, not "
+                                     f"'{self.balancing_account_type}'.")
         if not 1 <= int(self.write_concurrency) <= 3:
             raise ConfigurationError("write_concurrency must be 1, 2 or 3 (BILL allows 3 concurrent requests).")
         if "payments" in flows and not (self.journal_template and self.journal_batch

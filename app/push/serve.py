@@ -7,19 +7,23 @@ Runs the same ``ConnectorService`` the window uses. Settings come from the store
 ``--listen`` overrides the address. With ``--demo`` everything runs against fresh embedded sandboxes,
 a first sync links the demo vendors, and the output says how to change a record as a user would.
 
-Exit status: 0 after a clean stop (Ctrl+C, SIGTERM or --run-for), 2 when it could not start.
+It prints what changed (a run's figures, a targeted sync that changed something, a failure), each line stamped
+in local time with the zone; the echoes of its own writes (a webhook about a vendor it just created, whose
+targeted sync changes nothing) go to the log file only. Log lines on the terminal are warnings and errors
+only, unless -v.
+
+Exit status: 0 after a clean stop (Ctrl+C, SIGTERM or --run-for), 2 when it could not start (bad settings,
+no profile, the listen port taken), 3 when NAV or BILL could not be reached at the start.
 """
 
 from __future__ import annotations
 
 import logging
 import signal
-import sys
 import threading
 from contextlib import ExitStack
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
-from app.domain.errors import ConnectorError
 from app.push.listener import parse_listen_address
 from app.push.service import ConnectorService, PushSettings, bc_number_lookup
 from app.push.state import PushState
@@ -40,43 +44,95 @@ def settings_from(values: dict, listen: str) -> PushSettings:
     return settings
 
 
+def stamp(moment: datetime | None = None) -> str:
+    """``2026-12-01 15:45:07 CET``: local time with the zone."""
+    return (moment or datetime.now(UTC)).astimezone().strftime("%Y-%m-%d %H:%M:%S %Z")
+
+
 def _print_status(snapshot: StatusSnapshot) -> None:
     print(snapshot.describe(), flush=True)
 
 
-def _wait(run_for: float) -> None:
+def run_summary(report) -> str:
+    """What a run changed, in the words of the sync report (only the counts that are not zero)."""
+    from app.engine.report import named_counts
+
+    parts = []
+    for flow, counts in getattr(report, "flows", {}).items():
+        words = [f"{word} {n}" for word, n in named_counts(flow, counts).items() if n and word != "read"]
+        if words:
+            parts.append(f"{flow} {', '.join(words)}")
+    errors = list(getattr(report, "errors", []) or [])
+    if errors:
+        parts.append("problems: " + "; ".join(errors))
+    return "; ".join(parts) or "nothing to change"
+
+
+def describe_outcome(outcome) -> str | None:
+    """The line `serve` prints for a finished run, or None for an echo of its own write (nothing changed)."""
+    report = outcome.result
+    if outcome.ok and outcome.kind == "targeted" and report is not None and getattr(report, "run_id", 0) is None:
+        return None
+    if outcome.cancelled:
+        text = "cancelled"
+    elif outcome.error is not None:
+        text = f"failed: {outcome.error}"
+    else:
+        text = run_summary(report) if report is not None else "ok"
+    return f"{stamp(outcome.finished_at)}  {outcome.kind}: {outcome.description}: {text}"
+
+
+def _stop_event() -> threading.Event:
+    """Set by Ctrl+C or SIGTERM. Installed before anything is printed: whoever reads "Listening on" may send
+    SIGTERM at once, and must get a clean stop."""
     stop = threading.Event()
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGINT, lambda *_: stop.set())
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    return stop
+
+
+def _wait(run_for: float, stop: threading.Event | None = None) -> None:
+    stop = stop or _stop_event()
     stop.wait(run_for if run_for > 0 else None)
 
 
 def _serve(service: ConnectorService, run_for: float, first_sync: bool) -> int:
     last: list[str] = []
+    stop = _stop_event()
 
     def on_status(snapshot: StatusSnapshot) -> None:
         text = snapshot.describe()
         if not last or last[-1] != text:
             last.append(text)
-            print(f"-- status --\n{text}", flush=True)
+            print(f"-- status at {stamp()} --\n{text}", flush=True)
+
+    def on_finished(outcome) -> None:
+        line = describe_outcome(outcome)
+        if line is None:
+            log.debug("%s: %s: its own echo, nothing changed", outcome.kind, outcome.description)
+        else:
+            print(line, flush=True)
 
     service.status.on_change(on_status)
-    service.scheduler.on_run_finished(lambda outcome: print(
-        f"{outcome.kind}: {outcome.description}: {'ok' if outcome.ok else outcome.error or 'cancelled'}", flush=True))
-    service.scheduler.on_next_run_changed(lambda when: print(f"next scheduled sync: {when or 'none'}", flush=True))
+    service.scheduler.on_run_finished(on_finished)
+    service.scheduler.on_next_run_changed(
+        lambda when: print(f"next scheduled sync: {stamp(when) if when else 'none'}", flush=True))
     try:
         service.start()
     except OSError as exc:
-        print(f"Could not start: {exc}", file=sys.stderr)
-        return 2
+        from app.cli.errors import USAGE, CliError
+
+        raise CliError(f"Could not start the webhook listener on {service.settings.listen_host}:"
+                       f"{service.settings.listen_port} ({exc.strerror or exc}): is another program using that "
+                       "port? Choose another with --listen host:port.", USAGE) from None
     if service.listener is not None:
         print(f"Listening on {service.listener.url} (NAV: /nav/notifications, BILL: /bill/webhook); "
               f"schedule: {service.settings.schedule.describe()}", flush=True)
     if first_sync:
         service.scheduler.request_run(reason="startup")
     try:
-        _wait(run_for)
+        _wait(run_for, stop)
     finally:
         print("Stopping…", flush=True)
         service.stop()
@@ -104,7 +160,7 @@ def _run_demo(args) -> int:
     for leftover in (database, database.with_name(database.name + "-wal"), database.with_name(database.name + "-shm")):
         leftover.unlink(missing_ok=True)  # fresh sandboxes each time, so a fresh demo store too
     with ExitStack() as stack:
-        sandboxes = stack.enter_context(running_sandboxes(seed="demo"))
+        sandboxes = stack.enter_context(running_sandboxes(seed="demo", nav_flavor=getattr(args, "nav_flavor", None)))
         stack.callback(sandboxes.nav.stop)
         store = Store(f"sqlite:///{database}")
         stack.callback(store.close)
@@ -136,6 +192,11 @@ def _run_profile(args) -> int:
         settings.vault_prefix = secret_name(opened.profile.name, "bill.webhook_security_key").rsplit("bill.", 1)[0]
         service = ConnectorService(engine, opened.nav, opened.bill, state=PushState(opened.store.engine),
                                    vault=opened.vault, settings=settings, nav_record_key=bc_number_lookup(opened.nav))
+        if settings.push_enabled and not opened.profile.nav.company_id:
+            name = opened.profile.name
+            print(f"Note: profile '{name}' has no NAV company id, so NAV changes are read on the poll schedule, "
+                  "never pushed. On Business Central set it with `navbill profile set "
+                  f"'{name}' nav.company_id=GUID` (`navbill check` says whether NAV offers webhooks).", flush=True)
         return _serve(service, args.run_for, first_sync=False)
 
 
@@ -143,9 +204,8 @@ def main(args) -> int:
     from app.config import app_paths
     from app.log import setup_logging
 
-    setup_logging(app_paths(args.home).ensure().log_dir, level=logging.DEBUG if args.verbose else logging.INFO)
-    try:
-        return _run_demo(args) if args.demo else _run_profile(args)
-    except (ConnectorError, ValueError) as exc:
-        print(f"Could not start: {exc}", file=sys.stderr)
-        return 2
+    verbose = bool(getattr(args, "verbose", False))
+    setup_logging(app_paths(args.home).ensure().log_dir, level=logging.DEBUG if verbose else logging.INFO,
+                  console_level=logging.DEBUG if verbose else logging.WARNING, console_tracebacks=verbose)
+    # Errors (no profile, a refused login, bad push settings) go to the command line's one error path.
+    return _run_demo(args) if args.demo else _run_profile(args)

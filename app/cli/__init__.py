@@ -74,6 +74,8 @@ def _runner(command: str | None):
         from app.settings_cli import main as run
     elif command == "profile":
         from app.profile_cli import main as run
+    elif command == "store":
+        from app.store.cli import main as run
     else:
         from app.ui.application import main as run
     return run

@@ -205,6 +205,20 @@ def build_parser() -> argparse.ArgumentParser:
     _json(settings, top=False)
     settings.add_argument("settings", nargs="*", metavar="KEY=VALUE", help="settings to change (see the keys below)")
 
+    store = command("store", "the database: rolling backups, restore one, integrity check",
+                    "A backup is made after every successful sync (the last 7 are kept).")
+    store_actions = store.add_subparsers(dest="store_action", required=True, metavar="ACTION", parser_class=Parser)
+    restore = store_actions.add_parser("restore", help="put a backup in place of the database (no sync may run)")
+    _globals(restore, top=False)
+    made.append(restore)
+    restore.add_argument("backup", metavar="FILE")
+    restore.add_argument("--to", default="", help="the database file (default: the one the backup belongs to)")
+    for name, text in (("backups", "the backups and the command that restores each"),
+                       ("check", "PRAGMA quick_check on the database")):
+        sub = store_actions.add_parser(name, help=text, description=text)
+        _globals(sub, top=False)
+        made.append(sub)
+
     profile = command("profile", "connection profiles without a window (secrets go to the vault)", profile_keys_help())
     _json(profile, top=False)
     actions = profile.add_subparsers(dest="profile_action", required=True, metavar="ACTION", parser_class=Parser)

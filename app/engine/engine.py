@@ -40,6 +40,7 @@ from app.domain.errors import (
     AuthenticationError,
     ConfigurationError,
     ConnectorError,
+    NotFoundError,
     RateLimitError,
     RecordError,
     RetryableError,
@@ -492,7 +493,7 @@ class SyncEngine:
     def _bill_call(self, fn: Callable, *args, **kwargs):
         return self._side_call("BILL", fn, *args, **kwargs)
 
-    def _stream(self, side: str, iterator_factory: Callable[[], Iterator]) -> Iterator:
+    def _stream(self, side: str, iterator_factory: Callable[[], Iterator], *, may_be_missing: bool = False) -> Iterator:
         """Iterate a client stream, turning auth/config failures (even mid-stream) into a side stop.
 
         A record the client could not parse arrives as an ``UnreadableRecord``: it is held in the failed queue
@@ -513,6 +514,14 @@ class SyncEngine:
                 yield item
         except (AuthenticationError, ConfigurationError) as exc:
             raise SideStopped(side, exc) from exc
+        except NotFoundError as exc:
+            if may_be_missing:
+                raise
+            # A list that is not there at all: the address points at another service, or a web service is not
+            # published. That is the setup's fault, not one record's: the side stops with the reason.
+            raise SideStopped(side, ConfigurationError(
+                f"a list the connector reads is not found ({exc.message}) Check the {side} address and that the "
+                f"service is published.", system=side, code=exc.code)) from exc
         except RateLimitError as exc:
             if _budget_spent(exc):
                 raise SideStopped(side, exc) from exc
@@ -701,7 +710,8 @@ class SyncEngine:
         classifications = []
         for kind in ClassificationKind:
             try:
-                classifications.extend(self._stream("BILL", lambda kind=kind: self.bill.iter_classifications(kind)))
+                classifications.extend(self._stream("BILL", lambda kind=kind: self.bill.iter_classifications(kind),
+                                                    may_be_missing=True))
             except RecordError as exc:  # an organization without jobs, say: the other kinds still count
                 log.info("BILL %s not available: %s", kind, exc)
         self._check_cancel()
@@ -1392,7 +1402,14 @@ class SyncEngine:
         self._push_invoices([invoice])
 
     def _push_invoices(self, invoices: list[PostedInvoice], wait: bool = True) -> None:
-        """Bills for posted invoices: each one held with the reasons, or created (a batch at a time)."""
+        """Bills for posted invoices: each one held with the reasons, or created (a batch at a time).
+
+        An invoice that already has its bill is passed over whoever asks: Business Central notifies an invoice
+        again when it is paid or changes status, and a webhook must never make a second bill."""
+        with self.store.session() as s:
+            done = set(s.scalars(select(t.InvoiceLink.nav_number).where(
+                t.InvoiceLink.nav_number.in_([i.number for i in invoices]), t.InvoiceLink.state == "created")))
+        invoices = [invoice for invoice in invoices if invoice.number not in done]
         vendor_ids = self._vendor_bill_ids([i.vendor_number for i in invoices])
         writes = []
         for invoice in invoices:

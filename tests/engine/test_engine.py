@@ -234,3 +234,14 @@ def test_a_list_that_keeps_failing_interrupts_its_flow_only_and_the_next_run_fin
     again = engine.run(flows=["accounts", "invoices"])
     assert again.completed, again.errors
     assert again.flows["invoices"].created > 0
+
+
+def test_a_webhook_for_an_invoice_that_already_has_its_bill_makes_no_second_one(engine, store, sandboxes):
+    """Business Central notifies a posted invoice again when it is paid or its status changes."""
+    engine.run()
+    billed = store.invoice_rows(state="created")[0]
+    before = len(sandboxes.bill.bills)
+    again = engine.sync_invoice(billed.nav_number)
+    assert again.completed and len(sandboxes.bill.bills) == before
+    assert [row.bill_id for row in store.invoice_rows(state="created") if row.nav_number == billed.nav_number] == [
+        billed.bill_id]

@@ -63,6 +63,11 @@ class Names:
         return GENERATED_BILL_ID.sub(lambda m: self.bill_vendor.get(m.group(0), "<id>"), text)
 
 
+# Fields that differ between two runs that did the same work (ids, versions, times of the write).
+_VOLATILE = frozenset({"Id", "_v", "SystemId", "SystemModifiedAt", "SystemCreatedAt", "Last_Modified_Date_Time",
+                       "Last_Date_Modified"})
+
+
 def sandbox_state(sandboxes) -> dict[str, list[str]]:
     nav, bill = sandboxes.nav, sandboxes.bill
     with nav.state_lock, bill.state_lock:
@@ -87,8 +92,7 @@ def sandbox_state(sandboxes) -> dict[str, list[str]]:
                             for bp in p["billPayments"]),
         }) for p in bill.payments.values())
         state["nav.vendors"] = sorted(_dump({
-            **{k: v for k, v in row.items() if k not in ("Id", "_v", "Last_Modified_Date_Time",
-                                                         "Last_Date_Modified")},
+            **{k: v for k, v in row.items() if k not in _VOLATILE},
             "No": names.nav_number(number)}) for number, row in nav.vendors.iter_from(None))
         state["nav.journal"] = sorted(_dump({
             "vendor": names.nav_number(row.get("Account_No", "")), "amount": _money(row.get("Amount") or 0),
@@ -111,8 +115,7 @@ def sandbox_state(sandboxes) -> dict[str, list[str]]:
             "account": row["G_L_Account_No"], "amount": _money(row["Amount"]), "type": row["Document_Type"],
             "vendor": names.nav_number(row["Source_No"]), "posting_date": row["Posting_Date"],
         }) for _, row in nav.gl_entries.iter_from(None))
-        state["nav.invoices"] = sorted(_dump({k: v for k, v in row.items() if k not in ("_v", "Id",
-                                                                                        "Last_Modified_Date_Time")})
+        state["nav.invoices"] = sorted(_dump({k: v for k, v in row.items() if k not in _VOLATILE})
                                        for _, row in nav.invoices.iter_from(None))
     return state
 
@@ -175,7 +178,7 @@ def duplicates(sandboxes) -> list[str]:
         found += [f"NAV vendor '{n}' x{c}" for n, c in nav_names.items() if c > max(1, SEED_NAV_NAMES[n])]
         # One BILL payment allocation = one journal line (while waiting) or one posted ledger entry.
         lines = Counter((row.get("External_Document_No"), row.get("Applies_to_Doc_No"))
-                        for _, row in nav.journal.iter_from(None))
+                        for _, row in nav.journal.iter_from(None) if row.get("External_Document_No"))
         found += [f"NAV journal line for payment {k} x{c}" for k, c in lines.items() if c > 1]
         posted = Counter((row["External_Document_No"], row["Document_No"]) for _, row in nav.vendor_ledger.iter_from(None)
                          if row["Document_Type"] == "Payment")
@@ -189,7 +192,8 @@ def duplicates(sandboxes) -> list[str]:
             waiting = sum(1 for key in lines if key[0] == payment_id)
             if waiting:
                 found.append(f"NAV payment {payment_id} both posted and waiting in the journal")
-        documents = Counter(row["Document_No"] for _, row in nav.gl_entries.iter_from(None))
+        documents = Counter(row["Document_No"] for _, row in nav.gl_entries.iter_from(None)
+                            if row["Document_Type"] == "Payment")
         ledger_docs = Counter(row["Document_No"] for _, row in nav.vendor_ledger.iter_from(None)
                               if row["Document_Type"] == "Payment")
         found += [f"NAV G/L entries for {d}: {c} for {ledger_docs[d]} ledger entries"

@@ -96,7 +96,7 @@ def test_serve_sync_and_sync_now_at_once_write_nothing_twice(tmp_path, vault_env
             # A first sync links the demo company, so the race is about new work.
             first = _cli(home, "sync", "--json")
             out, err = first.communicate(timeout=300)
-            assert first.returncode == 0, out + err
+            assert first.returncode in (0, 1) and '"run_status": "completed"' in out, out + err  # 1: some held
             serve = _cli(home, "serve", "--listen", "127.0.0.1:0", "--run-for", "600")
             for line in serve.stdout:
                 if line.startswith("Listening on"):
@@ -122,7 +122,7 @@ def test_serve_sync_and_sync_now_at_once_write_nothing_twice(tmp_path, vault_env
                 out, err = sync.communicate(timeout=300)
                 window.join(timeout=300)
                 assert "Traceback" not in out + err, err[-3000:]
-                if sync.returncode == 0:
+                if sync.returncode in (0, 1) and '"run_status": "completed"' in out:  # 1: records held
                     outcomes.append("completed")
                 else:
                     assert "A sync is already running (started " in out + err, out + err

@@ -78,11 +78,13 @@ def inspect_file(path: Path) -> None:
 
 
 def refuse_foreign(connection) -> None:
-    """An SQLite file with tables but without the connector's ``schema_version`` belongs to another program."""
+    """An SQLite file with tables but without the connector's ``schema_version`` (and not just the vault's own
+    tables) belongs to another program."""
     run = getattr(connection, "exec_driver_sql", None) or connection.execute
     tables = {row[0] for row in run(
         "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")}
-    if tables and "schema_version" not in tables:
+    # The vault's two tables are the connector's own: `vault set-passphrase` may run before the first sync.
+    if tables - {"vault_meta", "vault_secrets"} and "schema_version" not in tables:
         shown = ", ".join(sorted(tables)[:5]) + ("…" if len(tables) > 5 else "")
         raise ValueError(f"it is an SQLite database of another program (tables {shown}), not the connector's; "
                          "point the connector at its own file or move this one away")

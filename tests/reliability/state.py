@@ -92,7 +92,7 @@ def sandbox_state(sandboxes) -> dict[str, list[str]]:
                             for bp in p["billPayments"]),
         }) for p in bill.payments.values())
         state["nav.vendors"] = sorted(_dump({
-            **{k: v for k, v in row.items() if k not in _VOLATILE},
+            **{k: v for k, v in row.items() if k not in _VOLATILE and not k.startswith("_")},
             "No": names.nav_number(number)}) for number, row in nav.vendors.iter_from(None))
         state["nav.journal"] = sorted(_dump({
             "vendor": names.nav_number(row.get("Account_No", "")), "amount": _money(row.get("Amount") or 0),
@@ -115,7 +115,8 @@ def sandbox_state(sandboxes) -> dict[str, list[str]]:
             "account": row["G_L_Account_No"], "amount": _money(row["Amount"]), "type": row["Document_Type"],
             "vendor": names.nav_number(row["Source_No"]), "posting_date": row["Posting_Date"],
         }) for _, row in nav.gl_entries.iter_from(None))
-        state["nav.invoices"] = sorted(_dump({k: v for k, v in row.items() if k not in _VOLATILE})
+        state["nav.invoices"] = sorted(_dump({k: v for k, v in row.items()  # _x: the sandbox's own pointers
+                                              if k not in _VOLATILE and not k.startswith("_")})
                                        for _, row in nav.invoices.iter_from(None))
     return state
 

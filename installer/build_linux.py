@@ -35,7 +35,6 @@ import sys
 import tarfile
 import tempfile
 import time
-import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -59,7 +58,13 @@ class SmokeTestFailure(Exception):
 
 
 def project_version() -> str:
-    return tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]["version"]
+    """app.__version__, read without importing the app (installer/metadata.py)."""
+    sys.path.insert(0, str(ROOT / "installer"))
+    try:
+        from metadata import app_metadata
+    finally:
+        sys.path.pop(0)
+    return app_metadata()["__version__"]
 
 
 def step(title: str) -> None:

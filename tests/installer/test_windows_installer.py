@@ -94,7 +94,11 @@ class Wine:
             "LOGNAME": WINDOWS_USER,
             "LANG": "C.UTF-8",
         }
-        self.run(["wineboot", "-i"], check=True)
+        try:
+            self.run(["wineboot", "-i"], check=True)
+        except BaseException:
+            self.close()
+            raise
 
     def close(self) -> None:
         subprocess.run(["wineserver", "-k"], env=self.env, capture_output=True, timeout=60)
@@ -290,6 +294,13 @@ def test_install_then_uninstall_keeps_the_clerks_data(wine, built):
     run_entry = (wine.registry(RUN_KEY) or {}).get("NavBill")
     assert run_entry == f'"{DEFAULT_DIR}\\NavBill.exe" --minimized'
     assert build_parser().parse_args(["--minimized"]).minimized, "the app must accept what the Run key passes"
+
+    # An upgrade over it: same folder, one Apps & features entry, no stale modules left in _internal.
+    stale = app_dir / "_internal" / "removed_in_this_version.pyd"
+    stale.write_bytes(b"old")
+    run_setup(wine, setup, "/TASKS=startatlogin")
+    assert not stale.exists(), "[InstallDelete] must clear _internal on an upgrade"
+    assert (app_dir / "NavBill.exe").is_file() and not (app_dir / "unins001.exe").exists()
 
     uninstall = wine.registry(UNINSTALL_KEY)
     assert uninstall is not None, "not listed in Apps & features"

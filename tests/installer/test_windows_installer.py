@@ -239,6 +239,54 @@ def run_uninstaller(wine: Wine, app_dir: str, *args: str) -> str:
     return text
 
 
+def wait_for_log(log: Path, text: str) -> str:
+    deadline = time.monotonic() + TIMEOUT
+    content = ""
+    while time.monotonic() < deadline:
+        content = log.read_text(encoding="utf-8-sig", errors="replace") if log.exists() else ""
+        if text in content:
+            return content
+        time.sleep(0.2)
+    raise AssertionError(f"{text!r} never appeared in {log.name}:\n{content[-3000:]}")
+
+
+def answer(wine: Wine, log: Path, question: str, key: str) -> None:
+    """Once the uninstaller has logged `question` and a message box of its is on screen, press `key` in it,
+    once (a key pressed early would answer the next box)."""
+    wait_for_log(log, question)
+    deadline = time.monotonic() + TIMEOUT
+    while True:
+        # Titled "NavBill Uninstall", or "Uninstall" once the files are gone (the question about the data).
+        visible = subprocess.run(["xdotool", "search", "--onlyvisible", "--name", "^(NavBill )?Uninstall$"],
+                                 env=wine.env, capture_output=True, text=True, timeout=30).stdout.split()
+        if visible:
+            break
+        assert time.monotonic() < deadline, f"no message box for {question!r}"
+        time.sleep(0.2)
+    time.sleep(1.0)  # mapped is not yet ready for input
+    subprocess.run(["xdotool", "key", "--window", max(visible, key=int), key], env=wine.env,
+                   capture_output=True, timeout=30)
+
+
+def uninstall_interactively(wine: Wine, app_dir: str, answer_about_data: str) -> str:
+    """The uninstaller as a clerk sees it, answered from the keyboard: "y" to "Are you sure", then
+    `answer_about_data` to "Also delete your NavBill data?", then Enter on "successfully removed"."""
+    log = wine.prefix / "uninstall-interactive.log"
+    log.unlink(missing_ok=True)
+    process = subprocess.Popen(["wine", app_dir + "\\unins000.exe", f"/LOG={wine.z(log)}"], env=wine.env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        answer(wine, log, "Are you sure you want to completely remove", "y")
+        answer(wine, log, "Also delete your NavBill data?", answer_about_data)
+        answer(wine, log, "was successfully removed", "Return")
+        text = wait_for_log(log, "Log closed.")
+        process.wait(timeout=TIMEOUT)
+        return text
+    finally:
+        if process.poll() is None:
+            process.kill()
+
+
 def seed_user_data(wine: Wine, tool: Path) -> tuple[Path, set[tuple[str, str]], set[tuple[str, str]]]:
     """The clerk's data folder, and Credential Manager entries as keyring's Windows backend writes them."""
     data = wine.unix(DATA_DIR)
@@ -346,4 +394,25 @@ def test_uninstall_with_deletedata_removes_data_and_only_the_connectors_credenti
     remaining = wine.credentials(credtool)
     assert not ours & remaining, f"the vault key is still in the Credential Manager: {sorted(ours & remaining)}"
     assert others <= remaining, f"another program's credentials were deleted: {sorted(others - remaining)}"
+    assert f"Deleted {len(ours)} NavBill credential(s)" in log
+
+
+@pytest.mark.skipif(shutil.which("xdotool") is None, reason="xdotool not installed (Debian: xdotool; .ci/run installs it)")
+def test_interactive_uninstall_asks_and_keeps_data_by_default(wine, built):
+    """The clerk's uninstall from Apps & features: the question about the data defaults to No (Enter keeps
+    everything); answering Yes deletes the data folder and the vault key, nothing else."""
+    setup, credtool = built
+    run_setup(wine, setup)
+    data, ours, others = seed_user_data(wine, credtool)
+    log = uninstall_interactively(wine, DEFAULT_DIR, "Return")
+    assert "Keeping the user's data" in log, log[-2500:]
+    assert not wine.unix(DEFAULT_DIR).exists()
+    assert (data / "navbill.sqlite3").is_file()
+    assert ours | others <= wine.credentials(credtool)
+
+    run_setup(wine, setup)
+    log = uninstall_interactively(wine, DEFAULT_DIR, "y")
+    assert not data.exists()
+    remaining = wine.credentials(credtool)
+    assert not ours & remaining and others <= remaining
     assert f"Deleted {len(ours)} NavBill credential(s)" in log

@@ -208,7 +208,8 @@ def test_app_init_keeps_the_one_line_form_the_installer_preprocessor_reads():
         assert matches == [f'{name} = "{values[name]}"'], f"{name} must be one plain line NAME = \"value\""
         assert getattr(app, name) == values[name]
         assert "\"" not in values[name] and values[name].isascii()
-    assert re.fullmatch(r"\d+\.\d+\.\d+([.\w-]*)", app.__version__)
+    # Inno Setup's VersionInfoVersion and the executables' FixedFileInfo take up to four numbers only.
+    assert re.fullmatch(r"\d+(\.\d+){1,3}", app.__version__), "the version must be numbers: 1.2.3"
     code = ISS.read_text(encoding="utf-8")
     for name, define in (("__version__", "AppVersion"), ("APP_NAME", "AppName"), ("PUBLISHER", "AppPublisher"),
                          ("DESCRIPTION", "AppDescription"), ("COPYRIGHT", "AppCopyright")):

@@ -111,7 +111,8 @@ Name: "{autodesktop}\{#AppName}"; Filename: "{app}\{#GuiExe}"; Tasks: desktopico
 
 [Registry]
 ; "Start at login": the Run key of the installing user (HKCU), or of the machine for an all-users install (HKA).
-; The value is named after the app so the app's own start-at-login setting and this task share one entry.
+; The value is named after the app: an in-app start-at-sign-in setting (there is none yet) must use the same
+; name, so both share one entry; the uninstaller also clears the user's own value ([Code]).
 Root: HKA; Subkey: "Software\Microsoft\Windows\CurrentVersion\Run"; ValueType: string; ValueName: "{#AppName}"; ValueData: """{app}\{#GuiExe}"" --minimized"; Flags: uninsdeletevalue; Tasks: startatlogin
 
 [Run]

@@ -3,6 +3,7 @@
     .venv/bin/python installer/build_linux.py               build + verify + smoke test + package
     .venv/bin/python installer/build_linux.py --skip-build  smoke-test the bundle already in dist/
     .venv/bin/python installer/build_linux.py --no-gui      leave out the offscreen window start
+    python installer/build_linux.py --skip-build --no-package   on Windows: steps 2-3 on dist/NavBill/*.exe
 
 Steps (after qutebrowser's scripts/dev/build_release.py: build, verify, smoke-test, then package):
 
@@ -35,7 +36,6 @@ import sys
 import tarfile
 import tempfile
 import time
-import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -45,6 +45,8 @@ ICON_PNG = ROOT / "installer" / "icons" / "navbill.png"
 BUNDLE_NAME = "NavBill"
 GUI_EXE = "NavBill"
 CLI_EXE = "navbill-cli"
+# The same smoke test checks the Windows bundle in .github/workflows/release.yml (--skip-build --no-package).
+EXE_SUFFIX = ".exe" if sys.platform == "win32" else ""
 FLOWS = ("accounts", "vendors", "invoices", "payments")
 COMMAND_TIMEOUT = 240  # seconds; a demo sync on the embedded sandboxes takes a few
 GUI_SECONDS = 6.0
@@ -59,7 +61,13 @@ class SmokeTestFailure(Exception):
 
 
 def project_version() -> str:
-    return tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]["version"]
+    """app.__version__, read without importing the app (installer/metadata.py)."""
+    sys.path.insert(0, str(ROOT / "installer"))
+    try:
+        from metadata import app_metadata
+    finally:
+        sys.path.pop(0)
+    return app_metadata()["__version__"]
 
 
 def step(title: str) -> None:
@@ -84,7 +92,7 @@ def build(dist: Path, work: Path) -> Path:
 def verify_bundle(bundle: Path) -> None:
     step(f"verify {bundle}")
     for name in (GUI_EXE, CLI_EXE):
-        exe = bundle / name
+        exe = bundle / (name + EXE_SUFFIX)
         if not (exe.is_file() and os.access(exe, os.X_OK)):
             raise SmokeTestFailure(f"missing executable {exe}")
     internal = bundle / "_internal"
@@ -116,7 +124,7 @@ def frozen_environment(home: Path) -> dict[str, str]:
 
 
 def run_frozen(bundle: Path, home: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    command = [str(bundle / CLI_EXE), "--home", str(home), *args]
+    command = [str(bundle / (CLI_EXE + EXE_SUFFIX)), "--home", str(home), *args]
     print("$ " + " ".join(command[:1] + ["--home", "<tmp>"] + list(args)), flush=True)
     try:
         result = subprocess.run(
@@ -254,16 +262,21 @@ def smoke_test_gui(bundle: Path) -> None:
         home = Path(tmp)
         log = home / "gui-output.txt"
         with log.open("w") as output:
+            # Its own process group (POSIX), so the sandboxes' threads end with it; on Windows ending the
+            # process ends all its threads.
+            group = {"start_new_session": True} if os.name == "posix" else {}
             process = subprocess.Popen(
-                [str(bundle / GUI_EXE), "--home", str(home), "--demo"],
-                cwd=home, env=frozen_environment(home), stdout=output, stderr=subprocess.STDOUT,
-                start_new_session=True,  # its own process group, so the sandboxes' threads end with it
+                [str(bundle / (GUI_EXE + EXE_SUFFIX)), "--home", str(home), "--demo"],
+                cwd=home, env=frozen_environment(home), stdout=output, stderr=subprocess.STDOUT, **group,
             )
             deadline = time.monotonic() + GUI_SECONDS
             while time.monotonic() < deadline and process.poll() is None:
                 time.sleep(0.2)
             exit_code = process.poll()
-            if exit_code is None:
+            if exit_code is None and os.name != "posix":
+                process.terminate()
+                process.wait(timeout=30)
+            elif exit_code is None:
                 os.killpg(process.pid, signal.SIGTERM)
                 try:
                     process.wait(timeout=10)

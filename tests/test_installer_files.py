@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import configparser
+import importlib.metadata
 import importlib.util
 import os
 import re
@@ -35,8 +36,15 @@ ICON_PNG = INSTALLER / "icons" / "navbill.png"
 ICON_ICO = INSTALLER / "icons" / "navbill.ico"
 
 
-def pyproject_version() -> str:
-    return tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]["version"]
+def pyproject() -> dict:
+    return tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+
+
+def load_metadata():
+    spec = importlib.util.spec_from_file_location("navbill_metadata", INSTALLER / "metadata.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def spec_tree() -> ast.Module:
@@ -72,6 +80,14 @@ def iss_setup() -> dict[str, str]:
     section = text.split("[Setup]", 1)[1].split("\n[", 1)[0]
     pairs = (line.split("=", 1) for line in section.splitlines() if "=" in line and not line.lstrip().startswith(";"))
     return {key.strip(): value.strip() for key, value in pairs}
+
+
+def text_of_function(name: str) -> str:
+    """The Pascal source of one [Code] function or procedure of navbill.iss."""
+    code = ISS.read_text(encoding="utf-8").split("[Code]", 1)[1]
+    match = re.search(rf"^(function|procedure) {name}\b.*?^end;", code, flags=re.MULTILINE | re.DOTALL)
+    assert match, f"{name} not found in [Code]"
+    return match.group()
 
 
 def desktop_entry(path: Path) -> dict[str, str]:
@@ -167,9 +183,72 @@ def test_spec_excludes_heavy_qt_modules_the_app_does_not_import():
 # -- Inno Setup -----------------------------------------------------------------------------------
 
 
-def test_iss_version_matches_pyproject_and_app():
-    assert iss_defines()["AppVersion"] == pyproject_version() == app.__version__
+# -- version and product metadata: one place, app/__init__.py -------------------------------------
+
+
+def test_version_lives_only_in_app_init():
+    project = pyproject()
+    assert "version" not in project["project"] and project["project"]["dynamic"] == ["version"]
+    assert project["tool"]["setuptools"]["dynamic"]["version"] == {"attr": "app.__version__"}
+    assert importlib.metadata.version("navbill") == app.__version__, "reinstall: pip install -e ."
+    iss = ISS.read_text(encoding="utf-8")
+    assert not re.search(r'#define\s+AppVersion\s+"', iss), "the installer must not hard-code the version"
+    assert re.search(r'#define AppInit .*"\.\.\\\.\.\\app\\__init__\.py"', iss)
     assert iss_setup()["AppVersion"] == "{#AppVersion}"
+    assert iss_setup()["OutputBaseFilename"] == "navbill-{#AppVersion}-setup"
+
+
+def test_app_init_keeps_the_one_line_form_the_installer_preprocessor_reads():
+    """navbill.iss reads `NAME = "value"` lines with ISPP (the wine test compiles it for real)."""
+    metadata = load_metadata()
+    values = metadata.app_metadata()
+    lines = (ROOT / "app" / "__init__.py").read_text(encoding="utf-8").splitlines()
+    for name in metadata.FIELDS:
+        matches = [line for line in lines if line.startswith(f"{name} = ")]
+        assert matches == [f'{name} = "{values[name]}"'], f"{name} must be one plain line NAME = \"value\""
+        assert getattr(app, name) == values[name]
+        assert "\"" not in values[name] and values[name].isascii()
+    # Inno Setup's VersionInfoVersion and the executables' FixedFileInfo take up to four numbers only.
+    assert re.fullmatch(r"\d+(\.\d+){1,3}", app.__version__), "the version must be numbers: 1.2.3"
+    code = ISS.read_text(encoding="utf-8")
+    for name, define in (("__version__", "AppVersion"), ("APP_NAME", "AppName"), ("PUBLISHER", "AppPublisher"),
+                         ("DESCRIPTION", "AppDescription"), ("COPYRIGHT", "AppCopyright")):
+        assert f'ConstName == "{name}" && !Defined({define})' in code
+
+
+@pytest.mark.parametrize("version, numbers", [("0.1.0", (0, 1, 0, 0)), ("1.2.3.4", (1, 2, 3, 4)),
+                                              ("2.0.0rc1", (2, 0, 0, 0)), ("3", (3, 0, 0, 0))])
+def test_windows_version_numbers(version, numbers):
+    assert load_metadata().version_numbers(version) == numbers
+
+
+def version_file_strings(text: str) -> dict[str, str]:
+    calls = [node for node in ast.walk(ast.parse(text)) if isinstance(node, ast.Call)]
+    return {ast.literal_eval(call.args[0]): ast.literal_eval(call.args[1])
+            for call in calls if getattr(call.func, "id", None) == "StringStruct"}
+
+
+def test_windows_executables_carry_name_version_and_publisher():
+    metadata = load_metadata()
+    strings = version_file_strings(metadata.windows_version_file("navbill-cli", "NavBill command line"))
+    assert strings["ProductName"] == app.APP_NAME
+    assert strings["ProductVersion"] == strings["FileVersion"] == app.__version__
+    assert strings["CompanyName"] == app.PUBLISHER
+    assert strings["LegalCopyright"] == app.COPYRIGHT
+    assert strings["OriginalFilename"] == "navbill-cli.exe"
+    assert "version=_windows_version_file(name, description)" in SPEC.read_text(encoding="utf-8")
+
+
+def test_windows_version_file_has_the_fixed_version_numbers():
+    """PyInstaller evaluates the version file with its versioninfo classes (Windows-only, so not imported
+    here); the release workflow reads the built executable's version back (.github/workflows/release.yml)."""
+    tree = ast.parse(load_metadata().windows_version_file("NavBill", "NavBill"))
+    (fixed,) = [node for node in ast.walk(tree) if isinstance(node, ast.Call) and node.func.id == "FixedFileInfo"]
+    keywords = {kw.arg: ast.literal_eval(kw.value) for kw in fixed.keywords}
+    numbers = load_metadata().version_numbers(app.__version__)
+    assert keywords["filevers"] == keywords["prodvers"] == numbers
+    (root,) = [node for node in tree.body if isinstance(node, ast.Expr)]
+    assert root.value.func.id == "VSVersionInfo"
 
 
 def test_iss_names_the_executables_the_spec_builds():
@@ -186,13 +265,20 @@ def test_iss_installs_per_user_with_start_menu_and_login_task():
     setup = iss_setup()
     assert re.fullmatch(r"\{\{[0-9A-F]{8}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{12}\}", setup["AppId"])
     assert setup["PrivilegesRequired"] == "lowest"
-    assert setup["DefaultDirName"].startswith("{autopf}")
+    assert setup["DefaultDirName"] == "{code:DefaultInstallDir}"
+    default_dir = text_of_function("DefaultInstallDir")
+    # {autopf} first (Programs per user, Program Files for all users), its Windows default where it fails.
+    assert default_dir.index("'{autopf}\\{#AppName}'") < default_dir.index("'{localappdata}\\Programs\\{#AppName}'")
     text = ISS.read_text(encoding="utf-8")
     assert 'Name: "{autoprograms}\\{#AppName}"; Filename: "{app}\\{#GuiExe}"' in text
     assert re.search(r'^Name: "startatlogin";', text, flags=re.MULTILINE)
     run_key = next(line for line in text.splitlines() if "CurrentVersion\\Run" in line and line.startswith("Root:"))
     assert "Tasks: startatlogin" in run_key and "uninsdeletevalue" in run_key
     assert '--minimized"' in run_key  # start at login hidden in the tray
+    assert 'ValueName: "{#AppName}"' in run_key
+    from app.__main__ import build_parser
+
+    assert build_parser().parse_args(["--minimized"]).minimized
 
 
 def test_iss_uninstall_asks_about_the_platformdirs_data_folder(monkeypatch):
@@ -207,8 +293,11 @@ def test_iss_uninstall_asks_about_the_platformdirs_data_folder(monkeypatch):
         assert other.replace("/", "\\").startswith(data_dir)
     code = ISS.read_text(encoding="utf-8").split("[Code]", 1)[1]
     assert "usPostUninstall" in code and "MsgBox(" in code and "MB_DEFBUTTON2" in code  # default: keep
-    assert "UninstallSilent" in code  # never delete data unasked
+    assert "UninstallSilent" in code  # never delete data unasked ...
+    assert "'/DELETEDATA'" in text_of_function("CommandLineAsksToDeleteData")  # ... unless told to
     assert "DelTree(DataDir" in code
+    cleanup = text_of_function("CurUninstallStepChanged")
+    assert cleanup.index("UserWantsDataDeleted") < cleanup.index("DeleteConnectorCredentials()")
 
 
 # -- Linux desktop entries ------------------------------------------------------------------------
@@ -294,7 +383,7 @@ def test_build_script_uses_the_spec_names():
     assert build_linux.GUI_EXE == spec_constant("GUI_NAME")
     assert build_linux.CLI_EXE == spec_constant("CLI_NAME")
     assert build_linux.BUNDLE_NAME == spec_constant("BUNDLE_NAME")
-    assert build_linux.project_version() == pyproject_version()
+    assert build_linux.project_version() == app.__version__
 
 
 def sane_report() -> dict:

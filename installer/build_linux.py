@@ -123,7 +123,8 @@ def frozen_environment(home: Path) -> dict[str, str]:
     return env
 
 
-def run_frozen(bundle: Path, home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def run_frozen(bundle: Path, home: Path, *args: str, ok_codes: tuple[int, ...] = (0,)
+               ) -> subprocess.CompletedProcess[str]:
     command = [str(bundle / (CLI_EXE + EXE_SUFFIX)), "--home", str(home), *args]
     print("$ " + " ".join(command[:1] + ["--home", "<tmp>"] + list(args)), flush=True)
     try:
@@ -133,7 +134,7 @@ def run_frozen(bundle: Path, home: Path, *args: str) -> subprocess.CompletedProc
         )
     except subprocess.TimeoutExpired as error:
         raise SmokeTestFailure(f"`{' '.join(args)}` did not finish within {COMMAND_TIMEOUT} s") from error
-    if result.returncode != 0:
+    if result.returncode not in ok_codes:
         raise SmokeTestFailure(
             f"`{' '.join(args)}` exited with {result.returncode}\n"
             f"--- stdout ---\n{result.stdout[-4000:]}\n--- stderr ---\n{result.stderr[-4000:]}"
@@ -187,8 +188,9 @@ def sync_figure_problems(report: dict) -> list[str]:
     contains an invoice with an unmappable line on purpose.
     """
     problems: list[str] = []
-    if report.get("status") != "completed":
-        problems.append(f"status is {report.get('status')!r}, not 'completed'")
+    status = report.get("run_status", report.get("status"))  # run_status: the engine's word (status: the exit's)
+    if status != "completed":
+        problems.append(f"status is {status!r}, not 'completed'")
     if report.get("dry_run"):
         problems.append("the run was a dry run")
     if report.get("errors"):
@@ -235,7 +237,8 @@ def smoke_test_cli(bundle: Path) -> None:
     step("smoke test: navbill-cli sync --demo --json")
     with tempfile.TemporaryDirectory(prefix="navbill-smoke-") as tmp:
         home = Path(tmp)
-        report = last_json_object(run_frozen(bundle, home, "sync", "--demo", "--json").stdout)
+        # Exit 1 means "done, but some records are held for a person": the demo holds some on purpose.
+        report = last_json_object(run_frozen(bundle, home, "sync", "--demo", "--json", ok_codes=(0, 1)).stdout)
         print(json.dumps(report, indent=2)[:3000], flush=True)
         problems = sync_figure_problems(report)
         if problems:

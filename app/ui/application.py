@@ -206,18 +206,53 @@ def unlock_vault_at_start(session: ConnectorSession, parent=None) -> bool:
     return ensure_vault_ready(session.vault, parent)
 
 
-def open_settings(window, session: ConnectorSession, first_run: bool = False) -> None:
+def open_settings(window, session: ConnectorSession, first_run: bool = False):
+    """Open the setup wizard (first run) or Settings beside the window (window-modal, not blocking).
+
+    Finish saves and applies: a new backend for the window and a restarted service; after a first run
+    the first sync starts at once. Returns the wizard.
+    """
+    from PySide6.QtCore import Qt
+
     from app.ui.settings import SetupWizard
 
-    wizard = SetupWizard(session, parent=window, first_run=first_run)
-    if wizard.exec():
+    existing = getattr(window, "settings_wizard", None)
+    if existing is not None and existing.isVisible():
+        existing.raise_()
+        existing.activateWindow()
+        return existing
+    wizard = SetupWizard(session, parent=window, first_run=first_run or session.profile is None)
+    wizard.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+    window.settings_wizard = wizard
+
+    def applied() -> None:
         from app.ui.store_backend import StoreBackend
 
+        starting = wizard.first_run
         session.profile = wizard.saved_profile or session.profile
         window.backend = StoreBackend(session.store, build_engine_runner(session.store, session.profile,
                                                                          session.vault))
         session.backend = window.backend
+        if session.profile is not None:
+            window.setWindowTitle(f"{APP_NAME} — NAV ⇄ BILL — {session.profile.name}")
         window.refresh()
         host = getattr(window, "service_host", None)
         if host is not None:
-            host.restart()  # the schedule, push settings or connection changed: the service starts afresh
+            host.first_sync = host.first_sync or starting
+            if host.running:
+                host.restart()  # the schedule, push settings or connection changed: the service starts afresh
+            else:
+                host.start()
+        elif starting:
+            window.start_sync(dry_run=False)
+        if starting:
+            window.report("Saved. The first sync is running; its progress shows below.")
+
+    def closed() -> None:
+        if getattr(window, "settings_wizard", None) is wizard:
+            window.settings_wizard = None
+
+    wizard.accepted.connect(applied)
+    wizard.finished.connect(lambda _code: closed())
+    wizard.open()
+    return wizard

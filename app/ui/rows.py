@@ -249,3 +249,17 @@ class ConnectorBackend(Protocol):
     def set_dimension_mapping(self, dimension_code: str, value_code: str, classification_id: str) -> None: ...
     def remove_dimension_mapping(self, dimension_code: str, value_code: str) -> None: ...
     def sync(self, *, dry_run: bool, progress: ProgressCallback, cancel: threading.Event) -> SyncOutcome: ...
+
+
+DEFAULT_CURRENCY = "USD"  # BILL accounts payable works in US dollars; NAV's local currency for these companies
+
+
+def money(amount: Any, currency: str = "") -> str:
+    """1234.5 → "1,234.50 USD": every amount a clerk reads carries its currency."""
+    if amount is None or amount == "":
+        return ""
+    try:
+        value = Decimal(str(amount))
+    except Exception:
+        return f"{amount} {currency or DEFAULT_CURRENCY}"
+    return f"{value:,.2f} {currency or DEFAULT_CURRENCY}"

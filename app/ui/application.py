@@ -168,6 +168,7 @@ def main(args) -> int:
     if not demo:
         unlock_vault_at_start(session)
     window = MainWindow(session.backend, profile_name=session.profile.name if session.profile else "")
+    window.paths = session.paths
     tray = TrayController(window)
     app.setQuitOnLastWindowClosed(not tray.available)
     instance.show_requested.connect(window.bring_forward)

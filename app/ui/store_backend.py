@@ -355,6 +355,17 @@ def summarise_flows(flows: dict[str, Any]) -> str:
     return "; ".join(parts)
 
 
+PAYMENTS_WAIT = ("Payments wait: enter the payment journal template, batch and balancing account in Settings → "
+                 "Payments (vendors and invoices synced as usual).")
+
+
+def clerk_words(error: str) -> str:
+    """An engine error as the clerk reads it, saying where to fix it."""
+    if error.startswith("payments: not run") and ("journal" in error or "balancing" in error):
+        return PAYMENTS_WAIT
+    return error
+
+
 def outcome_of(report: Any, dry_run: bool, attention: int) -> SyncOutcome:
     """Turn the engine's RunReport (app.engine.report) into what the window shows."""
     if isinstance(report, SyncOutcome):
@@ -368,6 +379,7 @@ def outcome_of(report: Any, dry_run: bool, attention: int) -> SyncOutcome:
         summary = f"Preview: {len(planned)} change(s) would be made" + (f" ({flows})" if flows else "")
     else:
         summary = f"Sync {status}" + (f": {flows}" if flows else ": nothing to change")
+    errors = [clerk_words(e) for e in errors]
     if errors:
         summary += " — " + "; ".join(errors)
     details = tuple(str(p) for p in (getattr(report, "planned", []) or []))

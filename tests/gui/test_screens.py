@@ -225,10 +225,14 @@ def test_status_bar_and_attention_state(window):
 
 
 def test_pause_shows_in_status(window):
-    window.pause_action.setChecked(True)
+    assert window.state == ConnectorState.ATTENTION
+    window.pause_action.trigger()
     assert window.paused and window.next_sync_label.text() == "Next sync: paused"
-    window.pause_action.setChecked(False)
-    assert not window.paused
+    assert window.state == ConnectorState.PAUSED and window.state_label.text() == "● Syncing paused"
+    assert window.pause_action.text() == "Resume syncing"
+    window.pause_action.trigger()
+    assert not window.paused and window.pause_action.text() == "Pause syncing"
+    assert window.state == ConnectorState.ATTENTION
 
 
 def test_closing_without_tray_minimises_instead(qtbot, window):

@@ -1,0 +1,102 @@
+"""One state model drives the status light, the tray icon, its tooltip and its status line; the tray menu by clicks."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+from PySide6.QtCore import QPoint, Qt
+from PySide6.QtTest import QTest
+
+from app.ui.icons import STATE_TEXT, ConnectorState
+
+
+def click_menu(qtbot, menu, action) -> None:
+    """Open the tray menu and click one of its entries with the mouse."""
+    menu.popup(QPoint(200, 200))
+    qtbot.waitUntil(menu.isVisible, timeout=5_000)
+    assert action.isEnabled(), action.text()
+    QTest.mouseClick(menu, Qt.MouseButton.LeftButton, pos=menu.actionGeometry(action).center())
+    qtbot.waitUntil(lambda: not menu.isVisible(), timeout=5_000)
+
+
+@pytest.fixture
+def tray(window):
+    from app.ui.tray import TrayController
+
+    controller = TrayController(window)
+    yield controller
+    controller.hide()
+
+
+def test_tray_menu_status_line_pause_resume_and_needs_attention_by_clicks(qtbot, window, tray):
+    window.show()
+    assert [a.text() for a in tray.menu.actions() if a.text()][1:] == [
+        "Sync now", "Pause syncing", "Open “Needs attention”", "Open", "Quit"]
+    # No connection yet (and failures in the store): the window, the icon, the tooltip and the menu agree.
+    assert window.state == tray.current_state == ConnectorState.ATTENTION
+    assert tray.status_action.text().startswith("Needs your attention: No connection is set up yet")
+    assert not tray.status_action.isEnabled()
+    assert window.state_label.text() == "● Needs your attention"
+    assert tray.tooltip.startswith("NavBill: Needs your attention")
+
+    click_menu(qtbot, tray.menu, tray.pause_action)
+    assert window.paused and window.state == tray.current_state == ConnectorState.PAUSED
+    assert tray.pause_action.text() == "Resume syncing" and window.pause_action.text() == "Resume syncing"
+    assert tray.status_action.text().startswith("Syncing paused")
+    assert "Syncing paused" in tray.tooltip and "Next sync: paused" in tray.tooltip
+    click_menu(qtbot, tray.menu, tray.pause_action)
+    assert not window.paused and tray.pause_action.text() == "Pause syncing"
+    assert window.state == ConnectorState.ATTENTION
+
+    window.tabs.setCurrentWidget(window.activity_tab)
+    click_menu(qtbot, tray.menu, tray.attention_action)
+    assert window.tabs.currentWidget() is window.failures_tab  # failed postings first
+
+    # A notification remembers its tab; clicking it opens that tab.
+    window.tabs.setCurrentWidget(window.payments_tab)
+    tray.notify("3 item(s) need your attention in NavBill.")
+    tray.icon.messageClicked.emit()
+    assert window.tabs.currentWidget() is window.failures_tab
+
+
+def free_closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]  # closed again when the block ends: nothing listens there
+
+
+def test_unreachable_servers_say_cannot_reach_not_up_to_date(qtbot, window, tray, navbill_home):
+    from app.config import app_paths
+    from app.profiles import ProfileStore, demo_profile, demo_secrets
+    from app.ui.application import build_engine_runner
+    from app.ui.store_backend import StoreBackend
+    from app.vault import DEMO_PASSPHRASE, Vault
+
+    port = free_closed_port()
+    paths = app_paths(navbill_home).ensure()
+    vault = Vault.open_with_passphrase(paths.database_url, DEMO_PASSPHRASE)
+    profile = ProfileStore(paths, vault).save(demo_profile(f"http://127.0.0.1:{port}", f"http://127.0.0.1:{port}"),
+                                              demo_secrets())
+    window.backend = StoreBackend(window.backend.store, build_engine_runner(window.backend.store, profile, vault))
+    window.show()
+    window.activateWindow()
+    qtbot.waitUntil(window.isActiveWindow, timeout=5_000)
+    with qtbot.waitSignal(window.sync_finished, timeout=20_000) as finished:
+        QTest.keyClick(window.tabs.currentWidget().view, Qt.Key.Key_F5)  # F5 is Sync now
+    outcome = finished.args[0]
+    assert not outcome.ok and outcome.offline, outcome.summary
+    assert window.state == tray.current_state == ConnectorState.OFFLINE
+    assert window.state_label.text() == f"● {STATE_TEXT[ConnectorState.OFFLINE]}"
+    assert tray.tooltip.startswith("NavBill: Cannot reach NAV or BILL")
+    assert window.banner.isVisible() and window.banner.error
+
+
+def test_webhook_activity_goes_to_the_activity_tab_not_the_status_text(window):
+    from types import SimpleNamespace
+
+    before = window.progress_label.text()
+    window.service_run_finished(SimpleNamespace(kind="targeted", description="webhook: NAV vendor V00010",
+                                                ok=True, error=None, cancelled=False, result=None))
+    assert window.progress_label.text() == before
+    assert window.activity_tab.events.item(0).text().endswith("webhook: NAV vendor V00010: done")

@@ -60,7 +60,7 @@ def build_engine_runner(store, profile, vault, *, demo_sandboxes=None):
     lock = threading.Lock()  # one run at a time, whoever asks (the window's preview or its sync)
     demo_paid = threading.Event()
 
-    def run(dry_run: bool, progress, cancel: threading.Event):
+    def run(dry_run: bool, progress, cancel: threading.Event, flows=None):
         def report_progress(*args, **kwargs):
             progress(*progress_triple(*args, **kwargs))
 
@@ -70,7 +70,8 @@ def build_engine_runner(store, profile, vault, *, demo_sandboxes=None):
             bill = BillClient(build_bill_connection(profile, vault), session_id=session_id, on_session=save_session)
             try:
                 engine = SyncEngine(store, nav, bill, EngineSettings.load(store))
-                report = engine.run(dry_run=dry_run, progress=report_progress, cancel=cancel, trigger="window")
+                report = engine.run(flows=flows, dry_run=dry_run, progress=report_progress, cancel=cancel,
+                                    trigger="window" if not flows else f"window: {', '.join(flows)} now")
                 if demo_sandboxes is not None and not dry_run and report.completed and not demo_paid.is_set():
                     demo_paid.set()
                     from app.engine.demo import add_follow_up_run, pay_some_demo_bills

@@ -160,6 +160,9 @@ class MainWindow(QMainWindow):
         self.invoices_tab.fix_vendor_requested.connect(self.show_vendor)
         self.invoices_tab.fix_account_requested.connect(self.show_mapping)
         self.invoices_tab.fix_dimension_requested.connect(self.show_dimension_mapping)
+        self.failures_tab.fix_vendor_requested.connect(self.show_vendor)
+        self.failures_tab.fix_account_requested.connect(self.show_mapping)
+        self.failures_tab.fix_dimension_requested.connect(self.show_dimension_mapping)
 
         self.banner = MessageBanner(self)
         central = QWidget(self)
@@ -538,13 +541,35 @@ class MainWindow(QMainWindow):
         fresh = status_from_snapshot(snapshot, self.status_info.next_sync)
         self.show_status(replace(fresh, last_sync=self.status_info.last_sync, paused=self.paused))
 
-    def start_sync(self, dry_run: bool = False) -> bool:
+    def retry_now(self, rows) -> None:
+        """Retry these failed items now: mark them, then run their flows at once (on a worker)."""
+        ids = [r.item_id for r in rows]
+        flows = sorted({r.flow for r in rows if r.flow}) or None
+        label = rows[0].label + (f" and {len(rows) - 1} more" if len(rows) > 1 else "")
+        backend = self.backend
+
+        def marked(_result) -> None:
+            self.command_finished.emit(f"Retry {label}", True)
+            if self.start_sync(flows=flows):
+                self.report(f"Retrying {label} now…")
+
+        def failed(message: str) -> None:
+            self.report(f"Retry {label} failed: {message}", error=True)
+            self.command_finished.emit(f"Retry {label}", False)
+
+        self.tasks.start("retry now", lambda ctx: [backend.retry(i) for i in ids], on_success=marked,
+                         on_failure=failed)
+
+    def start_sync(self, dry_run: bool = False, flows: list[str] | None = None) -> bool:
         if self.service_bridge is not None and dry_run:
             return self._queue_preview()
         if self.service_bridge is not None and not dry_run:
             # The service's single worker runs it; a click during a run queues one follow-up run.
             following = self._service_run
-            self.service_bridge.sync_now()
+            if flows:
+                self.service_bridge.request_run(flows)
+            else:
+                self.service_bridge.sync_now()
             if following:
                 self.report("A sync is running; another one will follow it.")
             return True
@@ -554,6 +579,8 @@ class MainWindow(QMainWindow):
         backend = self.backend
 
         def work(ctx: TaskContext) -> SyncOutcome:
+            if flows:
+                return backend.sync(dry_run=dry_run, progress=ctx.progress, cancel=ctx.cancel, flows=flows)
             return backend.sync(dry_run=dry_run, progress=ctx.progress, cancel=ctx.cancel)
 
         self.sync_started(dry_run)

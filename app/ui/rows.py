@@ -68,10 +68,28 @@ class PendingInvoiceRow:
     gl_account: str = ""  # the unmapped account, when that is the reason
     dimension: tuple[str, str] = ()  # (dimension code, value code) without a BILL classification
     bill_id: str = ""  # set once the bill exists in BILL
+    item_id: str = ""  # the held item in the queue (Retry now, Skip)
+    currency: str = ""
 
     @property
     def status_text(self) -> str:
         return "Held" if self.held else "In BILL" if self.bill_id else "Waiting"
+
+    flow = "invoices"
+
+    @property
+    def record(self) -> str:
+        return self.nav_number
+
+    @property
+    def document(self) -> str:
+        return f"Invoice {self.nav_number}" + (f" (vendor's {self.vendor_invoice_number})"
+                                               if self.vendor_invoice_number else "")
+
+    @property
+    def label(self) -> str:
+        vendor = self.vendor_name or f"vendor {self.vendor_number}"
+        return f"{self.document} ({vendor}, {money(self.amount, self.currency)})"
 
 
 @dataclass(frozen=True)
@@ -86,15 +104,38 @@ class PaymentRow:
     note: str = ""
 
 
+FLOW_OF_KIND = {"vendor": "vendors", "bill vendor": "vendors", "invoice": "invoices", "payment": "payments"}
+
+
 @dataclass(frozen=True)
 class FailedItemRow:
     item_id: str
-    kind: str  # vendor, bill, payment, ...
-    record: str  # e.g. "invoice PI-1001"
-    error: str  # plain words
+    kind: str  # vendor, bill vendor, invoice, payment
+    record: str  # the store's key, e.g. "PI-1001"
+    error: str  # plain words, in full
     held: bool
     attempts: int = 0
     last_attempt: datetime | None = None
+    vendor: str = ""  # the vendor's name (and number)
+    document: str = ""  # "Invoice 108007 (vendor's AC-7781)", "BILL payment stp01…"
+    amount: Decimal | None = None
+    currency: str = ""
+    date: date | None = None  # the document's date (posting or payment date)
+    hold_reason: HoldReason = HoldReason.NONE
+    vendor_number: str = ""
+    gl_account: str = ""
+    dimension: tuple[str, str] = ()
+
+    @property
+    def flow(self) -> str:
+        return FLOW_OF_KIND.get(self.kind, "")
+
+    @property
+    def label(self) -> str:
+        """How messages name it: "invoice 108007 (Acme Steel Supply, 1,250.00 USD)"."""
+        what = ", ".join(p for p in (self.vendor, money(self.amount, self.currency) if self.amount is not None
+                                     else "") if p)
+        return f"{self.document or f'{self.kind} {self.record}'}" + (f" ({what})" if what else "")
 
 
 @dataclass(frozen=True)

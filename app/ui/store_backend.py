@@ -174,7 +174,8 @@ class StoreBackend:
                 vendor_name=names.get(invoice.vendor_number, ""), vendor_invoice_number=invoice.vendor_invoice_number,
                 posting_date=invoice.posting_date, due_date=invoice.due_date, amount=invoice.amount, held=held, hold_reason=kind,
                 reason_text=reason if held else f"in BILL as {invoice.bill_id}" if invoice.bill_id else "",
-                gl_account=account, dimension=dimension, bill_id=invoice.bill_id))
+                gl_account=account, dimension=dimension, bill_id=invoice.bill_id,
+                item_id=str(item.id) if item is not None and held else ""))
         return rows
 
     def payments(self) -> list[PaymentRow]:
@@ -197,10 +198,65 @@ class StoreBackend:
 
     # -- the queue --------------------------------------------------------------------------------
     def failed_items(self) -> list[FailedItemRow]:
-        return [FailedItemRow(item_id=str(q.id), kind=q.kind.replace("_", " "), record=q.record_key,
-                              error=q.last_error or q.reason or "no details recorded",
-                              held=not q.retryable, attempts=q.retry_count, last_attempt=q.updated_at)
-                for q in self.store.queue_items(state="open")]
+        """Each held or failed item with the vendor, document, amount and date it is about."""
+        from sqlalchemy import select
+
+        from app.store import schema as t
+
+        with self.store.session() as s:
+            details = dict(s.execute(select(t.QueueItem.id, t.QueueItem.detail).where(
+                t.QueueItem.state == "open")).all())
+        vendor_names = self._vendor_names()
+        bill_names = {c.bill_id: str(c.fields.get("name") or "") for c in ui_queries.bill_only_vendors(self.store)}
+        invoices = {i.nav_number: i for i in self.store.invoice_rows()}
+        payments: dict[str, list] = defaultdict(list)
+        for payment in self.store.payment_rows():
+            payments[payment.payment_id].append(payment)
+        rows = []
+        for q in self.store.queue_items(state="open"):
+            detail = details.get(q.id) or {}
+            kind = q.kind.replace("_", " ")
+            reason = q.last_error or q.reason or "no details recorded"
+            if q.last_error and q.reason and q.reason not in q.last_error:
+                reason = f"{q.reason} — {q.last_error}"
+            vendor_number, vendor, document, amount, currency, when = "", "", q.record_key, None, "", None
+            hold, account, dimension = HoldReason.NONE, "", ()
+            if q.kind == "invoice":
+                data = detail.get("invoice") or {}
+                link = invoices.get(q.record_key)
+                vendor_number = str(data.get("vendor_number") or (link.vendor_number if link else ""))
+                theirs = str(data.get("vendor_invoice_number") or (link.vendor_invoice_number if link else ""))
+                document = f"Invoice {q.record_key}" + (f" (vendor's {theirs})" if theirs else "")
+                amount = _decimal(data.get("amount")) if data.get("amount") else (link.amount if link else None)
+                currency = str(data.get("currency") or "")
+                when = _date(data.get("posting_date")) or (link.posting_date if link else None)
+                hold, account = hold_reason_of(q.reason, detail)
+                dimension = dimension_of(q.reason) if hold == HoldReason.UNMAPPED_DIMENSION else ()
+            elif q.kind == "payment":
+                parts = payments.get(q.record_key, [])
+                vendor_number = parts[0].vendor_number if parts else str(detail.get("vendor_number") or "")
+                document = f"BILL payment {q.record_key}"
+                amount = sum((p.amount for p in parts), Decimal("0")) if parts else _decimal(detail.get("amount"))
+                posted = [p.posted_at for p in parts if p.posted_at]
+                when = max(posted).date() if posted else None
+            elif q.kind == "vendor":
+                vendor_number = q.record_key
+                document = f"NAV vendor {q.record_key}"
+                hold = HoldReason.UNLINKED_VENDOR  # Fix… opens the vendor to link or accept
+            elif q.kind == "bill_vendor":
+                vendor = bill_names.get(q.record_key, "")
+                document = "BILL vendor" + (f" “{vendor}”" if vendor else f" {q.record_key}")
+            if vendor_number:
+                name = vendor_names.get(vendor_number, "")
+                vendor = f"{name} ({vendor_number})" if name else f"vendor {vendor_number}"
+                if hold == HoldReason.NONE and "not linked" in q.reason.lower():
+                    hold = HoldReason.UNLINKED_VENDOR
+            rows.append(FailedItemRow(
+                item_id=str(q.id), kind=kind, record=q.record_key, error=reason, held=not q.retryable,
+                attempts=q.retry_count, last_attempt=q.updated_at, vendor=vendor, document=document,
+                amount=amount, currency=currency, date=when, hold_reason=hold, vendor_number=vendor_number,
+                gl_account=account, dimension=dimension))
+        return rows
 
     def retry(self, item_id: str) -> None:
         self.store.retry_item(int(item_id))
@@ -331,18 +387,38 @@ class StoreBackend:
         return counts.get("queue_open", 0) + counts.get("conflicts_open", 0) + counts.get("proposals", 0)
 
     # -- sync -------------------------------------------------------------------------------------
-    def sync(self, *, dry_run: bool, progress: ProgressCallback, cancel: threading.Event) -> SyncOutcome:
+    def sync(self, *, dry_run: bool, progress: ProgressCallback, cancel: threading.Event,
+             flows: list[str] | None = None) -> SyncOutcome:
         if self.sync_runner is None:
             return SyncOutcome(ok=False, dry_run=dry_run,
                                summary="No connection is set up yet: open Settings to enter the NAV and BILL details.")
         try:
-            report = self.sync_runner(dry_run, progress, cancel)
+            if flows:
+                report = self.sync_runner(dry_run, progress, cancel, flows=flows)
+            else:
+                report = self.sync_runner(dry_run, progress, cancel)
         except RetryableError as error:
             return SyncOutcome(ok=False, dry_run=dry_run, summary=f"Could not reach the server: {error}",
                                offline=True)
         except ConnectorError as error:
             return SyncOutcome(ok=False, dry_run=dry_run, summary=str(error))
         return outcome_of(report, dry_run, self.attention_count())
+
+
+def _decimal(value: Any) -> Decimal | None:
+    try:
+        return Decimal(str(value)) if value not in (None, "") else None
+    except Exception:
+        return None
+
+
+def _date(value: Any):
+    from datetime import date
+
+    try:
+        return date.fromisoformat(str(value)) if value else None
+    except ValueError:
+        return None
 
 
 def summarise_flows(flows: dict[str, Any]) -> str:

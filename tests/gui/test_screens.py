@@ -155,20 +155,83 @@ def test_payments_show_posted_with_nav_document(window):
 
 
 # --- failed postings ---------------------------------------------------------------------------------
-def test_retry_one_and_skip_with_note(qtbot, window, seeded_store):
+def when_modal(kind, act) -> list:
+    """Once a modal dialog of ``kind`` is up, ``act(dialog)`` on it (clicks and keys); returns what was seen."""
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication
+
+    seen: list = []
+
+    def attempt() -> None:
+        dialog = QApplication.activeModalWidget()
+        if not isinstance(dialog, kind):
+            QTimer.singleShot(20, attempt)
+            return
+        seen.append(dialog)
+        act(dialog)
+
+    QTimer.singleShot(20, attempt)
+    return seen
+
+
+def test_failed_rows_name_vendor_document_amount_and_date(window):
+    rows = {r.record: r for r in window.failures_tab.model.rows()}
+    invoice = rows["PI-1003"]
+    assert invoice.vendor == "Acme Steel Supply (V00010)" and invoice.document == "Invoice PI-1003 (vendor's AC-7790)"
+    assert invoice.label == "Invoice PI-1003 (vendor's AC-7790) (Acme Steel Supply (V00010), 410.00 USD)"
+    tab = window.failures_tab
+    amount_column = [c.header for c in tab.model.columns].index("Amount")
+    select(tab, lambda r: r.record == "PI-1003")
+    index = tab.view.selectionModel().selectedRows()[0]
+    assert index.siblingAtColumn(amount_column).data() == "410.00 USD"
+    assert "G/L account 6150 is not mapped" in tab.detail.text()  # the whole reason, in the detail pane
+    assert tab.fix_button.isEnabled()
+    qtbot_click(tab.fix_button)
+    assert window.tabs.currentWidget() is window.mappings_tab
+    assert window.mappings_tab.current_row().nav_account == "6150"
+
+
+def qtbot_click(button) -> None:
+    from PySide6.QtTest import QTest
+
+    QTest.mouseClick(button, Qt.MouseButton.LeftButton)
+
+
+def test_skip_asks_for_a_note_and_confirmation(qtbot, window, seeded_store):
+    from PySide6.QtTest import QTest
+
+    from app.ui.failures_tab import SkipDialog
+
     tab = window.failures_tab
     assert tab.model.rowCount() == 3
-    failed = next(r for r in tab.model.rows() if r.kind == "payment")
-    assert "journal batch" in failed.error and not failed.held
-    select(tab, lambda r: r.item_id == failed.item_id)
-    run_and_wait(qtbot, window, tab.retry_button.click)
-    assert any(a.action == "retry" for a in seeded_store.audit())
-
     select(tab, lambda r: r.record == "PI-1002")
-    run_and_wait(qtbot, window, lambda: tab.skip_selected(note="paid by cheque outside BILL"))
-    skipped = seeded_store.queue_items(state="skipped")
-    assert [(q.record_key, q.note) for q in skipped] == [("PI-1002", "paid by cheque outside BILL")]
+
+    # Cancel: nothing is skipped.
+    seen = when_modal(SkipDialog, lambda d: QTest.mouseClick(
+        d.buttons.button(d.buttons.StandardButton.Cancel), Qt.MouseButton.LeftButton))
+    qtbot.mouseClick(tab.skip_button, Qt.MouseButton.LeftButton)
+    assert seen and seen[0].skip_button.isEnabled() is False  # grey until a note is typed
+    assert "Invoice PI-1002" in seen[0].question.text() and "980.40 USD" in seen[0].question.text()
+    assert seen_store_skips(seeded_store) == []
+
+    def type_note_and_confirm(dialog) -> None:
+        QTest.keyClicks(dialog.note, "paid by cheque outside BILL")
+        assert dialog.skip_button.isEnabled()
+        QTest.mouseClick(dialog.skip_button, Qt.MouseButton.LeftButton)
+
+    with qtbot.waitSignal(window.refreshed, timeout=10_000):
+        with qtbot.waitSignal(window.command_finished, timeout=10_000) as finished:
+            when_modal(SkipDialog, type_note_and_confirm)
+            qtbot.mouseClick(tab.skip_button, Qt.MouseButton.LeftButton)
+    assert finished.args[1] and finished.args[0].startswith("Skip Invoice PI-1002")
+    assert seen_store_skips(seeded_store) == [("PI-1002", "paid by cheque outside BILL")]
+    assert any(a.action == "skip" and a.detail.get("note") == "paid by cheque outside BILL"
+               for a in seeded_store.audit())
     assert tab.model.rowCount() == 2
+
+
+def seen_store_skips(store) -> list:
+    return [(q.record_key, q.note) for q in store.queue_items(state="skipped")]
 
 
 def test_retry_all(qtbot, window, seeded_store):

@@ -434,10 +434,13 @@ class MainWindow(QMainWindow):
         self.refreshed.emit()
 
     # --- commands ---------------------------------------------------------------------------------
-    def run_command(self, description: str, command: Callable[[ConnectorBackend], Any]) -> None:
+    def run_command(self, description: str, command: Callable[[ConnectorBackend], Any],
+                    on_result: Callable[[Any], None] | None = None) -> None:
         backend = self.backend
 
-        def done(_result) -> None:
+        def done(result) -> None:
+            if on_result is not None:
+                on_result(result)
             self.report(f"{description}: done")
             self.command_finished.emit(description, True)
             self.refresh()

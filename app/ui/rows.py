@@ -34,6 +34,8 @@ class VendorDiffRow:
     bill_fields: dict[str, Any] = field(default_factory=dict)
     conflict_fields: tuple[str, ...] = ()  # the fields both sides changed: the user picks a side
     reason: str = ""  # why a match was proposed, or what the conflict is about
+    suggested_sides: dict[str, str] = field(default_factory=dict)  # conflict field -> "nav"|"bill" (newer change)
+    unlinked: bool = False  # unlinked by a person: shown until linked again or the next sync reads it
 
     @property
     def name(self) -> str:

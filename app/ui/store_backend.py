@@ -47,6 +47,8 @@ _ACCOUNT_IN_TEXT = re.compile(r"(?:G/L(?:\s+account)?|account)\s+([0-9][0-9A-Za-
 # The engine's words: "line 20000: PROJECT P-1003 ERP Rollout has no BILL classification"
 _DIMENSION_IN_TEXT = re.compile(r"line\s+\d+:\s*([^\s:;]+)\s+([^\s:;]+)[^:;]*?has no BILL classification")
 
+UNLINKED_SETTING = "ui.unlinked_vendors"  # vendors a person unlinked: still shown, as unlinked
+
 KIND_LABELS = {ClassificationKind.DEPARTMENT.value: "Department", ClassificationKind.LOCATION.value: "Location",
                ClassificationKind.ACCOUNTING_CLASS.value: "Class", ClassificationKind.JOB.value: "Job"}
 
@@ -112,13 +114,17 @@ class StoreBackend:
                 open_conflicts = conflicts.get(vendor.nav_number, [])
                 if open_conflicts:
                     nav_fields, bill_fields = dict(nav_fields), dict(bill_fields)
+                    sides = {}
                     for conflict in open_conflicts:
                         nav_fields[conflict.field] = conflict.nav_value
                         bill_fields[conflict.field] = conflict.bill_value
+                        # The newer change is the likelier truth; the clerk confirms or flips it.
+                        newer_bill = conflict.bill_time and conflict.nav_time and conflict.bill_time > conflict.nav_time
+                        sides[conflict.field] = "bill" if newer_bill else "nav"
                     names = tuple(c.field for c in open_conflicts)
                     rows.append(VendorDiffRow(VendorState.CONFLICT, vendor.nav_number, vendor.bill_id, nav_fields,
                                               bill_fields, names,
-                                              f"changed on both sides: {', '.join(names)}"))
+                                              f"changed on both sides: {', '.join(names)}", suggested_sides=sides))
                 else:
                     rows.append(VendorDiffRow(VendorState.LINKED, vendor.nav_number, vendor.bill_id, nav_fields,
                                               bill_fields))
@@ -133,27 +139,102 @@ class StoreBackend:
             else:  # rejected or not yet created in BILL
                 rows.append(VendorDiffRow(VendorState.ONLY_NAV, vendor.nav_number, "", nav_fields, {},
                                           reason="will be created in BILL on the next sync"))
+        shown_bill = {r.bill_id for r in rows if r.bill_id}
         for bill_id, fields, claimed_by in candidates:
             if claimed_by and not claimed_by.startswith("rejected:"):
                 continue  # shown on the NAV vendor that proposes it
+            shown_bill.add(bill_id)
             rows.append(VendorDiffRow(VendorState.ONLY_BILL, "", bill_id, {}, fields,
                                       reason="no NAV vendor matches; link one, or let the sync create it"))
+        # Unlinked by a person: both sides stay in the list (as unlinked) until linked again or re-read.
+        known_nav = {r.nav_number for r in rows if r.nav_number}
+        for nav_number, kept in (self.store.get_setting(UNLINKED_SETTING, {}) or {}).items():
+            if nav_number not in known_nav:
+                rows.append(VendorDiffRow(VendorState.ONLY_NAV, nav_number, "", dict(kept.get("nav_fields") or {}),
+                                          {}, reason="unlinked by you; Link… joins it to a BILL vendor again",
+                                          unlinked=True))
+            bill_id = kept.get("bill_id", "")
+            if bill_id and bill_id not in shown_bill:
+                shown_bill.add(bill_id)
+                rows.append(VendorDiffRow(VendorState.ONLY_BILL, "", bill_id, {}, dict(kept.get("bill_fields") or {}),
+                                          reason=f"unlinked by you from NAV vendor {nav_number}", unlinked=True))
         return rows
+
+    def _forget_unlinked(self, nav_number: str) -> None:
+        kept = dict(self.store.get_setting(UNLINKED_SETTING, {}) or {})
+        if kept.pop(nav_number, None) is not None:
+            self.store.set_setting(UNLINKED_SETTING, kept)
 
     def link(self, nav_number: str, bill_id: str) -> None:
         self.store.link_vendor(nav_number, bill_id)
+        self._forget_unlinked(nav_number)
 
     def unlink(self, nav_number: str) -> None:
+        row = next((r for r in self.vendor_diff() if r.nav_number == nav_number), None)
         self.store.unlink_vendor(nav_number)
+        if row is not None:
+            kept = dict(self.store.get_setting(UNLINKED_SETTING, {}) or {})
+            kept[nav_number] = {"bill_id": row.bill_id, "nav_fields": dict(row.nav_fields),
+                                "bill_fields": dict(row.bill_fields)}
+            self.store.set_setting(UNLINKED_SETTING, kept)
 
-    def accept_proposal(self, nav_number: str) -> None:
+    def accept_proposal(self, nav_number: str, name_from: str = "nav") -> None:
+        """Link the proposed pair; ``name_from`` says whose name both keep ("nav" or "bill")."""
+        row = next((r for r in self.vendor_diff() if r.nav_number == nav_number), None)
         self.store.accept_proposal(nav_number)
+        if name_from == "bill" and row is not None:
+            nav_name, bill_name = row.nav_fields.get("name"), row.bill_fields.get("name")
+            if bill_name and nav_name != bill_name:
+                from app.store import schema as t
 
-    def resolve_conflict(self, nav_number: str, winners: dict[str, str]) -> None:
+                # Chosen like a resolved conflict: the next sync writes BILL's name to NAV.
+                with self.store.session() as s:
+                    s.add(t.Conflict(record_key=nav_number, bill_id=row.bill_id, field="name", nav_value=nav_name,
+                                     bill_value=bill_name, state="chosen", chosen_side="bill"))
+                    s.add(t.AuditEntry(system="user", action="keep_name", record=f"vendor {nav_number}",
+                                       detail={"kept": "BILL", "name": bill_name, "before_in_nav": nav_name}))
+
+    def resolve_conflict(self, nav_number: str, winners: dict[str, str]) -> list[int]:
+        """Keep the chosen side per field; returns the conflicts resolved (for Undo). The audit keeps both
+        values, so what was replaced can always be read back."""
+        from sqlalchemy import select
+
+        from app.store import schema as t
+
+        resolved = []
         for conflict in self.store.conflict_rows(state="open", record_key=nav_number):
             side = winners.get(conflict.field)
             if side in ("nav", "bill"):
                 self.store.resolve_conflict(conflict.id, side)
+                resolved.append(conflict.id)
+                with self.store.session() as s:
+                    entry = s.scalars(select(t.AuditEntry).where(t.AuditEntry.action == "resolve_conflict")
+                                      .order_by(t.AuditEntry.id.desc()).limit(1)).first()
+                    if entry is not None:
+                        entry.detail = {**entry.detail, "nav_value": conflict.nav_value,
+                                        "bill_value": conflict.bill_value}
+        return resolved
+
+    def undo_resolution(self, conflict_ids: list[int]) -> int:
+        """Open the conflicts again, as long as no sync has written the choice yet; returns how many."""
+        from app.store import schema as t
+
+        reopened = 0
+        with self.store.session() as s:
+            for conflict_id in conflict_ids:
+                conflict = s.get(t.Conflict, conflict_id)
+                if conflict is None:
+                    continue
+                if conflict.state != "chosen":
+                    raise ConnectorError(f"The {conflict.field} of NAV vendor {conflict.record_key} was already "
+                                         "written by a sync; change it in NAV or BILL instead.")
+                s.add(t.AuditEntry(system="user", action="undo_resolve_conflict",
+                                   record=f"vendor {conflict.record_key}",
+                                   detail={"field": conflict.field, "side": conflict.chosen_side,
+                                           "nav_value": conflict.nav_value, "bill_value": conflict.bill_value}))
+                conflict.state, conflict.chosen_side, conflict.resolved_at = "open", "", None
+                reopened += 1
+        return reopened
 
     # -- invoices and payments ---------------------------------------------------------------------
     def _vendor_names(self) -> dict[str, str]:

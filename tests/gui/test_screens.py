@@ -53,12 +53,27 @@ def test_compare_view_highlights_differences(window):
     assert model.index(3, 1).data(Qt.ItemDataRole.BackgroundRole) is None  # City is the same on both sides
 
 
-def test_accept_proposed_match_links_the_vendor(qtbot, window, seeded_store):
+def click_box_button(box, text: str) -> None:
+    from PySide6.QtTest import QTest
+
+    button = next(b for b in box.buttons() if b.text() == text)
+    QTest.mouseClick(button, Qt.MouseButton.LeftButton)
+
+
+def test_accept_match_asks_which_name_wins(qtbot, window, seeded_store):
+    from PySide6.QtWidgets import QMessageBox
+
     tab = window.vendors_tab
     select(tab, lambda r: r.nav_number == "V00040")
     assert tab.accept_button.isEnabled()
-    run_and_wait(qtbot, window, tab.accept_button.click)
+    seen = when_modal(QMessageBox, lambda box: click_box_button(box, "Keep BILL's “Great Lakes Aluminium”"))
+    run_and_wait(qtbot, window, lambda: qtbot.mouseClick(tab.accept_button, Qt.MouseButton.LeftButton))
+    assert "Which name should both keep?" in seen[0].text()
+    assert {b.text() for b in seen[0].buttons()} >= {"Keep NAV's “Great Lakes Aluminum”",
+                                                     "Keep BILL's “Great Lakes Aluminium”"}
     assert [v.status for v in seeded_store.vendor_rows() if v.nav_number == "V00040"] == ["linked"]
+    chosen = seeded_store.conflict_rows(state="chosen", record_key="V00040")
+    assert [(c.field, c.chosen_side, c.bill_value) for c in chosen] == [("name", "bill", "Great Lakes Aluminium")]
     assert any(r.nav_number == "V00040" and r.state == VendorState.LINKED for r in tab.model.rows())
 
 
@@ -71,27 +86,75 @@ def test_link_only_in_nav_vendor_to_a_bill_vendor(qtbot, window, seeded_store):
     assert linked["V00120"] == "00901ORPH"
 
 
-def test_unlink_removes_the_pair(qtbot, window, seeded_store):
+def test_unlink_confirms_and_the_vendor_stays_visible_as_unlinked(qtbot, window, seeded_store):
+    from PySide6.QtWidgets import QMessageBox
+
     tab = window.vendors_tab
     select(tab, lambda r: r.nav_number == "V00010")
-    run_and_wait(qtbot, window, tab.unlink_button.click)
+    seen = when_modal(QMessageBox, lambda box: click_box_button(box, "Cancel"))
+    qtbot.mouseClick(tab.unlink_button, Qt.MouseButton.LeftButton)
+    assert seen and "“Acme Steel Supply” (V00010)" in seen[0].text()
+    assert "V00010" in {v.nav_number for v in seeded_store.vendor_rows()}  # cancelled: still linked
+
+    when_modal(QMessageBox, lambda box: click_box_button(box, "Unlink"))
+    run_and_wait(qtbot, window, lambda: qtbot.mouseClick(tab.unlink_button, Qt.MouseButton.LeftButton))
     assert "V00010" not in {v.nav_number for v in seeded_store.vendor_rows()}
     assert any(a.action == "unlink" for a in seeded_store.audit())
+    unlinked = [r for r in tab.model.rows() if r.unlinked]
+    assert {(r.state, r.name) for r in unlinked} == {(VendorState.ONLY_NAV, "Acme Steel Supply"),
+                                                     (VendorState.ONLY_BILL, "Acme Steel Supply")}
+    # Link… joins them again (the undo of an unlink).
+    select(tab, lambda r: r.nav_number == "V00010")
+    run_and_wait(qtbot, window, lambda: tab.link_selected("00901ACME"))
+    assert {v.nav_number: v.status for v in seeded_store.vendor_rows()}["V00010"] == "linked"
+    assert not any(r.unlinked for r in tab.model.rows())
 
 
-def test_resolve_conflict_per_field(qtbot, window, seeded_store):
+def test_resolve_conflict_per_field_confirms_and_can_be_undone(qtbot, window, seeded_store):
+    from PySide6.QtTest import QTest
+    from PySide6.QtWidgets import QComboBox, QMessageBox
+
+    from app.ui.table_model import ATTENTION, GOOD
+
     tab = window.vendors_tab
     select(tab, lambda r: r.state == VendorState.CONFLICT)
     assert tab.resolve_button.isEnabled()
     model = tab.compare_model
     phone_row = next(i for i in range(model.rowCount()) if model.index(i, 0).data() == "Phone")
     assert model.flags(model.index(phone_row, 3)) & Qt.ItemFlag.ItemIsEditable
-    assert model.setData(model.index(phone_row, 3), "BILL")
+    assert model.winners == {"phone": "nav", "email": "nav"}  # same change time: NAV, the vendor master
+    assert model.index(phone_row, 1).data(Qt.ItemDataRole.BackgroundRole).color() == GOOD
+
+    # Choose BILL for the phone in the Keep column's combo box, with the keyboard.
+    editor = tab.compare_view.indexWidget(tab.compare_view.model().index(phone_row, 3))
+    assert isinstance(editor, QComboBox) and editor.currentText() == "NAV"
+    editor.setFocus()
+    QTest.keyClick(editor, Qt.Key.Key_Down)
     assert model.winners["phone"] == SIDE_BILL
-    run_and_wait(qtbot, window, tab.resolve_button.click)
+    assert model.index(phone_row, 2).data(Qt.ItemDataRole.BackgroundRole).color() == GOOD  # BILL kept: green
+    assert model.index(phone_row, 1).data(Qt.ItemDataRole.BackgroundRole).color() == ATTENTION  # NAV replaced
+
+    # Resolve asks first, naming the vendor and both values; Cancel changes nothing.
+    seen = when_modal(QMessageBox, lambda box: click_box_button(box, "Cancel"))
+    qtbot.mouseClick(tab.resolve_button, Qt.MouseButton.LeftButton)
+    assert "“Keystone Paint & Coatings” (V00070)" in seen[0].text()
+    assert "Phone: keep BILL's “717-555-0123” (NAV's “717-555-0199” is replaced in NAV)" in seen[0].text()
+    assert seeded_store.conflict_rows(state="chosen") == []
+
+    when_modal(QMessageBox, lambda box: click_box_button(box, "Resolve"))
+    run_and_wait(qtbot, window, lambda: qtbot.mouseClick(tab.resolve_button, Qt.MouseButton.LeftButton))
     chosen = {c.field: c.chosen_side for c in seeded_store.conflict_rows(state="chosen")}
     assert chosen == {"phone": "bill", "email": "nav"}
     assert not any(r.state == VendorState.CONFLICT for r in tab.model.rows())
+    resolved = [a for a in seeded_store.audit() if a.action == "resolve_conflict" and a.detail["field"] == "phone"]
+    assert resolved[0].detail["nav_value"] == "717-555-0199"  # the audit keeps the value that was replaced
+
+    assert tab.undo_button.isEnabled()
+    run_and_wait(qtbot, window, lambda: qtbot.mouseClick(tab.undo_button, Qt.MouseButton.LeftButton))
+    assert seeded_store.conflict_rows(state="chosen") == []
+    assert {c.field for c in seeded_store.conflict_rows(state="open")} == {"phone", "email"}
+    assert any(a.action == "undo_resolve_conflict" for a in seeded_store.audit())
+    assert any(r.state == VendorState.CONFLICT for r in tab.model.rows())
 
 
 def test_a_refused_command_shows_the_reason(qtbot, window):

@@ -215,6 +215,60 @@ class ClassificationChoice:
 class BillAccountChoice:
     id: str
     label: str  # "6100 Office Supplies"
+    kind: str = ""  # BILL's account type: EXPENSE, COST_OF_GOODS_SOLD, BANK, ACCOUNTS_PAYABLE, ...
+
+
+# BILL account types an invoice line's expense must not land on (without an explicit "Map anyway").
+UNSUITABLE_ACCOUNT_TYPES = {
+    "BANK": "a bank account", "ACCOUNTS_PAYABLE": "the Accounts Payable account",
+    "ACCOUNTS_RECEIVABLE": "the Accounts Receivable account", "HEADING": "a heading (it cannot be posted to)",
+    "HEADER": "a heading (it cannot be posted to)", "EQUITY": "an equity account",
+}
+
+
+def account_mapping_warning(row: MappingRow, choice: BillAccountChoice) -> str:
+    """Why mapping ``row`` to ``choice`` is probably wrong ("" when it looks right)."""
+    what = UNSUITABLE_ACCOUNT_TYPES.get((choice.kind or "").upper().replace(" ", "_"))
+    if not what:
+        return ""
+    return (f"BILL account “{choice.label}” is {what}. Invoice lines on NAV G/L {row.nav_account} "
+            f"“{row.nav_account_name}” are expenses: mapped there, every bill line would book the cost to "
+            f"{what} instead of an expense account.")
+
+
+_DIMENSION_KIND_HINTS = (("DEPART", "department"), ("LOCAT", "location"), ("AREA", "location"),
+                         ("SITE", "location"), ("PROJ", "class"), ("JOB", "job"), ("CLASS", "class"))
+
+
+def dimension_mapping_warning(row: DimensionMappingRow, choice: ClassificationChoice,
+                              rows: Sequence[DimensionMappingRow], kinds: dict[str, str]) -> str:
+    """Why mapping a dimension value to ``choice`` is probably the wrong classification ("" when fine).
+
+    The other values of the same dimension decide (PROJECT values go to classes: a Department is wrong);
+    with none mapped yet, the dimension's code does (DEPARTMENT → departments)."""
+    used = {kinds.get(r.classification_id, "") for r in rows
+            if r.dimension_code == row.dimension_code and r.mapped and r.value_code != row.value_code}
+    used.discard("")
+    if used:
+        if choice.kind in used:
+            return ""
+        names = ", ".join(sorted(_kind_word(k) for k in used))
+        return (f"Other {row.dimension_code} values go to BILL {names}; “{choice.label}” would put "
+                f"{row.dimension_code} {row.value_code} “{row.value_name}” in a {_kind_word(choice.kind)} instead.")
+    code = row.dimension_code.upper()
+    expected = next((kind for hint, kind in _DIMENSION_KIND_HINTS if hint in code), "")
+    if expected and expected not in choice.kind.lower():
+        return (f"{row.dimension_code} {row.value_code} “{row.value_name}” looks like a {expected}, but "
+                f"“{choice.label}” is a BILL {_kind_word(choice.kind)}.")
+    return ""
+
+
+def _kind_word(kind: str) -> str:
+    kind = (kind or "").lower()
+    for word in ("department", "location", "class", "job"):
+        if word in kind:
+            return word
+    return kind or "classification"
 
 
 @dataclass(frozen=True)

@@ -359,8 +359,8 @@ class StoreBackend:
     def bill_accounts(self) -> list[BillAccountChoice]:
         reference = self.store.reference_data()
         labels = self._bill_account_labels(reference)
-        return [BillAccountChoice(a["id"], labels[a["id"]]) for a in reference.get("bill_accounts", [])
-                if not a.get("archived")]
+        return [BillAccountChoice(a["id"], labels[a["id"]], a.get("account_type", "") or "")
+                for a in reference.get("bill_accounts", []) if not a.get("archived")]
 
     def mappings(self) -> list[MappingRow]:
         reference = self.store.reference_data()
@@ -397,6 +397,9 @@ class StoreBackend:
     def set_mapping(self, nav_account: str, dimensions: dict[str, str], bill_account_id: str) -> None:
         self.store.set_account_mapping(nav_account, bill_account_id, dimension_filter=dimensions or None,
                                        source="user")
+
+    def remove_mapping(self, nav_account: str, dimensions: dict[str, str]) -> None:
+        self.store.remove_account_mapping(nav_account, dimensions or None)
 
     def classification_choices(self) -> list[ClassificationChoice]:
         return [ClassificationChoice(c.id, c.kind, classification_label(c.kind, c.name))

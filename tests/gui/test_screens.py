@@ -303,17 +303,93 @@ def test_retry_all(qtbot, window, seeded_store):
 
 
 # --- mappings ----------------------------------------------------------------------------------------
-def test_mapping_combo_delegate_sets_the_mapping(qtbot, window, seeded_store):
+def open_account_editor(qtbot, tab, nav_account: str):
+    """Double-click the BILL account cell of a G/L account: the combo box editor opens there."""
+    from PySide6.QtWidgets import QApplication, QComboBox
+
+    select(tab, lambda r: r.nav_account == nav_account)
+    index = tab.view.selectionModel().selectedRows()[0].siblingAtColumn(3)
+    rect = tab.view.visualRect(index)
+    tab.view.window().activateWindow()
+    qtbot.waitUntil(lambda: QApplication.activeWindow() is tab.view.window(), timeout=5_000)
+    qtbot.mouseClick(tab.view.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+    qtbot.mouseDClick(tab.view.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+    qtbot.waitUntil(lambda: isinstance(QApplication.focusWidget(), QComboBox), timeout=5_000)
+    return QApplication.focusWidget()
+
+
+def choose(editor, account_id: str) -> None:
+    from PySide6.QtTest import QTest
+
+    while editor.currentData() != account_id:
+        QTest.keyClick(editor, Qt.Key.Key_Down)
+    QTest.keyClick(editor, Qt.Key.Key_Return)
+
+
+def test_mapping_editor_preselects_nothing_and_refuses_a_bank_or_ap_account(qtbot, window, seeded_store):
+    from PySide6.QtTest import QTest
+    from PySide6.QtWidgets import QMessageBox
+
+    from app.store import schema as t
+
+    with seeded_store.session() as s:
+        s.add(t.BillAccountCache(id="0ca01AP", number="2110", name="Accounts Payable", account_type="ACCOUNTS_PAYABLE"))
+        s.add(t.BillAccountCache(id="0ca01BANK", number="1010", name="Operating Bank", account_type="BANK"))
+        s.get(t.BillAccountCache, "0ca01SHOP").account_type = "EXPENSE"
+    with qtbot.waitSignal(window.refreshed, timeout=10_000):
+        window.refresh()
+    window.show()
     tab = window.mappings_tab
-    select(tab, lambda r: r.nav_account == "6150")
-    proxy_index = tab.view.selectionModel().selectedRows()[0].siblingAtColumn(3)
-    delegate = tab.view.itemDelegateForIndex(proxy_index)
-    editor = delegate.createEditor(tab.view.viewport(), None, proxy_index)
-    assert editor.count() == 3  # every active BILL account
-    editor.setCurrentIndex(editor.findData("0ca01SHOP"))
-    run_and_wait(qtbot, window, lambda: delegate.setModelData(editor, tab.proxy, proxy_index))
-    mapped = {m.nav_account: (m.bill_account_id, m.source) for m in seeded_store.account_mapping_rows()}
-    assert mapped["6150"] == ("0ca01SHOP", "user")
+    window.tabs.setCurrentWidget(tab)
+
+    def mapped() -> dict:
+        return {m.nav_account: m.bill_account_id for m in seeded_store.account_mapping_rows()}
+
+    # Nothing pre-selected: double-click + Enter maps nothing.
+    editor = open_account_editor(qtbot, tab, "6150")
+    assert editor.currentIndex() == 0 and editor.currentData() == "" and editor.count() == 6
+    QTest.keyClick(editor, Qt.Key.Key_Return)
+    qtbot.wait(100)
+    assert "6150" not in mapped() and not window.tasks.busy
+
+    # Accounts Payable: a warning naming both accounts; Cancel keeps it unmapped.
+    seen = when_modal(QMessageBox, lambda box: click_box_button(box, "Cancel"))
+    choose(open_account_editor(qtbot, tab, "6150"), "0ca01AP")
+    qtbot.waitUntil(lambda: bool(seen), timeout=5_000)
+    assert "NAV G/L 6150 “Shop Supplies”" in seen[0].text() and "“2110 Accounts Payable”" in seen[0].text()
+    assert "Accounts Payable account" in seen[0].text()
+    assert "6150" not in mapped()
+    assert "Not mapped: NAV G/L 6150 “Shop Supplies” stays as it was." in window.statusBar().currentMessage()
+
+    # An expense account maps without a question; the message names both sides; Undo puts it back.
+    with qtbot.waitSignal(window.command_finished, timeout=10_000) as finished:
+        choose(open_account_editor(qtbot, tab, "6150"), "0ca01SHOP")
+    assert finished.args == ["Map NAV G/L 6150 “Shop Supplies” to BILL “6155 Shop Consumables”", True]
+    qtbot.waitUntil(lambda: mapped().get("6150") == "0ca01SHOP", timeout=10_000)
+    with qtbot.waitSignal(window.refreshed, timeout=10_000):
+        qtbot.mouseClick(tab.undo_button, Qt.MouseButton.LeftButton)
+    assert "6150" not in mapped()
+
+    # "Map anyway" is the explicit override.
+    when_modal(QMessageBox, lambda box: click_box_button(box, "Map anyway"))
+    with qtbot.waitSignal(window.command_finished, timeout=10_000):
+        choose(open_account_editor(qtbot, tab, "6150"), "0ca01BANK")
+    qtbot.waitUntil(lambda: mapped().get("6150") == "0ca01BANK", timeout=10_000)
+
+
+def test_a_dimension_value_on_the_wrong_classification_needs_an_override(window):
+    from app.ui.rows import ClassificationChoice, DimensionMappingRow, dimension_mapping_warning
+
+    project = DimensionMappingRow("PROJECT", "P-1003", "ERP Rollout")
+    mapped = DimensionMappingRow("PROJECT", "P-1001", "Line 3 Retrofit", classification_id="cls1")
+    department = ClassificationChoice("dep1", "departments", "Department: Production")
+    klass = ClassificationChoice("cls2", "accounting-classes", "Class: ERP")
+    kinds = {"cls1": "accounting-classes", "cls2": "accounting-classes", "dep1": "departments"}
+    warning = dimension_mapping_warning(project, department, [project, mapped], kinds)
+    assert "Other PROJECT values go to BILL class" in warning and "“Department: Production”" in warning
+    assert dimension_mapping_warning(project, klass, [project, mapped], kinds) == ""
+    assert "looks like a department" in dimension_mapping_warning(
+        DimensionMappingRow("DEPARTMENT", "PROD", "Production"), klass, [], kinds)
 
 
 def test_accept_suggested_mapping(qtbot, window, seeded_store):
@@ -375,3 +451,38 @@ def test_sync_without_connection_says_what_to_do(qtbot, window):
     outcome = finished.args[0]
     assert not outcome.ok and "Settings" in outcome.summary
     assert window.sync_action.isEnabled()
+
+
+def test_keyboard_ctrl_tab_moves_between_tabs_and_tab_leaves_the_table(qtbot, window):
+    from PySide6.QtTest import QTest
+    from PySide6.QtWidgets import QApplication
+
+    window.show()
+    window.activateWindow()
+    qtbot.waitUntil(window.isActiveWindow, timeout=5_000)
+    view = window.vendors_tab.view
+    view.setFocus()
+    QTest.keyClick(QApplication.focusWidget(), Qt.Key.Key_Tab, Qt.KeyboardModifier.ControlModifier)
+    assert window.tabs.currentWidget() is window.invoices_tab
+    QTest.keyClick(QApplication.focusWidget(), Qt.Key.Key_Backtab,
+                   Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
+    assert window.tabs.currentWidget() is window.vendors_tab
+    view.setFocus()
+    QTest.keyClick(view, Qt.Key.Key_Tab)
+    assert QApplication.focusWidget() is not view  # Tab left the table
+    # One key, one meaning: F5 is Sync now, Reload is Ctrl+R.
+    assert window.sync_action.shortcut().toString() == "F5"
+    assert window.refresh_action.shortcut().toString() == "Ctrl+R"
+    keys = [a.shortcut().toString() for a in window.findChildren(type(window.sync_action)) if not a.shortcut().isEmpty()]
+    assert len(keys) == len(set(keys)), keys
+
+
+def test_help_about_names_version_data_folder_and_log_file(window, tmp_path):
+    from app import __version__
+    from app.config import app_paths
+
+    window.paths = app_paths(tmp_path / "home")
+    text = window.about_text()
+    assert __version__ in text and str(window.paths.data_dir) in text
+    assert str(window.paths.log_dir / "navbill.log") in text and "README" in text
+    assert [a.text() for a in window.menuBar().actions()] == ["&File", "&View", "&Help"]

@@ -508,7 +508,7 @@ class MainWindow(QMainWindow):
         elif cancelled:
             outcome = SyncOutcome(False, True, "Preview cancelled")
         else:
-            outcome = outcome_of(run_outcome.result, True, self._attention)
+            outcome = outcome_of(run_outcome.result, True, self._attention, getattr(self.backend, "store", None))
         self.sync_done(outcome)
 
     def service_run_finished(self, run_outcome) -> None:

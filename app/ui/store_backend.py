@@ -452,8 +452,7 @@ class StoreBackend:
         return rows
 
     def audit_log(self) -> list[AuditRow]:
-        return [AuditRow(a.at, a.system, a.action.replace("_", " "), a.record,
-                         ", ".join(f"{k}={v}" for k, v in a.detail.items()))
+        return [AuditRow(a.at, a.system, a.action.replace("_", " "), a.record, audit_words(a.detail))
                 for a in self.store.audit(limit=5000)]
 
     def status(self) -> StatusInfo:
@@ -486,7 +485,7 @@ class StoreBackend:
                                offline=True)
         except ConnectorError as error:
             return SyncOutcome(ok=False, dry_run=dry_run, summary=str(error))
-        return outcome_of(report, dry_run, self.attention_count())
+        return outcome_of(report, dry_run, self.attention_count(), self.store)
 
 
 def _decimal(value: Any) -> Decimal | None:
@@ -503,6 +502,18 @@ def _date(value: Any):
         return date.fromisoformat(str(value)) if value else None
     except ValueError:
         return None
+
+
+def audit_words(detail: dict) -> str:
+    """An audit entry's detail as "key: value" pairs, amounts with their currency."""
+    from app.ui.rows import money
+
+    parts = []
+    for key, value in (detail or {}).items():
+        if "amount" in key.lower() and value not in (None, ""):
+            value = money(value, str(detail.get("currency") or ""))
+        parts.append(f"{key.replace('_', ' ')}: {value}")
+    return ", ".join(parts)
 
 
 def summarise_flows(flows: dict[str, Any]) -> str:
@@ -526,7 +537,7 @@ def clerk_words(error: str) -> str:
     return error
 
 
-def outcome_of(report: Any, dry_run: bool, attention: int) -> SyncOutcome:
+def outcome_of(report: Any, dry_run: bool, attention: int, store: Any = None) -> SyncOutcome:
     """Turn the engine's RunReport (app.engine.report) into what the window shows."""
     if isinstance(report, SyncOutcome):
         return report
@@ -542,7 +553,14 @@ def outcome_of(report: Any, dry_run: bool, attention: int) -> SyncOutcome:
     errors = [clerk_words(e) for e in errors]
     if errors:
         summary += " — " + "; ".join(errors)
-    details = tuple(str(p) for p in (getattr(report, "planned", []) or []))
+    if dry_run and getattr(report, "planned", None):
+        from app.ui.plan_words import describe_plan
+
+        lines, words = describe_plan(report, store)  # vendor names and amounts with currency, not ids
+        details = tuple(f"{line.system}: {line.text}" if line.system else line.text for line in lines)
+        summary = words.split("\n", 1)[0] + (" — " + "; ".join(errors) if errors else "")
+    else:
+        details = tuple(str(p) for p in (getattr(report, "planned", []) or []))
     offline = any("reach" in e.lower() or "connect" in e.lower() for e in errors)
     return SyncOutcome(ok=ok, dry_run=dry_run, summary=summary, needs_attention=attention, details=details,
                        offline=offline, started=datetime.now().astimezone())

@@ -19,13 +19,13 @@ from app.ui.rows import FailedItemRow, HoldReason, money
 from app.ui.table_model import ATTENTION, HIGHLIGHT, Column
 
 FAILURE_COLUMNS = [
-    Column[FailedItemRow]("Vendor", lambda r: r.vendor, tooltip=lambda r: r.vendor, width=210),
-    Column[FailedItemRow]("Document", lambda r: r.document, tooltip=lambda r: r.document, width=220),
+    Column[FailedItemRow]("Vendor", lambda r: r.vendor, tooltip=lambda r: r.vendor, width=240),
+    Column[FailedItemRow]("Document", lambda r: r.document, tooltip=lambda r: r.document, width=270),
     Column[FailedItemRow]("Amount", lambda r: money(r.amount, r.currency) if r.amount is not None else "",
                           numeric=True, width=120),
     Column[FailedItemRow]("Date", lambda r: r.date, width=90),
     Column[FailedItemRow]("State", lambda r: "Held" if r.held else "Failed",
-                          background=lambda r: HIGHLIGHT if r.held else ATTENTION, width=60),
+                          background=lambda r: HIGHLIGHT if r.held else ATTENTION, width=55),
     Column[FailedItemRow]("Attempts", lambda r: r.attempts, numeric=True, width=65),
     Column[FailedItemRow]("What went wrong", lambda r: r.error, tooltip=lambda r: r.error),
 ]

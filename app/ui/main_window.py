@@ -13,7 +13,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from PySide6.QtCore import QEvent, Qt, QUrl, Signal
+from PySide6.QtCore import QEvent, Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QColor, QDesktopServices, QKeySequence, QPalette, QShortcut
 from PySide6.QtWidgets import (
     QApplication,
@@ -308,9 +308,15 @@ class MainWindow(QMainWindow):
         self.nav_mode_label = QLabel(self)
         self.bill_mode_label = QLabel(self)
         self.subscription_label = QLabel(self)
+        self.message_label = QLabel(self)
+        self.message_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self._message_timer = QTimer(self)
+        self._message_timer.setSingleShot(True)
+        self._message_timer.timeout.connect(self.message_label.clear)
         bar.addWidget(self.state_label)
         bar.addWidget(self.progress_bar)
         bar.addWidget(self.progress_label, 1)
+        bar.addWidget(self.message_label, 1)
         for label in (self.last_sync_label, self.next_sync_label, self.nav_mode_label, self.bill_mode_label,
                       self.subscription_label):
             bar.addPermanentWidget(label)
@@ -390,7 +396,10 @@ class MainWindow(QMainWindow):
         self.show_status(replace(self.status_info, next_sync=next_time))
 
     def report(self, message: str, error: bool = False) -> None:
-        self.statusBar().showMessage(message, 10_000)
+        # Not QStatusBar.showMessage: that hides the status light while the message shows.
+        self.message_label.setText(message)
+        self.message_label.setToolTip(message)
+        self._message_timer.start(10_000)
         if error:
             self.banner.show_message(message, error=True)
 

@@ -50,10 +50,12 @@ def _names(store: Any) -> tuple[dict[str, str], dict[str, str]]:
     return nav, bill
 
 
-def describe_plan(report: Any, store: Any = None) -> tuple[list[PlanLine], str]:
+def describe_plan(report: Any, store: Any = None, bill_vendor_names: dict[str, str] | None = None
+                  ) -> tuple[list[PlanLine], str]:
     """(one sentence per planned write, a summary paragraph) for a dry run's report."""
     planned = [str(p) for p in (getattr(report, "planned", []) or [])]
     nav_names, bill_names = _names(store)
+    bill_names.update(bill_vendor_names or {})
     counts = {"bill_vendors": 0, "nav_vendors": 0, "bills": 0, "payments": 0, "updates": 0}
     total_bills = 0.0
     lines: list[PlanLine] = []
@@ -83,7 +85,7 @@ def describe_plan(report: Any, store: Any = None) -> tuple[list[PlanLine], str]:
             total_bills += float(found["amount"])
             name = bill_names.get(found["vendor"], "")
             vendor = f"“{name}”" if name else f"vendor {found['vendor']}"
-            lines.append(PlanLine("BILL", f"Create a bill for {vendor}: NAV invoice {found['invoice']}, "
+            lines.append(PlanLine("BILL", f"Create a bill for {vendor}: invoice {found['invoice']}, "
                                           f"{money(found['amount'])}"))
         elif found := _NAV_PAYMENT.match(text):
             counts["payments"] += 1

@@ -116,24 +116,54 @@ def shoot_tabs(window, out: Path, dark: bool) -> list[Path]:
     return paths
 
 
-def shoot_wizard(session, out: Path, dark: bool) -> list[Path]:
+def fill_wizard(wizard, sandboxes) -> None:
+    """What a clerk types for the demo sandboxes (the pictures show a wizard that is filled in and passing)."""
+    from urllib.parse import urlsplit
+
+    from app.sandbox import demo_data
+
+    nav = wizard.nav_page
+    address = urlsplit(sandboxes.nav_url)
+    nav.profile_name.setText("CRONUS Fabrication")
+    nav.server.setText(address.hostname)
+    nav.port.setValue(address.port)
+    nav.instance.setText(demo_data.SERVER_INSTANCE)
+    nav.company.setText(demo_data.COMPANY_NAME)
+    nav.user.setText(demo_data.NAV_USER)
+    nav.web_service_key.setText(demo_data.NAV_WEB_SERVICE_KEY)
+    bill = wizard.bill_page
+    bill.environment.setCurrentIndex(bill.environment.findData("other"))
+    bill.gateway.setText(sandboxes.bill_url)
+    bill.username.setText(demo_data.BILL_USERNAME)
+    bill.password.setText(demo_data.BILL_PASSWORD)
+    bill.organization.setText(demo_data.BILL_ORGANIZATION_ID)
+    bill.dev_key.setText(demo_data.BILL_DEV_KEY)
+    wizard.payments_page.balancing_account.setText("2910")
+
+
+def shoot_wizard(session, out: Path, dark: bool, sandboxes) -> list[Path]:
+    """Every page of the first-run wizard, walked with Next as a clerk does (the first page empty, as it opens)."""
+    from PySide6.QtWidgets import QWizard
+
     from app.ui.settings import SetupWizard
 
     wizard = SetupWizard(session, first_run=True)
-    wizard.resize(820, 640)
+    wizard.resize(860, 680)
     wizard.show()
     paths = []
     try:
-        for number, page_id in enumerate(wizard.pageIds(), start=1):
-            if wizard.currentId() != page_id:
-                wizard.setStartId(page_id)
-                wizard.restart()
-            page = wizard.page(page_id)
-            slug = getattr(page, "slug", f"page-{number}")
-            paths.append(save(wizard, out, f"wizard-{number}-{slug}", dark))
+        paths.append(save(wizard, out, "wizard-1-nav-empty", dark))
+        fill_wizard(wizard, sandboxes)
+        for number in range(1, len(wizard.pageIds()) + 1):
+            page = wizard.currentPage()
+            wait_until(page.isComplete, 180_000)
+            wait_until(lambda: not wizard.tasks.busy, 180_000)
+            paths.append(save(wizard, out, f"wizard-{number}-{page.slug}", dark))
+            if number < len(wizard.pageIds()):
+                wizard.button(QWizard.WizardButton.NextButton).click()
     finally:
         wizard.tasks.shutdown()
-        wizard.close()
+        wizard.reject()
         wizard.deleteLater()
     return paths
 
@@ -168,7 +198,7 @@ def run(out: Path) -> int:
         for dark in (False, True):
             app.setPalette(dark_palette() if dark else light)
             shoot_tabs(window, out, dark)
-            shoot_wizard(empty, out, dark)
+            shoot_wizard(empty, out, dark, session.sandboxes)
         app.setPalette(light)
         stopped = []
         host.stopped.connect(lambda: stopped.append(True))

@@ -569,6 +569,9 @@ class PreviewPage(QWizardPage):
         self.view.verticalHeader().setVisible(False)
         self.view.setColumnWidth(0, 60)
         self.view.setTabKeyNavigation(False)
+        self.view.setWordWrap(False)
+        self.view.setAlternatingRowColors(True)
+        self.view.verticalHeader().setDefaultSectionSize(self.view.fontMetrics().height() + 8)
         self.run_button = QPushButton("&Preview again")
         self.run_button.clicked.connect(self.run_preview)
         self.summary = QLabel("")
@@ -753,14 +756,20 @@ class SetupWizard(QWizard):
             nav_connection, bill_connection = connections(profile, secrets, vault, build_nav_connection,
                                                           build_bill_connection)
             nav, bill = NavClient(nav_connection), BillClient(bill_connection)
+            bill_names: dict[str, str] = {}
             try:
                 report = SyncEngine(store, nav, bill, settings).run(
                     dry_run=True, progress=lambda *a, **k: ctx.progress(*progress_triple(*a, **k)),
                     cancel=ctx.cancel, trigger="setup preview")
+                if any(" for vendor " in str(p) for p in report.planned):
+                    try:  # bills for vendors BILL already has: name them (one more read, nothing written)
+                        bill_names = {v.id: v.fields.name for v in bill.iter_vendors()}
+                    except Exception:
+                        log.info("BILL vendor names for the preview could not be read", exc_info=True)
             finally:
                 nav.close()
                 bill.close()
-            lines, text = describe_plan(report, store)
+            lines, text = describe_plan(report, store, bill_names)
             return outcome_of(report, True, 0), lines, text
 
         return work

@@ -512,6 +512,10 @@ def audit_words(detail: dict) -> str:
     for key, value in (detail or {}).items():
         if "amount" in key.lower() and value not in (None, ""):
             value = money(value, str(detail.get("currency") or ""))
+        elif isinstance(value, (list, tuple)):
+            value = ", ".join(str(v) for v in value)
+        elif isinstance(value, dict):
+            value = ", ".join(f"{k} {v}" for k, v in value.items())
         parts.append(f"{key.replace('_', ' ')}: {value}")
     return ", ".join(parts)
 

@@ -359,7 +359,7 @@ def test_mapping_editor_preselects_nothing_and_refuses_a_bank_or_ap_account(qtbo
     assert "NAV G/L 6150 “Shop Supplies”" in seen[0].text() and "“2110 Accounts Payable”" in seen[0].text()
     assert "Accounts Payable account" in seen[0].text()
     assert "6150" not in mapped()
-    assert "Not mapped: NAV G/L 6150 “Shop Supplies” stays as it was." in window.statusBar().currentMessage()
+    assert "Not mapped: NAV G/L 6150 “Shop Supplies” stays as it was." in window.message_label.text()
 
     # An expense account maps without a question; the message names both sides; Undo puts it back.
     with qtbot.waitSignal(window.command_finished, timeout=10_000) as finished:

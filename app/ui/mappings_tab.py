@@ -172,7 +172,9 @@ class MappingsTab(TableTab):
         self.model = MappingTableModel(MAPPING_COLUMNS, self)
         self.proxy.setSourceModel(self.model)
         self.view.selectionModel().selectionChanged.connect(lambda *_: self.update_actions())
-        self.model.mapping_chosen.connect(self._set_mapping)
+        # Queued: the question "Map anyway?" comes after the editor has closed, never inside its commit
+        # (a reload during that dialog would delete the editor under it).
+        self.model.mapping_chosen.connect(self._set_mapping, Qt.ConnectionType.QueuedConnection)
         self.delegate = AccountDelegate(self.view)
         self.view.setItemDelegateForColumn(BILL_ACCOUNT_COLUMN, self.delegate)
         self.view.setEditTriggers(self.view.EditTrigger.DoubleClicked | self.view.EditTrigger.EditKeyPressed)
@@ -195,7 +197,8 @@ class MappingsTab(TableTab):
     def _build_dimension_table(self) -> None:
         self.dimension_model = DimensionTableModel(DIMENSION_COLUMNS, self)
         self.dimension_view, self.dimension_proxy = make_table(self.dimension_model, self)
-        self.dimension_model.classification_chosen.connect(self._set_dimension_mapping)
+        self.dimension_model.classification_chosen.connect(self._set_dimension_mapping,
+                                                           Qt.ConnectionType.QueuedConnection)
         self.classification_delegate = ClassificationDelegate(self.dimension_view)
         self.dimension_view.setItemDelegateForColumn(CLASSIFICATION_COLUMN, self.classification_delegate)
         self.dimension_view.setEditTriggers(self.dimension_view.EditTrigger.DoubleClicked

@@ -312,10 +312,13 @@ def open_account_editor(qtbot, tab, nav_account: str):
     rect = tab.view.visualRect(index)
     tab.view.window().activateWindow()
     qtbot.waitUntil(lambda: QApplication.activeWindow() is tab.view.window(), timeout=5_000)
+    qtbot.waitUntil(lambda: not tab.view.viewport().findChildren(QComboBox), timeout=5_000)  # no editor open
     qtbot.mouseClick(tab.view.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
     qtbot.mouseDClick(tab.view.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
     qtbot.waitUntil(lambda: isinstance(QApplication.focusWidget(), QComboBox), timeout=5_000)
-    return QApplication.focusWidget()
+    editor = QApplication.focusWidget()
+    assert editor.parent() is tab.view.viewport()
+    return editor
 
 
 def choose(editor, account_id: str) -> None:
@@ -362,19 +365,18 @@ def test_mapping_editor_preselects_nothing_and_refuses_a_bank_or_ap_account(qtbo
     assert "Not mapped: NAV G/L 6150 “Shop Supplies” stays as it was." in window.message_label.text()
 
     # An expense account maps without a question; the message names both sides; Undo puts it back.
-    with qtbot.waitSignal(window.command_finished, timeout=10_000) as finished:
-        choose(open_account_editor(qtbot, tab, "6150"), "0ca01SHOP")
-    assert finished.args == ["Map NAV G/L 6150 “Shop Supplies” to BILL “6155 Shop Consumables”", True]
-    qtbot.waitUntil(lambda: mapped().get("6150") == "0ca01SHOP", timeout=10_000)
     with qtbot.waitSignal(window.refreshed, timeout=10_000):
-        qtbot.mouseClick(tab.undo_button, Qt.MouseButton.LeftButton)
+        with qtbot.waitSignal(window.command_finished, timeout=10_000) as finished:
+            choose(open_account_editor(qtbot, tab, "6150"), "0ca01SHOP")
+    assert finished.args == ["Map NAV G/L 6150 “Shop Supplies” to BILL “6155 Shop Consumables”", True]
+    assert mapped().get("6150") == "0ca01SHOP"
+    run_and_wait(qtbot, window, lambda: qtbot.mouseClick(tab.undo_button, Qt.MouseButton.LeftButton))
     assert "6150" not in mapped()
 
     # "Map anyway" is the explicit override.
     when_modal(QMessageBox, lambda box: click_box_button(box, "Map anyway"))
-    with qtbot.waitSignal(window.command_finished, timeout=10_000):
-        choose(open_account_editor(qtbot, tab, "6150"), "0ca01BANK")
-    qtbot.waitUntil(lambda: mapped().get("6150") == "0ca01BANK", timeout=10_000)
+    run_and_wait(qtbot, window, lambda: choose(open_account_editor(qtbot, tab, "6150"), "0ca01BANK"))
+    assert mapped().get("6150") == "0ca01BANK"
 
 
 def test_a_dimension_value_on_the_wrong_classification_needs_an_override(window):

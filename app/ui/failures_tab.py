@@ -21,8 +21,8 @@ from app.ui.table_model import ATTENTION, HIGHLIGHT, Column
 FAILURE_COLUMNS = [
     Column[FailedItemRow]("Vendor", lambda r: r.vendor, tooltip=lambda r: r.vendor, width=240),
     Column[FailedItemRow]("Document", lambda r: r.document, tooltip=lambda r: r.document, width=270),
-    Column[FailedItemRow]("Amount", lambda r: money(r.amount, r.currency) if r.amount is not None else "",
-                          numeric=True, width=120),
+    Column[FailedItemRow]("Amount", lambda r: r.amount, numeric=True, width=120,
+                          text=lambda r: money(r.amount, r.currency) if r.amount is not None else ""),
     Column[FailedItemRow]("Date", lambda r: r.date, width=90),
     Column[FailedItemRow]("State", lambda r: "Held" if r.held else "Failed",
                           background=lambda r: HIGHLIGHT if r.held else ATTENTION, width=55),

@@ -18,7 +18,8 @@ INVOICE_COLUMNS = [
     # before the store kept dates.
     Column[PendingInvoiceRow]("Posting date", lambda r: r.posting_date, width=90),
     Column[PendingInvoiceRow]("Due date", lambda r: r.due_date, width=90),
-    Column[PendingInvoiceRow]("Amount", lambda r: money(r.amount, r.currency), numeric=True, width=120),
+    Column[PendingInvoiceRow]("Amount", lambda r: r.amount, text=lambda r: money(r.amount, r.currency), numeric=True,
+                              width=120),
     Column[PendingInvoiceRow]("Status", lambda r: r.status_text,
                               background=lambda r: ATTENTION if r.held else None, bold=lambda r: r.held, width=70),
     Column[PendingInvoiceRow]("Reason", lambda r: r.reason_text or r.hold_reason.value,

@@ -50,8 +50,8 @@ def _names(store: Any) -> tuple[dict[str, str], dict[str, str]]:
     return nav, bill
 
 
-def describe_plan(report: Any, store: Any = None, bill_vendor_names: dict[str, str] | None = None
-                  ) -> tuple[list[PlanLine], str]:
+def describe_plan(report: Any, store: Any = None, bill_vendor_names: dict[str, str] | None = None,
+                  first: bool = True) -> tuple[list[PlanLine], str]:
     """(one sentence per planned write, a summary paragraph) for a dry run's report."""
     planned = [str(p) for p in (getattr(report, "planned", []) or [])]
     nav_names, bill_names = _names(store)
@@ -107,13 +107,14 @@ def describe_plan(report: Any, store: Any = None, bill_vendor_names: dict[str, s
         parts.append(f"create {counts['bills']} bill(s) in BILL worth {money(total_bills)}")
     if counts["payments"]:
         parts.append(f"post {counts['payments']} payment(s) in NAV")
-    text = ("The first sync would " + ", ".join(parts) + "." if parts
-            else "The first sync would change nothing: NAV and BILL already agree.")
+    subject = "The first sync" if first else "A sync now"
+    text = (f"{subject} would " + ", ".join(parts) + "." if parts
+            else f"{subject} would change nothing: NAV and BILL already agree.")
     flows = getattr(report, "flows", {}) or {}
     held = sum(getattr(c, "held", 0) for c in flows.values())
     if held:
         text += (f" {held} record(s) would wait (an unmapped account or dimension, or an unlinked vendor): "
-                 "after the first sync, Pending invoices says why and Fix… takes you there.")
+                 "Pending invoices says why and Fix… takes you there.")
     errors = list(getattr(report, "errors", []) or [])
     if errors:
         text += "\nNot everything could be previewed:\n" + "\n".join(f"• {e}" for e in errors)

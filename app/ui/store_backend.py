@@ -560,7 +560,7 @@ def outcome_of(report: Any, dry_run: bool, attention: int, store: Any = None) ->
     if dry_run and getattr(report, "planned", None):
         from app.ui.plan_words import describe_plan
 
-        lines, words = describe_plan(report, store)  # vendor names and amounts with currency, not ids
+        lines, words = describe_plan(report, store, first=False)  # names and amounts with currency, not ids
         details = tuple(f"{line.system}: {line.text}" if line.system else line.text for line in lines)
         summary = words.split("\n", 1)[0] + (" — " + "; ".join(errors) if errors else "")
     else:

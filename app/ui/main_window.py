@@ -530,7 +530,7 @@ class MainWindow(QMainWindow):
             if run_outcome.kind == "targeted":
                 # Webhook activity belongs in the Activity tab, never over the status text.
                 result = "done" if run_outcome.ok else f"failed ({run_outcome.error})"
-                self.activity_tab.add_event(f"{run_outcome.description}: {result}")
+                self.activity_tab.add_event(f"{self.with_names(run_outcome.description)}: {result}")
             self.refresh()  # a webhook's targeted sync changed something
             return
         self._service_run = False
@@ -544,6 +544,29 @@ class MainWindow(QMainWindow):
         else:
             outcome = outcome_of(run_outcome.result, False, self._attention)
         self.sync_done(outcome)
+
+    def with_names(self, text: str) -> str:
+        """Put the vendor's name beside a NAV number or BILL id in a message ("BILL vendor 0090…" → its name)."""
+        import re
+
+        vendors = {}
+        for row in self.vendors_tab.model.rows():
+            if row.nav_number:
+                vendors[row.nav_number] = row.name
+            if row.bill_id:
+                vendors[row.bill_id] = row.name
+        bills = {r.bill_id: r for r in self.invoices_tab.model.rows() if r.bill_id}
+
+        def named(match: re.Match) -> str:
+            side, kind, key = match.group(1), match.group(2), match.group(3)
+            if kind == "vendor" and vendors.get(key):
+                return f"{side} vendor “{vendors[key]}” ({key})"
+            if kind == "bill" and key in bills:
+                invoice = bills[key]
+                return f"{side} bill for invoice {invoice.nav_number} ({invoice.vendor_name or invoice.vendor_number})"
+            return match.group(0)
+
+        return re.sub(r"\b(NAV|BILL) (vendor|bill) (\S+)", named, text)
 
     def show_push_status(self, snapshot) -> None:
         from dataclasses import replace

@@ -96,7 +96,38 @@ def test_webhook_activity_goes_to_the_activity_tab_not_the_status_text(window):
     from types import SimpleNamespace
 
     before = window.progress_label.text()
-    window.service_run_finished(SimpleNamespace(kind="targeted", description="webhook: NAV vendor V00010",
+    window.service_run_finished(SimpleNamespace(kind="targeted", description="webhook: BILL vendor 00901ACME",
                                                 ok=True, error=None, cancelled=False, result=None))
     assert window.progress_label.text() == before
-    assert window.activity_tab.events.item(0).text().endswith("webhook: NAV vendor V00010: done")
+    assert window.activity_tab.events.item(0).text().endswith(
+        "webhook: BILL vendor “Acme Steel Supply” (00901ACME): done")
+
+
+def test_missing_payment_settings_hold_only_payments_and_say_where_to_fix(qtbot, navbill_home):
+    from app.engine.settings import EngineSettings
+    from app.ui.application import open_session
+    from app.ui.main_window import MainWindow
+    from app.ui.tray import TrayController
+
+    session = open_session(navbill_home, demo=True)
+    EngineSettings(journal_template="PAYMENT", journal_batch="BILL", balancing_account_number="").save(session.store)
+    window = MainWindow(session.backend, profile_name=session.profile.name)
+    tray = TrayController(window)
+    window.show()
+    try:
+        window.activateWindow()
+        qtbot.waitUntil(window.isActiveWindow, timeout=5_000)
+        with qtbot.waitSignal(window.sync_finished, timeout=180_000) as finished:
+            QTest.keyClick(window.tabs.currentWidget().view, Qt.Key.Key_F5)
+        outcome = finished.args[0]
+        assert not outcome.ok and "Payments wait" in outcome.summary and "Settings → Payments" in outcome.summary
+        assert "vendors:" in outcome.summary and "invoices:" in outcome.summary  # the other flows ran
+        assert session.store.invoice_rows(state="created")
+        assert window.state == ConnectorState.ATTENTION and "Settings → Payments" in window.state_detail
+        assert "Settings → Payments" in tray.status_action.toolTip() and window.banner.isVisible()
+    finally:
+        tray.hide()
+        window.shutdown()
+        window.quitting = True
+        window.close()
+        session.close()

@@ -349,6 +349,8 @@ class MainWindow(QMainWindow):
             return ConnectorState.ATTENTION, "No connection is set up yet: open Settings to enter NAV and BILL."
         if outcome is not None and not outcome.ok:
             return ConnectorState.ATTENTION, outcome.summary
+        if outcome is None and self.status_info.last_problem:
+            return ConnectorState.ATTENTION, self.status_info.last_problem  # e.g. after a restart
         if self._attention:
             return ConnectorState.ATTENTION, f"{self._attention} item(s) need your attention."
         if self.status_info.last_sync is None and outcome is None:

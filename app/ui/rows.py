@@ -313,6 +313,7 @@ class StatusInfo:
     bill_mode_reason: str = ""
     subscription_expiry: datetime | None = None
     paused: bool = False
+    last_problem: str = ""  # the last real run ended with errors: what they were (until a clean run)
 
 
 ProgressCallback = Callable[[str, int, int], None]  # message, done, total (total 0 = unknown)

@@ -556,8 +556,9 @@ class PreviewPage(QWizardPage):
     def __init__(self, wizard: SetupWizard) -> None:
         super().__init__(wizard)
         self.wizard_ = wizard
-        self.setTitle("Preview the first sync")
-        self.setSubTitle("A dry run: what the first sync would create or change, read from NAV and BILL now. "
+        self.setTitle("Preview the first sync" if wizard.first_run else "Preview the next sync")
+        self.setSubTitle(f"A dry run: what the {'first' if wizard.first_run else 'next'} sync would create or "
+                         "change, read from NAV and BILL now. "
                          "Nothing is written, and nothing is saved until you click "
                          f"“{wizard.finish_text}”.")
         self.model = RowTableModel([Column[PlanLine]("Where", lambda line: line.system, width=60),
@@ -744,6 +745,7 @@ class SetupWizard(QWizard):
         store = self.session.store
         settings = replace(EngineSettings.load(store), **self.engine_values())
         connections = self.connections
+        first = self.first_run
 
         def work(ctx: TaskContext):
             from app.clients.bill import BillClient
@@ -769,7 +771,7 @@ class SetupWizard(QWizard):
             finally:
                 nav.close()
                 bill.close()
-            lines, text = describe_plan(report, store, bill_names)
+            lines, text = describe_plan(report, store, bill_names, first=first)
             return outcome_of(report, True, 0), lines, text
 
         return work

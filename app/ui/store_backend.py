@@ -456,13 +456,17 @@ class StoreBackend:
                 for a in self.store.audit(limit=5000)]
 
     def status(self) -> StatusInfo:
-        base = self.status_source() if self.status_source else StatusInfo()
-        if base.last_sync is None:
-            finished = [r.finished_at for r in self.store.runs(limit=20) if r.finished_at and not r.dry_run]
-            if finished:
-                from dataclasses import replace
+        from dataclasses import replace
 
-                base = replace(base, last_sync=max(finished))
+        base = self.status_source() if self.status_source else StatusInfo()
+        real = [r for r in self.store.runs(limit=20) if r.finished_at and not r.dry_run]
+        if base.last_sync is None and real:
+            base = replace(base, last_sync=max(r.finished_at for r in real))
+        if real:
+            last = max(real, key=lambda r: (r.finished_at, r.id))
+            if last.status != "completed":
+                problem = "; ".join(clerk_words(e.strip()) for e in (last.message or "").split("; ") if e.strip())
+                base = replace(base, last_problem=f"The last sync {last.status}: {problem or 'see Activity'}")
         return base
 
     def attention_count(self) -> int:

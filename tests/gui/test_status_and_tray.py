@@ -131,3 +131,32 @@ def test_missing_payment_settings_hold_only_payments_and_say_where_to_fix(qtbot,
         window.quitting = True
         window.close()
         session.close()
+
+
+def test_after_a_restart_a_failed_last_sync_is_not_up_to_date(qtbot, seeded_store):
+    from datetime import UTC, datetime
+
+    from app.store import schema as t
+    from app.ui.main_window import MainWindow
+    from app.ui.store_backend import StoreBackend
+
+    with seeded_store.session() as s:
+        s.execute(t.QueueItem.__table__.delete())
+        s.execute(t.Conflict.__table__.delete())
+        s.execute(t.VendorLink.__table__.update().values(status="linked"))
+        s.add(t.Run(started_at=datetime.now(UTC), finished_at=datetime.now(UTC), status="failed", flows=["payments"],
+                    message="payments: not run. NAV: Payments need a journal template, a journal batch and a "
+                            "balancing account in the settings."))
+    window = MainWindow(StoreBackend(seeded_store, sync_runner=lambda *args, **kwargs: None))
+    qtbot.addWidget(window)
+    with qtbot.waitSignal(window.refreshed, timeout=10_000):
+        window.refresh()
+    assert window.state == ConnectorState.ATTENTION
+    assert window.state_detail.startswith("The last sync failed: Payments wait") and "Settings → Payments" in \
+        window.state_detail
+    with seeded_store.session() as s:
+        s.add(t.Run(started_at=datetime.now(UTC), finished_at=datetime.now(UTC), status="completed", flows=["vendors"]))
+    with qtbot.waitSignal(window.refreshed, timeout=10_000):
+        window.refresh()
+    assert window.state == ConnectorState.IDLE and window.state_label.text() == "● Up to date"
+    window.shutdown()

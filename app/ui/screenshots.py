@@ -168,6 +168,29 @@ def shoot_wizard(session, out: Path, dark: bool, sandboxes) -> list[Path]:
     return paths
 
 
+def edit_both_sides(session, nav_number: str = "V00070") -> None:
+    """A clerk changes the same vendor's phone in NAV and in BILL between syncs: the next sync shows a conflict.
+
+    Through the connector's own clients (domain fields), so it does not depend on either side's wire format."""
+    from dataclasses import replace
+
+    from app.clients.bill import BillClient
+    from app.clients.nav import NavClient
+    from app.profiles import build_bill_connection, build_nav_connection
+
+    link = next(v for v in session.store.vendor_rows() if v.nav_number == nav_number)
+    nav = NavClient(build_nav_connection(session.profile, session.vault))
+    bill = BillClient(build_bill_connection(session.profile, session.vault))
+    try:
+        nav_vendor = nav.get_vendor(nav_number)
+        nav.update_vendor(nav_number, replace(nav_vendor.fields, phone="717-555-0199"), nav_vendor.etag)
+        bill_vendor = bill.get_vendor(link.bill_id)
+        bill.update_vendor(link.bill_id, replace(bill_vendor.fields, phone="717-555-0123"))
+    finally:
+        nav.close()
+        bill.close()
+
+
 def run(out: Path) -> int:
     from app.ui.application import open_session
     from app.ui.main_window import MainWindow
@@ -192,16 +215,29 @@ def run(out: Path) -> int:
             print("The demo sync did not finish", file=sys.stderr)
             return 1
         wait_until(lambda: window.invoices_tab.model.rowCount() > 0, 60_000)
+        # Stop the service (its webhooks would carry the first edit across at once), edit the same vendor on
+        # both sides, start again: the start-up sync finds the conflict the Vendors picture shows.
+        stopped: list = []
+        host.stopped.connect(lambda: stopped.append(True))
+        host.stop()
+        wait_until(lambda: bool(stopped), 60_000)
+        edit_both_sides(session)
+        finished.clear()
+        host.first_sync = True
+        host.start()
+        if not wait_until(lambda: bool(finished), 300_000):
+            print("The second demo sync did not finish", file=sys.stderr)
+            return 1
         scheduler = host.built.service.scheduler if host.built else None
         wait_until(lambda: (scheduler is None or (not scheduler.busy and scheduler.pending == (None, 0)))
                    and not window.tasks.busy, 60_000)
+        wait_until(lambda: window.vendors_tab.select_where(lambda r: r.state.value == "conflict"), 30_000)
         for dark in (False, True):
             app.setPalette(dark_palette() if dark else light)
             shoot_tabs(window, out, dark)
             shoot_wizard(empty, out, dark, session.sandboxes)
         app.setPalette(light)
-        stopped = []
-        host.stopped.connect(lambda: stopped.append(True))
+        stopped.clear()
         host.stop()
         wait_until(lambda: bool(stopped) or not host.running, 60_000)
         window.shutdown()

@@ -214,7 +214,8 @@ class VendorsTab(TableTab):
     def count_text(self, rows) -> str:
         conflicts = sum(1 for r in rows if r.state == VendorState.CONFLICT)
         proposed = sum(1 for r in rows if r.state == VendorState.PROPOSED)
-        return f"{len(rows):,} vendors · {proposed} proposed · {conflicts} conflicts"
+        return (f"{len(rows):,} vendors · {proposed} proposed · {conflicts} "
+                f"{'conflict' if conflicts == 1 else 'conflicts'}")
 
     def _filter_state(self) -> None:
         state = self.state_filter.currentData()
@@ -228,9 +229,14 @@ class VendorsTab(TableTab):
                 self.compare_caption.setText("Select a vendor to compare its fields.")
             else:
                 self.compare_caption.setText(self._caption(row))
+            first_conflict = None
             for number, field in enumerate(VENDOR_SYNC_FIELDS):
                 if row is not None and field in row.conflict_fields:
                     self.compare_view.openPersistentEditor(self.compare_model.index(number, 3))
+                    first_conflict = number if first_conflict is None else first_conflict
+            if first_conflict is not None:  # the choice to make is in sight, not below the fold
+                self.compare_view.scrollTo(self.compare_model.index(first_conflict, 0),
+                                           QTableView.ScrollHint.PositionAtCenter)
         state = row.state if row else None
         if hasattr(self, "resolve_button"):
             self.link_button.setEnabled(state in (VendorState.ONLY_NAV, VendorState.PROPOSED))

@@ -306,7 +306,7 @@ class CheckPage(QWizardPage):
         super().__init__(wizard)
         self.wizard_ = wizard
         self.setTitle("Connection test")
-        self.setSubTitle("Signs in to both sides and reads a little from each. Nothing is written.")
+        self.setSubTitle("Signs in to both sides and reads a little from each. Nothing is changed.")
         self.model = RowTableModel(STEP_COLUMNS, self)
         self.view = QTableView(self)
         self.view.setModel(self.model)
@@ -379,7 +379,10 @@ class CheckPage(QWizardPage):
         untried = [s for s in steps if s.state == NOT_TRIED]
         self.passed = bool(steps) and not failed and not getattr(report, "cancelled", False)
         if self.passed:
-            self.result_label.setText(f"All {len(steps)} steps passed: both sides answered. Click Next.")
+            passed = sum(1 for s in steps if s.state == PASSED)
+            skipped = f"; {len(untried)} not tried (the list says why)" if untried else ""
+            self.result_label.setText(f"{passed} of {len(steps)} steps passed{skipped}; none failed: both sides "
+                                      "answered. Click Next.")
         else:
             lines = [f"{len(failed)} step(s) failed" + (f", {len(untried)} not tried because of them" if untried
                                                         else "") + ". Fix this, then click Test again:"]

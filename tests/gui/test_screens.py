@@ -488,3 +488,25 @@ def test_help_about_names_version_data_folder_and_log_file(window, tmp_path):
     assert __version__ in text and str(window.paths.data_dir) in text
     assert str(window.paths.log_dir / "navbill.log") in text and "README" in text
     assert [a.text() for a in window.menuBar().actions()] == ["&File", "&View", "&Help"]
+
+
+def test_pending_invoice_skip_asks_for_a_note_and_names_the_invoice(qtbot, window, seeded_store):
+    from PySide6.QtTest import QTest
+
+    from app.ui.failures_tab import SkipDialog
+
+    tab = window.invoices_tab
+    window.tabs.setCurrentWidget(tab)
+    select(tab, lambda r: r.nav_number == "PI-1003")
+    amount = [c.header for c in tab.model.columns].index("Amount")
+    assert tab.view.selectionModel().selectedRows()[0].siblingAtColumn(amount).data() == "410.00 USD"
+    assert tab.retry_button.isEnabled() and tab.skip_button.isEnabled()
+
+    def note_and_skip(dialog) -> None:
+        assert "Invoice PI-1003 (vendor's AC-7790) (Acme Steel Supply, 410.00 USD)" in dialog.question.text()
+        QTest.keyClicks(dialog.note, "credited by the vendor")
+        QTest.mouseClick(dialog.skip_button, Qt.MouseButton.LeftButton)
+
+    when_modal(SkipDialog, note_and_skip)
+    run_and_wait(qtbot, window, lambda: qtbot.mouseClick(tab.skip_button, Qt.MouseButton.LeftButton))
+    assert seen_store_skips(seeded_store) == [("PI-1003", "credited by the vendor")]

@@ -441,7 +441,10 @@ class MainWindow(QMainWindow):
         self._problems = problems
         self.settle_state()
         if became_worse:
-            self.attention_needed.emit(f"{attention} item(s) need your attention in {APP_NAME}.")
+            parts = [f"{len(data['failures'])} failed posting(s)" if data["failures"] else "",
+                     f"{problems[self.vendors_tab]} vendor(s) to check" if problems[self.vendors_tab] else ""]
+            what = " and ".join(p for p in parts if p)
+            self.attention_needed.emit(f"{attention} item(s) need your attention in {APP_NAME}: {what}.")
         self.refreshed.emit()
 
     # --- commands ---------------------------------------------------------------------------------

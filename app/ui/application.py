@@ -43,11 +43,12 @@ class ConnectorSession:
         self._closers.clear()
 
 
-def build_engine_runner(store, profile, vault, *, demo_sandboxes=None):
+def build_engine_runner(store, profile, vault, *, demo_sandboxes=None, retry=None):
     """A ``run(dry_run, progress, cancel)`` on the real engine, or None when no profile is set up.
 
     With ``demo_sandboxes``, the first real sync also pays a few bills in the BILL sandbox and posts
     those payments, so the demo's Payments screen has something to show (as ``sync --demo`` does).
+    ``retry`` replaces the clients' retry policy (tests: no back-off waits).
     """
     if profile is None:
         return None
@@ -66,8 +67,9 @@ def build_engine_runner(store, profile, vault, *, demo_sandboxes=None):
 
         with lock:
             session_id, save_session = bill_session_store(profile, vault) if vault else (None, None)
-            nav = NavClient(build_nav_connection(profile, vault))
-            bill = BillClient(build_bill_connection(profile, vault), session_id=session_id, on_session=save_session)
+            nav = NavClient(build_nav_connection(profile, vault), retry=retry)
+            bill = BillClient(build_bill_connection(profile, vault), session_id=session_id, on_session=save_session,
+                              retry=retry)
             try:
                 engine = SyncEngine(store, nav, bill, EngineSettings.load(store))
                 report = engine.run(flows=flows, dry_run=dry_run, progress=report_progress, cancel=cancel,

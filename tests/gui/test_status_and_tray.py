@@ -78,11 +78,15 @@ def test_unreachable_servers_say_cannot_reach_not_up_to_date(qtbot, window, tray
     vault = Vault.open_with_passphrase(paths.database_url, DEMO_PASSPHRASE)
     profile = ProfileStore(paths, vault).save(demo_profile(f"http://127.0.0.1:{port}", f"http://127.0.0.1:{port}"),
                                               demo_secrets())
-    window.backend = StoreBackend(window.backend.store, build_engine_runner(window.backend.store, profile, vault))
+    from app.clients.retry import RetryPolicy
+
+    no_waiting = RetryPolicy(max_attempts=2, base_delay=0.0, max_delay=0.0, sleep=lambda seconds: None)
+    window.backend = StoreBackend(window.backend.store, build_engine_runner(window.backend.store, profile, vault,
+                                                                            retry=no_waiting))
     window.show()
     window.activateWindow()
     qtbot.waitUntil(window.isActiveWindow, timeout=5_000)
-    with qtbot.waitSignal(window.sync_finished, timeout=20_000) as finished:
+    with qtbot.waitSignal(window.sync_finished, timeout=120_000) as finished:
         QTest.keyClick(window.tabs.currentWidget().view, Qt.Key.Key_F5)  # F5 is Sync now
     outcome = finished.args[0]
     assert not outcome.ok and outcome.offline, outcome.summary

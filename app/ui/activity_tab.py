@@ -6,7 +6,7 @@ import csv
 from pathlib import Path
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QComboBox, QFileDialog, QGroupBox, QSplitter, QVBoxLayout
+from PySide6.QtWidgets import QComboBox, QFileDialog, QGroupBox, QListWidget, QSplitter, QVBoxLayout
 
 from app.ui.base_tab import TableTab, fit_columns, make_table
 from app.ui.rows import AuditRow, RunRow
@@ -50,13 +50,27 @@ class ActivityTab(TableTab):
         audit_box = QGroupBox("Audit log", self)
         self.layout_.removeWidget(self.view)
         QVBoxLayout(audit_box).addWidget(self.view)
+        # What webhooks and polls just did (the status line is for the connector's state, not for these).
+        self.events = QListWidget(self)
+        self.events.setAlternatingRowColors(True)
+        events_box = QGroupBox("Just now (webhooks and polls)", self)
+        QVBoxLayout(events_box).addWidget(self.events)
         splitter = QSplitter(Qt.Orientation.Vertical, self)
         splitter.addWidget(runs_box)
+        splitter.addWidget(events_box)
         splitter.addWidget(audit_box)
-        splitter.setStretchFactor(0, 1)
-        splitter.setStretchFactor(1, 2)
+        splitter.setStretchFactor(0, 2)
+        splitter.setStretchFactor(1, 1)
+        splitter.setStretchFactor(2, 4)
         self.layout_.addWidget(splitter, 1)
         self._runs_fitted = False
+
+    def add_event(self, text: str, limit: int = 200) -> None:
+        from datetime import datetime
+
+        self.events.insertItem(0, f"{datetime.now().strftime('%H:%M:%S')}  {text}")
+        while self.events.count() > limit:
+            self.events.takeItem(self.events.count() - 1)
 
     def set_runs(self, runs: list[RunRow]) -> None:
         self.runs_model.set_rows(runs)

@@ -43,11 +43,12 @@ class ConnectorSession:
         self._closers.clear()
 
 
-def build_engine_runner(store, profile, vault, *, demo_sandboxes=None):
+def build_engine_runner(store, profile, vault, *, demo_sandboxes=None, retry=None):
     """A ``run(dry_run, progress, cancel)`` on the real engine, or None when no profile is set up.
 
     With ``demo_sandboxes``, the first real sync also pays a few bills in the BILL sandbox and posts
     those payments, so the demo's Payments screen has something to show (as ``sync --demo`` does).
+    ``retry`` replaces the clients' retry policy (tests: no back-off waits).
     """
     if profile is None:
         return None
@@ -60,17 +61,19 @@ def build_engine_runner(store, profile, vault, *, demo_sandboxes=None):
     lock = threading.Lock()  # one run at a time, whoever asks (the window's preview or its sync)
     demo_paid = threading.Event()
 
-    def run(dry_run: bool, progress, cancel: threading.Event):
+    def run(dry_run: bool, progress, cancel: threading.Event, flows=None):
         def report_progress(*args, **kwargs):
             progress(*progress_triple(*args, **kwargs))
 
         with lock:
             session_id, save_session = bill_session_store(profile, vault) if vault else (None, None)
-            nav = NavClient(build_nav_connection(profile, vault))
-            bill = BillClient(build_bill_connection(profile, vault), session_id=session_id, on_session=save_session)
+            nav = NavClient(build_nav_connection(profile, vault), retry=retry)
+            bill = BillClient(build_bill_connection(profile, vault), session_id=session_id, on_session=save_session,
+                              retry=retry)
             try:
                 engine = SyncEngine(store, nav, bill, EngineSettings.load(store))
-                report = engine.run(dry_run=dry_run, progress=report_progress, cancel=cancel, trigger="window")
+                report = engine.run(flows=flows, dry_run=dry_run, progress=report_progress, cancel=cancel,
+                                    trigger="window" if not flows else f"window: {', '.join(flows)} now")
                 if demo_sandboxes is not None and not dry_run and report.completed and not demo_paid.is_set():
                     demo_paid.set()
                     from app.engine.demo import add_follow_up_run, pay_some_demo_bills
@@ -168,6 +171,7 @@ def main(args) -> int:
     if not demo:
         unlock_vault_at_start(session)
     window = MainWindow(session.backend, profile_name=session.profile.name if session.profile else "")
+    window.paths = session.paths
     tray = TrayController(window)
     app.setQuitOnLastWindowClosed(not tray.available)
     instance.show_requested.connect(window.bring_forward)
@@ -206,18 +210,53 @@ def unlock_vault_at_start(session: ConnectorSession, parent=None) -> bool:
     return ensure_vault_ready(session.vault, parent)
 
 
-def open_settings(window, session: ConnectorSession, first_run: bool = False) -> None:
+def open_settings(window, session: ConnectorSession, first_run: bool = False):
+    """Open the setup wizard (first run) or Settings beside the window (window-modal, not blocking).
+
+    Finish saves and applies: a new backend for the window and a restarted service; after a first run
+    the first sync starts at once. Returns the wizard.
+    """
+    from PySide6.QtCore import Qt
+
     from app.ui.settings import SetupWizard
 
-    wizard = SetupWizard(session, parent=window, first_run=first_run)
-    if wizard.exec():
+    existing = getattr(window, "settings_wizard", None)
+    if existing is not None and existing.isVisible():
+        existing.raise_()
+        existing.activateWindow()
+        return existing
+    wizard = SetupWizard(session, parent=window, first_run=first_run or session.profile is None)
+    wizard.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+    window.settings_wizard = wizard
+
+    def applied() -> None:
         from app.ui.store_backend import StoreBackend
 
+        starting = wizard.first_run
         session.profile = wizard.saved_profile or session.profile
         window.backend = StoreBackend(session.store, build_engine_runner(session.store, session.profile,
                                                                          session.vault))
         session.backend = window.backend
+        if session.profile is not None:
+            window.setWindowTitle(f"{APP_NAME} — NAV ⇄ BILL — {session.profile.name}")
         window.refresh()
         host = getattr(window, "service_host", None)
         if host is not None:
-            host.restart()  # the schedule, push settings or connection changed: the service starts afresh
+            host.first_sync = host.first_sync or starting
+            if host.running:
+                host.restart()  # the schedule, push settings or connection changed: the service starts afresh
+            else:
+                host.start()
+        elif starting:
+            window.start_sync(dry_run=False)
+        if starting:
+            window.report("Saved. The first sync is running; its progress shows below.")
+
+    def closed() -> None:
+        if getattr(window, "settings_wizard", None) is wizard:
+            window.settings_wizard = None
+
+    wizard.accepted.connect(applied)
+    wizard.finished.connect(lambda _code: closed())
+    wizard.open()
+    return wizard

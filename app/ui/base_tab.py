@@ -82,6 +82,7 @@ def make_table(model, parent=None) -> tuple[QTableView, RowFilterProxy]:
     view.setSortingEnabled(True)
     view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
     view.setAlternatingRowColors(True)
+    view.setTabKeyNavigation(False)  # Tab leaves the table for the next control; arrows move inside it
     view.setWordWrap(False)
     view.verticalHeader().setVisible(False)
     # Fixed row heights: the view never measures 50,000 rows to lay them out.

@@ -74,3 +74,14 @@ def app_icon() -> QIcon:
     path = resources_dir() / "icons" / "navbill.svg"
     icon = QIcon(str(path)) if path.exists() else QIcon()
     return icon if not icon.isNull() else _painted("#1f5fa8")
+
+
+def state_colour(state: ConnectorState) -> QColor:
+    """The status light's colour, readable on the current palette (lighter hues on a dark one)."""
+    from app.ui.theme import is_dark
+
+    dark = {ConnectorState.IDLE: "#6fcf8f", ConnectorState.SYNCING: "#6ea8ff", ConnectorState.ATTENTION: "#ffb454",
+            ConnectorState.OFFLINE: "#ff8a80", ConnectorState.PAUSED: "#b8bcc4"}
+    light = {ConnectorState.IDLE: "#1e7b34", ConnectorState.SYNCING: "#1f5fc1", ConnectorState.ATTENTION: "#a35200",
+             ConnectorState.OFFLINE: "#b00020", ConnectorState.PAUSED: "#5f6368"}
+    return QColor((dark if is_dark() else light)[state])

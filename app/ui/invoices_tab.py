@@ -6,7 +6,7 @@ from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QComboBox
 
 from app.ui.base_tab import TableTab
-from app.ui.rows import HoldReason, PendingInvoiceRow
+from app.ui.rows import HoldReason, PendingInvoiceRow, money
 from app.ui.table_model import ATTENTION, Column
 
 INVOICE_COLUMNS = [
@@ -18,10 +18,12 @@ INVOICE_COLUMNS = [
     # before the store kept dates.
     Column[PendingInvoiceRow]("Posting date", lambda r: r.posting_date, width=90),
     Column[PendingInvoiceRow]("Due date", lambda r: r.due_date, width=90),
-    Column[PendingInvoiceRow]("Amount", lambda r: r.amount, numeric=True, width=100),
+    Column[PendingInvoiceRow]("Amount", lambda r: r.amount, text=lambda r: money(r.amount, r.currency), numeric=True,
+                              width=120),
     Column[PendingInvoiceRow]("Status", lambda r: r.status_text,
                               background=lambda r: ATTENTION if r.held else None, bold=lambda r: r.held, width=70),
     Column[PendingInvoiceRow]("Reason", lambda r: r.reason_text or r.hold_reason.value,
+                              tooltip=lambda r: r.reason_text or r.hold_reason.value,
                               background=lambda r: ATTENTION if r.held else None),
 ]
 
@@ -39,6 +41,10 @@ class InvoicesTab(TableTab):
         super().__init__(commands, INVOICE_COLUMNS, parent)
         self.fix_button = self.add_button("Fix…", self.fix_selected,
                                           "Link the vendor, or map the account or dimension value, that holds this invoice")
+        self.retry_button = self.add_button("&Retry now", self.retry_selected,
+                                            "Send the selected held invoices to BILL now (after fixing the cause)")
+        self.skip_button = self.add_button("&Skip…", self.skip_selected,
+                                           "Stop trying this invoice; you are asked why (kept in the audit log)")
         self.view.doubleClicked.connect(lambda *_: self.fix_selected())
         self.show_filter = QComboBox(self)
         self.show_filter.addItem("Held or waiting", "pending")
@@ -60,6 +66,10 @@ class InvoicesTab(TableTab):
 
     def update_actions(self) -> None:
         row: PendingInvoiceRow | None = self.current_row()
+        if hasattr(self, "skip_button"):
+            held = [r for r in self.selected_rows() if r.held and r.item_id]
+            self.retry_button.setEnabled(bool(held))
+            self.skip_button.setEnabled(bool(held))
         if hasattr(self, "fix_button"):
             self.fix_button.setEnabled(bool(row and row.held and row.hold_reason in (
                 HoldReason.UNLINKED_VENDOR, HoldReason.UNMAPPED_ACCOUNT, HoldReason.UNMAPPED_DIMENSION)))
@@ -74,3 +84,22 @@ class InvoicesTab(TableTab):
             self.fix_account_requested.emit(row.gl_account)
         elif row.hold_reason == HoldReason.UNMAPPED_DIMENSION and row.dimension:
             self.fix_dimension_requested.emit(*row.dimension)
+
+    def retry_selected(self) -> None:
+        rows = [r for r in self.selected_rows() if r.held and r.item_id]
+        if rows:
+            self.commands.retry_now(rows)
+
+    def skip_selected(self) -> None:
+        from PySide6.QtWidgets import QDialog
+
+        from app.ui.failures_tab import SkipDialog
+
+        rows = [r for r in self.selected_rows() if r.held and r.item_id]
+        if not rows:
+            return
+        dialog = SkipDialog(rows, self)
+        if dialog.exec() != QDialog.DialogCode.Accepted or not dialog.note_text():
+            return
+        note, ids = dialog.note_text(), [r.item_id for r in rows]
+        self.commands.run_command(f"Skip {rows[0].label}", lambda b: [b.skip(i, note) for i in ids])

@@ -13,13 +13,14 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from PySide6.QtCore import QEvent, Qt, Signal
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtCore import QEvent, Qt, QTimer, QUrl, Signal
+from PySide6.QtGui import QAction, QCloseEvent, QColor, QDesktopServices, QKeySequence, QPalette, QShortcut
 from PySide6.QtWidgets import (
     QApplication,
     QHBoxLayout,
     QLabel,
     QMainWindow,
+    QMessageBox,
     QProgressBar,
     QPushButton,
     QSizePolicy,
@@ -67,25 +68,44 @@ def when(value: datetime | None, empty: str = "never") -> str:
 
 
 class MessageBanner(QWidget):
-    """A dismissible line above the tabs for errors and results (no modal boxes: syncs keep going)."""
+    """A dismissible line above the tabs for errors and results (no modal boxes: syncs keep going).
+
+    Its background and text come from the palette (a light and a dark variant), painted by the widget
+    itself: a style sheet on a plain QWidget subclass never paints its background."""
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
         self.label = QLabel(self)
         self.label.setWordWrap(True)
         self.label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        close = QPushButton("Dismiss", self)
-        close.clicked.connect(self.hide)
+        self.close_button = QPushButton("&Dismiss", self)
+        self.close_button.clicked.connect(self.hide)
         layout = QHBoxLayout(self)
         layout.setContentsMargins(8, 4, 8, 4)
         layout.addWidget(self.label, 1)
-        layout.addWidget(close)
+        layout.addWidget(self.close_button, 0, Qt.AlignmentFlag.AlignTop)
         self.setAutoFillBackground(True)
+        self.error = False
         self.hide()
 
+    def _paint_colours(self) -> None:
+        from app.ui.theme import banner_background, is_dark
+
+        palette = QApplication.palette(self)
+        palette.setColor(QPalette.ColorRole.Window, banner_background(self.error))
+        text = QColor("#f0f0f0") if is_dark() else QColor("#111111")
+        palette.setColor(QPalette.ColorRole.WindowText, text)
+        self.setPalette(palette)
+        self.label.setPalette(palette)
+
+    def changeEvent(self, event) -> None:
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.ApplicationPaletteChange:
+            self._paint_colours()
+
     def show_message(self, text: str, error: bool = False) -> None:
-        colour = "#ffd0cc" if error else "#dcecff"
-        self.setStyleSheet(f"MessageBanner {{ background: {colour}; }} QLabel {{ color: black; }}")
+        self.error = error
+        self._paint_colours()
         self.label.setText(text)
         self.show()
 
@@ -116,6 +136,10 @@ class MainWindow(QMainWindow):
         self._preview_cancel: threading.Event | None = None
         self._preview_running = False  # it left the queue; the next targeted outcome is its result
         self._attention = 0
+        self._problems: dict = {}
+        self.state_detail = ""
+        self.settings_wizard = None
+        self.paths = None  # set by the app: the data folder and log file Help → About names
         self.service_bridge = None
         self.service_host = None  # set by ServiceHost: it stops the service before the app quits
 
@@ -136,6 +160,9 @@ class MainWindow(QMainWindow):
         self.invoices_tab.fix_vendor_requested.connect(self.show_vendor)
         self.invoices_tab.fix_account_requested.connect(self.show_mapping)
         self.invoices_tab.fix_dimension_requested.connect(self.show_dimension_mapping)
+        self.failures_tab.fix_vendor_requested.connect(self.show_vendor)
+        self.failures_tab.fix_account_requested.connect(self.show_mapping)
+        self.failures_tab.fix_dimension_requested.connect(self.show_dimension_mapping)
 
         self.banner = MessageBanner(self)
         central = QWidget(self)
@@ -147,7 +174,7 @@ class MainWindow(QMainWindow):
 
         self._build_actions()
         self._build_status_bar()
-        self.set_state(ConnectorState.IDLE)
+        self.set_state(*self._settled())
         app = QApplication.instance()
         if app is not None:
             # QApplication.quit() first asks every window to close; a quit must not be refused by the
@@ -182,13 +209,19 @@ class MainWindow(QMainWindow):
         self.cancel_action.triggered.connect(self.cancel_sync)
         self.cancel_action.setEnabled(False)
         self.pause_action = QAction(state_icon(ConnectorState.PAUSED), "Pause syncing", self)
-        self.pause_action.setCheckable(True)
         self.pause_action.setToolTip("Stop scheduled syncs until you resume")
-        self.pause_action.toggled.connect(self.set_paused)
+        # F5 is Sync now, and only that: Reload has its own key (Ctrl+R), so no key means two things.
         self.refresh_action = QAction("Reload", self)
-        self.refresh_action.setShortcut(QKeySequence.StandardKey.Refresh)
+        self.refresh_action.setShortcut(QKeySequence("Ctrl+R"))
+        self.refresh_action.setToolTip("Read every screen again from the connector's data (Ctrl+R)")
         self.refresh_action.triggered.connect(self.refresh)
+        self.preview_action.setShortcut(QKeySequence("Shift+F5"))
+        self.preview_action.setToolTip("Show what a sync would change, without writing anything (Shift+F5)")
+        self.cancel_action.setShortcut(QKeySequence("Ctrl+."))
+        self.pause_action.setCheckable(False)
+        self.pause_action.triggered.connect(lambda: self.set_paused(not self.paused))
         self.settings_action = QAction("Settings…", self)
+        self.settings_action.setShortcut(QKeySequence("Ctrl+,"))
         self.settings_action.triggered.connect(self.settings_requested.emit)
         self.quit_action = QAction("Quit", self)
         self.quit_action.setShortcut(QKeySequence.StandardKey.Quit)
@@ -201,6 +234,63 @@ class MainWindow(QMainWindow):
             menu.addAction(action)
         menu.addSeparator()
         menu.addAction(self.quit_action)
+        view = self.menuBar().addMenu("&View")
+        view.addAction(self.refresh_action)
+        self.attention_action = QAction("Open “Needs attention”", self)
+        self.attention_action.setShortcut(QKeySequence("Ctrl+J"))
+        self.attention_action.triggered.connect(self.open_attention)
+        view.addAction(self.attention_action)
+        # Ctrl+Tab / Ctrl+Shift+Tab (and Ctrl+PgDown / Ctrl+PgUp) move between tabs from anywhere in the window.
+        for keys, step in (("Ctrl+Tab", 1), ("Ctrl+PgDown", 1), ("Ctrl+Shift+Tab", -1), ("Ctrl+Backtab", -1),
+                           ("Ctrl+PgUp", -1)):
+            shortcut = QShortcut(QKeySequence(keys), self)
+            shortcut.setContext(Qt.ShortcutContext.WindowShortcut)
+            shortcut.activated.connect(lambda step=step: self.next_tab(step))
+        help_menu = self.menuBar().addMenu("&Help")
+        self.readme_action = QAction("User guide (README)", self)
+        self.readme_action.setShortcut(QKeySequence.StandardKey.HelpContents)
+        self.readme_action.triggered.connect(self.open_readme)
+        self.about_action = QAction(f"About {APP_NAME}", self)
+        self.about_action.triggered.connect(self.show_about)
+        help_menu.addAction(self.readme_action)
+        help_menu.addAction(self.about_action)
+
+    def next_tab(self, step: int) -> None:
+        count = self.tabs.count()
+        self.tabs.setCurrentIndex((self.tabs.currentIndex() + step) % count)
+        self.tabs.currentWidget().setFocus()
+
+    README_URL = "https://github.com/navbill/navbill#readme"
+
+    def readme_location(self) -> QUrl:
+        from app.ui.icons import resources_dir
+
+        local = resources_dir().parent / "README.md"
+        return QUrl.fromLocalFile(str(local)) if local.is_file() else QUrl(self.README_URL)
+
+    def open_readme(self) -> None:
+        QDesktopServices.openUrl(self.readme_location())
+
+    def about_text(self) -> str:
+        from app import __version__
+        from app.config import app_paths
+
+        paths = self.paths or app_paths()
+        log_file = paths.log_dir / "navbill.log"
+        readme = self.readme_location().toString()
+        return (f"<b>{APP_NAME} {__version__}</b> — keeps Microsoft Dynamics NAV / Business Central and BILL in "
+                f"step.<br><br>Data folder: {paths.data_dir}<br>Log file: {log_file}<br>"
+                f"Settings folder: {paths.config_dir}<br><br><a href=\"{readme}\">User guide (README)</a>")
+
+    def about_box(self) -> QMessageBox:
+        box = QMessageBox(QMessageBox.Icon.Information, f"About {APP_NAME}", self.about_text(),
+                          QMessageBox.StandardButton.Close, self)
+        box.setTextFormat(Qt.TextFormat.RichText)
+        box.setTextInteractionFlags(Qt.TextInteractionFlag.TextBrowserInteraction)
+        return box
+
+    def show_about(self) -> None:
+        self.about_box().exec()
 
     def _build_status_bar(self) -> None:
         bar = self.statusBar()
@@ -218,32 +308,73 @@ class MainWindow(QMainWindow):
         self.nav_mode_label = QLabel(self)
         self.bill_mode_label = QLabel(self)
         self.subscription_label = QLabel(self)
+        self.message_label = QLabel(self)
+        self.message_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self._message_timer = QTimer(self)
+        self._message_timer.setSingleShot(True)
+        self._message_timer.timeout.connect(self.message_label.clear)
         bar.addWidget(self.state_label)
         bar.addWidget(self.progress_bar)
         bar.addWidget(self.progress_label, 1)
+        bar.addWidget(self.message_label, 1)
         for label in (self.last_sync_label, self.next_sync_label, self.nav_mode_label, self.bill_mode_label,
                       self.subscription_label):
             bar.addPermanentWidget(label)
         self.show_status(self.status_info)
 
     # --- state ------------------------------------------------------------------------------------
-    def set_state(self, state: ConnectorState) -> None:
+    def set_state(self, state: ConnectorState, detail: str = "") -> None:
+        """The one state model: the status light, the tray icon and its tooltip all follow it."""
+        from app.ui.icons import state_colour
+        from app.ui.theme import colour_text
+
         self.state = state
+        self.state_detail = detail or STATE_TEXT[state]
         self.state_label.setText(f"● {STATE_TEXT[state]}")
-        colours = {ConnectorState.IDLE: "#2e8b57", ConnectorState.SYNCING: "#1f6fd1",
-                   ConnectorState.ATTENTION: "#c06000", ConnectorState.OFFLINE: "#7a7a7a",
-                   ConnectorState.PAUSED: "#7a7a7a"}
-        self.state_label.setStyleSheet(f"color: {colours[state]}; font-weight: bold;")
+        self.state_label.setToolTip(self.state_detail)
+        colour_text(self.state_label, state_colour(state))
+        font = self.state_label.font()
+        font.setBold(True)
+        self.state_label.setFont(font)
         self.state_changed.emit(state)
 
-    def _settled_state(self) -> ConnectorState:
-        if self.last_outcome is not None and self.last_outcome.offline:
-            return ConnectorState.OFFLINE
-        if self._attention:
-            return ConnectorState.ATTENTION
+    def _settled(self) -> tuple[ConnectorState, str]:
+        """Where things stand when no sync runs: (state, a sentence saying why)."""
+        outcome = self.last_outcome
         if self.paused:
-            return ConnectorState.PAUSED
-        return ConnectorState.IDLE
+            return ConnectorState.PAUSED, "Scheduled syncs are paused. Resume to sync again."
+        if outcome is not None and outcome.offline:
+            return ConnectorState.OFFLINE, outcome.summary
+        if not self.configured:
+            return ConnectorState.ATTENTION, "No connection is set up yet: open Settings to enter NAV and BILL."
+        if outcome is not None and not outcome.ok:
+            return ConnectorState.ATTENTION, outcome.summary
+        if outcome is None and self.status_info.last_problem:
+            return ConnectorState.ATTENTION, self.status_info.last_problem  # e.g. after a restart
+        if self._attention:
+            return ConnectorState.ATTENTION, f"{self._attention} item(s) need your attention."
+        if self.status_info.last_sync is None and outcome is None:
+            return ConnectorState.IDLE, "No sync has run yet."
+        return ConnectorState.IDLE, f"Last sync: {when(self.status_info.last_sync)}"
+
+    def settle_state(self) -> None:
+        if not self.syncing:
+            self.set_state(*self._settled())
+
+    @property
+    def configured(self) -> bool:
+        return getattr(self.backend, "sync_runner", True) is not None
+
+    def attention_tab(self):
+        """The tab to open for "Needs attention": the first one with something to do."""
+        for tab in (self.failures_tab, self.vendors_tab, self.invoices_tab, self.mappings_tab):
+            if self._problems.get(tab):
+                return tab
+        return self.failures_tab
+
+    def open_attention(self) -> None:
+        self.bring_forward()
+        self.tabs.setCurrentWidget(self.attention_tab())
 
     def show_status(self, info: StatusInfo) -> None:
         self.status_info = info
@@ -267,7 +398,10 @@ class MainWindow(QMainWindow):
         self.show_status(replace(self.status_info, next_sync=next_time))
 
     def report(self, message: str, error: bool = False) -> None:
-        self.statusBar().showMessage(message, 10_000)
+        # Not QStatusBar.showMessage: that hides the status light while the message shows.
+        self.message_label.setText(message)
+        self.message_label.setToolTip(message)
+        self._message_timer.start(10_000)
         if error:
             self.banner.show_message(message, error=True)
 
@@ -304,17 +438,23 @@ class MainWindow(QMainWindow):
         attention = len(data["failures"]) + problems[self.vendors_tab]
         became_worse = attention > self._attention
         self._attention = attention
-        if self.state != ConnectorState.SYNCING:
-            self.set_state(self._settled_state())
+        self._problems = problems
+        self.settle_state()
         if became_worse:
-            self.attention_needed.emit(f"{attention} item(s) need your attention in {APP_NAME}.")
+            parts = [f"{len(data['failures'])} failed posting(s)" if data["failures"] else "",
+                     f"{problems[self.vendors_tab]} vendor(s) to check" if problems[self.vendors_tab] else ""]
+            what = " and ".join(p for p in parts if p)
+            self.attention_needed.emit(f"{attention} item(s) need your attention in {APP_NAME}: {what}.")
         self.refreshed.emit()
 
     # --- commands ---------------------------------------------------------------------------------
-    def run_command(self, description: str, command: Callable[[ConnectorBackend], Any]) -> None:
+    def run_command(self, description: str, command: Callable[[ConnectorBackend], Any],
+                    on_result: Callable[[Any], None] | None = None) -> None:
         backend = self.backend
 
-        def done(_result) -> None:
+        def done(result) -> None:
+            if on_result is not None:
+                on_result(result)
             self.report(f"{description}: done")
             self.command_finished.emit(description, True)
             self.refresh()
@@ -382,7 +522,7 @@ class MainWindow(QMainWindow):
         elif cancelled:
             outcome = SyncOutcome(False, True, "Preview cancelled")
         else:
-            outcome = outcome_of(run_outcome.result, True, self._attention)
+            outcome = outcome_of(run_outcome.result, True, self._attention, getattr(self.backend, "store", None))
         self.sync_done(outcome)
 
     def service_run_finished(self, run_outcome) -> None:
@@ -392,9 +532,10 @@ class MainWindow(QMainWindow):
             self._service_preview_finished(run_outcome)
             return
         if run_outcome.kind != "run" or not self._service_run:
-            if run_outcome.kind == "targeted" and self._sync_task is None and not self._service_run:
+            if run_outcome.kind == "targeted":
+                # Webhook activity belongs in the Activity tab, never over the status text.
                 result = "done" if run_outcome.ok else f"failed ({run_outcome.error})"
-                self.progress_label.setText(f"{run_outcome.description} (webhook): {result}")
+                self.activity_tab.add_event(f"{self.with_names(run_outcome.description)}: {result}")
             self.refresh()  # a webhook's targeted sync changed something
             return
         self._service_run = False
@@ -409,6 +550,29 @@ class MainWindow(QMainWindow):
             outcome = outcome_of(run_outcome.result, False, self._attention)
         self.sync_done(outcome)
 
+    def with_names(self, text: str) -> str:
+        """Put the vendor's name beside a NAV number or BILL id in a message ("BILL vendor 0090…" → its name)."""
+        import re
+
+        vendors = {}
+        for row in self.vendors_tab.model.rows():
+            if row.nav_number:
+                vendors[row.nav_number] = row.name
+            if row.bill_id:
+                vendors[row.bill_id] = row.name
+        bills = {r.bill_id: r for r in self.invoices_tab.model.rows() if r.bill_id}
+
+        def named(match: re.Match) -> str:
+            side, kind, key = match.group(1), match.group(2), match.group(3)
+            if kind == "vendor" and vendors.get(key):
+                return f"{side} vendor “{vendors[key]}” ({key})"
+            if kind == "bill" and key in bills:
+                invoice = bills[key]
+                return f"{side} bill for invoice {invoice.nav_number} ({invoice.vendor_name or invoice.vendor_number})"
+            return match.group(0)
+
+        return re.sub(r"\b(NAV|BILL) (vendor|bill) (\S+)", named, text)
+
     def show_push_status(self, snapshot) -> None:
         from dataclasses import replace
 
@@ -417,13 +581,35 @@ class MainWindow(QMainWindow):
         fresh = status_from_snapshot(snapshot, self.status_info.next_sync)
         self.show_status(replace(fresh, last_sync=self.status_info.last_sync, paused=self.paused))
 
-    def start_sync(self, dry_run: bool = False) -> bool:
+    def retry_now(self, rows) -> None:
+        """Retry these failed items now: mark them, then run their flows at once (on a worker)."""
+        ids = [r.item_id for r in rows]
+        flows = sorted({r.flow for r in rows if r.flow}) or None
+        label = rows[0].label + (f" and {len(rows) - 1} more" if len(rows) > 1 else "")
+        backend = self.backend
+
+        def marked(_result) -> None:
+            self.command_finished.emit(f"Retry {label}", True)
+            if self.start_sync(flows=flows):
+                self.report(f"Retrying {label} now…")
+
+        def failed(message: str) -> None:
+            self.report(f"Retry {label} failed: {message}", error=True)
+            self.command_finished.emit(f"Retry {label}", False)
+
+        self.tasks.start("retry now", lambda ctx: [backend.retry(i) for i in ids], on_success=marked,
+                         on_failure=failed)
+
+    def start_sync(self, dry_run: bool = False, flows: list[str] | None = None) -> bool:
         if self.service_bridge is not None and dry_run:
             return self._queue_preview()
         if self.service_bridge is not None and not dry_run:
             # The service's single worker runs it; a click during a run queues one follow-up run.
             following = self._service_run
-            self.service_bridge.sync_now()
+            if flows:
+                self.service_bridge.request_run(flows)
+            else:
+                self.service_bridge.sync_now()
             if following:
                 self.report("A sync is running; another one will follow it.")
             return True
@@ -433,6 +619,8 @@ class MainWindow(QMainWindow):
         backend = self.backend
 
         def work(ctx: TaskContext) -> SyncOutcome:
+            if flows:
+                return backend.sync(dry_run=dry_run, progress=ctx.progress, cancel=ctx.cancel, flows=flows)
             return backend.sync(dry_run=dry_run, progress=ctx.progress, cancel=ctx.cancel)
 
         self.sync_started(dry_run)
@@ -488,7 +676,8 @@ class MainWindow(QMainWindow):
 
     def sync_done(self, outcome: SyncOutcome) -> None:
         self._sync_task = None
-        self.last_outcome = outcome
+        if not outcome.dry_run:
+            self.last_outcome = outcome  # a preview never changes what the status says
         self.sync_action.setEnabled(True)
         waiting_preview = self._preview_cancel is not None  # queued behind the run that just ended
         self.preview_action.setEnabled(not waiting_preview)
@@ -496,7 +685,7 @@ class MainWindow(QMainWindow):
         self.progress_bar.hide()
         self.progress_label.setText(outcome.summary)
         self.progress_label.setToolTip(outcome.summary)
-        self.set_state(self._settled_state())
+        self.set_state(*self._settled())
         if outcome.dry_run and outcome.details:
             shown = "\n".join(f"• {line}" for line in outcome.details[:15])
             more = f"\n… and {len(outcome.details) - 15} more" if len(outcome.details) > 15 else ""
@@ -509,11 +698,11 @@ class MainWindow(QMainWindow):
 
     def set_paused(self, paused: bool) -> None:
         self.paused = paused
-        if self.pause_action.isChecked() != paused:
-            self.pause_action.setChecked(paused)
+        self.pause_action.setText("Resume syncing" if paused else "Pause syncing")
+        self.pause_action.setToolTip("Start scheduled syncs again" if paused else
+                                     "Stop scheduled syncs until you resume")
         self.show_status(self.status_info)
-        if self.state != ConnectorState.SYNCING:
-            self.set_state(self._settled_state())
+        self.settle_state()
         self.pause_toggled.emit(paused)
 
     # --- fix-it jumps -----------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
+    QMessageBox,
     QPushButton,
     QSplitter,
     QStyledItemDelegate,
@@ -21,7 +22,14 @@ from PySide6.QtWidgets import (
 )
 
 from app.ui.base_tab import TableTab, fit_columns, make_table
-from app.ui.rows import BillAccountChoice, ClassificationChoice, DimensionMappingRow, MappingRow
+from app.ui.rows import (
+    BillAccountChoice,
+    ClassificationChoice,
+    DimensionMappingRow,
+    MappingRow,
+    account_mapping_warning,
+    dimension_mapping_warning,
+)
 from app.ui.table_model import ATTENTION, GOOD, HIGHLIGHT, ROW_ROLE, Column, RowTableModel
 
 BILL_ACCOUNT_COLUMN = 3
@@ -69,24 +77,29 @@ class MappingTableModel(RowTableModel[MappingRow]):
 
 
 class AccountDelegate(QStyledItemDelegate):
-    """A combo of BILL accounts; the suggested one is listed first."""
+    """A combo of BILL accounts. Nothing is pre-selected: it opens on the current mapping or the suggestion,
+    or on “— choose —”, which maps nothing (double-click + Enter never maps by accident)."""
+
+    PLACEHOLDER = "— choose a BILL account —"
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
-        self.choices: list[BillAccountChoice] = []
+        self.choices: list = []
 
     def createEditor(self, parent, option, index):
         editor = QComboBox(parent)
+        editor.addItem(self.PLACEHOLDER, "")
         for choice in self.choices:
             editor.addItem(choice.label, choice.id)
         return editor
 
     def setEditorData(self, editor, index):
-        found = editor.findData(index.data(Qt.ItemDataRole.EditRole))
-        editor.setCurrentIndex(max(found, 0))
+        found = editor.findData(index.data(Qt.ItemDataRole.EditRole) or "")
+        editor.setCurrentIndex(found if found > 0 else 0)
 
     def setModelData(self, editor, model, index):
-        model.setData(index, editor.currentData())
+        if editor.currentData():
+            model.setData(index, editor.currentData())
 
 
 CLASSIFICATION_COLUMN = 3
@@ -144,6 +157,8 @@ class DimensionTableModel(RowTableModel[DimensionMappingRow]):
 class ClassificationDelegate(AccountDelegate):
     """A combo of BILL classifications ("Department: Production", "Class: Line 3 Retrofit", ...)."""
 
+    PLACEHOLDER = "— choose a BILL classification —"
+
 
 class MappingsTab(TableTab):
     title = "Mappings"
@@ -157,12 +172,19 @@ class MappingsTab(TableTab):
         self.model = MappingTableModel(MAPPING_COLUMNS, self)
         self.proxy.setSourceModel(self.model)
         self.view.selectionModel().selectionChanged.connect(lambda *_: self.update_actions())
-        self.model.mapping_chosen.connect(self._set_mapping)
+        # Queued: the question "Map anyway?" comes after the editor has closed, never inside its commit
+        # (a reload during that dialog would delete the editor under it).
+        self.model.mapping_chosen.connect(self._set_mapping, Qt.ConnectionType.QueuedConnection)
         self.delegate = AccountDelegate(self.view)
         self.view.setItemDelegateForColumn(BILL_ACCOUNT_COLUMN, self.delegate)
         self.view.setEditTriggers(self.view.EditTrigger.DoubleClicked | self.view.EditTrigger.EditKeyPressed)
-        self.accept_button = self.add_button("Accept suggestion", self.accept_selected,
+        self.accept_button = self.add_button("&Accept suggestion", self.accept_selected,
                                              "Map the selected accounts to the suggested BILL accounts")
+        self.undo_button = self.add_button("&Undo mapping", self.undo_mapping,
+                                           "Put the last mapping you changed back as it was")
+        self.undo_button.setEnabled(False)
+        self.last_mapping: tuple | None = None
+        self.classification_choices: list[ClassificationChoice] = []
         self.unmapped_only = QComboBox(self)
         self.unmapped_only.addItems(["All accounts", "Not mapped"])
         self.unmapped_only.currentIndexChanged.connect(
@@ -175,7 +197,8 @@ class MappingsTab(TableTab):
     def _build_dimension_table(self) -> None:
         self.dimension_model = DimensionTableModel(DIMENSION_COLUMNS, self)
         self.dimension_view, self.dimension_proxy = make_table(self.dimension_model, self)
-        self.dimension_model.classification_chosen.connect(self._set_dimension_mapping)
+        self.dimension_model.classification_chosen.connect(self._set_dimension_mapping,
+                                                           Qt.ConnectionType.QueuedConnection)
         self.classification_delegate = ClassificationDelegate(self.dimension_view)
         self.dimension_view.setItemDelegateForColumn(CLASSIFICATION_COLUMN, self.classification_delegate)
         self.dimension_view.setEditTriggers(self.dimension_view.EditTrigger.DoubleClicked
@@ -219,7 +242,8 @@ class MappingsTab(TableTab):
         self._dimensions_fitted = False
 
     def set_classification_choices(self, choices: list[ClassificationChoice]) -> None:
-        self.classification_delegate.choices = [BillAccountChoice(c.id, c.label) for c in choices]
+        self.classification_choices = list(choices)
+        self.classification_delegate.choices = [BillAccountChoice(c.id, c.label, c.kind) for c in choices]
 
     def set_dimension_rows(self, rows: list[DimensionMappingRow]) -> None:
         self.dimension_model.set_rows(rows)
@@ -235,7 +259,16 @@ class MappingsTab(TableTab):
 
     def _set_dimension_mapping(self, row: DimensionMappingRow, classification_id: str) -> None:
         code, value = row.dimension_code, row.value_code
-        self.commands.run_command(f"Map {code} {value}",
+        choice = next((c for c in self.classification_choices if c.id == classification_id), None)
+        label = choice.label if choice else classification_id
+        what = f"{code} {value} “{row.value_name}”" if row.value_name else f"{code} {value}"
+        if choice is not None:
+            kinds = {c.id: c.kind for c in self.classification_choices}
+            warning = dimension_mapping_warning(row, choice, self.dimension_model.rows(), kinds)
+            if warning and not self.override(f"Map {what} to “{label}”?", warning):
+                self.commands.report(f"Not mapped: {what} stays as it was.")
+                return
+        self.commands.run_command(f"Map {what} to BILL “{label}”",
                                   lambda b: b.set_dimension_mapping(code, value, classification_id))
 
     def accept_selected_dimensions(self) -> None:
@@ -279,17 +312,59 @@ class MappingsTab(TableTab):
             self.dimension_accept_button.setEnabled(any(r.awaiting_confirmation for r in rows))
             self.dimension_remove_button.setEnabled(any(r.mapped for r in rows))
 
+    def override(self, question: str, warning: str) -> bool:
+        """An explicit "Map anyway" for a mapping that is probably wrong; Cancel is the default."""
+        box = QMessageBox(QMessageBox.Icon.Warning, "Check this mapping", f"{question}\n\n{warning}",
+                          QMessageBox.StandardButton.Cancel, self)
+        anyway = box.addButton("Map anyway", QMessageBox.ButtonRole.DestructiveRole)
+        box.setDefaultButton(QMessageBox.StandardButton.Cancel)
+        self.confirmation = box
+        try:
+            box.exec()
+        finally:
+            self.confirmation = None
+        return box.clickedButton() is anyway
+
     def _set_mapping(self, row: MappingRow, bill_account_id: str) -> None:
         account, dimensions = row.nav_account, dict(row.dimensions)
-        self.commands.run_command(f"Map {account} to {bill_account_id}",
+        choice = next((c for c in self.delegate.choices if c.id == bill_account_id), None)
+        label = choice.label if choice else bill_account_id
+        what = f"NAV G/L {account} “{row.nav_account_name}”" + (f" ({row.dimensions_text})" if dimensions else "")
+        if choice is not None:
+            warning = account_mapping_warning(row, choice)
+            if warning and not self.override(f"Map {what} to BILL “{label}”?", warning):
+                self.commands.report(f"Not mapped: {what} stays as it was.")
+                return
+        previous = row.bill_account_id if row.source == "user" else ""
+        self.last_mapping = (what, account, dimensions, previous)
+        self.undo_button.setEnabled(True)
+        self.commands.run_command(f"Map {what} to BILL “{label}”",
                                   lambda b: b.set_mapping(account, dimensions, bill_account_id))
 
+    def undo_mapping(self) -> None:
+        """Put the last mapping changed here back as it was (the audit log keeps both)."""
+        if self.last_mapping is None:
+            return
+        what, account, dimensions, previous = self.last_mapping
+        self.last_mapping = None
+        self.undo_button.setEnabled(False)
+        if previous:
+            self.commands.run_command(f"Undo: {what} back to its earlier BILL account",
+                                      lambda b: b.set_mapping(account, dimensions, previous))
+        else:
+            self.commands.run_command(f"Undo: {what} not mapped again",
+                                      lambda b: b.remove_mapping(account, dimensions))
+
     def accept_selected(self) -> None:
-        chosen = [(r.nav_account, dict(r.dimensions), r.proposed_account_id) for r in self.selected_rows()
-                  if r.awaiting_confirmation]
+        rows = [r for r in self.selected_rows() if r.awaiting_confirmation]
+        chosen = [(r.nav_account, dict(r.dimensions), r.proposed_account_id) for r in rows]
         if chosen:
-            self.commands.run_command(f"Accept {len(chosen)} suggestion(s)",
-                                      lambda b: [b.set_mapping(*c) for c in chosen])
+            first = rows[0]
+            target = first.suggested_account_name or first.bill_account_name
+            text = f"Map NAV G/L {first.nav_account} “{first.nav_account_name}” to BILL “{target}”"
+            if len(rows) > 1:
+                text += f" and {len(rows) - 1} more suggestion(s)"
+            self.commands.run_command(text, lambda b: [b.set_mapping(*c) for c in chosen])
 
     def select_account(self, nav_account: str) -> bool:
         self.filter_edit.clear()

@@ -5,13 +5,13 @@ from __future__ import annotations
 from PySide6.QtWidgets import QComboBox
 
 from app.ui.base_tab import TableTab
-from app.ui.rows import PaymentRow
+from app.ui.rows import PaymentRow, money
 from app.ui.table_model import GOOD, Column
 
 PAYMENT_COLUMNS = [
     Column[PaymentRow]("BILL payment", lambda r: r.bill_payment_id, width=170),
     Column[PaymentRow]("Vendor", lambda r: r.vendor_name, width=220),
-    Column[PaymentRow]("Amount", lambda r: r.amount, numeric=True, width=100),
+    Column[PaymentRow]("Amount", lambda r: r.amount, text=lambda r: money(r.amount), numeric=True, width=120),
     Column[PaymentRow]("Paid on", lambda r: r.process_date, width=90),
     Column[PaymentRow]("Status", lambda r: "Posted to NAV" if r.posted else "Waiting",
                        background=lambda r: GOOD if r.posted else None, width=110),

@@ -34,6 +34,8 @@ class VendorDiffRow:
     bill_fields: dict[str, Any] = field(default_factory=dict)
     conflict_fields: tuple[str, ...] = ()  # the fields both sides changed: the user picks a side
     reason: str = ""  # why a match was proposed, or what the conflict is about
+    suggested_sides: dict[str, str] = field(default_factory=dict)  # conflict field -> "nav"|"bill" (newer change)
+    unlinked: bool = False  # unlinked by a person: shown until linked again or the next sync reads it
 
     @property
     def name(self) -> str:
@@ -68,10 +70,28 @@ class PendingInvoiceRow:
     gl_account: str = ""  # the unmapped account, when that is the reason
     dimension: tuple[str, str] = ()  # (dimension code, value code) without a BILL classification
     bill_id: str = ""  # set once the bill exists in BILL
+    item_id: str = ""  # the held item in the queue (Retry now, Skip)
+    currency: str = ""
 
     @property
     def status_text(self) -> str:
         return "Held" if self.held else "In BILL" if self.bill_id else "Waiting"
+
+    flow = "invoices"
+
+    @property
+    def record(self) -> str:
+        return self.nav_number
+
+    @property
+    def document(self) -> str:
+        return f"Invoice {self.nav_number}" + (f" (vendor's {self.vendor_invoice_number})"
+                                               if self.vendor_invoice_number else "")
+
+    @property
+    def label(self) -> str:
+        vendor = self.vendor_name or f"vendor {self.vendor_number}"
+        return f"{self.document} ({vendor}, {money(self.amount, self.currency)})"
 
 
 @dataclass(frozen=True)
@@ -86,15 +106,38 @@ class PaymentRow:
     note: str = ""
 
 
+FLOW_OF_KIND = {"vendor": "vendors", "bill vendor": "vendors", "invoice": "invoices", "payment": "payments"}
+
+
 @dataclass(frozen=True)
 class FailedItemRow:
     item_id: str
-    kind: str  # vendor, bill, payment, ...
-    record: str  # e.g. "invoice PI-1001"
-    error: str  # plain words
+    kind: str  # vendor, bill vendor, invoice, payment
+    record: str  # the store's key, e.g. "PI-1001"
+    error: str  # plain words, in full
     held: bool
     attempts: int = 0
     last_attempt: datetime | None = None
+    vendor: str = ""  # the vendor's name (and number)
+    document: str = ""  # "Invoice 108007 (vendor's AC-7781)", "BILL payment stp01…"
+    amount: Decimal | None = None
+    currency: str = ""
+    date: date | None = None  # the document's date (posting or payment date)
+    hold_reason: HoldReason = HoldReason.NONE
+    vendor_number: str = ""
+    gl_account: str = ""
+    dimension: tuple[str, str] = ()
+
+    @property
+    def flow(self) -> str:
+        return FLOW_OF_KIND.get(self.kind, "")
+
+    @property
+    def label(self) -> str:
+        """How messages name it: "invoice 108007 (Acme Steel Supply, 1,250.00 USD)"."""
+        what = ", ".join(p for p in (self.vendor, money(self.amount, self.currency) if self.amount is not None
+                                     else "") if p)
+        return f"{self.document or f'{self.kind} {self.record}'}" + (f" ({what})" if what else "")
 
 
 @dataclass(frozen=True)
@@ -172,6 +215,60 @@ class ClassificationChoice:
 class BillAccountChoice:
     id: str
     label: str  # "6100 Office Supplies"
+    kind: str = ""  # BILL's account type: EXPENSE, COST_OF_GOODS_SOLD, BANK, ACCOUNTS_PAYABLE, ...
+
+
+# BILL account types an invoice line's expense must not land on (without an explicit "Map anyway").
+UNSUITABLE_ACCOUNT_TYPES = {
+    "BANK": "a bank account", "ACCOUNTS_PAYABLE": "the Accounts Payable account",
+    "ACCOUNTS_RECEIVABLE": "the Accounts Receivable account", "HEADING": "a heading (it cannot be posted to)",
+    "HEADER": "a heading (it cannot be posted to)", "EQUITY": "an equity account",
+}
+
+
+def account_mapping_warning(row: MappingRow, choice: BillAccountChoice) -> str:
+    """Why mapping ``row`` to ``choice`` is probably wrong ("" when it looks right)."""
+    what = UNSUITABLE_ACCOUNT_TYPES.get((choice.kind or "").upper().replace(" ", "_"))
+    if not what:
+        return ""
+    return (f"BILL account “{choice.label}” is {what}. Invoice lines on NAV G/L {row.nav_account} "
+            f"“{row.nav_account_name}” are expenses: mapped there, every bill line would book the cost to "
+            f"{what} instead of an expense account.")
+
+
+_DIMENSION_KIND_HINTS = (("DEPART", "department"), ("LOCAT", "location"), ("AREA", "location"),
+                         ("SITE", "location"), ("PROJ", "class"), ("JOB", "job"), ("CLASS", "class"))
+
+
+def dimension_mapping_warning(row: DimensionMappingRow, choice: ClassificationChoice,
+                              rows: Sequence[DimensionMappingRow], kinds: dict[str, str]) -> str:
+    """Why mapping a dimension value to ``choice`` is probably the wrong classification ("" when fine).
+
+    The other values of the same dimension decide (PROJECT values go to classes: a Department is wrong);
+    with none mapped yet, the dimension's code does (DEPARTMENT → departments)."""
+    used = {kinds.get(r.classification_id, "") for r in rows
+            if r.dimension_code == row.dimension_code and r.mapped and r.value_code != row.value_code}
+    used.discard("")
+    if used:
+        if choice.kind in used:
+            return ""
+        names = ", ".join(sorted(_kind_word(k) for k in used))
+        return (f"Other {row.dimension_code} values go to BILL {names}; “{choice.label}” would put "
+                f"{row.dimension_code} {row.value_code} “{row.value_name}” in a {_kind_word(choice.kind)} instead.")
+    code = row.dimension_code.upper()
+    expected = next((kind for hint, kind in _DIMENSION_KIND_HINTS if hint in code), "")
+    if expected and expected not in choice.kind.lower():
+        return (f"{row.dimension_code} {row.value_code} “{row.value_name}” looks like a {expected}, but "
+                f"“{choice.label}” is a BILL {_kind_word(choice.kind)}.")
+    return ""
+
+
+def _kind_word(kind: str) -> str:
+    kind = (kind or "").lower()
+    for word in ("department", "location", "class", "job"):
+        if word in kind:
+            return word
+    return kind or "classification"
 
 
 @dataclass(frozen=True)
@@ -216,6 +313,7 @@ class StatusInfo:
     bill_mode_reason: str = ""
     subscription_expiry: datetime | None = None
     paused: bool = False
+    last_problem: str = ""  # the last real run ended with errors: what they were (until a clean run)
 
 
 ProgressCallback = Callable[[str, int, int], None]  # message, done, total (total 0 = unknown)
@@ -249,3 +347,17 @@ class ConnectorBackend(Protocol):
     def set_dimension_mapping(self, dimension_code: str, value_code: str, classification_id: str) -> None: ...
     def remove_dimension_mapping(self, dimension_code: str, value_code: str) -> None: ...
     def sync(self, *, dry_run: bool, progress: ProgressCallback, cancel: threading.Event) -> SyncOutcome: ...
+
+
+DEFAULT_CURRENCY = "USD"  # BILL accounts payable works in US dollars; NAV's local currency for these companies
+
+
+def money(amount: Any, currency: str = "") -> str:
+    """1234.5 → "1,234.50 USD": every amount a clerk reads carries its currency."""
+    if amount is None or amount == "":
+        return ""
+    try:
+        value = Decimal(str(amount))
+    except Exception:
+        return f"{amount} {currency or DEFAULT_CURRENCY}"
+    return f"{value:,.2f} {currency or DEFAULT_CURRENCY}"

@@ -87,6 +87,10 @@ class ServiceBridge(QObject):
     def sync_now(self) -> str:
         return self.service.sync_now()
 
+    def request_run(self, flows: list[str]) -> str:
+        """Run these flows now (Retry now), queued behind a run in progress like Sync now."""
+        return self.service.scheduler.request_run(flows, reason="retry now")
+
     def preview(self, cancel: threading.Event) -> str:
         """Queue a dry run on the service's scheduler, so it never overlaps a run or a webhook's sync:
         one in progress finishes first. Returns the scheduler's answer ("queued", "merged", "stopped")."""

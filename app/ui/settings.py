@@ -1,9 +1,11 @@
 """Settings and the first-run wizard (one QWizard serves both).
 
-Pages: NAV connection, BILL connection, connection test (a worker; steps appear as they finish),
-sync options (schedule, push or polling, who wins a conflict), and a dry-run preview of the first
-sync. Nothing is written to NAV or BILL by the wizard; profile and secrets are saved on Finish
-(secrets only into the vault; password fields are masked and never logged).
+Pages: NAV connection, BILL connection, connection test (a worker; steps appear as they finish, each
+passed, failed or not tried), payments (journal template and batch, balancing account), sync options
+(schedule, push or polling, who wins a conflict), and a dry-run preview of the first sync in words.
+Each page keeps Next grey until it has what it needs and says what is missing. Nothing is written to
+NAV or BILL by the wizard, and nothing is saved before Finish (secrets only into the vault; password
+fields are masked and never logged).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import logging
 from dataclasses import dataclass, replace
 from typing import Any
 
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -27,186 +30,433 @@ from PySide6.QtWidgets import (
     QWizardPage,
 )
 
+from app.ui.plan_words import PlanLine
 from app.ui.table_model import ATTENTION, GOOD, Column, RowTableModel
+from app.ui.theme import colour_text, warning_text
 from app.ui.workers import TaskContext, TaskRunner
 
 log = logging.getLogger("navbill.ui")
 
 
+PASSED, FAILED, NOT_TRIED = "passed", "failed", "not tried"
+
+
 @dataclass(frozen=True)
 class CheckStepRow:
     name: str
-    passed: bool | None  # None = running / not run
+    state: str  # passed | failed | not tried
     detail: str = ""
     fix: str = ""
 
+    @property
+    def passed(self) -> bool | None:
+        """True passed, False failed, None never tried (an earlier step failed)."""
+        return {PASSED: True, FAILED: False}.get(self.state)
+
+    @property
+    def what_to_do(self) -> str:
+        if self.state == FAILED:
+            return f"{self.detail} → {self.fix}".strip(" →") if self.fix else self.detail
+        return self.detail
+
 
 STEP_COLUMNS = [
-    Column[CheckStepRow]("Step", lambda r: r.name, width=240),
-    Column[CheckStepRow]("Result", lambda r: "…" if r.passed is None else "passed" if r.passed else "failed",
-                         background=lambda r: None if r.passed is None else GOOD if r.passed else ATTENTION,
-                         width=70),
-    Column[CheckStepRow]("What to do", lambda r: r.fix or r.detail, tooltip=lambda r: r.detail),
+    Column[CheckStepRow]("Step", lambda r: r.name, width=230),
+    Column[CheckStepRow]("Result", lambda r: r.state,
+                         background=lambda r: GOOD if r.state == PASSED else ATTENTION if r.state == FAILED else None,
+                         bold=lambda r: r.state == FAILED, width=80),
+    Column[CheckStepRow]("What was found / what to do", lambda r: r.what_to_do, tooltip=lambda r: r.what_to_do),
 ]
 
 
-def password_field(parent=None) -> QLineEdit:
+def password_field(parent=None, saved: bool = False) -> QLineEdit:
     field = QLineEdit(parent)
     field.setEchoMode(QLineEdit.EchoMode.Password)
-    field.setPlaceholderText("(saved — leave empty to keep)")
+    field.setPlaceholderText("(saved — leave empty to keep)" if saved else "")
     return field
 
 
 def step_row(step: Any) -> CheckStepRow:
-    """A step of app.check's CheckReport, read loosely (name/title, passed/ok, detail/message, fix)."""
+    """A step of app.check's CheckReport (status pass/fail/skipped); a skipped step was never tried."""
     name = getattr(step, "title", None) or getattr(step, "name", None) or str(step)
     side = getattr(step, "side", "")
     name = f"{side}: {name}" if side else name
-    passed = getattr(step, "passed", None)
-    if passed is None:
-        passed = getattr(step, "ok", None)
+    status = str(getattr(step, "status", "") or "").lower()
+    if status in ("pass", "passed", "ok"):
+        state = PASSED
+    elif status in ("fail", "failed", "error"):
+        state = FAILED
+    elif status:
+        state = NOT_TRIED
+    else:  # an older report without status: passed/ok
+        passed = getattr(step, "passed", getattr(step, "ok", None))
+        state = NOT_TRIED if passed is None else PASSED if passed else FAILED
     detail = getattr(step, "detail", "") or getattr(step, "message", "")
-    return CheckStepRow(str(name), passed, str(detail or ""), str(getattr(step, "fix", "") or ""))
+    return CheckStepRow(str(name), state, str(detail or ""), str(getattr(step, "fix", "") or ""))
 
 
-class NavPage(QWizardPage):
+def problem_label(parent=None) -> QLabel:
+    """A line under a form that says what is missing before Next (palette colours, readable light or dark)."""
+    label = QLabel("", parent)
+    label.setWordWrap(True)
+    colour_text(label, warning_text())
+    font = label.font()
+    font.setBold(True)
+    label.setFont(font)
+    return label
+
+
+class FormPage(QWizardPage):
+    """A page whose Next stays grey until ``missing()`` is empty; the label says what is missing."""
+
+    slug = "page"
+
+    def __init__(self, wizard: SetupWizard) -> None:
+        super().__init__(wizard)
+        self.wizard_ = wizard
+        self.problem = problem_label(self)
+
+    def watch(self, *widgets) -> None:
+        for widget in widgets:
+            for signal in ("textChanged", "currentIndexChanged", "toggled", "valueChanged"):
+                if hasattr(widget, signal):
+                    getattr(widget, signal).connect(self._changed)
+                    break
+
+    def _changed(self, *_args) -> None:
+        self.problem.setText("")
+        self.completeChanged.emit()
+
+    def missing(self) -> list[str]:
+        return []
+
+    def isComplete(self) -> bool:
+        missing = self.missing()
+        self.problem.setText(("Still needed: " + "; ".join(missing) + ".") if missing else "")
+        return not missing
+
+
+class NavPage(FormPage):
+    slug = "nav"
+
     def __init__(self, wizard: SetupWizard) -> None:
         super().__init__(wizard)
         self.setTitle("Microsoft Dynamics NAV / Business Central")
         self.setSubTitle("Where the connector reads vendors and posted invoices, and posts payments.")
         nav = wizard.profile.nav
+        saved = wizard.saved_secrets
         self.profile_name = QLineEdit(wizard.profile.name)
+        self.profile_name.setToolTip("A name for this connection (e.g. the company). Renaming keeps the saved "
+                                     "passwords and keys.")
         self.mode = QComboBox()
         self.mode.addItem("NAV / Business Central on premises (OData)", "onprem")
         self.mode.addItem("Business Central online (API)", "online")
         self.mode.setCurrentIndex(max(self.mode.findData(nav.mode), 0))
         self.server = QLineEdit(nav.server)
+        self.server.setPlaceholderText("nav-server.example.local")
         self.port = QSpinBox()
         self.port.setRange(1, 65535)
         self.port.setValue(nav.port or 7048)
         self.use_https = QCheckBox("Use HTTPS")
         self.use_https.setChecked(nav.use_https)
         self.instance = QLineEdit(nav.server_instance)
+        self.instance.setPlaceholderText("DynamicsNAV110")
         self.company = QLineEdit(nav.company)
         self.user = QLineEdit(nav.user)
-        self.web_service_key = password_field()
+        self.web_service_key = password_field(saved="nav.web_service_key" in saved)
         # NAV's Windows credential type signs in the Windows account itself (DOMAIN\user + its password).
         self.use_windows_auth = QCheckBox("Sign in with a Windows account (NTLM)")
         self.use_windows_auth.setChecked(bool(getattr(nav, "use_windows_auth", False)))
-        self.windows_password = password_field()
+        self.windows_password = password_field(saved="nav.windows_password" in saved)
         self.tenant = QLineEdit(nav.tenant)
         self.client_id = QLineEdit(nav.client_id)
-        self.client_secret = password_field()
+        self.client_secret = password_field(saved="nav.client_secret" in saved)
         form = QFormLayout(self)
-        form.addRow("Profile name", self.profile_name)
-        form.addRow("Kind", self.mode)
-        form.addRow("Server", self.server)
-        form.addRow("OData port", self.port)
+        form.addRow("&Profile name", self.profile_name)
+        form.addRow("&Kind", self.mode)
+        form.addRow("&Server", self.server)
+        form.addRow("OData p&ort", self.port)
         form.addRow("", self.use_https)
-        form.addRow("Server instance", self.instance)
-        form.addRow("Company", self.company)
-        form.addRow("User", self.user)
-        form.addRow("Web service access key", self.web_service_key)
+        form.addRow("Server &instance", self.instance)
+        form.addRow("&Company", self.company)
+        form.addRow("&User", self.user)
+        form.addRow("&Web service access key", self.web_service_key)
         form.addRow("", self.use_windows_auth)
-        form.addRow("Windows password", self.windows_password)
-        form.addRow("Tenant (online)", self.tenant)
-        form.addRow("Client id (online)", self.client_id)
-        form.addRow("Client secret (online)", self.client_secret)
-        self.registerField("profile_name*", self.profile_name)
+        form.addRow("Windows pass&word", self.windows_password)
+        form.addRow("&Tenant (online)", self.tenant)
+        form.addRow("C&lient id (online)", self.client_id)
+        form.addRow("Client s&ecret (online)", self.client_secret)
+        form.addRow(self.problem)
+        self.watch(self.profile_name, self.mode, self.server, self.company, self.user, self.web_service_key,
+                   self.use_windows_auth, self.windows_password, self.tenant, self.client_id, self.client_secret)
+        self.mode.currentIndexChanged.connect(self._enable)
+        self.use_windows_auth.toggled.connect(self._enable)
+        self._enable()
+
+    def _enable(self) -> None:
+        online = self.mode.currentData() == "online"
+        windows = self.use_windows_auth.isChecked()
+        for widget in (self.server, self.port, self.use_https, self.instance, self.user, self.use_windows_auth):
+            widget.setEnabled(not online)
+        self.web_service_key.setEnabled(not online and not windows)
+        self.windows_password.setEnabled(not online and windows)
+        for widget in (self.tenant, self.client_id, self.client_secret):
+            widget.setEnabled(online)
+
+    def missing(self) -> list[str]:
+        saved = self.wizard_.saved_secrets
+        needed = []
+        if not self.profile_name.text().strip():
+            needed.append("a profile name")
+        if self.mode.currentData() == "online":
+            for field, what in ((self.tenant, "the tenant"), (self.client_id, "the client id")):
+                if not field.text().strip():
+                    needed.append(what)
+            if not self.client_secret.text() and "nav.client_secret" not in saved:
+                needed.append("the client secret")
+        else:
+            if not self.server.text().strip():
+                needed.append("the NAV server")
+            if not self.user.text().strip():
+                needed.append("the user" if not self.use_windows_auth.isChecked() else "the Windows account")
+            if self.use_windows_auth.isChecked():
+                if not self.windows_password.text() and "nav.windows_password" not in saved:
+                    needed.append("the Windows password")
+            elif not self.web_service_key.text() and "nav.web_service_key" not in saved:
+                needed.append("the web service access key")
+        if not self.company.text().strip():
+            needed.append("the company")
+        return needed
+
+    def validatePage(self) -> bool:
+        from app.profiles import validate_profile_name
+
+        try:
+            validate_profile_name(self.profile_name.text())
+        except Exception as error:  # ConfigurationError: say it under the form
+            self.problem.setText(str(error))
+            self.profile_name.setFocus()
+            return False
+        return True
 
 
-class BillPage(QWizardPage):
+OTHER_GATEWAY = "other"
+
+
+class BillPage(FormPage):
+    slug = "bill"
+
     def __init__(self, wizard: SetupWizard) -> None:
         super().__init__(wizard)
         self.setTitle("BILL")
         self.setSubTitle("Where bills are created and payments are read.")
         bill = wizard.profile.bill
+        saved = wizard.saved_secrets
         self.environment = QComboBox()
-        self.environment.addItems(["sandbox", "production"])
-        self.environment.setCurrentText(bill.environment)
+        self.environment.addItem("BILL sandbox (gateway.stage.bill.com)", "sandbox")
+        self.environment.addItem("BILL production (gateway.prod.bill.com)", "production")
+        self.environment.addItem("Another gateway (a test server)", OTHER_GATEWAY)
+        gateway = bill.base_url.rstrip("/").removesuffix("/connect") if bill.base_url else ""
+        self.environment.setCurrentIndex(max(self.environment.findData(OTHER_GATEWAY if gateway
+                                                                        else bill.environment), 0))
+        self.gateway = QLineEdit(gateway)
+        self.gateway.setPlaceholderText("https://gateway.example.com")
+        self.gateway.setToolTip("The BILL gateway's address; the connector calls <address>/connect and "
+                                "<address>/connect-events")
         self.username = QLineEdit(bill.username)
-        self.password = password_field()
+        self.password = password_field(saved="bill.password" in saved)
         self.organization = QLineEdit(bill.organization_id)
-        self.dev_key = password_field()
+        self.dev_key = password_field(saved="bill.dev_key" in saved)
         form = QFormLayout(self)
-        form.addRow("Environment", self.environment)
-        form.addRow("User name (e-mail)", self.username)
-        form.addRow("Password", self.password)
-        form.addRow("Organization id", self.organization)
-        form.addRow("Developer key", self.dev_key)
+        form.addRow("&Environment", self.environment)
+        form.addRow("&Gateway address", self.gateway)
+        form.addRow("&User name (e-mail)", self.username)
+        form.addRow("&Password", self.password)
+        form.addRow("&Organization id", self.organization)
+        form.addRow("&Developer key", self.dev_key)
+        form.addRow(self.problem)
+        self.watch(self.environment, self.gateway, self.username, self.password, self.organization, self.dev_key)
+        self.environment.currentIndexChanged.connect(self._enable)
+        self._enable()
+
+    def _enable(self) -> None:
+        self.gateway.setEnabled(self.environment.currentData() == OTHER_GATEWAY)
+
+    def missing(self) -> list[str]:
+        saved = self.wizard_.saved_secrets
+        needed = []
+        if self.environment.currentData() == OTHER_GATEWAY and not self.gateway.text().strip().startswith(
+                ("http://", "https://")):
+            needed.append("the gateway address (http:// or https://)")
+        if not self.username.text().strip():
+            needed.append("the user name")
+        if not self.password.text() and "bill.password" not in saved:
+            needed.append("the password")
+        if not self.organization.text().strip():
+            needed.append("the organization id")
+        if not self.dev_key.text() and "bill.dev_key" not in saved:
+            needed.append("the developer key")
+        return needed
 
 
 class CheckPage(QWizardPage):
+    slug = "test"
+
     def __init__(self, wizard: SetupWizard) -> None:
         super().__init__(wizard)
         self.wizard_ = wizard
         self.setTitle("Connection test")
-        self.setSubTitle("Signs in to both sides and reads a little from each. Nothing is written.")
+        self.setSubTitle("Signs in to both sides and reads a little from each. Nothing is changed.")
         self.model = RowTableModel(STEP_COLUMNS, self)
         self.view = QTableView(self)
         self.view.setModel(self.model)
         self.view.verticalHeader().setVisible(False)
         self.view.horizontalHeader().setStretchLastSection(True)
-        self.view.setColumnWidth(0, 240)
-        self.run_button = QPushButton("Test the connection")
+        self.view.setWordWrap(True)  # a fix is a sentence or two: rows grow to show it whole
+        self.view.setColumnWidth(0, 230)
+        self.view.setColumnWidth(1, 80)
+        self.view.setTabKeyNavigation(False)
+        self.run_button = QPushButton("&Test again")
         self.run_button.clicked.connect(self.run_test)
         self.result_label = QLabel("")
         self.result_label.setWordWrap(True)
+        self.result_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         layout = QVBoxLayout(self)
-        layout.addWidget(self.run_button)
         layout.addWidget(self.view, 1)
         layout.addWidget(self.result_label)
+        layout.addWidget(self.run_button, 0, Qt.AlignmentFlag.AlignLeft)
         self.passed: bool | None = None
+        self._pending_steps: list[CheckStepRow] = []
+        self._tested: tuple | None = None
+
+    def initializePage(self) -> None:
+        # Entering the page runs the test; coming back after a change runs it again.
+        profile, secrets = self.wizard_.collect()
+        key = (repr(profile), tuple(sorted(secrets.items())))
+        if self._tested != key or not self.passed:
+            self.run_test()
+
+    def isComplete(self) -> bool:
+        return bool(self.passed)
+
+    def _show_rows(self, rows: list[CheckStepRow]) -> None:
+        self.model.set_rows(rows)
+        self.view.resizeRowsToContents()
 
     def run_test(self) -> None:
         profile, secrets = self.wizard_.collect()
+        self._tested = (repr(profile), tuple(sorted(secrets.items())))
         vault = self.wizard_.session_vault()
-        self.model.set_rows([])
+        self.passed = None
+        self.completeChanged.emit()
+        self._show_rows([])
         self.run_button.setEnabled(False)
-        self.result_label.setText("Testing…")
+        self.result_label.setText("Testing… (each step appears when it is done)")
+        connections = self.wizard_.connections
 
         def work(ctx: TaskContext):
-            try:
-                from app.check import run_checks
-            except ImportError:
-                return None
+            from app.check import run_checks
             from app.profiles import build_bill_connection, build_nav_connection
 
-            nav, bill = self.wizard_.connections(profile, secrets, vault, build_nav_connection,
-                                                 build_bill_connection)
+            nav, bill = connections(profile, secrets, vault, build_nav_connection, build_bill_connection)
 
             def step_done(step, *rest):
-                ctx.progress("step", 0, 0)
                 self._pending_steps.append(step_row(step))
+                ctx.progress("step", 0, 0)
 
-            return run_checks(nav, bill, progress=step_done, cancel=ctx.cancel)
+            return run_checks(nav, bill, progress=step_done, cancel=ctx.cancel,
+                              allow_write=not profile.is_production)
 
-        self._pending_steps: list[CheckStepRow] = []
+        self._pending_steps = []
         self.wizard_.tasks.start("connection test", work, on_success=self._finished, on_failure=self._failed,
-                                 on_progress=lambda *_: self.model.set_rows(list(self._pending_steps)))
+                                 on_progress=lambda *_: self._show_rows(list(self._pending_steps)))
 
     def _finished(self, report) -> None:
         self.run_button.setEnabled(True)
-        if report is None:
-            self.result_label.setText("The connection test is not available in this build.")
-            self.passed = None
-            return
         steps = [step_row(s) for s in getattr(report, "steps", [])]
-        self.model.set_rows(steps)
-        self.passed = all(s.passed for s in steps) if steps else bool(getattr(report, "ok", False))
-        self.result_label.setText("Both sides answered. You can go on." if self.passed else
-                                  "Some steps failed: follow “What to do”, then test again.")
+        self._show_rows(steps)
+        failed = [s for s in steps if s.state == FAILED]
+        untried = [s for s in steps if s.state == NOT_TRIED]
+        self.passed = bool(steps) and not failed and not getattr(report, "cancelled", False)
+        if self.passed:
+            passed = sum(1 for s in steps if s.state == PASSED)
+            skipped = f"; {len(untried)} not tried (the list says why)" if untried else ""
+            self.result_label.setText(f"{passed} of {len(steps)} steps passed{skipped}; none failed: both sides "
+                                      "answered. Click Next.")
+        else:
+            lines = [f"{len(failed)} step(s) failed" + (f", {len(untried)} not tried because of them" if untried
+                                                        else "") + ". Fix this, then click Test again:"]
+            lines += [f"• {s.name}: {s.what_to_do}" for s in failed]
+            self.result_label.setText("\n".join(lines))
         self.completeChanged.emit()
 
     def _failed(self, message: str) -> None:
         self.run_button.setEnabled(True)
         self.passed = False
-        self.result_label.setText(message)
+        self.result_label.setText(f"The connection test stopped: {message}")
+        self.completeChanged.emit()
 
 
-class OptionsPage(QWizardPage):
+class PaymentsPage(FormPage):
+    """The NAV side of BILL payments: the journal they are written to and the balancing account."""
+
+    slug = "payments"
+
+    def __init__(self, wizard: SetupWizard) -> None:
+        super().__init__(wizard)
+        self.setTitle("Payments into NAV")
+        self.setSubTitle("Payments made in BILL become payment journal lines in NAV, applied to the invoice and "
+                         "posted. Give the connector a journal batch of its own: posting posts the whole batch.")
+        settings = wizard.engine_settings
+        self.journal_template = QLineEdit(settings.journal_template)
+        self.journal_template.setPlaceholderText("PAYMENT")
+        self.journal_batch = QLineEdit(settings.journal_batch)
+        self.journal_batch.setPlaceholderText("BILL")
+        self.balancing_type = QComboBox()
+        self.balancing_type.addItem("G/L account", "G/L Account")
+        self.balancing_type.addItem("Bank account", "Bank Account")
+        self.balancing_type.setCurrentIndex(max(self.balancing_type.findData(settings.balancing_account_type), 0))
+        self.balancing_account = QLineEdit(settings.balancing_account_number)
+        self.balancing_account.setPlaceholderText("e.g. 2910 or a bank account code")
+        self.later = QCheckBox("Set payments up later (vendors and invoices sync meanwhile; payments wait)")
+        self.later.setChecked(not wizard.first_run and not settings.balancing_account_number)
+        form = QFormLayout(self)
+        form.addRow("Journal &template", self.journal_template)
+        form.addRow("Journal &batch", self.journal_batch)
+        form.addRow("Balancing account t&ype", self.balancing_type)
+        form.addRow("Balancing &account", self.balancing_account)
+        form.addRow("", self.later)
+        form.addRow(self.problem)
+        self.watch(self.journal_template, self.journal_batch, self.balancing_account, self.later)
+        self.later.toggled.connect(self._enable)
+        self._enable()
+
+    def _enable(self) -> None:
+        for widget in (self.journal_template, self.journal_batch, self.balancing_type, self.balancing_account):
+            widget.setEnabled(not self.later.isChecked())
+
+    def missing(self) -> list[str]:
+        if self.later.isChecked():
+            return []
+        return [what for field, what in ((self.journal_template, "the journal template"),
+                                         (self.journal_batch, "the journal batch"),
+                                         (self.balancing_account, "the balancing account"))
+                if not field.text().strip()]
+
+    def values(self) -> dict[str, Any]:
+        if self.later.isChecked():
+            return {"balancing_account_number": ""}
+        return {"journal_template": self.journal_template.text().strip(),
+                "journal_batch": self.journal_batch.text().strip(),
+                "balancing_account_type": self.balancing_type.currentData(),
+                "balancing_account_number": self.balancing_account.text().strip()}
+
+
+class OptionsPage(FormPage):
     """When syncs run and how changes arrive: the store's ``push`` setting, which ``navbill serve``
     reads too (push_enabled, listen, public_url, poll_minutes, schedule)."""
+
+    slug = "options"
 
     def __init__(self, wizard: SetupWizard) -> None:
         super().__init__(wizard)
@@ -254,14 +504,16 @@ class OptionsPage(QWizardPage):
         self.schedule_mode.currentIndexChanged.connect(self._enable)
         self.push.currentIndexChanged.connect(self._enable)
         form = QFormLayout(self)
-        form.addRow("Sync", self.schedule_mode)
-        form.addRow("Time of day", self.daily_at)
-        form.addRow("Interval (minutes)", self.every_minutes)
-        form.addRow("Changes arrive by", self.push)
-        form.addRow("Without webhooks, read changes every (minutes)", self.poll_minutes)
-        form.addRow("Webhook listener address", self.listen)
-        form.addRow("Public webhook address", self.public_url)
-        form.addRow("When a vendor field changed on both sides", self.master)
+        form.addRow("&Sync", self.schedule_mode)
+        form.addRow("&Time of day", self.daily_at)
+        form.addRow("&Interval (minutes)", self.every_minutes)
+        form.addRow("&Changes arrive by", self.push)
+        form.addRow("Without webhooks, read changes every (&minutes)", self.poll_minutes)
+        form.addRow("Webhook &listener address", self.listen)
+        form.addRow("&Public webhook address", self.public_url)
+        form.addRow("When a vendor field changed on &both sides", self.master)
+        form.addRow(self.problem)
+        self.watch(self.listen, self.public_url, self.push)
         self._enable()
 
     def _enable(self) -> None:
@@ -272,17 +524,19 @@ class OptionsPage(QWizardPage):
         self.listen.setEnabled(push)
         self.public_url.setEnabled(push)
 
-    def validatePage(self) -> bool:
+    def missing(self) -> list[str]:
+        if not bool(self.push.currentData()):
+            return []
         from app.push.listener import parse_listen_address
 
         try:
             parse_listen_address(self.listen.text())
         except ValueError as error:
-            self.listen.setToolTip(str(error))
-            self.listen.setStyleSheet("background: #ffd0cc;")
-            return False
-        self.listen.setStyleSheet("")
-        return True
+            return [f"a listener address host:port ({error})"]
+        public = self.public_url.text().strip()
+        if public and not public.startswith(("http://", "https://")):
+            return ["a public webhook address starting with https://"]
+        return []
 
     def schedule_text(self) -> str:
         mode = self.schedule_mode.currentData()
@@ -300,83 +554,124 @@ class OptionsPage(QWizardPage):
 
 
 class PreviewPage(QWizardPage):
+    slug = "preview"
+
     def __init__(self, wizard: SetupWizard) -> None:
         super().__init__(wizard)
         self.wizard_ = wizard
-        self.setTitle("Preview the first sync")
-        self.setSubTitle("A dry run: what the first sync would create or change. Nothing is written.")
-        self.model = RowTableModel([Column[str]("Would do", lambda line: line)], self)
+        self.setTitle("Preview the first sync" if wizard.first_run else "Preview the next sync")
+        self.setSubTitle(f"A dry run: what the {'first' if wizard.first_run else 'next'} sync would create or "
+                         "change, read from NAV and BILL now. "
+                         "Nothing is written, and nothing is saved until you click "
+                         f"“{wizard.finish_text}”.")
+        self.model = RowTableModel([Column[PlanLine]("Where", lambda line: line.system, width=60),
+                                    Column[PlanLine]("What the first sync would do", lambda line: line.text,
+                                                     tooltip=lambda line: line.text)], self)
         self.view = QTableView(self)
         self.view.setModel(self.model)
         self.view.horizontalHeader().setStretchLastSection(True)
         self.view.verticalHeader().setVisible(False)
-        self.run_button = QPushButton("Preview")
+        self.view.setColumnWidth(0, 60)
+        self.view.setTabKeyNavigation(False)
+        self.view.setWordWrap(False)
+        self.view.setAlternatingRowColors(True)
+        self.view.verticalHeader().setDefaultSectionSize(self.view.fontMetrics().height() + 8)
+        self.run_button = QPushButton("&Preview again")
         self.run_button.clicked.connect(self.run_preview)
         self.summary = QLabel("")
         self.summary.setWordWrap(True)
+        self.summary.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         layout = QVBoxLayout(self)
-        layout.addWidget(self.run_button)
-        layout.addWidget(self.view, 1)
         layout.addWidget(self.summary)
+        layout.addWidget(self.view, 1)
+        layout.addWidget(self.run_button, 0, Qt.AlignmentFlag.AlignLeft)
         self.outcome = None
+        self.finished = False
+
+    def initializePage(self) -> None:
+        self.run_preview()
+
+    def isComplete(self) -> bool:
+        return self.finished
 
     def run_preview(self) -> None:
-        backend = self.wizard_.preview_backend()
-        if backend is None:
-            self.summary.setText("Save the connection first (the preview needs the sync engine).")
-            return
+        work = self.wizard_.preview_work()
+        self.finished = False
+        self.outcome = None
+        self.completeChanged.emit()
+        self.model.set_rows([])
         self.run_button.setEnabled(False)
-        self.summary.setText("Previewing…")
-
-        def work(ctx: TaskContext):
-            return backend.sync(dry_run=True, progress=ctx.progress, cancel=ctx.cancel)
-
+        self.summary.setText("Reading NAV and BILL to preview the first sync…")
         self.wizard_.tasks.start("preview", work, on_success=self._done, on_failure=self._failed,
-                                 on_progress=lambda message, *_: self.summary.setText(message))
+                                 on_progress=lambda message, *_: self.summary.setText(f"Previewing: {message}"))
 
-    def _done(self, outcome) -> None:
+    def _done(self, result) -> None:
+        outcome, lines, text = result
         self.run_button.setEnabled(True)
         self.outcome = outcome
-        self.model.set_rows(list(outcome.details))
-        self.summary.setText(outcome.summary)
+        self.model.set_rows(lines)
+        self.summary.setText(text)
+        self.finished = True
+        self.completeChanged.emit()
 
     def _failed(self, message: str) -> None:
         self.run_button.setEnabled(True)
-        self.summary.setText(message)
+        self.summary.setText(f"The preview stopped: {message}\nGo Back to check the connection, or Preview again.")
+        self.finished = True  # the clerk may still save the connection and fix the rest later
+        self.completeChanged.emit()
 
 
 class SetupWizard(QWizard):
-    """First run and Settings. ``saved_profile`` is set when Finish saved a profile."""
+    """First run and Settings (the same pages). ``saved_profile`` is set when Finish saved a profile.
+
+    Nothing is written before Finish: the connection test and the preview use what is typed, in memory.
+    """
 
     def __init__(self, session, parent=None, first_run: bool = False) -> None:
         super().__init__(parent)
+        from app.engine.settings import EngineSettings
         from app.profiles import Profile
 
         self.session = session
+        self.first_run = first_run
         self.tasks = TaskRunner(self)
         self.profile = session.profile or Profile(name="My company")
+        self.original_name = session.profile.name if session.profile else ""
+        self.saved_secrets: set[str] = set()
+        if session.profile is not None and session.profiles is not None:
+            try:
+                self.saved_secrets = set(session.profiles.saved_secret_keys(session.profile))
+            except Exception:  # a locked or broken vault: every secret must be typed
+                log.warning("Could not list the saved credentials", exc_info=True)
         from app.ui.service_host import push_values
 
         self.push_values = push_values(session.store)
-        engine_settings = session.store.get_setting("engine", {}) or {}
-        self.master_on_conflict = engine_settings.get("master_on_conflict", "ask")
+        self.engine_settings = EngineSettings.load(session.store)
+        self.master_on_conflict = self.engine_settings.master_on_conflict
         self.saved_profile = None
+        self.finish_text = "Save and start syncing" if first_run else "Save"
         self.setWindowTitle("Set up NavBill" if first_run else "Settings")
         self.setWizardStyle(QWizard.WizardStyle.ModernStyle)
         self.setOption(QWizard.WizardOption.NoBackButtonOnStartPage)
+        self.setButtonText(QWizard.WizardButton.FinishButton, self.finish_text)
         self.nav_page = NavPage(self)
         self.bill_page = BillPage(self)
         self.check_page = CheckPage(self)
+        self.payments_page = PaymentsPage(self)
         self.options_page = OptionsPage(self)
         self.preview_page = PreviewPage(self)
-        for page in (self.nav_page, self.bill_page, self.check_page, self.options_page, self.preview_page):
+        for page in self.all_pages():
             self.addPage(page)
         # Settings → Credentials: where the key lives, change the passphrase, rotate the key, remove credentials.
-        self.setButtonText(QWizard.WizardButton.CustomButton1, "Credentials…")
+        self.setButtonText(QWizard.WizardButton.CustomButton1, "&Credentials…")
         self.setOption(QWizard.WizardOption.HaveCustomButton1, True)
         self.customButtonClicked.connect(
             lambda which: self.open_credentials() if which == QWizard.WizardButton.CustomButton1.value else None)
-        self.resize(760, 560)
+        self.resize(820, 640)
+
+    def all_pages(self):
+        return [self.nav_page, self.bill_page, self.check_page, self.payments_page, self.options_page,
+                self.preview_page]
 
     def credentials_dialog(self):
         from app.ui.vault_dialog import VaultSettingsDialog
@@ -397,7 +692,8 @@ class SetupWizard(QWizard):
         return ensure_vault_ready(vault, self)
 
     def session_vault(self):
-        return self.session.vault
+        vault = self.session.vault
+        return vault if vault is not None and vault.is_unlocked else None
 
     def collect(self):
         """The profile and the secrets typed in (empty secret fields mean "keep the saved one")."""
@@ -411,9 +707,14 @@ class SetupWizard(QWizard):
                       user=nav_page.user.text().strip(), use_windows_auth=nav_page.use_windows_auth.isChecked(),
                       tenant=nav_page.tenant.text().strip(),
                       client_id=nav_page.client_id.text().strip())
+        environment = bill_page.environment.currentData()
+        gateway = bill_page.gateway.text().strip().rstrip("/") if environment == OTHER_GATEWAY else ""
         bill = replace(self.profile.bill if isinstance(self.profile.bill, BillSettings) else BillSettings(),
-                       environment=bill_page.environment.currentText(), username=bill_page.username.text().strip(),
-                       organization_id=bill_page.organization.text().strip())
+                       environment="sandbox" if environment == OTHER_GATEWAY else environment,
+                       username=bill_page.username.text().strip(),
+                       organization_id=bill_page.organization.text().strip(),
+                       base_url=f"{gateway}/connect" if gateway else "",
+                       events_base_url=f"{gateway}/connect-events" if gateway else "")
         profile = replace(self.profile, name=nav_page.profile_name.text().strip(), nav=nav, bill=bill, active=True)
         typed = {"nav.web_service_key": nav_page.web_service_key.text(),
                  "nav.windows_password": nav_page.windows_password.text(),
@@ -421,10 +722,11 @@ class SetupWizard(QWizard):
                  "bill.password": bill_page.password.text(), "bill.dev_key": bill_page.dev_key.text()}
         return profile, {k: v for k, v in typed.items() if v}
 
-    @staticmethod
-    def connections(profile, secrets, vault, build_nav, build_bill):
-        """Connections for the test: typed secrets first, then the saved ones."""
-        nav, bill = build_nav(profile, vault), build_bill(profile, vault)
+    def connections(self, profile, secrets, vault, build_nav, build_bill):
+        """Connections for the test and the preview: typed secrets first, then the ones saved (under the
+        name the profile had when the wizard opened, so a rename keeps them)."""
+        lookup = replace(profile, name=self.original_name) if self.original_name else profile
+        nav, bill = build_nav(lookup, vault), build_bill(lookup, vault)
         nav_values = {"web_service_key": secrets.get("nav.web_service_key"),
                       "windows_password": secrets.get("nav.windows_password"),
                       "client_secret": secrets.get("nav.client_secret")}
@@ -433,32 +735,80 @@ class SetupWizard(QWizard):
         bill = replace(bill, **{k: v for k, v in bill_values.items() if v})
         return nav, bill
 
+    def engine_values(self) -> dict[str, Any]:
+        return {**self.payments_page.values(), "master_on_conflict": self.options_page.master.currentData()}
+
+    def preview_work(self):
+        """The dry run of the first sync on what is typed now (nothing saved): a worker function."""
+        from app.engine.settings import EngineSettings
+        from app.profiles import build_bill_connection, build_nav_connection
+
+        profile, secrets = self.collect()
+        vault = self.session_vault()
+        store = self.session.store
+        settings = replace(EngineSettings.load(store), **self.engine_values())
+        connections = self.connections
+        first = self.first_run
+
+        def work(ctx: TaskContext):
+            from app.clients.bill import BillClient
+            from app.clients.nav import NavClient
+            from app.engine import SyncEngine
+            from app.ui.plan_words import describe_plan
+            from app.ui.service_bridge import progress_triple
+            from app.ui.store_backend import outcome_of
+
+            nav_connection, bill_connection = connections(profile, secrets, vault, build_nav_connection,
+                                                          build_bill_connection)
+            nav, bill = NavClient(nav_connection), BillClient(bill_connection)
+            bill_names: dict[str, str] = {}
+            try:
+                report = SyncEngine(store, nav, bill, settings).run(
+                    dry_run=True, progress=lambda *a, **k: ctx.progress(*progress_triple(*a, **k)),
+                    cancel=ctx.cancel, trigger="setup preview")
+                if any(" for vendor " in str(p) for p in report.planned):
+                    try:  # bills for vendors BILL already has: name them (one more read, nothing written)
+                        bill_names = {v.id: v.fields.name for v in bill.iter_vendors()}
+                    except Exception:
+                        log.info("BILL vendor names for the preview could not be read", exc_info=True)
+            finally:
+                nav.close()
+                bill.close()
+            lines, text = describe_plan(report, store, bill_names, first=first)
+            return outcome_of(report, True, 0), lines, text
+
+        return work
+
     def save(self) -> bool:
         """Save the profile, its typed secrets and the options; False when the vault stayed locked."""
+        from app.profiles import SECRET_KEYS, secret_name
+
         profile, secrets = self.collect()
         if self.session.profiles is None:
             return True  # nothing to save to
         if not self.vault_ready():
             return False
-        self.saved_profile = self.session.profiles.save(profile, secrets if self.session.vault else None)
+        vault = self.session.vault
+        renamed = bool(self.original_name) and profile.name != self.original_name
+        if renamed and vault is not None:
+            # The saved secrets move with the profile: nothing stays behind under the old name.
+            for key in SECRET_KEYS:
+                if key not in secrets:
+                    value = vault.get(secret_name(self.original_name, key))
+                    if value:
+                        secrets[key] = value
+        self.saved_profile = self.session.profiles.save(profile, secrets if vault else None)
+        if renamed:
+            self.session.profiles.delete(self.original_name)
+            log.info("Renamed connection profile %s to %s", self.original_name, profile.name)
         from app.ui.service_host import PUSH_SETTING
 
         self.session.store.set_setting(PUSH_SETTING, self.options_page.values())
         engine = dict(self.session.store.get_setting("engine", {}) or {})
-        engine["master_on_conflict"] = self.options_page.master.currentData()
+        engine.update(self.engine_values())
         self.session.store.set_setting("engine", engine)
         log.info("Saved connection profile %s", self.saved_profile.name)
         return True
-
-    def preview_backend(self):
-        """A backend whose sync uses what is typed now (saved first, so the engine can read it)."""
-        from app.ui.application import build_engine_runner
-        from app.ui.store_backend import StoreBackend
-
-        if not self.save():
-            return None
-        runner = build_engine_runner(self.session.store, self.saved_profile, self.session.vault)
-        return StoreBackend(self.session.store, runner) if runner else None
 
     def accept(self) -> None:
         if not self.save():
@@ -469,4 +819,3 @@ class SetupWizard(QWizard):
     def reject(self) -> None:
         self.tasks.shutdown()
         super().reject()
-

@@ -47,6 +47,8 @@ _ACCOUNT_IN_TEXT = re.compile(r"(?:G/L(?:\s+account)?|account)\s+([0-9][0-9A-Za-
 # The engine's words: "line 20000: PROJECT P-1003 ERP Rollout has no BILL classification"
 _DIMENSION_IN_TEXT = re.compile(r"line\s+\d+:\s*([^\s:;]+)\s+([^\s:;]+)[^:;]*?has no BILL classification")
 
+UNLINKED_SETTING = "ui.unlinked_vendors"  # vendors a person unlinked: still shown, as unlinked
+
 KIND_LABELS = {ClassificationKind.DEPARTMENT.value: "Department", ClassificationKind.LOCATION.value: "Location",
                ClassificationKind.ACCOUNTING_CLASS.value: "Class", ClassificationKind.JOB.value: "Job"}
 
@@ -112,13 +114,17 @@ class StoreBackend:
                 open_conflicts = conflicts.get(vendor.nav_number, [])
                 if open_conflicts:
                     nav_fields, bill_fields = dict(nav_fields), dict(bill_fields)
+                    sides = {}
                     for conflict in open_conflicts:
                         nav_fields[conflict.field] = conflict.nav_value
                         bill_fields[conflict.field] = conflict.bill_value
+                        # The newer change is the likelier truth; the clerk confirms or flips it.
+                        newer_bill = conflict.bill_time and conflict.nav_time and conflict.bill_time > conflict.nav_time
+                        sides[conflict.field] = "bill" if newer_bill else "nav"
                     names = tuple(c.field for c in open_conflicts)
                     rows.append(VendorDiffRow(VendorState.CONFLICT, vendor.nav_number, vendor.bill_id, nav_fields,
                                               bill_fields, names,
-                                              f"changed on both sides: {', '.join(names)}"))
+                                              f"changed on both sides: {', '.join(names)}", suggested_sides=sides))
                 else:
                     rows.append(VendorDiffRow(VendorState.LINKED, vendor.nav_number, vendor.bill_id, nav_fields,
                                               bill_fields))
@@ -133,27 +139,102 @@ class StoreBackend:
             else:  # rejected or not yet created in BILL
                 rows.append(VendorDiffRow(VendorState.ONLY_NAV, vendor.nav_number, "", nav_fields, {},
                                           reason="will be created in BILL on the next sync"))
+        shown_bill = {r.bill_id for r in rows if r.bill_id}
         for bill_id, fields, claimed_by in candidates:
             if claimed_by and not claimed_by.startswith("rejected:"):
                 continue  # shown on the NAV vendor that proposes it
+            shown_bill.add(bill_id)
             rows.append(VendorDiffRow(VendorState.ONLY_BILL, "", bill_id, {}, fields,
                                       reason="no NAV vendor matches; link one, or let the sync create it"))
+        # Unlinked by a person: both sides stay in the list (as unlinked) until linked again or re-read.
+        known_nav = {r.nav_number for r in rows if r.nav_number}
+        for nav_number, kept in (self.store.get_setting(UNLINKED_SETTING, {}) or {}).items():
+            if nav_number not in known_nav:
+                rows.append(VendorDiffRow(VendorState.ONLY_NAV, nav_number, "", dict(kept.get("nav_fields") or {}),
+                                          {}, reason="unlinked by you; Link… joins it to a BILL vendor again",
+                                          unlinked=True))
+            bill_id = kept.get("bill_id", "")
+            if bill_id and bill_id not in shown_bill:
+                shown_bill.add(bill_id)
+                rows.append(VendorDiffRow(VendorState.ONLY_BILL, "", bill_id, {}, dict(kept.get("bill_fields") or {}),
+                                          reason=f"unlinked by you from NAV vendor {nav_number}", unlinked=True))
         return rows
+
+    def _forget_unlinked(self, nav_number: str) -> None:
+        kept = dict(self.store.get_setting(UNLINKED_SETTING, {}) or {})
+        if kept.pop(nav_number, None) is not None:
+            self.store.set_setting(UNLINKED_SETTING, kept)
 
     def link(self, nav_number: str, bill_id: str) -> None:
         self.store.link_vendor(nav_number, bill_id)
+        self._forget_unlinked(nav_number)
 
     def unlink(self, nav_number: str) -> None:
+        row = next((r for r in self.vendor_diff() if r.nav_number == nav_number), None)
         self.store.unlink_vendor(nav_number)
+        if row is not None:
+            kept = dict(self.store.get_setting(UNLINKED_SETTING, {}) or {})
+            kept[nav_number] = {"bill_id": row.bill_id, "nav_fields": dict(row.nav_fields),
+                                "bill_fields": dict(row.bill_fields)}
+            self.store.set_setting(UNLINKED_SETTING, kept)
 
-    def accept_proposal(self, nav_number: str) -> None:
+    def accept_proposal(self, nav_number: str, name_from: str = "nav") -> None:
+        """Link the proposed pair; ``name_from`` says whose name both keep ("nav" or "bill")."""
+        row = next((r for r in self.vendor_diff() if r.nav_number == nav_number), None)
         self.store.accept_proposal(nav_number)
+        if name_from == "bill" and row is not None:
+            nav_name, bill_name = row.nav_fields.get("name"), row.bill_fields.get("name")
+            if bill_name and nav_name != bill_name:
+                from app.store import schema as t
 
-    def resolve_conflict(self, nav_number: str, winners: dict[str, str]) -> None:
+                # Chosen like a resolved conflict: the next sync writes BILL's name to NAV.
+                with self.store.session() as s:
+                    s.add(t.Conflict(record_key=nav_number, bill_id=row.bill_id, field="name", nav_value=nav_name,
+                                     bill_value=bill_name, state="chosen", chosen_side="bill"))
+                    s.add(t.AuditEntry(system="user", action="keep_name", record=f"vendor {nav_number}",
+                                       detail={"kept": "BILL", "name": bill_name, "before_in_nav": nav_name}))
+
+    def resolve_conflict(self, nav_number: str, winners: dict[str, str]) -> list[int]:
+        """Keep the chosen side per field; returns the conflicts resolved (for Undo). The audit keeps both
+        values, so what was replaced can always be read back."""
+        from sqlalchemy import select
+
+        from app.store import schema as t
+
+        resolved = []
         for conflict in self.store.conflict_rows(state="open", record_key=nav_number):
             side = winners.get(conflict.field)
             if side in ("nav", "bill"):
                 self.store.resolve_conflict(conflict.id, side)
+                resolved.append(conflict.id)
+                with self.store.session() as s:
+                    entry = s.scalars(select(t.AuditEntry).where(t.AuditEntry.action == "resolve_conflict")
+                                      .order_by(t.AuditEntry.id.desc()).limit(1)).first()
+                    if entry is not None:
+                        entry.detail = {**entry.detail, "nav_value": conflict.nav_value,
+                                        "bill_value": conflict.bill_value}
+        return resolved
+
+    def undo_resolution(self, conflict_ids: list[int]) -> int:
+        """Open the conflicts again, as long as no sync has written the choice yet; returns how many."""
+        from app.store import schema as t
+
+        reopened = 0
+        with self.store.session() as s:
+            for conflict_id in conflict_ids:
+                conflict = s.get(t.Conflict, conflict_id)
+                if conflict is None:
+                    continue
+                if conflict.state != "chosen":
+                    raise ConnectorError(f"The {conflict.field} of NAV vendor {conflict.record_key} was already "
+                                         "written by a sync; change it in NAV or BILL instead.")
+                s.add(t.AuditEntry(system="user", action="undo_resolve_conflict",
+                                   record=f"vendor {conflict.record_key}",
+                                   detail={"field": conflict.field, "side": conflict.chosen_side,
+                                           "nav_value": conflict.nav_value, "bill_value": conflict.bill_value}))
+                conflict.state, conflict.chosen_side, conflict.resolved_at = "open", "", None
+                reopened += 1
+        return reopened
 
     # -- invoices and payments ---------------------------------------------------------------------
     def _vendor_names(self) -> dict[str, str]:
@@ -174,7 +255,8 @@ class StoreBackend:
                 vendor_name=names.get(invoice.vendor_number, ""), vendor_invoice_number=invoice.vendor_invoice_number,
                 posting_date=invoice.posting_date, due_date=invoice.due_date, amount=invoice.amount, held=held, hold_reason=kind,
                 reason_text=reason if held else f"in BILL as {invoice.bill_id}" if invoice.bill_id else "",
-                gl_account=account, dimension=dimension, bill_id=invoice.bill_id))
+                gl_account=account, dimension=dimension, bill_id=invoice.bill_id,
+                item_id=str(item.id) if item is not None and held else ""))
         return rows
 
     def payments(self) -> list[PaymentRow]:
@@ -197,10 +279,65 @@ class StoreBackend:
 
     # -- the queue --------------------------------------------------------------------------------
     def failed_items(self) -> list[FailedItemRow]:
-        return [FailedItemRow(item_id=str(q.id), kind=q.kind.replace("_", " "), record=q.record_key,
-                              error=q.last_error or q.reason or "no details recorded",
-                              held=not q.retryable, attempts=q.retry_count, last_attempt=q.updated_at)
-                for q in self.store.queue_items(state="open")]
+        """Each held or failed item with the vendor, document, amount and date it is about."""
+        from sqlalchemy import select
+
+        from app.store import schema as t
+
+        with self.store.session() as s:
+            details = dict(s.execute(select(t.QueueItem.id, t.QueueItem.detail).where(
+                t.QueueItem.state == "open")).all())
+        vendor_names = self._vendor_names()
+        bill_names = {c.bill_id: str(c.fields.get("name") or "") for c in ui_queries.bill_only_vendors(self.store)}
+        invoices = {i.nav_number: i for i in self.store.invoice_rows()}
+        payments: dict[str, list] = defaultdict(list)
+        for payment in self.store.payment_rows():
+            payments[payment.payment_id].append(payment)
+        rows = []
+        for q in self.store.queue_items(state="open"):
+            detail = details.get(q.id) or {}
+            kind = q.kind.replace("_", " ")
+            reason = q.last_error or q.reason or "no details recorded"
+            if q.last_error and q.reason and q.reason not in q.last_error:
+                reason = f"{q.reason} — {q.last_error}"
+            vendor_number, vendor, document, amount, currency, when = "", "", q.record_key, None, "", None
+            hold, account, dimension = HoldReason.NONE, "", ()
+            if q.kind == "invoice":
+                data = detail.get("invoice") or {}
+                link = invoices.get(q.record_key)
+                vendor_number = str(data.get("vendor_number") or (link.vendor_number if link else ""))
+                theirs = str(data.get("vendor_invoice_number") or (link.vendor_invoice_number if link else ""))
+                document = f"Invoice {q.record_key}" + (f" (vendor's {theirs})" if theirs else "")
+                amount = _decimal(data.get("amount")) if data.get("amount") else (link.amount if link else None)
+                currency = str(data.get("currency") or "")
+                when = _date(data.get("posting_date")) or (link.posting_date if link else None)
+                hold, account = hold_reason_of(q.reason, detail)
+                dimension = dimension_of(q.reason) if hold == HoldReason.UNMAPPED_DIMENSION else ()
+            elif q.kind == "payment":
+                parts = payments.get(q.record_key, [])
+                vendor_number = parts[0].vendor_number if parts else str(detail.get("vendor_number") or "")
+                document = f"BILL payment {q.record_key}"
+                amount = sum((p.amount for p in parts), Decimal("0")) if parts else _decimal(detail.get("amount"))
+                posted = [p.posted_at for p in parts if p.posted_at]
+                when = max(posted).date() if posted else None
+            elif q.kind == "vendor":
+                vendor_number = q.record_key
+                document = f"NAV vendor {q.record_key}"
+                hold = HoldReason.UNLINKED_VENDOR  # Fix… opens the vendor to link or accept
+            elif q.kind == "bill_vendor":
+                vendor = bill_names.get(q.record_key, "")
+                document = "BILL vendor" + (f" “{vendor}”" if vendor else f" {q.record_key}")
+            if vendor_number:
+                name = vendor_names.get(vendor_number, "")
+                vendor = f"{name} ({vendor_number})" if name else f"vendor {vendor_number}"
+                if hold == HoldReason.NONE and "not linked" in q.reason.lower():
+                    hold = HoldReason.UNLINKED_VENDOR
+            rows.append(FailedItemRow(
+                item_id=str(q.id), kind=kind, record=q.record_key, error=reason, held=not q.retryable,
+                attempts=q.retry_count, last_attempt=q.updated_at, vendor=vendor, document=document,
+                amount=amount, currency=currency, date=when, hold_reason=hold, vendor_number=vendor_number,
+                gl_account=account, dimension=dimension))
+        return rows
 
     def retry(self, item_id: str) -> None:
         self.store.retry_item(int(item_id))
@@ -222,8 +359,8 @@ class StoreBackend:
     def bill_accounts(self) -> list[BillAccountChoice]:
         reference = self.store.reference_data()
         labels = self._bill_account_labels(reference)
-        return [BillAccountChoice(a["id"], labels[a["id"]]) for a in reference.get("bill_accounts", [])
-                if not a.get("archived")]
+        return [BillAccountChoice(a["id"], labels[a["id"]], a.get("account_type", "") or "")
+                for a in reference.get("bill_accounts", []) if not a.get("archived")]
 
     def mappings(self) -> list[MappingRow]:
         reference = self.store.reference_data()
@@ -260,6 +397,9 @@ class StoreBackend:
     def set_mapping(self, nav_account: str, dimensions: dict[str, str], bill_account_id: str) -> None:
         self.store.set_account_mapping(nav_account, bill_account_id, dimension_filter=dimensions or None,
                                        source="user")
+
+    def remove_mapping(self, nav_account: str, dimensions: dict[str, str]) -> None:
+        self.store.remove_account_mapping(nav_account, dimensions or None)
 
     def classification_choices(self) -> list[ClassificationChoice]:
         return [ClassificationChoice(c.id, c.kind, classification_label(c.kind, c.name))
@@ -312,18 +452,21 @@ class StoreBackend:
         return rows
 
     def audit_log(self) -> list[AuditRow]:
-        return [AuditRow(a.at, a.system, a.action.replace("_", " "), a.record,
-                         ", ".join(f"{k}={v}" for k, v in a.detail.items()))
+        return [AuditRow(a.at, a.system, a.action.replace("_", " "), a.record, audit_words(a.detail))
                 for a in self.store.audit(limit=5000)]
 
     def status(self) -> StatusInfo:
-        base = self.status_source() if self.status_source else StatusInfo()
-        if base.last_sync is None:
-            finished = [r.finished_at for r in self.store.runs(limit=20) if r.finished_at and not r.dry_run]
-            if finished:
-                from dataclasses import replace
+        from dataclasses import replace
 
-                base = replace(base, last_sync=max(finished))
+        base = self.status_source() if self.status_source else StatusInfo()
+        real = [r for r in self.store.runs(limit=20) if r.finished_at and not r.dry_run]
+        if base.last_sync is None and real:
+            base = replace(base, last_sync=max(r.finished_at for r in real))
+        if real:
+            last = max(real, key=lambda r: (r.finished_at, r.id))
+            if last.status != "completed":
+                problem = "; ".join(clerk_words(e.strip()) for e in (last.message or "").split("; ") if e.strip())
+                base = replace(base, last_problem=f"The last sync {last.status}: {problem or 'see Activity'}")
         return base
 
     def attention_count(self) -> int:
@@ -331,18 +474,54 @@ class StoreBackend:
         return counts.get("queue_open", 0) + counts.get("conflicts_open", 0) + counts.get("proposals", 0)
 
     # -- sync -------------------------------------------------------------------------------------
-    def sync(self, *, dry_run: bool, progress: ProgressCallback, cancel: threading.Event) -> SyncOutcome:
+    def sync(self, *, dry_run: bool, progress: ProgressCallback, cancel: threading.Event,
+             flows: list[str] | None = None) -> SyncOutcome:
         if self.sync_runner is None:
             return SyncOutcome(ok=False, dry_run=dry_run,
                                summary="No connection is set up yet: open Settings to enter the NAV and BILL details.")
         try:
-            report = self.sync_runner(dry_run, progress, cancel)
+            if flows:
+                report = self.sync_runner(dry_run, progress, cancel, flows=flows)
+            else:
+                report = self.sync_runner(dry_run, progress, cancel)
         except RetryableError as error:
             return SyncOutcome(ok=False, dry_run=dry_run, summary=f"Could not reach the server: {error}",
                                offline=True)
         except ConnectorError as error:
             return SyncOutcome(ok=False, dry_run=dry_run, summary=str(error))
-        return outcome_of(report, dry_run, self.attention_count())
+        return outcome_of(report, dry_run, self.attention_count(), self.store)
+
+
+def _decimal(value: Any) -> Decimal | None:
+    try:
+        return Decimal(str(value)) if value not in (None, "") else None
+    except Exception:
+        return None
+
+
+def _date(value: Any):
+    from datetime import date
+
+    try:
+        return date.fromisoformat(str(value)) if value else None
+    except ValueError:
+        return None
+
+
+def audit_words(detail: dict) -> str:
+    """An audit entry's detail as "key: value" pairs, amounts with their currency."""
+    from app.ui.rows import money
+
+    parts = []
+    for key, value in (detail or {}).items():
+        if "amount" in key.lower() and value not in (None, ""):
+            value = money(value, str(detail.get("currency") or ""))
+        elif isinstance(value, (list, tuple)):
+            value = ", ".join(str(v) for v in value)
+        elif isinstance(value, dict):
+            value = ", ".join(f"{k} {v}" for k, v in value.items())
+        parts.append(f"{key.replace('_', ' ')}: {value}")
+    return ", ".join(parts)
 
 
 def summarise_flows(flows: dict[str, Any]) -> str:
@@ -355,7 +534,18 @@ def summarise_flows(flows: dict[str, Any]) -> str:
     return "; ".join(parts)
 
 
-def outcome_of(report: Any, dry_run: bool, attention: int) -> SyncOutcome:
+PAYMENTS_WAIT = ("Payments wait: enter the payment journal template, batch and balancing account in Settings → "
+                 "Payments (vendors and invoices synced as usual).")
+
+
+def clerk_words(error: str) -> str:
+    """An engine error as the clerk reads it, saying where to fix it."""
+    if error.startswith("payments: not run") and ("journal" in error or "balancing" in error):
+        return PAYMENTS_WAIT
+    return error
+
+
+def outcome_of(report: Any, dry_run: bool, attention: int, store: Any = None) -> SyncOutcome:
     """Turn the engine's RunReport (app.engine.report) into what the window shows."""
     if isinstance(report, SyncOutcome):
         return report
@@ -368,9 +558,17 @@ def outcome_of(report: Any, dry_run: bool, attention: int) -> SyncOutcome:
         summary = f"Preview: {len(planned)} change(s) would be made" + (f" ({flows})" if flows else "")
     else:
         summary = f"Sync {status}" + (f": {flows}" if flows else ": nothing to change")
+    errors = [clerk_words(e) for e in errors]
     if errors:
         summary += " — " + "; ".join(errors)
-    details = tuple(str(p) for p in (getattr(report, "planned", []) or []))
+    if dry_run and getattr(report, "planned", None):
+        from app.ui.plan_words import describe_plan
+
+        lines, words = describe_plan(report, store, first=False)  # names and amounts with currency, not ids
+        details = tuple(f"{line.system}: {line.text}" if line.system else line.text for line in lines)
+        summary = words.split("\n", 1)[0] + (" — " + "; ".join(errors) if errors else "")
+    else:
+        details = tuple(str(p) for p in (getattr(report, "planned", []) or []))
     offline = any("reach" in e.lower() or "connect" in e.lower() for e in errors)
     return SyncOutcome(ok=ok, dry_run=dry_run, summary=summary, needs_attention=attention, details=details,
                        offline=offline, started=datetime.now().astimezone())

@@ -53,6 +53,10 @@ class Column(Generic[Row]):
     bold: Callable[[Row], bool] | None = None
     numeric: bool = False  # right-aligned
     width: int = 0  # a hint for the view, in pixels; 0 = size to contents
+    text: Callable[[Row], str] | None = None  # how the value reads (e.g. "1,250.00 USD"); it still sorts by value
+
+    def shown(self, row: Row) -> str:
+        return self.text(row) if self.text is not None else display_text(self.value(row))
 
 
 class RowTableModel(QAbstractTableModel, Generic[Row]):
@@ -76,7 +80,7 @@ class RowTableModel(QAbstractTableModel, Generic[Row]):
     def search_text(self, row: int) -> str:
         """Every column's shown text of one row, lower case (what the filter box searches)."""
         if self._search_text is None:
-            self._search_text = ["\x1f".join(display_text(c.value(r)) for c in self._columns).lower()
+            self._search_text = ["\x1f".join(c.shown(r) for c in self._columns).lower()
                                  for r in self._rows]
         return self._search_text[row]
 
@@ -131,7 +135,7 @@ class RowTableModel(QAbstractTableModel, Generic[Row]):
         row = self._rows[index.row()]
         column = self._columns[index.column()]
         if role == Qt.ItemDataRole.DisplayRole:
-            return display_text(column.value(row))
+            return column.shown(row)
         if role == SORT_ROLE:
             value = column.value(row)
             if isinstance(value, Decimal):

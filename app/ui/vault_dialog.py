@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.ui.theme import colour_text, warning_text
 from app.ui.workers import TaskContext, TaskRunner
 
 log = logging.getLogger("navbill.ui")
@@ -78,14 +79,20 @@ class PassphraseDialog(QDialog):
         self.passphrase = secret_field(self)
         self.confirm = secret_field(self)
         form = QFormLayout()
+        self.form = form
         if mode == CHANGE:
-            form.addRow("Current passphrase", self.old_passphrase)
-        form.addRow("New passphrase" if mode in (NEW, CHANGE) else "Passphrase", self.passphrase)
+            form.addRow("&Current passphrase", self.old_passphrase)
+        form.addRow("&New passphrase" if mode in (NEW, CHANGE) else "&Passphrase", self.passphrase)
         if mode in (NEW, CHANGE):
-            form.addRow("Type it again", self.confirm)
+            form.addRow("&Type it again", self.confirm)
+        # A field this mode does not use must not sit unlabelled on the dialog and take the focus.
+        for unused in ((self.old_passphrase,) if mode != CHANGE else ()) + ((self.confirm,) if mode == UNLOCK else ()):
+            unused.hide()
+            unused.setEnabled(False)
+        self.first_field = self.old_passphrase if mode == CHANGE else self.passphrase
         self.error_label = QLabel("", self)
         self.error_label.setWordWrap(True)
-        self.error_label.setStyleSheet("color: #b00020;")
+        colour_text(self.error_label, warning_text())  # readable on a light or a dark palette
         self.error_label.setVisible(False)
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel,
                                         self)
@@ -99,6 +106,11 @@ class PassphraseDialog(QDialog):
         layout.addWidget(self.error_label)
         layout.addWidget(self.buttons)
         self.resize(480, 0)
+        self.first_field.setFocus()
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        self.first_field.setFocus()  # what the user types goes into the passphrase, never elsewhere
 
     def _explanation(self) -> str:
         status = self.vault.backend_status().message if self.vault is not None else ""
@@ -117,7 +129,7 @@ class PassphraseDialog(QDialog):
     def _busy(self, busy: bool) -> None:
         self.ok_button.setEnabled(not busy)
         for field in (self.old_passphrase, self.passphrase, self.confirm):
-            field.setEnabled(not busy)
+            field.setEnabled(not busy and not field.isHidden())
         if not busy and self._succeeded_once:
             self.accept()  # only once the worker is completely done with the vault
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt, Signal
-from PySide6.QtGui import QBrush, QColor
+from PySide6.QtGui import QBrush, QColor, QFont
 from PySide6.QtWidgets import (
     QComboBox,
     QGroupBox,
     QHeaderView,
     QInputDialog,
     QLabel,
+    QMessageBox,
     QSplitter,
     QStyledItemDelegate,
     QTableView,
@@ -68,7 +69,8 @@ class FieldCompareModel(QAbstractTableModel):
     def show(self, row: VendorDiffRow | None) -> None:
         self.beginResetModel()
         self.row = row
-        self.winners = {f: SIDE_NAV for f in (row.conflict_fields if row else ())}
+        suggested = row.suggested_sides if row else {}
+        self.winners = {f: suggested.get(f, SIDE_NAV) for f in (row.conflict_fields if row else ())}
         self.endResetModel()
 
     def rowCount(self, parent=QModelIndex()) -> int:  # noqa: B008
@@ -104,13 +106,33 @@ class FieldCompareModel(QAbstractTableModel):
             if conflict:
                 return "NAV" if self.winners.get(field) == SIDE_NAV else "BILL"
             return ""
-        if role == Qt.ItemDataRole.BackgroundRole and index.column() > 0 and (conflict or differs):
-            return QBrush(ATTENTION if conflict else HIGHLIGHT)
-        if role == Qt.ItemDataRole.ForegroundRole and index.column() > 0 and (conflict or differs):
-            return QBrush(QColor("black"))
+        colour = self._colour(field, index.column(), conflict, differs)
+        if role == Qt.ItemDataRole.BackgroundRole and colour is not None:
+            return QBrush(colour)
+        if role == Qt.ItemDataRole.ForegroundRole and colour is not None:
+            return QBrush(QColor("black"))  # the highlight colours are light: dark text on them
+        if role == Qt.ItemDataRole.FontRole and conflict and index.column() in (1, 2):
+            kept = (index.column() == 1) == (self.winners.get(field) == SIDE_NAV)
+            font = QFont()
+            font.setBold(kept)
+            font.setStrikeOut(not kept)
+            return font
         if role == Qt.ItemDataRole.ToolTipRole and conflict:
-            return "Changed on both sides since the last sync: choose the value to keep"
+            suggested = (self.row.suggested_sides or {}).get(field)
+            hint = f" ({suggested.upper()} changed it last)" if suggested else ""
+            return f"Changed on both sides since the last sync: choose the value to keep{hint}"
         return None
+
+    def _colour(self, field: str, column: int, conflict: bool, differs: bool) -> QColor | None:
+        """A conflict shows the kept value green and the replaced one red; a plain difference is amber."""
+        if column == 0:
+            return None
+        if conflict:
+            keep_nav = self.winners.get(field) == SIDE_NAV
+            if column == 3:
+                return GOOD
+            return GOOD if (column == 1) == keep_nav else ATTENTION
+        return HIGHLIGHT if differs and column in (1, 2) else None
 
     def setData(self, index, value, role=Qt.ItemDataRole.EditRole) -> bool:
         if self.row is None or index.column() != 3:
@@ -119,7 +141,7 @@ class FieldCompareModel(QAbstractTableModel):
         if field not in self.winners:
             return False
         self.winners[field] = SIDE_BILL if str(value).upper() == "BILL" else SIDE_NAV
-        self.dataChanged.emit(index, index)
+        self.dataChanged.emit(self.index(index.row(), 0), self.index(index.row(), 3))  # repaint both sides
         return True
 
 
@@ -151,12 +173,17 @@ class VendorsTab(TableTab):
             self.state_filter.addItem(state.value.capitalize(), state)
         self.state_filter.currentIndexChanged.connect(self._filter_state)
         self.actions_row.addWidget(self.state_filter)
-        self.link_button = self.add_button("Link…", self.link_selected,
+        self.link_button = self.add_button("&Link…", self.link_selected,
                                            "Link this NAV vendor to a BILL vendor that is the same company")
-        self.unlink_button = self.add_button("Unlink", self.unlink_selected, "Stop syncing this pair")
-        self.accept_button = self.add_button("Accept match", self.accept_selected, "Link the proposed pair")
-        self.resolve_button = self.add_button("Resolve conflict", self.resolve_selected,
+        self.unlink_button = self.add_button("U&nlink…", self.unlink_selected, "Stop syncing this pair (asks first)")
+        self.accept_button = self.add_button("&Accept match…", self.accept_selected,
+                                             "Link the proposed pair; you choose whose name both keep")
+        self.resolve_button = self.add_button("&Resolve conflict…", self.resolve_selected,
                                               "Write the values chosen in the Keep column to both sides")
+        self.undo_button = self.add_button("&Undo resolution", self.undo_resolution,
+                                           "Open the last resolved conflict again (until a sync has written it)")
+        self.undo_button.setEnabled(False)
+        self.last_resolution: tuple[str, str, list[int]] | None = None  # (vendor label, nav number, conflict ids)
 
         self.compare_model = FieldCompareModel(self)
         self.compare_view = QTableView(self)
@@ -187,7 +214,8 @@ class VendorsTab(TableTab):
     def count_text(self, rows) -> str:
         conflicts = sum(1 for r in rows if r.state == VendorState.CONFLICT)
         proposed = sum(1 for r in rows if r.state == VendorState.PROPOSED)
-        return f"{len(rows):,} vendors · {proposed} proposed · {conflicts} conflicts"
+        return (f"{len(rows):,} vendors · {proposed} proposed · {conflicts} "
+                f"{'conflict' if conflicts == 1 else 'conflicts'}")
 
     def _filter_state(self) -> None:
         state = self.state_filter.currentData()
@@ -201,9 +229,14 @@ class VendorsTab(TableTab):
                 self.compare_caption.setText("Select a vendor to compare its fields.")
             else:
                 self.compare_caption.setText(self._caption(row))
+            first_conflict = None
             for number, field in enumerate(VENDOR_SYNC_FIELDS):
                 if row is not None and field in row.conflict_fields:
                     self.compare_view.openPersistentEditor(self.compare_model.index(number, 3))
+                    first_conflict = number if first_conflict is None else first_conflict
+            if first_conflict is not None:  # the choice to make is in sight, not below the fold
+                self.compare_view.scrollTo(self.compare_model.index(first_conflict, 0),
+                                           QTableView.ScrollHint.PositionAtCenter)
         state = row.state if row else None
         if hasattr(self, "resolve_button"):
             self.link_button.setEnabled(state in (VendorState.ONLY_NAV, VendorState.PROPOSED))
@@ -222,14 +255,34 @@ class VendorsTab(TableTab):
     def bill_only_choices(self) -> list[VendorDiffRow]:
         return [r for r in self.model.rows() if r.state == VendorState.ONLY_BILL]
 
+    @staticmethod
+    def vendor_label(row: VendorDiffRow) -> str:
+        return f"“{row.name}” ({row.nav_number})" if row.nav_number else f"BILL vendor “{row.name}”"
+
+    def ask(self, title: str, text: str, yes: str, extra: str = "") -> str:
+        """A confirmation naming the record: returns "yes", "extra" or "" (cancelled)."""
+        box = QMessageBox(QMessageBox.Icon.Question, title, text, QMessageBox.StandardButton.Cancel, self)
+        yes_button = box.addButton(yes, QMessageBox.ButtonRole.AcceptRole)
+        extra_button = box.addButton(extra, QMessageBox.ButtonRole.AcceptRole) if extra else None
+        box.setDefaultButton(QMessageBox.StandardButton.Cancel)
+        self.confirmation = box
+        try:
+            box.exec()
+        finally:
+            self.confirmation = None
+        clicked = box.clickedButton()
+        return "yes" if clicked is yes_button else "extra" if extra_button is not None and clicked is extra_button \
+            else ""
+
     def link_selected(self, bill_id: str | None = None) -> None:
         row: VendorDiffRow | None = self.current_row()
         if row is None or not row.nav_number:
             return
+        choices = self.bill_only_choices()
+        bill_name = ""
         if not bill_id:
-            choices = self.bill_only_choices()
             if row.state == VendorState.PROPOSED and row.bill_id:
-                bill_id = row.bill_id
+                bill_id, bill_name = row.bill_id, str(row.bill_fields.get("name") or "")
             elif not choices:
                 self.commands.report("There is no unlinked BILL vendor to link to.")
                 return
@@ -240,26 +293,78 @@ class VendorsTab(TableTab):
                                                  labels, 0, False)
                 if not ok:
                     return
-                bill_id = choices[labels.index(label)].bill_id
+                chosen = choices[labels.index(label)]
+                bill_id, bill_name = chosen.bill_id, chosen.name
+        else:
+            bill_name = next((c.name for c in choices if c.bill_id == bill_id), "")
         nav_number = row.nav_number
-        self.commands.run_command(f"Link {nav_number} to {bill_id}", lambda b: b.link(nav_number, bill_id))
+        target = f"BILL vendor “{bill_name}”" if bill_name else f"BILL vendor {bill_id}"
+        self.commands.run_command(f"Link {self.vendor_label(row)} to {target}", lambda b: b.link(nav_number, bill_id))
 
     def unlink_selected(self) -> None:
         row = self.current_row()
-        if row is not None and row.nav_number:
-            nav_number = row.nav_number
-            self.commands.run_command(f"Unlink {nav_number}", lambda b: b.unlink(nav_number))
+        if row is None or not row.nav_number:
+            return
+        bill_name = str(row.bill_fields.get("name") or row.bill_id)
+        if self.ask("Unlink vendor", f"Unlink NAV vendor {self.vendor_label(row)} from BILL vendor “{bill_name}”?\n\n"
+                    "Changes stop going across, and new invoices of this vendor wait until it is linked again. "
+                    "Both stay in this list as unlinked; Link… joins them again.", "Unlink") != "yes":
+            return
+        nav_number = row.nav_number
+        self.commands.run_command(f"Unlink {self.vendor_label(row)}", lambda b: b.unlink(nav_number))
 
     def accept_selected(self) -> None:
         row = self.current_row()
-        if row is not None and row.state == VendorState.PROPOSED:
-            nav_number = row.nav_number
-            self.commands.run_command(f"Accept match for {nav_number}", lambda b: b.accept_proposal(nav_number))
+        if row is None or row.state != VendorState.PROPOSED:
+            return
+        nav_name, bill_name = str(row.nav_fields.get("name") or ""), str(row.bill_fields.get("name") or "")
+        nav_number = row.nav_number
+        if nav_name and bill_name and nav_name != bill_name:
+            answer = self.ask("Accept match", f"Link NAV vendor “{nav_name}” ({nav_number}) with BILL vendor "
+                              f"“{bill_name}”.\n\nThe names differ. Which name should both keep?",
+                              f"Keep NAV's “{nav_name}”", f"Keep BILL's “{bill_name}”")
+            if not answer:
+                return
+            side = "nav" if answer == "yes" else "bill"
+        else:
+            if self.ask("Accept match", f"Link NAV vendor “{nav_name}” ({nav_number}) with BILL vendor "
+                        f"“{bill_name or row.bill_id}”?", "Link them") != "yes":
+                return
+            side = "nav"
+        kept = nav_name if side == "nav" else bill_name
+        self.commands.run_command(f"Accept match for “{nav_name}” ({nav_number}), keeping the name “{kept}”",
+                                  lambda b: b.accept_proposal(nav_number, side))
 
     def resolve_selected(self) -> None:
         row = self.current_row()
         if row is None or row.state != VendorState.CONFLICT:
             return
         nav_number, winners = row.nav_number, dict(self.compare_model.winners)
-        self.commands.run_command(f"Resolve conflict on {nav_number}",
-                                  lambda b: b.resolve_conflict(nav_number, winners))
+        lines = []
+        for field in row.conflict_fields:
+            keep = winners.get(field, SIDE_NAV)
+            kept = row.nav_fields.get(field) if keep == SIDE_NAV else row.bill_fields.get(field)
+            lost = row.bill_fields.get(field) if keep == SIDE_NAV else row.nav_fields.get(field)
+            other = "BILL" if keep == SIDE_NAV else "NAV"
+            lines.append(f"• {FIELD_LABELS.get(field, field)}: keep {keep.upper()}'s “{display_text(kept)}” "
+                         f"({other}'s “{display_text(lost)}” is replaced in {other})")
+        if self.ask("Resolve conflict", f"Resolve the conflict on {self.vendor_label(row)}?\n\n" + "\n".join(lines)
+                    + "\n\nThe next sync writes this; until then Undo resolution opens it again.",
+                    "Resolve") != "yes":
+            return
+        label = self.vendor_label(row)
+
+        def remember(ids: list[int]) -> None:
+            self.last_resolution = (label, nav_number, list(ids or []))
+            self.undo_button.setEnabled(bool(ids))
+
+        self.commands.run_command(f"Resolve the conflict on {label}",
+                                  lambda b: b.resolve_conflict(nav_number, winners), on_result=remember)
+
+    def undo_resolution(self) -> None:
+        if self.last_resolution is None:
+            return
+        label, _nav_number, ids = self.last_resolution
+        self.last_resolution = None
+        self.undo_button.setEnabled(False)
+        self.commands.run_command(f"Undo the resolution on {label}", lambda b: b.undo_resolution(ids))

@@ -57,8 +57,8 @@ def test_invoice_model_sorts_amounts_as_numbers(qtbot):
     view, proxy = make_table(model, parent)
     amount_column = [c.header for c in INVOICE_COLUMNS].index("Amount")
     proxy.sort(amount_column, Qt.SortOrder.DescendingOrder)
-    assert proxy.index(0, amount_column).data() == "999.50"
-    assert proxy.index(ROWS - 1, amount_column).data() == "0.50"
+    assert proxy.index(0, amount_column).data() == "999.50 USD"
+    assert proxy.index(ROWS - 1, amount_column).data() == "0.50 USD"
 
 
 def test_sort_order_survives_a_refill(qtbot):

@@ -53,12 +53,27 @@ def test_compare_view_highlights_differences(window):
     assert model.index(3, 1).data(Qt.ItemDataRole.BackgroundRole) is None  # City is the same on both sides
 
 
-def test_accept_proposed_match_links_the_vendor(qtbot, window, seeded_store):
+def click_box_button(box, text: str) -> None:
+    from PySide6.QtTest import QTest
+
+    button = next(b for b in box.buttons() if b.text() == text)
+    QTest.mouseClick(button, Qt.MouseButton.LeftButton)
+
+
+def test_accept_match_asks_which_name_wins(qtbot, window, seeded_store):
+    from PySide6.QtWidgets import QMessageBox
+
     tab = window.vendors_tab
     select(tab, lambda r: r.nav_number == "V00040")
     assert tab.accept_button.isEnabled()
-    run_and_wait(qtbot, window, tab.accept_button.click)
+    seen = when_modal(QMessageBox, lambda box: click_box_button(box, "Keep BILL's “Great Lakes Aluminium”"))
+    run_and_wait(qtbot, window, lambda: qtbot.mouseClick(tab.accept_button, Qt.MouseButton.LeftButton))
+    assert "Which name should both keep?" in seen[0].text()
+    assert {b.text() for b in seen[0].buttons()} >= {"Keep NAV's “Great Lakes Aluminum”",
+                                                     "Keep BILL's “Great Lakes Aluminium”"}
     assert [v.status for v in seeded_store.vendor_rows() if v.nav_number == "V00040"] == ["linked"]
+    chosen = seeded_store.conflict_rows(state="chosen", record_key="V00040")
+    assert [(c.field, c.chosen_side, c.bill_value) for c in chosen] == [("name", "bill", "Great Lakes Aluminium")]
     assert any(r.nav_number == "V00040" and r.state == VendorState.LINKED for r in tab.model.rows())
 
 
@@ -71,27 +86,75 @@ def test_link_only_in_nav_vendor_to_a_bill_vendor(qtbot, window, seeded_store):
     assert linked["V00120"] == "00901ORPH"
 
 
-def test_unlink_removes_the_pair(qtbot, window, seeded_store):
+def test_unlink_confirms_and_the_vendor_stays_visible_as_unlinked(qtbot, window, seeded_store):
+    from PySide6.QtWidgets import QMessageBox
+
     tab = window.vendors_tab
     select(tab, lambda r: r.nav_number == "V00010")
-    run_and_wait(qtbot, window, tab.unlink_button.click)
+    seen = when_modal(QMessageBox, lambda box: click_box_button(box, "Cancel"))
+    qtbot.mouseClick(tab.unlink_button, Qt.MouseButton.LeftButton)
+    assert seen and "“Acme Steel Supply” (V00010)" in seen[0].text()
+    assert "V00010" in {v.nav_number for v in seeded_store.vendor_rows()}  # cancelled: still linked
+
+    when_modal(QMessageBox, lambda box: click_box_button(box, "Unlink"))
+    run_and_wait(qtbot, window, lambda: qtbot.mouseClick(tab.unlink_button, Qt.MouseButton.LeftButton))
     assert "V00010" not in {v.nav_number for v in seeded_store.vendor_rows()}
     assert any(a.action == "unlink" for a in seeded_store.audit())
+    unlinked = [r for r in tab.model.rows() if r.unlinked]
+    assert {(r.state, r.name) for r in unlinked} == {(VendorState.ONLY_NAV, "Acme Steel Supply"),
+                                                     (VendorState.ONLY_BILL, "Acme Steel Supply")}
+    # Link… joins them again (the undo of an unlink).
+    select(tab, lambda r: r.nav_number == "V00010")
+    run_and_wait(qtbot, window, lambda: tab.link_selected("00901ACME"))
+    assert {v.nav_number: v.status for v in seeded_store.vendor_rows()}["V00010"] == "linked"
+    assert not any(r.unlinked for r in tab.model.rows())
 
 
-def test_resolve_conflict_per_field(qtbot, window, seeded_store):
+def test_resolve_conflict_per_field_confirms_and_can_be_undone(qtbot, window, seeded_store):
+    from PySide6.QtTest import QTest
+    from PySide6.QtWidgets import QComboBox, QMessageBox
+
+    from app.ui.table_model import ATTENTION, GOOD
+
     tab = window.vendors_tab
     select(tab, lambda r: r.state == VendorState.CONFLICT)
     assert tab.resolve_button.isEnabled()
     model = tab.compare_model
     phone_row = next(i for i in range(model.rowCount()) if model.index(i, 0).data() == "Phone")
     assert model.flags(model.index(phone_row, 3)) & Qt.ItemFlag.ItemIsEditable
-    assert model.setData(model.index(phone_row, 3), "BILL")
+    assert model.winners == {"phone": "nav", "email": "nav"}  # same change time: NAV, the vendor master
+    assert model.index(phone_row, 1).data(Qt.ItemDataRole.BackgroundRole).color() == GOOD
+
+    # Choose BILL for the phone in the Keep column's combo box, with the keyboard.
+    editor = tab.compare_view.indexWidget(tab.compare_view.model().index(phone_row, 3))
+    assert isinstance(editor, QComboBox) and editor.currentText() == "NAV"
+    editor.setFocus()
+    QTest.keyClick(editor, Qt.Key.Key_Down)
     assert model.winners["phone"] == SIDE_BILL
-    run_and_wait(qtbot, window, tab.resolve_button.click)
+    assert model.index(phone_row, 2).data(Qt.ItemDataRole.BackgroundRole).color() == GOOD  # BILL kept: green
+    assert model.index(phone_row, 1).data(Qt.ItemDataRole.BackgroundRole).color() == ATTENTION  # NAV replaced
+
+    # Resolve asks first, naming the vendor and both values; Cancel changes nothing.
+    seen = when_modal(QMessageBox, lambda box: click_box_button(box, "Cancel"))
+    qtbot.mouseClick(tab.resolve_button, Qt.MouseButton.LeftButton)
+    assert "“Keystone Paint & Coatings” (V00070)" in seen[0].text()
+    assert "Phone: keep BILL's “717-555-0123” (NAV's “717-555-0199” is replaced in NAV)" in seen[0].text()
+    assert seeded_store.conflict_rows(state="chosen") == []
+
+    when_modal(QMessageBox, lambda box: click_box_button(box, "Resolve"))
+    run_and_wait(qtbot, window, lambda: qtbot.mouseClick(tab.resolve_button, Qt.MouseButton.LeftButton))
     chosen = {c.field: c.chosen_side for c in seeded_store.conflict_rows(state="chosen")}
     assert chosen == {"phone": "bill", "email": "nav"}
     assert not any(r.state == VendorState.CONFLICT for r in tab.model.rows())
+    resolved = [a for a in seeded_store.audit() if a.action == "resolve_conflict" and a.detail["field"] == "phone"]
+    assert resolved[0].detail["nav_value"] == "717-555-0199"  # the audit keeps the value that was replaced
+
+    assert tab.undo_button.isEnabled()
+    run_and_wait(qtbot, window, lambda: qtbot.mouseClick(tab.undo_button, Qt.MouseButton.LeftButton))
+    assert seeded_store.conflict_rows(state="chosen") == []
+    assert {c.field for c in seeded_store.conflict_rows(state="open")} == {"phone", "email"}
+    assert any(a.action == "undo_resolve_conflict" for a in seeded_store.audit())
+    assert any(r.state == VendorState.CONFLICT for r in tab.model.rows())
 
 
 def test_a_refused_command_shows_the_reason(qtbot, window):
@@ -155,20 +218,83 @@ def test_payments_show_posted_with_nav_document(window):
 
 
 # --- failed postings ---------------------------------------------------------------------------------
-def test_retry_one_and_skip_with_note(qtbot, window, seeded_store):
+def when_modal(kind, act) -> list:
+    """Once a modal dialog of ``kind`` is up, ``act(dialog)`` on it (clicks and keys); returns what was seen."""
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication
+
+    seen: list = []
+
+    def attempt() -> None:
+        dialog = QApplication.activeModalWidget()
+        if not isinstance(dialog, kind):
+            QTimer.singleShot(20, attempt)
+            return
+        seen.append(dialog)
+        act(dialog)
+
+    QTimer.singleShot(20, attempt)
+    return seen
+
+
+def test_failed_rows_name_vendor_document_amount_and_date(window):
+    rows = {r.record: r for r in window.failures_tab.model.rows()}
+    invoice = rows["PI-1003"]
+    assert invoice.vendor == "Acme Steel Supply (V00010)" and invoice.document == "Invoice PI-1003 (vendor's AC-7790)"
+    assert invoice.label == "Invoice PI-1003 (vendor's AC-7790) (Acme Steel Supply (V00010), 410.00 USD)"
+    tab = window.failures_tab
+    amount_column = [c.header for c in tab.model.columns].index("Amount")
+    select(tab, lambda r: r.record == "PI-1003")
+    index = tab.view.selectionModel().selectedRows()[0]
+    assert index.siblingAtColumn(amount_column).data() == "410.00 USD"
+    assert "G/L account 6150 is not mapped" in tab.detail.text()  # the whole reason, in the detail pane
+    assert tab.fix_button.isEnabled()
+    qtbot_click(tab.fix_button)
+    assert window.tabs.currentWidget() is window.mappings_tab
+    assert window.mappings_tab.current_row().nav_account == "6150"
+
+
+def qtbot_click(button) -> None:
+    from PySide6.QtTest import QTest
+
+    QTest.mouseClick(button, Qt.MouseButton.LeftButton)
+
+
+def test_skip_asks_for_a_note_and_confirmation(qtbot, window, seeded_store):
+    from PySide6.QtTest import QTest
+
+    from app.ui.failures_tab import SkipDialog
+
     tab = window.failures_tab
     assert tab.model.rowCount() == 3
-    failed = next(r for r in tab.model.rows() if r.kind == "payment")
-    assert "journal batch" in failed.error and not failed.held
-    select(tab, lambda r: r.item_id == failed.item_id)
-    run_and_wait(qtbot, window, tab.retry_button.click)
-    assert any(a.action == "retry" for a in seeded_store.audit())
-
     select(tab, lambda r: r.record == "PI-1002")
-    run_and_wait(qtbot, window, lambda: tab.skip_selected(note="paid by cheque outside BILL"))
-    skipped = seeded_store.queue_items(state="skipped")
-    assert [(q.record_key, q.note) for q in skipped] == [("PI-1002", "paid by cheque outside BILL")]
+
+    # Cancel: nothing is skipped.
+    seen = when_modal(SkipDialog, lambda d: QTest.mouseClick(
+        d.buttons.button(d.buttons.StandardButton.Cancel), Qt.MouseButton.LeftButton))
+    qtbot.mouseClick(tab.skip_button, Qt.MouseButton.LeftButton)
+    assert seen and seen[0].skip_button.isEnabled() is False  # grey until a note is typed
+    assert "Invoice PI-1002" in seen[0].question.text() and "980.40 USD" in seen[0].question.text()
+    assert seen_store_skips(seeded_store) == []
+
+    def type_note_and_confirm(dialog) -> None:
+        QTest.keyClicks(dialog.note, "paid by cheque outside BILL")
+        assert dialog.skip_button.isEnabled()
+        QTest.mouseClick(dialog.skip_button, Qt.MouseButton.LeftButton)
+
+    with qtbot.waitSignal(window.refreshed, timeout=10_000):
+        with qtbot.waitSignal(window.command_finished, timeout=10_000) as finished:
+            when_modal(SkipDialog, type_note_and_confirm)
+            qtbot.mouseClick(tab.skip_button, Qt.MouseButton.LeftButton)
+    assert finished.args[1] and finished.args[0].startswith("Skip Invoice PI-1002")
+    assert seen_store_skips(seeded_store) == [("PI-1002", "paid by cheque outside BILL")]
+    assert any(a.action == "skip" and a.detail.get("note") == "paid by cheque outside BILL"
+               for a in seeded_store.audit())
     assert tab.model.rowCount() == 2
+
+
+def seen_store_skips(store) -> list:
+    return [(q.record_key, q.note) for q in store.queue_items(state="skipped")]
 
 
 def test_retry_all(qtbot, window, seeded_store):
@@ -177,17 +303,95 @@ def test_retry_all(qtbot, window, seeded_store):
 
 
 # --- mappings ----------------------------------------------------------------------------------------
-def test_mapping_combo_delegate_sets_the_mapping(qtbot, window, seeded_store):
+def open_account_editor(qtbot, tab, nav_account: str):
+    """Double-click the BILL account cell of a G/L account: the combo box editor opens there."""
+    from PySide6.QtWidgets import QApplication, QComboBox
+
+    select(tab, lambda r: r.nav_account == nav_account)
+    index = tab.view.selectionModel().selectedRows()[0].siblingAtColumn(3)
+    rect = tab.view.visualRect(index)
+    tab.view.window().activateWindow()
+    qtbot.waitUntil(lambda: QApplication.activeWindow() is tab.view.window(), timeout=5_000)
+    qtbot.waitUntil(lambda: not tab.view.viewport().findChildren(QComboBox), timeout=5_000)  # no editor open
+    qtbot.mouseClick(tab.view.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+    qtbot.mouseDClick(tab.view.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+    qtbot.waitUntil(lambda: isinstance(QApplication.focusWidget(), QComboBox), timeout=5_000)
+    editor = QApplication.focusWidget()
+    assert editor.parent() is tab.view.viewport()
+    return editor
+
+
+def choose(editor, account_id: str) -> None:
+    from PySide6.QtTest import QTest
+
+    while editor.currentData() != account_id:
+        QTest.keyClick(editor, Qt.Key.Key_Down)
+    QTest.keyClick(editor, Qt.Key.Key_Return)
+
+
+def test_mapping_editor_preselects_nothing_and_refuses_a_bank_or_ap_account(qtbot, window, seeded_store):
+    from PySide6.QtTest import QTest
+    from PySide6.QtWidgets import QMessageBox
+
+    from app.store import schema as t
+
+    with seeded_store.session() as s:
+        s.add(t.BillAccountCache(id="0ca01AP", number="2110", name="Accounts Payable", account_type="ACCOUNTS_PAYABLE"))
+        s.add(t.BillAccountCache(id="0ca01BANK", number="1010", name="Operating Bank", account_type="BANK"))
+        s.get(t.BillAccountCache, "0ca01SHOP").account_type = "EXPENSE"
+    with qtbot.waitSignal(window.refreshed, timeout=10_000):
+        window.refresh()
+    window.show()
     tab = window.mappings_tab
-    select(tab, lambda r: r.nav_account == "6150")
-    proxy_index = tab.view.selectionModel().selectedRows()[0].siblingAtColumn(3)
-    delegate = tab.view.itemDelegateForIndex(proxy_index)
-    editor = delegate.createEditor(tab.view.viewport(), None, proxy_index)
-    assert editor.count() == 3  # every active BILL account
-    editor.setCurrentIndex(editor.findData("0ca01SHOP"))
-    run_and_wait(qtbot, window, lambda: delegate.setModelData(editor, tab.proxy, proxy_index))
-    mapped = {m.nav_account: (m.bill_account_id, m.source) for m in seeded_store.account_mapping_rows()}
-    assert mapped["6150"] == ("0ca01SHOP", "user")
+    window.tabs.setCurrentWidget(tab)
+
+    def mapped() -> dict:
+        return {m.nav_account: m.bill_account_id for m in seeded_store.account_mapping_rows()}
+
+    # Nothing pre-selected: double-click + Enter maps nothing.
+    editor = open_account_editor(qtbot, tab, "6150")
+    assert editor.currentIndex() == 0 and editor.currentData() == "" and editor.count() == 6
+    QTest.keyClick(editor, Qt.Key.Key_Return)
+    qtbot.wait(100)
+    assert "6150" not in mapped() and not window.tasks.busy
+
+    # Accounts Payable: a warning naming both accounts; Cancel keeps it unmapped.
+    seen = when_modal(QMessageBox, lambda box: click_box_button(box, "Cancel"))
+    choose(open_account_editor(qtbot, tab, "6150"), "0ca01AP")
+    qtbot.waitUntil(lambda: bool(seen), timeout=5_000)
+    assert "NAV G/L 6150 “Shop Supplies”" in seen[0].text() and "“2110 Accounts Payable”" in seen[0].text()
+    assert "Accounts Payable account" in seen[0].text()
+    assert "6150" not in mapped()
+    assert "Not mapped: NAV G/L 6150 “Shop Supplies” stays as it was." in window.message_label.text()
+
+    # An expense account maps without a question; the message names both sides; Undo puts it back.
+    with qtbot.waitSignal(window.refreshed, timeout=10_000):
+        with qtbot.waitSignal(window.command_finished, timeout=10_000) as finished:
+            choose(open_account_editor(qtbot, tab, "6150"), "0ca01SHOP")
+    assert finished.args == ["Map NAV G/L 6150 “Shop Supplies” to BILL “6155 Shop Consumables”", True]
+    assert mapped().get("6150") == "0ca01SHOP"
+    run_and_wait(qtbot, window, lambda: qtbot.mouseClick(tab.undo_button, Qt.MouseButton.LeftButton))
+    assert "6150" not in mapped()
+
+    # "Map anyway" is the explicit override.
+    when_modal(QMessageBox, lambda box: click_box_button(box, "Map anyway"))
+    run_and_wait(qtbot, window, lambda: choose(open_account_editor(qtbot, tab, "6150"), "0ca01BANK"))
+    assert mapped().get("6150") == "0ca01BANK"
+
+
+def test_a_dimension_value_on_the_wrong_classification_needs_an_override(window):
+    from app.ui.rows import ClassificationChoice, DimensionMappingRow, dimension_mapping_warning
+
+    project = DimensionMappingRow("PROJECT", "P-1003", "ERP Rollout")
+    mapped = DimensionMappingRow("PROJECT", "P-1001", "Line 3 Retrofit", classification_id="cls1")
+    department = ClassificationChoice("dep1", "departments", "Department: Production")
+    klass = ClassificationChoice("cls2", "accounting-classes", "Class: ERP")
+    kinds = {"cls1": "accounting-classes", "cls2": "accounting-classes", "dep1": "departments"}
+    warning = dimension_mapping_warning(project, department, [project, mapped], kinds)
+    assert "Other PROJECT values go to BILL class" in warning and "“Department: Production”" in warning
+    assert dimension_mapping_warning(project, klass, [project, mapped], kinds) == ""
+    assert "looks like a department" in dimension_mapping_warning(
+        DimensionMappingRow("DEPARTMENT", "PROD", "Production"), klass, [], kinds)
 
 
 def test_accept_suggested_mapping(qtbot, window, seeded_store):
@@ -225,10 +429,14 @@ def test_status_bar_and_attention_state(window):
 
 
 def test_pause_shows_in_status(window):
-    window.pause_action.setChecked(True)
+    assert window.state == ConnectorState.ATTENTION
+    window.pause_action.trigger()
     assert window.paused and window.next_sync_label.text() == "Next sync: paused"
-    window.pause_action.setChecked(False)
-    assert not window.paused
+    assert window.state == ConnectorState.PAUSED and window.state_label.text() == "● Syncing paused"
+    assert window.pause_action.text() == "Resume syncing"
+    window.pause_action.trigger()
+    assert not window.paused and window.pause_action.text() == "Pause syncing"
+    assert window.state == ConnectorState.ATTENTION
 
 
 def test_closing_without_tray_minimises_instead(qtbot, window):
@@ -245,3 +453,60 @@ def test_sync_without_connection_says_what_to_do(qtbot, window):
     outcome = finished.args[0]
     assert not outcome.ok and "Settings" in outcome.summary
     assert window.sync_action.isEnabled()
+
+
+def test_keyboard_ctrl_tab_moves_between_tabs_and_tab_leaves_the_table(qtbot, window):
+    from PySide6.QtTest import QTest
+    from PySide6.QtWidgets import QApplication
+
+    window.show()
+    window.activateWindow()
+    qtbot.waitUntil(window.isActiveWindow, timeout=5_000)
+    view = window.vendors_tab.view
+    view.setFocus()
+    QTest.keyClick(QApplication.focusWidget(), Qt.Key.Key_Tab, Qt.KeyboardModifier.ControlModifier)
+    assert window.tabs.currentWidget() is window.invoices_tab
+    QTest.keyClick(QApplication.focusWidget(), Qt.Key.Key_Backtab,
+                   Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
+    assert window.tabs.currentWidget() is window.vendors_tab
+    view.setFocus()
+    QTest.keyClick(view, Qt.Key.Key_Tab)
+    assert QApplication.focusWidget() is not view  # Tab left the table
+    # One key, one meaning: F5 is Sync now, Reload is Ctrl+R.
+    assert window.sync_action.shortcut().toString() == "F5"
+    assert window.refresh_action.shortcut().toString() == "Ctrl+R"
+    keys = [a.shortcut().toString() for a in window.findChildren(type(window.sync_action)) if not a.shortcut().isEmpty()]
+    assert len(keys) == len(set(keys)), keys
+
+
+def test_help_about_names_version_data_folder_and_log_file(window, tmp_path):
+    from app import __version__
+    from app.config import app_paths
+
+    window.paths = app_paths(tmp_path / "home")
+    text = window.about_text()
+    assert __version__ in text and str(window.paths.data_dir) in text
+    assert str(window.paths.log_dir / "navbill.log") in text and "README" in text
+    assert [a.text() for a in window.menuBar().actions()] == ["&File", "&View", "&Help"]
+
+
+def test_pending_invoice_skip_asks_for_a_note_and_names_the_invoice(qtbot, window, seeded_store):
+    from PySide6.QtTest import QTest
+
+    from app.ui.failures_tab import SkipDialog
+
+    tab = window.invoices_tab
+    window.tabs.setCurrentWidget(tab)
+    select(tab, lambda r: r.nav_number == "PI-1003")
+    amount = [c.header for c in tab.model.columns].index("Amount")
+    assert tab.view.selectionModel().selectedRows()[0].siblingAtColumn(amount).data() == "410.00 USD"
+    assert tab.retry_button.isEnabled() and tab.skip_button.isEnabled()
+
+    def note_and_skip(dialog) -> None:
+        assert "Invoice PI-1003 (vendor's AC-7790) (Acme Steel Supply, 410.00 USD)" in dialog.question.text()
+        QTest.keyClicks(dialog.note, "credited by the vendor")
+        QTest.mouseClick(dialog.skip_button, Qt.MouseButton.LeftButton)
+
+    when_modal(SkipDialog, note_and_skip)
+    run_and_wait(qtbot, window, lambda: qtbot.mouseClick(tab.skip_button, Qt.MouseButton.LeftButton))
+    assert seen_store_skips(seeded_store) == [("PI-1003", "credited by the vendor")]

@@ -154,7 +154,7 @@ def test_a_preview_asked_for_during_a_run_waits_for_it_on_the_services_scheduler
     assert gated_service.log == ["run start", "run end", "preview start", "preview end"]
     assert gated_service.max_active == 1
     assert [o.dry_run for o in outcomes] == [False, True]
-    assert outcomes[1].ok and outcomes[1].details == ("BILL: create vendor V00050",), outcomes[1].summary
+    assert outcomes[1].ok and outcomes[1].details == ("BILL: Create vendor “V00050” in BILL",), outcomes[1].summary
     assert ("vendors: NAV vendors read (3)", 0, 0) in progress
     assert window.preview_action.isEnabled() and not window.cancel_action.isEnabled()
 

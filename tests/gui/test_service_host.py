@@ -3,8 +3,6 @@ settings restarts, quit; and the dimension-mapping fix for a held invoice."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 import requests
 from PySide6.QtWidgets import QApplication
@@ -38,9 +36,6 @@ def service_window(qtbot, navbill_home):
     window.close()
     window.deleteLater()
     session.close()
-
-
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 
 
 def row_of(window, nav_number):
@@ -183,9 +178,13 @@ def test_crash_handler_logs_critical_redacted_and_the_dialog_copies(qtbot, caplo
     assert QApplication.clipboard().text() == handler.last_report
 
 
-def test_screenshots_of_every_tab_after_a_demo_sync(qtbot, service_window):
-    """docs/screenshots/*.png (the README shows main-window.png): status bar with push/poll and next sync."""
+def test_screenshots_of_every_tab_after_a_demo_sync(qtbot, service_window, tmp_path):
+    """Every tab renders to a picture that is not blank (into tmp_path: the README's screenshots in
+    docs/screenshots come only from `python -m app.ui.screenshots`, run on purpose)."""
+    from app.ui.screenshots import is_blank
+
     window, session, host = service_window
+    SCREENSHOTS = tmp_path / "screenshots"
     qtbot.waitUntil(lambda: window.nav_mode_label.text() == "NAV: push"
                     and window.bill_mode_label.text() in ("BILL: push", "BILL: polling"), timeout=60_000)
     qtbot.waitUntil(lambda: "not scheduled" not in window.next_sync_label.text(), timeout=10_000)
@@ -199,7 +198,9 @@ def test_screenshots_of_every_tab_after_a_demo_sync(qtbot, service_window):
     def shoot(name: str) -> None:
         QApplication.processEvents()  # pending layouts first, so labels have their final size
         path = SCREENSHOTS / f"{name}.png"
-        assert window.grab().save(str(path))
+        image = window.grab().toImage()
+        assert not is_blank(image), name
+        assert image.save(str(path))
         assert path.stat().st_size > 10_000
 
     window.tabs.setCurrentWidget(window.vendors_tab)

@@ -75,6 +75,11 @@ def test_connection_test_explains_a_wrong_password(qtbot, wizard):
     failed = [r for r in page.model.rows() if r.passed is False]
     assert failed and failed[0].fix  # a sentence saying what to do
     assert page.passed is False
+    # The BILL steps after the failed sign-in were never tried, and say so (not a green "passed").
+    bill = [r for r in page.model.rows() if r.name.startswith("BILL:")]
+    after = bill[[r.state for r in bill].index("failed") + 1:]
+    assert after and all(r.state == "not tried" for r in after), [(r.name, r.state) for r in after]
+    assert failed[0].fix in page.result_label.text()  # the whole fix, not cut off in a cell
     assert "not-the-password" not in " ".join(r.detail + r.fix for r in page.model.rows())
 
 

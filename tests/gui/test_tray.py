@@ -53,12 +53,12 @@ def test_tray_icon_menu_states_and_close_to_tray(x_display_with_tray):
     assert seen["platform"] == "xcb"
     assert seen["tray_available"], "trayer did not provide a system tray"
     assert seen["window_shown"] and seen["icon_visible"]
-    assert seen["menu"] == ["Sync now", "Open", "Pause syncing", "Quit"]
+    assert seen["menu"] == ["Sync now", "Pause syncing", "Open “Needs attention”", "Open", "Quit"]
     assert seen["state_after_load"] == "attention"
     assert seen["notices"] and "need your attention" in seen["notices"][0]
     assert "Needs your attention" in seen["tooltip"]
     assert seen["hidden_after_close"] and seen["shown_by_open"]
-    assert seen["paused"]
+    assert seen["paused"] and seen["resume_label"] == "Resume syncing" and seen["pause_label"] == "Pause syncing"
     assert seen["sync_disabled_while_syncing"]
     assert seen["state_offline"] == "offline"
     assert seen["quit_closes_window"]

@@ -226,9 +226,35 @@ def test_settings_wizard_offers_the_credentials_dialog(qtbot, navbill_home, no_k
     try:
         wizard = SetupWizard(session)
         qtbot.addWidget(wizard)
-        assert wizard.buttonText(QWizard.WizardButton.CustomButton1) == "Credentials…"
+        assert wizard.buttonText(QWizard.WizardButton.CustomButton1).replace("&", "") == "Credentials…"
         seen = answer_modal(VaultSettingsDialog, lambda dialog: dialog.reject())
         wizard.customButtonClicked.emit(QWizard.WizardButton.CustomButton1.value)
         assert seen and "keyring" in seen[0].where.text().lower()
+    finally:
+        session.close()
+
+
+def test_unlock_dialog_has_one_labelled_field_and_the_typing_goes_into_it(qtbot, navbill_home, no_keyring):
+    from PySide6.QtCore import Qt
+    from PySide6.QtTest import QTest
+
+    session = open_real_session(navbill_home)
+    session.vault.set_passphrase(PASSPHRASE)
+    session.close()
+    session = open_real_session(navbill_home)
+    try:
+        assert passphrase_mode(session.vault) == UNLOCK
+        dialog = PassphraseDialog(session.vault, UNLOCK)
+        qtbot.addWidget(dialog)
+        dialog.show()
+        dialog.activateWindow()
+        qtbot.waitUntil(lambda: QApplication.focusWidget() is dialog.passphrase, timeout=5_000)
+        visible_fields = [f for f in (dialog.old_passphrase, dialog.passphrase, dialog.confirm) if f.isVisible()]
+        assert visible_fields == [dialog.passphrase]
+        assert dialog.form.labelForField(dialog.passphrase).text() == "&Passphrase"
+        with qtbot.waitSignal(dialog.accepted, timeout=30_000):
+            QTest.keyClicks(QApplication.focusWidget(), PASSPHRASE)
+            QTest.keyClick(QApplication.focusWidget(), Qt.Key.Key_Return)
+        assert session.vault.is_unlocked
     finally:
         session.close()

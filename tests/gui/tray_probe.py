@@ -50,7 +50,7 @@ def main() -> int:
     window.show()
     seen["window_shown"] = wait_for(lambda: window.windowHandle() is not None and window.windowHandle().isExposed(), 10_000)
     seen["icon_visible"] = wait_for(tray.icon.isVisible, 5_000)
-    seen["menu"] = [a.text() for a in tray.menu.actions() if a.text()]
+    seen["menu"] = [a.text() for a in tray.menu.actions() if a.text()][1:]  # after the status line
 
     refreshed = []
     window.refreshed.connect(lambda: refreshed.append(True))
@@ -66,8 +66,10 @@ def main() -> int:
     seen["shown_by_open"] = wait_for(window.isVisible, 5_000)
 
     tray.pause_action.trigger()
-    seen["paused"] = window.paused and window.state == ConnectorState.ATTENTION
+    seen["paused"] = window.paused and window.state == ConnectorState.PAUSED
+    seen["resume_label"] = tray.pause_action.text()
     tray.pause_action.trigger()
+    seen["pause_label"] = tray.pause_action.text()
     window.set_state(ConnectorState.SYNCING)
     seen["sync_disabled_while_syncing"] = not tray.sync_action.isEnabled()
     window.set_state(ConnectorState.OFFLINE)

@@ -546,12 +546,8 @@ def _nav_service_steps(side: _Side, client, connection, allow_write: bool) -> No
             supported = client.webhooks_supported()
         except ConnectorError as exc:
             return SKIPPED, f"Could not ask about webhooks ({exc.message}); the connector polls instead."
-        if supported and not connection.company_id:
-            raise _Failure("Business Central offers webhooks here, but the profile has no company id, so the "
-                           "connector cannot subscribe (and `serve` would only poll).",
-                           "Set the company's id (a GUID, shown by the API's companies list or the Companies page) "
-                           "with `navbill profile set NAME nav.company_id=GUID`, then run the test again.")
         if supported:
+            # The company id comes from the profile or, when it is blank, from the company name (Which NAV).
             return PASS, "Business Central API subscriptions are available: changes arrive within seconds."
         return SKIPPED, ("This NAV version has no webhook API (classic OData pages); the connector polls on its "
                          "schedule instead. Nothing to fix.")

@@ -192,11 +192,6 @@ def _run_profile(args) -> int:
         settings.vault_prefix = secret_name(opened.profile.name, "bill.webhook_security_key").rsplit("bill.", 1)[0]
         service = ConnectorService(engine, opened.nav, opened.bill, state=PushState(opened.store.engine),
                                    vault=opened.vault, settings=settings, nav_record_key=bc_number_lookup(opened.nav))
-        if settings.push_enabled and not opened.profile.nav.company_id:
-            name = opened.profile.name
-            print(f"Note: profile '{name}' has no NAV company id, so NAV changes are read on the poll schedule, "
-                  "never pushed. On Business Central set it with `navbill profile set "
-                  f"'{name}' nav.company_id=GUID` (`navbill check` says whether NAV offers webhooks).", flush=True)
         return _serve(service, args.run_for, first_sync=False)
 
 

@@ -25,9 +25,12 @@ _NAV_VENDOR = re.compile(r"^NAV: create vendor (?P<number>\S+) (?P<name>.+)$")
 _NAV_UPDATE = re.compile(r"^NAV: update vendor (?P<number>\S+)$")
 _BILL_UPDATE = re.compile(r"^BILL: update vendor (?P<id>\S+) \((?P<name>.*)\)$")
 _BILL_ARCHIVE = re.compile(r"^BILL: (?P<verb>archive|restore) vendor (?P<id>\S+)$")
-_BILL_BILL = re.compile(r"^BILL: create bill (?P<invoice>\S+) for vendor (?P<vendor>\S+), (?P<amount>[-0-9.]+)$")
-_NAV_PAYMENT = re.compile(r"^NAV: post payment (?P<amount>[-0-9.]+) to vendor (?P<vendor>\S+) applied to invoice "
-                          r"(?P<invoice>\S+) \(BILL payment (?P<payment>[^)]+)\)$")
+# The dry run's sentences (app/engine/dryrun.py): the vendor as "Name (id)", "Name (new)" or a bare id; amounts
+# with thousands separators and two decimals.
+_BILL_BILL = re.compile(r"^BILL: create bill (?P<invoice>\S+)(?: \([^)]*\))? for (?:vendor )?(?P<vendor>.+?)"
+                        r"(?: \((?P<vendor_id>[^)]*)\))?, (?P<amount>-?[0-9,]+(?:\.[0-9]+)?)(?: [A-Z]{3})?$")
+_NAV_PAYMENT = re.compile(r"^NAV: post payment (?P<amount>-?[0-9,]+(?:\.[0-9]+)?)(?: [A-Z]{3})? to vendor (?P<vendor>\S+) applied to "
+                          r"invoice (?P<invoice>\S+) \(BILL payment (?P<payment>[^)]+)\)$")
 
 
 def _names(store: Any) -> tuple[dict[str, str], dict[str, str]]:
@@ -82,16 +85,17 @@ def describe_plan(report: Any, store: Any = None, bill_vendor_names: dict[str, s
             lines.append(PlanLine("BILL", f"{verb} vendor “{name}” in BILL"))
         elif found := _BILL_BILL.match(text):
             counts["bills"] += 1
-            total_bills += float(found["amount"])
-            name = bill_names.get(found["vendor"], "")
+            total_bills += float(found["amount"].replace(",", ""))
+            named = found["vendor"] if found["vendor_id"] else ""  # "Name (id)" / "Name (new)": the name is there
+            name = named or bill_names.get(found["vendor"], "")
             vendor = f"“{name}”" if name else f"vendor {found['vendor']}"
             lines.append(PlanLine("BILL", f"Create a bill for {vendor}: invoice {found['invoice']}, "
-                                          f"{money(found['amount'])}"))
+                                          f"{money(found['amount'].replace(',', ''))}"))
         elif found := _NAV_PAYMENT.match(text):
             counts["payments"] += 1
             name = nav_names.get(found["vendor"], "")
             vendor = f"“{name}” ({found['vendor']})" if name else f"vendor {found['vendor']}"
-            lines.append(PlanLine("NAV", f"Post a payment of {money(found['amount'])} to {vendor}, applied to "
+            lines.append(PlanLine("NAV", f"Post a payment of {money(found['amount'].replace(',', ''))} to {vendor}, applied to "
                                          f"invoice {found['invoice']}"))
         else:
             system, _, rest = text.partition(": ")

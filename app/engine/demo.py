@@ -32,7 +32,7 @@ def add_follow_up_run(report: RunReport, follow_up: RunReport) -> None:
     """Count a follow-up run (the demo's payments run) into ``report``: counts, HTTP calls, time, errors."""
     for name, counts in follow_up.flows.items():
         target = report.counts(name)
-        for field in ("created", "updated", "skipped", "held", "failed", "conflicts"):
+        for field in ("created", "updated", "skipped", "held", "failed", "conflicts", "waiting"):
             target.add(field, getattr(counts, field))
     report.nav_calls += follow_up.nav_calls
     report.bill_calls += follow_up.bill_calls

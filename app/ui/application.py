@@ -89,7 +89,7 @@ def build_engine_runner(store, profile, vault, *, demo_sandboxes=None, retry=Non
     return run
 
 
-def open_session(home: str | Path | None, *, demo: bool) -> ConnectorSession:
+def open_session(home: str | Path | None, *, demo: bool, nav_flavor: str | None = None) -> ConnectorSession:
     from app.profiles import ProfileStore, demo_profile, demo_secrets
     from app.store import open_store
     from app.ui.store_backend import StoreBackend
@@ -102,7 +102,7 @@ def open_session(home: str | Path | None, *, demo: bool) -> ConnectorSession:
     if demo:
         from app.sandbox.runner import start_sandboxes, stop_sandboxes
 
-        session.sandboxes = start_sandboxes(seed="demo")
+        session.sandboxes = start_sandboxes(seed="demo", nav_flavor=nav_flavor or "bc")
         session._closers.append(lambda: stop_sandboxes(session.sandboxes))
         session.vault = Vault.open_with_passphrase(paths.database_url, DEMO_PASSPHRASE)
         session.profiles = ProfileStore(paths, session.vault)
@@ -111,9 +111,12 @@ def open_session(home: str | Path | None, *, demo: bool) -> ConnectorSession:
         from app.sandbox import demo_data
 
         profile = demo_profile(session.sandboxes.nav_url, session.sandboxes.bill_url)
-        # The sandbox's Business Central API (webhook subscriptions) names the company by id, as
-        # `serve --demo` passes it.
-        profile = replace(profile, nav=replace(profile.nav, company_id=demo_data.COMPANY_ID))
+        # The demo says which NAV it plays: Business Central (API v2.0, with its company id) or NAV 2016-2018
+        # (published pages only).
+        bc = session.sandboxes.nav_flavor == "bc"
+        profile = replace(profile, name=f"Demo ({'Business Central' if bc else 'NAV 2016-2018'} sandboxes)",
+                          nav=replace(profile.nav, company_id=demo_data.COMPANY_ID if bc else "",
+                                      flavor=session.sandboxes.nav_flavor))
         session.profile = session.profiles.save(profile, demo_secrets())
         from app.engine.demo import DEMO_SETTINGS
         from app.ui.service_host import DEMO_PUSH, PUSH_SETTING
@@ -164,7 +167,8 @@ def main(args) -> int:
     demo = bool(getattr(args, "demo", False))
     from app.ui.store_problem import open_with_recovery
 
-    session = open_with_recovery(lambda: open_session(home, demo=demo), paths.database_file)
+    flavor = getattr(args, "nav_flavor", None)
+    session = open_with_recovery(lambda: open_session(home, demo=demo, nav_flavor=flavor), paths.database_file)
     if session is None:  # the database cannot be opened and the user chose Quit
         instance.close()
         return 1

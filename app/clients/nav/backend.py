@@ -33,6 +33,7 @@ from app.domain.models import (
     PostedPayment,
     UnreadableRecord,
     VendorFields,
+    payment_description,
 )
 from app.domain.values import shown
 
@@ -72,10 +73,16 @@ class JournalRow:
     amount: Decimal
     line_no: int
     ref: dict  # what deleting it takes (key fields or id, and the ETag)
+    description: str = ""
 
     @property
     def match_key(self) -> tuple[str, str, Decimal]:
         return self.external, self.invoice, self.amount
+
+    @property
+    def connectors(self) -> bool:
+        """A line the connector wrote for some BILL payment: its description names that payment."""
+        return bool(self.external) and self.description == payment_description(self.external)
 
 
 class PaymentJournal:
@@ -181,7 +188,11 @@ class NavBackend:
         wanted = {line.external_document_number for line in lines}
         documents = {line.document_number for line in lines}
         existing = journal.lines()
-        foreign = [row for row in existing if row.external not in wanted or row.document not in documents]
+        # The connector's own lines of OTHER payments may share the batch: on NAV 2016-2018 they wait there for
+        # the accountant, and on Business Central they are the lines of a payment whose posting was cut short,
+        # which posting now completes (that payment's recovery then finds it posted). Anything else is foreign.
+        mine = [row for row in existing if row.external in wanted and row.document in documents]
+        foreign = [row for row in existing if row not in mine and not row.connectors]
         if foreign:
             shown_documents = ", ".join(sorted({row.document or row.external or f"line {row.line_no}"
                                                 for row in foreign}))
@@ -194,7 +205,7 @@ class NavBackend:
         # they are reused, so no line is added twice.
         waiting: dict[tuple[str, str, Decimal], JournalRow] = {}
         stale: list[JournalRow] = []
-        for row in existing:
+        for row in mine:
             if row.match_key in waiting:
                 stale.append(row)
             else:

@@ -452,7 +452,8 @@ class _ApiJournal(PaymentJournal):
     def _row(row: dict) -> JournalRow:
         return JournalRow(str(row.get("externalDocumentNumber") or ""), str(row.get("documentNumber") or ""),
                           str(row.get("appliesToInvoiceNumber") or ""), parse_amount(row.get("amount")),
-                          int(row.get("lineNumber") or 0), {"id": row.get("id"), "etag": row.get("@odata.etag", "*")})
+                          int(row.get("lineNumber") or 0), {"id": row.get("id"), "etag": row.get("@odata.etag", "*")},
+                          str(row.get("description") or ""))
 
     def lines(self) -> list[JournalRow]:
         """Every line of the batch, as far as this server lets us see it.
@@ -471,7 +472,8 @@ class _ApiJournal(PaymentJournal):
             if row.get("id") not in seen:
                 rows.append(JournalRow(str(row.get("externalDocumentNumber") or ""),
                                        str(row.get("documentNumber") or ""), "", parse_amount(row.get("amount")),
-                                       int(row.get("lineNumber") or 0), {"id": row.get("id"), "etag": "*"}))
+                                       int(row.get("lineNumber") or 0), {"id": row.get("id"), "etag": "*"},
+                                       str(row.get("description") or "")))
         return rows
 
     def _page_lines(self) -> list[JournalRow] | None:
@@ -494,7 +496,8 @@ class _ApiJournal(PaymentJournal):
             api_row = by_number.get(number, {})
             found.append(JournalRow(str(row.get("External_Document_No") or ""), str(row.get("Document_No") or ""),
                                     str(row.get("AppliesToDocNo") or ""), parse_amount(row.get("Amount")), number,
-                                    {"id": api_row.get("id"), "etag": api_row.get("@odata.etag", "*")}))
+                                    {"id": api_row.get("id"), "etag": api_row.get("@odata.etag", "*")},
+                                    str(row.get("Description") or "")))
         return found
 
     def create(self, line: JournalLine, line_no: int) -> JournalRow:

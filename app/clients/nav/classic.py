@@ -413,7 +413,8 @@ class _PageJournal(PaymentJournal):
         return JournalRow(str(row.get("External_Document_No") or ""), str(row.get("Document_No") or ""),
                           str(row.get("AppliesToDocNo") or ""), parse_amount(row.get("Amount")),
                           int(row.get("Line_No") or 0),
-                          {"Line_No": int(row.get("Line_No") or 0), "etag": row.get("@odata.etag", "*")})
+                          {"Line_No": int(row.get("Line_No") or 0), "etag": row.get("@odata.etag", "*")},
+                          str(row.get("Description") or ""))
 
     def _url(self, line_no: int) -> str:
         key = (f"Journal_Template_Name={literal(self.template)},Journal_Batch_Name={literal(self.batch)},"

@@ -1151,6 +1151,7 @@ class SyncEngine:
                 link = s.get(t.VendorLink, link_id)
         counts = self.report.counts("vendors")
         first_merge = not link.nav_snapshot or not link.bill_snapshot
+        nav_fresh, bill_fresh = link.nav_pending is not None, link.bill_pending is not None
         nav_now = link.nav_pending
         etag = link.nav_etag
         if nav_now is None and first_merge:
@@ -1177,6 +1178,22 @@ class SyncEngine:
         else:
             result = three_way(link.nav_snapshot, nav_now, link.bill_snapshot, bill_now)
             to_bill, to_nav, conflicts = dict(result.to_bill), dict(result.to_nav), result.conflicts
+        # A field already in conflict waits for the person deciding it: nothing is written for it, whichever side
+        # changed since (a webhook sync reads one side only, and the other side's snapshot is the old value).
+        # Its conflict row follows the newest value read on each side, so the choice applies what is there now.
+        with self.store.session() as s:
+            undecided = set()
+            for row in s.scalars(select(t.Conflict).where(t.Conflict.record_key == link.nav_number,
+                                                          t.Conflict.state.in_(("open", "chosen")))):
+                undecided.add(row.field)
+                if nav_fresh and row.state == "open":
+                    row.nav_value, row.nav_time = nav_now.get(row.field), link.nav_modified
+                if bill_fresh and row.state == "open":
+                    row.bill_value, row.bill_time = bill_now.get(row.field), link.bill_updated
+        for name in undecided:
+            to_bill.pop(name, None)
+            to_nav.pop(name, None)
+        conflicts = tuple(c for c in conflicts if c.field not in undecided)
         policy = self.settings.master_on_conflict
         open_conflicts = []
         for conflict in conflicts:
@@ -1200,9 +1217,9 @@ class SyncEngine:
             etag = updated.etag
         # A field in conflict keeps its old snapshot on both sides, so it stays "changed on both" until
         # the user (or the policy) decides; the conflict row carries both values and times.
-        for conflict in open_conflicts:
-            new_nav_snapshot[conflict.field] = link.nav_snapshot.get(conflict.field)
-            new_bill_snapshot[conflict.field] = link.bill_snapshot.get(conflict.field)
+        for name in [conflict.field for conflict in open_conflicts] + sorted(undecided):
+            new_nav_snapshot[name] = (link.nav_snapshot or {}).get(name)
+            new_bill_snapshot[name] = (link.bill_snapshot or {}).get(name)
         if not (to_bill or to_nav or open_conflicts) and self._quiet_links is not None:
             self._quiet_links.append((link_id, link.nav_number, new_nav_snapshot, new_bill_snapshot, etag))
             return

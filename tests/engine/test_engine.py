@@ -245,3 +245,23 @@ def test_a_webhook_for_an_invoice_that_already_has_its_bill_makes_no_second_one(
     assert again.completed and len(sandboxes.bill.bills) == before
     assert [row.bill_id for row in store.invoice_rows(state="created") if row.nav_number == billed.nav_number] == [
         billed.bill_id]
+
+
+def test_a_webhook_sync_after_a_conflict_leaves_the_field_alone_until_a_person_decides(engine, store, sandboxes):
+    """A targeted sync reads one side only; the field in conflict must not be written over meanwhile."""
+    engine.run(flows=["vendors"])
+    link = next(r for r in store.vendor_rows() if r.nav_number == "V00050")
+    sandboxes.nav.edit_vendor("V00050", City="Ann Arbor")
+    sandboxes.bill.edit_vendor(link.bill_id, {"address": {"city": "Flint"}})
+    assert engine.run(flows=["vendors"]).flows["vendors"].conflicts == 1
+    sandboxes.nav.edit_vendor("V00050", City="Ann Arbor West")  # NAV changes it again; its webhook arrives
+    engine.sync_nav_vendor("V00050")
+    engine.run(flows=["vendors"])
+    assert sandboxes.bill.vendors[link.bill_id]["address"]["city"] == "Flint"  # BILL's value stands
+    assert sandboxes.nav.vendors.get("V00050")["City"] == "Ann Arbor West"  # and NAV's
+    [conflict] = store.conflict_rows()
+    assert conflict.field == "city"
+    store.resolve_conflict(conflict.id, "nav")
+    engine.run(flows=["vendors"])
+    assert sandboxes.bill.vendors[link.bill_id]["address"]["city"] == "Ann Arbor West"
+    assert store.conflict_rows() == []

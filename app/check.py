@@ -19,6 +19,7 @@ step, ``cancel`` is polled between steps). ``main`` is ``python main.py check [-
 from __future__ import annotations
 
 import contextlib
+import functools
 import itertools
 import json
 import logging
@@ -312,7 +313,8 @@ def _nav_error(exc: ConnectorError, *, what: str, service: str = "", page: str =
     return _Failure(f"Reading {what} failed: {exc.message}", "Check the NAV settings and the NAV server's event log.")
 
 
-def check_nav(connection, recorder: _Recorder, *, allow_write: bool) -> None:
+def check_nav(connection, recorder: _Recorder, *, allow_write: bool,
+              payment_journal: tuple[str, str, str, str] | None = None) -> None:
     from app.clients.nav import NavClient
 
     side = _Side(recorder, NAV)
@@ -369,6 +371,7 @@ def check_nav(connection, recorder: _Recorder, *, allow_write: bool) -> None:
     client = NavClient(connection, retry=CHECK_RETRY, page_size=1, timeout=HTTP_TIMEOUT)
     try:
         _nav_service_steps(side, client, connection, allow_write)
+        side.run("journal", "Payment journal", lambda: _payment_journal_step(client, payment_journal))
     finally:
         client.close()
 
@@ -411,11 +414,53 @@ def _which_nav(client, connection) -> str:
             "have no webhooks).")
 
 
+def _payment_journal_step(client, journal: tuple[str, str, str, str] | None) -> tuple[str, str]:
+    """Whether the connector's payment journal batch is there and holds nothing but the connector's lines."""
+    from app.clients.nav.backend import JournalRow
+    from app.clients.nav.bcapi import BcApi
+
+    template, batch, balancing_type, balancing_account = journal or ("", "", "", "")
+    if not (template and batch):
+        return SKIPPED, ("No payment journal batch is set yet: payments wait until Settings → Payments names one "
+                         "(vendors and invoices sync meanwhile).")
+    backend = client.backend
+    try:
+        if isinstance(backend, BcApi):
+            found = backend.vendor_payment_journal(batch)
+            if found is None:
+                if balancing_type == "G/L Account":
+                    return PASS, (f"Vendor payment journal {batch.upper()} does not exist yet; the first payment "
+                                  f"creates it with balancing account {balancing_account}.")
+                raise _Failure(f"Vendor payment journal {batch.upper()} does not exist, and the API can only create "
+                               "one with a G/L balancing account.",
+                               f"In NAV's Payment Journal create batch {batch.upper()} with bank account "
+                               f"{balancing_account} as its balancing account, or choose a G/L account in Settings.")
+            number = str(found.get("balancingAccountNumber") or "")
+            if balancing_account and number not in ("", balancing_account):
+                raise _Failure(f"Vendor payment journal {batch.upper()} balances against {number}, but Settings say "
+                               f"{balancing_account}.", "Make the two the same, in NAV or in Settings → Payments.")
+            return PASS, f"Vendor payment journal {batch.upper()} exists (balancing account {number or 'not set'})."
+        rows: list[JournalRow] = backend.payment_journal([], template, batch).lines()
+    except ConnectorError as exc:
+        raise _nav_error(exc, what=f"journal batch {template}/{batch}", service="PaymentJournal",
+                         page="page 256 Payment Journal") from None
+    foreign = [row for row in rows if not row.connectors]
+    if foreign:
+        documents = ", ".join(sorted({row.document or f"line {row.line_no}" for row in foreign}))
+        raise _Failure(f"Journal batch {template}/{batch} holds {len(foreign)} line(s) the connector did not write "
+                       f"(document {documents}): the accountant's posting would post them with the BILL payments.",
+                       "Post or delete those lines in NAV, or give the connector a batch of its own in Settings.")
+    waiting = len(rows)
+    return PASS, (f"Journal batch {template}/{batch} can be read" + (
+        f"; {waiting} line(s) of BILL payments wait there for the accountant to post." if waiting else
+        " and is empty. The accountant posts the BILL payments the connector writes there."))
+
+
 def _nav_later_steps(online: bool, allow_write: bool) -> list[tuple[str, str]]:
     steps = [("instance", "Server instance" if not online else "Tenant and environment"),
              ("auth", "Authentication"), ("company", "Company"), ("backend", "Which NAV")]
     steps += [(f"read.{key}", f"Read {what}") for key, what, _s, _p in NAV_READS]
-    steps += [("write", "Write permission (vendors)"), ("webhooks", "Webhooks")]
+    steps += [("write", "Write permission (vendors)"), ("webhooks", "Webhooks"), ("journal", "Payment journal")]
     return steps
 
 
@@ -751,17 +796,19 @@ def _bill_service_steps(side: _Side, client, connection, allow_write: bool) -> N
 
 def run_checks(nav_connection, bill_connection, progress: Callable[[CheckStep], None] | None = None,
                cancel: Callable[[], bool] | threading.Event | None = None, *,
-               allow_write: bool = True) -> CheckReport:
+               allow_write: bool = True, payment_journal: tuple[str, str, str, str] | None = None) -> CheckReport:
     """Check both sides (either connection may be None to check one side only).
 
-    ``allow_write=False`` (production profiles) skips the write-permission step. Never raises for a
-    failed check: every failure is a step of the report.
+    ``allow_write=False`` (production profiles) skips the write-permission step. ``payment_journal`` is the
+    settings' (template, batch, balancing account type, balancing account). Never raises for a failed check:
+    every failure is a step of the report.
     """
     report = CheckReport()
     recorder = _Recorder(report, progress, cancel)
     try:
         if nav_connection is not None:
-            _guarded(check_nav, nav_connection, recorder, NAV, allow_write)
+            _guarded(functools.partial(check_nav, payment_journal=payment_journal), nav_connection, recorder, NAV,
+                     allow_write)
         if bill_connection is not None:
             _guarded(check_bill, bill_connection, recorder, BILL, allow_write)
     except _Cancelled:
@@ -874,10 +921,18 @@ def _run_demo(paths, show: Callable[[CheckStep], None], nav_flavor: str | None =
         profile = store.save(demo_profile(sandboxes.nav_url, sandboxes.bill_url), demo_secrets())
         first = vault_step(vault)
         show(first)
+        from app.engine.demo import DEMO_SETTINGS
+
         report = run_checks(build_nav_connection(profile, vault), build_bill_connection(profile, vault),
-                            progress=show, allow_write=not profile.is_production)
+                            progress=show, allow_write=not profile.is_production,
+                            payment_journal=_journal_of(DEMO_SETTINGS))
     report.steps.insert(0, first)
     return report
+
+
+def _journal_of(settings) -> tuple[str, str, str, str]:
+    return (settings.journal_template, settings.journal_batch, settings.balancing_account_type,
+            settings.balancing_account_number)
 
 
 def _run_profile(paths, profile_name: str | None, show: Callable[[CheckStep], None]) -> CheckReport:
@@ -904,7 +959,10 @@ def _run_profile(paths, profile_name: str | None, show: Callable[[CheckStep], No
     show(first)
     if not vault.is_unlocked:
         return CheckReport([first])
+    from app.engine.settings import EngineSettings
+
     report = run_checks(build_nav_connection(profile, vault), build_bill_connection(profile, vault),
-                        progress=show, allow_write=not profile.is_production)
+                        progress=show, allow_write=not profile.is_production,
+                        payment_journal=_journal_of(EngineSettings.load(database)))
     report.steps.insert(0, first)
     return report

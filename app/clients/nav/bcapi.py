@@ -339,6 +339,12 @@ class BcApi(NavBackend):
                                        amount=debit, posting_date=parse_date(row.get("postingDate"))))
         return found
 
+    def vendor_payment_journal(self, code: str) -> dict | None:
+        """The vendor payment journal (batch) with this code, or None; reads only (for the connection test)."""
+        rows = list(self._rows("vendorPaymentJournals", {"$filter": f"code eq {literal(code.upper())}"},
+                               record=f"vendor payment journal {code}"))
+        return rows[0] if rows else None
+
     def payment_journal(self, lines, journal_template, journal_batch) -> PaymentJournal:
         return _ApiJournal(self, journal_template, journal_batch, lines[0].balancing_account_type,
                            lines[0].balancing_account_number)

@@ -288,6 +288,9 @@ def bill_problem(bill: Bill) -> str:
 
 
 class BillClient:
+    bulk_vendor_limit = BULK_VENDOR_LIMIT
+    bulk_bill_limit = BULK_BILL_LIMIT
+
     def __init__(self, connection: BillConnection, retry: RetryPolicy | None = None, max_concurrent: int = 3,
                  timeout: float = 30, session_id: str | None = None,
                  on_session: Callable[[str | None], None] | None = None,
@@ -606,7 +609,13 @@ class BillClient:
         for index, fields in enumerate(fields_list):
             created = results[index]
             if fields.inactive and isinstance(created, BillVendor):
-                results[index] = self.archive_vendor(created.id)
+                try:
+                    results[index] = self.archive_vendor(created.id)
+                except ConnectorError as exc:  # the vendors exist now: never "refused", look them up instead
+                    raise UnknownOutcomeError(
+                        f"BILL created the vendors but archiving {fields.name} failed ({exc.message}); the "
+                        "connector looks them up in BILL before sending any again.", system=SYSTEM,
+                        record=labels[index], code=exc.code) from exc
         return results
 
     def vendors_created_since(self, since: datetime) -> list[BillVendor]:
@@ -695,6 +704,7 @@ class BillClient:
             else:
                 ready.append(index)
         queue = [ready[start:start + limit] for start in range(0, len(ready), limit)]
+        created_some = False
         while queue:
             group = queue.pop(0)
             if not group:
@@ -702,7 +712,17 @@ class BillClient:
             record = labels[group[0]] if len(group) == 1 else f"{len(group)} records ({labels[group[0]]} …)"
             try:
                 answer = self._request("POST", path, body=[bodies[i] for i in group], record=record)
-            except RecordError as exc:  # all or nothing: BILL created none of this call
+            except ConnectorError as exc:
+                if created_some and not isinstance(exc, RecordError):
+                    # An earlier call of this batch created records: whatever stopped this one, the caller
+                    # must look them up rather than treat the batch as not sent.
+                    raise UnknownOutcomeError(
+                        f"BILL created part of a bulk batch, then: {exc.message}. The connector looks the records "
+                        "up in BILL before sending any again.", system=SYSTEM, record=record,
+                        code=exc.code) from exc
+                if not isinstance(exc, RecordError):
+                    raise
+                # all or nothing: BILL created none of this call
                 bad = self._rejected_index(exc, len(group))
                 if bad is None and len(group) > 1:
                     half = len(group) // 2
@@ -722,6 +742,7 @@ class BillClient:
                     f"BILL answered a bulk create of {len(group)} records with {len(created or [])} records; the "
                     "connector looks them up in BILL before sending any again.", system=SYSTEM, record=record,
                     code="bulk answer")
+            created_some = True
             for index, wire in zip(group, created, strict=True):
                 results[index] = parse(wire)
         return results

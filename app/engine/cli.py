@@ -33,6 +33,8 @@ def _print_report(report: RunReport, as_json: bool) -> None:
               f"held {counts.held}, failed {counts.failed}, conflicts {counts.conflicts}")
     for error in report.errors:
         print(f"  ! {error}")
+    for note in report.notes:
+        print(f"  - {note}")
     for line in report.planned[:50]:
         print(f"  would: {line}")
 

@@ -15,6 +15,19 @@ are committed in one transaction before any is sent, up to BILL's 3 concurrent r
 at once (each write still its own outbox row), and the links of each finished group are committed
 together with their outbox rows. A write that may have landed before (a crash, an unknown outcome) is
 looked up first, one at a time, as before.
+
+Bulk writes (a first sync's many new BILL vendors and bills): BILL's ``POST /v3/vendors/bulk`` (20 a call)
+and ``POST /v3/bills/bulk`` (100 a call) are all or nothing and count as ONE request against BILL's hourly
+budget. Each bulk call is ONE outbox row covering its records (payload: the records and when they were sent).
+A refused record comes back split out (the client sends the rest) and is held; an unknown outcome (a lost
+answer, a crash) is settled by ``_recover_bulk_*``: one or a few list calls (BILL's ``createdTime:gte`` and
+``vendorId:in`` filters) find which records BILL already has, matched here by name and tax id (vendors) or
+invoice number and amount (bills); those are linked, only the others are sent again, so no record is ever
+sent twice. A single record (a webhook's one-off) still goes through the single create.
+
+The BILL client counts its requests against the hourly budget and refuses to send past the stop line
+(default 80% of 20,000, the rest kept for other integrations); the run then stops its BILL side cleanly, with
+a note in the report, and the next run goes on where it stopped.
 """
 
 from __future__ import annotations
@@ -26,7 +39,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -120,6 +133,10 @@ class _Write:
     data: Any = None  # what the finish step needs
     detail: dict | None = None
     system: str = "BILL"
+    bulk: bool = False  # one bulk call: ``data`` holds its records, the result one outcome per record
+
+    def created(self, value: Any) -> int:
+        return sum(1 for outcome in value if not isinstance(outcome, Exception)) if self.bulk else 1
 
 
 @dataclass
@@ -145,10 +162,16 @@ class _CandidatePool:
 
 # BILL's hourly request budget (20,000 per devKey) is spent: every further request this hour is refused
 # (and counted), so the BILL side stops for this run and the rest waits for the next one.
-HOURLY_BUDGET_CODES = {"BDC_1144"}
+# The client's own stop line (BUDGET_STOP, see app/clients/bill_budget.py) is reached before that, leaving
+# headroom for the organization's other integrations; in both cases nothing was sent or created.
+HOURLY_BUDGET_CODES = {"BDC_1144", "BUDGET_STOP"}
+# When looking for what a lost bulk create made: BILL's clock and ours may differ by this much.
+RECOVERY_MARGIN = timedelta(minutes=15)
 
 
 def _budget_spent(error: BaseException) -> bool:
+    if isinstance(error, SideStopped):
+        error = error.error
     return isinstance(error, RateLimitError) and error.code in HOURLY_BUDGET_CODES
 
 
@@ -191,7 +214,10 @@ class _WriteLane:
         try:
             return "ok", Outbox.deliver(prepared, write.send, write.look)
         except Exception as exc:  # recorded on the main thread, in order
-            if not isinstance(exc, RetryableError | RecordError) or _budget_spent(exc):
+            if _budget_spent(exc):  # refused before it went out (or BDC_1144): nothing was created
+                self.halt.set()
+                return "budget", exc
+            if not isinstance(exc, RetryableError | RecordError):
                 self.halt.set()  # a stop: the other workers send nothing more (settled later, in order)
             return "error", exc
 
@@ -216,7 +242,18 @@ class _WriteLane:
         if state == "unsent":
             self.unsent.append(prepared)
             return
+        if state == "budget":  # not sent: goes back as it was; the BILL side stops for this run
+            self.unsent.append(prepared)
+            self.stop = self.stop or (value if isinstance(value, SideStopped) else SideStopped("BILL", value))
+            self.halt.set()
+            return
         engine.outbox.failed(write.key, value)
+        if write.bulk and isinstance(value, RetryableError | RecordError):
+            # A lost answer: some or all of the call's records may be in BILL. The row stays open and
+            # ``_recover_bulk_*`` looks them up (at the end of this flow, or the next run) before any resend.
+            engine._bulk_unsettled = True
+            log.warning("%s: %s; they are looked up in BILL before any is sent again", write.label, value)
+            return
         if isinstance(value, SideStopped):  # the client calls turn these into a side stop already
             self.stop = self.stop or value
         elif isinstance(value, (AuthenticationError, ConfigurationError)) or _budget_spent(value):
@@ -243,9 +280,10 @@ class _WriteLane:
         with engine.store.session() as s:
             engine.outbox.finish_many(s, finish(s, group))
         counts = engine.report.counts(flow)
-        for _ in group:
+        for write, value in group:
             crash_point("after_commit")
-            counts.created += 1
+            counts.created += write.created(value)
+        engine._run_after_commit()
 
     def release_unsent(self) -> None:
         unsent, self.unsent = self.unsent, []
@@ -275,6 +313,10 @@ class SyncEngine:
         self._bill_vendors_created = 0  # in this run: their echoes come back in BILL's vendor list
         self._lane = _WriteLane(self)
         self._quiet_links: list[tuple[int, str, dict, dict, str]] | None = None  # see _store_quiet_links
+        self._after_commit: list[Callable[[], None]] = []  # holds for refused bulk records, after their commit
+        self._bulk_unsettled = False  # a bulk call's answer was lost in this run: look it up before moving on
+        self._bulk_seq = 0
+        self._budget_stopped: set[str] = set()  # sides stopped for BILL's hourly budget (a note, not an error)
 
     # ==============================================================================================
     # entry points
@@ -303,6 +345,8 @@ class SyncEngine:
         self._bill_vendors_created = 0
         self._lane = _WriteLane(self)
         self._quiet_links = None
+        self._after_commit, self._bulk_unsettled = [], False
+        self._budget_stopped = set()
         nav_before, bill_before = self._calls()
         with self.store.session() as s:
             run = t.Run(flows=list(flows), trigger=trigger, dry_run=dry_run, started_at=self.clock())
@@ -311,6 +355,7 @@ class SyncEngine:
             self.report.run_id = self.outbox.run_id = run.id
         try:
             self.settings.validate(flows)
+            self._configure_budget()
             steps = steps or {"accounts": self.sync_accounts, "vendors": self.sync_vendors,
                               "invoices": self.sync_invoices, "payments": self.sync_payments}
             sides = {"accounts": ("NAV", "BILL"), "vendors": ("NAV", "BILL"), "invoices": ("NAV", "BILL"),
@@ -318,6 +363,10 @@ class SyncEngine:
             for flow in flows:
                 self.report.counts(flow)
                 stopped = [side for side in sides[flow] if side in self._stopped_sides]
+                if stopped and stopped[0] in self._budget_stopped:
+                    self.report.notes.append(f"{flow}: not run this time: BILL's request budget for this hour is "
+                                             "used up; the next run goes on.")
+                    continue
                 if stopped:
                     self.report.errors.append(f"{flow}: not run because {stopped[0]} could not be used.")
                     continue
@@ -330,6 +379,11 @@ class SyncEngine:
                         raise stop_from_writes
                 except SideStopped as stop:
                     self._stopped_sides[stop.side] = str(stop.error)
+                    if _budget_spent(stop):  # a clean stop, not a failure: the next run goes on from here
+                        self._budget_stopped.add(stop.side)
+                        self.report.notes.append(f"{flow}: stopped early: {stop.error.message}")
+                        log.warning("%s flow stopped for BILL's hourly budget: %s", flow, stop.error.message)
+                        continue
                     self.report.errors.append(f"{flow}: {stop.error}")
                     log.error("%s flow stopped: %s", flow, stop.error)
                 except RetryableError as exc:
@@ -361,7 +415,7 @@ class SyncEngine:
                 run.finished_at, run.status = self.clock(), status
                 run.counts = self.report.as_dict()["flows"]
                 run.nav_calls, run.bill_calls = self.report.nav_calls, self.report.bill_calls
-                run.message = "; ".join(self.report.errors)[:4000]
+                run.message = "; ".join(self.report.errors + self.report.notes)[:4000]
                 if forget_if_idle and status == "completed" and not self._changed_anything(s, run.id):
                     # A webhook about our own write (or a change already synced): nothing to show the
                     # clerk, so it does not fill the run history with "nothing to change".
@@ -596,6 +650,49 @@ class SyncEngine:
         self._check_cancel()  # a cancelled stream must not move its bookmark past what was not sent
         return None
 
+    def _configure_budget(self) -> None:
+        """The BILL client's hourly budget takes the limit and headroom from the settings."""
+        budget = getattr(self.bill, "budget", None)
+        if budget is None or not hasattr(budget, "configure"):
+            return
+        budget.configure(limit=int(self.settings.bill_hourly_limit),
+                         headroom=float(self.settings.bill_budget_headroom_percent) / 100)
+        status = budget.status()
+        log.info("%s; %d left before the stop line (%d%% kept for other integrations)", status.text(),
+                 status.left, int(self.settings.bill_budget_headroom_percent))
+
+    def bill_requests_this_hour(self) -> str:
+        """For the window's status bar and ``check``: "BILL requests this hour: used / limit" ("" without a
+        budget-counting BILL client)."""
+        budget = getattr(self.bill, "budget", None)
+        return budget.text() if budget is not None else ""
+
+    def _run_after_commit(self) -> None:
+        after, self._after_commit = self._after_commit, []
+        for work in after:
+            work()
+
+    def _bulk_limit(self, name: str, default: int) -> int:
+        value = getattr(self.bill, name, None)
+        return value if isinstance(value, int) and value > 0 else default
+
+    def _bulk_key(self, what: str) -> str:
+        self._bulk_seq += 1
+        return f"bill.{what}.bulk:{self.report.run_id}.{self._bulk_seq}"
+
+    def _refused_in_bulk(self, s: Session, key: str, action: str, record: str, payload: dict, error: Exception,
+                         kind: str, record_key: str, reason: str, detail: dict | None, flow: str) -> None:
+        """A record BILL refused inside a bulk call: as a refused single create (a ``failed`` row of its own,
+        which the next run sends again alone) and held with the reason, once the bulk row is committed."""
+        row = s.scalars(select(t.OutboxEntry).where(t.OutboxEntry.key == key)).first()
+        if row is None:
+            row = t.OutboxEntry(key=key, system="BILL", action=action, record=record, payload=payload,
+                                run_id=self.report.run_id)
+            s.add(row)
+        row.state, row.last_error = "failed", str(error)[:2000]
+        self._after_commit.append(lambda: self._hold(kind, record_key, reason, error=str(error), detail=detail,
+                                                     flow=flow, outcome="failed"))
+
     def _retry_keys(self, kind: str) -> list[str]:
         with self.store.session() as s:
             return list(s.scalars(select(t.QueueItem.record_key).where(
@@ -667,6 +764,9 @@ class SyncEngine:
         nav_mark = self.store.get_bookmark("nav.vendors")
         self._absorb_nav_vendors(self._stream("NAV", lambda: self.nav.iter_vendors(
             modified_since=_parse(nav_mark))), bookmark="nav.vendors")
+        if self._bulk_unsettled:  # a bulk answer was lost in this run: settle it now
+            self._bulk_unsettled = False
+            self._recover_bulk_bill_vendors()
         if self._bill_vendors_created:
             # The vendors just created come back in BILL's list (newer than the bookmark). Read them now,
             # at 100 a page, as known echoes (no work), so the next run reads only what changed after
@@ -851,7 +951,11 @@ class SyncEngine:
         self._create_bill_vendors([vendor])
 
     def _create_bill_vendors(self, vendors: list, wait: bool = True) -> None:
-        """New NAV vendors become BILL vendors: a batch through the outbox, up to 3 creates at once."""
+        """New NAV vendors become BILL vendors: in bulk calls when there are several (one outbox row per
+        call), one by one otherwise (a webhook's one-off); up to 3 calls at once."""
+        if len(vendors) > 1 and hasattr(self.bill, "create_vendors"):
+            self._create_bill_vendors_bulk(vendors, wait)
+            return
         writes = []
         for vendor in vendors:
             fields = vendor.fields
@@ -868,6 +972,89 @@ class SyncEngine:
                 send=lambda fields=fields: self._bill_call(self.bill.create_vendor, fields), look=look,
                 data=vendor))
         self._write_batch("vendors", "vendor", writes, self._finish_bill_vendors, wait=wait)
+
+    def _create_bill_vendors_bulk(self, vendors: list, wait: bool = True) -> None:
+        limit = self._bulk_limit("bulk_vendor_limit", 20)
+        sent_after = _iso(self.clock())
+        writes = []
+        for start in range(0, len(vendors), limit):
+            chunk = vendors[start:start + limit]
+            label = f"{len(chunk)} new BILL vendors (NAV vendors {chunk[0].number} … {chunk[-1].number})"
+            writes.append(_Write(
+                key=self._bulk_key("vendors"), action="create_bill_vendors", record=label,
+                payload={"sent_after": sent_after, "vendors": [_nav_vendor_to_json(v) for v in chunk]},
+                record_key=chunk[0].number, label=label, look=None, data=chunk, bulk=True,
+                send=lambda chunk=chunk: self._bill_call(self.bill.create_vendors, [v.fields for v in chunk])))
+        self._write_batch("vendors", "vendor", writes, self._finish_bulk_bill_vendors, wait=wait)
+
+    @staticmethod
+    def _vendor_stub(vendor) -> _Write:
+        """What ``_finish_bill_vendors`` needs of one vendor created in a bulk call."""
+        return _Write(key=f"bill.vendor.create:{vendor.number}", action="create_bill_vendor",
+                      record=f"vendor {vendor.number}", payload={}, record_key=vendor.number, label="",
+                      send=lambda: None, look=None, data=vendor)
+
+    def _finish_bulk_bill_vendors(self, s: Session, done: list[tuple[_Write, Any]]) -> dict[str, dict]:
+        created, results = [], {}
+        for write, outcomes in done:
+            made, refused = {}, {}
+            for vendor, outcome in zip(write.data, outcomes, strict=True):
+                if isinstance(outcome, Exception):
+                    refused[vendor.number] = str(outcome)
+                    self._refused_in_bulk(
+                        s, f"bill.vendor.create:{vendor.number}", "create_bill_vendor", f"vendor {vendor.number}",
+                        vendor.fields.as_dict(), outcome, "vendor", vendor.number,
+                        f"NAV vendor {vendor.number} {vendor.fields.name}: {getattr(outcome, 'message', outcome)}",
+                        None, "vendors")
+                else:
+                    made[vendor.number] = outcome.id
+                    created.append((self._vendor_stub(vendor), outcome))
+            results[write.key] = {"created": made, "refused": refused}
+        if created:
+            self._finish_bill_vendors(s, created)
+        return results
+
+    def _recover_bulk_bill_vendors(self) -> None:
+        """Settle bulk vendor calls a crash or a lost answer left open: one list call (vendors BILL created
+        since the oldest was sent) shows which of their vendors BILL has; those are linked, the others sent
+        again (never twice: a vendor already linked, or found, is not sent)."""
+        rows = self.outbox.unfinished("create_bill_vendors")
+        if not rows:
+            return
+        available: list = []
+        sent = [r for r in rows if r.state == "in_flight"]
+        if sent:
+            since = min(_parse(r.payload["sent_after"]) for r in sent) - RECOVERY_MARGIN
+            found = self._bill_call(self.bill.vendors_created_since, since) or []
+            linked = self._linked_bill_ids([v.id for v in found])
+            available = [v for v in found if v.id not in linked]
+        vendors = {}
+        for row in rows:
+            for data in row.payload["vendors"]:
+                vendors.setdefault(data["number"], _nav_vendor_from_json(data))
+        with self.store.session() as s:
+            done = set(s.scalars(select(t.VendorLink.nav_number).where(
+                t.VendorLink.nav_number.in_(list(vendors)), t.VendorLink.status == "linked")))
+        matched, missing = [], []
+        for number, vendor in vendors.items():
+            if number in done:
+                continue
+            twin = next((v for v in available if _same_vendor(v.fields, vendor.fields)), None)
+            if twin is not None:
+                available.remove(twin)
+                matched.append((self._vendor_stub(vendor), twin))
+            else:
+                missing.append(vendor)
+        log.info("Open bulk vendor calls: %d vendors found in BILL, %d to send again", len(matched), len(missing))
+        if matched:
+            with self.store.session() as s:
+                self._finish_bill_vendors(s, matched)
+            self.report.counts("vendors").created += len(matched)
+        if missing:
+            self._create_bill_vendors(missing)
+        with self.store.session() as s:
+            for row in rows:
+                self.outbox.finish(s, row.key, {"recovered": True})
 
     def _finish_bill_vendors(self, s: Session, done: list[tuple[_Write, Any]]) -> dict[str, dict]:
         numbers = [w.record_key for w, _ in done]
@@ -959,6 +1146,7 @@ class SyncEngine:
 
     def _recover_vendor_writes(self) -> None:
         """Finish vendor creations a crash or an unknown outcome left open (look first, then send)."""
+        self._recover_bulk_bill_vendors()
         for row in self.outbox.unfinished("create_nav_vendor"):
             self._check_cancel()
             bill_id = row.key.split(":", 1)[1]
@@ -1204,6 +1392,9 @@ class SyncEngine:
             self._progress("invoices", done, "NAV posted invoices read")
             crash_point("mid_stream")
         self._drain_writes()
+        if self._bulk_unsettled:  # a bulk answer was lost in this run: settle it before the bookmark moves
+            self._bulk_unsettled = False
+            self._recover_bulk_bills()
         if newest:
             with self.store.session() as s:
                 self.store.set_bookmark(s, "nav.invoices", newest)
@@ -1311,7 +1502,97 @@ class SyncEngine:
                         amount=sum((line.amount for line in lines), start=Decimal("0")), lines=tuple(lines),
                         description=f"NAV posted invoice {invoice.number}")
             writes.append(self._bill_write(invoice, bill, detail))
+        if len(writes) > 1 and hasattr(self.bill, "create_bills"):
+            writes = self._bulk_bill_writes(writes)
+            self._write_batch("invoices", "invoice", writes, self._finish_bulk_bills, wait=wait)
+            return
         self._write_batch("invoices", "invoice", writes, self._finish_bills, wait=wait)
+
+    def _bulk_bill_writes(self, singles: list[_Write]) -> list[_Write]:
+        """The single bill writes, grouped into bulk calls of at most 100 (one outbox row each)."""
+        limit = self._bulk_limit("bulk_bill_limit", 100)
+        sent_after = _iso(self.clock())
+        writes = []
+        for start in range(0, len(singles), limit):
+            chunk = singles[start:start + limit]
+            label = f"{len(chunk)} bills (invoices {chunk[0].record_key} … {chunk[-1].record_key})"
+            records = [{"invoice": w.detail["invoice"], "vendor_id": w.data[1].vendor_id,
+                        "invoice_number": w.data[1].invoice_number, "amount": str(w.data[1].amount)} for w in chunk]
+            writes.append(_Write(
+                key=self._bulk_key("bills"), action="create_bills", record=label,
+                payload={"sent_after": sent_after, "bills": records}, record_key=chunk[0].record_key, label=label,
+                look=None, data=chunk, bulk=True,
+                send=lambda chunk=chunk: self._bill_call(self.bill.create_bills, [w.data[1] for w in chunk])))
+        return writes
+
+    def _finish_bulk_bills(self, s: Session, done: list[tuple[_Write, Any]]) -> dict[str, dict]:
+        created, results = [], {}
+        for write, outcomes in done:
+            made, refused = {}, {}
+            for single, outcome in zip(write.data, outcomes, strict=True):
+                if isinstance(outcome, Exception):
+                    refused[single.record_key] = str(outcome)
+                    self._refused_in_bulk(s, single.key, single.action, single.record, single.payload, outcome,
+                                          "invoice", single.record_key,
+                                          f"{single.label}: {getattr(outcome, 'message', outcome)}", single.detail,
+                                          "invoices")
+                else:
+                    made[single.record_key] = outcome.id
+                    created.append((single, outcome))
+            results[write.key] = {"created": made, "refused": refused}
+        if created:
+            self._finish_bills(s, created)
+        return results
+
+    def _recover_bulk_bills(self) -> None:
+        """Settle bulk bill calls a crash or a lost answer left open: a list call per 50 vendors (their bills
+        BILL created since the oldest call was sent) shows which bills BILL has, matched by vendor, invoice
+        number and amount; those are linked, only the others are sent again."""
+        rows = self.outbox.unfinished("create_bills")
+        if not rows:
+            return
+        available: list = []
+        sent = [r for r in rows if r.state == "in_flight"]
+        if sent:
+            since = min(_parse(r.payload["sent_after"]) for r in sent) - RECOVERY_MARGIN
+            vendor_ids = sorted({b["vendor_id"] for r in sent for b in r.payload["bills"]})
+            found = self._bill_call(self.bill.bills_created_since, since, vendor_ids) or []
+            with self.store.session() as s:
+                taken = set(s.scalars(select(t.InvoiceLink.bill_id).where(
+                    t.InvoiceLink.bill_id.in_([b.id for b in found]))))
+            available = [b for b in found if b.id not in taken]
+        records = {}
+        for row in rows:
+            for record in row.payload["bills"]:
+                records.setdefault(record["invoice"]["number"], record)
+        with self.store.session() as s:
+            done = set(s.scalars(select(t.InvoiceLink.nav_number).where(
+                t.InvoiceLink.nav_number.in_(list(records)), t.InvoiceLink.state == "created")))
+        matched, missing = [], []
+        for number, record in records.items():
+            if number in done:
+                continue
+            invoice = _invoice_from_json(record["invoice"])
+            twin = next((b for b in available if b.vendor_id == record["vendor_id"]
+                         and b.invoice_number.strip() == record["invoice_number"].strip()
+                         and b.amount == Decimal(record["amount"])), None)
+            if twin is None:
+                missing.append(invoice)
+                continue
+            available.remove(twin)
+            matched.append((_Write(key=f"bill.create:{number}", action="create_bill", record=f"invoice {number}",
+                                   payload={}, record_key=number, label=f"invoice {number}", send=lambda: None,
+                                   look=None, data=(invoice, twin)), twin))
+        log.info("Open bulk bill calls: %d bills found in BILL, %d to send again", len(matched), len(missing))
+        if matched:
+            with self.store.session() as s:
+                self._finish_bills(s, matched)
+            self.report.counts("invoices").created += len(matched)
+        if missing:
+            self._push_invoices(missing)
+        with self.store.session() as s:
+            for row in rows:
+                self.outbox.finish(s, row.key, {"recovered": True})
 
     def _invoice_problems(self, invoice: PostedInvoice, vendor_bill_id: str) -> tuple[list[BillLine], list[str]]:
         """The bill's lines, and every reason the invoice cannot go to BILL now (empty: it can)."""
@@ -1383,6 +1664,7 @@ class SyncEngine:
                 i, linked.get(i.vendor_number, ""))[1]) != stored[i.number]])
 
     def _recover_bill_writes(self) -> None:
+        self._recover_bulk_bills()
         for row in self.outbox.unfinished("create_bill"):
             self._check_cancel()
             invoice = _invoice_from_json(row.payload["invoice"])
@@ -1559,6 +1841,25 @@ def _payment_state(payment: Payment) -> str:
             or ("failed" if single.startswith("DISBURSEMENT_FAILED") else ""))
     shown = payment.single_status or payment.status
     return word if word and shown.lower().startswith(word[:4]) else f"{word or 'no longer settled'} ({shown})"
+
+
+def _nav_vendor_to_json(vendor) -> dict:
+    return {"number": vendor.number, "fields": vendor.fields.as_dict(), "etag": vendor.etag,
+            "last_modified": _iso(vendor.last_modified)}
+
+
+def _nav_vendor_from_json(data: dict):
+    from app.domain.models import NavVendor
+
+    return NavVendor(number=data["number"], fields=VendorFields.from_dict(data["fields"]), etag=data.get("etag", ""),
+                     last_modified=_parse(data.get("last_modified", "")))
+
+
+def _same_vendor(bill: VendorFields, nav: VendorFields) -> bool:
+    """A vendor BILL has is the one a lost bulk call sent: same name, and same tax id where both have one."""
+    if bill.name.strip().casefold() != nav.name.strip().casefold():
+        return False
+    return not (bill.tax_id and nav.tax_id) or bill.tax_id.strip() == nav.tax_id.strip()
 
 
 def _set_invoice_dates(link: t.InvoiceLink, invoice: PostedInvoice) -> None:

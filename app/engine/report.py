@@ -30,6 +30,7 @@ class RunReport:
     bill_calls: int = 0
     duration_seconds: float = 0.0
     errors: list[str] = field(default_factory=list)  # side-level stops, in plain words
+    notes: list[str] = field(default_factory=list)  # clean early stops (BILL's hourly budget), in plain words
     planned: list[str] = field(default_factory=list)  # dry run: what would have been written
 
     def counts(self, flow: str) -> FlowCounts:
@@ -48,5 +49,6 @@ class RunReport:
             "http_calls": {"nav": self.nav_calls, "bill": self.bill_calls},
             "duration_seconds": round(self.duration_seconds, 3),
             "errors": list(self.errors),
+            "notes": list(self.notes),
             **({"planned": list(self.planned)} if self.dry_run else {}),
         }

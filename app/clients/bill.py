@@ -573,9 +573,14 @@ class BillClient:
         self._notify_session()
 
     # -- vendors ----------------------------------------------------------------------------------
-    def iter_vendors(self, updated_since: datetime | None = None) -> Iterator[BillVendor]:
+    def iter_vendors(self, updated_since: datetime | None = None,
+                     updated_before: datetime | None = None) -> Iterator[BillVendor]:
+        """Vendors changed at or after ``updated_since`` and before ``updated_before`` (BILL filters
+        createdTime/updatedTime by range: developer.bill.com/docs/filterable-fields)."""
         filters = [f"updatedTime:gte:{_quoted(_bill_time(updated_since))}"] if updated_since else []
-        sort = "updatedTime:asc" if updated_since else None
+        if updated_before:
+            filters.append(f"updatedTime:lt:{_quoted(_bill_time(updated_before))}")
+        sort = "updatedTime:asc" if updated_since or updated_before else None
         for wire in self._iter_list("vendors", self._list_params(filters, sort), record="vendor list"):
             yield parse_vendor(wire)
 

@@ -33,6 +33,7 @@ a note in the report, and the next run goes on where it stopped.
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 import time
 from collections import deque
@@ -316,6 +317,7 @@ class SyncEngine:
         self._after_commit: list[Callable[[], None]] = []  # holds for refused bulk records, after their commit
         self._bulk_unsettled = False  # a bulk call's answer was lost in this run: look it up before moving on
         self._bulk_seq = 0
+        self._created_vendor_times: list[datetime] = []
         self._budget_stopped: set[str] = set()  # sides stopped for BILL's hourly budget (a note, not an error)
 
     # ==============================================================================================
@@ -343,6 +345,7 @@ class SyncEngine:
         self._cancel = cancel or threading.Event()
         self._stopped_sides = {}
         self._bill_vendors_created = 0
+        self._created_vendor_times = []
         self._lane = _WriteLane(self)
         self._quiet_links = None
         self._after_commit, self._bulk_unsettled = [], False
@@ -629,7 +632,9 @@ class SyncEngine:
             for write in fresh:
                 lane.queue.append((write, prepared[write.key], pool.submit(lane.attempt, write, prepared[write.key]),
                                    flow, kind, finish))
-            lane.settle_ready(keep=0 if wait else len(fresh))
+            # A stream's batch returns with up to two rounds of calls still queued, so the 3 workers stay
+            # busy while the next batch is read and prepared.
+            lane.settle_ready(keep=0 if wait else max(len(fresh), 2 * self._write_concurrency()))
         if wait:
             self._drain_writes()
         self._check_cancel()
@@ -772,8 +777,8 @@ class SyncEngine:
             # at 100 a page, as known echoes (no work), so the next run reads only what changed after
             # this one instead of every vendor this run created.
             bill_mark = self.store.get_bookmark("bill.vendors")
-            self._absorb_bill_vendors(self._stream("BILL", lambda: self.bill.iter_vendors(
-                updated_since=_parse(bill_mark))), bookmark="bill.vendors")
+            self._absorb_bill_vendors(self._stream("BILL", lambda: self._vendor_echoes(_parse(bill_mark))),
+                                      bookmark="bill.vendors")
         self._reconcile_links()
         if self.settings.create_nav_vendors:
             self._create_nav_vendors_from_bill()
@@ -1079,7 +1084,22 @@ class SyncEngine:
             [created.id for _, created in done])))
         self._resolve_items(s, "vendor", numbers)
         self._bill_vendors_created += len(done)
+        self._created_vendor_times.extend(c.updated_time for _, c in done if c.updated_time)
         return results
+
+    def _vendor_echoes(self, since: datetime | None) -> Iterator:
+        """BILL's vendors changed since ``since``, this run's creates among them. Many pages: read as up to
+        3 lists side by side (updatedTime ranges cut where this run's creates split evenly; BILL filters
+        createdTime/updatedTime by range), so the pages go 3 at a time like the writes did."""
+        times = sorted(self._created_vendor_times)
+        parts = self._write_concurrency()
+        if len(times) < 300 or parts <= 1:
+            yield from self.bill.iter_vendors(updated_since=since)
+            return
+        cuts = sorted({times[len(times) * i // parts] for i in range(1, parts)} - {since})
+        bounds = list(zip([since, *cuts], [*cuts, None], strict=True))
+        yield from _side_by_side([lambda a=a, b=b: self.bill.iter_vendors(updated_since=a, updated_before=b)
+                                  for a, b in bounds])
 
     def _linked_bill_ids(self, among: list[str] | None = None) -> set[str]:
         """BILL vendor ids already linked (only those ``among`` the given ids, when given)."""
@@ -1841,6 +1861,50 @@ def _payment_state(payment: Payment) -> str:
             or ("failed" if single.startswith("DISBURSEMENT_FAILED") else ""))
     shown = payment.single_status or payment.status
     return word if word and shown.lower().startswith(word[:4]) else f"{word or 'no longer settled'} ({shown})"
+
+
+def _side_by_side(factories: list[Callable[[], Iterator]]) -> Iterator:
+    """Items of several client streams read on threads at once, as they come (each stream in its order).
+    An error in any stream is raised here; the others stop at their next item."""
+    items: queue.Queue = queue.Queue(maxsize=500)
+    stop = threading.Event()
+    finished = object()
+
+    def read(factory: Callable[[], Iterator]) -> None:
+        try:
+            for item in factory():
+                while not stop.is_set():
+                    try:
+                        items.put(item, timeout=0.2)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            items.put(finished)
+        except BaseException as exc:  # handed to the consumer, which raises it
+            items.put(exc)
+
+    threads = [threading.Thread(target=read, args=(f,), daemon=True, name="navbill-read") for f in factories]
+    for thread in threads:
+        thread.start()
+    running = len(threads)
+    try:
+        while running:
+            item = items.get()
+            if item is finished:
+                running -= 1
+            elif isinstance(item, BaseException):
+                raise item
+            else:
+                yield item
+    finally:
+        stop.set()
+        while any(thread.is_alive() for thread in threads):
+            try:
+                items.get(timeout=0.05)  # unblock a reader waiting for room
+            except queue.Empty:
+                pass
 
 
 def _nav_vendor_to_json(vendor) -> dict:

@@ -675,15 +675,18 @@ class BillClient:
                           [f"bill for invoice {b.invoice_number}" for b in bills], BULK_BILL_LIMIT,
                           lambda answer: answer, parse_bill)
 
-    def bills_created_since(self, since: datetime, vendor_ids: Sequence[str]) -> list[Bill]:
-        """Bills of these vendors BILL created at or after ``since`` (filters vendorId:in and createdTime:gte,
-        BILL's filterable fields; one page per 100 bills, 50 vendors a query): what a lost bulk answer may
-        have created, matched by invoice number and amount by the caller."""
+    def bills_created_since(self, since: datetime, vendor_ids: Sequence[str] | None = None) -> list[Bill]:
+        """Bills BILL created at or after ``since`` (createdTime:gte), of these vendors only if given
+        (vendorId:in, 100 vendors a query; both are BILL filterable fields); one page per 100 bills: what a
+        lost bulk answer may have created, matched by invoice number and amount by the caller."""
         found: list[Bill] = []
+        created = f"createdTime:gte:{_quoted(_bill_time(since))}"
+        if vendor_ids is None:
+            return [parse_bill(w) for w in self._iter_list("bills", self._list_params([created]),
+                                                            record="bill lookup")]
         ids = sorted(set(vendor_ids))
-        for start in range(0, len(ids), 50):
-            filters = [f"vendorId:in:{_quoted(','.join(ids[start:start + 50]))}",
-                       f"createdTime:gte:{_quoted(_bill_time(since))}"]
+        for start in range(0, len(ids), 100):
+            filters = [f"vendorId:in:{_quoted(','.join(ids[start:start + 100]))}", created]
             found.extend(parse_bill(w) for w in self._iter_list("bills", self._list_params(filters),
                                                                  record="bill lookup"))
         return found

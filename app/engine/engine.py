@@ -78,7 +78,7 @@ from app.store import schema as t
 log = logging.getLogger("navbill.engine")
 
 BATCH = 200  # records per store transaction while streaming
-FINISH_GROUP = 50  # finished writes whose links are committed together
+FINISH_GROUP = 50  # finished records whose links are committed together (a bulk call counts its records)
 BILL_WRITE_CONCURRENCY = 3  # BILL allows 3 concurrent requests per devKey and organization (BDC_1322)
 Progress = Callable[[str, int, str], None]  # (flow, records done in this flow, message)
 
@@ -213,7 +213,11 @@ class _WriteLane:
         if self.engine._cancel.is_set() or self.halt.is_set():
             return "unsent", None
         try:
-            return "ok", Outbox.deliver(prepared, write.send, write.look)
+            value = Outbox.deliver(prepared, write.send, write.look)
+            if write.bulk:  # BILL's clock moves on: later bulk rows get a later (tighter) lookup mark
+                self.engine._saw_bill_times(getattr(o, "updated_time", None) for o in value
+                                            if not isinstance(o, Exception))
+            return "ok", value
         except Exception as exc:  # recorded on the main thread, in order
             if _budget_spent(exc):  # refused before it went out (or BDC_1144): nothing was created
                 self.halt.set()
@@ -227,7 +231,7 @@ class _WriteLane:
         while self.queue and (len(self.queue) > keep or self.queue[0][2].done()):
             write, prepared, future, flow, kind, finish = self.queue.popleft()
             self.settle(write, prepared, future.result(), flow, kind, finish)
-            if len(self.done) >= FINISH_GROUP:
+            if self.done_records() >= FINISH_GROUP:
                 self.finish_done()
 
     def settle(self, write: _Write, prepared: Prepared, outcome: tuple[str, Any], flow: str, kind: str,
@@ -270,6 +274,9 @@ class _WriteLane:
         else:
             self.stop = self.stop or value
         self.halt.set()
+
+    def done_records(self) -> int:
+        return sum(len(write.data) if write.bulk else 1 for write, _ in self.done)
 
     def finish_done(self) -> None:
         """Commit the finished writes' links with their outbox rows, in one transaction."""
@@ -318,6 +325,7 @@ class SyncEngine:
         self._bulk_unsettled = False  # a bulk call's answer was lost in this run: look it up before moving on
         self._bulk_seq = 0
         self._created_vendor_times: list[datetime] = []
+        self._bill_clock: datetime | None = None  # the newest BILL time seen on what this run created
         self._budget_stopped: set[str] = set()  # sides stopped for BILL's hourly budget (a note, not an error)
 
     # ==============================================================================================
@@ -346,6 +354,7 @@ class SyncEngine:
         self._stopped_sides = {}
         self._bill_vendors_created = 0
         self._created_vendor_times = []
+        self._bill_clock = None
         self._lane = _WriteLane(self)
         self._quiet_links = None
         self._after_commit, self._bulk_unsettled = [], False
@@ -623,7 +632,7 @@ class SyncEngine:
             for write in fresh:
                 lane.settle(write, prepared[write.key], lane.attempt(write, prepared[write.key]), flow, kind,
                             finish)
-                if len(lane.done) >= FINISH_GROUP:
+                if lane.done_records() >= FINISH_GROUP:
                     lane.finish_done()
             lane.finish_done()
             lane.release_unsent()
@@ -980,14 +989,14 @@ class SyncEngine:
 
     def _create_bill_vendors_bulk(self, vendors: list, wait: bool = True) -> None:
         limit = self._bulk_limit("bulk_vendor_limit", 20)
-        sent_after = _iso(self.clock())
+        marks = self._sent_marks()
         writes = []
         for start in range(0, len(vendors), limit):
             chunk = vendors[start:start + limit]
             label = f"{len(chunk)} new BILL vendors (NAV vendors {chunk[0].number} … {chunk[-1].number})"
             writes.append(_Write(
                 key=self._bulk_key("vendors"), action="create_bill_vendors", record=label,
-                payload={"sent_after": sent_after, "vendors": [_nav_vendor_to_json(v) for v in chunk]},
+                payload={**marks, "vendors": [_nav_vendor_to_json(v) for v in chunk]},
                 record_key=chunk[0].number, label=label, look=None, data=chunk, bulk=True,
                 send=lambda chunk=chunk: self._bill_call(self.bill.create_vendors, [v.fields for v in chunk])))
         self._write_batch("vendors", "vendor", writes, self._finish_bulk_bill_vendors, wait=wait)
@@ -1029,7 +1038,7 @@ class SyncEngine:
         available: list = []
         sent = [r for r in rows if r.state == "in_flight"]
         if sent:
-            since = min(_parse(r.payload["sent_after"]) for r in sent) - RECOVERY_MARGIN
+            since, _ = self._lookup_since(sent)
             found = self._bill_call(self.bill.vendors_created_since, since) or []
             linked = self._linked_bill_ids([v.id for v in found])
             available = [v for v in found if v.id not in linked]
@@ -1085,7 +1094,27 @@ class SyncEngine:
         self._resolve_items(s, "vendor", numbers)
         self._bill_vendors_created += len(done)
         self._created_vendor_times.extend(c.updated_time for _, c in done if c.updated_time)
+        self._saw_bill_times(c.updated_time for _, c in done)
         return results
+
+    def _saw_bill_times(self, times: Iterable[datetime | None]) -> None:
+        newest = max((moment for moment in times if moment), default=None)
+        if newest and (self._bill_clock is None or newest > self._bill_clock):
+            self._bill_clock = newest
+
+    def _sent_marks(self) -> dict:
+        """When a bulk call is prepared: our clock, and BILL's (the newest time BILL gave a record this run
+        created, if any). What the call creates is stamped at or after BILL's mark, so a lookup from it needs
+        no margin for clock differences."""
+        return {"sent_after": _iso(self.clock()), "bill_time": _iso(self._bill_clock)}
+
+    @staticmethod
+    def _lookup_since(rows: list) -> tuple[datetime, bool]:
+        """From when to look for what open bulk rows created, and whether that is BILL's own clock (tight)."""
+        marks = [_parse(r.payload.get("bill_time", "")) for r in rows]
+        if all(marks):
+            return min(marks), True
+        return min(_parse(r.payload["sent_after"]) for r in rows) - RECOVERY_MARGIN, False
 
     def _vendor_echoes(self, since: datetime | None) -> Iterator:
         """BILL's vendors changed since ``since``, this run's creates among them. Many pages: read as up to
@@ -1531,7 +1560,7 @@ class SyncEngine:
     def _bulk_bill_writes(self, singles: list[_Write]) -> list[_Write]:
         """The single bill writes, grouped into bulk calls of at most 100 (one outbox row each)."""
         limit = self._bulk_limit("bulk_bill_limit", 100)
-        sent_after = _iso(self.clock())
+        marks = self._sent_marks()
         writes = []
         for start in range(0, len(singles), limit):
             chunk = singles[start:start + limit]
@@ -1540,7 +1569,7 @@ class SyncEngine:
                         "invoice_number": w.data[1].invoice_number, "amount": str(w.data[1].amount)} for w in chunk]
             writes.append(_Write(
                 key=self._bulk_key("bills"), action="create_bills", record=label,
-                payload={"sent_after": sent_after, "bills": records}, record_key=chunk[0].record_key, label=label,
+                payload={**marks, "bills": records}, record_key=chunk[0].record_key, label=label,
                 look=None, data=chunk, bulk=True,
                 send=lambda chunk=chunk: self._bill_call(self.bill.create_bills, [w.data[1] for w in chunk])))
         return writes
@@ -1562,6 +1591,7 @@ class SyncEngine:
             results[write.key] = {"created": made, "refused": refused}
         if created:
             self._finish_bills(s, created)
+            self._saw_bill_times(bill.updated_time for _, bill in created)
         return results
 
     def _recover_bulk_bills(self) -> None:
@@ -1574,7 +1604,9 @@ class SyncEngine:
         available: list = []
         sent = [r for r in rows if r.state == "in_flight"]
         if sent:
-            since = min(_parse(r.payload["sent_after"]) for r in sent) - RECOVERY_MARGIN
+            since, _ = self._lookup_since(sent)
+            # Only these calls' vendors (vendorId:in) and only since they were sent (createdTime:gte, from
+            # BILL's own clock mark when there is one) keep the lookup to a few pages.
             vendor_ids = sorted({b["vendor_id"] for r in sent for b in r.payload["bills"]})
             found = self._bill_call(self.bill.bills_created_since, since, vendor_ids) or []
             with self.store.session() as s:

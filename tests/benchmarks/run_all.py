@@ -214,12 +214,13 @@ def machine() -> str:
             f"{platform.release()}, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC" + (f", commit {commit}" if commit else ""))
 
 
-def table(outcomes: list[Outcome], note: str = "", kept: tuple[list[str], str] = ([], "")) -> str:
-    rows, earlier = kept
-    if rows:
-        others = sorted({row.split("|")[1].strip() for row in rows})
-        note = (note + " " if note else "") + (f"Rows of {', '.join(others)} are kept from an earlier run "
-                                               f"({earlier.removeprefix('Machine: ').rstrip('.')}).")
+def table(outcomes: list[Outcome], note: str = "", kept: tuple[list[str], dict[str, str]] = ([], {})) -> str:
+    rows, measured_on = kept
+    by_machine: dict[str, list[str]] = {}
+    for name, where in sorted(measured_on.items()):
+        by_machine.setdefault(where, []).append(name)
+    for where, names in by_machine.items():
+        note = (note + " " if note else "") + f"Rows of {', '.join(names)} are kept from an earlier run ({where})."
     lines = [BEGIN, "", f"Machine: {machine()}.", ""] + ([note, ""] if note else []) + [
              "| benchmark | figure | value | notes |", "|---|---|---|---|"]
     for outcome in outcomes:
@@ -235,16 +236,24 @@ def table(outcomes: list[Outcome], note: str = "", kept: tuple[list[str], str] =
     return "\n".join(lines)
 
 
-def kept_rows(readme: Path, rerun: list[str]) -> tuple[list[str], str]:
-    """The table rows of benchmarks not run this time, and the machine line they were measured on."""
+def kept_rows(readme: Path, rerun: list[str]) -> tuple[list[str], dict[str, str]]:
+    """The table rows of benchmarks not run this time, and for each such benchmark the machine line it was
+    measured on (rows kept once before keep the machine they came from)."""
     text = readme.read_text(encoding="utf-8") if readme.exists() else ""
     if BEGIN not in text or END not in text:
-        return [], ""
+        return [], {}
     block = text.split(BEGIN, 1)[1].split(END, 1)[0]
     machine_line = next((line for line in block.splitlines() if line.startswith("Machine:")), "")
+    measured_on = {}
+    for names, where in re.findall(r"Rows of (.*?) are kept from an earlier run \((.*?)\)\.(?= |$)", block,
+                                   re.MULTILINE):
+        for name in names.split(", "):
+            measured_on[name] = where
     rows = [line for line in block.splitlines() if line.startswith("| ") and not line.startswith("| benchmark")
             and line.split("|")[1].strip() not in rerun]
-    return rows, machine_line
+    names = {row.split("|")[1].strip() for row in rows}
+    default = machine_line.removeprefix("Machine: ").rstrip(".")
+    return rows, {name: measured_on.get(name, default) for name in names}
 
 
 def rewrite(readme: Path, block: str) -> None:

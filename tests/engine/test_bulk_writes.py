@@ -96,3 +96,32 @@ def test_a_webhook_one_off_uses_the_single_create(engine, store, sandboxes):
     assert report.completed and report.flows["vendors"].created == 1
     assert sandboxes.bill.count("POST", BULK_VENDORS) == bulk_before
     assert sandboxes.bill.count("POST", "/connect/v3/vendors") == single_before + 1
+
+
+def test_a_lost_answer_to_a_bulk_vendor_call_is_settled_by_one_lookup_in_the_same_run(engine, store, sandboxes):
+    from app.domain.errors import UnknownOutcomeError
+
+    create = engine.bill.create_vendors
+    calls, made = [], []
+
+    def lost_answer(fields_list):
+        result = create(fields_list)  # BILL made them...
+        calls.append(len(fields_list))
+        made.extend(v.id for v in result)
+        if len(calls) == 1:
+            raise UnknownOutcomeError("no answer", system="BILL")  # ...but the answer never came
+        return result
+
+    engine.bill.create_vendors = lost_answer
+    lookups_before = [r for r in sandboxes.bill.requests if "createdTime" in r.query]
+    report = engine.run(flows=["vendors"])
+    assert report.completed, report.errors
+    lookups = [r for r in sandboxes.bill.requests if "createdTime" in r.query]
+    assert len(lookups) - len(lookups_before) == 1  # one list call found the lost call's vendors
+    assert len(calls) == 2  # the lost call's vendors were not sent again
+    no_duplicates(sandboxes)
+    linked = {r.bill_id for r in store.vendor_rows(status="linked")}
+    assert len(made) > 20 and set(made) <= linked  # the lost call's vendors too: found and linked
+    with store.session() as s:
+        assert set(s.scalars(select(t.OutboxEntry.state).where(t.OutboxEntry.action == "create_bill_vendors"))) \
+            == {"done"}

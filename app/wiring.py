@@ -27,6 +27,7 @@ class ProfileSession:
 def open_profile(home: str | None, profile_name: str | None, command: str) -> Iterator[ProfileSession]:
     """Yield the named (or active) profile with its clients; ConfigurationError when none is set up."""
     from app.clients.bill import BillClient
+    from app.clients.bill_budget import LEDGER_FILE, RequestBudget
     from app.clients.nav import NavClient
     from app.config import app_paths
     from app.profiles import ProfileStore, bill_session_store, build_bill_connection, build_nav_connection
@@ -48,7 +49,10 @@ def open_profile(home: str | None, profile_name: str | None, command: str) -> It
         unlock(vault, command)  # asks on a terminal; otherwise names NAVBILL_VAULT_PASSPHRASE
         session_id, save_session = bill_session_store(profile, vault)
         nav = NavClient(build_nav_connection(profile, vault))
-        bill = BillClient(build_bill_connection(profile, vault), session_id=session_id, on_session=save_session)
+        bill_connection = build_bill_connection(profile, vault)
+        # BILL's hourly budget is per developer key: this profile's processes count it in one ledger file.
+        budget = RequestBudget(ledger=paths.data_dir / LEDGER_FILE, scope=bill_connection.organization_id)
+        bill = BillClient(bill_connection, session_id=session_id, on_session=save_session, budget=budget)
         try:
             yield ProfileSession(store, vault, profile, nav, bill)
         finally:

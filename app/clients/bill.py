@@ -9,6 +9,12 @@ Rules it follows (shared/reference/BILL-API.md, developer.bill.com):
   semaphore keeps this process under the concurrency limit; the retry policy backs off on both.
 - A POST that creates something and gets no answer may have happened: ``UnknownOutcomeError``, never a
   blind resend. Subscriptions are the exception: their ``X-Idempotent-Key`` makes a resend safe.
+- Every request is counted against the hourly budget (``bill_budget.RequestBudget``): the client stops
+  before BILL's limit, leaving headroom for other integrations, and never retries BDC_1144 (BILL: "all
+  subsequent API requests must wait until the beginning of the next hour").
+- Bulk creates (``create_vendors``: 20 a call, ``create_bills``: 100 a call; developer.bill.com
+  reference/createbulkvendor and createbulkbills) are all or nothing: records are checked here before they
+  go, and when BILL refuses a call for one record, that record is split out and the rest sent again.
 - Messages name the record and the cause; they never contain the password, devKey or sessionId.
 """
 
@@ -16,9 +22,10 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -26,6 +33,7 @@ from typing import Any
 
 import requests
 
+from app.clients.bill_budget import HOURLY_LIMIT_CODE, BudgetExhaustedError, RequestBudget
 from app.clients.retry import RetryPolicy
 from app.domain.errors import (
     AuthenticationError,
@@ -65,6 +73,9 @@ log = logging.getLogger("navbill.clients.bill")
 SYSTEM = "BILL"
 PAGE_SIZE = 100  # BILL's largest page (max=101 is refused)
 RATE_LIMIT_CODES = {"BDC_1144", "BDC_1322"}
+BULK_VENDOR_LIMIT = 20  # POST /v3/vendors/bulk: "up to 20 vendors" (reference/createbulkvendor)
+BULK_BILL_LIMIT = 100  # POST /v3/bills/bulk: "up to 100 bills" (reference/createbulkbills)
+_BULK_INDEX = re.compile(r"^\s*(?:vendors|bills)?\[(\d+)\]\s*:?\s*")
 SESSION_CODES = {"BDC_1109"}
 # A session BILL ends again at once means something is wrong (not an idle timeout); a couple of
 # renewals still ride out a session store hiccup without burning the 200-logins-per-hour budget.
@@ -317,13 +328,44 @@ class _Failure:
     status: int
     code: str
     message: str
+    params: tuple = ()
+
+
+def vendor_problem(fields: VendorFields) -> str:
+    """Why BILL would refuse this vendor (checked before a bulk call, which one bad record fails), or ""."""
+    if not fields.name.strip():
+        return "the vendor has no name"
+    if fields.country and len(fields.country) != 2:
+        return f"country '{fields.country}' is not a 2-letter country code"
+    return ""
+
+
+def bill_problem(bill: Bill) -> str:
+    """Why BILL would refuse this bill (checked before a bulk call), or ""."""
+    if not bill.vendor_id:
+        return "the bill has no BILL vendor"
+    if not bill.invoice_number.strip():
+        return "the bill has no invoice number"
+    if not bill.lines:
+        return "the bill has no lines"
+    if len(bill.description) > 4000:
+        return "the description is longer than BILL's 4000 characters"
+    for line in bill.lines:
+        if not line.amount.is_finite():
+            return f"a line amount is not a number ({line.amount})"
+    return ""
 
 
 class BillClient:
+    bulk_vendor_limit = BULK_VENDOR_LIMIT
+    bulk_bill_limit = BULK_BILL_LIMIT
+
     def __init__(self, connection: BillConnection, retry: RetryPolicy | None = None, max_concurrent: int = 3,
                  timeout: float = 30, session_id: str | None = None,
-                 on_session: Callable[[str | None], None] | None = None) -> None:
+                 on_session: Callable[[str | None], None] | None = None,
+                 budget: RequestBudget | None = None) -> None:
         self.connection = connection
+        self.budget = budget or RequestBudget(scope=connection.organization_id)
         self.retry = retry or RetryPolicy()
         self.timeout = timeout
         self._on_session = on_session
@@ -343,7 +385,12 @@ class BillClient:
             return self._calls
 
     def close(self) -> None:
+        self.budget.close()
         self._http.close()
+
+    def requests_this_hour(self) -> str:
+        """The status line for the window and ``check``: "BILL requests this hour: used / limit"."""
+        return self.budget.text()
 
     # -- plumbing -----------------------------------------------------------------------------------
     def _url(self, path: str, events: bool = False) -> str:
@@ -361,6 +408,7 @@ class BillClient:
         if data is not None:
             all_headers["Content-Type"] = "application/json"
         with self._slots:  # never more than max_concurrent requests in flight (BDC_1322)
+            self.budget.take()  # refuses (nothing sent) once this hour's budget is at the stop line
             with self._count_lock:
                 self._calls += 1
             return self._http.request(method, url, data=data, params=params, headers=all_headers,
@@ -373,11 +421,13 @@ class BillClient:
             payload = response.json()
         except ValueError:
             payload = None
+        params: tuple = ()
         if isinstance(payload, list) and payload and isinstance(payload[0], dict):
             code, message = _text(payload[0].get("code")), _text(payload[0].get("message"))
+            params = tuple(p for p in payload[0].get("params") or () if isinstance(p, dict))
         elif isinstance(payload, dict):  # gateway failures can come as one {"message": ...} object
             code, message = _text(payload.get("code")), _text(payload.get("message"))
-        return _Failure(response.status_code, code, redact(message.strip()))
+        return _Failure(response.status_code, code, redact(message.strip()), params)
 
     def _login(self) -> str:
         c = self.connection
@@ -400,6 +450,8 @@ class BillClient:
                 log.info("BILL login ok (organization %s, %s)", answer.get("organizationId"), c.environment)
                 return session_id
             failure = self._failure(response)
+            if failure.code == HOURLY_LIMIT_CODE:
+                raise self._hourly_limit(failure, "login")
             if self._is_retryable(failure) and attempt < self.retry.max_attempts:
                 self.retry.wait(attempt)
                 continue
@@ -500,6 +552,8 @@ class BillClient:
                 attempt -= 1  # a renewal is not a failed attempt
                 self._renew_session(session)
                 continue
+            if failure.code == HOURLY_LIMIT_CODE:
+                raise self._hourly_limit(failure, record)  # never retried: every retry would count too
             if self._is_retryable(failure):
                 if failure.status == 500 and not resend_safe:
                     raise UnknownOutcomeError(
@@ -517,7 +571,23 @@ class BillClient:
                                      system=SYSTEM, record=record, code=failure.code or f"HTTP {failure.status}")
             raise self._record_error(failure, record)
 
+    def _hourly_limit(self, failure: _Failure, record: str) -> BudgetExhaustedError:
+        self.budget.bill_refused()
+        resets = self.budget.status().resets_at
+        log.warning("BILL answered BDC_1144 (hourly limit): nothing more is sent to BILL until %s UTC",
+                    f"{resets:%H:%M}")
+        return BudgetExhaustedError(
+            f"BILL's hourly request limit is reached ({failure.message or 'BDC_1144'}); nothing more is sent to "
+            f"BILL until {resets:%H:%M} UTC, and the next run after that goes on.", system=SYSTEM, record=record,
+            code=HOURLY_LIMIT_CODE)
+
     def _record_error(self, failure: _Failure, record: str) -> ConnectorError:
+        error = self._plain_record_error(failure, record)
+        error.params = failure.params  # type: ignore[attr-defined]  # a bulk call's failing record, if named
+        error.bill_message = failure.message  # type: ignore[attr-defined]
+        return error
+
+    def _plain_record_error(self, failure: _Failure, record: str) -> ConnectorError:
         code = failure.code or f"HTTP {failure.status}"
         if failure.code == "BDC_1121":
             return ConfigurationError("BILL does not offer this API at the configured address (check the BILL URL).",
@@ -571,18 +641,24 @@ class BillClient:
         if session:
             try:
                 with self._slots:
+                    self.budget.take("logout")
                     with self._count_lock:
                         self._calls += 1
                     self._http.post(self._url("logout"), headers={"devKey": self.connection.dev_key,
                                                                  "sessionId": session}, timeout=self.timeout)
-            except requests.RequestException:
+            except (requests.RequestException, BudgetExhaustedError):
                 pass  # the session dies on its own after 35 idle minutes
         self._notify_session()
 
     # -- vendors ----------------------------------------------------------------------------------
-    def iter_vendors(self, updated_since: datetime | None = None) -> Iterator[BillVendor]:
+    def iter_vendors(self, updated_since: datetime | None = None,
+                     updated_before: datetime | None = None) -> Iterator[BillVendor]:
+        """Vendors changed at or after ``updated_since`` and before ``updated_before`` (BILL filters
+        createdTime/updatedTime by range: developer.bill.com/docs/filterable-fields)."""
         filters = [f"updatedTime:gte:{_quoted(_bill_time(updated_since))}"] if updated_since else []
-        sort = "updatedTime:asc" if updated_since else None
+        if updated_before:
+            filters.append(f"updatedTime:lt:{_quoted(_bill_time(updated_before))}")
+        sort = "updatedTime:asc" if updated_since or updated_before else None
         for wire in self._iter_list("vendors", self._list_params(filters, sort), record="vendor list"):
             yield _read("vendor", wire, parse_vendor)
 
@@ -602,6 +678,36 @@ class BillClient:
         if fields.inactive:
             vendor = self.archive_vendor(vendor.id)
         return vendor
+
+    def create_vendors(self, fields_list: Sequence[VendorFields]) -> list[BillVendor | RecordError]:
+        """New vendors through ``POST /v3/vendors/bulk`` (at most 20 a call): per record, the vendor BILL
+        created or the RecordError that keeps it out (the others still go). Archiving an inactive one is a
+        request of its own. An unanswered call raises UnknownOutcomeError: look the vendors up
+        (``vendors_created_since``) before sending any of them again."""
+        bodies = [vendor_body(f) for f in fields_list]
+        problems = [vendor_problem(f) for f in fields_list]
+        labels = [f"vendor {f.name}" for f in fields_list]
+        results = self._bulk("vendors/bulk", bodies, problems, labels, BULK_VENDOR_LIMIT,
+                             lambda answer: (answer or {}).get("vendors") if isinstance(answer, dict) else answer,
+                             parse_vendor)
+        for index, fields in enumerate(fields_list):
+            created = results[index]
+            if fields.inactive and isinstance(created, BillVendor):
+                try:
+                    results[index] = self.archive_vendor(created.id)
+                except ConnectorError as exc:  # the vendors exist now: never "refused", look them up instead
+                    raise UnknownOutcomeError(
+                        f"BILL created the vendors but archiving {fields.name} failed ({exc.message}); the "
+                        "connector looks them up in BILL before sending any again.", system=SYSTEM,
+                        record=labels[index], code=exc.code) from exc
+        return results
+
+    def vendors_created_since(self, since: datetime) -> list[BillVendor]:
+        """Vendors BILL created at or after ``since`` (filter createdTime:gte, one page per 100): what a
+        lost bulk answer may have created, matched by name and tax id by the caller."""
+        filters = [f"createdTime:gte:{_quoted(_bill_time(since))}"]
+        return [parse_vendor(w) for w in self._iter_list("vendors", self._list_params(filters),
+                                                           record="vendor lookup")]
 
     def update_vendor(self, vendor_id: str, fields: VendorFields) -> BillVendor:
         record = f"vendor {fields.name} ({vendor_id})"
@@ -640,6 +746,30 @@ class BillClient:
         record = f"bill for invoice {bill.invoice_number}"
         return parse_bill(self._request("POST", "bills", body=bill_body(bill), record=record), strict=False)
 
+    def create_bills(self, bills: Sequence[Bill]) -> list[Bill | RecordError]:
+        """New bills through ``POST /v3/bills/bulk`` (at most 100 a call, any vendors): per record, the bill
+        BILL created or the RecordError that keeps it out. An unanswered call raises UnknownOutcomeError:
+        look them up (``bills_created_since``) before sending any of them again."""
+        return self._bulk("bills/bulk", [bill_body(b) for b in bills], [bill_problem(b) for b in bills],
+                          [f"bill for invoice {b.invoice_number}" for b in bills], BULK_BILL_LIMIT,
+                          lambda answer: answer, parse_bill)
+
+    def bills_created_since(self, since: datetime, vendor_ids: Sequence[str] | None = None) -> list[Bill]:
+        """Bills BILL created at or after ``since`` (createdTime:gte), of these vendors only if given
+        (vendorId:in, 100 vendors a query; both are BILL filterable fields); one page per 100 bills: what a
+        lost bulk answer may have created, matched by invoice number and amount by the caller."""
+        found: list[Bill] = []
+        created = f"createdTime:gte:{_quoted(_bill_time(since))}"
+        if vendor_ids is None:
+            return [parse_bill(w) for w in self._iter_list("bills", self._list_params([created]),
+                                                            record="bill lookup")]
+        ids = sorted(set(vendor_ids))
+        for start in range(0, len(ids), 100):
+            filters = [f"vendorId:in:{_quoted(','.join(ids[start:start + 100]))}", created]
+            found.extend(parse_bill(w) for w in self._iter_list("bills", self._list_params(filters),
+                                                                 record="bill lookup"))
+        return found
+
     def find_bills(self, vendor_id: str, invoice_number: str) -> list[Bill]:
         """BILL cannot filter on invoice number: list the vendor's bills and match here."""
         wanted = invoice_number.strip()
@@ -660,6 +790,81 @@ class BillClient:
             found.extend(readable(_read("bill", wire, parse_bill) for wire in self._iter_list(
                 "bills", self._list_params(filters), record="bill list")))
         return found
+
+    # -- bulk plumbing --------------------------------------------------------------------------------
+    def _bulk(self, path: str, bodies: list[dict], problems: list[str], labels: list[str], limit: int,
+              unwrap: Callable[[Any], Any], parse: Callable[[dict], Any]) -> list:
+        """Send ``bodies`` in calls of at most ``limit``; BILL creates all of a call or none. A record
+        checked here as bad never goes; when BILL refuses a call, the record it names is split out (or, if
+        it names none, the call is halved until it is found) and the rest are sent again: a refused call
+        created nothing, so this resend is safe."""
+        results: list[Any] = [None] * len(bodies)
+        ready = []
+        for index, problem in enumerate(problems):
+            if problem:
+                results[index] = RecordError(f"not sent to BILL: {problem}", system=SYSTEM, record=labels[index],
+                                             code="invalid")
+            else:
+                ready.append(index)
+        queue = [ready[start:start + limit] for start in range(0, len(ready), limit)]
+        created_some = False
+        while queue:
+            group = queue.pop(0)
+            if not group:
+                continue
+            record = labels[group[0]] if len(group) == 1 else f"{len(group)} records ({labels[group[0]]} …)"
+            try:
+                answer = self._request("POST", path, body=[bodies[i] for i in group], record=record)
+            except ConnectorError as exc:
+                if created_some and not isinstance(exc, RecordError):
+                    # An earlier call of this batch created records: whatever stopped this one, the caller
+                    # must look them up rather than treat the batch as not sent.
+                    raise UnknownOutcomeError(
+                        f"BILL created part of a bulk batch, then: {exc.message}. The connector looks the records "
+                        "up in BILL before sending any again.", system=SYSTEM, record=record,
+                        code=exc.code) from exc
+                if not isinstance(exc, RecordError):
+                    raise
+                # all or nothing: BILL created none of this call
+                bad = self._rejected_index(exc, len(group))
+                if bad is None and len(group) > 1:
+                    half = len(group) // 2
+                    queue[0:0] = [group[:half], group[half:]]
+                    continue
+                bad = 0 if bad is None else bad
+                message = _BULK_INDEX.sub("", getattr(exc, "bill_message", "") or exc.message)
+                results[group[bad]] = RecordError(f"BILL refused it: {message or exc.code}", system=SYSTEM,
+                                                  record=labels[group[bad]], code=exc.code)
+                log.info("BILL refused a bulk call because of %s: %s; sending the other %d again",
+                         labels[group[bad]], message, len(group) - 1)
+                queue.insert(0, group[:bad] + group[bad + 1:])
+                continue
+            created = unwrap(answer)
+            if not isinstance(created, list) or len(created) != len(group):
+                raise UnknownOutcomeError(
+                    f"BILL answered a bulk create of {len(group)} records with {len(created or [])} records; the "
+                    "connector looks them up in BILL before sending any again.", system=SYSTEM, record=record,
+                    code="bulk answer")
+            created_some = True
+            for index, wire in zip(group, created, strict=True):
+                results[index] = parse(wire)
+        return results
+
+    @staticmethod
+    def _rejected_index(error: RecordError, size: int) -> int | None:
+        """Which record of a refused bulk call BILL named: an ``index`` param, or ``bills[3]: ...``."""
+        for param in getattr(error, "params", ()) or ():
+            if str(param.get("name", "")).lower() == "index":
+                try:
+                    value = int(str(param.get("value")))
+                except ValueError:
+                    continue
+                if 0 <= value < size:
+                    return value
+        match = _BULK_INDEX.match(getattr(error, "bill_message", "") or "")
+        if match and 0 <= int(match.group(1)) < size:
+            return int(match.group(1))
+        return None
 
     # -- payments ---------------------------------------------------------------------------------
     def iter_payments(self, updated_since: datetime | None = None) -> Iterator[Payment]:

@@ -235,6 +235,11 @@ def print_text(report: RunReport, status: str, waiting: list[dict], held_log: li
         print("Problems:")
         for error in report.errors:
             print(f"  ! {error}")
+    notes = list(getattr(report, "notes", [])) + list(getattr(report, "warnings", []))
+    if notes:  # e.g. BILL's hourly budget reached: the next run goes on (not an error)
+        print("Notes:")
+        for note in notes:
+            print(f"  - {note}")
     shown = waiting if not limit else waiting[:limit]
     if report.dry_run:
         if held_log:

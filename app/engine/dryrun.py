@@ -90,6 +90,12 @@ class DryBillClient:
     def restore_vendor(self, vendor_id):
         self._planner.plan(f"BILL: restore vendor {vendor_id}")
 
+    def create_vendors(self, fields_list):
+        return [self.create_vendor(fields) for fields in fields_list]
+
+    def create_bills(self, bills):
+        return [self.create_bill(bill) for bill in bills]
+
     def create_bill(self, bill):
         source = bill.description.replace("NAV posted invoice", "NAV invoice") if bill.description else ""
         n = self._planner.plan(f"BILL: create bill {bill.invoice_number}{f' ({source})' if source else ''} for "

@@ -15,11 +15,25 @@ are committed in one transaction before any is sent, up to BILL's 3 concurrent r
 at once (each write still its own outbox row), and the links of each finished group are committed
 together with their outbox rows. A write that may have landed before (a crash, an unknown outcome) is
 looked up first, one at a time, as before.
+
+Bulk writes (a first sync's many new BILL vendors and bills): BILL's ``POST /v3/vendors/bulk`` (20 a call)
+and ``POST /v3/bills/bulk`` (100 a call) are all or nothing and count as ONE request against BILL's hourly
+budget. Each bulk call is ONE outbox row covering its records (payload: the records and when they were sent).
+A refused record comes back split out (the client sends the rest) and is held; an unknown outcome (a lost
+answer, a crash) is settled by ``_recover_bulk_*``: one or a few list calls (BILL's ``createdTime:gte`` and
+``vendorId:in`` filters) find which records BILL already has, matched here by name and tax id (vendors) or
+invoice number and amount (bills); those are linked, only the others are sent again, so no record is ever
+sent twice. A single record (a webhook's one-off) still goes through the single create.
+
+The BILL client counts its requests against the hourly budget and refuses to send past the stop line
+(default 80% of 20,000, the rest kept for other integrations); the run then stops its BILL side cleanly, with
+a note in the report, and the next run goes on where it stopped.
 """
 
 from __future__ import annotations
 
 import logging
+import queue
 import re
 import threading
 import time
@@ -72,7 +86,7 @@ from app.store.lock import RunBusyError
 log = logging.getLogger("navbill.engine")
 
 BATCH = 200  # records per store transaction while streaming
-FINISH_GROUP = 50  # finished writes whose links are committed together
+FINISH_GROUP = 50  # finished records whose links are committed together (a bulk call counts its records)
 BILL_WRITE_CONCURRENCY = 3  # BILL allows 3 concurrent requests per devKey and organization (BDC_1322)
 Progress = Callable[[str, int, str], None]  # (flow, records done in this flow, message)
 
@@ -128,6 +142,10 @@ class _Write:
     data: Any = None  # what the finish step needs
     detail: dict | None = None
     system: str = "BILL"
+    bulk: bool = False  # one bulk call: ``data`` holds its records, the result one outcome per record
+
+    def created(self, value: Any) -> int:
+        return sum(1 for outcome in value if not isinstance(outcome, Exception)) if self.bulk else 1
 
 
 @dataclass
@@ -153,10 +171,16 @@ class _CandidatePool:
 
 # BILL's hourly request budget (20,000 per devKey) is spent: every further request this hour is refused
 # (and counted), so the BILL side stops for this run and the rest waits for the next one.
-HOURLY_BUDGET_CODES = {"BDC_1144"}
+# The client's own stop line (BUDGET_STOP, see app/clients/bill_budget.py) is reached before that, leaving
+# headroom for the organization's other integrations; in both cases nothing was sent or created.
+HOURLY_BUDGET_CODES = {"BDC_1144", "BUDGET_STOP"}
+# When looking for what a lost bulk create made: BILL's clock and ours may differ by this much.
+RECOVERY_MARGIN = timedelta(minutes=15)
 
 
 def _budget_spent(error: BaseException) -> bool:
+    if isinstance(error, SideStopped):
+        error = error.error
     return isinstance(error, RateLimitError) and error.code in HOURLY_BUDGET_CODES
 
 
@@ -203,9 +227,16 @@ class _WriteLane:
         if self.engine._cancel.is_set() or self.halt.is_set():
             return "unsent", None
         try:
-            return "ok", Outbox.deliver(prepared, write.send, write.look)
+            value = Outbox.deliver(prepared, write.send, write.look)
+            if write.bulk:  # BILL's clock moves on: later bulk rows get a later (tighter) lookup mark
+                self.engine._saw_bill_times(getattr(o, "updated_time", None) for o in value
+                                            if not isinstance(o, Exception))
+            return "ok", value
         except Exception as exc:  # recorded on the main thread, in order
-            if not isinstance(exc, RetryableError | RecordError) or _budget_spent(exc):
+            if _budget_spent(exc):  # refused before it went out (or BDC_1144): nothing was created
+                self.halt.set()
+                return "budget", exc
+            if not isinstance(exc, RetryableError | RecordError):
                 self.halt.set()  # a stop: the other workers send nothing more (settled later, in order)
             return "error", exc
 
@@ -214,7 +245,7 @@ class _WriteLane:
         while self.queue and (len(self.queue) > keep or self.queue[0][2].done()):
             write, prepared, future, flow, kind, finish = self.queue.popleft()
             self.settle(write, prepared, future.result(), flow, kind, finish)
-            if len(self.done) >= FINISH_GROUP:
+            if self.done_records() >= FINISH_GROUP:
                 self.finish_done()
 
     def settle(self, write: _Write, prepared: Prepared, outcome: tuple[str, Any], flow: str, kind: str,
@@ -230,7 +261,18 @@ class _WriteLane:
         if state == "unsent":
             self.unsent.append(prepared)
             return
+        if state == "budget":  # not sent: goes back as it was; the BILL side stops for this run
+            self.unsent.append(prepared)
+            self.stop = self.stop or (value if isinstance(value, SideStopped) else SideStopped("BILL", value))
+            self.halt.set()
+            return
         engine.outbox.failed(write.key, value)
+        if write.bulk and isinstance(value, RetryableError | RecordError):
+            # A lost answer: some or all of the call's records may be in BILL. The row stays open and
+            # ``_recover_bulk_*`` looks them up (at the end of this flow, or the next run) before any resend.
+            engine._bulk_unsettled = True
+            log.warning("%s: %s; they are looked up in BILL before any is sent again", write.label, value)
+            return
         if isinstance(value, SideStopped):  # the client calls turn these into a side stop already
             self.stop = self.stop or value
         elif isinstance(value, (AuthenticationError, ConfigurationError)) or _budget_spent(value):
@@ -247,6 +289,9 @@ class _WriteLane:
             self.stop = self.stop or value
         self.halt.set()
 
+    def done_records(self) -> int:
+        return sum(len(write.data) if write.bulk else 1 for write, _ in self.done)
+
     def finish_done(self) -> None:
         """Commit the finished writes' links with their outbox rows, in one transaction."""
         if not self.done:
@@ -257,9 +302,10 @@ class _WriteLane:
         with engine.store.session() as s:
             engine.outbox.finish_many(s, finish(s, group))
         counts = engine.report.counts(flow)
-        for _ in group:
+        for write, value in group:
             crash_point("after_commit")
-            counts.created += 1
+            counts.created += write.created(value)
+        engine._run_after_commit()
 
     def release_unsent(self) -> None:
         unsent, self.unsent = self.unsent, []
@@ -292,6 +338,12 @@ class SyncEngine:
         self._quiet_links: list[tuple[int, str, dict, dict, str]] | None = None  # see _store_quiet_links
         self._flow = ""  # the flow running now (unreadable records are counted against it)
         self._run_started_at: datetime | None = None
+        self._after_commit: list[Callable[[], None]] = []  # holds for refused bulk records, after their commit
+        self._bulk_unsettled = False  # a bulk call's answer was lost in this run: look it up before moving on
+        self._bulk_seq = 0
+        self._created_vendor_times: list[datetime] = []
+        self._bill_clock: datetime | None = None  # the newest BILL time seen on what this run created
+        self._budget_stopped: set[str] = set()  # sides stopped for BILL's hourly budget (a note, not an error)
 
     # ==============================================================================================
     # entry points
@@ -342,8 +394,12 @@ class SyncEngine:
         self._cancel = cancel or threading.Event()
         self._stopped_sides = {}
         self._bill_vendors_created = 0
+        self._created_vendor_times = []
+        self._bill_clock = None
         self._lane = _WriteLane(self)
         self._quiet_links = None
+        self._after_commit, self._bulk_unsettled = [], False
+        self._budget_stopped = set()
         nav_before, bill_before = self._calls()
         self._run_started_at = datetime.now(UTC)  # BILL's own clock: bills created before this run
         with self.store.session() as s:
@@ -354,6 +410,7 @@ class SyncEngine:
         try:
             # A missing payment setting holds only the payments flow; vendors and invoices still run.
             self.settings.validate(tuple(f for f in flows if f != "payments"))
+            self._configure_budget()
             steps = steps or {"accounts": self.sync_accounts, "vendors": self.sync_vendors,
                               "invoices": self.sync_invoices, "payments": self.sync_payments}
             sides = {"accounts": ("NAV", "BILL"), "vendors": ("NAV", "BILL"), "invoices": ("NAV", "BILL"),
@@ -368,6 +425,10 @@ class SyncEngine:
                         self.report.errors.append(f"payments: not run. {exc}")
                         continue
                 stopped = [side for side in sides[flow] if side in self._stopped_sides]
+                if stopped and stopped[0] in self._budget_stopped:
+                    self.report.notes.append(f"{flow}: not run this time: BILL's request budget for this hour is "
+                                             "used up; the next run goes on.")
+                    continue
                 if stopped:
                     self.report.errors.append(f"{flow}: not run because {stopped[0]} could not be used.")
                     continue
@@ -380,6 +441,11 @@ class SyncEngine:
                         raise stop_from_writes
                 except SideStopped as stop:
                     self._stopped_sides[stop.side] = str(stop.error)
+                    if _budget_spent(stop):  # a clean stop, not a failure: the next run goes on from here
+                        self._budget_stopped.add(stop.side)
+                        self.report.notes.append(f"{flow}: stopped early: {stop.error.message}")
+                        log.warning("%s flow stopped for BILL's hourly budget: %s", flow, stop.error.message)
+                        continue
                     self.report.errors.append(f"{flow}: {stop.error}")
                     log.error("%s flow stopped: %s", flow, stop.error)
                 except RetryableError as exc:
@@ -411,7 +477,7 @@ class SyncEngine:
                 run.finished_at, run.status = self.clock(), status
                 run.counts = self.report.as_dict()["flows"]
                 run.nav_calls, run.bill_calls = self.report.nav_calls, self.report.bill_calls
-                run.message = "; ".join(self.report.errors)[:4000]
+                run.message = "; ".join(self.report.errors + self.report.notes)[:4000]
                 if forget_if_idle and status == "completed" and not self._changed_anything(s, run.id):
                     # A webhook about our own write (or a change already synced): nothing to show the
                     # clerk, so it does not fill the run history with "nothing to change".
@@ -653,6 +719,9 @@ class SyncEngine:
             if wait:
                 self._drain_writes()
             return
+        if all(w.bulk for w in writes):
+            self._write_bulk(flow, kind, writes, finish, wait=wait)
+            return
         lane = self._lane
         prepared = self.outbox.prepare([(w.key, w.system, w.action, w.record, w.payload) for w in writes])
         lookups = [w for w in writes if prepared[w.key].look_first]
@@ -670,7 +739,7 @@ class SyncEngine:
             for write in fresh:
                 lane.settle(write, prepared[write.key], lane.attempt(write, prepared[write.key]), flow, kind,
                             finish)
-                if len(lane.done) >= FINISH_GROUP:
+                if lane.done_records() >= FINISH_GROUP:
                     lane.finish_done()
             lane.finish_done()
             lane.release_unsent()
@@ -679,8 +748,37 @@ class SyncEngine:
             for write in fresh:
                 lane.queue.append((write, prepared[write.key], pool.submit(lane.attempt, write, prepared[write.key]),
                                    flow, kind, finish))
-            lane.settle_ready(keep=0 if wait else len(fresh))
+            # A stream's batch returns with up to two rounds of calls still queued, so the 3 workers stay
+            # busy while the next batch is read and prepared.
+            lane.settle_ready(keep=0 if wait else max(len(fresh), 2 * self._write_concurrency()))
         if wait:
+            self._drain_writes()
+        self._check_cancel()
+
+    def _write_bulk(self, flow: str, kind: str, writes: list[_Write],
+                    finish: Callable[[Session, list[tuple[_Write, Any]]], dict[str, dict]], *,
+                    wait: bool = True) -> None:
+        """Bulk calls (fresh keys, nothing to look up first): each call's row is committed ``in_flight`` just
+        before the call is handed to a free worker, and no more calls are queued than there are workers. So
+        an open row after a crash is a call that was really on its way, and the lookup that settles it covers
+        at most 3 calls (plus any whose links were not committed yet)."""
+        lane = self._lane
+        pool = self._write_pool()
+        slots = self._write_concurrency()
+        for write in writes:
+            if pool is not None:
+                lane.settle_ready(keep=slots - 1)  # wait for a free worker (recording what came back, in order)
+            if lane.stop is not None or lane.halt.is_set() or self._cancel.is_set():
+                break  # not recorded, not sent: the stream's bookmark stays before it
+            prepared = self.outbox.prepare([(write.key, write.system, write.action, write.record,
+                                             write.payload)])[write.key]
+            if pool is None:
+                lane.settle(write, prepared, lane.attempt(write, prepared), flow, kind, finish)
+                if lane.done_records() >= FINISH_GROUP:
+                    lane.finish_done()
+            else:
+                lane.queue.append((write, prepared, pool.submit(lane.attempt, write, prepared), flow, kind, finish))
+        if pool is None or wait:
             self._drain_writes()
         self._check_cancel()
 
@@ -699,6 +797,49 @@ class SyncEngine:
         lane.raise_stop()
         self._check_cancel()  # a cancelled stream must not move its bookmark past what was not sent
         return None
+
+    def _configure_budget(self) -> None:
+        """The BILL client's hourly budget takes the limit and headroom from the settings."""
+        budget = getattr(self.bill, "budget", None)
+        if budget is None or not hasattr(budget, "configure"):
+            return
+        budget.configure(limit=int(self.settings.bill_hourly_limit),
+                         headroom=float(self.settings.bill_budget_headroom_percent) / 100)
+        status = budget.status()
+        log.info("%s; %d left before the stop line (%d%% kept for other integrations)", status.text(),
+                 status.left, int(self.settings.bill_budget_headroom_percent))
+
+    def bill_requests_this_hour(self) -> str:
+        """For the window's status bar and ``check``: "BILL requests this hour: used / limit" ("" without a
+        budget-counting BILL client)."""
+        budget = getattr(self.bill, "budget", None)
+        return budget.text() if budget is not None else ""
+
+    def _run_after_commit(self) -> None:
+        after, self._after_commit = self._after_commit, []
+        for work in after:
+            work()
+
+    def _bulk_limit(self, name: str, default: int) -> int:
+        value = getattr(self.bill, name, None)
+        return value if isinstance(value, int) and value > 0 else default
+
+    def _bulk_key(self, what: str) -> str:
+        self._bulk_seq += 1
+        return f"bill.{what}.bulk:{self.report.run_id}.{self._bulk_seq}"
+
+    def _refused_in_bulk(self, s: Session, key: str, action: str, record: str, payload: dict, error: Exception,
+                         kind: str, record_key: str, reason: str, detail: dict | None, flow: str) -> None:
+        """A record BILL refused inside a bulk call: as a refused single create (a ``failed`` row of its own,
+        which the next run sends again alone) and held with the reason, once the bulk row is committed."""
+        row = s.scalars(select(t.OutboxEntry).where(t.OutboxEntry.key == key)).first()
+        if row is None:
+            row = t.OutboxEntry(key=key, system="BILL", action=action, record=record, payload=payload,
+                                run_id=self.report.run_id)
+            s.add(row)
+        row.state, row.last_error = "failed", str(error)[:2000]
+        self._after_commit.append(lambda: self._hold(kind, record_key, reason, error=str(error), detail=detail,
+                                                     flow=flow, outcome="failed"))
 
     def _retry_keys(self, kind: str) -> list[str]:
         with self.store.session() as s:
@@ -772,13 +913,16 @@ class SyncEngine:
         nav_mark = self.store.get_bookmark("nav.vendors")
         self._absorb_nav_vendors(self._stream("NAV", lambda: self.nav.iter_vendors(
             modified_since=_parse(nav_mark))), bookmark="nav.vendors")
+        if self._bulk_unsettled:  # a bulk answer was lost in this run: settle it now
+            self._bulk_unsettled = False
+            self._recover_bulk_bill_vendors()
         if self._bill_vendors_created:
             # The vendors just created come back in BILL's list (newer than the bookmark). Read them now,
             # at 100 a page, as known echoes (no work), so the next run reads only what changed after
             # this one instead of every vendor this run created.
             bill_mark = self.store.get_bookmark("bill.vendors")
-            self._absorb_bill_vendors(self._stream("BILL", lambda: self.bill.iter_vendors(
-                updated_since=_parse(bill_mark))), bookmark="bill.vendors")
+            self._absorb_bill_vendors(self._stream("BILL", lambda: self._vendor_echoes(_parse(bill_mark))),
+                                      bookmark="bill.vendors")
         self._reconcile_links()
         if self.settings.create_nav_vendors:
             self._create_nav_vendors_from_bill()
@@ -956,7 +1100,11 @@ class SyncEngine:
         self._create_bill_vendors([vendor])
 
     def _create_bill_vendors(self, vendors: list, wait: bool = True) -> None:
-        """New NAV vendors become BILL vendors: a batch through the outbox, up to 3 creates at once."""
+        """New NAV vendors become BILL vendors: in bulk calls when there are several (one outbox row per
+        call), one by one otherwise (a webhook's one-off); up to 3 calls at once."""
+        if len(vendors) > 1 and hasattr(self.bill, "create_vendors"):
+            self._create_bill_vendors_bulk(vendors, wait)
+            return
         writes = []
         for vendor in vendors:
             fields = vendor.fields
@@ -973,6 +1121,89 @@ class SyncEngine:
                 send=lambda fields=fields: self._bill_call(self.bill.create_vendor, fields), look=look,
                 data=vendor))
         self._write_batch("vendors", "vendor", writes, self._finish_bill_vendors, wait=wait)
+
+    def _create_bill_vendors_bulk(self, vendors: list, wait: bool = True) -> None:
+        limit = self._bulk_limit("bulk_vendor_limit", 20)
+        marks = self._sent_marks()
+        writes = []
+        for start in range(0, len(vendors), limit):
+            chunk = vendors[start:start + limit]
+            label = f"{len(chunk)} new BILL vendors (NAV vendors {chunk[0].number} … {chunk[-1].number})"
+            writes.append(_Write(
+                key=self._bulk_key("vendors"), action="create_bill_vendors", record=label,
+                payload={**marks, "vendors": [_nav_vendor_to_json(v) for v in chunk]},
+                record_key=chunk[0].number, label=label, look=None, data=chunk, bulk=True,
+                send=lambda chunk=chunk: self._bill_call(self.bill.create_vendors, [v.fields for v in chunk])))
+        self._write_batch("vendors", "vendor", writes, self._finish_bulk_bill_vendors, wait=wait)
+
+    @staticmethod
+    def _vendor_stub(vendor) -> _Write:
+        """What ``_finish_bill_vendors`` needs of one vendor created in a bulk call."""
+        return _Write(key=f"bill.vendor.create:{vendor.number}", action="create_bill_vendor",
+                      record=f"vendor {vendor.number}", payload={}, record_key=vendor.number, label="",
+                      send=lambda: None, look=None, data=vendor)
+
+    def _finish_bulk_bill_vendors(self, s: Session, done: list[tuple[_Write, Any]]) -> dict[str, dict]:
+        created, results = [], {}
+        for write, outcomes in done:
+            made, refused = {}, {}
+            for vendor, outcome in zip(write.data, outcomes, strict=True):
+                if isinstance(outcome, Exception):
+                    refused[vendor.number] = str(outcome)
+                    self._refused_in_bulk(
+                        s, f"bill.vendor.create:{vendor.number}", "create_bill_vendor", f"vendor {vendor.number}",
+                        vendor.fields.as_dict(), outcome, "vendor", vendor.number,
+                        f"NAV vendor {vendor.number} {vendor.fields.name}: {getattr(outcome, 'message', outcome)}",
+                        None, "vendors")
+                else:
+                    made[vendor.number] = outcome.id
+                    created.append((self._vendor_stub(vendor), outcome))
+            results[write.key] = {"created": made, "refused": refused}
+        if created:
+            self._finish_bill_vendors(s, created)
+        return results
+
+    def _recover_bulk_bill_vendors(self) -> None:
+        """Settle bulk vendor calls a crash or a lost answer left open: one list call (vendors BILL created
+        since the oldest was sent) shows which of their vendors BILL has; those are linked, the others sent
+        again (never twice: a vendor already linked, or found, is not sent)."""
+        rows = self.outbox.unfinished("create_bill_vendors")
+        if not rows:
+            return
+        available: list = []
+        sent = [r for r in rows if r.state == "in_flight"]
+        if sent:
+            since, _ = self._lookup_since(sent)
+            found = self._bill_call(self.bill.vendors_created_since, since) or []
+            linked = self._linked_bill_ids([v.id for v in found])
+            available = [v for v in found if v.id not in linked]
+        vendors = {}
+        for row in rows:
+            for data in row.payload["vendors"]:
+                vendors.setdefault(data["number"], _nav_vendor_from_json(data))
+        with self.store.session() as s:
+            done = set(s.scalars(select(t.VendorLink.nav_number).where(
+                t.VendorLink.nav_number.in_(list(vendors)), t.VendorLink.status == "linked")))
+        matched, missing = [], []
+        for number, vendor in vendors.items():
+            if number in done:
+                continue
+            twin = next((v for v in available if _same_vendor(v.fields, vendor.fields)), None)
+            if twin is not None:
+                available.remove(twin)
+                matched.append((self._vendor_stub(vendor), twin))
+            else:
+                missing.append(vendor)
+        log.info("Open bulk vendor calls: %d vendors found in BILL, %d to send again", len(matched), len(missing))
+        if matched:
+            with self.store.session() as s:
+                self._finish_bill_vendors(s, matched)
+            self.report.counts("vendors").created += len(matched)
+        if missing:
+            self._create_bill_vendors(missing)
+        with self.store.session() as s:
+            for row in rows:
+                self.outbox.finish(s, row.key, {"recovered": True})
 
     def _finish_bill_vendors(self, s: Session, done: list[tuple[_Write, Any]]) -> dict[str, dict]:
         numbers = [w.record_key for w, _ in done]
@@ -997,7 +1228,42 @@ class SyncEngine:
             [created.id for _, created in done])))
         self._resolve_items(s, "vendor", numbers)
         self._bill_vendors_created += len(done)
+        self._created_vendor_times.extend(c.updated_time for _, c in done if c.updated_time)
+        self._saw_bill_times(c.updated_time for _, c in done)
         return results
+
+    def _saw_bill_times(self, times: Iterable[datetime | None]) -> None:
+        newest = max((moment for moment in times if moment), default=None)
+        if newest and (self._bill_clock is None or newest > self._bill_clock):
+            self._bill_clock = newest
+
+    def _sent_marks(self) -> dict:
+        """When a bulk call is prepared: our clock, and BILL's (the newest time BILL gave a record this run
+        created, if any). What the call creates is stamped at or after BILL's mark, so a lookup from it needs
+        no margin for clock differences."""
+        return {"sent_after": _iso(self.clock()), "bill_time": _iso(self._bill_clock)}
+
+    @staticmethod
+    def _lookup_since(rows: list) -> tuple[datetime, bool]:
+        """From when to look for what open bulk rows created, and whether that is BILL's own clock (tight)."""
+        marks = [_parse(r.payload.get("bill_time", "")) for r in rows]
+        if all(marks):
+            return min(marks), True
+        return min(_parse(r.payload["sent_after"]) for r in rows) - RECOVERY_MARGIN, False
+
+    def _vendor_echoes(self, since: datetime | None) -> Iterator:
+        """BILL's vendors changed since ``since``, this run's creates among them. Many pages: read as up to
+        3 lists side by side (updatedTime ranges cut where this run's creates split evenly; BILL filters
+        createdTime/updatedTime by range), so the pages go 3 at a time like the writes did."""
+        times = sorted(self._created_vendor_times)
+        parts = self._write_concurrency()
+        if len(times) < 300 or parts <= 1:
+            yield from self.bill.iter_vendors(updated_since=since)
+            return
+        cuts = sorted({times[len(times) * i // parts] for i in range(1, parts)} - {since})
+        bounds = list(zip([since, *cuts], [*cuts, None], strict=True))
+        yield from _side_by_side([lambda a=a, b=b: self.bill.iter_vendors(updated_since=a, updated_before=b)
+                                  for a, b in bounds])
 
     def _linked_bill_ids(self, among: list[str] | None = None) -> set[str]:
         """BILL vendor ids already linked (only those ``among`` the given ids, when given)."""
@@ -1078,6 +1344,7 @@ class SyncEngine:
 
     def _recover_vendor_writes(self) -> None:
         """Finish vendor creations a crash or an unknown outcome left open (look first, then send)."""
+        self._recover_bulk_bill_vendors()
         for row in self.outbox.unfinished("create_nav_vendor"):
             self._check_cancel()
             bill_id = row.key.split(":", 1)[1]
@@ -1340,6 +1607,9 @@ class SyncEngine:
             self._progress("invoices", done, "NAV posted invoices read")
             crash_point("mid_stream")
         self._drain_writes()
+        if self._bulk_unsettled:  # a bulk answer was lost in this run: settle it before the bookmark moves
+            self._bulk_unsettled = False
+            self._recover_bulk_bills()
         if newest:
             with self.store.session() as s:
                 self.store.set_bookmark(s, "nav.invoices", newest)
@@ -1458,6 +1728,10 @@ class SyncEngine:
                         description=f"NAV posted invoice {invoice.number}")
             writes.append(self._bill_write(invoice, bill, detail))
         writes = self._link_existing_bills(writes)
+        if len(writes) > 1 and hasattr(self.bill, "create_bills"):
+            writes = self._bulk_bill_writes(writes)
+            self._write_batch("invoices", "invoice", writes, self._finish_bulk_bills, wait=wait)
+            return
         self._write_batch("invoices", "invoice", writes, self._finish_bills, wait=wait)
 
     def _link_existing_bills(self, writes: list[_Write]) -> list[_Write]:
@@ -1528,6 +1802,95 @@ class SyncEngine:
         log.info("Linked %d invoice(s) to bills already in BILL (nothing created twice)", len(matched))
         done = {id(w) for w, _ in matched}
         return [w for w in writes if id(w) not in done]
+
+    def _bulk_bill_writes(self, singles: list[_Write]) -> list[_Write]:
+        """The single bill writes, grouped into bulk calls of at most 100 (one outbox row each)."""
+        limit = self._bulk_limit("bulk_bill_limit", 100)
+        marks = self._sent_marks()
+        writes = []
+        for start in range(0, len(singles), limit):
+            chunk = singles[start:start + limit]
+            label = f"{len(chunk)} bills (invoices {chunk[0].record_key} … {chunk[-1].record_key})"
+            records = [{"invoice": w.detail["invoice"], "vendor_id": w.data[1].vendor_id,
+                        "invoice_number": w.data[1].invoice_number, "amount": str(w.data[1].amount)} for w in chunk]
+            writes.append(_Write(
+                key=self._bulk_key("bills"), action="create_bills", record=label,
+                payload={**marks, "bills": records}, record_key=chunk[0].record_key, label=label,
+                look=None, data=chunk, bulk=True,
+                send=lambda chunk=chunk: self._bill_call(self.bill.create_bills, [w.data[1] for w in chunk])))
+        return writes
+
+    def _finish_bulk_bills(self, s: Session, done: list[tuple[_Write, Any]]) -> dict[str, dict]:
+        created, results = [], {}
+        for write, outcomes in done:
+            made, refused = {}, {}
+            for single, outcome in zip(write.data, outcomes, strict=True):
+                if isinstance(outcome, Exception):
+                    refused[single.record_key] = str(outcome)
+                    self._refused_in_bulk(s, single.key, single.action, single.record, single.payload, outcome,
+                                          "invoice", single.record_key,
+                                          f"{single.label}: {getattr(outcome, 'message', outcome)}", single.detail,
+                                          "invoices")
+                else:
+                    made[single.record_key] = outcome.id
+                    created.append((single, outcome))
+            results[write.key] = {"created": made, "refused": refused}
+        if created:
+            self._finish_bills(s, created)
+            self._saw_bill_times(bill.updated_time for _, bill in created)
+        return results
+
+    def _recover_bulk_bills(self) -> None:
+        """Settle bulk bill calls a crash or a lost answer left open: a list call per 50 vendors (their bills
+        BILL created since the oldest call was sent) shows which bills BILL has, matched by vendor, invoice
+        number and amount; those are linked, only the others are sent again."""
+        rows = self.outbox.unfinished("create_bills")
+        if not rows:
+            return
+        available: list = []
+        sent = [r for r in rows if r.state == "in_flight"]
+        if sent:
+            since, _ = self._lookup_since(sent)
+            # Only these calls' vendors (vendorId:in) and only since they were sent (createdTime:gte, from
+            # BILL's own clock mark when there is one) keep the lookup to a few pages.
+            vendor_ids = sorted({b["vendor_id"] for r in sent for b in r.payload["bills"]})
+            found = self._bill_call(self.bill.bills_created_since, since, vendor_ids) or []
+            with self.store.session() as s:
+                taken = set(s.scalars(select(t.InvoiceLink.bill_id).where(
+                    t.InvoiceLink.bill_id.in_([b.id for b in found]))))
+            available = [b for b in found if b.id not in taken]
+        records = {}
+        for row in rows:
+            for record in row.payload["bills"]:
+                records.setdefault(record["invoice"]["number"], record)
+        with self.store.session() as s:
+            done = set(s.scalars(select(t.InvoiceLink.nav_number).where(
+                t.InvoiceLink.nav_number.in_(list(records)), t.InvoiceLink.state == "created")))
+        matched, missing = [], []
+        for number, record in records.items():
+            if number in done:
+                continue
+            invoice = _invoice_from_json(record["invoice"])
+            twin = next((b for b in available if b.vendor_id == record["vendor_id"]
+                         and b.invoice_number.strip() == record["invoice_number"].strip()
+                         and b.amount == Decimal(record["amount"])), None)
+            if twin is None:
+                missing.append(invoice)
+                continue
+            available.remove(twin)
+            matched.append((_Write(key=f"bill.create:{number}", action="create_bill", record=f"invoice {number}",
+                                   payload={}, record_key=number, label=f"invoice {number}", send=lambda: None,
+                                   look=None, data=(invoice, twin)), twin))
+        log.info("Open bulk bill calls: %d bills found in BILL, %d to send again", len(matched), len(missing))
+        if matched:
+            with self.store.session() as s:
+                self._finish_bills(s, matched)
+            self.report.counts("invoices").created += len(matched)
+        if missing:
+            self._push_invoices(missing)
+        with self.store.session() as s:
+            for row in rows:
+                self.outbox.finish(s, row.key, {"recovered": True})
 
     def _invoice_problems(self, invoice: PostedInvoice, vendor_bill_id: str) -> tuple[list[BillLine], list[str]]:
         """The bill's lines, and every reason the invoice cannot go to BILL now (empty: it can)."""
@@ -1611,6 +1974,7 @@ class SyncEngine:
                 i, linked.get(i.vendor_number, ""))[1]) != stored[i.number]])
 
     def _recover_bill_writes(self) -> None:
+        self._recover_bulk_bills()
         for row in self.outbox.unfinished("create_bill"):
             self._check_cancel()
             invoice = _invoice_from_json(row.payload["invoice"])
@@ -1897,6 +2261,69 @@ def _payment_state(payment: Payment) -> str:
 
 def _article(word: str) -> str:
     return "an" if word[:1].lower() in "aeiou" else "a"
+
+
+def _side_by_side(factories: list[Callable[[], Iterator]]) -> Iterator:
+    """Items of several client streams read on threads at once, as they come (each stream in its order).
+    An error in any stream is raised here; the others stop at their next item."""
+    items: queue.Queue = queue.Queue(maxsize=500)
+    stop = threading.Event()
+    finished = object()
+
+    def read(factory: Callable[[], Iterator]) -> None:
+        try:
+            for item in factory():
+                while not stop.is_set():
+                    try:
+                        items.put(item, timeout=0.2)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            items.put(finished)
+        except BaseException as exc:  # handed to the consumer, which raises it
+            items.put(exc)
+
+    threads = [threading.Thread(target=read, args=(f,), daemon=True, name="navbill-read") for f in factories]
+    for thread in threads:
+        thread.start()
+    running = len(threads)
+    try:
+        while running:
+            item = items.get()
+            if item is finished:
+                running -= 1
+            elif isinstance(item, BaseException):
+                raise item
+            else:
+                yield item
+    finally:
+        stop.set()
+        while any(thread.is_alive() for thread in threads):
+            try:
+                items.get(timeout=0.05)  # unblock a reader waiting for room
+            except queue.Empty:
+                pass
+
+
+def _nav_vendor_to_json(vendor) -> dict:
+    return {"number": vendor.number, "fields": vendor.fields.as_dict(), "etag": vendor.etag,
+            "last_modified": _iso(vendor.last_modified)}
+
+
+def _nav_vendor_from_json(data: dict):
+    from app.domain.models import NavVendor
+
+    return NavVendor(number=data["number"], fields=VendorFields.from_dict(data["fields"]), etag=data.get("etag", ""),
+                     last_modified=_parse(data.get("last_modified", "")))
+
+
+def _same_vendor(bill: VendorFields, nav: VendorFields) -> bool:
+    """A vendor BILL has is the one a lost bulk call sent: same name, and same tax id where both have one."""
+    if bill.name.strip().casefold() != nav.name.strip().casefold():
+        return False
+    return not (bill.tax_id and nav.tax_id) or bill.tax_id.strip() == nav.tax_id.strip()
 
 
 def _set_invoice_dates(link: t.InvoiceLink, invoice: PostedInvoice) -> None:

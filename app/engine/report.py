@@ -31,6 +31,7 @@ class RunReport:
     bill_calls: int = 0
     duration_seconds: float = 0.0
     errors: list[str] = field(default_factory=list)  # side-level stops, in plain words
+    notes: list[str] = field(default_factory=list)  # clean early stops (BILL's hourly budget), in plain words
     planned: list[str] = field(default_factory=list)  # dry run: what would have been written
     warnings: list[str] = field(default_factory=list)  # said, but the run still counts as completed
 
@@ -56,6 +57,7 @@ class RunReport:
             "duration_seconds": round(self.duration_seconds, 3),
             "errors": list(self.errors),
             **({"warnings": list(self.warnings)} if self.warnings else {}),
+            "notes": list(self.notes),
             **({"planned": list(self.planned)} if self.dry_run else {}),
         }
 

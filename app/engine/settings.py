@@ -23,6 +23,8 @@ class EngineSettings:
     balancing_account_number: str = ""
     create_nav_vendors: bool = True  # flow 2 (BILL → NAV)
     write_concurrency: int = 3  # BILL creates in flight at once (BILL's limit is 3 per devKey and organization)
+    bill_hourly_limit: int = 20000  # BILL's requests per developer key per hour (docs/api-rate-limits)
+    bill_budget_headroom_percent: int = 20  # of that, left for the organization's other integrations
 
     def validate(self, flows: tuple[str, ...]) -> None:
         if self.master_on_conflict not in CONFLICT_POLICIES:
@@ -32,6 +34,9 @@ class EngineSettings:
                                      f"'{self.balancing_account_type}'.")
         if not 1 <= int(self.write_concurrency) <= 3:
             raise ConfigurationError("write_concurrency must be 1, 2 or 3 (BILL allows 3 concurrent requests).")
+        if int(self.bill_hourly_limit) < 1 or not 0 <= int(self.bill_budget_headroom_percent) <= 90:
+            raise ConfigurationError("bill_hourly_limit must be at least 1 and bill_budget_headroom_percent "
+                                     "between 0 and 90.")
         if "payments" in flows and not (self.journal_template and self.journal_batch
                                         and self.balancing_account_number):
             raise ConfigurationError("Payments need a journal template, a journal batch and a balancing "

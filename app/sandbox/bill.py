@@ -84,12 +84,14 @@ LINE_FIELD_KIND = {"chartOfAccountId": "chart-of-accounts", "departmentId": "dep
 class ApiError(Exception):
     """Raised inside a handler; becomes BILL's error array."""
 
-    def __init__(self, status: int, code: str, message: str = "", category: str = "REQUEST") -> None:
+    def __init__(self, status: int, code: str, message: str = "", category: str = "REQUEST",
+                 params: list[dict] | None = None) -> None:
         super().__init__(message or MESSAGES.get(code, ""))
         self.status = status
         self.code = code
         self.message = message or MESSAGES.get(code, "")
         self.category = category
+        self.params = params  # BILL's optional error params [{name, value}]
 
 
 def bill_time(moment: datetime) -> str:
@@ -180,12 +182,17 @@ class BillSandbox(SandboxApp):
 
     def __init__(self, seed: str = "demo", clock: SandboxClock | None = None,
                  session_idle_seconds: float = 35 * 60, max_concurrent: int = 3, hourly_limit: int = 20000,
-                 webhook_retry_base_seconds: float = 0.05) -> None:
+                 webhook_retry_base_seconds: float = 0.05, bulk_vendor_limit: int = 20,
+                 bulk_bill_limit: int = 100) -> None:
         super().__init__()
         self.clock = clock or SandboxClock()
         self.session_idle_seconds = session_idle_seconds
         self.max_concurrent = max_concurrent
         self.hourly_limit = hourly_limit
+        # Bulk creates (reference/createbulkvendor, reference/createbulkbills, Postman "Create multiple ..."):
+        # up to 20 vendors / 100 bills a call, all or nothing, and one request against the hourly limit.
+        self.bulk_vendor_limit = bulk_vendor_limit
+        self.bulk_bill_limit = bulk_bill_limit
         self.organization_id = demo_data.BILL_ORGANIZATION_ID
         self.username = demo_data.BILL_USERNAME
         self.password = demo_data.BILL_PASSWORD
@@ -331,7 +338,7 @@ class BillSandbox(SandboxApp):
                 with self.state_lock:
                     return handler(request, session)
             except ApiError as exc:
-                return self.error(exc.status, exc.code, exc.message, exc.category)
+                return self.error(exc.status, exc.code, exc.message, exc.category, exc.params)
         self.route(method, pattern, guarded)
 
     def _add_routes(self) -> None:
@@ -348,6 +355,7 @@ class BillSandbox(SandboxApp):
         a("POST", f"{REST}/vendors/{ID}/restore", lambda r, s: self._archive_vendor(r, False))
         a("GET", f"{REST}/bills", self._list_bills)
         a("POST", f"{REST}/bills", self._create_bill)
+        a("POST", f"{REST}/bills/bulk", self._bulk_create_bills)
         a("POST", f"{REST}/bills/record-payment", self._record_payment)
         a("GET", f"{REST}/bills/{ID}", self._get_bill)
         a("PATCH", f"{REST}/bills/{ID}", lambda r, s: self._change_bill(r, replace=False))
@@ -391,9 +399,13 @@ class BillSandbox(SandboxApp):
         self.route("GET", "/_sandbox/stats", self._control_stats)
 
     # -- errors, faults, limits --------------------------------------------------------------
-    def error(self, status: int, code: str, message: str = "", category: str = "REQUEST") -> Response:
-        return json_response(status, [{"timestamp": self._now(), "code": code, "severity": "ERROR",
-                                       "category": category, "message": message or MESSAGES.get(code, "")}])
+    def error(self, status: int, code: str, message: str = "", category: str = "REQUEST",
+              params: list[dict] | None = None) -> Response:
+        item = {"timestamp": self._now(), "code": code, "severity": "ERROR", "category": category,
+                "message": message or MESSAGES.get(code, "")}
+        if params:
+            item["params"] = params
+        return json_response(status, [item])
 
     def not_found(self, request: Request, method_not_allowed: bool = False) -> Response:
         return self.error(405 if method_not_allowed else 404, BDC_API_NOT_SUPPORTED)
@@ -538,15 +550,32 @@ class BillSandbox(SandboxApp):
     def _create_vendor(self, request: Request, session: dict) -> Response:
         return json_response(200, self.create_vendor(self._body(request)))
 
-    def _bulk_create_vendors(self, request: Request, session: dict) -> Response:
+    def _bulk_items(self, request: Request, entity: str, limit: int) -> list:
         body = self._body(request)
-        if not isinstance(body, list) or not body or len(body) > 100:
-            raise ApiError(400, BDC_BAD_REQUEST, "The request body must be a list of 1 to 100 vendors.")
-        prepared = [self._vendor_from_request(_object(item, "vendor")) for item in body]  # all or nothing
+        if not isinstance(body, list) or not body or len(body) > limit:
+            raise ApiError(400, BDC_BAD_REQUEST, f"The request body must be a list of 1 to {limit} {entity}.")
+        return body
+
+    @staticmethod
+    def _named(exc: ApiError, entity: str, index: int) -> ApiError:
+        """One record of a bulk call failed: the whole call fails, naming the record (its index in the
+        request). BILL's error array has optional ``params``; where BILL puts the index is not documented,
+        so the sandbox names it in the message AND in a param, and the client must cope with neither."""
+        return ApiError(exc.status, exc.code, f"{entity}[{index}]: {exc.message}", exc.category,
+                        [{"name": "index", "value": str(index)}])
+
+    def _bulk_create_vendors(self, request: Request, session: dict) -> Response:
+        """POST /v3/vendors/bulk: up to 20 vendors, all or nothing; answers 201 {"vendors": [...]}."""
+        prepared = []
+        for index, item in enumerate(self._bulk_items(request, "vendors", self.bulk_vendor_limit)):
+            try:
+                prepared.append(self._vendor_from_request(_object(item, "vendor")))
+            except ApiError as exc:
+                raise self._named(exc, "vendors", index) from None
         created = [self._store_vendor(vendor) for vendor in prepared]
         for vendor in created:
             self.webhooks.publish("vendor.created", vendor)
-        return json_response(200, created)
+        return json_response(201, {"vendors": created})
 
     def edit_vendor(self, vendor_id: str, changes: dict) -> dict:
         """PATCH semantics; fires vendor.updated."""
@@ -644,7 +673,21 @@ class BillSandbox(SandboxApp):
             bill["paymentStatus"] = "UNPAID"
 
     def _create_bill(self, request: Request, session: dict) -> Response:
-        body = _object(self._body(request), "The request body")
+        bill = self._bill_from_request(_object(self._body(request), "The request body"))
+        return json_response(200, self._store_bill(bill))
+
+    def _bulk_create_bills(self, request: Request, session: dict) -> Response:
+        """POST /v3/bills/bulk: up to 100 bills (any vendors), all or nothing; answers 201 with the list."""
+        prepared = []
+        for index, item in enumerate(self._bulk_items(request, "bills", self.bulk_bill_limit)):
+            try:
+                prepared.append(self._bill_from_request(_object(item, "bill")))
+            except ApiError as exc:
+                raise self._named(exc, "bills", index) from None
+        return json_response(201, [self._store_bill(bill) for bill in prepared])
+
+    def _bill_from_request(self, body: dict) -> dict:
+        """Validate a create body and build the bill (no id, not stored: a bulk call stores all or none)."""
         vendor_id = _text(body, "vendorId", required=True)
         vendor = self.vendors.get(vendor_id or "")
         if vendor is None:
@@ -667,7 +710,7 @@ class BillSandbox(SandboxApp):
         pay_from = _text(body, "payFromChartOfAccountId")
         header_classifications = self._check_classifications(body.get("classifications"), "classifications")
         now = self._now()
-        bill = {"id": self._new_id("00n"), "archived": False, "vendorId": vendor_id, "vendorName": vendor["name"],
+        bill = {"archived": False, "vendorId": vendor_id, "vendorName": vendor["name"],
                 "description": description, "dueDate": due_date,
                 "invoice": {"invoiceNumber": invoice_number, "invoiceDate": invoice_date},
                 "billLineItems": [self._line(line, i) for i, line in enumerate(lines)],
@@ -676,10 +719,14 @@ class BillSandbox(SandboxApp):
                 "createdTime": now, "updatedTime": now}
         bill = _prune(bill)
         self._bill_totals(bill)
+        return bill
+
+    def _store_bill(self, bill: dict) -> dict:
         # Duplicate invoice numbers are accepted, as BILL does (its own bulk example repeats one).
+        bill = {"id": self._new_id("00n"), **bill}
         self.bills[bill["id"]] = bill
         self.webhooks.publish("bill.created", bill)
-        return json_response(200, bill)
+        return bill
 
     def _change_bill(self, request: Request, replace: bool) -> Response:
         bill = self._find(self.bills, request.params["id"], "Bill")

@@ -14,6 +14,7 @@ import binascii
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from functools import lru_cache
 from typing import Any
 
 OPERATORS = ("eq", "ne", "gt", "gte", "lt", "lte", "in", "nin", "sw")
@@ -103,6 +104,7 @@ def _split_outside_quotes(text: str, separator: str) -> list[str]:
     return parts
 
 
+@lru_cache(maxsize=200_000)  # every page of a list compares every record's times: parse each string once
 def parse_time(text: str) -> datetime:
     """BILL accepts yyyy-MM-dd'T'HH:mm:ss.SSSX and shorter variants down to yyyy-MM-dd."""
     value = text.strip()

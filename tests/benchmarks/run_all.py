@@ -55,29 +55,46 @@ def _find(pattern: str, text: str) -> re.Match | None:
 
 def parse_engine(text: str) -> list[Figure]:
     figures = []
-    if m := _find(r"initial sync large:(\d+), latency (\S+): ([\d.]+) s wall, status (\w+)", text):
-        figures.append(Figure(f"initial sync, large:{m[1]} at {m[2]} latency: wall time", f"{m[3]} s",
-                              f"status {m[4]}"))
-    for m in re.finditer(r"^\s+(accounts|vendors|invoices)\s+created (\d+) updated (\d+) held (\d+) failed (\d+)",
-                         text, re.MULTILINE):
-        figures.append(Figure(f"initial sync: {m[1]}", f"{m[2]} created", f"updated {m[3]}, held {m[4]}, "
-                                                                          f"failed {m[5]}"))
-    if m := _find(r"HTTP calls: NAV (\d+), BILL (\d+); ([\d.]+) per record; lower bound (\d+) \(([\d.]+)x\)", text):
-        figures.append(Figure("initial sync: HTTP calls", f"{int(m[1]) + int(m[2])}",
-                              f"NAV {m[1]}, BILL {m[2]}; {m[3]} per record; {m[5]}x the lower bound {m[4]}"))
-    if m := _find(r"wall: ([\d.]+) ms per write; lower bound ([\d.]+) s .*?: ([\d.]+)x", text):
-        figures.append(Figure("initial sync: wall time per write", f"{m[1]} ms",
-                              f"{m[3]}x the latency lower bound of {m[2]} s"))
-    if m := _find(r"one BILL round trip here takes ([\d.]+) ms.*?floor is ([\d.]+) s \(([\d.]+)x\)", text):
-        figures.append(Figure("initial sync: one BILL round trip", f"{m[1]} ms",
-                              f"{m[3]}x the round-trip floor of {m[2]} s"))
-    if m := _find(r"second, unchanged run: NAV (\d+) \+ BILL (\d+) HTTP calls, ([\d.]+) s", text):
-        figures.append(Figure("second, unchanged run", f"{int(m[1]) + int(m[2])} HTTP calls",
-                              f"NAV {m[1]}, BILL {m[2]}; {m[3]} s"))
-    if m := _find(r"vendors pass over large:(\d+) \(dry run[^)]*\): (\d+) planned creates, ([\d.]+) s, "
-                  r"peak traced memory ([\d.]+) MB", text):
-        figures.append(Figure(f"vendors pass over large:{m[1]} (dry run): peak traced memory", f"{m[4]} MB",
-                              f"{m[2]} planned creates in {m[3]} s; sandboxes' request handling included"))
+    blocks = re.split(r"(?m)^(?=first sync large:|kill -9 during|second, unchanged run|vendors pass over)", text)
+    for block in blocks:
+        if m := _find(r"^first sync large:(\d+) \((\d+) vendors, (\d+) invoices\), BILL latency (\S+), hourly "
+                      r"limit on: ([\d.]+) s wall, status (\w+)", block):
+            where = f"first sync large:{m[1]}, BILL {m[4]}"
+            counts = "; ".join(f"{c[1]} {c[2]} created, {c[5]} failed" for c in re.finditer(
+                r"^\s+(accounts|vendors|invoices)\s+created (\d+) updated (\d+) held (\d+) failed (\d+)", block,
+                re.MULTILINE))
+            figures.append(Figure(f"{where}: wall time", f"{m[5]} s", f"status {m[6]}; {counts}"))
+            if r := _find(r"BILL requests: (\d+) \(goal <= 450\); lower bound (\d+) = (.*): ([\d.]+)x", block):
+                figures.append(Figure(f"{where}: BILL requests", r[1],
+                                      f"goal <= 450; {r[4]}x the lower bound {r[2]} ({r[3]})"))
+            if r := _find(r"NAV requests: (\d+)", block):
+                figures.append(Figure(f"{where}: NAV requests", r[1], "apart: the NAV side is being rebuilt"))
+            if r := _find(r"wall against .*?: lower bound ([\d.]+) s \((.*?)\): ([\d.]+)x", block):
+                figures.append(Figure(f"{where}: wall time against its lower bound", f"{r[3]}x",
+                                      f"goal <= 1.3x; bound {r[1]} s = {r[2]}"))
+            if r := _find(r"inside one hour's budget with the headroom kept: (yes|no) \((.*)\)$", block):
+                figures.append(Figure(f"{where}: inside one hour's budget, headroom kept", r[1], r[2]))
+        if m := _find(r"^kill -9 during bulk call (\d+) of (\d+) \(bills\), large:(\d+), BILL latency (\S+): worker "
+                      r"exit (-?\d+).*restart exit (-?\d+) in ([\d.]+) s", block):
+            where = f"kill -9 mid bulk write, large:{m[3]}, BILL {m[4]}"
+            if r := _find(r"duplicates in BILL: (\d+); bills in BILL (\d+), linked (\d+)", block):
+                figures.append(Figure(f"{where}: duplicates", r[1],
+                                      f"killed during bulk call {m[1]} of {m[2]} (exit {m[5]}), restart exit {m[6]} "
+                                      f"in {m[7]} s; bills in BILL {r[2]}, linked {r[3]}"))
+            if r := _find(r"requests wasted on recovery: (\d+) lookup list call\(s\) \(goal <= 5\); the crashed run "
+                          r"and the restart sent (\d+) BILL requests against (\d+) for a clean run \(\+(\d+)", block):
+                figures.append(Figure(f"{where}: requests wasted on recovery", f"{r[1]} lookups",
+                                      f"goal <= 5; crashed run + restart sent {r[2]} BILL requests, a clean run "
+                                      f"{r[3]} (+{r[4]}: the restart's login and lists again, the lookups, the lost "
+                                      "call)"))
+        if m := _find(r"^second, unchanged run large:(\d+) \((\d+) records\): BILL (\d+) HTTP calls \(goal <= 8\), "
+                      r"NAV (\d+) \(apart\), ([\d.]+) s", block):
+            figures.append(Figure(f"second, unchanged run, {int(m[2]):,} records", f"BILL {m[3]} HTTP calls",
+                                  f"goal <= 8; NAV {m[4]} apart (being rebuilt); {m[5]} s"))
+        if m := _find(r"vendors pass over large:(\d+) \(dry run[^)]*\): (\d+) planned creates, ([\d.]+) s, "
+                      r"peak traced memory ([\d.]+) MB", block):
+            figures.append(Figure(f"vendors pass over large:{m[1]} (dry run): peak traced memory", f"{m[4]} MB",
+                                  f"{m[2]} planned creates in {m[3]} s; sandboxes' request handling included"))
     return figures
 
 
@@ -104,8 +121,8 @@ def parse_ui(text: str) -> list[Figure]:
 
 
 EXPECTED = {  # figures each benchmark must print; missing ones are listed as "not printed"
-    "engine": ["initial sync, large:", "initial sync: HTTP calls", "second, unchanged run",
-               "peak traced memory"],
+    "engine": ["first sync large:", "BILL requests", "against its lower bound", "inside one hour's budget",
+               "kill -9 mid bulk write", "requests wasted on recovery", "second, unchanged run", "peak traced memory"],
     "push": ["push NAV -> BILL", "push BILL -> NAV", "polling NAV -> BILL"],
     "ui": ["set 50,000 rows", "filter text", "sort by NAV name"],
 }
@@ -135,8 +152,9 @@ def engine_runs(args) -> list[tuple[list[str], str]]:
     for vendors, memory in ((2000, 20_000), (500, 5000)):
         if vendors < sizes[-1][0]:
             sizes.append((vendors, memory))
-    return [(["tests/benchmarks/bench_engine.py", "--vendors", str(v), "--memory-vendors", str(m)],
-             f"large:{v} sync, large:{m} memory pass") for v, m in sizes]
+    flat = ",".join(str(n) for n in (34, 1000, 10_000, 33_334) if n <= max(args.vendors, 34) * 4)
+    return [(["tests/benchmarks/bench_engine.py", "--vendors", str(v), "--memory-vendors", str(m),
+              "--flat-sizes", flat], f"large:{v} sync, large:{m} memory pass") for v, m in sizes]
 
 
 def push_runs(args) -> list[tuple[list[str], str]]:
@@ -196,7 +214,13 @@ def machine() -> str:
             f"{platform.release()}, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC" + (f", commit {commit}" if commit else ""))
 
 
-def table(outcomes: list[Outcome], note: str = "") -> str:
+def table(outcomes: list[Outcome], note: str = "", kept: tuple[list[str], dict[str, str]] = ([], {})) -> str:
+    rows, measured_on = kept
+    by_machine: dict[str, list[str]] = {}
+    for name, where in sorted(measured_on.items()):
+        by_machine.setdefault(where, []).append(name)
+    for where, names in by_machine.items():
+        note = (note + " " if note else "") + f"Rows of {', '.join(names)} are kept from an earlier run ({where})."
     lines = [BEGIN, "", f"Machine: {machine()}.", ""] + ([note, ""] if note else []) + [
              "| benchmark | figure | value | notes |", "|---|---|---|---|"]
     for outcome in outcomes:
@@ -207,8 +231,29 @@ def table(outcomes: list[Outcome], note: str = "") -> str:
         remarks = "; ".join(outcome.remarks)
         lines.append(f"| {outcome.benchmark} | (run) | {outcome.seconds:.0f} s | `{command}`"
                      + (f"; **{remarks}**" if remarks else "") + " |")
+    lines += rows
     lines += ["", END]
     return "\n".join(lines)
+
+
+def kept_rows(readme: Path, rerun: list[str]) -> tuple[list[str], dict[str, str]]:
+    """The table rows of benchmarks not run this time, and for each such benchmark the machine line it was
+    measured on (rows kept once before keep the machine they came from)."""
+    text = readme.read_text(encoding="utf-8") if readme.exists() else ""
+    if BEGIN not in text or END not in text:
+        return [], {}
+    block = text.split(BEGIN, 1)[1].split(END, 1)[0]
+    machine_line = next((line for line in block.splitlines() if line.startswith("Machine:")), "")
+    measured_on = {}
+    for names, where in re.findall(r"Rows of (.*?) are kept from an earlier run \((.*?)\)\.(?= |$)", block,
+                                   re.MULTILINE):
+        for name in names.split(", "):
+            measured_on[name] = where
+    rows = [line for line in block.splitlines() if line.startswith("| ") and not line.startswith("| benchmark")
+            and line.split("|")[1].strip() not in rerun]
+    names = {row.split("|")[1].strip() for row in rows}
+    default = machine_line.removeprefix("Machine: ").rstrip(".")
+    return rows, {name: measured_on.get(name, default) for name in names}
 
 
 def rewrite(readme: Path, block: str) -> None:
@@ -237,7 +282,7 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown benchmark(s): {', '.join(sorted(unknown))}")
     outcomes = [run_benchmark(name, args) for name in names]
-    block = table(outcomes, args.note)
+    block = table(outcomes, args.note, kept_rows(README, names))
     print(block)
     if not args.dry_run:
         rewrite(README, block)

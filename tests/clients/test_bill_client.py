@@ -257,14 +257,16 @@ def test_a_lost_answer_to_a_create_is_an_unknown_outcome_but_reads_are_retried(s
     assert len(list(client.iter_vendors())) == 7
 
 
-def test_hourly_limit_surfaces_as_rate_limit_after_backoff(server):
+def test_hourly_limit_surfaces_as_rate_limit_and_is_never_retried(server):
     server.app.hourly_limit = 3
-    client = BillClient(connection(server), retry=RetryPolicy(max_attempts=2, sleep=lambda _s: None))
+    server.app.clock.advance(3600 - server.app.clock.time() % 3600 + 1)  # a fresh hourly window
+    client = BillClient(connection(server), retry=RetryPolicy(max_attempts=6, sleep=lambda _s: None))
     client.ping()
     client.ping()
     with pytest.raises(RetryableError) as limited:
         client.ping()
     assert limited.value.code == "BDC_1144"
+    assert server.app.limit_rejections["BDC_1144"] == 1  # one refusal: no retry spent more of the budget
 
 
 # -- webhooks -------------------------------------------------------------------------------------------

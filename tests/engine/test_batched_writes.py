@@ -1,5 +1,6 @@
-"""The initial sync's batched writes: up to BILL's 3 requests at once, each through its own outbox row,
-per-record errors held, cancel releases what was not sent, and an unchanged second run reads a handful."""
+"""The initial sync's batched writes: bulk calls, up to BILL's 3 requests at once, each call one outbox row,
+per-record errors held, cancel releases what was not sent, a lost answer looked up (never resent), the hourly
+budget stops the BILL side cleanly, and an unchanged second run reads a handful."""
 
 from __future__ import annotations
 
@@ -42,8 +43,9 @@ class _Concurrency:
 
 
 def test_creates_go_three_at_a_time_never_more(engine, store, sandboxes):
-    tracker = _Concurrency(engine.bill.create_bill, meet=3)
-    engine.bill.create_bill = tracker
+    engine.bill.bulk_bill_limit = 5  # several bulk calls, so that three can be in flight together
+    tracker = _Concurrency(engine.bill.create_bills, meet=3)
+    engine.bill.create_bills = tracker
     report = engine.run()
     assert report.completed, report.errors
     assert tracker.peak == 3  # three at once (the barrier proved it), never a fourth
@@ -57,14 +59,16 @@ def test_creates_go_three_at_a_time_never_more(engine, store, sandboxes):
 
 
 def test_one_refused_record_is_held_and_the_batch_goes_on(engine, store, sandboxes):
-    create = engine.bill.create_vendor
+    create = engine.bill.create_vendors
 
-    def refuse_one(fields):
-        if fields.name == "Keystone Paint & Coatings":
-            raise RecordError("the vendor name is not allowed", system="BILL", record=fields.name)
-        return create(fields)
+    def refuse_one(fields_list):  # as the client answers when BILL refuses one record of a bulk call
+        bad = [i for i, f in enumerate(fields_list) if f.name == "Keystone Paint & Coatings"]
+        results = create([f for i, f in enumerate(fields_list) if i not in bad])
+        for i in bad:
+            results.insert(i, RecordError("the vendor name is not allowed", system="BILL", record="Keystone"))
+        return results
 
-    engine.bill.create_vendor = refuse_one
+    engine.bill.create_vendors = refuse_one
     report = engine.run(flows=["vendors"])
     assert report.flows["vendors"].failed == 1 and report.flows["vendors"].created >= 20
     [item] = [q for q in store.queue_items(kind="vendor") if "not allowed" in q.reason]
@@ -73,7 +77,7 @@ def test_one_refused_record_is_held_and_the_batch_goes_on(engine, store, sandbox
         failed = list(s.scalars(select(t.OutboxEntry).where(t.OutboxEntry.state == "failed")))
     assert len(failed) == 1 and failed[0].action == "create_bill_vendor"
 
-    engine.bill.create_vendor = create  # fixed: the next run sends it, once
+    engine.bill.create_vendors = create  # fixed: the next run sends it, once
     assert engine.run(flows=["vendors"]).completed
     names = Counter(v["name"] for v in sandboxes.bill.vendors.values())
     assert names["Keystone Paint & Coatings"] == 1
@@ -81,56 +85,61 @@ def test_one_refused_record_is_held_and_the_batch_goes_on(engine, store, sandbox
 
 def test_cancel_in_the_middle_of_a_batch_releases_what_was_not_sent(engine, store, sandboxes):
     cancel = threading.Event()
-    create = engine.bill.create_bill
+    create = engine.bill.create_bills
     sent = []
 
-    def cancel_after_five(bill):
-        result = create(bill)
-        sent.append(result.id)
-        if len(sent) == 5:
+    def cancel_after_two_calls(bills):
+        results = create(bills)
+        sent.append(len(results))
+        if len(sent) == 2:
             cancel.set()
-        return result
+        return results
 
     engine.run(flows=["accounts", "vendors"])
-    engine.bill.create_bill = cancel_after_five
+    engine.bill.bulk_bill_limit = 5
+    engine.settings.write_concurrency = 1
+    engine.bill.create_bills = cancel_after_two_calls
     report = engine.run(flows=["invoices"], cancel=cancel)
     assert report.status == "cancelled"
     with store.session() as s:
-        rows = list(s.scalars(select(t.OutboxEntry).where(t.OutboxEntry.action == "create_bill")))
-    done = {r.key for r in rows if r.state == "done"}
-    assert len(done) == len(sent)  # every bill that went out is linked, and only those
+        rows = list(s.scalars(select(t.OutboxEntry).where(t.OutboxEntry.action == "create_bills")))
+    assert len([r for r in rows if r.state == "done"]) == len(sent) == 2  # the calls that went out, only those
     assert all(r.state in ("done", "pending") for r in rows)  # the others were never sent: no lookup owed
-    assert len(store.invoice_rows(state="created")) == len(sent)
+    assert len(store.invoice_rows(state="created")) == sum(sent)
 
-    engine.bill.create_bill = create
+    engine.bill.create_bills = create
     assert engine.run(flows=["invoices"]).completed
     bills = Counter((b["vendorId"], b["invoice"]["invoiceNumber"]) for b in sandboxes.bill.bills.values())
     assert max(bills.values()) == 1
 
 
-def test_a_write_that_may_have_landed_is_looked_up_not_resent(engine, store, sandboxes):
+def test_a_bulk_call_whose_answer_is_lost_is_looked_up_in_the_same_run_not_resent(engine, store, sandboxes):
     engine.run(flows=["accounts", "vendors"])
-    create = engine.bill.create_bill
+    engine.bill.bulk_bill_limit = 5
+    create = engine.bill.create_bills
     calls = []
 
-    def lost_answer(bill):
-        result = create(bill)
-        calls.append(bill.invoice_number)
+    def lost_answer(bills):
+        result = create(bills)
+        calls.append(len(bills))
         if len(calls) == 2:
             from app.domain.errors import UnknownOutcomeError
 
             raise UnknownOutcomeError("no answer", system="BILL")
         return result
 
-    engine.bill.create_bill = lost_answer
+    engine.bill.create_bills = lost_answer
+    lookups = sandboxes.bill.count("GET", "/connect/v3/bills")
     first = engine.run(flows=["invoices"])
-    assert first.flows["invoices"].failed == 1
-    engine.bill.create_bill = create
-    second = engine.run(flows=["invoices"])
-    assert second.completed
+    assert first.completed, first.errors
+    assert sandboxes.bill.count("GET", "/connect/v3/bills") - lookups == 1  # one list call settled it
     bills = Counter((b["vendorId"], b["invoice"]["invoiceNumber"]) for b in sandboxes.bill.bills.values())
     assert max(bills.values()) == 1  # found by the lookup, linked, not sent again
-    assert len(store.invoice_rows(state="created")) == len(sandboxes.bill.bills)
+    assert len(store.invoice_rows(state="created")) == len(sandboxes.bill.bills) == first.flows["invoices"].created
+    with store.session() as s:
+        assert set(s.scalars(select(t.OutboxEntry.state))) == {"done"}
+    assert engine.run(flows=["invoices"]).completed
+    assert len(sandboxes.bill.bills) == len(store.invoice_rows(state="created"))
 
 
 def test_outbox_rows_are_committed_in_flight_before_any_send(store):
@@ -173,14 +182,19 @@ def test_unchanged_second_run_reads_the_same_handful_whatever_the_size():
 
 
 def test_spent_hourly_budget_stops_bill_for_this_run_and_the_next_hour_finishes_the_job(store):
-    with running_sandboxes(seed="demo", hourly_limit=70) as sandboxes:
+    with running_sandboxes(seed="demo", hourly_limit=12) as sandboxes:
+        sandboxes.clock.advance(3600 - sandboxes.clock.time() % 3600 + 1)  # a fresh hourly window
         engine = make_engine(store, sandboxes)
+        engine.bill.bulk_vendor_limit = 2  # enough calls to reach BILL's (tiny) limit
+        engine.bill.budget.clock = sandboxes.clock.time  # the client's hour turns with the sandbox's
         first = engine.run(flows=["accounts", "vendors", "invoices"])
-        assert not first.completed
-        assert any("per hour" in error for error in first.errors), first.errors
+        assert first.completed, first.errors  # a clean stop, not a failure
+        assert any("hourly request limit is reached" in note for note in first.notes), first.notes
+        assert any("invoices: not run this time" in note for note in first.notes), first.notes
         refused = sandboxes.bill.limit_rejections["BDC_1144"]
-        assert refused <= 3 * 4  # the writes in flight, each with the client's retries: no hammering
+        assert refused <= 3  # at most the calls in flight when BILL said it: never retried
         sandboxes.clock.advance(3600)
+        sandboxes.bill.hourly_limit = 20000
         second = engine.run(flows=["accounts", "vendors", "invoices"])
         assert second.completed, second.errors
         bills = Counter((b["vendorId"], b["invoice"]["invoiceNumber"]) for b in sandboxes.bill.bills.values())

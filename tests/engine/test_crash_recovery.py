@@ -41,13 +41,15 @@ def assert_no_duplicates(sandboxes, database: Path) -> None:
         store.close()
 
 
-# The default suite covers a BILL vendor create, a NAV vendor create (numbered from the series) and a
-# half-read stream; the slow sweep covers many more writes (vendors, NAV numbers, bills), up to the demo's
-# last write (the 82nd: a first sync of the demo company makes 82), and a crash in the catch-up read.
-CRASH_POINTS = ["after_send:1", "after_send:41", "mid_stream:1"]
-MORE_CRASH_POINTS = ["before_send:1", "after_send:20", "after_commit:39", "after_send:60", "mid_stream:3"] + [
-    f"{point}:{n}" for point in ("before_send", "after_send", "after_commit") for n in (2, 10, 38, 40, 42, 44, 50, 70,
-                                                                                        82)]
+# A first sync of the demo company sends 6 writes: two bulk calls of new BILL vendors (1-2, in parallel), three
+# NAV vendors numbered from the series (3-5) and one bulk call of 46 bills (6); it passes ``mid_stream`` 4 times.
+# The default suite covers a kill at every point of a bulk write (before it is sent, after BILL has it but the
+# store does not know, after the links are committed) for both bulk kinds, a NAV vendor create and a half-read
+# stream; the slow sweep covers every other point.
+BULK_CRASH_POINTS = [f"{point}:{n}" for point in ("before_send", "after_send", "after_commit") for n in (1, 6)]
+CRASH_POINTS = BULK_CRASH_POINTS + ["after_send:4", "mid_stream:1"]
+MORE_CRASH_POINTS = [f"{point}:{n}" for point in ("before_send", "after_send", "after_commit") for n in (2, 3, 5)
+                     ] + ["before_send:4", "after_commit:4", "mid_stream:2", "mid_stream:3", "mid_stream:4"]
 
 
 def _crash_and_recover(sandboxes, tmp_path, crash_at):

@@ -54,7 +54,8 @@ def run_with_faults(tmp_path, seed: int, faults: str = FAULTS) -> tuple[dict, di
             assert accounted_after is not None, (
                 f"after {MAX_FAULTY_RUNS} runs with faults (seed {seed}) records are neither synced nor held "
                 f"with a reason: {unaccounted(sandboxes, store)[:10]}\n" + "\n".join(history))
-            assert faults_hit > 20, "the faults were not switched on"
+            # Bulk writes make the demo's first sync a few dozen requests (12 to BILL), so fewer faults land.
+            assert faults_hit > 5, "the faults were not switched on"
             clean = run_engine(store, sandboxes)
             assert clean.status == "completed", clean.errors
             assert not duplicates(sandboxes)

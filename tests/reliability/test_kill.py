@@ -69,7 +69,7 @@ def test_fifty_random_kills_leave_no_duplicates_and_end_in_the_fault_free_state(
                     finally:
                         store.close()
                 if rng.random() < 0.5:
-                    point = f"{rng.choice(CRASH_POINTS)}:{rng.randint(1, 45 if index == 0 else 4)}"
+                    point = f"{rng.choice(CRASH_POINTS)}:{rng.randint(1, 6 if index == 0 else 4)}"
                     code, err = run_worker(sandboxes, database, crash_at=point)
                     how = f"NAVBILL_CRASH_AT={point}"
                 else:

@@ -372,7 +372,8 @@ def test_no_secret_in_plain_text_after_a_sync_full_of_faults(tmp_path, capfd, ra
     if SANDBOX_SESSION_ID.search(console.encode()):
         leaks.append("a BILL sessionId on the console")
     assert not leaks, "secrets in plain text after a faulty run:\n" + "\n".join(sorted(set(leaks)))
-    # the scan covered the run's database and a log with the faults in it
+    # the scan covered the run's database and the run's log (the faults bit: the session was renewed, above; with
+    # bulk writes a run makes few enough requests that a 5xx may all be retried inside the client, unlogged)
     log_text = (home / "logs" / "navbill.log").read_text(encoding="utf-8", errors="replace")
-    assert "Retry later" in log_text or "will try again" in log_text or "retry" in log_text.lower()
+    assert "Sync run" in log_text
     assert any(p.suffix == ".sqlite3" for p in home.rglob("*"))

@@ -342,6 +342,7 @@ class SyncEngine:
         self._bulk_unsettled = False  # a bulk call's answer was lost in this run: look it up before moving on
         self._bulk_seq = 0
         self._created_vendor_times: list[datetime] = []
+        self._vendors_new_this_run: set[str] = set()  # BILL vendors this run created: no bill of theirs exists yet
         self._bill_clock: datetime | None = None  # the newest BILL time seen on what this run created
         self._budget_stopped: set[str] = set()  # sides stopped for BILL's hourly budget (a note, not an error)
 
@@ -395,6 +396,7 @@ class SyncEngine:
         self._stopped_sides = {}
         self._bill_vendors_created = 0
         self._created_vendor_times = []
+        self._vendors_new_this_run = set()
         self._bill_clock = None
         self._lane = _WriteLane(self)
         self._quiet_links = None
@@ -1228,6 +1230,7 @@ class SyncEngine:
             [created.id for _, created in done])))
         self._resolve_items(s, "vendor", numbers)
         self._bill_vendors_created += len(done)
+        self._vendors_new_this_run.update(created.id for _, created in done)
         self._created_vendor_times.extend(c.updated_time for _, c in done if c.updated_time)
         self._saw_bill_times(c.updated_time for _, c in done)
         return results
@@ -1745,7 +1748,9 @@ class SyncEngine:
             return writes
         with self.store.session() as s:  # a write with an outbox row is the outbox's to finish (it looks first)
             recorded = set(s.scalars(select(t.OutboxEntry.key).where(t.OutboxEntry.key.in_([w.key for w in writes]))))
-        fresh = [w for w in writes if w.key not in recorded]
+        # A vendor this run created in BILL has no bill there yet: only the others are looked up, so a first sync
+        # of thousands of new vendors costs no lookups.
+        fresh = [w for w in writes if w.key not in recorded and w.data[1].vendor_id not in self._vendors_new_this_run]
         if not fresh:
             return writes
         # A bill for an invoice is made after the invoice was posted: the earliest of its posting date, document

@@ -12,8 +12,8 @@ NAV user would post it) while ordinary work happens around it. After ONE sync ru
 
 The table is by side: BILL cases are injected over HTTP; engine cases come from NAV data the engine itself
 must judge (a negative invoice) or from an ``UnreadableRecord`` in the NAV stream, the convention every
-client follows. NAV-side wire cases (null Posting_Date, 31/12/2026, null line number, 1e309) belong in
-``NAV_CASES`` once the NAV client parses with ``app.domain.values``.
+client follows. NAV-side wire cases (a null posting date, 31/12/2026, a null line number, 1e309) are damaged rows in
+the NAV sandbox that the NAV client turns into that UnreadableRecord (``NAV_CASES``).
 """
 
 from __future__ import annotations
@@ -46,6 +46,7 @@ class World:
         self.sandboxes, self.store = sandboxes, store
         self.open_bills = [row for row in store.invoice_rows(state="created") if row.bill_id]
         self.nav_stream_extra: list[UnreadableRecord] = []
+        self.nav_damaged: list[str] = []
 
     def corrupt(self, entity: str, record_id: str, **changes) -> None:
         answer = requests.post(f"{self.sandboxes.bill_url}/_sandbox/corrupt", timeout=10,
@@ -154,7 +155,40 @@ ENGINE_CASES = [
     Case("NAV invoice unreadable (client's UnreadableRecord)", "engine", _unreadable_nav_invoice,
          ("Posting_Date", "31/12/2026", "Correct it in NAV")),
 ]
-NAV_CASES: list[Case] = []  # wire-level NAV cases arrive with the NAV client's value parsing
+def _nav_invoice_damaged(header_changes: dict | None = None, line_changes: dict | None = None):
+    """A posted NAV invoice whose row arrives damaged (as a broken customization or a foreign-format export
+    might leave it): the client yields an UnreadableRecord in its place."""
+
+    def inject(world: World):
+        from decimal import Decimal
+
+        nav = world.sandboxes.nav
+        number = nav.post_invoice("V00010", f"DMG-{len(world.nav_damaged) + 1}", [
+            {"account": "5110", "amount": "10.00", "dimensions": {"DEPARTMENT": "PROD"}}])["No"]
+        world.nav_damaged.append(number)
+        with nav.state_lock:
+            header = nav.company.invoices.get(number)
+            lines = [dict(line) for line in header["_lines"]]
+            for name, value in (line_changes or {}).items():
+                lines[0][name] = Decimal(value) if isinstance(value, str) and value.startswith("1e") else value
+            nav.company.invoices.put(number, {**header, **(header_changes or {}), "_lines": lines})
+        return "unreadable", f"NAV posted invoice {number}"
+
+    return inject
+
+
+# The demo runs the Business Central flavour: the API's field names are the ones the reason names.
+NAV_CASES: list[Case] = [
+    Case("NAV invoice posting date null", "NAV", _nav_invoice_damaged({"Posting_Date": None}),
+         ("postingDate", "the date is empty", "Correct it in NAV")),
+    Case("NAV invoice due date 31/12/2026", "NAV", _nav_invoice_damaged({"Due_Date": "31/12/2026"}),
+         ("dueDate", "'31/12/2026' is not an ISO date")),
+    Case("NAV invoice line amount 1e309", "NAV",
+         _nav_invoice_damaged(line_changes={"Line_Amount": "1e309", "Amount": "1e309"}),
+         ("netAmount", "not a finite number")),
+    Case("NAV invoice line number null", "NAV", _nav_invoice_damaged(line_changes={"Line_No": None}),
+         ("sequence", "is empty")),
+]
 CASES = BILL_CASES + ENGINE_CASES + NAV_CASES
 
 

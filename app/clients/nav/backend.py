@@ -119,7 +119,7 @@ class NavBackend:
     def unreadable(self, kind: str, key: str, error: FieldError) -> UnreadableRecord:
         record = UnreadableRecord(system=SYSTEM, kind=kind, key=key, field=error.field, value=shown(error.value),
                                   reason=error.reason)
-        log.warning("%s", record.message)
+        log.debug("%s", record.message)  # the engine holds it and logs the hold
         return record
 
     def remember(self, vendor: NavVendor) -> NavVendor:

@@ -356,3 +356,16 @@ def test_the_connectors_own_lines_of_other_payments_share_the_batch(client, nav,
         nav.post_journal("PAYMENT", "BILL")
     assert [p.amount for p in client.find_payments("stp01PAYMENT0010")] == [Decimal("100.00")]
     assert [p.amount for p in client.find_payments("stp01PAYMENT0011")] == [Decimal("50.00")]
+
+
+def test_a_passing_server_error_while_detecting_is_not_taken_for_an_old_nav(nav_server, nav, flavor):
+    """Only a 404 from /api/v2.0/companies means NAV 2016-2018; a 500 is raised and the next call asks again."""
+    from app.domain.errors import RetryableError
+    from app.sandbox.base import FaultSpec
+
+    nav.set_faults(FaultSpec.parse("5xx=1.0,seed=3", "nav"))
+    client = NavClient(_connection(nav_server), retry=RetryPolicy(max_attempts=1, sleep=lambda s: None))
+    with pytest.raises(RetryableError):
+        client.ping()
+    nav.set_faults(FaultSpec.parse("", "nav"))
+    assert client.flavor == flavor

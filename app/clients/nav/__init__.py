@@ -20,7 +20,7 @@ from app.clients.nav.bcapi import BcApi
 from app.clients.nav.classic import ClassicPages
 from app.clients.nav.transport import FLAVORS, SYSTEM, NavConnection, NavTransport
 from app.clients.retry import RetryPolicy
-from app.domain.errors import ConfigurationError, ConnectionFailedError, RetryableError
+from app.domain.errors import ConfigurationError
 from app.domain.models import (
     Dimension,
     DimensionValue,
@@ -73,16 +73,16 @@ class NavClient:
         return self.backend.flavor
 
     def detect_flavor(self) -> str:
-        """``bc`` when the server answers ``/api/v2.0/companies``, else ``classic``."""
-        try:
-            response = self.transport.send("GET", f"{self.connection.api_root}/companies", idempotent=True)
-        except (ConnectionFailedError, RetryableError):
-            raise
+        """``bc`` when the server answers ``/api/v2.0/companies``, ``classic`` when it says there is no such
+        thing (404: NAV 2016-2018, or the API switched off). Anything else (a 500, a timeout, a refused sign-in)
+        is raised, and the next call asks again: a passing fault must not make a Business Central look like a
+        NAV 2018 for the life of the client (its payments would then wait for an accountant forever)."""
+        response = self.transport.send("GET", f"{self.connection.api_root}/companies", idempotent=True)
         if response.status_code == 200:
             return "bc"
-        if response.status_code in (401, 403):
-            raise self.transport.error(response, "")
-        return "classic"  # 404 (NAV 2016-2018, or the API switched off), 400 and the like
+        if response.status_code == 404:
+            return "classic"
+        raise self.transport.error(response, "")
 
     # -- the interface the engine uses --------------------------------------------------------------
     def ping(self) -> dict:

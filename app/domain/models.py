@@ -245,10 +245,20 @@ class JournalLine:
     balancing_account_number: str = ""
 
 
-def payment_description(payment_id: str) -> str:
+def payment_description(payment_id: str, dated: date | None = None) -> str:
     """The description of every NAV journal line a BILL payment becomes; Business Central's G/L entries keep it,
-    so a posted payment is found by it where the API shows no external document number."""
-    return f"BILL payment {payment_id}"[:100]
+    so a posted payment is found by it where the API shows no external document number. ``dated``: the payment's
+    own date, when it is posted on another (its period is closed in NAV; ``app.domain.periods``)."""
+    text = f"BILL payment {payment_id}"
+    if dated is not None:
+        text += f" (dated {dated.isoformat()})"
+    return text[:100]
+
+
+def is_payment_description(description: str, payment_id: str) -> bool:
+    """The description the connector gives this BILL payment's lines, with or without a shifted date."""
+    plain = payment_description(payment_id)
+    return description == plain or (description.startswith(plain + " (dated ") and description.endswith(")"))
 
 
 @dataclass(frozen=True)

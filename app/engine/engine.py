@@ -61,6 +61,12 @@ from app.domain.models import (
     VendorFields,
     payment_description,
 )
+from app.domain.periods import (
+    UNKNOWN_POSTING_DATES,
+    AllowedPostingDates,
+    PostingDecision,
+    decide_posting_date,
+)
 from app.domain.values import shown
 from app.engine.crash import crash_point
 from app.engine.outbox import Outbox, Prepared
@@ -292,6 +298,7 @@ class SyncEngine:
         self._quiet_links: list[tuple[int, str, dict, dict, str]] | None = None  # see _store_quiet_links
         self._flow = ""  # the flow running now (unreadable records are counted against it)
         self._run_started_at: datetime | None = None
+        self._posting_dates: AllowedPostingDates | None = None  # see _posting_decision
 
     # ==============================================================================================
     # entry points
@@ -1603,6 +1610,7 @@ class SyncEngine:
     # flow 6: payments
     # ==============================================================================================
     def sync_payments(self) -> None:
+        self._posting_dates = None  # NAV's allowed posting dates, read again by every run that posts
         self._recover_payment_writes()
         self._confirm_waiting_payments()
         for payment_id in self._retry_keys("payment"):
@@ -1713,6 +1721,11 @@ class SyncEngine:
         if problem:
             self._hold("payment", payment.id, problem, flow="payments")
             return
+        vendor_label = ", ".join(sorted({invoices[a.bill_id].vendor_number for a in payment.allocations}))
+        decision = self._posting_decision(payment, vendor_label)
+        if decision.posting_date is None:  # a closed period: waits until NAV opens it (retried every run)
+            self._hold("payment", payment.id, decision.reason, retryable=True, flow="payments", outcome="held")
+            return
         settings = self.settings
 
         def post() -> None:
@@ -1721,7 +1734,7 @@ class SyncEngine:
             if existing is None and not self.report.dry_run:
                 # The store is a cache of what NAV says: a payment already posted (its BILL id in the External
                 # Document No.) is linked, not posted again, whatever the store forgot.
-                posted = self._nav_call(self.nav.find_payments, payment.id) or []
+                posted = self._nav_call(self.nav.find_payments, payment.id, decision.shifted_from) or []
                 if posted:
                     self._link_posted_payment(payment, invoices, posted)
                     return
@@ -1735,17 +1748,17 @@ class SyncEngine:
             else:
                 document = existing.payload["document"]
             lines = [JournalLine(
-                document_number=document, posting_date=payment.process_date,
+                document_number=document, posting_date=decision.posting_date,
                 vendor_number=invoices[a.bill_id].vendor_number, amount=a.amount,
                 applies_to_invoice=invoices[a.bill_id].nav_number, external_document_number=payment.id,
-                description=payment_description(payment.id),
+                description=payment_description(payment.id, decision.shifted_from),
                 balancing_account_type=settings.balancing_account_type,
                 balancing_account_number=settings.balancing_account_number,
             ) for a in payment.allocations]
             batch = f"{settings.journal_template}/{settings.journal_batch}"
 
             def look():
-                found = self._nav_call(self.nav.find_payments, payment.id)
+                found = self._nav_call(self.nav.find_payments, payment.id, decision.shifted_from)
                 return PaymentPosting(posted=True, batch=batch, entries=tuple(found)) if found else None
 
             try:
@@ -1782,7 +1795,9 @@ class SyncEngine:
                 self._audit(s, "NAV", "post_payment" if posting.posted else "payment_lines_in_journal",
                             f"payment {payment.id}", document=document, amount=_money(payment.amount),
                             batch=posting.batch,
-                            applies_to=[invoices[a.bill_id].nav_number for a in payment.allocations])
+                            applies_to=[invoices[a.bill_id].nav_number for a in payment.allocations],
+                            **({"posting_date": decision.posting_date.isoformat(),
+                                "dated": decision.shifted_from.isoformat()} if decision.shifted_from else {}))
             crash_point("after_commit")
             if posting.posted:
                 counts.created += 1
@@ -1793,6 +1808,16 @@ class SyncEngine:
                             posting.batch)
 
         self._guard("payments", "payment", payment.id, f"BILL payment {payment.id}", post)
+
+    def _posting_decision(self, payment: Payment, vendors: str) -> PostingDecision:
+        """Where this payment may be posted given NAV's allowed posting dates (read once per run)."""
+        if self._posting_dates is None:
+            reader = getattr(self.nav, "allowed_posting_dates", None)
+            self._posting_dates = self._nav_call(reader) if reader else UNKNOWN_POSTING_DATES
+        record = (f"BILL payment {payment.id} of {_money(payment.amount)} {payment.currency or LOCAL_CURRENCY} "
+                  f"(NAV vendor {vendors})")
+        return decide_posting_date(payment.process_date, self._posting_dates, self.settings.closed_period_action,
+                                   record)
 
     def _link_posted_payment(self, payment: Payment, invoices: dict[str, t.InvoiceLink], posted: list) -> None:
         document = posted[0].document_number

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 
 from app.domain.errors import ConfigurationError
+from app.domain.periods import CLOSED_PERIOD_ACTIONS
 
 CONFLICT_POLICIES = ("ask", "nav", "bill")
 BALANCING_ACCOUNT_TYPES = ("G/L Account", "Bank Account")  # NAV's Bal. Account Type options the connector writes
@@ -23,6 +24,7 @@ class EngineSettings:
     balancing_account_number: str = ""
     create_nav_vendors: bool = True  # flow 2 (BILL → NAV)
     write_concurrency: int = 3  # BILL creates in flight at once (BILL's limit is 3 per devKey and organization)
+    closed_period_action: str = "hold"  # a payment dated before NAV's allowed posting dates: hold | first_open_date
 
     def validate(self, flows: tuple[str, ...]) -> None:
         if self.master_on_conflict not in CONFLICT_POLICIES:
@@ -30,6 +32,9 @@ class EngineSettings:
         if self.balancing_account_type not in BALANCING_ACCOUNT_TYPES:
             raise ConfigurationError(f"balancing_account_type must be {' or '.join(BALANCING_ACCOUNT_TYPES)}, not "
                                      f"'{self.balancing_account_type}'.")
+        if self.closed_period_action not in CLOSED_PERIOD_ACTIONS:
+            raise ConfigurationError(f"closed_period_action must be one of {', '.join(CLOSED_PERIOD_ACTIONS)}, not "
+                                     f"'{self.closed_period_action}'.")
         if not 1 <= int(self.write_concurrency) <= 3:
             raise ConfigurationError("write_concurrency must be 1, 2 or 3 (BILL allows 3 concurrent requests).")
         if "payments" in flows and not (self.journal_template and self.journal_batch

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import date, datetime
 
 from app.clients.nav.backend import JournalBatchNotEmptyError, NavBackend
 from app.clients.nav.bcapi import BcApi
@@ -33,6 +33,7 @@ from app.domain.models import (
     UnreadableRecord,
     VendorFields,
 )
+from app.domain.periods import AllowedPostingDates
 
 FLAVOR_NAMES = {"bc": "Business Central (API v2.0)", "classic": "NAV OData v4 pages"}
 
@@ -116,8 +117,12 @@ class NavClient:
     def iter_dimension_values(self) -> Iterator[DimensionValue]:
         return self.backend.iter_dimension_values()
 
-    def find_payments(self, external_document_number: str) -> list[PostedPayment]:
-        return self.backend.find_payments(external_document_number)
+    def find_payments(self, external_document_number: str, dated: date | None = None) -> list[PostedPayment]:
+        return self.backend.find_payments(external_document_number, dated)
+
+    def allowed_posting_dates(self) -> AllowedPostingDates:
+        """General Ledger Setup's Allow Posting From/To where NAV publishes them (``known`` False elsewhere)."""
+        return self.backend.allowed_posting_dates()
 
     def post_payment(self, lines: list[JournalLine], journal_template: str, journal_batch: str) -> PaymentPosting:
         return self.backend.post_payment(lines, journal_template, journal_batch)

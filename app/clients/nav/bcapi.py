@@ -21,7 +21,7 @@ Enum values arrive encoded (``G_x002F_L_x0020_Account``) and are decoded in ``en
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from app.clients.nav import enums
@@ -48,6 +48,7 @@ from app.domain.models import (
     VendorFields,
     payment_description,
 )
+from app.domain.periods import UNKNOWN_POSTING_DATES, AllowedPostingDates
 from app.domain.values import (
     parse_amount,
     parse_date,
@@ -322,9 +323,32 @@ class BcApi(NavBackend):
                                      name=str(row.get("displayName") or ""))
 
     # -- payments -----------------------------------------------------------------------------------
-    def find_payments(self, external_document_number: str) -> list[PostedPayment]:
-        """Posted G/L entries of this BILL payment, found by the description its journal lines carry."""
-        description = payment_description(external_document_number)
+    def allowed_posting_dates(self) -> AllowedPostingDates:
+        """API v2.0 has no General Ledger Setup entity (microsoft/ALAppExtensions APIV2 has none; the only
+        ``generalLedgerSetup`` API page, Subscription Billing's v1.0, carries no posting dates). The standard page
+        118 is read where it is published as web service ``GeneralLedgerSetup``; elsewhere the range is unknown
+        and NAV itself refuses a posting outside it."""
+        root = self.connection.company_root
+        try:
+            rows = list(self.transport.iter_values(f"{root}/GeneralLedgerSetup", {"$top": "1"},
+                                                   record="general ledger setup"))
+        except NotFoundError:
+            return UNKNOWN_POSTING_DATES
+        row = rows[0] if rows else {}
+        return AllowedPostingDates(parse_optional_date(row.get("Allow_Posting_From")),
+                                   parse_optional_date(row.get("Allow_Posting_To")),
+                                   source="General Ledger Setup (page 118, published as GeneralLedgerSetup)")
+
+    def find_payments(self, external_document_number: str, dated: date | None = None) -> list[PostedPayment]:
+        """Posted G/L entries of this BILL payment, found by the description its journal lines carry (with its
+        own date in it when it was posted on another, ``dated``)."""
+        found = self._find_payments(external_document_number, payment_description(external_document_number))
+        if not found and dated is not None:
+            found = self._find_payments(external_document_number,
+                                        payment_description(external_document_number, dated))
+        return found
+
+    def _find_payments(self, external_document_number: str, description: str) -> list[PostedPayment]:
         found = []
         for row in self._rows("generalLedgerEntries", {"$filter": f"description eq {literal(description)}"},
                               record=f"payment {external_document_number}"):

@@ -27,6 +27,7 @@ from typing import Any
 import requests
 
 from app.clients.retry import RetryPolicy
+from app.domain.bank import BankDetails
 from app.domain.errors import (
     AuthenticationError,
     ConfigurationError,
@@ -169,7 +170,20 @@ def parse_vendor(wire: dict, strict: bool = True) -> BillVendor:
     return BillVendor(id=_field(strict, "id", parse_text, wire.get("id"), _text(wire.get("id")), required="vendor id"),
                       fields=fields,
                       updated_time=_field(strict, "updatedTime", parse_datetime, wire.get("updatedTime")),
-                      created_time=parse_time(wire.get("createdTime")))
+                      created_time=parse_time(wire.get("createdTime")),
+                      bank=parse_bank_details(wire))
+
+
+def parse_bank_details(wire: dict) -> BankDetails | None:
+    """``paymentInformation`` of a vendor: its method and (masked) bank account; None when BILL sent none."""
+    payment = wire.get("paymentInformation")
+    if not isinstance(payment, dict):
+        return None
+    bank = payment.get("bankAccount") if isinstance(payment.get("bankAccount"), dict) else {}
+    return BankDetails(pay_by_type=_text(payment.get("payByType")), pay_by_sub_type=_text(payment.get("payBySubType")),
+                       account_number=_text(bank.get("accountNumber")), routing_number=_text(bank.get("routingNumber")),
+                       name_on_account=_text(bank.get("nameOnAccount")), account_type=_text(bank.get("type")),
+                       account_id=_text(bank.get("id")))
 
 
 def vendor_body(fields: VendorFields, *, for_update: bool = False) -> dict:

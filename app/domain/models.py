@@ -12,6 +12,8 @@ from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
 
+from app.domain.bank import BankDetails
+
 # The vendor fields that sync both ways. A conflict is decided per field of this list.
 VENDOR_SYNC_FIELDS: tuple[str, ...] = (
     "name",
@@ -74,6 +76,7 @@ class BillVendor:
     fields: VendorFields
     updated_time: datetime | None = None
     created_time: datetime | None = None
+    bank: BankDetails | None = None  # None: BILL sent no paymentInformation (nothing known)
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ class EngineSettings:
     balancing_account_number: str = ""
     create_nav_vendors: bool = True  # flow 2 (BILL → NAV)
     write_concurrency: int = 3  # BILL creates in flight at once (BILL's limit is 3 per devKey and organization)
+    hold_payments_on_bank_change: bool = True  # a vendor's payments wait while its bank-detail change is unconfirmed
     closed_period_action: str = "hold"  # a payment dated before NAV's allowed posting dates: hold | first_open_date
 
     def validate(self, flows: tuple[str, ...]) -> None:

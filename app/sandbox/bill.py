@@ -165,6 +165,17 @@ def _deep_merge(target: dict, changes: dict) -> None:
             target[key] = value
 
 
+def _masked_bank(bank: Any) -> dict:
+    """A vendor bank account as BILL keeps and shows it: only the last four digits of the account number."""
+    if not isinstance(bank, dict) or not bank:
+        return {}
+    masked = dict(bank)
+    number = str(masked.get("accountNumber") or "")
+    if number and not number.startswith("*"):
+        masked["accountNumber"] = "*" * max(0, len(number) - 4) + number[-4:]
+    return masked
+
+
 def _prune(value: Any) -> Any:
     """Drop None/"" and empty objects, as BILL omits unpopulated keys."""
     if isinstance(value, dict):
@@ -291,7 +302,10 @@ class BillSandbox(SandboxApp):
         payment.setdefault("payeeName", body["name"])
         if body.get("email"):
             payment.setdefault("email", body["email"])
-        bank = payment.get("bankAccount")
+        bank = _masked_bank(payment.get("bankAccount"))
+        if bank:
+            payment["bankAccount"] = bank
+            payment.setdefault("payBySubType", "ACH")
         vendor = {
             "archived": False, "name": body["name"], "shortName": body.get("shortName"),
             "accountNumber": body.get("accountNumber"), "accountType": account_type,
@@ -344,6 +358,11 @@ class BillSandbox(SandboxApp):
         a("POST", f"{REST}/vendors/bulk", self._bulk_create_vendors)
         a("GET", f"{REST}/vendors/{ID}", self._get_vendor)
         a("PATCH", f"{REST}/vendors/{ID}", self._patch_vendor)
+        a("GET", f"{REST}/vendors/{ID}/bank-account", self._get_bank_account)
+        a("POST", f"{REST}/vendors/{ID}/bank-account", lambda r, s: json_response(200, self.set_vendor_bank_account(
+            r.params["id"], self._body(r), replace=False)))
+        a("DELETE", f"{REST}/vendors/{ID}/bank-account", lambda r, s: json_response(200, self.set_vendor_bank_account(
+            r.params["id"], None)))
         a("POST", f"{REST}/vendors/{ID}/archive", lambda r, s: self._archive_vendor(r, True))
         a("POST", f"{REST}/vendors/{ID}/restore", lambda r, s: self._archive_vendor(r, False))
         a("GET", f"{REST}/bills", self._list_bills)
@@ -386,6 +405,7 @@ class BillSandbox(SandboxApp):
         self.route("POST", f"/_sandbox/payments/{ID}/void", self._control_void_payment)
         self.route("POST", "/_sandbox/vendors", self._control_create_vendor)
         self.route("PATCH", f"/_sandbox/vendors/{ID}", self._control_edit_vendor)
+        self.route("POST", f"/_sandbox/vendors/{ID}/bank-account", self._control_bank_account)
         self.route("POST", "/_sandbox/sessions/expire", self._control_expire_sessions)
         self.route("POST", "/_sandbox/corrupt", self._control_corrupt)
         self.route("GET", "/_sandbox/stats", self._control_stats)
@@ -570,6 +590,43 @@ class BillSandbox(SandboxApp):
             self.vendors[vendor_id] = merged
             self.webhooks.publish("vendor.updated", merged)
             return merged
+
+    def set_vendor_bank_account(self, vendor_id: str, bank: dict | None, *, replace: bool = True) -> dict:
+        """Add, replace or delete a vendor's bank account as a BILL user would (BILL: one active account per
+        vendor; the API deletes, then creates). Only the last four digits are kept and shown, as BILL does.
+        The vendor's updatedTime moves and vendor.updated fires."""
+        with self.state_lock:
+            vendor = self._find(self.vendors, vendor_id, "Vendor")
+            payment = dict(vendor.get("paymentInformation") or {})
+            if bank is not None:
+                if payment.get("bankAccount") and not replace:
+                    raise ApiError(400, BDC_BAD_REQUEST, "The vendor already has a bank account; delete it first.")
+                masked = _masked_bank(_object(bank, "bankAccount"))
+                if not masked.get("accountNumber") or not masked.get("routingNumber"):
+                    raise ApiError(400, BDC_BAD_REQUEST, "accountNumber and routingNumber are required.")
+                now = self._now()
+                payment["bankAccount"] = {**masked, "id": self._new_id("vba"), "status": "VERIFIED",
+                                          "createdTime": now}
+                payment["payByType"], payment["payBySubType"] = "ACH", payment.get("payBySubType") or "ACH"
+                vendor["bankAccountStatus"] = "NO_NET_LINKED_ACCOUNT"
+            else:
+                if not payment.get("bankAccount"):
+                    raise ApiError(404, SANDBOX_CODES["not_found"], f"Vendor {vendor_id} has no bank account.")
+                payment.pop("bankAccount")
+                payment["payByType"] = "OFFLINE"
+                payment.pop("payBySubType", None)
+                vendor["bankAccountStatus"] = "NO_ACCOUNT"
+            vendor["paymentInformation"] = payment
+            vendor["updatedTime"] = self._now()
+            self.webhooks.publish("vendor.updated", vendor)
+            return payment.get("bankAccount") or {}
+
+    def _get_bank_account(self, request: Request, session: dict) -> Response:
+        vendor = self._find(self.vendors, request.params["id"], "Vendor")
+        bank = (vendor.get("paymentInformation") or {}).get("bankAccount")
+        if not bank:
+            raise ApiError(404, SANDBOX_CODES["not_found"], f"Vendor {vendor['id']} has no bank account.")
+        return json_response(200, bank)
 
     def _patch_vendor(self, request: Request, session: dict) -> Response:
         return json_response(200, self.edit_vendor(request.params["id"], self._body(request)))
@@ -1102,6 +1159,13 @@ class BillSandbox(SandboxApp):
 
     def _control_edit_vendor(self, request: Request) -> Response:
         return self._control(lambda: self.edit_vendor(request.params["id"], self._body(request)))
+
+    def _control_bank_account(self, request: Request) -> Response:
+        """``{"bankAccount": {...}}`` replaces the vendor's account (a BILL user in the web app); ``null`` deletes it."""
+        def change() -> dict:
+            body = self._control_body(request)
+            return self.set_vendor_bank_account(request.params["id"], body.get("bankAccount"))
+        return self._control(change)
 
     def _control_corrupt(self, request: Request) -> Response:
         def corrupt() -> dict:

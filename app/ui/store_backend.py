@@ -324,6 +324,12 @@ class StoreBackend:
                 vendor_number = q.record_key
                 document = f"NAV vendor {q.record_key}"
                 hold = HoldReason.UNLINKED_VENDOR  # Fix… opens the vendor to link or accept
+            elif q.kind == "bank_change":  # app.engine.bankwatch: confirmed by Skip (with a note)
+                vendor_number = str(detail.get("nav_vendor") or "")
+                bill_id = str(detail.get("bill_id") or q.record_key.split(":")[0])
+                vendor = bill_names.get(bill_id, "")
+                document = f"Bank details of BILL vendor {bill_id}"
+                when = _date(str(detail.get("when") or "")[:10])
             elif q.kind == "bill_vendor":
                 vendor = bill_names.get(q.record_key, "")
                 document = "BILL vendor" + (f" “{vendor}”" if vendor else f" {q.record_key}")

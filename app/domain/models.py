@@ -109,6 +109,7 @@ class PostedInvoice:
     cancelled: bool = False  # NAV cancelled it with a corrective credit memo: it must not be paid
     remaining_amount: Decimal | None = None  # what is still owed in NAV, where the backend can say
     system_id: str = ""  # the BC API id (stable from draft to posted)
+    status: str = ""  # BC API v2.0: Open | Paid | Corrective | Canceled ("" where the backend has none)
 
 
 @dataclass(frozen=True)

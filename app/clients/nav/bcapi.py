@@ -230,7 +230,7 @@ class BcApi(NavBackend):
             currency="" if str(row.get("currencyId") or EMPTY_GUID) == EMPTY_GUID else str(
                 row.get("currencyCode") or "").strip(), lines=lines,
             last_modified=field_value(row, "lastModifiedDateTime", parse_datetime),
-            cancelled=status == "Canceled", system_id=str(row.get("id") or ""))
+            cancelled=status == "Canceled", system_id=str(row.get("id") or ""), status=status)
 
     def _invoice_lines(self, invoice_id: str, number: str) -> list[dict]:
         url = f"{self._url('purchaseInvoices')}({invoice_id})/purchaseInvoiceLines"

@@ -157,6 +157,12 @@ def reconcile(store, nav, bill, progress: Callable[[str], None] | None = None) -
                     f"{money(found.due_amount, currency)} due",
                     "NAV cancelled the invoice but BILL still has it due: archive the bill in BILL so it is not paid."))
             continue
+        if classic and invoice.remaining_amount is None:
+            note = ("NAV's Posted Purchase Invoices page (146) sends no Remaining_Amount: what was paid on invoices "
+                    "in BILL is not compared with NAV (payments still are).")
+            if note not in report.limits:
+                report.limits.append(note)
+            continue
         if classic:
             nav_paid = invoice.amount_including_tax - (invoice.remaining_amount or ZERO)
             if nav_paid == bill_paid:

@@ -28,6 +28,7 @@ import requests
 
 from app.clients.retry import RetryPolicy
 from app.domain.bank import BankDetails
+from app.domain.credits import VendorCredit, VendorCreditLine
 from app.domain.errors import (
     AuthenticationError,
     ConfigurationError,
@@ -208,6 +209,32 @@ def vendor_body(fields: VendorFields, *, for_update: bool = False) -> dict:
     put(info, "taxId", fields.tax_id)
     body["additionalInfo"] = info
     return body
+
+
+def _credit_line_body(line: VendorCreditLine) -> dict:
+    body: dict[str, Any] = {"amount": _wire_amount(line.amount)}
+    if line.description:
+        body["description"] = line.description
+    classifications = dict(line.classifications)
+    if line.chart_of_account_id:
+        classifications["chartOfAccountId"] = line.chart_of_account_id
+    if classifications:
+        body["classifications"] = classifications
+    return body
+
+
+def parse_vendor_credit(wire: dict) -> VendorCredit:
+    lines = []
+    for raw in wire.get("vendorCreditLineItems") or []:
+        classes = dict(raw.get("classifications") or {})
+        account = _text(classes.pop("chartOfAccountId", ""))
+        lines.append(VendorCreditLine(amount=parse_amount(raw.get("amount")), description=_text(raw.get("description")),
+                                      chart_of_account_id=account,
+                                      classifications=tuple(sorted((k, _text(v)) for k, v in classes.items()))))
+    return VendorCredit(vendor_id=_text(wire.get("vendorId")), reference_number=_text(wire.get("referenceNumber")),
+                        credit_date=parse_date(wire.get("creditDate")), lines=tuple(lines),
+                        description=_text(wire.get("description")), id=_text(wire.get("id")),
+                        archived=bool(wire.get("archived", False)))
 
 
 def parse_bill(wire: dict, strict: bool = True) -> Bill:
@@ -674,6 +701,24 @@ class BillClient:
             found.extend(readable(_read("bill", wire, parse_bill) for wire in self._iter_list(
                 "bills", self._list_params(filters), record="bill list")))
         return found
+
+    # -- vendor credits (docs/vendor-credits.md) ------------------------------------------------------
+    def create_vendor_credit(self, credit: VendorCredit) -> VendorCredit:
+        body: dict[str, Any] = {"vendorId": credit.vendor_id, "referenceNumber": credit.reference_number,
+                                "creditDate": credit.credit_date.isoformat(),
+                                "vendorCreditLineItems": [_credit_line_body(line) for line in credit.lines]}
+        if credit.description:
+            body["description"] = credit.description
+        wire = self._request("POST", "vendor-credits", body=body,
+                             record=f"vendor credit {credit.reference_number}")
+        return parse_vendor_credit(wire)
+
+    def find_vendor_credits(self, vendor_id: str, reference_number: str) -> list[VendorCredit]:
+        """The vendor's credits with this reference number (looked up before any create: never twice)."""
+        filters = [f"vendorId:eq:{vendor_id}"]
+        found = [parse_vendor_credit(w) for w in self._iter_list("vendor-credits", self._list_params(filters),
+                                                                 record="vendor credit list")]
+        return [c for c in found if c.reference_number.strip() == reference_number.strip()]
 
     # -- payments ---------------------------------------------------------------------------------
     def iter_payments(self, updated_since: datetime | None = None) -> Iterator[Payment]:

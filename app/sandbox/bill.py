@@ -221,6 +221,7 @@ class BillSandbox(SandboxApp):
             self.vendors: dict[str, dict] = {}
             self.bills: dict[str, dict] = {}
             self.payments: dict[str, dict] = {}
+            self.vendor_credits: dict[str, dict] = {}
             self.classifications: dict[str, dict[str, dict]] = {kind: {} for kind in CLASSIFICATION_KINDS}
             self.webhooks.reset()
             self._seed(seed)
@@ -365,6 +366,12 @@ class BillSandbox(SandboxApp):
             r.params["id"], None)))
         a("POST", f"{REST}/vendors/{ID}/archive", lambda r, s: self._archive_vendor(r, True))
         a("POST", f"{REST}/vendors/{ID}/restore", lambda r, s: self._archive_vendor(r, False))
+        a("GET", f"{REST}/vendor-credits", lambda r, s: self._page(list(self.vendor_credits.values()), r,
+                                                                    "vendor-credits"))
+        a("POST", f"{REST}/vendor-credits", lambda r, s: json_response(200, self.create_vendor_credit(self._body(r))))
+        a("GET", f"{REST}/vendor-credits/{ID}", lambda r, s: json_response(
+            200, self._find(self.vendor_credits, r.params["id"], "Vendor credit")))
+        a("POST", f"{REST}/vendor-credits/{ID}/archive", self._archive_vendor_credit)
         a("GET", f"{REST}/bills", self._list_bills)
         a("POST", f"{REST}/bills", self._create_bill)
         a("POST", f"{REST}/bills/record-payment", self._record_payment)
@@ -641,6 +648,60 @@ class BillSandbox(SandboxApp):
         record["updatedTime"] = self._now()
         self.webhooks.publish(f"{entity}.archived" if archived else f"{entity}.restored", record)
         return json_response(200, record)
+
+    # -- vendor credits (docs/vendor-credits.md) ------------------------------------------------------
+    def create_vendor_credit(self, body: Any) -> dict:
+        """``POST /v3/vendor-credits``: vendorId, referenceNumber (1-100), creditDate and at least one line with an
+        amount are required; applyToChartOfAccountId and applyToBankAccountId exclude each other. The response's
+        ``amount`` (sum of the lines) is a sandbox choice: BILL's response fields are not documented in what we read."""
+        with self.state_lock:
+            body = _object(body, "The request body")
+            vendor = self._find(self.vendors, str(body.get("vendorId") or ""), "Vendor")
+            if vendor.get("archived"):
+                raise ApiError(400, SANDBOX_CODES["archived"], f"Vendor {vendor['id']} is archived.")
+            reference = _text(body, "referenceNumber", required=True)
+            if len(reference) > 100:
+                raise ApiError(400, BDC_BAD_REQUEST, "referenceNumber must be 1 to 100 characters.")
+            credit_date = _text(body, "creditDate", required=True)
+            try:
+                date.fromisoformat(credit_date)
+            except ValueError:
+                raise ApiError(400, BDC_BAD_REQUEST, "creditDate must be a date in yyyy-MM-dd format.") from None
+            if body.get("applyToChartOfAccountId") and body.get("applyToBankAccountId"):
+                raise ApiError(400, BDC_BAD_REQUEST,
+                               "Set only one of applyToChartOfAccountId or applyToBankAccountId.")
+            raw_lines = body.get("vendorCreditLineItems")
+            if not isinstance(raw_lines, list) or not raw_lines:
+                raise ApiError(400, SANDBOX_CODES["missing_field"], "vendorCreditLineItems needs at least one line.")
+            lines = []
+            for index, raw in enumerate(raw_lines):
+                raw = _object(raw, f"vendorCreditLineItems[{index}]")
+                if raw.get("amount") is None:
+                    raise ApiError(400, SANDBOX_CODES["missing_field"],
+                                   f"vendorCreditLineItems[{index}].amount is required.")
+                line = {"id": self._new_id("vcl"), "amount": _money(raw["amount"],
+                                                                    f"vendorCreditLineItems[{index}].amount")}
+                if raw.get("description") is not None:
+                    line["description"] = _text(raw, "description", label=f"vendorCreditLineItems[{index}].description")
+                if raw.get("classifications"):
+                    line["classifications"] = self._check_classifications(
+                        raw["classifications"], f"vendorCreditLineItems[{index}].classifications")
+                lines.append(line)
+            now = self._now()
+            credit = _prune({
+                "id": self._new_id("vcr"), "vendorId": vendor["id"], "referenceNumber": reference,
+                "creditDate": credit_date, "description": body.get("description"),
+                "applyToChartOfAccountId": body.get("applyToChartOfAccountId"),
+                "applyToBankAccountId": body.get("applyToBankAccountId"), "vendorCreditLineItems": lines,
+                "amount": sum((line["amount"] for line in lines), Decimal("0")), "archived": False,
+                "createdTime": now, "updatedTime": now})
+            self.vendor_credits[credit["id"]] = credit
+            return credit
+
+    def _archive_vendor_credit(self, request: Request, session: dict) -> Response:
+        credit = self._find(self.vendor_credits, request.params["id"], "Vendor credit")
+        credit["archived"], credit["updatedTime"] = True, self._now()  # no vendor-credit event is documented
+        return json_response(200, credit)
 
     # -- bills -----------------------------------------------------------------------------------
     def _list_bills(self, request: Request, session: dict) -> Response:

@@ -86,6 +86,22 @@ def build_engine_runner(store, profile, vault, *, demo_sandboxes=None, retry=Non
                 nav.close()
                 bill.close()
 
+    def reconcile_now():
+        """The reconciliation report (app.engine.reconcile) on this profile; waits for a running sync."""
+        from app.engine.reconcile import reconcile
+
+        with lock:
+            session_id, save_session = bill_session_store(profile, vault) if vault else (None, None)
+            nav = NavClient(build_nav_connection(profile, vault), retry=retry)
+            bill = BillClient(build_bill_connection(profile, vault), session_id=session_id, on_session=save_session,
+                              retry=retry)
+            try:
+                return reconcile(store, nav, bill)
+            finally:
+                nav.close()
+                bill.close()
+
+    run.reconcile = reconcile_now
     return run
 
 

@@ -479,6 +479,17 @@ class StoreBackend:
         counts = self.store.counts()
         return counts.get("queue_open", 0) + counts.get("conflicts_open", 0) + counts.get("proposals", 0)
 
+    # -- reconciliation ---------------------------------------------------------------------------
+    def reconcile(self):
+        """``app.engine.reconcile`` on this profile's NAV and BILL (read only)."""
+        from app.domain.errors import ConfigurationError
+
+        run = getattr(self.sync_runner, "reconcile", None)
+        if run is None:
+            raise ConfigurationError("No connection is set up yet: open Settings to enter the NAV and BILL details, "
+                                     "then compare.")
+        return run()
+
     # -- sync -------------------------------------------------------------------------------------
     def sync(self, *, dry_run: bool, progress: ProgressCallback, cancel: threading.Event,
              flows: list[str] | None = None) -> SyncOutcome:

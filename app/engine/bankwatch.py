@@ -44,12 +44,22 @@ def load_key(store: Any) -> bytes | None:
         vault = Vault.open_for_headless(store.engine)
         if not vault.is_unlocked:
             return _off("the vault is locked")
+        return key_from_vault(vault)
+    except Exception as exc:  # noqa: BLE001 - a locked or broken vault must not stop the sync
+        return _off(f"the vault could not give the fingerprint key ({type(exc).__name__})")
+
+
+def key_from_vault(vault: Any) -> bytes | None:
+    """The key from an open, unlocked vault (the window has one), made on first use; None when it is locked."""
+    try:
+        if vault is None or not vault.is_unlocked:
+            return None
         text = vault.get(KEY_NAME)
         if text is None:
             text = base64.b64encode(secrets.token_bytes(32)).decode("ascii")
             vault.put(KEY_NAME, text)
         return base64.b64decode(text)
-    except Exception as exc:  # noqa: BLE001 - a locked or broken vault must not stop the sync
+    except Exception as exc:  # noqa: BLE001 - a broken vault must not stop the sync
         return _off(f"the vault could not give the fingerprint key ({type(exc).__name__})")
 
 

@@ -443,7 +443,9 @@ class MainWindow(QMainWindow):
         self._problems = problems
         self.settle_state()
         if became_worse:
-            parts = [f"{len(data['failures'])} failed posting(s)" if data["failures"] else "",
+            banks = sum(1 for r in data["failures"] if r.kind == "bank change")
+            parts = [f"{banks} vendor bank-detail change(s) in BILL to confirm" if banks else "",
+                     f"{len(data['failures']) - banks} failed posting(s)" if len(data["failures"]) > banks else "",
                      f"{problems[self.vendors_tab]} vendor(s) to check" if problems[self.vendors_tab] else ""]
             what = " and ".join(p for p in parts if p)
             self.attention_needed.emit(f"{attention} item(s) need your attention in {APP_NAME}: {what}.")

@@ -31,3 +31,19 @@ class VendorCredit:
     @property
     def amount(self) -> Decimal:
         return sum((line.amount for line in self.lines), Decimal("0"))
+
+
+@dataclass(frozen=True)
+class PostedCreditMemo:
+    """A posted NAV purchase credit memo (Business Central API v2.0 ``purchaseCreditMemos``, BC 22/23+)."""
+
+    number: str
+    vendor_number: str
+    vendor_credit_memo_number: str
+    posting_date: date
+    document_date: date
+    amount: Decimal  # excluding tax, as the lines
+    amount_including_tax: Decimal
+    status: str  # Open | Paid | Corrective | Canceled
+    lines: tuple = ()  # app.domain.models.InvoiceLine: mapped to BILL exactly like an invoice's lines
+    currency: str = ""

@@ -68,7 +68,7 @@ from app.domain.periods import (
     decide_posting_date,
 )
 from app.domain.values import shown
-from app.engine import bankwatch
+from app.engine import bankwatch, credits
 from app.engine.crash import crash_point
 from app.engine.outbox import Outbox, Prepared
 from app.engine.report import FLOWS, FlowCounts, RunReport
@@ -1337,6 +1337,7 @@ class SyncEngine:
         if newest:
             with self.store.session() as s:
                 self.store.set_bookmark(s, "nav.invoices", newest)
+        credits.sync_credit_memos(self)  # posted credit memos → BILL vendor credits (app.engine.credits)
 
     def _load_mappings(self) -> None:
         with self.store.session() as s:

@@ -120,6 +120,15 @@ class NavClient:
     def find_payments(self, external_document_number: str, dated: date | None = None) -> list[PostedPayment]:
         return self.backend.find_payments(external_document_number, dated)
 
+    def iter_posted_credit_memos(self, skip=None) -> Iterator:
+        """Posted purchase credit memos (``PostedCreditMemo``), where this NAV offers them (BC 22/23+ API);
+        ``skip(number)`` True: that memo's lines are not read (it was sent already)."""
+        return self.backend.iter_posted_credit_memos(skip)
+
+    @property
+    def credit_memos_supported(self) -> bool:
+        return bool(self.backend.credit_memos_supported)
+
     def allowed_posting_dates(self) -> AllowedPostingDates:
         """General Ledger Setup's Allow Posting From/To where NAV publishes them (``known`` False elsewhere)."""
         return self.backend.allowed_posting_dates()

@@ -34,6 +34,7 @@ from app.clients.nav.backend import (
     field_value,
 )
 from app.clients.nav.transport import SYSTEM, literal
+from app.domain.credits import PostedCreditMemo
 from app.domain.errors import ConfigurationError, NotFoundError, RecordError
 from app.domain.models import (
     Dimension,
@@ -292,6 +293,47 @@ class BcApi(NavBackend):
                                   code="unreadable")
             return invoice
         return None
+
+    # -- posted purchase credit memos (API v2.0 from BC 22/23; docs/vendor-credits.md) -------------------
+    credit_memos_supported = True  # until the server answers 404 for purchaseCreditMemos (an older BC)
+
+    def iter_posted_credit_memos(self, skip=None) -> Iterator[PostedCreditMemo | UnreadableRecord]:
+        """Posted credit memos with their lines; ``skip(number)`` True: not read further (already sent)."""
+        try:
+            rows = list(self._rows("purchaseCreditMemos", {}, record="posted credit memos"))
+        except NotFoundError:
+            self.credit_memos_supported = False  # BC before 22/23: the API has no credit memos
+            return
+        for row in rows:
+            status = enums.api_option(row.get("status"))
+            if status not in POSTED_STATUSES:
+                continue  # a draft (or in review): not posted, never a BILL credit
+            number = str(row.get("number") or "")
+            if skip is not None and skip(number):
+                continue
+            try:
+                url = f"{self._url('purchaseCreditMemos')}({row.get('id')})/purchaseCreditMemoLines"
+                record = f"lines of posted credit memo {number}"
+                try:
+                    line_rows = list(self.transport.iter_values(url, {"$expand": "dimensionSetLines"}, record=record))
+                except RecordError:
+                    line_rows = list(self.transport.iter_values(url, record=record))
+                lines = tuple(line for line in (self._line(r) for r in sorted(
+                    line_rows, key=lambda r: int(r.get("sequence") or 0))) if line is not None)
+                posting_date = field_value(row, "postingDate", parse_date)
+                yield PostedCreditMemo(
+                    number=number, vendor_number=str(row.get("payToVendorNumber") or "").strip() or field_value(
+                        row, "vendorNumber", lambda v: parse_text(v, required="vendor number")),
+                    vendor_credit_memo_number=str(row.get("vendorCreditMemoNumber") or "").strip(),
+                    posting_date=posting_date,
+                    document_date=field_value(row, "creditMemoDate", parse_optional_date) or posting_date,
+                    amount=field_value(row, "totalAmountExcludingTax", parse_amount),
+                    amount_including_tax=field_value(row, "totalAmountIncludingTax", parse_amount),
+                    status=status, lines=lines,
+                    currency="" if str(row.get("currencyId") or EMPTY_GUID) == EMPTY_GUID else str(
+                        row.get("currencyCode") or "").strip())
+            except FieldError as exc:
+                yield self.unreadable("posted credit memo", number, exc)
 
     def invoice_status(self, number: str) -> str:
         """Open, Paid, Corrective or Canceled (the API's word on whether it is paid); "" when not found."""

@@ -11,6 +11,11 @@ What it copies from BILL (see shared/reference/BILL-API.md and developer.bill.co
   **HTTP 400** for both, so a client that looks only at the status code cannot tell them from a bad request:
   it must read the BDC code, as it must against BILL.
 - Unpopulated keys are omitted from objects, never sent as null.
+- A vendor's bank account shows only its last four digits (BILL's reference pages); it is changed only through
+  ``/v3/vendors/{id}/bank-account`` (GET, POST when there is none, DELETE), or by the control endpoint
+  ``POST /_sandbox/vendors/{id}/bank-account {"bankAccount": {...}|null}`` (a user in the web app); each change
+  fires ``vendor.updated``. Vendor credits: ``/v3/vendor-credits`` (create, list, get, archive;
+  docs/vendor-credits.md).
 
 Codes that BILL documents: BDC_1101, 1102, 1109, 1121, 1144, 1322, 1001/1002. The others below
 (``SANDBOX_CODES``) are the sandbox's own picks, because BILL's full list (/v2/Errors.json) was not

@@ -22,6 +22,7 @@ from sqlalchemy import select
 
 from app.domain.credits import PostedCreditMemo, VendorCredit, VendorCreditLine
 from app.domain.errors import RecordError
+from app.engine.report import money
 from app.store import schema as t
 
 log = logging.getLogger("navbill.engine")
@@ -80,7 +81,11 @@ def _create(engine, memo: PostedCreditMemo, key: str, counts) -> None:
                     for line in bill_lines),
         description=f"NAV credit memo {memo.number}" + (
             f" (vendor's {memo.vendor_credit_memo_number})" if memo.vendor_credit_memo_number else ""))
-    if engine.report.dry_run:
+    if engine.report.dry_run:  # never a client call here: only the plan says what would be sent
+        planner = getattr(engine.bill, "_planner", None)
+        if planner is not None:
+            planner.plan(f"BILL: create vendor credit {memo.number} (NAV credit memo) for "
+                         f"{planner.vendor(vendor_id)}, {money(credit.amount)}")
         counts.created += 1
         return
 

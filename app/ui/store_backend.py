@@ -330,6 +330,8 @@ class StoreBackend:
                 vendor = bill_names.get(bill_id, "")
                 document = f"Bank details of BILL vendor {bill_id}"
                 when = _date(str(detail.get("when") or "")[:10])
+            elif q.kind == "credit_memo":  # app.engine.credits
+                document = f"NAV credit memo {q.record_key}"
             elif q.kind == "bill_vendor":
                 vendor = bill_names.get(q.record_key, "")
                 document = "BILL vendor" + (f" “{vendor}”" if vendor else f" {q.record_key}")

@@ -76,3 +76,16 @@ def test_classic_nav_reads_no_credit_memos(store):
         assert _credits(sandboxes) == []
         engine.nav.close()
         engine.bill.close()
+
+
+def test_a_dry_run_plans_the_credit_and_sends_nothing(store, sandboxes):
+    engine = make_engine(store, sandboxes)
+    assert engine.run().completed
+    number = _post_memo(sandboxes, "V00010", "5110", "12.50", "CM-DRY")
+    plan = engine.run(dry_run=True)
+    assert plan.completed, plan.errors
+    assert _credits(sandboxes) == []
+    assert any(f"BILL: create vendor credit {number} (NAV credit memo)" in line and "12.50" in line
+               for line in plan.planned), plan.planned
+    engine.nav.close()
+    engine.bill.close()

@@ -14,7 +14,7 @@ import sys
 
 from app.cli.errors import UsageError
 
-JSON_COMMANDS = ("sync", "check", "reconcile", "settings", "profile", "vault")
+JSON_COMMANDS = ("sync", "check", "reconcile", "bank-changes", "settings", "profile", "vault")
 DEMO_COMMANDS = ("sync", "serve", "check", "reconcile", None)  # None: the window
 NAV_FLAVORS = ("bc", "classic")
 
@@ -200,6 +200,16 @@ def build_parser() -> argparse.ArgumentParser:
     _demo(reconcile, top=False)
     _json(reconcile, top=False)
     reconcile.add_argument("--csv", metavar="FILE", default="", help="also write the differences to FILE (CSV)")
+
+    bank = command("bank-changes", "the unconfirmed changes of vendors' bank details in BILL; confirm one after "
+                   "checking it with the vendor",
+                   "Without an action: the list (exit 1 while some wait). `confirm BILL_VENDOR_ID --note TEXT`: a "
+                   "person checked the change; that vendor's held payments are posted by the next sync.")
+    _json(bank, top=False)
+    bank.add_argument("bank_action", nargs="?", choices=["list", "confirm"], default="list", metavar="ACTION",
+                      help="list (default) | confirm")
+    bank.add_argument("vendor", nargs="?", default="", metavar="BILL_VENDOR_ID", help="with confirm: the vendor")
+    bank.add_argument("--note", default="", help="with confirm: who checked the change, and how")
 
     vault = command("vault", "the credentials vault: status, passphrase, key rotation",
                     "Passphrases come from a prompt, or for scripts from NAVBILL_VAULT_PASSPHRASE (the current one) "

@@ -54,3 +54,39 @@ def test_reconcile_without_a_profile_or_with_a_bad_csv_folder_exits_2(tmp_path):
     assert none.returncode == 2 and "No connection profile is set up" in none.stderr
     bad = run("reconcile", "--csv", str(tmp_path / "missing" / "x.csv"), home=home)
     assert bad.returncode == 2 and "does not exist" in bad.stderr
+
+
+def test_bank_changes_are_listed_and_confirmed_headlessly(tmp_path):
+    import json
+
+    from app.config import app_paths
+    from app.store import open_store
+    from app.store import schema as t
+
+    home = tmp_path / "home"
+    assert run("settings", "--create-home", home=home).returncode == 0
+    assert run("bank-changes", home=home).returncode == 0  # none yet
+    store = open_store(app_paths(str(home)).database_url)
+    try:
+        with store.session() as s:
+            s.add(t.QueueItem(kind="bank_change", record_key="00901ACME:abc:electronic (ACH)",
+                              reason="BILL vendor Acme Steel Supply (00901ACME, NAV vendor V00010): a bank account was "
+                                     "added in BILL on 2026-11-02 10:00 UTC (BILL does not say by whom)."))
+    finally:
+        store.close()
+    listed = run("bank-changes", "--json", home=home)
+    assert listed.returncode == 1 and json.loads(listed.stdout)["changes"][0]["vendor"] == "00901ACME"
+    assert "Acme Steel Supply" in run("bank-changes", home=home).stdout
+    no_note = run("bank-changes", "confirm", "00901ACME", home=home)
+    assert no_note.returncode == 2 and "--note" in no_note.stderr
+    wrong = run("bank-changes", "confirm", "00901OTHER", "--note", "called", home=home)
+    assert wrong.returncode == 2 and "no unconfirmed bank-detail change for BILL vendor 00901OTHER" in wrong.stderr
+    done = run("bank-changes", "confirm", "00901ACME", "--note", "called the controller", home=home)
+    assert done.returncode == 0 and "Confirmed 1 bank-detail change(s)" in done.stdout
+    assert run("bank-changes", home=home).returncode == 0
+    store = open_store(app_paths(str(home)).database_url)
+    try:
+        [item] = store.queue_items(state="skipped", kind="bank_change")
+        assert "called the controller" in item.note
+    finally:
+        store.close()

@@ -460,7 +460,8 @@ def _nav_later_steps(online: bool, allow_write: bool) -> list[tuple[str, str]]:
     steps = [("instance", "Server instance" if not online else "Tenant and environment"),
              ("auth", "Authentication"), ("company", "Company"), ("backend", "Which NAV")]
     steps += [(f"read.{key}", f"Read {what}") for key, what, _s, _p in NAV_READS]
-    steps += [("write", "Write permission (vendors)"), ("webhooks", "Webhooks"), ("journal", "Payment journal")]
+    steps += [("posting_dates", "Allowed posting dates"), ("write", "Write permission (vendors)"),
+              ("webhooks", "Webhooks"), ("journal", "Payment journal")]
     return steps
 
 
@@ -561,6 +562,22 @@ def _nav_service_steps(side: _Side, client, connection, allow_write: bool) -> No
 
     for key, what, service, page in NAV_READS:
         side.run(f"read.{key}", f"Read {what}", reader(key, what, service, page))
+
+    def posting_dates() -> tuple[str, str]:
+        try:
+            allowed = client.allowed_posting_dates()
+        except ConnectorError as exc:
+            return SKIPPED, (f"General Ledger Setup could not be read ({exc.message}); a payment dated outside "
+                             "NAV's allowed posting dates is refused by NAV and waits in Failed postings.")
+        if not allowed.known:
+            return SKIPPED, ("Business Central API v2.0 has no General Ledger Setup, and page 118 is not published "
+                             "as web service GeneralLedgerSetup: the connector cannot see closed periods, so a "
+                             "payment dated in one is refused by NAV and waits in Failed postings. Publish page 118 "
+                             "as GeneralLedgerSetup to have such payments held or moved (closed_period_action).")
+        return PASS, (f"Payments may be posted {allowed.describe()} ({allowed.source}); one dated before that is "
+                      "held or moved to the first allowed date (setting closed_period_action).")
+
+    side.run("posting_dates", "Allowed posting dates", posting_dates)
 
     def write() -> tuple[str, str]:
         if not allow_write:

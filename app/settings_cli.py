@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, fields, replace
 
 from app.cli.errors import USAGE, CliError
 from app.domain.errors import ConnectorError
+from app.domain.periods import CLOSED_PERIOD_ACTIONS
 from app.engine.settings import BALANCING_ACCOUNT_TYPES, CONFLICT_POLICIES, EngineSettings
 
 _TRUE, _FALSE = ("yes", "true", "on", "1"), ("no", "false", "off", "0")
@@ -56,6 +57,10 @@ KEYS: dict[str, Key] = {
                                     max_length=20),
     "create_nav_vendors": Key("yes/no", "create NAV vendors for vendors created in BILL"),
     "write_concurrency": Key("number", "BILL creates in flight at once (BILL allows 3)", low=1, high=3),
+    "hold_payments_on_bank_change": Key("yes/no", "hold a vendor's payments while a change of its bank details in "
+                                        "BILL is not confirmed"),
+    "closed_period_action": Key("choice", "a payment dated before NAV's allowed posting dates: hold it, or post "
+                                "it on the first allowed date", CLOSED_PERIOD_ACTIONS),
 }
 
 

@@ -68,6 +68,10 @@ def _runner(command: str | None):
         from app.push.serve import main as run
     elif command == "check":
         from app.check import main as run
+    elif command == "bank-changes":
+        from app.bank_cli import main as run
+    elif command == "reconcile":
+        from app.reconcile_cli import main as run
     elif command == "vault":
         from app.vault_cli import main as run
     elif command == "settings":

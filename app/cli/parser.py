@@ -14,8 +14,8 @@ import sys
 
 from app.cli.errors import UsageError
 
-JSON_COMMANDS = ("sync", "check", "settings", "profile", "vault")
-DEMO_COMMANDS = ("sync", "serve", "check", None)  # None: the window
+JSON_COMMANDS = ("sync", "check", "reconcile", "bank-changes", "settings", "profile", "vault")
+DEMO_COMMANDS = ("sync", "serve", "check", "reconcile", None)  # None: the window
 NAV_FLAVORS = ("bc", "classic")
 
 
@@ -193,6 +193,24 @@ def build_parser() -> argparse.ArgumentParser:
     _demo(check, top=False)
     _json(check, top=False)
 
+    reconcile = command("reconcile", "compare NAV and BILL for every linked vendor: open invoices against open "
+                        "bills, BILL payments against NAV payment entries (read only)",
+                        "Every difference is listed with both numbers and the likely cause. Exit code 0: they agree; "
+                        "1: differences found.")
+    _demo(reconcile, top=False)
+    _json(reconcile, top=False)
+    reconcile.add_argument("--csv", metavar="FILE", default="", help="also write the differences to FILE (CSV)")
+
+    bank = command("bank-changes", "the unconfirmed changes of vendors' bank details in BILL; confirm one after "
+                   "checking it with the vendor",
+                   "Without an action: the list (exit 1 while some wait). `confirm BILL_VENDOR_ID --note TEXT`: a "
+                   "person checked the change; that vendor's held payments are posted by the next sync.")
+    _json(bank, top=False)
+    bank.add_argument("bank_action", nargs="?", choices=["list", "confirm"], default="list", metavar="ACTION",
+                      help="list (default) | confirm")
+    bank.add_argument("vendor", nargs="?", default="", metavar="BILL_VENDOR_ID", help="with confirm: the vendor")
+    bank.add_argument("--note", default="", help="with confirm: who checked the change, and how")
+
     vault = command("vault", "the credentials vault: status, passphrase, key rotation",
                     "Passphrases come from a prompt, or for scripts from NAVBILL_VAULT_PASSPHRASE (the current one) "
                     "and NAVBILL_NEW_VAULT_PASSPHRASE (a new one; set-passphrase also takes NAVBILL_VAULT_PASSPHRASE).")
@@ -271,7 +289,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         problem.plain = True  # this command does not speak JSON: the refusal is a sentence on stderr
         raise problem
     if args.demo and command not in DEMO_COMMANDS:
-        raise UsageError(f"--demo is not available for {where}; it is for sync, serve, check and the window.")
+        raise UsageError(f"--demo is not available for {where}; it is for sync, serve, check, reconcile and the window.")
     if args.nav_flavor and command != "sandbox" and not args.demo:
         raise UsageError("--nav-flavor goes with --demo (or the sandbox command): it chooses which NAV the "
                          "sandbox plays.")

@@ -35,6 +35,8 @@ import requests
 
 from app.clients.bill_budget import HOURLY_LIMIT_CODE, BudgetExhaustedError, RequestBudget
 from app.clients.retry import RetryPolicy
+from app.domain.bank import BankDetails
+from app.domain.credits import VendorCredit, VendorCreditLine
 from app.domain.errors import (
     AuthenticationError,
     ConfigurationError,
@@ -180,7 +182,20 @@ def parse_vendor(wire: dict, strict: bool = True) -> BillVendor:
     return BillVendor(id=_field(strict, "id", parse_text, wire.get("id"), _text(wire.get("id")), required="vendor id"),
                       fields=fields,
                       updated_time=_field(strict, "updatedTime", parse_datetime, wire.get("updatedTime")),
-                      created_time=parse_time(wire.get("createdTime")))
+                      created_time=parse_time(wire.get("createdTime")),
+                      bank=parse_bank_details(wire))
+
+
+def parse_bank_details(wire: dict) -> BankDetails | None:
+    """``paymentInformation`` of a vendor: its method and (masked) bank account; None when BILL sent none."""
+    payment = wire.get("paymentInformation")
+    if not isinstance(payment, dict):
+        return None
+    bank = payment.get("bankAccount") if isinstance(payment.get("bankAccount"), dict) else {}
+    return BankDetails(pay_by_type=_text(payment.get("payByType")), pay_by_sub_type=_text(payment.get("payBySubType")),
+                       account_number=_text(bank.get("accountNumber")), routing_number=_text(bank.get("routingNumber")),
+                       name_on_account=_text(bank.get("nameOnAccount")), account_type=_text(bank.get("type")),
+                       account_id=_text(bank.get("id")))
 
 
 def vendor_body(fields: VendorFields, *, for_update: bool = False) -> dict:
@@ -205,6 +220,32 @@ def vendor_body(fields: VendorFields, *, for_update: bool = False) -> dict:
     put(info, "taxId", fields.tax_id)
     body["additionalInfo"] = info
     return body
+
+
+def _credit_line_body(line: VendorCreditLine) -> dict:
+    body: dict[str, Any] = {"amount": _wire_amount(line.amount)}
+    if line.description:
+        body["description"] = line.description
+    classifications = dict(line.classifications)
+    if line.chart_of_account_id:
+        classifications["chartOfAccountId"] = line.chart_of_account_id
+    if classifications:
+        body["classifications"] = classifications
+    return body
+
+
+def parse_vendor_credit(wire: dict) -> VendorCredit:
+    lines = []
+    for raw in wire.get("vendorCreditLineItems") or []:
+        classes = dict(raw.get("classifications") or {})
+        account = _text(classes.pop("chartOfAccountId", ""))
+        lines.append(VendorCreditLine(amount=parse_amount(raw.get("amount")), description=_text(raw.get("description")),
+                                      chart_of_account_id=account,
+                                      classifications=tuple(sorted((k, _text(v)) for k, v in classes.items()))))
+    return VendorCredit(vendor_id=_text(wire.get("vendorId")), reference_number=_text(wire.get("referenceNumber")),
+                        credit_date=parse_date(wire.get("creditDate")), lines=tuple(lines),
+                        description=_text(wire.get("description")), id=_text(wire.get("id")),
+                        archived=bool(wire.get("archived", False)))
 
 
 def parse_bill(wire: dict, strict: bool = True) -> Bill:
@@ -790,6 +831,24 @@ class BillClient:
             found.extend(readable(_read("bill", wire, parse_bill) for wire in self._iter_list(
                 "bills", self._list_params(filters), record="bill list")))
         return found
+
+    # -- vendor credits (docs/vendor-credits.md) ------------------------------------------------------
+    def create_vendor_credit(self, credit: VendorCredit) -> VendorCredit:
+        body: dict[str, Any] = {"vendorId": credit.vendor_id, "referenceNumber": credit.reference_number,
+                                "creditDate": credit.credit_date.isoformat(),
+                                "vendorCreditLineItems": [_credit_line_body(line) for line in credit.lines]}
+        if credit.description:
+            body["description"] = credit.description
+        wire = self._request("POST", "vendor-credits", body=body,
+                             record=f"vendor credit {credit.reference_number}")
+        return parse_vendor_credit(wire)
+
+    def find_vendor_credits(self, vendor_id: str, reference_number: str) -> list[VendorCredit]:
+        """The vendor's credits with this reference number (looked up before any create: never twice)."""
+        filters = [f"vendorId:eq:{vendor_id}"]
+        found = [parse_vendor_credit(w) for w in self._iter_list("vendor-credits", self._list_params(filters),
+                                                                 record="vendor credit list")]
+        return [c for c in found if c.reference_number.strip() == reference_number.strip()]
 
     # -- bulk plumbing --------------------------------------------------------------------------------
     def _bulk(self, path: str, bodies: list[dict], problems: list[str], labels: list[str], limit: int,

@@ -12,6 +12,8 @@ from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
 
+from app.domain.bank import BankDetails
+
 # The vendor fields that sync both ways. A conflict is decided per field of this list.
 VENDOR_SYNC_FIELDS: tuple[str, ...] = (
     "name",
@@ -74,6 +76,7 @@ class BillVendor:
     fields: VendorFields
     updated_time: datetime | None = None
     created_time: datetime | None = None
+    bank: BankDetails | None = None  # None: BILL sent no paymentInformation (nothing known)
 
 
 @dataclass(frozen=True)
@@ -106,6 +109,7 @@ class PostedInvoice:
     cancelled: bool = False  # NAV cancelled it with a corrective credit memo: it must not be paid
     remaining_amount: Decimal | None = None  # what is still owed in NAV, where the backend can say
     system_id: str = ""  # the BC API id (stable from draft to posted)
+    status: str = ""  # BC API v2.0: Open | Paid | Corrective | Canceled ("" where the backend has none)
 
 
 @dataclass(frozen=True)
@@ -245,10 +249,20 @@ class JournalLine:
     balancing_account_number: str = ""
 
 
-def payment_description(payment_id: str) -> str:
+def payment_description(payment_id: str, dated: date | None = None) -> str:
     """The description of every NAV journal line a BILL payment becomes; Business Central's G/L entries keep it,
-    so a posted payment is found by it where the API shows no external document number."""
-    return f"BILL payment {payment_id}"[:100]
+    so a posted payment is found by it where the API shows no external document number. ``dated``: the payment's
+    own date, when it is posted on another (its period is closed in NAV; ``app.domain.periods``)."""
+    text = f"BILL payment {payment_id}"
+    if dated is not None:
+        text += f" (dated {dated.isoformat()})"
+    return text[:100]
+
+
+def is_payment_description(description: str, payment_id: str) -> bool:
+    """The description the connector gives this BILL payment's lines, with or without a shifted date."""
+    plain = payment_description(payment_id)
+    return description == plain or (description.startswith(plain + " (dated ") and description.endswith(")"))
 
 
 @dataclass(frozen=True)

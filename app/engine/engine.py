@@ -75,7 +75,14 @@ from app.domain.models import (
     VendorFields,
     payment_description,
 )
+from app.domain.periods import (
+    UNKNOWN_POSTING_DATES,
+    AllowedPostingDates,
+    PostingDecision,
+    decide_posting_date,
+)
 from app.domain.values import shown
+from app.engine import bankwatch, credits
 from app.engine.crash import crash_point
 from app.engine.outbox import Outbox, Prepared
 from app.engine.report import FLOWS, FlowCounts, RunReport
@@ -188,6 +195,7 @@ def _budget_spent(error: BaseException) -> bool:
 # than 100 for every text): a BILL vendor over them is held before any NAV write.
 NAV_VENDOR_LIMITS = {"name": 100, "address_line1": 100, "address_line2": 50, "city": 30, "postal_code": 20,
                      "email": 80, "phone": 30}
+_UNSET = object()
 LOCAL_CURRENCY = "USD"  # BILL organizations pay in US dollars; another currency is held for a person
 
 SIMILAR_POOL = 50  # "very similar name" candidates looked at per NAV vendor (they share the first word)
@@ -345,6 +353,8 @@ class SyncEngine:
         self._vendors_new_this_run: set[str] = set()  # BILL vendors this run created: no bill of theirs exists yet
         self._bill_clock: datetime | None = None  # the newest BILL time seen on what this run created
         self._budget_stopped: set[str] = set()  # sides stopped for BILL's hourly budget (a note, not an error)
+        self._posting_dates: AllowedPostingDates | None = None  # see _posting_decision
+        self.bank_key: bytes | None | object = _UNSET  # the bank fingerprint key; read from the vault on first use
 
     # ==============================================================================================
     # entry points
@@ -959,6 +969,7 @@ class SyncEngine:
                     candidate.exact_name, candidate.name_key = keys.exact_name, keys.name
                     candidate.email_key, candidate.tax_key = keys.email, keys.tax_id
                     candidate.fields, candidate.updated_time = vendor.fields.as_dict(), vendor.updated_time
+            self._watch_bank(batch)
             crash_point("mid_stream")
         if bookmark and newest:
             with self.store.session() as s:
@@ -1616,6 +1627,7 @@ class SyncEngine:
         if newest:
             with self.store.session() as s:
                 self.store.set_bookmark(s, "nav.invoices", newest)
+        credits.sync_credit_memos(self)  # posted credit memos → BILL vendor credits (app.engine.credits)
 
     def _load_mappings(self) -> None:
         with self.store.session() as s:
@@ -1989,6 +2001,7 @@ class SyncEngine:
     # flow 6: payments
     # ==============================================================================================
     def sync_payments(self) -> None:
+        self._posting_dates = None  # NAV's allowed posting dates, read again by every run that posts
         self._recover_payment_writes()
         self._confirm_waiting_payments()
         for payment_id in self._retry_keys("payment"):
@@ -2099,6 +2112,15 @@ class SyncEngine:
         if problem:
             self._hold("payment", payment.id, problem, flow="payments")
             return
+        waiting = self._bank_change_hold(payment, invoices)
+        if waiting:  # retried every run: posted once a person confirms the vendor's new bank details
+            self._hold("payment", payment.id, waiting, retryable=True, flow="payments", outcome="held")
+            return
+        vendor_label = ", ".join(sorted({invoices[a.bill_id].vendor_number for a in payment.allocations}))
+        decision = self._posting_decision(payment, vendor_label)
+        if decision.posting_date is None:  # a closed period: waits until NAV opens it (retried every run)
+            self._hold("payment", payment.id, decision.reason, retryable=True, flow="payments", outcome="held")
+            return
         settings = self.settings
 
         def post() -> None:
@@ -2107,7 +2129,7 @@ class SyncEngine:
             if existing is None and not self.report.dry_run:
                 # The store is a cache of what NAV says: a payment already posted (its BILL id in the External
                 # Document No.) is linked, not posted again, whatever the store forgot.
-                posted = self._nav_call(self.nav.find_payments, payment.id) or []
+                posted = self._nav_call(self.nav.find_payments, payment.id, decision.shifted_from) or []
                 if posted:
                     self._link_posted_payment(payment, invoices, posted)
                     return
@@ -2121,17 +2143,17 @@ class SyncEngine:
             else:
                 document = existing.payload["document"]
             lines = [JournalLine(
-                document_number=document, posting_date=payment.process_date,
+                document_number=document, posting_date=decision.posting_date,
                 vendor_number=invoices[a.bill_id].vendor_number, amount=a.amount,
                 applies_to_invoice=invoices[a.bill_id].nav_number, external_document_number=payment.id,
-                description=payment_description(payment.id),
+                description=payment_description(payment.id, decision.shifted_from),
                 balancing_account_type=settings.balancing_account_type,
                 balancing_account_number=settings.balancing_account_number,
             ) for a in payment.allocations]
             batch = f"{settings.journal_template}/{settings.journal_batch}"
 
             def look():
-                found = self._nav_call(self.nav.find_payments, payment.id)
+                found = self._nav_call(self.nav.find_payments, payment.id, decision.shifted_from)
                 return PaymentPosting(posted=True, batch=batch, entries=tuple(found)) if found else None
 
             try:
@@ -2168,7 +2190,9 @@ class SyncEngine:
                 self._audit(s, "NAV", "post_payment" if posting.posted else "payment_lines_in_journal",
                             f"payment {payment.id}", document=document, amount=_money(payment.amount),
                             batch=posting.batch,
-                            applies_to=[invoices[a.bill_id].nav_number for a in payment.allocations])
+                            applies_to=[invoices[a.bill_id].nav_number for a in payment.allocations],
+                            **({"posting_date": decision.posting_date.isoformat(),
+                                "dated": decision.shifted_from.isoformat()} if decision.shifted_from else {}))
             crash_point("after_commit")
             if posting.posted:
                 counts.created += 1
@@ -2179,6 +2203,75 @@ class SyncEngine:
                             posting.batch)
 
         self._guard("payments", "payment", payment.id, f"BILL payment {payment.id}", post)
+
+    # -- bank-detail change alerts (app.engine.bankwatch) ----------------------------------------------
+    def _bank_fingerprint_key(self) -> bytes | None:
+        if self.bank_key is _UNSET:
+            self.bank_key = bankwatch.load_key(self.store)
+        return self.bank_key  # type: ignore[return-value]
+
+    def _watch_bank(self, vendors: list) -> None:
+        """Compare each BILL vendor's bank details with the last ones seen; a change is raised at once."""
+        with_bank = [v for v in vendors if getattr(v, "bank", None) is not None]
+        if not with_bank or self.report.dry_run:
+            return
+        key = self._bank_fingerprint_key()
+        if key is None:
+            return
+        known = dict(self.store.get_setting(bankwatch.STATE_SETTING, {}) or {})
+        before = dict(known)
+        for vendor in with_bank:
+            state, change = bankwatch.compare(known, vendor.id, vendor.fields.name, vendor.bank,
+                                              _iso(vendor.updated_time), key)
+            known[vendor.id] = state
+            if change is not None:
+                self._alert_bank_change(change)
+        if known != before:
+            self.store.set_setting(bankwatch.STATE_SETTING, known)
+
+    def _alert_bank_change(self, change) -> None:
+        with self.store.session() as s:
+            link = s.scalars(select(t.VendorLink).where(t.VendorLink.bill_id == change.bill_id,
+                                                        t.VendorLink.status == "linked")).first()
+            nav_number = link.nav_number if link is not None else ""
+        where = f"BILL vendor {change.vendor_name} ({change.bill_id}" + (f", NAV vendor {nav_number})" if nav_number
+                                                                         else ")")
+        when = f"on {change.when.replace('T', ' ')[:16]} UTC" if change.when else "at a time BILL does not give"
+        then = ("Its payments are not posted to NAV until you confirm: check the change with the vendor at a phone "
+                "number you already had, then Skip this item with a note (who confirmed, how)."
+                if self.settings.hold_payments_on_bank_change else
+                "Check the change with the vendor at a phone number you already had, then Skip this item.")
+        reason = f"{where}: {change.describe()} in BILL {when} (BILL does not say by whom). {then}"
+        self._hold(bankwatch.QUEUE_KIND, bankwatch.queue_key(change), reason, flow="vendors",
+                   detail={"bill_id": change.bill_id, "nav_vendor": nav_number, "account": change.account,
+                           "method_before": change.method_before, "method_after": change.method_after,
+                           "when": change.when})
+
+    def _bank_change_hold(self, payment: Payment, invoices: dict[str, t.InvoiceLink]) -> str:
+        if not self.settings.hold_payments_on_bank_change:
+            return ""
+        with self.store.session() as s:
+            item = s.scalars(select(t.QueueItem).where(
+                t.QueueItem.kind == bankwatch.QUEUE_KIND, t.QueueItem.state == "open",
+                t.QueueItem.record_key.startswith(f"{payment.vendor_id}:", autoescape=True))).first()
+            if item is None:
+                return ""
+            when = str((item.detail or {}).get("when") or "")[:10]
+        vendors = ", ".join(sorted({invoices[a.bill_id].vendor_number for a in payment.allocations}))
+        return (f"BILL payment {payment.id} of {_money(payment.amount)} {payment.currency or LOCAL_CURRENCY} "
+                f"(NAV vendor {vendors}) waits: the vendor's bank details changed in BILL"
+                f"{' on ' + when if when else ''}. Confirm the change (Skip the bank-detail item in Failed "
+                "postings); the payment is posted by the next run.")
+
+    def _posting_decision(self, payment: Payment, vendors: str) -> PostingDecision:
+        """Where this payment may be posted given NAV's allowed posting dates (read once per run)."""
+        if self._posting_dates is None:
+            reader = getattr(self.nav, "allowed_posting_dates", None)
+            self._posting_dates = self._nav_call(reader) if reader else UNKNOWN_POSTING_DATES
+        record = (f"BILL payment {payment.id} of {_money(payment.amount)} {payment.currency or LOCAL_CURRENCY} "
+                  f"(NAV vendor {vendors})")
+        return decide_posting_date(payment.process_date, self._posting_dates, self.settings.closed_period_action,
+                                   record)
 
     def _link_posted_payment(self, payment: Payment, invoices: dict[str, t.InvoiceLink], posted: list) -> None:
         document = posted[0].document_number

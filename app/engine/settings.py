@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 
 from app.domain.errors import ConfigurationError
+from app.domain.periods import CLOSED_PERIOD_ACTIONS
 
 CONFLICT_POLICIES = ("ask", "nav", "bill")
 BALANCING_ACCOUNT_TYPES = ("G/L Account", "Bank Account")  # NAV's Bal. Account Type options the connector writes
@@ -25,6 +26,8 @@ class EngineSettings:
     write_concurrency: int = 3  # BILL creates in flight at once (BILL's limit is 3 per devKey and organization)
     bill_hourly_limit: int = 20000  # BILL's requests per developer key per hour (docs/api-rate-limits)
     bill_budget_headroom_percent: int = 20  # of that, left for the organization's other integrations
+    hold_payments_on_bank_change: bool = True  # a vendor's payments wait while its bank-detail change is unconfirmed
+    closed_period_action: str = "hold"  # a payment dated before NAV's allowed posting dates: hold | first_open_date
 
     def validate(self, flows: tuple[str, ...]) -> None:
         if self.master_on_conflict not in CONFLICT_POLICIES:
@@ -32,6 +35,9 @@ class EngineSettings:
         if self.balancing_account_type not in BALANCING_ACCOUNT_TYPES:
             raise ConfigurationError(f"balancing_account_type must be {' or '.join(BALANCING_ACCOUNT_TYPES)}, not "
                                      f"'{self.balancing_account_type}'.")
+        if self.closed_period_action not in CLOSED_PERIOD_ACTIONS:
+            raise ConfigurationError(f"closed_period_action must be one of {', '.join(CLOSED_PERIOD_ACTIONS)}, not "
+                                     f"'{self.closed_period_action}'.")
         if not 1 <= int(self.write_concurrency) <= 3:
             raise ConfigurationError("write_concurrency must be 1, 2 or 3 (BILL allows 3 concurrent requests).")
         if int(self.bill_hourly_limit) < 1 or not 0 <= int(self.bill_budget_headroom_percent) <= 90:

@@ -11,6 +11,11 @@ What it copies from BILL (see shared/reference/BILL-API.md and developer.bill.co
   **HTTP 400** for both, so a client that looks only at the status code cannot tell them from a bad request:
   it must read the BDC code, as it must against BILL.
 - Unpopulated keys are omitted from objects, never sent as null.
+- A vendor's bank account shows only its last four digits (BILL's reference pages); it is changed only through
+  ``/v3/vendors/{id}/bank-account`` (GET, POST when there is none, DELETE), or by the control endpoint
+  ``POST /_sandbox/vendors/{id}/bank-account {"bankAccount": {...}|null}`` (a user in the web app); each change
+  fires ``vendor.updated``. Vendor credits: ``/v3/vendor-credits`` (create, list, get, archive;
+  docs/vendor-credits.md).
 
 Codes that BILL documents: BDC_1101, 1102, 1109, 1121, 1144, 1322, 1001/1002. The others below
 (``SANDBOX_CODES``) are the sandbox's own picks, because BILL's full list (/v2/Errors.json) was not
@@ -167,6 +172,17 @@ def _deep_merge(target: dict, changes: dict) -> None:
             target[key] = value
 
 
+def _masked_bank(bank: Any) -> dict:
+    """A vendor bank account as BILL keeps and shows it: only the last four digits of the account number."""
+    if not isinstance(bank, dict) or not bank:
+        return {}
+    masked = dict(bank)
+    number = str(masked.get("accountNumber") or "")
+    if number and not number.startswith("*"):
+        masked["accountNumber"] = "*" * max(0, len(number) - 4) + number[-4:]
+    return masked
+
+
 def _prune(value: Any) -> Any:
     """Drop None/"" and empty objects, as BILL omits unpopulated keys."""
     if isinstance(value, dict):
@@ -217,6 +233,7 @@ class BillSandbox(SandboxApp):
             self.vendors: dict[str, dict] = {}
             self.bills: dict[str, dict] = {}
             self.payments: dict[str, dict] = {}
+            self.vendor_credits: dict[str, dict] = {}
             self.classifications: dict[str, dict[str, dict]] = {kind: {} for kind in CLASSIFICATION_KINDS}
             self.webhooks.reset()
             self._seed(seed)
@@ -298,7 +315,10 @@ class BillSandbox(SandboxApp):
         payment.setdefault("payeeName", body["name"])
         if body.get("email"):
             payment.setdefault("email", body["email"])
-        bank = payment.get("bankAccount")
+        bank = _masked_bank(payment.get("bankAccount"))
+        if bank:
+            payment["bankAccount"] = bank
+            payment.setdefault("payBySubType", "ACH")
         vendor = {
             "archived": False, "name": body["name"], "shortName": body.get("shortName"),
             "accountNumber": body.get("accountNumber"), "accountType": account_type,
@@ -351,8 +371,19 @@ class BillSandbox(SandboxApp):
         a("POST", f"{REST}/vendors/bulk", self._bulk_create_vendors)
         a("GET", f"{REST}/vendors/{ID}", self._get_vendor)
         a("PATCH", f"{REST}/vendors/{ID}", self._patch_vendor)
+        a("GET", f"{REST}/vendors/{ID}/bank-account", self._get_bank_account)
+        a("POST", f"{REST}/vendors/{ID}/bank-account", lambda r, s: json_response(200, self.set_vendor_bank_account(
+            r.params["id"], self._body(r), replace=False)))
+        a("DELETE", f"{REST}/vendors/{ID}/bank-account", lambda r, s: json_response(200, self.set_vendor_bank_account(
+            r.params["id"], None)))
         a("POST", f"{REST}/vendors/{ID}/archive", lambda r, s: self._archive_vendor(r, True))
         a("POST", f"{REST}/vendors/{ID}/restore", lambda r, s: self._archive_vendor(r, False))
+        a("GET", f"{REST}/vendor-credits", lambda r, s: self._page(list(self.vendor_credits.values()), r,
+                                                                    "vendor-credits"))
+        a("POST", f"{REST}/vendor-credits", lambda r, s: json_response(200, self.create_vendor_credit(self._body(r))))
+        a("GET", f"{REST}/vendor-credits/{ID}", lambda r, s: json_response(
+            200, self._find(self.vendor_credits, r.params["id"], "Vendor credit")))
+        a("POST", f"{REST}/vendor-credits/{ID}/archive", self._archive_vendor_credit)
         a("GET", f"{REST}/bills", self._list_bills)
         a("POST", f"{REST}/bills", self._create_bill)
         a("POST", f"{REST}/bills/bulk", self._bulk_create_bills)
@@ -394,6 +425,7 @@ class BillSandbox(SandboxApp):
         self.route("POST", f"/_sandbox/payments/{ID}/void", self._control_void_payment)
         self.route("POST", "/_sandbox/vendors", self._control_create_vendor)
         self.route("PATCH", f"/_sandbox/vendors/{ID}", self._control_edit_vendor)
+        self.route("POST", f"/_sandbox/vendors/{ID}/bank-account", self._control_bank_account)
         self.route("POST", "/_sandbox/sessions/expire", self._control_expire_sessions)
         self.route("POST", "/_sandbox/corrupt", self._control_corrupt)
         self.route("GET", "/_sandbox/stats", self._control_stats)
@@ -600,6 +632,43 @@ class BillSandbox(SandboxApp):
             self.webhooks.publish("vendor.updated", merged)
             return merged
 
+    def set_vendor_bank_account(self, vendor_id: str, bank: dict | None, *, replace: bool = True) -> dict:
+        """Add, replace or delete a vendor's bank account as a BILL user would (BILL: one active account per
+        vendor; the API deletes, then creates). Only the last four digits are kept and shown, as BILL does.
+        The vendor's updatedTime moves and vendor.updated fires."""
+        with self.state_lock:
+            vendor = self._find(self.vendors, vendor_id, "Vendor")
+            payment = dict(vendor.get("paymentInformation") or {})
+            if bank is not None:
+                if payment.get("bankAccount") and not replace:
+                    raise ApiError(400, BDC_BAD_REQUEST, "The vendor already has a bank account; delete it first.")
+                masked = _masked_bank(_object(bank, "bankAccount"))
+                if not masked.get("accountNumber") or not masked.get("routingNumber"):
+                    raise ApiError(400, BDC_BAD_REQUEST, "accountNumber and routingNumber are required.")
+                now = self._now()
+                payment["bankAccount"] = {**masked, "id": self._new_id("vba"), "status": "VERIFIED",
+                                          "createdTime": now}
+                payment["payByType"], payment["payBySubType"] = "ACH", payment.get("payBySubType") or "ACH"
+                vendor["bankAccountStatus"] = "NO_NET_LINKED_ACCOUNT"
+            else:
+                if not payment.get("bankAccount"):
+                    raise ApiError(404, SANDBOX_CODES["not_found"], f"Vendor {vendor_id} has no bank account.")
+                payment.pop("bankAccount")
+                payment["payByType"] = "OFFLINE"
+                payment.pop("payBySubType", None)
+                vendor["bankAccountStatus"] = "NO_ACCOUNT"
+            vendor["paymentInformation"] = payment
+            vendor["updatedTime"] = self._now()
+            self.webhooks.publish("vendor.updated", vendor)
+            return payment.get("bankAccount") or {}
+
+    def _get_bank_account(self, request: Request, session: dict) -> Response:
+        vendor = self._find(self.vendors, request.params["id"], "Vendor")
+        bank = (vendor.get("paymentInformation") or {}).get("bankAccount")
+        if not bank:
+            raise ApiError(404, SANDBOX_CODES["not_found"], f"Vendor {vendor['id']} has no bank account.")
+        return json_response(200, bank)
+
     def _patch_vendor(self, request: Request, session: dict) -> Response:
         return json_response(200, self.edit_vendor(request.params["id"], self._body(request)))
 
@@ -613,6 +682,60 @@ class BillSandbox(SandboxApp):
         record["updatedTime"] = self._now()
         self.webhooks.publish(f"{entity}.archived" if archived else f"{entity}.restored", record)
         return json_response(200, record)
+
+    # -- vendor credits (docs/vendor-credits.md) ------------------------------------------------------
+    def create_vendor_credit(self, body: Any) -> dict:
+        """``POST /v3/vendor-credits``: vendorId, referenceNumber (1-100), creditDate and at least one line with an
+        amount are required; applyToChartOfAccountId and applyToBankAccountId exclude each other. The response's
+        ``amount`` (sum of the lines) is a sandbox choice: BILL's response fields are not documented in what we read."""
+        with self.state_lock:
+            body = _object(body, "The request body")
+            vendor = self._find(self.vendors, str(body.get("vendorId") or ""), "Vendor")
+            if vendor.get("archived"):
+                raise ApiError(400, SANDBOX_CODES["archived"], f"Vendor {vendor['id']} is archived.")
+            reference = _text(body, "referenceNumber", required=True)
+            if len(reference) > 100:
+                raise ApiError(400, BDC_BAD_REQUEST, "referenceNumber must be 1 to 100 characters.")
+            credit_date = _text(body, "creditDate", required=True)
+            try:
+                date.fromisoformat(credit_date)
+            except ValueError:
+                raise ApiError(400, BDC_BAD_REQUEST, "creditDate must be a date in yyyy-MM-dd format.") from None
+            if body.get("applyToChartOfAccountId") and body.get("applyToBankAccountId"):
+                raise ApiError(400, BDC_BAD_REQUEST,
+                               "Set only one of applyToChartOfAccountId or applyToBankAccountId.")
+            raw_lines = body.get("vendorCreditLineItems")
+            if not isinstance(raw_lines, list) or not raw_lines:
+                raise ApiError(400, SANDBOX_CODES["missing_field"], "vendorCreditLineItems needs at least one line.")
+            lines = []
+            for index, raw in enumerate(raw_lines):
+                raw = _object(raw, f"vendorCreditLineItems[{index}]")
+                if raw.get("amount") is None:
+                    raise ApiError(400, SANDBOX_CODES["missing_field"],
+                                   f"vendorCreditLineItems[{index}].amount is required.")
+                line = {"id": self._new_id("vcl"), "amount": _money(raw["amount"],
+                                                                    f"vendorCreditLineItems[{index}].amount")}
+                if raw.get("description") is not None:
+                    line["description"] = _text(raw, "description", label=f"vendorCreditLineItems[{index}].description")
+                if raw.get("classifications"):
+                    line["classifications"] = self._check_classifications(
+                        raw["classifications"], f"vendorCreditLineItems[{index}].classifications")
+                lines.append(line)
+            now = self._now()
+            credit = _prune({
+                "id": self._new_id("vcr"), "vendorId": vendor["id"], "referenceNumber": reference,
+                "creditDate": credit_date, "description": body.get("description"),
+                "applyToChartOfAccountId": body.get("applyToChartOfAccountId"),
+                "applyToBankAccountId": body.get("applyToBankAccountId"), "vendorCreditLineItems": lines,
+                "amount": sum((line["amount"] for line in lines), Decimal("0")), "archived": False,
+                "createdTime": now, "updatedTime": now})
+            self.vendor_credits[credit["id"]] = credit
+            return credit
+
+    def _archive_vendor_credit(self, request: Request, session: dict) -> Response:
+        credit = self._find(self.vendor_credits, request.params["id"], "Vendor credit")
+        credit["archived"], credit["updatedTime"] = True, self._now()  # no vendor-credit event is documented
+        return json_response(200, credit)
 
     # -- bills -----------------------------------------------------------------------------------
     def _list_bills(self, request: Request, session: dict) -> Response:
@@ -1149,6 +1272,13 @@ class BillSandbox(SandboxApp):
 
     def _control_edit_vendor(self, request: Request) -> Response:
         return self._control(lambda: self.edit_vendor(request.params["id"], self._body(request)))
+
+    def _control_bank_account(self, request: Request) -> Response:
+        """``{"bankAccount": {...}}`` replaces the vendor's account (a BILL user in the web app); ``null`` deletes it."""
+        def change() -> dict:
+            body = self._control_body(request)
+            return self.set_vendor_bank_account(request.params["id"], body.get("bankAccount"))
+        return self._control(change)
 
     def _control_corrupt(self, request: Request) -> Response:
         def corrupt() -> dict:

@@ -40,6 +40,10 @@ FILTERABLE: dict[str, dict[str, tuple[str, ...]]] = {
         "status": ("eq", "ne", "in", "nin"), "singleStatus": ("eq", "ne", "in", "nin"),
         "processDate": ("gt", "gte", "lt", "lte"), **_TIMES,
     },
+    "vendor-credits": {  # sandbox choice (BILL's filterable fields for vendor credits not read)
+        "id": ("eq", "ne", "in"), "archived": ("eq", "ne"), "vendorId": ("eq", "in"),
+        "referenceNumber": ("eq",), **_TIMES,
+    },
     "classifications": {  # sandbox choice for every /v3/classifications/* list
         "id": ("eq", "ne", "in"), "archived": ("eq", "ne"), "name": ("eq", "sw"), **_TIMES,
     },

@@ -25,7 +25,8 @@ authenticates the TCP connection as ``CRONUS\\apclerk``. Bearer tokens on the on
 Control endpoints (no auth, no faults), for tests and the demo — what a NAV user does in the client:
 ``POST /_sandbox/reset {"seed"}``, ``POST /_sandbox/clock {"seconds"}``, ``POST /_sandbox/vendors`` /
 ``POST|DELETE /_sandbox/vendors/<No>`` (page 26 field names), ``POST /_sandbox/invoices`` (post an invoice),
-``POST /_sandbox/drafts/<No>/post`` (post a draft invoice), ``POST /_sandbox/journals/post
+``POST /_sandbox/drafts/<No>/post`` (post a draft invoice), ``POST /_sandbox/credit-memos`` (post a purchase
+credit memo; served in the bc flavour's ``purchaseCreditMemos``), ``POST /_sandbox/journals/post
 {"template","batch"}`` (the accountant posts a batch), ``POST /_sandbox/setup`` (General Ledger Setup, e.g.
 ``Allow_Posting_From``), ``POST /_sandbox/webhooks {"enabled"}``, ``GET /_sandbox/stats``,
 ``POST /_sandbox/windows-auth {"enabled"}``.
@@ -179,6 +180,7 @@ class NavSandbox(SandboxApp):
         self.route("POST", r"/_sandbox/vendors/(?P<number>[^/]+)", self._control_edit_vendor)
         self.route("DELETE", r"/_sandbox/vendors/(?P<number>[^/]+)", self._control_delete_vendor)
         self.route("POST", r"/_sandbox/invoices", self._control_post_invoice)
+        self.route("POST", r"/_sandbox/credit-memos", self._control_post_credit_memo)
         self.route("POST", r"/_sandbox/drafts/(?P<number>[^/]+)/post", self._control_post_draft)
         self.route("POST", r"/_sandbox/journals/post", self._control_post_journal)
         self.route("POST", r"/_sandbox/setup", self._control_setup)
@@ -504,6 +506,22 @@ class NavSandbox(SandboxApp):
             view = self.pages.view("PostedPurchaseInvoices")
             return serialize(view, header, {}) | {"id": self.company.invoice_api_id(header)}
 
+    def post_credit_memo(self, vendor_number: str, vendor_credit_memo_number: str, lines: list[dict],
+                         posting_date: date | None = None) -> dict:
+        """Post a purchase credit memo (lines as for ``post_invoice``); answers it as API v2.0 shows it."""
+        with self.state_lock:
+            if vendor_number not in self.company.vendors:
+                raise KeyError(vendor_number)
+            number = self.company.new_credit_memo_no()
+            posting = posting_date or self.clock.now().date()
+            demo_lines = tuple(
+                demo_data.DemoInvoiceLine(index + 1, line["account"], line.get("description", "Credit"),
+                                          Decimal("1"), Decimal(str(line["amount"])), dict(line.get("dimensions", {})))
+                for index, line in enumerate(lines))
+            memo = demo_data.DemoInvoice(number, vendor_number, vendor_credit_memo_number, posting, posting, demo_lines)
+            header = self.company.post_credit_memo(memo)
+            return {"number": header["No"], "id": header["SystemId"], "amount": str(header["Amount"])}
+
     def post_draft(self, number: str) -> dict:
         """Post a draft invoice (Purchase Header) as a NAV user would; the API id stays the same."""
         with self.state_lock:
@@ -590,6 +608,12 @@ class NavSandbox(SandboxApp):
         return self._control(lambda: self.post_invoice(body["vendor"], body["vendor_invoice_number"], body["lines"],
                                                        date.fromisoformat(body["posting_date"])
                                                        if body.get("posting_date") else None), 201)
+
+    def _control_post_credit_memo(self, request: Request) -> Response:
+        body = self._control_json(request)
+        return self._control(lambda: self.post_credit_memo(body["vendor"], body["vendor_credit_memo_number"],
+                                                           body["lines"], date.fromisoformat(body["posting_date"])
+                                                           if body.get("posting_date") else None), 201)
 
     def _control_post_draft(self, request: Request) -> Response:
         return self._control(lambda: self.post_draft(request.params["number"]))

@@ -395,6 +395,71 @@ class ApiV2:
         view.actions["post"] = self._post_invoice_action
         return view
 
+    # -- posted purchase credit memos (API v2.0 since BC 22/23; ground truth §1.4-1.5) ----------------
+    def purchase_credit_memos(self) -> View:
+        company = self.company
+
+        def rows(after: Any = None) -> Iterator[tuple[Any, dict]]:
+            for number in sorted(company.credit_memos):
+                if after is None or number > after:
+                    yield number, company.credit_memos[number]
+
+        def get(key: tuple) -> dict | None:
+            return next((row for row in company.credit_memos.values() if row["SystemId"] == key[0]), None)
+
+        view = self._view("purchaseCreditMemos", rows, self.project_credit_memo, get=get)
+        view.children["purchaseCreditMemoLines"] = self.credit_memo_lines
+        view.children["dimensionSetLines"] = lambda row: self.dimension_set_lines(
+            row.get("Dimension_Set_ID", 0), row["SystemId"], "Purchase Credit Memo")
+        return view
+
+    def project_credit_memo(self, row: dict) -> dict:
+        vendor = self.company.vendors.get(row["Buy_from_Vendor_No"]) or {}
+        amount, total = row["Amount"], row["Amount_Including_VAT"]
+        return {
+            "id": row["SystemId"], "number": row["No"], "creditMemoDate": row["Document_Date"],
+            "postingDate": row["Posting_Date"], "dueDate": row["Due_Date"],
+            "vendorId": vendor.get("SystemId", EMPTY_GUID), "vendorNumber": row["Buy_from_Vendor_No"],
+            "vendorName": row["Buy_from_Vendor_Name"], "vendorCreditMemoNumber": row["Vendor_Cr_Memo_No"],
+            "payToVendorId": vendor.get("SystemId", EMPTY_GUID), "payToVendorNumber": row["Pay_to_Vendor_No"],
+            "payToName": row["Pay_to_Name"], "buyFromAddressLine1": row.get("Buy_from_Address", ""),
+            "buyFromAddressLine2": "", "buyFromCity": row.get("Buy_from_City", ""),
+            "buyFromCountry": row.get("Buy_from_Country_Region_Code", ""), "buyFromState": row.get("Buy_from_County", ""),
+            "buyFromPostCode": row.get("Buy_from_Post_Code", ""), "payToAddressLine1": row.get("Pay_to_Address", ""),
+            "payToAddressLine2": "", "payToCity": row.get("Pay_to_City", ""),
+            "payToCountry": row.get("Pay_to_Country_Region_Code", ""), "payToState": row.get("Pay_to_County", ""),
+            "payToPostCode": row.get("Pay_to_Post_Code", ""),
+            "shortcutDimension1Code": row.get("Shortcut_Dimension_1_Code", ""),
+            "shortcutDimension2Code": row.get("Shortcut_Dimension_2_Code", ""), "currencyId": EMPTY_GUID,
+            "currencyCode": self._lcy(row.get("Currency_Code", "")), "paymentTermsId": EMPTY_GUID,
+            "shipmentMethodId": EMPTY_GUID, "purchaser": "", "pricesIncludeTax": False,
+            "discountAmount": Decimal("0"), "discountAppliedBeforeTax": True, "totalAmountExcludingTax": amount,
+            "totalTaxAmount": total - amount, "totalAmountIncludingTax": total, "status": enum("Open"),
+            "lastModifiedDateTime": row["SystemModifiedAt"], "invoiceId": EMPTY_GUID, "invoiceNumber": "",
+            "vendorReturnReasonId": EMPTY_GUID,
+        }
+
+    def credit_memo_lines(self, header: dict) -> View:
+        def rows(after: Any = None) -> Iterator[tuple[Any, dict]]:
+            for line in header.get("_lines", []):
+                if after is None or line["Line_No"] > after:
+                    yield line["Line_No"], line
+
+        def get(key: tuple) -> dict | None:
+            return next((line for line in header.get("_lines", []) if line["SystemId"] == key[0]), None)
+
+        def project(line: dict) -> dict:
+            invoice_like = self.project_invoice_line(header, line)
+            projected = {name: invoice_like[name] for name in API_FIELDS["purchaseCreditMemoLines"]
+                         if name in invoice_like}
+            projected["documentId"] = header["SystemId"]
+            return projected
+
+        view = self._view("purchaseCreditMemoLines", rows, project, get=get)
+        view.children["dimensionSetLines"] = lambda line: self.dimension_set_lines(
+            line.get("Dimension_Set_ID", 0), line["SystemId"], "Purchase Credit Memo Line")
+        return view
+
     def top_level_invoice_lines(self, request: Request) -> View:
         text = request.query.get("$filter", "")
         document_id, line_id = _filter_guid(text, "documentId"), _filter_guid(text, r"(?<!document)id")
@@ -863,6 +928,8 @@ class ApiV2:
             return self.vendors()
         if name == "purchaseInvoices":
             return self.purchase_invoices()
+        if name == "purchaseCreditMemos":
+            return self.purchase_credit_memos()
         if name == "purchaseInvoiceLines":
             if keyed:
                 return self.top_level_invoice_lines_by_key()

@@ -111,6 +111,7 @@ class NavCompany:
         self.invoices = self._large_invoices(large, seeded_at) if large else LazyTable()
         self.vendor_ledger = self._large_ledger(large) if large else LazyTable()
         self.drafts = LazyTable()
+        self.credit_memos: dict[str, dict] = {}  # Purch. Cr. Memo Hdr. (+ "_lines"), by No.; see post_credit_memo
         self.gl_accounts = LazyTable()
         self.dimensions = LazyTable()
         self.dimension_values = LazyTable()
@@ -347,6 +348,26 @@ class NavCompany:
             "Vendor_Posting_Group": vendor.get("Vendor_Posting_Group", ""), "_lines": lines,
         }
         return header, lines
+
+    def post_credit_memo(self, memo: demo_data.DemoInvoice, when: datetime | None = None) -> dict:
+        """A posted purchase credit memo (Purch. Cr. Memo Hdr./Line), as API v2.0 purchaseCreditMemos shows it.
+        Not simulated: its vendor ledger and G/L entries (so it stays Open) and applying it to an invoice."""
+        when = when or self.now()
+        header, lines = self._document_rows(memo, posted=True)
+        for line in lines:
+            line["SystemId"] = guid("credit-memo-line", f"{memo.number}/{line['Line_No']}")
+        header["Vendor_Cr_Memo_No"] = header.pop("Vendor_Invoice_No")
+        header["SystemId"] = guid("credit-memo", memo.number)
+        header["SystemModifiedAt"] = when
+        self.credit_memos[memo.number] = header
+        self.on_change("purchaseCreditMemos", header["SystemId"], "created")
+        return header
+
+    def new_credit_memo_no(self) -> str:
+        number = 109001 + len(self.credit_memos)
+        while str(number) in self.credit_memos:
+            number += 1
+        return str(number)
 
     def post_purchase_invoice(self, invoice: demo_data.DemoInvoice, when: datetime | None = None,
                               notify: bool = True, draft: dict | None = None) -> dict:

@@ -54,7 +54,7 @@ def build_engine_runner(store, profile, vault, *, demo_sandboxes=None, retry=Non
         return None
     from app.clients.bill import BillClient
     from app.clients.nav import NavClient
-    from app.engine import EngineSettings, SyncEngine
+    from app.engine import EngineSettings, SyncEngine, bankwatch
     from app.profiles import bill_session_store, build_bill_connection, build_nav_connection
     from app.ui.service_bridge import progress_triple
 
@@ -72,6 +72,9 @@ def build_engine_runner(store, profile, vault, *, demo_sandboxes=None, retry=Non
                               retry=retry)
             try:
                 engine = SyncEngine(store, nav, bill, EngineSettings.load(store))
+                key = bankwatch.key_from_vault(vault)
+                if key is not None:  # the window's vault is open already (a passphrase vault too)
+                    engine.bank_key = key
                 report = engine.run(flows=flows, dry_run=dry_run, progress=report_progress, cancel=cancel,
                                     trigger="window" if not flows else f"window: {', '.join(flows)} now")
                 if demo_sandboxes is not None and not dry_run and report.completed and not demo_paid.is_set():
@@ -86,6 +89,22 @@ def build_engine_runner(store, profile, vault, *, demo_sandboxes=None, retry=Non
                 nav.close()
                 bill.close()
 
+    def reconcile_now():
+        """The reconciliation report (app.engine.reconcile) on this profile; waits for a running sync."""
+        from app.engine.reconcile import reconcile
+
+        with lock:
+            session_id, save_session = bill_session_store(profile, vault) if vault else (None, None)
+            nav = NavClient(build_nav_connection(profile, vault), retry=retry)
+            bill = BillClient(build_bill_connection(profile, vault), session_id=session_id, on_session=save_session,
+                              retry=retry)
+            try:
+                return reconcile(store, nav, bill)
+            finally:
+                nav.close()
+                bill.close()
+
+    run.reconcile = reconcile_now
     return run
 
 

@@ -38,6 +38,7 @@ from app.ui.icons import STATE_TEXT, ConnectorState, app_icon, state_icon
 from app.ui.invoices_tab import InvoicesTab
 from app.ui.mappings_tab import MappingsTab
 from app.ui.payments_tab import PaymentsTab
+from app.ui.reconcile_tab import ReconcileTab
 from app.ui.rows import ConnectorBackend, StatusInfo, SyncOutcome, VendorState
 from app.ui.table_model import display_text
 from app.ui.vendors_tab import VendorsTab
@@ -153,6 +154,7 @@ class MainWindow(QMainWindow):
         self.failures_tab = FailuresTab(self)
         self.mappings_tab = MappingsTab(self)
         self.activity_tab = ActivityTab(self)
+        self.reconcile_tab = ReconcileTab(self)
         self.tabs = QTabWidget(self)
         self.tabs.setDocumentMode(True)
         for tab in self.all_tabs():
@@ -189,7 +191,7 @@ class MainWindow(QMainWindow):
     # --- layout -----------------------------------------------------------------------------------
     def all_tabs(self):
         return [self.vendors_tab, self.invoices_tab, self.payments_tab, self.failures_tab, self.mappings_tab,
-                self.activity_tab]
+                self.activity_tab, self.reconcile_tab]
 
     def _build_actions(self) -> None:
         toolbar = QToolBar("Sync", self)
@@ -441,7 +443,9 @@ class MainWindow(QMainWindow):
         self._problems = problems
         self.settle_state()
         if became_worse:
-            parts = [f"{len(data['failures'])} failed posting(s)" if data["failures"] else "",
+            banks = sum(1 for r in data["failures"] if r.kind == "bank change")
+            parts = [f"{banks} vendor bank-detail change(s) in BILL to confirm" if banks else "",
+                     f"{len(data['failures']) - banks} failed posting(s)" if len(data["failures"]) > banks else "",
                      f"{problems[self.vendors_tab]} vendor(s) to check" if problems[self.vendors_tab] else ""]
             what = " and ".join(p for p in parts if p)
             self.attention_needed.emit(f"{attention} item(s) need your attention in {APP_NAME}: {what}.")

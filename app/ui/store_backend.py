@@ -324,6 +324,14 @@ class StoreBackend:
                 vendor_number = q.record_key
                 document = f"NAV vendor {q.record_key}"
                 hold = HoldReason.UNLINKED_VENDOR  # Fix… opens the vendor to link or accept
+            elif q.kind == "bank_change":  # app.engine.bankwatch: confirmed by Skip (with a note)
+                vendor_number = str(detail.get("nav_vendor") or "")
+                bill_id = str(detail.get("bill_id") or q.record_key.split(":")[0])
+                vendor = bill_names.get(bill_id, "")
+                document = f"Bank details of BILL vendor {bill_id}"
+                when = _date(str(detail.get("when") or "")[:10])
+            elif q.kind == "credit_memo":  # app.engine.credits
+                document = f"NAV credit memo {q.record_key}"
             elif q.kind == "bill_vendor":
                 vendor = bill_names.get(q.record_key, "")
                 document = "BILL vendor" + (f" “{vendor}”" if vendor else f" {q.record_key}")
@@ -472,6 +480,17 @@ class StoreBackend:
     def attention_count(self) -> int:
         counts = self.store.counts()
         return counts.get("queue_open", 0) + counts.get("conflicts_open", 0) + counts.get("proposals", 0)
+
+    # -- reconciliation ---------------------------------------------------------------------------
+    def reconcile(self):
+        """``app.engine.reconcile`` on this profile's NAV and BILL (read only)."""
+        from app.domain.errors import ConfigurationError
+
+        run = getattr(self.sync_runner, "reconcile", None)
+        if run is None:
+            raise ConfigurationError("No connection is set up yet: open Settings to enter the NAV and BILL details, "
+                                     "then compare.")
+        return run()
 
     # -- sync -------------------------------------------------------------------------------------
     def sync(self, *, dry_run: bool, progress: ProgressCallback, cancel: threading.Event,

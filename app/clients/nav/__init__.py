@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import date, datetime
 
 from app.clients.nav.backend import JournalBatchNotEmptyError, NavBackend
 from app.clients.nav.bcapi import BcApi
@@ -33,6 +33,7 @@ from app.domain.models import (
     UnreadableRecord,
     VendorFields,
 )
+from app.domain.periods import AllowedPostingDates
 
 FLAVOR_NAMES = {"bc": "Business Central (API v2.0)", "classic": "NAV OData v4 pages"}
 
@@ -116,8 +117,21 @@ class NavClient:
     def iter_dimension_values(self) -> Iterator[DimensionValue]:
         return self.backend.iter_dimension_values()
 
-    def find_payments(self, external_document_number: str) -> list[PostedPayment]:
-        return self.backend.find_payments(external_document_number)
+    def find_payments(self, external_document_number: str, dated: date | None = None) -> list[PostedPayment]:
+        return self.backend.find_payments(external_document_number, dated)
+
+    def iter_posted_credit_memos(self, skip=None) -> Iterator:
+        """Posted purchase credit memos (``PostedCreditMemo``), where this NAV offers them (BC 22/23+ API);
+        ``skip(number)`` True: that memo's lines are not read (it was sent already)."""
+        return self.backend.iter_posted_credit_memos(skip)
+
+    @property
+    def credit_memos_supported(self) -> bool:
+        return bool(self.backend.credit_memos_supported)
+
+    def allowed_posting_dates(self) -> AllowedPostingDates:
+        """General Ledger Setup's Allow Posting From/To where NAV publishes them (``known`` False elsewhere)."""
+        return self.backend.allowed_posting_dates()
 
     def post_payment(self, lines: list[JournalLine], journal_template: str, journal_batch: str) -> PaymentPosting:
         return self.backend.post_payment(lines, journal_template, journal_batch)

@@ -20,6 +20,7 @@ import logging
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
@@ -33,8 +34,9 @@ from app.domain.models import (
     PostedPayment,
     UnreadableRecord,
     VendorFields,
-    payment_description,
+    is_payment_description,
 )
+from app.domain.periods import AllowedPostingDates
 from app.domain.values import shown
 
 log = logging.getLogger("navbill.nav")
@@ -82,7 +84,7 @@ class JournalRow:
     @property
     def connectors(self) -> bool:
         """A line the connector wrote for some BILL payment: its description names that payment."""
-        return bool(self.external) and self.description == payment_description(self.external)
+        return bool(self.external) and is_payment_description(self.description, self.external)
 
 
 class PaymentJournal:
@@ -174,8 +176,18 @@ class NavBackend:
                         journal_batch: str) -> PaymentJournal:
         raise NotImplementedError
 
-    def find_payments(self, external_document_number: str) -> list[PostedPayment]:
+    def find_payments(self, external_document_number: str, dated: date | None = None) -> list[PostedPayment]:
         raise NotImplementedError
+
+    def allowed_posting_dates(self) -> AllowedPostingDates:
+        raise NotImplementedError
+
+    # Posted purchase credit memos: Business Central API v2.0 (22/23+) only; the NAV 2016-2018 pages (147/141)
+    # are not verified in the ground truth yet (docs/vendor-credits.md), so the classic backend reads none.
+    credit_memos_supported = False
+
+    def iter_posted_credit_memos(self, skip=None) -> Iterator:
+        return iter(())
 
     def post_payment(self, lines: list[JournalLine], journal_template: str, journal_batch: str) -> PaymentPosting:
         """Write one BILL payment's NEW journal lines and post them where this NAV can post over its API.

@@ -21,7 +21,7 @@ Enum values arrive encoded (``G_x002F_L_x0020_Account``) and are decoded in ``en
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from app.clients.nav import enums
@@ -34,6 +34,7 @@ from app.clients.nav.backend import (
     field_value,
 )
 from app.clients.nav.transport import SYSTEM, literal
+from app.domain.credits import PostedCreditMemo
 from app.domain.errors import ConfigurationError, NotFoundError, RecordError
 from app.domain.models import (
     Dimension,
@@ -48,6 +49,7 @@ from app.domain.models import (
     VendorFields,
     payment_description,
 )
+from app.domain.periods import UNKNOWN_POSTING_DATES, AllowedPostingDates
 from app.domain.values import (
     parse_amount,
     parse_date,
@@ -229,7 +231,7 @@ class BcApi(NavBackend):
             currency="" if str(row.get("currencyId") or EMPTY_GUID) == EMPTY_GUID else str(
                 row.get("currencyCode") or "").strip(), lines=lines,
             last_modified=field_value(row, "lastModifiedDateTime", parse_datetime),
-            cancelled=status == "Canceled", system_id=str(row.get("id") or ""))
+            cancelled=status == "Canceled", system_id=str(row.get("id") or ""), status=status)
 
     def _invoice_lines(self, invoice_id: str, number: str) -> list[dict]:
         url = f"{self._url('purchaseInvoices')}({invoice_id})/purchaseInvoiceLines"
@@ -292,6 +294,47 @@ class BcApi(NavBackend):
             return invoice
         return None
 
+    # -- posted purchase credit memos (API v2.0 from BC 22/23; docs/vendor-credits.md) -------------------
+    credit_memos_supported = True  # until the server answers 404 for purchaseCreditMemos (an older BC)
+
+    def iter_posted_credit_memos(self, skip=None) -> Iterator[PostedCreditMemo | UnreadableRecord]:
+        """Posted credit memos with their lines; ``skip(number)`` True: not read further (already sent)."""
+        try:
+            rows = list(self._rows("purchaseCreditMemos", {}, record="posted credit memos"))
+        except NotFoundError:
+            self.credit_memos_supported = False  # BC before 22/23: the API has no credit memos
+            return
+        for row in rows:
+            status = enums.api_option(row.get("status"))
+            if status not in POSTED_STATUSES:
+                continue  # a draft (or in review): not posted, never a BILL credit
+            number = str(row.get("number") or "")
+            if skip is not None and skip(number):
+                continue
+            try:
+                url = f"{self._url('purchaseCreditMemos')}({row.get('id')})/purchaseCreditMemoLines"
+                record = f"lines of posted credit memo {number}"
+                try:
+                    line_rows = list(self.transport.iter_values(url, {"$expand": "dimensionSetLines"}, record=record))
+                except RecordError:
+                    line_rows = list(self.transport.iter_values(url, record=record))
+                lines = tuple(line for line in (self._line(r) for r in sorted(
+                    line_rows, key=lambda r: int(r.get("sequence") or 0))) if line is not None)
+                posting_date = field_value(row, "postingDate", parse_date)
+                yield PostedCreditMemo(
+                    number=number, vendor_number=str(row.get("payToVendorNumber") or "").strip() or field_value(
+                        row, "vendorNumber", lambda v: parse_text(v, required="vendor number")),
+                    vendor_credit_memo_number=str(row.get("vendorCreditMemoNumber") or "").strip(),
+                    posting_date=posting_date,
+                    document_date=field_value(row, "creditMemoDate", parse_optional_date) or posting_date,
+                    amount=field_value(row, "totalAmountExcludingTax", parse_amount),
+                    amount_including_tax=field_value(row, "totalAmountIncludingTax", parse_amount),
+                    status=status, lines=lines,
+                    currency="" if str(row.get("currencyId") or EMPTY_GUID) == EMPTY_GUID else str(
+                        row.get("currencyCode") or "").strip())
+            except FieldError as exc:
+                yield self.unreadable("posted credit memo", number, exc)
+
     def invoice_status(self, number: str) -> str:
         """Open, Paid, Corrective or Canceled (the API's word on whether it is paid); "" when not found."""
         for row in self._rows("purchaseInvoices", {"$filter": f"number eq {literal(number)}"},
@@ -322,9 +365,32 @@ class BcApi(NavBackend):
                                      name=str(row.get("displayName") or ""))
 
     # -- payments -----------------------------------------------------------------------------------
-    def find_payments(self, external_document_number: str) -> list[PostedPayment]:
-        """Posted G/L entries of this BILL payment, found by the description its journal lines carry."""
-        description = payment_description(external_document_number)
+    def allowed_posting_dates(self) -> AllowedPostingDates:
+        """API v2.0 has no General Ledger Setup entity (microsoft/ALAppExtensions APIV2 has none; the only
+        ``generalLedgerSetup`` API page, Subscription Billing's v1.0, carries no posting dates). The standard page
+        118 is read where it is published as web service ``GeneralLedgerSetup``; elsewhere the range is unknown
+        and NAV itself refuses a posting outside it."""
+        root = self.connection.company_root
+        try:
+            rows = list(self.transport.iter_values(f"{root}/GeneralLedgerSetup", {"$top": "1"},
+                                                   record="general ledger setup"))
+        except NotFoundError:
+            return UNKNOWN_POSTING_DATES
+        row = rows[0] if rows else {}
+        return AllowedPostingDates(parse_optional_date(row.get("Allow_Posting_From")),
+                                   parse_optional_date(row.get("Allow_Posting_To")),
+                                   source="General Ledger Setup (page 118, published as GeneralLedgerSetup)")
+
+    def find_payments(self, external_document_number: str, dated: date | None = None) -> list[PostedPayment]:
+        """Posted G/L entries of this BILL payment, found by the description its journal lines carry (with its
+        own date in it when it was posted on another, ``dated``)."""
+        found = self._find_payments(external_document_number, payment_description(external_document_number))
+        if not found and dated is not None:
+            found = self._find_payments(external_document_number,
+                                        payment_description(external_document_number, dated))
+        return found
+
+    def _find_payments(self, external_document_number: str, description: str) -> list[PostedPayment]:
         found = []
         for row in self._rows("generalLedgerEntries", {"$filter": f"description eq {literal(description)}"},
                               record=f"payment {external_document_number}"):

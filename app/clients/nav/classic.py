@@ -50,6 +50,7 @@ from app.domain.models import (
     UnreadableRecord,
     VendorFields,
 )
+from app.domain.periods import AllowedPostingDates
 from app.domain.values import parse_amount, parse_date, parse_optional_date, parse_quantity, parse_text
 
 VENDOR_SERVICE = "Vendor"
@@ -252,10 +253,13 @@ class ClassicPages(NavBackend):
             self._dimension_slots = tuple(str(row.get(name) or "").strip() for name in SETUP_DIMENSION_FIELDS)
         return self._dimension_slots
 
-    def allowed_posting_dates(self) -> tuple[date | None, date | None]:
+    def allowed_posting_dates(self) -> AllowedPostingDates:
+        """Allow Posting From / To of General Ledger Setup (page 118); a blank date is no limit."""
         rows = list(self._rows(SETUP_SERVICE, {"$top": "1"}, record="general ledger setup"))
         row = rows[0] if rows else {}
-        return parse_optional_date(row.get("Allow_Posting_From")), parse_optional_date(row.get("Allow_Posting_To"))
+        return AllowedPostingDates(parse_optional_date(row.get("Allow_Posting_From")),
+                                   parse_optional_date(row.get("Allow_Posting_To")),
+                                   source=f"General Ledger Setup (page 118, service {SETUP_SERVICE})")
 
     def _line(self, row: dict, slots: tuple[str, ...]) -> InvoiceLine | None:
         line_type = _caption("line type", row, "Type")
@@ -379,7 +383,7 @@ class ClassicPages(NavBackend):
                                  name=str(row.get("Name") or ""), blocked=bool(row.get("Blocked")))
 
     # -- payments -----------------------------------------------------------------------------------
-    def find_payments(self, external_document_number: str) -> list[PostedPayment]:
+    def find_payments(self, external_document_number: str, dated: date | None = None) -> list[PostedPayment]:
         """Vendor ledger entries of type Payment carrying this External Document No. (look before writing).
 
         Filtered by the external document number only and the type checked here: the type is a caption and

@@ -1,0 +1,91 @@
+"""Posted NAV purchase credit memos become BILL vendor credits, exactly once (Business Central API v2.0 sandbox,
+real sockets): mapped lines, held with the reason when a line or the vendor cannot go, never twice (not on a second
+run, not with a lost store). NAV 2016-2018 pages: nothing is read (not verified yet; docs/vendor-credits.md)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import requests
+from sqlalchemy import select
+
+from app.engine.credits import QUEUE_KIND
+from app.store import Store
+from app.store import schema as t
+from tests.engine.conftest import make_engine
+
+
+def _post_memo(sandboxes, vendor: str, account: str, amount: str, theirs: str) -> str:
+    answer = requests.post(f"{sandboxes.nav_url}/_sandbox/credit-memos", timeout=10, json={
+        "vendor": vendor, "vendor_credit_memo_number": theirs,
+        "lines": [{"account": account, "amount": amount, "description": "Returned goods"}]})
+    assert answer.status_code == 201, answer.text
+    return answer.json()["number"]
+
+
+def _credits(sandboxes) -> list[dict]:
+    with sandboxes.bill.state_lock:
+        return [dict(c) for c in sandboxes.bill.vendor_credits.values()]
+
+
+def test_credit_memos_become_vendor_credits_exactly_once(store, sandboxes, tmp_path):
+    engine = make_engine(store, sandboxes)
+    assert engine.run().completed
+    assert engine.nav.flavor == "bc" and engine.nav.credit_memos_supported
+    good = _post_memo(sandboxes, "V00010", "5110", "64.99", "CM-ACME-1")
+    unmapped = _post_memo(sandboxes, "V00010", "6400", "20.00", "CM-ACME-2")
+    unlinked = _post_memo(sandboxes, "V00040", "5110", "10.00", "CM-LAKES-1")
+
+    report = engine.run()
+    assert report.completed, report.errors
+    [credit] = _credits(sandboxes)
+    with store.session() as s:
+        vendor_id = s.scalars(select(t.VendorLink.bill_id).where(t.VendorLink.nav_number == "V00010")).one()
+    assert credit["referenceNumber"] == good and credit["vendorId"] == vendor_id
+    assert Decimal(str(credit["amount"])) == Decimal("64.99") and credit["creditDate"]
+    assert credit["vendorCreditLineItems"][0]["classifications"]["chartOfAccountId"]
+    assert "CM-ACME-1" in credit["description"]
+    held = {item.record_key: item.reason for item in store.queue_items(state="open", kind=QUEUE_KIND)}
+    assert set(held) == {unmapped, unlinked}
+    assert f"NAV credit memo {unmapped} (V00010, 20.00)" in held[unmapped] and "has no BILL account" in held[unmapped]
+    assert "vendor V00040 is not linked to BILL" in held[unlinked]
+
+    again = engine.run()
+    assert again.completed and len(_credits(sandboxes)) == 1  # a second run sends nothing again
+
+    lost = Store(f"sqlite:///{tmp_path / 'lost.sqlite3'}")  # the store is lost: BILL is asked first
+    try:
+        fresh = make_engine(lost, sandboxes)
+        assert fresh.run().completed
+        assert len(_credits(sandboxes)) == 1
+        fresh.nav.close()
+        fresh.bill.close()
+    finally:
+        lost.close()
+    engine.nav.close()
+    engine.bill.close()
+
+
+def test_classic_nav_reads_no_credit_memos(store):
+    from app.sandbox.runner import running_sandboxes
+
+    with running_sandboxes(seed="demo", nav_flavor="classic") as sandboxes:
+        engine = make_engine(store, sandboxes)
+        assert engine.run().completed
+        assert engine.nav.flavor == "classic" and not engine.nav.credit_memos_supported
+        assert _credits(sandboxes) == []
+        engine.nav.close()
+        engine.bill.close()
+
+
+def test_a_dry_run_plans_the_credit_and_sends_nothing(store, sandboxes):
+    engine = make_engine(store, sandboxes)
+    assert engine.run().completed
+    number = _post_memo(sandboxes, "V00010", "5110", "12.50", "CM-DRY")
+    plan = engine.run(dry_run=True)
+    assert plan.completed, plan.errors
+    assert _credits(sandboxes) == []
+    assert any(f"BILL: create vendor credit {number} (NAV credit memo)" in line and "12.50" in line
+               for line in plan.planned), plan.planned
+    engine.nav.close()
+    engine.bill.close()

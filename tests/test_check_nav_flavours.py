@@ -72,6 +72,6 @@ def test_a_clerks_line_in_the_connectors_batch_fails_the_journal_step():
 
 
 def test_no_journal_set_yet_is_said_not_failed(flavour_sandboxes):
-    report = run_checks(flavour_sandboxes.nav_connection(), None)
+    report = run_checks(flavour_sandboxes.nav_connection(), None, payment_journal=("", "", "", ""))
     step = report.step("NAV", "journal")
     assert step.status == SKIPPED and "Settings" in step.detail

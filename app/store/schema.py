@@ -25,8 +25,15 @@ from sqlalchemy import (
     cast,
     text,
 )
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
+
+
+def Json(none_as_null: bool = False):  # noqa: N802 - a type, named like one
+    """JSON (text) on SQLite; JSONB on PostgreSQL, whose plain json has no equality (the engine compares
+    snapshots in SQL)."""
+    return JSON(none_as_null=none_as_null).with_variant(JSONB(none_as_null=none_as_null), "postgresql")
 
 
 def json_set(column):
@@ -90,7 +97,7 @@ class UtcDateTime(TypeDecorator):
 
 
 class Base(DeclarativeBase):
-    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON, datetime: UtcDateTime, Decimal: DecimalText}
+    type_annotation_map = {dict[str, Any]: Json(), list[Any]: Json(), datetime: UtcDateTime, Decimal: DecimalText}
 
 
 class SchemaVersion(Base):
@@ -120,8 +127,8 @@ class VendorLink(Base):
     nav_snapshot: Mapped[dict[str, Any]] = mapped_column(default=dict)
     bill_snapshot: Mapped[dict[str, Any]] = mapped_column(default=dict)
     # None is stored as SQL NULL (rows written before this may hold the JSON text 'null': see ``json_set``).
-    nav_pending: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True), nullable=True)
-    bill_pending: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True), nullable=True)
+    nav_pending: Mapped[dict[str, Any] | None] = mapped_column(Json(none_as_null=True), nullable=True)
+    bill_pending: Mapped[dict[str, Any] | None] = mapped_column(Json(none_as_null=True), nullable=True)
     nav_etag: Mapped[str] = mapped_column(Text, default="")
     nav_modified: Mapped[datetime | None] = mapped_column(nullable=True)
     bill_updated: Mapped[datetime | None] = mapped_column(nullable=True)
@@ -214,9 +221,9 @@ class Conflict(Base):
     record_key: Mapped[str] = mapped_column(String(40), index=True)  # NAV vendor No.
     bill_id: Mapped[str] = mapped_column(String(40), default="")
     field: Mapped[str] = mapped_column(String(40))
-    nav_value: Mapped[Any] = mapped_column(JSON, nullable=True)
+    nav_value: Mapped[Any] = mapped_column(Json(), nullable=True)
     nav_time: Mapped[datetime | None] = mapped_column(nullable=True)
-    bill_value: Mapped[Any] = mapped_column(JSON, nullable=True)
+    bill_value: Mapped[Any] = mapped_column(Json(), nullable=True)
     bill_time: Mapped[datetime | None] = mapped_column(nullable=True)
     state: Mapped[str] = mapped_column(String(12), default="open", index=True)  # open | chosen | applied
     chosen_side: Mapped[str] = mapped_column(String(4), default="")  # nav | bill
@@ -318,7 +325,7 @@ class AuditEntry(Base):
 class Setting(Base):
     __tablename__ = "settings"
     key: Mapped[str] = mapped_column(String(80), primary_key=True)
-    value: Mapped[Any] = mapped_column(JSON, nullable=True)
+    value: Mapped[Any] = mapped_column(Json(), nullable=True)
 
 
 # -- added in schema version 2 ---------------------------------------------------------------------

@@ -553,5 +553,5 @@ def open_store(url: str | None = None, home: str | os.PathLike | None = None) ->
     if url is None:
         from app.config import app_paths
 
-        url = app_paths(home).ensure().database_url
+        url = app_paths(home).ensure().store_url
     return Store(url)

@@ -45,6 +45,8 @@ def open_profile(home: str | None, profile_name: str | None, command: str) -> It
                                      code="no-profile")
         from app.cli.unlock import unlock
 
+        # A team store's locks are per company: the NAV company and the BILL organization.
+        store.set_scope(profile.nav.company or profile.nav.company_id, profile.bill.organization_id)
         unlock(vault, command)  # asks on a terminal; otherwise names NAVBILL_VAULT_PASSPHRASE
         session_id, save_session = bill_session_store(profile, vault)
         nav = NavClient(build_nav_connection(profile, vault))

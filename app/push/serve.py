@@ -97,9 +97,42 @@ def _wait(run_for: float, stop: threading.Event | None = None) -> None:
     stop.wait(run_for if run_for > 0 else None)
 
 
-def _serve(service: ConnectorService, run_for: float, first_sync: bool) -> int:
-    last: list[str] = []
+def _follow(leadership, stop: threading.Event, where: str) -> bool:
+    """On a team store: wait until this process leads the company (True), or is stopped first (False)."""
+    if leadership is None or leadership.try_lead():
+        return True
+
+    def following(who: str) -> None:
+        print(f"{stamp()}  following: {'the leader (' + who + ')' if who else 'another connector'} runs the "
+              f"schedule and the webhook listener for the team store {where}; this one takes over if it stops.",
+              flush=True)
+
+    if not leadership.wait_to_lead(stop, following):
+        return False
+    print(f"{stamp()}  leading: this connector now runs the schedule and the webhook listener for the team store "
+          f"{where}.", flush=True)
+    return True
+
+
+def _serve(service: ConnectorService, run_for: float, first_sync: bool, leadership=None, where: str = "") -> int:
     stop = _stop_event()
+    if run_for > 0:  # --run-for counts from the start, following included
+        timer = threading.Timer(run_for, stop.set)
+        timer.daemon = True
+        timer.start()
+    followed = leadership is not None and not leadership.leading and not leadership.try_lead()
+    if not _follow(leadership, stop, where):
+        print("Stopped without leading: the leader kept the lead.", flush=True)
+        return 0
+    try:
+        return _serve_leading(service, stop, first_sync or followed)
+    finally:
+        if leadership is not None:
+            leadership.release()
+
+
+def _serve_leading(service: ConnectorService, stop: threading.Event, first_sync: bool) -> int:
+    last: list[str] = []
 
     def on_status(snapshot: StatusSnapshot) -> None:
         text = snapshot.describe()
@@ -129,10 +162,10 @@ def _serve(service: ConnectorService, run_for: float, first_sync: bool) -> int:
     if service.listener is not None:
         print(f"Listening on {service.listener.url} (NAV: /nav/notifications, BILL: /bill/webhook); "
               f"schedule: {service.settings.schedule.describe()}", flush=True)
-    if first_sync:
+    if first_sync:  # the demo's first sync, or the work a leader that stopped may have left half done
         service.scheduler.request_run(reason="startup")
     try:
-        _wait(run_for, stop)
+        _wait(0, stop)
     finally:
         print("Stopping…", flush=True)
         service.stop()
@@ -192,7 +225,10 @@ def _run_profile(args) -> int:
         settings.vault_prefix = secret_name(opened.profile.name, "bill.webhook_security_key").rsplit("bill.", 1)[0]
         service = ConnectorService(engine, opened.nav, opened.bill, state=PushState(opened.store.engine),
                                    vault=opened.vault, settings=settings, nav_record_key=bc_number_lookup(opened.nav))
-        return _serve(service, args.run_for, first_sync=False)
+        from app.push.leader import Leadership
+
+        return _serve(service, args.run_for, first_sync=False, leadership=Leadership(opened.store, "serve"),
+                      where=opened.store.where)
 
 
 def main(args) -> int:

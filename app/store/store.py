@@ -51,6 +51,7 @@ log = logging.getLogger("navbill.store")
 
 BUSY_TIMEOUT_MS = 10_000
 MIGRATION_KEY = advisory_key("migrate", "")
+SCOPE_SETTING = "team.company"  # "<nav company>|<bill organization>", see Store.set_scope
 
 
 class StoreError(ConnectorError):
@@ -129,10 +130,22 @@ class Store:
         return f"({self.url.get_backend_name()})"
 
     def set_scope(self, nav_company: str, bill_organization: str) -> None:
-        """Whose data this is (a shared store's locks are per NAV company + BILL organization)."""
-        self.scope = f"{nav_company}|{bill_organization}"
+        """Whose data this store holds: the NAV company and BILL organization. Recorded in the store the first
+        time, so every process on it (serve, sync, any window) derives the same lock keys from it."""
+        scope = f"{nav_company.strip().casefold()}|{bill_organization.strip()}"
+        if not self.is_postgres:  # one workstation: nothing to share, nothing written
+            self.scope = scope
+            return
+        recorded = self.get_setting(SCOPE_SETTING)
+        if not recorded:
+            self.set_setting(SCOPE_SETTING, scope)
+        elif recorded != scope:
+            log.warning("This store belongs to %s, not %s: its locks stay those of %s", recorded, scope, recorded)
+        self.scope = ""  # read back from the store
 
     def _lock_scope(self) -> str:
+        if not self.scope:
+            self.scope = str(self.get_setting(SCOPE_SETTING) or "")
         with self.engine.connect() as connection:  # two stores (schemas) on one server never share a lock
             schema_name = connection.execute(text("SELECT current_schema()")).scalar() or ""
         return f"{self.url.database}|{schema_name}|{self.scope}"

@@ -58,3 +58,14 @@ def open_profile(home: str | None, profile_name: str | None, command: str) -> It
             bill.close()
     finally:
         store.close()
+
+
+def guard_installation(opened: ProfileSession, home: str | None) -> None:
+    """Before a command writes: refuse if another installation syncs this company from a store of its own
+    (app/store/installation.py). A ConfigurationError says what to do."""
+    from app.config import app_paths
+    from app.store.installation import guard
+
+    profile = opened.profile
+    guard(opened.store, opened.bill, app_paths(home).config_dir, profile.nav.company or profile.nav.company_id,
+          profile.bill.organization_id)

@@ -232,6 +232,11 @@ def build_parser() -> argparse.ArgumentParser:
         if name != "status":
             sub.add_argument("--use", action="store_true",
                              help="make this installation use that store from now on (written to store.json)")
+    text = ("an administrator's word that this installation is the only connector for its companies (sync and "
+            "serve refuse to write while another installation's bills are in BILL)")
+    sub = store_actions.add_parser("confirm-alone", help=text, description=text)
+    _globals(sub, top=False)
+    made.append(sub)
 
     profile = command("profile", "connection profiles without a window (secrets go to the vault)", profile_keys_help())
     _json(profile, top=False)

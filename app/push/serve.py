@@ -216,9 +216,10 @@ def _run_demo(args) -> int:
 def _run_profile(args) -> int:
     from app.engine import EngineSettings, SyncEngine
     from app.profiles import secret_name
-    from app.wiring import open_profile
+    from app.wiring import guard_installation, open_profile
 
     with open_profile(args.home, getattr(args, "profile", None), "serve") as opened:
+        guard_installation(opened, args.home)  # a second installation with a store of its own writes nothing
         engine = SyncEngine(opened.store, opened.nav, opened.bill, EngineSettings.load(opened.store))
         settings = settings_from(opened.store.get_setting("push", {}) or {}, args.listen)
         # Same vault names the profile screens use: profile/<name>/bill.webhook_security_key

@@ -138,6 +138,12 @@ def main(args) -> int:
     action = getattr(args, "store_action", "")
     if action in ("init", "migrate", "status"):
         return team_store(args)
+    if action == "confirm-alone":
+        from app.config import app_paths
+        from app.store.installation import confirm_alone
+
+        print(confirm_alone(app_paths(args.home).ensure().config_dir))
+        return 0
     from app.config import app_paths
 
     in_use = app_paths(args.home).store_url

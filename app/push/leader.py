@@ -64,6 +64,40 @@ class Leadership:
                 return False
         return True
 
+    def still_leading(self) -> bool:
+        """Is the lead still ours? False once the lock's connection is gone (the server restarted, the network
+        dropped while the PC slept): by then another connector may lead, so this one must stop."""
+        if not self.shared:
+            return True
+        if self._held is None:
+            return False
+        try:
+            cursor = self._held.cursor()
+            try:
+                cursor.execute("SELECT 1")
+                cursor.fetchone()
+            finally:
+                cursor.close()
+            self._held.commit()
+            return True
+        except Exception:  # noqa: BLE001 - any failure means the connection, and with it the lock, is gone
+            return False
+
+    def watch(self, stop: threading.Event, lost: threading.Event, poll: float | None = None) -> threading.Thread:
+        """A thread that sets ``lost`` and ``stop`` when the lead is lost (checked every ``poll`` seconds)."""
+        poll = poll_seconds() if poll is None else poll
+
+        def check() -> None:
+            while not stop.wait(poll):
+                if not self.still_leading():
+                    lost.set()
+                    stop.set()
+                    return
+
+        thread = threading.Thread(target=check, name="leader-watch", daemon=True)
+        thread.start()
+        return thread
+
     def release(self) -> None:
         if self._held is not None:
             held, self._held = self._held, None

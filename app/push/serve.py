@@ -124,11 +124,22 @@ def _serve(service: ConnectorService, run_for: float, first_sync: bool, leadersh
     if not _follow(leadership, stop, where):
         print("Stopped without leading: the leader kept the lead.", flush=True)
         return 0
+    lost = threading.Event()
+    if leadership is not None and leadership.shared:
+        leadership.watch(stop, lost)
     try:
-        return _serve_leading(service, stop, first_sync or followed)
+        code = _serve_leading(service, stop, first_sync or followed)
     finally:
         if leadership is not None:
             leadership.release()
+    if lost.is_set():
+        from app.cli.errors import UNREACHABLE
+
+        print(f"{stamp()}  lost the lead: the connection to the team store {where} dropped, so another connector "
+              "may lead now; this one stopped its schedule and listener. Start serve again (a service manager "
+              "restarts it) and it follows or leads as the store says.", flush=True)
+        return UNREACHABLE
+    return code
 
 
 def _serve_leading(service: ConnectorService, stop: threading.Event, first_sync: bool) -> int:

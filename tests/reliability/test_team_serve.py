@@ -88,3 +88,45 @@ def test_a_second_serve_follows_and_takes_the_lead_when_the_leader_dies(tmp_path
                     process.kill()
                     process.wait()
             sandboxes.nav.stop()
+
+
+def test_a_leader_whose_connection_drops_stops_leading_and_says_so(tmp_path, vault_env, monkeypatch):  # noqa: F811
+    """The server drops the leader's connection (as after a PC slept): its lock is gone, another may lead, so
+    serve stops its schedule and listener and exits 3 with a sentence saying why."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.pool import NullPool
+
+    from app.sandbox.runner import running_sandboxes
+
+    home = tmp_path / "ap-pc-1"
+    with postgres_schema() as url, running_sandboxes(seed="demo") as sandboxes:
+        leader = None
+        try:
+            joined = _main(home, "--create-home", "store", "init", "--url", url, "--use")
+            assert joined.communicate(timeout=120)[0].count("now uses the store") == 1
+            _set_up_home(home, sandboxes, monkeypatch)
+            store = Store(url)
+            try:
+                store.set_setting("push", {"push_enabled": True, "poll_minutes": 5, "schedule": "manual"})
+            finally:
+                store.close()
+            leader = _main(home, "serve", "--listen", "127.0.0.1:0", "--run-for", "300")
+            out, seen = _lines(leader), []
+            _wait_for(out, "Listening on", seen)
+            admin = create_engine(url, poolclass=NullPool)
+            try:
+                with admin.begin() as connection:
+                    dropped = connection.execute(text(
+                        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                        "WHERE application_name LIKE 'navbill:serve:' || :pid || ':%'"), {"pid": leader.pid}).scalar()
+            finally:
+                admin.dispose()
+            assert dropped == 1
+            line = _wait_for(out, "lost the lead", seen, timeout=60)
+            assert "another connector may lead now" in line and "Start serve again" in line
+            assert leader.wait(60) == 3, leader.stderr.read()[-3000:]
+        finally:
+            if leader is not None and leader.poll() is None:
+                leader.kill()
+                leader.wait()
+            sandboxes.nav.stop()

@@ -130,3 +130,43 @@ def test_a_leader_whose_connection_drops_stops_leading_and_says_so(tmp_path, vau
                 leader.kill()
                 leader.wait()
             sandboxes.nav.stop()
+
+
+def test_the_window_leads_only_when_nobody_else_does(tmp_path, no_keyring):
+    """The window's service (schedule and webhooks, app/ui/service_host.build_service) on a team store: refused
+    with who leads while a serve leads; once the lead is free the window takes it, and gives it back on close."""
+    from app.config import app_paths
+    from app.profiles import ProfileStore, demo_profile, demo_secrets
+    from app.push.leader import Leadership
+    from app.sandbox.runner import running_sandboxes
+    from app.ui.service_host import build_service
+    from app.vault import Vault
+
+    with postgres_schema() as url, running_sandboxes(seed="demo") as sandboxes:
+        store, other = Store(url), Store(url)
+        try:
+            vault = Vault.open_with_passphrase(store.engine, "team window test passphrase")
+            profiles = ProfileStore(app_paths(tmp_path / "home").ensure(), vault)
+            profile = profiles.save(demo_profile(sandboxes.nav_url, sandboxes.bill_url), demo_secrets())
+            other.set_scope(profile.nav.company, profile.bill.organization_id)
+            serve = Leadership(other, "serve")
+            assert serve.try_lead()
+            try:
+                build_service(store, profile, vault)
+                raise AssertionError("the window led while serve did")
+            except RuntimeError as refused:
+                assert "the leader (started " in str(refused) and f"pid {os.getpid()}" in str(refused)
+                assert "Sync now still works here" in str(refused)
+            serve.release()
+            built = build_service(store, profile, vault)
+            try:
+                assert not Leadership(other, "serve").try_lead()  # the window leads now
+            finally:
+                built.close()
+            follower = Leadership(other, "serve")
+            assert follower.try_lead()  # given back
+            follower.release()
+        finally:
+            store.close()
+            other.close()
+            sandboxes.nav.stop()

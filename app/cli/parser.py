@@ -232,6 +232,10 @@ def build_parser() -> argparse.ArgumentParser:
         if name != "status":
             sub.add_argument("--use", action="store_true",
                              help="make this installation use that store from now on (written to store.json)")
+        if name == "init":
+            sub.add_argument("--copy", action="store_true",
+                             help="copy the store this installation uses now (links, queue, mappings, history) into "
+                                  "the new one, so the team starts where this PC left off")
     text = ("an administrator's word that this installation is the only connector for its companies (sync and "
             "serve refuse to write while another installation's bills are in BILL)")
     sub = store_actions.add_parser("confirm-alone", help=text, description=text)

@@ -60,12 +60,31 @@ def _use(paths, url: str) -> str:
     return f"This installation now uses the store {_shown(url)} (written to {paths.store_config_file})."
 
 
+def _copy_into(target, current_url: str) -> str:
+    """Copy the store this installation uses now into ``target`` while no sync runs on it."""
+    from app.store.copy import copy_rows
+    from app.store.store import Store
+
+    if current_url == target.url.render_as_string(hide_password=False):
+        raise ValueError("--copy copies the store this installation uses now into another one; this is that store")
+    source = Store(current_url)
+    try:
+        with source.run_lock().hold("store copy", wait=5):
+            copied = copy_rows(source, target)
+    finally:
+        source.close()
+    shown = ", ".join(f"{name} {count}" for name, count in copied.items() if count) or "nothing (it was empty)"
+    return (f"Copied from {source.where}: {shown}. The credentials vault stays on this PC: enter the profile's "
+            "secrets again on the team store (`navbill profile secret NAME KEY`).")
+
+
 def team_store(args) -> int:
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import DBAPIError
 
     from app.config import app_paths
     from app.store import migrations
+    from app.store.copy import CopyRefused
     from app.store.store import Store, StoreError
 
     action = args.store_action
@@ -88,7 +107,9 @@ def team_store(args) -> int:
         if action == "init" and before:
             print(f"Store {store.where} already holds the connector's tables (schema {before}); "
                   "`store migrate` upgrades them, nothing was changed.", file=sys.stderr)
-            if not getattr(args, "use", False):
+            if getattr(args, "copy", False):  # tables made by an init whose copy was refused: copy now
+                print(_copy_into(store, paths.store_url))
+            elif not getattr(args, "use", False):
                 return 1
         elif action in ("init", "migrate"):
             store.migrate()
@@ -96,6 +117,8 @@ def team_store(args) -> int:
             verb = "created" if before == 0 else ("upgraded" if after != before else "already up to date")
             print(f"Store {store.where}: tables {verb} (schema {after}"
                   f"{f', was {before}' if before and after != before else ''}).")
+            if action == "init" and getattr(args, "copy", False):
+                print(_copy_into(store, paths.store_url))
         if action in ("init", "migrate") and getattr(args, "use", False):
             print(_use(paths, url))
         if action == "status":
@@ -117,9 +140,12 @@ def team_store(args) -> int:
         print(f"Store {_shown(url)} could not be used: {reason}. Check the server's address and that the user may "
               "log in (its password in PGPASSWORD or the pgpass file).", file=sys.stderr)
         return 1
-    except ValueError as exc:
-        print(str(exc), file=sys.stderr)
-        return 2
+    except (ValueError, CopyRefused) as exc:
+        print(str(exc) if isinstance(exc, ValueError) else f"Not copied: {exc}.", file=sys.stderr)
+        return 2 if isinstance(exc, ValueError) else 1
+    except RunBusyError as exc:
+        print(f"Not copied: {exc}", file=sys.stderr)
+        return 1
     finally:
         store.close()
 

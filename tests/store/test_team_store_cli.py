@@ -84,3 +84,48 @@ def test_a_single_workstation_keeps_its_sqlite_file(home):
     status = _cli(home, "store", "status")
     assert status.returncode == 0, status.stderr
     assert f"SQLite store '{home / 'data' / 'navbill.sqlite3'}' (in use by this installation)" in status.stdout
+
+
+def test_init_copy_moves_this_workstations_store_into_the_team_store(home):
+    """The first PC of a team: its SQLite store's links and history go into the new team store, whose counters
+    then continue past the copied ids; a second copy into a store that holds data is refused."""
+    from decimal import Decimal
+
+    from app.store import Store
+    from app.store import schema as t
+    from tests.postgres import postgres_schema
+
+    local = Store(f"sqlite:///{home / 'data' / 'navbill.sqlite3'}")
+    try:
+        with local.session() as s:
+            s.add(t.VendorLink(nav_number="V00010", bill_id="009a", status="linked", name="Fabrikam"))
+            s.add(t.InvoiceLink(nav_number="108001", vendor_number="V00010", state="created", bill_id="00n1",
+                                amount=Decimal("1130.10")))
+            s.add_all([t.AuditEntry(system="engine", action="link", record=f"vendor V000{n}") for n in range(3)])
+    finally:
+        local.close()
+    with postgres_schema() as url:
+        copied = _cli(home, "store", "init", "--url", url, "--copy", "--use")
+        assert copied.returncode == 0, copied.stderr
+        assert "Copied from" in copied.stdout and "vendor_links 1" in copied.stdout
+        assert "audit_log 3" in copied.stdout and "profile secret" in copied.stdout
+        team = Store(url)
+        try:
+            [invoice] = team.invoice_rows()
+            assert (invoice.nav_number, invoice.amount) == ("108001", Decimal("1130.10"))
+            assert [row.nav_number for row in team.vendor_rows()] == ["V00010"]
+            with team.session() as s:  # new rows continue after the copied ids
+                entry = t.AuditEntry(system="engine", action="link", record="vendor V00040")
+                s.add(entry)
+                s.flush()
+                assert entry.id == 4
+        finally:
+            team.close()
+        same = _cli(home, "store", "init", "--url", url, "--copy")  # this installation uses it now
+        assert same.returncode == 2 and "this is that store" in same.stderr
+        other = home.parent / "second-pc"
+        for folder in ("data", "logs", "config"):
+            (other / folder).mkdir(parents=True)
+        Store(f"sqlite:///{other / 'data' / 'navbill.sqlite3'}").close()
+        again = _cli(other, "store", "init", "--url", url, "--copy")  # a second PC must join, not copy
+        assert again.returncode == 1 and "already holds data" in again.stderr, again.stderr

@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import time
 from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
 
@@ -116,19 +117,26 @@ def _follow(leadership, stop: threading.Event, where: str) -> bool:
 
 def _serve(service: ConnectorService, run_for: float, first_sync: bool, leadership=None, where: str = "") -> int:
     stop = _stop_event()
-    if run_for > 0:  # --run-for counts from the start, following included
-        timer = threading.Timer(run_for, stop.set)
-        timer.daemon = True
-        timer.start()
+    started = time.monotonic()
     followed = leadership is not None and not leadership.leading and not leadership.try_lead()
-    if not _follow(leadership, stop, where):
-        print("Stopped without leading: the leader kept the lead.", flush=True)
-        return 0
+    if followed:
+        timer = None
+        if run_for > 0:  # --run-for counts from the start, following included
+            timer = threading.Timer(run_for, stop.set)
+            timer.daemon = True
+            timer.start()
+        if not _follow(leadership, stop, where):
+            print("Stopped without leading: the leader kept the lead.", flush=True)
+            return 0
+        if timer is not None:
+            timer.cancel()
+        if run_for > 0:
+            run_for = max(0.001, run_for - (time.monotonic() - started))
     lost = threading.Event()
     if leadership is not None and leadership.shared:
         leadership.watch(stop, lost)
     try:
-        code = _serve_leading(service, stop, first_sync or followed)
+        code = _serve_leading(service, stop, first_sync or followed, run_for)
     finally:
         if leadership is not None:
             leadership.release()
@@ -142,7 +150,7 @@ def _serve(service: ConnectorService, run_for: float, first_sync: bool, leadersh
     return code
 
 
-def _serve_leading(service: ConnectorService, stop: threading.Event, first_sync: bool) -> int:
+def _serve_leading(service: ConnectorService, stop: threading.Event, first_sync: bool, run_for: float) -> int:
     last: list[str] = []
 
     def on_status(snapshot: StatusSnapshot) -> None:
@@ -176,7 +184,7 @@ def _serve_leading(service: ConnectorService, stop: threading.Event, first_sync:
     if first_sync:  # the demo's first sync, or the work a leader that stopped may have left half done
         service.scheduler.request_run(reason="startup")
     try:
-        _wait(0, stop)
+        _wait(run_for, stop)
     finally:
         print("Stopping…", flush=True)
         service.stop()

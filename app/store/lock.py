@@ -7,8 +7,9 @@ the second waits a few seconds and then reports who holds the lock ("a sync is a
 
 ``RunLock`` is the interface; ``FileRunLock`` is an OS file lock beside the SQLite file (``fcntl.flock`` on
 POSIX, ``msvcrt.locking`` on Windows), released by the OS when the holder dies, so a killed run never leaves
-a stale lock. A shared store on PostgreSQL would implement the same interface with an advisory lock
-(``pg_try_advisory_lock``) on one connection held for the run; ``ProcessRunLock`` serves in-memory stores.
+a stale lock. A shared store on PostgreSQL implements the same interface with an advisory lock
+(``AdvisoryLock``: ``pg_try_advisory_lock`` on one connection held for the run; the same class is the
+scheduler's leader lock, app/push/leader.py); ``ProcessRunLock`` serves in-memory stores.
 
 Who holds the lock (process role, pid, trigger, start time) is written to ``<database>.lock.json`` beside
 it, for the message; it is only informative: the lock itself is the OS lock.
@@ -207,6 +208,7 @@ class FileRunLock(RunLock):
 # -- a shared PostgreSQL store: advisory locks ---------------------------------------------------------------
 
 APPLICATION_PREFIX = "navbill"
+LOCK_KEY_INFO = "navbill_advisory_key"
 
 
 def advisory_key(purpose: str, scope: str) -> int:
@@ -260,11 +262,12 @@ class AdvisoryLock(RunLock):
     def try_acquire(self, trigger: str = ""):
         """Take the lock without waiting: a connection to pass to ``release``, or None if someone holds it."""
         holder = LockHolder(process_role(), os.getpid(), trigger, datetime.now().astimezone().isoformat())
+        key = self.key()
         raw = self._connect(holder)
         try:
             cursor = raw.cursor()
             try:
-                cursor.execute("SELECT pg_try_advisory_lock(%s)", (self.key(),))
+                cursor.execute("SELECT pg_try_advisory_lock(%s)", (key,))
                 got = bool(cursor.fetchone()[0])
             finally:
                 cursor.close()
@@ -273,20 +276,41 @@ class AdvisoryLock(RunLock):
             raw.invalidate() if hasattr(raw, "invalidate") else raw.close()
             raise
         if not got:
-            raw.close()
+            self._forget_name(raw)
             return None
+        raw.info[LOCK_KEY_INFO] = key  # released by the key it was taken with, whatever the scope says later
         return raw
 
-    def release(self, raw) -> None:
-        """Give the lock back. If the connection is already gone, so is the lock."""
+    @staticmethod
+    def _forget_name(raw) -> None:
+        """Back to the pool without the holder's name, so only a holder's connection ever carries it."""
         try:
             cursor = raw.cursor()
             try:
-                cursor.execute("SELECT pg_advisory_unlock(%s)", (self.key(),))
+                cursor.execute("SELECT set_config('application_name', '', false)")
             finally:
                 cursor.close()
             raw.commit()
             raw.close()
+        except Exception:  # noqa: BLE001 - a connection that cannot say so is not reused
+            with contextlib.suppress(Exception):
+                raw.invalidate()
+
+    def release(self, raw) -> None:
+        """Give the lock back. If the connection is already gone, so is the lock."""
+        try:
+            key = raw.info.pop(LOCK_KEY_INFO, None)
+            cursor = raw.cursor()
+            try:
+                cursor.execute("SELECT pg_advisory_unlock(%s)", (self.key() if key is None else key,))
+                unlocked = bool(cursor.fetchone()[0])
+            finally:
+                cursor.close()
+            raw.commit()
+            if not unlocked:  # never put a connection that may still hold a lock back in the pool
+                raw.invalidate()
+                return
+            self._forget_name(raw)
         except Exception:  # noqa: BLE001 - a dead connection has dropped its lock with it
             with contextlib.suppress(Exception):
                 raw.invalidate()

@@ -242,3 +242,28 @@ def test_the_commands_refuse_an_emptied_database_and_store_check_runs_quick_chec
     assert database.stat().st_size == 0
     checked = _cli(home, "store", "check")
     assert checked.returncode == 1 and "is empty (0 bytes)" in checked.stdout
+
+
+def test_a_team_store_lock_is_released_by_the_key_it_was_taken_with():
+    """The company is recorded in a team store while a run holds its lock (the first sync of a profile): the
+    lock is still given back, and the next holder (any process, keyed by the recorded company) gets it."""
+    from tests.postgres import postgres_schema
+
+    with postgres_schema() as url:
+        first, second = Store(url), Store(url)
+        try:
+            with first.run_lock().hold("cli", wait=0):
+                first.set_scope("CRONUS Fabrication", "00802DEMOCRONUSFAB01")  # the key changes from here on
+            with second.run_lock().hold("cli", wait=0):
+                assert first.run_lock().holder() is not None  # both derive the same key now
+                with pytest.raises(RunBusyError):
+                    with first.run_lock().hold("cli", wait=0):
+                        pass
+            with first.engine.connect() as connection:  # nothing is left held on a pooled connection
+                from sqlalchemy import text
+
+                held = connection.execute(text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'")).scalar()
+            assert held == 0
+        finally:
+            first.close()
+            second.close()

@@ -959,7 +959,7 @@ def _run_profile(paths, profile_name: str | None, show: Callable[[CheckStep], No
     from app.vault import Vault
 
     # Open the store first, as sync and serve do: it turns a damaged or locked file into a clear StoreError.
-    database = open_store(paths.database_url)
+    database = open_store(paths.store_url)
     vault = Vault.open_for_headless(database.engine)
     store = ProfileStore(paths, vault)
     profile = store.get(profile_name) if profile_name else store.active()

@@ -1,10 +1,16 @@
 """Where the app keeps its files, and the settings it reads. Paths come from platformdirs.
 
 ``NAVBILL_HOME`` overrides every folder (tests, portable installs, the frozen smoke test).
+
+The store is the SQLite file in the data folder unless the installation joined a team store: a PostgreSQL
+URL in ``store.json`` in the config folder (written by ``navbill store init|migrate --url ... --use``), or
+``NAVBILL_STORE_URL``. Its password is never written there: libpq reads it from PGPASSWORD or the pgpass file
+(``~/.pgpass``; ``%APPDATA%\\postgresql\\pgpass.conf`` on Windows).
 """
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,6 +18,8 @@ from pathlib import Path
 import platformdirs
 
 from app import APP_AUTHOR, APP_NAME
+
+STORE_URL_ENV = "NAVBILL_STORE_URL"
 
 
 @dataclass(frozen=True)
@@ -26,7 +34,23 @@ class AppPaths:
 
     @property
     def database_url(self) -> str:
+        """This workstation's own SQLite store (the demo always uses it)."""
         return f"sqlite:///{self.database_file}"
+
+    @property
+    def store_config_file(self) -> Path:
+        return self.config_dir / "store.json"
+
+    @property
+    def store_url(self) -> str:
+        """The store the connector works on: a team store if one is configured, else ``database_url``."""
+        configured = os.environ.get(STORE_URL_ENV, "").strip()
+        if not configured:
+            try:
+                configured = str(json.loads(self.store_config_file.read_text(encoding="utf-8")).get("url", ""))
+            except (OSError, ValueError, AttributeError):
+                configured = ""
+        return configured or self.database_url
 
     def ensure(self) -> AppPaths:
         for folder in (self.data_dir, self.log_dir, self.config_dir):

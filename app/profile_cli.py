@@ -276,7 +276,7 @@ def run(args) -> int:
             raise BadInput(problem.message) from None
 
     paths = app_paths(getattr(args, "home", None)).ensure()
-    database = open_store(paths.database_url)
+    database = open_store(paths.store_url)
     try:
         # Reading the list, activating and deleting need no key (secret names are stored in the clear).
         vault = Vault.open(database.engine)

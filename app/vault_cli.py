@@ -82,7 +82,7 @@ def run(action: str, home, as_json: bool = False) -> int:
     from app.config import app_paths
     from app.vault import PASSPHRASE_ENV, Vault
 
-    url = app_paths(home).ensure().database_url
+    url = app_paths(home).ensure().store_url
     vault = Vault.open(url)
     if action == "status":
         if not vault.is_unlocked and vault.mode == "passphrase" and os.environ.get(PASSPHRASE_ENV):

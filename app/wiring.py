@@ -46,6 +46,8 @@ def open_profile(home: str | None, profile_name: str | None, command: str) -> It
                                      code="no-profile")
         from app.cli.unlock import unlock
 
+        # A team store's locks are per company: the NAV company and the BILL organization.
+        store.set_scope(profile.nav.company or profile.nav.company_id, profile.bill.organization_id)
         unlock(vault, command)  # asks on a terminal; otherwise names NAVBILL_VAULT_PASSPHRASE
         session_id, save_session = bill_session_store(profile, vault)
         nav = NavClient(build_nav_connection(profile, vault))
@@ -60,3 +62,14 @@ def open_profile(home: str | None, profile_name: str | None, command: str) -> It
             bill.close()
     finally:
         store.close()
+
+
+def guard_installation(opened: ProfileSession, home: str | None) -> None:
+    """Before a command writes: refuse if another installation syncs this company from a store of its own
+    (app/store/installation.py). A ConfigurationError says what to do."""
+    from app.config import app_paths
+    from app.store.installation import guard
+
+    profile = opened.profile
+    guard(opened.store, opened.bill, app_paths(home).config_dir, profile.nav.company or profile.nav.company_id,
+          profile.bill.organization_id)

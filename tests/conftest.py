@@ -59,3 +59,29 @@ def no_keyring():
     keyring.set_keyring(fail.Keyring())
     yield
     keyring.set_keyring(before)
+
+
+# -- the store on SQLite (always) and PostgreSQL (when NAVBILL_TEST_POSTGRES_URL is set) -------------------
+# A module marked ``pytest.mark.both_stores`` runs each test that uses ``store_url`` (or a fixture built on it)
+# once per backend; elsewhere ``store_url`` is an SQLite file. See tests/postgres.py.
+
+
+def pytest_generate_tests(metafunc):
+    if metafunc.definition.get_closest_marker("both_stores") and "backend" in metafunc.fixturenames:
+        metafunc.parametrize("backend", ["sqlite", "postgres"], indirect=True)
+
+
+@pytest.fixture
+def backend(request) -> str:
+    return getattr(request, "param", "sqlite")
+
+
+@pytest.fixture
+def store_url(backend, tmp_path):
+    if backend == "postgres":
+        from tests.postgres import postgres_schema
+
+        with postgres_schema() as url:
+            yield url
+    else:
+        yield f"sqlite:///{tmp_path / 'navbill.sqlite3'}"

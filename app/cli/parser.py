@@ -223,8 +223,10 @@ def build_parser() -> argparse.ArgumentParser:
     _json(settings, top=False)
     settings.add_argument("settings", nargs="*", metavar="KEY=VALUE", help="settings to change (see the keys below)")
 
-    store = command("store", "the database: rolling backups, restore one, integrity check",
-                    "A backup is made after every successful sync (the last 7 are kept).")
+    store = command("store", "the database: rolling backups, restore one, integrity check; a team store "
+                    "(init, migrate, status)",
+                    "A backup is made after every successful sync (the last 7 are kept). A team shares one "
+                    "PostgreSQL store: `store init --url postgresql+psycopg://USER@HOST/DB --use` on each PC.")
     store_actions = store.add_subparsers(dest="store_action", required=True, metavar="ACTION", parser_class=Parser)
     restore = store_actions.add_parser("restore", help="put a backup in place of the database (no sync may run)")
     _globals(restore, top=False)
@@ -236,6 +238,27 @@ def build_parser() -> argparse.ArgumentParser:
         sub = store_actions.add_parser(name, help=text, description=text)
         _globals(sub, top=False)
         made.append(sub)
+    for name, text in (("init", "create the store's tables in an empty database (a team's PostgreSQL store)"),
+                       ("migrate", "bring the store's tables up to this version of the app"),
+                       ("status", "which store this installation uses, its schema version and who leads")):
+        sub = store_actions.add_parser(name, help=text, description=text)
+        _globals(sub, top=False)
+        made.append(sub)
+        sub.add_argument("--url", default="", help="the store's SQLAlchemy URL, e.g. postgresql+psycopg://"
+                         "navbill@db.example.com/navbill (the password goes in PGPASSWORD or the pgpass file, "
+                         "never in the URL); default: the store this installation uses")
+        if name != "status":
+            sub.add_argument("--use", action="store_true",
+                             help="make this installation use that store from now on (written to store.json)")
+        if name == "init":
+            sub.add_argument("--copy", action="store_true",
+                             help="copy the store this installation uses now (links, queue, mappings, history) into "
+                                  "the new one, so the team starts where this PC left off")
+    text = ("an administrator's word that this installation is the only connector for its companies (sync and "
+            "serve refuse to write while another installation's bills are in BILL)")
+    sub = store_actions.add_parser("confirm-alone", help=text, description=text)
+    _globals(sub, top=False)
+    made.append(sub)
 
     profile = command("profile", "connection profiles without a window (secrets go to the vault)", profile_keys_help())
     _json(profile, top=False)

@@ -321,11 +321,13 @@ def _run_demo(args, flows, seen):
 
 
 def _run_profile(args, flows, seen):
-    from app.wiring import open_profile
+    from app.wiring import guard_installation, open_profile
 
     with open_profile(args.home, getattr(args, "profile", None), "sync") as opened:
         settings = EngineSettings.load(opened.store)
         _check_settings(settings, flows, args.dry_run)
+        if not args.dry_run:  # a second installation with a store of its own writes nothing (a dry run may look)
+            guard_installation(opened, args.home)
         started = datetime.now(UTC)
         engine = SyncEngine(opened.store, _Witness(opened.nav, "NAV", seen), _Witness(opened.bill, "BILL", seen),
                             settings)

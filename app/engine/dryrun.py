@@ -108,8 +108,23 @@ def _linked_name(store: Store, bill_id: str) -> str:
         return s.scalars(select(t.VendorLink.name).where(t.VendorLink.bill_id == bill_id)).first() or ""
 
 
+def _copy_rows(store: Store, target: Path) -> Store:
+    """A server store (PostgreSQL) copied table by table into a throw-away SQLite file at the same schema."""
+    copy = Store(f"sqlite:///{target}")
+    with store.engine.connect() as source, copy.engine.begin() as into:
+        for table in t.Base.metadata.sorted_tables:
+            if table.name == t.SchemaVersion.__tablename__:
+                continue
+            rows = source.execute(select(table)).mappings()
+            while batch := rows.fetchmany(1000):
+                into.execute(table.insert(), [dict(row) for row in batch])
+    return copy
+
+
 def _copy_store(store: Store, folder: Path) -> Store:
     target = folder / "dry-run.sqlite3"
+    if store.url.get_backend_name() != "sqlite":
+        return _copy_rows(store, target)
     raw = store.engine.raw_connection()
     try:
         with sqlite3.connect(target) as copy:
@@ -122,8 +137,8 @@ def _copy_store(store: Store, folder: Path) -> Store:
 def dry_run_engine(engine, flows, progress, cancel, trigger):
     from app.engine.engine import SyncEngine
 
-    if engine.store.url.get_backend_name() != "sqlite":
-        raise NotImplementedError("dry runs need the SQLite store")
+    if engine.store.url.get_backend_name() not in ("sqlite", "postgresql"):
+        raise NotImplementedError("dry runs need the SQLite or PostgreSQL store")
     planner = _Planner()
     with tempfile.TemporaryDirectory(prefix="navbill-dry-run-") as folder:
         copy = _copy_store(engine.store, Path(folder))

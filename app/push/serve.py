@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import time
 from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
 
@@ -97,9 +98,60 @@ def _wait(run_for: float, stop: threading.Event | None = None) -> None:
     stop.wait(run_for if run_for > 0 else None)
 
 
-def _serve(service: ConnectorService, run_for: float, first_sync: bool) -> int:
-    last: list[str] = []
+def _follow(leadership, stop: threading.Event, where: str) -> bool:
+    """On a team store: wait until this process leads the company (True), or is stopped first (False)."""
+    if leadership is None or leadership.try_lead():
+        return True
+
+    def following(who: str) -> None:
+        print(f"{stamp()}  following: {'the leader (' + who + ')' if who else 'another connector'} runs the "
+              f"schedule and the webhook listener for the team store {where}; this one takes over if it stops.",
+              flush=True)
+
+    if not leadership.wait_to_lead(stop, following):
+        return False
+    print(f"{stamp()}  leading: this connector now runs the schedule and the webhook listener for the team store "
+          f"{where}.", flush=True)
+    return True
+
+
+def _serve(service: ConnectorService, run_for: float, first_sync: bool, leadership=None, where: str = "") -> int:
     stop = _stop_event()
+    started = time.monotonic()
+    followed = leadership is not None and not leadership.leading and not leadership.try_lead()
+    if followed:
+        timer = None
+        if run_for > 0:  # --run-for counts from the start, following included
+            timer = threading.Timer(run_for, stop.set)
+            timer.daemon = True
+            timer.start()
+        if not _follow(leadership, stop, where):
+            print("Stopped without leading: the leader kept the lead.", flush=True)
+            return 0
+        if timer is not None:
+            timer.cancel()
+        if run_for > 0:
+            run_for = max(0.001, run_for - (time.monotonic() - started))
+    lost = threading.Event()
+    if leadership is not None and leadership.shared:
+        leadership.watch(stop, lost)
+    try:
+        code = _serve_leading(service, stop, first_sync or followed, run_for)
+    finally:
+        if leadership is not None:
+            leadership.release()
+    if lost.is_set():
+        from app.cli.errors import UNREACHABLE
+
+        print(f"{stamp()}  lost the lead: the connection to the team store {where} dropped, so another connector "
+              "may lead now; this one stopped its schedule and listener. Start serve again (a service manager "
+              "restarts it) and it follows or leads as the store says.", flush=True)
+        return UNREACHABLE
+    return code
+
+
+def _serve_leading(service: ConnectorService, stop: threading.Event, first_sync: bool, run_for: float) -> int:
+    last: list[str] = []
 
     def on_status(snapshot: StatusSnapshot) -> None:
         text = snapshot.describe()
@@ -129,7 +181,7 @@ def _serve(service: ConnectorService, run_for: float, first_sync: bool) -> int:
     if service.listener is not None:
         print(f"Listening on {service.listener.url} (NAV: /nav/notifications, BILL: /bill/webhook); "
               f"schedule: {service.settings.schedule.describe()}", flush=True)
-    if first_sync:
+    if first_sync:  # the demo's first sync, or the work a leader that stopped may have left half done
         service.scheduler.request_run(reason="startup")
     try:
         _wait(run_for, stop)
@@ -183,16 +235,20 @@ def _run_demo(args) -> int:
 def _run_profile(args) -> int:
     from app.engine import EngineSettings, SyncEngine
     from app.profiles import secret_name
-    from app.wiring import open_profile
+    from app.wiring import guard_installation, open_profile
 
     with open_profile(args.home, getattr(args, "profile", None), "serve") as opened:
+        guard_installation(opened, args.home)  # a second installation with a store of its own writes nothing
         engine = SyncEngine(opened.store, opened.nav, opened.bill, EngineSettings.load(opened.store))
         settings = settings_from(opened.store.get_setting("push", {}) or {}, args.listen)
         # Same vault names the profile screens use: profile/<name>/bill.webhook_security_key
         settings.vault_prefix = secret_name(opened.profile.name, "bill.webhook_security_key").rsplit("bill.", 1)[0]
         service = ConnectorService(engine, opened.nav, opened.bill, state=PushState(opened.store.engine),
                                    vault=opened.vault, settings=settings, nav_record_key=bc_number_lookup(opened.nav))
-        return _serve(service, args.run_for, first_sync=False)
+        from app.push.leader import Leadership
+
+        return _serve(service, args.run_for, first_sync=False, leadership=Leadership(opened.store, "serve"),
+                      where=opened.store.where)
 
 
 def main(args) -> int:

@@ -1,6 +1,8 @@
-"""The store's tables (SQLAlchemy 2.x declarative). Money is kept as text so a Decimal comes back exact.
+"""The store's tables (SQLAlchemy 2.x declarative), for SQLite (the embedded default) and PostgreSQL (a
+team's shared store). Money comes back as an exact Decimal: text on SQLite, NUMERIC on PostgreSQL.
 
-Times are stored as timezone-aware UTC (SQLite keeps them as ISO text; ``UtcDateTime`` restores the zone).
+Times are stored as UTC: SQLite keeps them as ISO text (``UtcDateTime`` restores the zone), PostgreSQL as
+``timestamp with time zone``; either way the app sees timezone-aware UTC datetimes.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from sqlalchemy import (
     DateTime,
     Index,
     Integer,
+    Numeric,
     String,
     Text,
     UniqueConstraint,
@@ -22,8 +25,15 @@ from sqlalchemy import (
     cast,
     text,
 )
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
+
+
+def Json(none_as_null: bool = False):  # noqa: N802 - a type, named like one
+    """JSON (text) on SQLite; JSONB on PostgreSQL, whose plain json has no equality (the engine compares
+    snapshots in SQL)."""
+    return JSON(none_as_null=none_as_null).with_variant(JSONB(none_as_null=none_as_null), "postgresql")
 
 
 def json_set(column):
@@ -35,34 +45,59 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def _postgres(dialect) -> bool:
+    return dialect.name == "postgresql"
+
+
 class DecimalText(TypeDecorator):
-    """Decimal <-> TEXT: SQLite's NUMERIC is a float underneath, and money must not become one."""
+    """Decimal <-> TEXT on SQLite (its NUMERIC is a float underneath, and money must not become one);
+    PostgreSQL's NUMERIC (no precision given: arbitrary, exact, keeps the scale: 1130.00 stays 1130.00)."""
 
     impl = String(40)
     cache_ok = True
 
-    def process_bind_param(self, value: Any, dialect) -> str | None:
-        return None if value is None else str(Decimal(value))
+    def load_dialect_impl(self, dialect):
+        if _postgres(dialect):
+            return dialect.type_descriptor(Numeric(asdecimal=True))
+        return dialect.type_descriptor(String(40))
+
+    def process_bind_param(self, value: Any, dialect) -> Any:
+        if value is None:
+            return None
+        return Decimal(value) if _postgres(dialect) else str(Decimal(value))
 
     def process_result_value(self, value: Any, dialect) -> Decimal | None:
         return None if value is None else Decimal(value)
 
 
 class UtcDateTime(TypeDecorator):
+    """A naive datetime is taken as UTC (as the app has always written them); an aware one is converted."""
+
     impl = DateTime
     cache_ok = True
 
+    def load_dialect_impl(self, dialect):
+        if _postgres(dialect):
+            return dialect.type_descriptor(DateTime(timezone=True))
+        return dialect.type_descriptor(DateTime())
+
     def process_bind_param(self, value: datetime | None, dialect) -> datetime | None:
-        if value is not None and value.tzinfo is not None:
+        if value is None:
+            return None
+        if _postgres(dialect):  # timestamptz: always send an aware value, never the server's local zone
+            return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        if value.tzinfo is not None:
             value = value.astimezone(UTC).replace(tzinfo=None)
         return value
 
     def process_result_value(self, value: datetime | None, dialect) -> datetime | None:
-        return None if value is None else value.replace(tzinfo=UTC)
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 class Base(DeclarativeBase):
-    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON, datetime: UtcDateTime, Decimal: DecimalText}
+    type_annotation_map = {dict[str, Any]: Json(), list[Any]: Json(), datetime: UtcDateTime, Decimal: DecimalText}
 
 
 class SchemaVersion(Base):
@@ -80,7 +115,8 @@ class VendorLink(Base):
 
     __tablename__ = "vendor_links"
     __table_args__ = (Index("ux_vendor_links_bill_linked", "bill_id", unique=True,
-                            sqlite_where=text("status = 'linked'")),)
+                            sqlite_where=text("status = 'linked'"),
+                            postgresql_where=text("status = 'linked'")),)
     id: Mapped[int] = mapped_column(primary_key=True)
     nav_number: Mapped[str] = mapped_column(String(20), unique=True)
     bill_id: Mapped[str] = mapped_column(String(40), default="", index=True)
@@ -91,8 +127,8 @@ class VendorLink(Base):
     nav_snapshot: Mapped[dict[str, Any]] = mapped_column(default=dict)
     bill_snapshot: Mapped[dict[str, Any]] = mapped_column(default=dict)
     # None is stored as SQL NULL (rows written before this may hold the JSON text 'null': see ``json_set``).
-    nav_pending: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True), nullable=True)
-    bill_pending: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True), nullable=True)
+    nav_pending: Mapped[dict[str, Any] | None] = mapped_column(Json(none_as_null=True), nullable=True)
+    bill_pending: Mapped[dict[str, Any] | None] = mapped_column(Json(none_as_null=True), nullable=True)
     nav_etag: Mapped[str] = mapped_column(Text, default="")
     nav_modified: Mapped[datetime | None] = mapped_column(nullable=True)
     bill_updated: Mapped[datetime | None] = mapped_column(nullable=True)
@@ -185,9 +221,9 @@ class Conflict(Base):
     record_key: Mapped[str] = mapped_column(String(40), index=True)  # NAV vendor No.
     bill_id: Mapped[str] = mapped_column(String(40), default="")
     field: Mapped[str] = mapped_column(String(40))
-    nav_value: Mapped[Any] = mapped_column(JSON, nullable=True)
+    nav_value: Mapped[Any] = mapped_column(Json(), nullable=True)
     nav_time: Mapped[datetime | None] = mapped_column(nullable=True)
-    bill_value: Mapped[Any] = mapped_column(JSON, nullable=True)
+    bill_value: Mapped[Any] = mapped_column(Json(), nullable=True)
     bill_time: Mapped[datetime | None] = mapped_column(nullable=True)
     state: Mapped[str] = mapped_column(String(12), default="open", index=True)  # open | chosen | applied
     chosen_side: Mapped[str] = mapped_column(String(4), default="")  # nav | bill
@@ -289,7 +325,7 @@ class AuditEntry(Base):
 class Setting(Base):
     __tablename__ = "settings"
     key: Mapped[str] = mapped_column(String(80), primary_key=True)
-    value: Mapped[Any] = mapped_column(JSON, nullable=True)
+    value: Mapped[Any] = mapped_column(Json(), nullable=True)
 
 
 # -- added in schema version 2 ---------------------------------------------------------------------

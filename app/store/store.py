@@ -1,5 +1,10 @@
 """The store: one SQLite file (or any SQLAlchemy URL) with links, bookmarks, outbox, queue, audit, settings.
 
+SQLite is the embedded default (one workstation). A team shares one PostgreSQL database instead
+(``postgresql+psycopg://user@server/navbill``): the same tables and migrations, the run lock becomes an advisory
+lock (``app/store/lock.py``), and what only makes sense for a file (WAL, the online backup API, the file's
+integrity check) is left to the database server and its administrator.
+
 Thread use: a worker thread runs the sync while the UI thread reads. Every unit of work opens its own
 Session (``with store.session() as s:``) and commits or rolls back as a whole; SQLite in WAL mode lets
 readers go on while the writer writes. No Qt here.
@@ -16,7 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, delete, event, func, select
+from sqlalchemy import create_engine, delete, event, func, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DatabaseError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -28,7 +33,7 @@ from app.store import migrations
 from app.store import schema as t
 from app.store.backup import make_backup, restore_hint
 from app.store.integrity import DatabaseFileProblem, inspect_file, refuse_foreign
-from app.store.lock import FileRunLock, ProcessRunLock, RunLock
+from app.store.lock import AdvisoryLock, FileRunLock, ProcessRunLock, RunLock, advisory_key
 from app.store.views import (
     AccountMappingRow,
     AuditRow,
@@ -45,6 +50,8 @@ from app.store.views import (
 log = logging.getLogger("navbill.store")
 
 BUSY_TIMEOUT_MS = 10_000
+MIGRATION_KEY = advisory_key("migrate", "")
+SCOPE_SETTING = "team.company"  # "<nav company>|<bill organization>", see Store.set_scope
 
 
 class StoreError(ConnectorError):
@@ -85,22 +92,70 @@ class Store:
             else:  # one shared in-memory database for every thread (tests)
                 options["connect_args"] = {"check_same_thread": False}
                 options["poolclass"] = StaticPool
+        elif self.is_postgres:
+            # A server store: a dropped connection (server restart, a PC that slept) is noticed and replaced;
+            # keepalives let the server notice a dead workstation (and drop its locks) within about a minute.
+            options["pool_pre_ping"] = True
+            options["connect_args"] = {"keepalives": 1, "keepalives_idle": 30, "keepalives_interval": 10,
+                                       "keepalives_count": 3, "connect_timeout": 10}
         # JSON is written standard-only: a NaN or infinity anywhere is an error, never "NaN" in the database.
         options["json_serializer"] = lambda value: json.dumps(value, allow_nan=False)
         self.engine = create_engine(self.url, **options)
         if self.url.get_backend_name() == "sqlite":
             event.listen(self.engine, "connect", self._sqlite_pragmas)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
-        # One writer per company at a time (see app/store/lock.py). A shared server store would get an
-        # advisory-lock implementation of the same interface; until then one process at a time there.
-        self._run_lock: RunLock = (FileRunLock(self.database_file) if self.database_file is not None
-                                   else ProcessRunLock())
+        # One writer per company at a time (see app/store/lock.py): a file lock beside an SQLite file, an
+        # advisory lock on PostgreSQL (keyed by ``scope``: the NAV company and BILL organization).
+        self.scope = ""
+        self._run_lock: RunLock
+        if self.is_postgres:
+            self._run_lock = AdvisoryLock(self.engine, "run", self._lock_scope)
+        elif self.database_file is not None:
+            self._run_lock = FileRunLock(self.database_file)
+        else:
+            self._run_lock = ProcessRunLock()
         if migrate:
             self.migrate()
 
     @property
+    def is_postgres(self) -> bool:
+        return self.url.get_backend_name() == "postgresql"
+
+    @property
     def where(self) -> str:
-        return f"'{self.database_file}'" if self.database_file else f"({self.url.get_backend_name()})"
+        if self.database_file:
+            return f"'{self.database_file}'"
+        if self.is_postgres:  # never the password
+            return f"'{self.url.render_as_string(hide_password=True)}'"
+        return f"({self.url.get_backend_name()})"
+
+    def set_scope(self, nav_company: str, bill_organization: str) -> None:
+        """Whose data this store holds: the NAV company and BILL organization. Recorded in the store the first
+        time, so every process on it (serve, sync, any window) derives the same lock keys from it."""
+        scope = f"{nav_company.strip().casefold()}|{bill_organization.strip()}"
+        if not self.is_postgres:  # one workstation: nothing to share, nothing written
+            self.scope = scope
+            return
+        recorded = self.get_setting(SCOPE_SETTING)
+        if not recorded:
+            self.set_setting(SCOPE_SETTING, scope)
+        elif recorded != scope:
+            log.warning("This store belongs to %s, not %s: its locks stay those of %s", recorded, scope, recorded)
+        self.scope = ""  # read back from the store
+
+    def _lock_scope(self) -> str:
+        if not self.scope:
+            self.scope = str(self.get_setting(SCOPE_SETTING) or "")
+        with self.engine.connect() as connection:  # two stores (schemas) on one server never share a lock
+            schema_name = connection.execute(text("SELECT current_schema()")).scalar() or ""
+        return f"{self.url.database}|{schema_name}|{self.scope}"
+
+    def leader_lock(self) -> RunLock:
+        """On PostgreSQL: the lock whoever runs the scheduler and webhook listener holds (one per company).
+        On SQLite: one workstation is always its own leader; the run lock already keeps its processes apart."""
+        if self.is_postgres:
+            return AdvisoryLock(self.engine, "leader", self._lock_scope)
+        return ProcessRunLock()
 
     @staticmethod
     def _create_private_file(path: Path) -> None:
@@ -135,7 +190,16 @@ class Store:
                 with self.engine.connect() as connection:
                     if migrations.current_version(connection) == 0:
                         refuse_foreign(connection)
-            migrations.migrate(self.engine, self.database_file, target)
+            if self.is_postgres:  # two workstations starting at once: one migrates, the other waits
+                with self.engine.connect() as connection:
+                    connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATION_KEY})
+                    try:
+                        migrations.migrate(self.engine, None, target)
+                    finally:
+                        connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_KEY})
+                        connection.commit()
+            else:
+                migrations.migrate(self.engine, self.database_file, target)
         except ValueError as exc:
             raise StoreError(f"The connector's database {self.where} cannot be opened: {exc}.",
                              system="store") from None
@@ -502,5 +566,5 @@ def open_store(url: str | None = None, home: str | os.PathLike | None = None) ->
     if url is None:
         from app.config import app_paths
 
-        url = app_paths(home).ensure().database_url
+        url = app_paths(home).ensure().store_url
     return Store(url)

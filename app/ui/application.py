@@ -115,7 +115,7 @@ def open_session(home: str | Path | None, *, demo: bool, nav_flavor: str | None 
     from app.vault import DEMO_PASSPHRASE, Vault
 
     paths = app_paths(home).ensure()
-    store = open_store(paths.database_url)
+    store = open_store(paths.database_url if demo else paths.store_url)  # a team store, if one was joined
     session = ConnectorSession(paths=paths, store=store)
     session._closers.append(store.close)
     if demo:
@@ -144,7 +144,7 @@ def open_session(home: str | Path | None, *, demo: bool, nav_flavor: str | None 
         store.set_setting(PUSH_SETTING, dict(DEMO_PUSH))
     else:
         try:
-            session.vault = Vault.open(paths.database_url)
+            session.vault = Vault.open(store.engine)
         except Exception as error:  # a locked or broken keyring must not stop the window opening
             log.warning("The credentials vault could not be opened: %s", error)
         session.profiles = ProfileStore(paths, session.vault)

@@ -110,6 +110,16 @@ def build_service(store, profile, vault, *, demo_sandboxes=None) -> BuiltService
     bill = BillClient(build_bill_connection(profile, vault), session_id=session_id, on_session=save_session)
     built = BuiltService(service=None, closers=[nav.close, bill.close])
     try:
+        if getattr(store, "is_postgres", False):  # a team store: one leader per company runs schedule and webhooks
+            from app.push.leader import Leadership
+
+            store.set_scope(profile.nav.company or profile.nav.company_id, profile.bill.organization_id)
+            leadership = Leadership(store, "window")
+            if not leadership.try_lead():
+                who = leadership.leader()
+                raise RuntimeError(f"{'the leader (' + who + ')' if who else 'another connector'} runs them for "
+                                   "this company on the team store; Sync now still works here (it waits its turn)")
+            built.closers.append(leadership.release)
         engine: Any = SyncEngine(store, nav, bill, EngineSettings.load(store))
         if demo_sandboxes is not None:
             engine = DemoPayingEngine(engine, demo_sandboxes, store)

@@ -1,4 +1,5 @@
-"""Engine fixtures: a store on a temp SQLite file, real clients talking to the sandboxes over loopback."""
+"""Engine fixtures: a store on a temp SQLite file (and, in modules marked ``both_stores``, on PostgreSQL too:
+tests/postgres.py), real clients talking to the sandboxes over loopback."""
 
 from __future__ import annotations
 
@@ -19,8 +20,8 @@ def fast_retry() -> RetryPolicy:
 
 
 @pytest.fixture
-def store(tmp_path):
-    store = Store(f"sqlite:///{tmp_path / 'navbill.sqlite3'}")
+def store(store_url):
+    store = Store(store_url)
     yield store
     store.close()
 

@@ -5,8 +5,12 @@ from __future__ import annotations
 from collections import Counter
 from decimal import Decimal
 
+import pytest
+
 from app.store import schema as t
 from tests.engine.conftest import make_engine
+
+pytestmark = pytest.mark.both_stores  # these run on PostgreSQL too (tests/postgres.py)
 
 
 def bill_vendor_names(sandboxes) -> Counter:

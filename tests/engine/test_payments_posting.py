@@ -19,6 +19,8 @@ from app.sandbox import demo_data
 from app.sandbox.runner import running_sandboxes
 from tests.engine.conftest import make_engine
 
+pytestmark = pytest.mark.both_stores  # these run on PostgreSQL too (tests/postgres.py)
+
 AUTH = (demo_data.NAV_USER, demo_data.NAV_WEB_SERVICE_KEY)
 
 

@@ -27,14 +27,16 @@ FAULTS = "latency=5ms,5xx=0.2,ratelimit=0.05,drop=0.03,expire=0.05"
 MAX_FAULTY_RUNS = 6
 
 
-def run_with_faults(tmp_path, seed: int, faults: str = FAULTS) -> tuple[dict, dict, list[str]]:
-    """The demo workload under faults until it is accounted for, then one clean run.
+def run_with_faults(tmp_path, seed: int, faults: str = FAULTS,
+                    store_url: str = "") -> tuple[dict, dict, list[str]]:
+    """The demo workload under faults until it is accounted for, then one clean run (on ``store_url``, by
+    default an SQLite file).
 
     Returns (state after the clean run, reference state, per-run log lines)."""
     workload = Workload()
     history = []
     with running_sandboxes(seed="demo") as sandboxes:
-        store = Store(f"sqlite:///{tmp_path / 'faulty.sqlite3'}")
+        store = Store(store_url or f"sqlite:///{tmp_path / 'faulty.sqlite3'}")
         try:
             accounted_after = None
             for attempt in range(1, MAX_FAULTY_RUNS + 1):
@@ -79,6 +81,19 @@ def test_demo_sync_with_faults_completes_and_ends_in_the_fault_free_state(tmp_pa
     state, expected, history = run_with_faults(tmp_path, seed, faults)
     diff = differences(state, expected)
     assert not diff, (f"faults {faults} (sandbox seed {seed}) left a state different from a fault-free run:\n"
+                      + "\n".join(diff) + "\n" + "\n".join(history))
+
+
+def test_demo_sync_with_faults_on_a_postgres_team_store_ends_in_the_fault_free_state(tmp_path, rng):
+    """The same, with the store on PostgreSQL (tests/postgres.py; skipped without a server): the reference
+    run stays on SQLite, so the two backends must end in the same state."""
+    from tests.postgres import postgres_schema
+
+    seed = rng.randrange(1, 10_000)
+    with postgres_schema() as url:
+        state, expected, history = run_with_faults(tmp_path, seed, FAULTS, store_url=url)
+    diff = differences(state, expected)
+    assert not diff, (f"on PostgreSQL (sandbox seed {seed}) the state differs from a fault-free run:\n"
                       + "\n".join(diff) + "\n" + "\n".join(history))
 
 

@@ -25,16 +25,16 @@ ROOT = Path(__file__).resolve().parents[2]
 
 HOLD_THE_LOCK = """
 import sys, time
-from pathlib import Path
-from app.store.lock import FileRunLock
-with FileRunLock(Path(sys.argv[1])).hold("schedule", wait=0):
+from app.store import Store
+with Store(sys.argv[1], migrate=False).run_lock().hold("schedule", wait=0):
     print("holding", flush=True)
     time.sleep(60)
 """
 
 
-def hold_in_other_process(database: Path) -> subprocess.Popen:
-    holder = subprocess.Popen([sys.executable, "-c", HOLD_THE_LOCK, str(database)], cwd=ROOT, text=True,
+def hold_in_other_process(database: Path | str) -> subprocess.Popen:
+    url = database if isinstance(database, str) else f"sqlite:///{database}"
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_THE_LOCK, url], cwd=ROOT, text=True,
                               stdout=subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(ROOT),
                                                            "NAVBILL_PROCESS_ROLE": "serve"})
     assert holder.stdout.readline().strip() == "holding"
@@ -48,10 +48,10 @@ class _NoClient:
         raise AssertionError(f"a busy run must not call the clients ({name})")
 
 
-def test_a_second_process_waits_briefly_then_says_who_is_running(tmp_path):
-    database = tmp_path / "navbill.sqlite3"
-    store = Store(f"sqlite:///{database}")
-    holder = hold_in_other_process(database)
+@pytest.mark.both_stores
+def test_a_second_process_waits_briefly_then_says_who_is_running(store_url):
+    store = Store(store_url)  # SQLite: a file lock; PostgreSQL: an advisory lock on the holder's connection
+    holder = hold_in_other_process(store_url)
     try:
         engine = SyncEngine(store, _NoClient(), _NoClient(), lock_wait=0.5)
         started = time.monotonic()
@@ -61,7 +61,7 @@ def test_a_second_process_waits_briefly_then_says_who_is_running(tmp_path):
         assert 0.4 <= waited < 5
         [message] = report.errors
         assert message.startswith("A sync is already running (started ")
-        assert f"by serve (schedule), pid {holder.pid})" in message, message
+        assert "by serve" in message and f"(schedule), pid {holder.pid})" in message, message
         with store.session() as s:  # nothing was written: no run row for the run that did not start
             assert s.query(t.Run).count() == 0
         # A webhook's targeted run gets the same answer.
@@ -72,13 +72,20 @@ def test_a_second_process_waits_briefly_then_says_who_is_running(tmp_path):
         store.close()
 
 
-def test_a_killed_holder_leaves_no_stale_lock(tmp_path):
-    database = tmp_path / "navbill.sqlite3"
-    holder = hold_in_other_process(database)
-    holder.send_signal(signal.SIGKILL)
-    holder.wait()
-    with FileRunLock(database).hold("cli", wait=2):
-        pass
+@pytest.mark.both_stores
+def test_a_killed_holder_leaves_no_stale_lock(store_url):
+    store = Store(store_url)
+    holder = hold_in_other_process(store_url)
+    try:
+        with pytest.raises(RunBusyError):
+            with store.run_lock().hold("cli", wait=0):
+                pass
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()
+        with store.run_lock().hold("cli", wait=5):
+            pass
+    finally:
+        store.close()
 
 
 def test_two_engines_in_one_process_exclude_each_other(tmp_path):
@@ -235,3 +242,28 @@ def test_the_commands_refuse_an_emptied_database_and_store_check_runs_quick_chec
     assert database.stat().st_size == 0
     checked = _cli(home, "store", "check")
     assert checked.returncode == 1 and "is empty (0 bytes)" in checked.stdout
+
+
+def test_a_team_store_lock_is_released_by_the_key_it_was_taken_with():
+    """The company is recorded in a team store while a run holds its lock (the first sync of a profile): the
+    lock is still given back, and the next holder (any process, keyed by the recorded company) gets it."""
+    from tests.postgres import postgres_schema
+
+    with postgres_schema() as url:
+        first, second = Store(url), Store(url)
+        try:
+            with first.run_lock().hold("cli", wait=0):
+                first.set_scope("CRONUS Fabrication", "00802DEMOCRONUSFAB01")  # the key changes from here on
+            with second.run_lock().hold("cli", wait=0):
+                assert first.run_lock().holder() is not None  # both derive the same key now
+                with pytest.raises(RunBusyError):
+                    with first.run_lock().hold("cli", wait=0):
+                        pass
+            with first.engine.connect() as connection:  # nothing is left held on a pooled connection
+                from sqlalchemy import text
+
+                held = connection.execute(text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'")).scalar()
+            assert held == 0
+        finally:
+            first.close()
+            second.close()

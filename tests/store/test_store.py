@@ -1,4 +1,6 @@
-"""The store on a real SQLite file: migrations, privacy, errors, threads, and the UI's read/command API."""
+"""The store on a real SQLite file: migrations, privacy, errors, threads, and the UI's read/command API.
+
+The tests that use ``store`` run on PostgreSQL too (a throwaway server from .ci/run: tests/postgres.py)."""
 
 from __future__ import annotations
 
@@ -15,6 +17,8 @@ from app.store import Store, StoreError
 from app.store import schema as t
 from app.store.migrations import LATEST_VERSION
 
+pytestmark = pytest.mark.both_stores
+
 
 @pytest.fixture
 def db_file(tmp_path):
@@ -22,14 +26,21 @@ def db_file(tmp_path):
 
 
 @pytest.fixture
-def store(db_file):
+def file_store(db_file):
     store = Store(f"sqlite:///{db_file}")
     yield store
     store.close()
 
 
-def test_new_database_is_private_wal_and_at_latest_version(store, db_file):
-    assert store.schema_version() == LATEST_VERSION
+@pytest.fixture
+def store(store_url):
+    store = Store(store_url)
+    yield store
+    store.close()
+
+
+def test_new_database_is_private_wal_and_at_latest_version(file_store, db_file):
+    assert file_store.schema_version() == LATEST_VERSION
     assert stat.S_IMODE(db_file.stat().st_mode) == 0o600
     with sqlite3.connect(db_file) as raw:
         assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
@@ -85,8 +96,8 @@ def test_migrated_tables_have_exactly_the_columns_the_models_declare(store):
             assert {c["name"] for c in database.get_columns(name)} == set(table.columns.keys()), name
 
 
-def test_database_from_a_newer_app_is_refused(store, db_file):
-    with store.session() as s:
+def test_database_from_a_newer_app_is_refused(file_store, db_file):
+    with file_store.session() as s:
         s.add(t.SchemaVersion(version=LATEST_VERSION + 1))
     with pytest.raises(StoreError, match="newer version"):
         Store(f"sqlite:///{db_file}")
@@ -99,7 +110,7 @@ def test_damaged_file_gives_a_clear_message(tmp_path):
         Store(f"sqlite:///{damaged}")
 
 
-def test_locked_database_gives_a_clear_message(store, db_file, monkeypatch):
+def test_locked_database_gives_a_clear_message(file_store, db_file, monkeypatch):
     monkeypatch.setattr("app.store.store.BUSY_TIMEOUT_MS", 50)
     blocker = sqlite3.connect(db_file, isolation_level=None)
     blocker.execute("BEGIN EXCLUSIVE")
@@ -118,6 +129,26 @@ def test_money_round_trips_exactly(store):
         s.add(t.InvoiceLink(nav_number="108001", vendor_number="V00010", state="created",
                             amount=Decimal("1234567.89")))
     assert store.invoice_rows()[0].amount == Decimal("1234567.89")
+
+
+def test_money_is_exact_and_times_are_utc_in_the_database_itself(store, backend):
+    from datetime import UTC, datetime, timedelta, timezone
+
+    from sqlalchemy import text
+
+    at = datetime(2026, 11, 2, 10, 15, tzinfo=timezone(timedelta(hours=-5)))  # 15:15 UTC
+    with store.session() as s:
+        s.add(t.InvoiceLink(nav_number="108002", vendor_number="V00010", state="created",
+                            amount=Decimal("1130.10"), created_at=at))
+    with store.session() as s:
+        link = s.get(t.InvoiceLink, "108002")
+        assert str(link.amount) == "1130.10"  # the scale is kept: cents never become a float
+        assert link.created_at == at and link.created_at.tzinfo == UTC and link.created_at.hour == 15
+        raw = s.execute(text("SELECT amount, created_at FROM invoice_links")).one()
+    if backend == "postgres":  # NUMERIC and timestamp with time zone, not text
+        assert raw.amount == Decimal("1130.10") and raw.created_at.utcoffset() is not None
+    else:
+        assert raw.amount == "1130.10"
 
 
 def test_number_series_counts_up_and_bookmarks_never_move_back(store):
@@ -185,7 +216,7 @@ def test_reads_from_another_thread_while_a_writer_holds_a_transaction(store):
         reader.join(timeout=30)
     assert reads == [1]
     with store.session() as s:
-        assert s.scalars(select(t.Setting.key)).all() == ["k", "other"]
+        assert s.scalars(select(t.Setting.key).order_by(t.Setting.key)).all() == ["k", "other"]
 
 
 def test_pending_fields_left_empty_are_sql_null_and_json_set_ignores_old_json_null_rows(store):

@@ -95,7 +95,12 @@ def _stop_event() -> threading.Event:
 
 def _wait(run_for: float, stop: threading.Event | None = None) -> None:
     stop = stop or _stop_event()
-    stop.wait(run_for if run_for > 0 else None)
+    deadline = time.monotonic() + run_for if run_for > 0 else None
+    # Short waits, never one long one: a SIGTERM the kernel hands to another thread runs its Python handler only
+    # when the main thread next wakes, so one long wait could sleep through it until --run-for ran out.
+    while not stop.wait(0.25):
+        if deadline is not None and time.monotonic() >= deadline:
+            return
 
 
 def _follow(leadership, stop: threading.Event, where: str) -> bool:

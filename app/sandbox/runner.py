@@ -241,7 +241,8 @@ def main(args) -> int:
                 print(f"  NAVBILL_SECRET_VALUE={_quote(value)} {program} profile secret sandbox {key}")
             print(f"  (or start the sandboxes with --write-profile sandbox; then `{program} check --profile sandbox`)")
         print("Ctrl+C to stop.", flush=True)
-        stop.wait()
+        while not stop.wait(0.25):  # short waits: a signal taken by another thread runs its handler on wake-up
+            pass
     finally:
         stop_sandboxes(running)
     return 0

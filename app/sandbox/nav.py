@@ -62,7 +62,7 @@ from app.sandbox.nav_http import (
 )
 from app.sandbox.nav_metadata import api_metadata, classic_metadata
 from app.sandbox.nav_ntlm import AUTHENTICATE_MESSAGE, NEGOTIATE_MESSAGE, NtlmAcceptor, message_type
-from app.sandbox.nav_odata import ODataSyntaxError, parse_key_segment
+from app.sandbox.nav_odata import ODataNotSupported, ODataSyntaxError, parse_key_segment
 from app.sandbox.nav_pages import ClassicPages
 from app.sandbox.nav_webhooks import Webhooks
 
@@ -313,6 +313,8 @@ class NavSandbox(SandboxApp):
             return error.response()
         except NavError as error:
             return ODataError(error.status, error.code, error.message).response()
+        except ODataNotSupported as error:
+            return ODataError(400, "BadRequest", str(error)).response()
         except ODataSyntaxError as error:
             return ODataError(400, "BadRequest_NotFound", f"Bad Request - Error in query syntax. {error}").response()
 

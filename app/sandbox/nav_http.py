@@ -73,6 +73,8 @@ class View:
     # a cheaper row source for a given $filter text (e.g. ``Entry_No gt 41`` → start after entry 41); the
     # filter is still applied to every row it yields
     narrow: Callable[[str], Rows | None] | None = None
+    # 'or' across different fields: refused by NAV/BC (AL record filters cannot express it; odata-known-limitations)
+    distinct_or: bool = False
 
     def key_of(self, projected: dict) -> tuple:
         return tuple(projected[k] for k in self.keys)
@@ -194,7 +196,7 @@ def page_size_of(request: Request, maximum: int) -> int:
 def collection(request: Request, view: View, url: str, context: str, max_page_size: int,
                rows: Rows | None = None) -> Response:
     query = request.query
-    predicate = parse_filter(query["$filter"], set(view.fields)) if query.get("$filter") else None
+    predicate = parse_filter(query["$filter"], set(view.fields), view.distinct_or) if query.get("$filter") else None
     page_size = page_size_of(request, max_page_size)
     top = _non_negative(query, "$top")
     skip = _non_negative(query, "$skip") or 0

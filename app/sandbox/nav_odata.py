@@ -88,6 +88,8 @@ class _FilterParser:
         self.tokens = _tokenize(text)
         self.index = 0
         self.fields = fields
+        self.seen: list[str] = []  # property names in the order the comparisons were parsed
+        self.distinct_or = False  # an 'or' joins comparisons on different properties
 
     def peek(self) -> tuple[str, Any] | None:
         return self.tokens[self.index] if self.index < len(self.tokens) else None
@@ -106,10 +108,13 @@ class _FilterParser:
         return predicate
 
     def parse_or(self) -> Predicate:
+        start = len(self.seen)
         left = self.parse_and()
         while self.peek() == ("word", "or"):
             self.take()
             right = self.parse_and()
+            if len(set(self.seen[start:])) > 1:
+                self.distinct_or = True
             left = (lambda a, b: lambda row: a(row) or b(row))(left, right)
         return left
 
@@ -146,6 +151,7 @@ class _FilterParser:
         kind, literal = self.take()
         if kind != "literal":
             raise ODataSyntaxError(f"A literal value is expected after '{operator}' in '{self.text}'.")
+        self.seen.append(name)
         return _comparison(name, operator, literal)
 
 
@@ -185,8 +191,19 @@ def _comparison(name: str, operator: str, literal: Any) -> Predicate:
     return check
 
 
-def parse_filter(text: str, fields: set[str]) -> Predicate:
-    return _FilterParser(text, fields).parse()
+class ODataNotSupported(ODataSyntaxError):
+    """A filter NAV understands but refuses (classic pages: 'or' across different fields)."""
+
+
+def parse_filter(text: str, fields: set[str], distinct_or: bool = True) -> Predicate:
+    """``distinct_or=False``: refuse ``or`` across different properties, as NAV/BC do (AL record filters are
+    per field; odata-known-limitations: "The 'OR' operator is not supported on distinct fields on an OData
+    filter.")."""
+    parser = _FilterParser(text, fields)
+    predicate = parser.parse()
+    if parser.distinct_or and not distinct_or:
+        raise ODataNotSupported("The 'OR' operator is not supported on distinct fields on an OData filter.")
+    return predicate
 
 
 _NAMED_KEY = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*)\s*=\s*('(?:[^']|'')*'|[^,]+)\s*(?:,|$)")

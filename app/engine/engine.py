@@ -1137,13 +1137,15 @@ class SyncEngine:
         if nav_now is None and first_merge:
             vendor = self._nav_call(self.nav.get_vendor, link.nav_number)
             if vendor is None:
-                raise RecordError("the NAV vendor no longer exists", system="NAV", record=f"vendor {link.nav_number}")
+                raise RecordError("the NAV vendor no longer exists or could not be read (see its own item)",
+                                  system="NAV", record=f"vendor {link.nav_number}")
             nav_now, etag = vendor.fields.as_dict(), vendor.etag
         bill_now = link.bill_pending
         if bill_now is None and first_merge:
             vendor = self._bill_call(self.bill.get_vendor, link.bill_id)
             if vendor is None:
-                raise RecordError("the BILL vendor no longer exists", system="BILL", record=f"vendor {link.bill_id}")
+                raise RecordError("the BILL vendor no longer exists or could not be read (see its own item)",
+                                  system="BILL", record=f"vendor {link.bill_id}")
             bill_now = vendor.fields.as_dict()
         nav_now = nav_now if nav_now is not None else link.nav_snapshot
         bill_now = bill_now if bill_now is not None else link.bill_snapshot

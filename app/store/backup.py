@@ -56,8 +56,8 @@ def restore_hint(database_file: Path | None) -> str:
     """What to do about a damaged or lost database, in one or two sentences."""
     backups = list_backups(database_file) if database_file is not None else []
     if backups:
-        return (f"Restore the newest backup ({_when(backups[0])}) with: {restore_command(backups[0])} "
-                f"({len(backups)} backup(s) in {backup_dir(database_file)}).")
+        return (f"Close the window and stop serve, then restore the newest backup ({_when(backups[0])}) with: "
+                f"{restore_command(backups[0])} ({len(backups)} backup(s) in {backup_dir(database_file)}).")
     return ("There is no backup of it yet. Move the file away to start afresh: the next sync recognises the "
             "vendors, bills and payments NAV and BILL already hold and creates none of them twice.")
 

@@ -1063,7 +1063,7 @@ class SyncEngine:
             self._check_cancel()
             bill_id = row.key.split(":", 1)[1]
             fields = VendorFields.from_dict(row.payload["fields"])
-            self._guard("vendors", "bill_vendor", bill_id, f"BILL vendor {fields.name}",
+            self._guard("vendors", "bill_vendor", bill_id, f"BILL vendor {shown(fields.name)}",
                         lambda bill_id=bill_id, fields=fields: self._create_nav_vendor(bill_id, fields))
         for row in self.outbox.unfinished("create_bill_vendor"):
             self._check_cancel()

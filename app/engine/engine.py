@@ -1363,7 +1363,7 @@ class SyncEngine:
             self._check_cancel()
             bill_id = row.key.split(":", 1)[1]
             fields = VendorFields.from_dict(row.payload["fields"])
-            self._guard("vendors", "bill_vendor", bill_id, f"BILL vendor {fields.name}",
+            self._guard("vendors", "bill_vendor", bill_id, f"BILL vendor {shown(fields.name)}",
                         lambda bill_id=bill_id, fields=fields: self._create_nav_vendor(bill_id, fields))
         for row in self.outbox.unfinished("create_bill_vendor"):
             self._check_cancel()
@@ -1438,13 +1438,15 @@ class SyncEngine:
         if nav_now is None and first_merge:
             vendor = self._nav_call(self.nav.get_vendor, link.nav_number)
             if vendor is None:
-                raise RecordError("the NAV vendor no longer exists", system="NAV", record=f"vendor {link.nav_number}")
+                raise RecordError("the NAV vendor no longer exists or could not be read (see its own item)",
+                                  system="NAV", record=f"vendor {link.nav_number}")
             nav_now, etag = vendor.fields.as_dict(), vendor.etag
         bill_now = link.bill_pending
         if bill_now is None and first_merge:
             vendor = self._bill_call(self.bill.get_vendor, link.bill_id)
             if vendor is None:
-                raise RecordError("the BILL vendor no longer exists", system="BILL", record=f"vendor {link.bill_id}")
+                raise RecordError("the BILL vendor no longer exists or could not be read (see its own item)",
+                                  system="BILL", record=f"vendor {link.bill_id}")
             bill_now = vendor.fields.as_dict()
         nav_now = nav_now if nav_now is not None else link.nav_snapshot
         bill_now = bill_now if bill_now is not None else link.bill_snapshot

@@ -15,12 +15,13 @@ import os
 import shlex
 import sqlite3
 import sys
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 log = logging.getLogger("navbill.store")
 
 DEFAULT_KEEP = 7
+DEFAULT_SPACING = timedelta(hours=1)  # older copies at least this far apart (the newest is always fresh)
 BACKUP_DIR = "backups"
 SUFFIX = ".bak"
 
@@ -56,10 +57,18 @@ def restore_hint(database_file: Path | None) -> str:
     """What to do about a damaged or lost database, in one or two sentences."""
     backups = list_backups(database_file) if database_file is not None else []
     if backups:
-        return (f"Restore the newest backup ({_when(backups[0])}) with: {restore_command(backups[0])} "
-                f"({len(backups)} backup(s) in {backup_dir(database_file)}).")
+        return (f"Close the window and stop serve, then restore the newest backup ({_when(backups[0])}) with: "
+                f"{restore_command(backups[0])} ({len(backups)} backup(s) in {backup_dir(database_file)}).")
     return ("There is no backup of it yet. Move the file away to start afresh: the next sync recognises the "
             "vendors, bills and payments NAV and BILL already hold and creates none of them twice.")
+
+
+def _stamp(backup: Path) -> datetime | None:
+    stamp = backup.name[:-len(SUFFIX)].rsplit(".", 1)[-1]
+    try:
+        return datetime.strptime(stamp[:15], "%Y%m%dT%H%M%S")
+    except ValueError:
+        return None
 
 
 def _when(backup: Path) -> str:
@@ -70,8 +79,12 @@ def _when(backup: Path) -> str:
         return stamp
 
 
-def make_backup(database_file: Path, keep: int | None = None) -> Path:
-    """Copy the live database with the online backup API; keep the newest ``keep`` copies."""
+def make_backup(database_file: Path, keep: int | None = None, spacing: timedelta = DEFAULT_SPACING) -> Path:
+    """Copy the live database with the online backup API; keep the newest ``keep`` copies.
+
+    The newest copy is always the state after the last successful run. Older copies stay at least ``spacing``
+    apart (the previous newest is dropped when it is closer than that to the one before it), so `serve`'s
+    frequent polls do not push a day's history out of the ``keep`` copies within half an hour."""
     keep = default_keep() if keep is None else keep
     folder = backup_dir(database_file)
     old = os.umask(0o077)
@@ -97,6 +110,12 @@ def make_backup(database_file: Path, keep: int | None = None) -> Path:
             target.chmod(0o600)
     finally:
         os.umask(old)
+    backups = list_backups(database_file)
+    if len(backups) >= 3 and spacing > timedelta(0):
+        previous, before = _stamp(backups[1]), _stamp(backups[2])
+        if previous and before and previous - before < spacing:  # an in-between copy, too close to the one before
+            with contextlib.suppress(OSError):
+                backups[1].unlink()
     for stale in list_backups(database_file)[keep:]:
         with contextlib.suppress(OSError):
             stale.unlink()

@@ -220,11 +220,11 @@ class Store:
         """The lock every sync run holds for its whole length (``RunLock.hold``)."""
         return self._run_lock
 
-    def backup(self, keep: int | None = None) -> Path | None:
+    def backup(self, keep: int | None = None, **options: Any) -> Path | None:
         """A rolling backup (SQLite online backup API) after a successful run; None for a non-file store."""
         if self.database_file is None:
             return None
-        return make_backup(self.database_file, keep)
+        return make_backup(self.database_file, keep, **options)
 
     @contextlib.contextmanager
     def session(self) -> Iterator[Session]:

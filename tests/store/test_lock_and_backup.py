@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -187,7 +188,7 @@ def test_backups_roll_and_one_restores_with_the_printed_command(tmp_path):
     for n in range(5):
         with store.session() as s:
             s.add(t.Setting(key=f"k{n}", value=n))
-        made.append(store.backup(keep=3))
+        made.append(store.backup(keep=3, spacing=timedelta(0)))
     store.close()
     kept = list_backups(path)
     assert kept == sorted(made[-3:], reverse=True)
@@ -208,6 +209,20 @@ def test_backups_roll_and_one_restores_with_the_printed_command(tmp_path):
     finally:
         store.close()
     assert any(p.name.startswith("navbill.sqlite3.replaced-") for p in path.parent.iterdir())
+
+
+def test_frequent_runs_keep_hourly_history_and_a_fresh_newest_copy(tmp_path):
+    path = tmp_path / "navbill.sqlite3"
+    store = Store(f"sqlite:///{path}")
+    try:
+        for _ in range(6):  # six runs within a second: the first and the last copy stay
+            store.backup()
+        kept = list_backups(path)
+        assert len(kept) == 2
+        store.backup(spacing=timedelta(0))
+        assert len(list_backups(path)) == 3
+    finally:
+        store.close()
 
 
 def test_a_damaged_backup_is_not_restored(tmp_path):

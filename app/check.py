@@ -845,6 +845,23 @@ def _guarded(check: Callable, connection, recorder: _Recorder, side: str, allow_
                      "Send the log file to support.")
 
 
+def store_step(store) -> CheckStep:
+    """The connector's own database as one step: ``PRAGMA quick_check`` and where its backups are (SQLite only;
+    a team store on PostgreSQL is the database server's to check)."""
+    from pathlib import Path
+
+    from app.store.integrity import check_database
+
+    if store.url.get_backend_name() != "sqlite" or not store.url.database:
+        return CheckStep("Store", "store", "Database", SKIPPED,
+                         "A team store on PostgreSQL: its server checks and backs it up (pg_amcheck, pg_dump).")
+    ok, line = check_database(Path(store.url.database))
+    if ok:
+        return CheckStep("Store", "store", "Database", PASS, line)
+    return CheckStep("Store", "store", "Database", FAIL, line,
+                     "Close the window and stop serve, then restore a backup with the command shown.")
+
+
 def vault_step(vault) -> CheckStep:
     """The vault's status as one step (the CLI and the window show it above the two sides)."""
     status = vault.backend_status()
@@ -975,12 +992,14 @@ def _run_profile(paths, profile_name: str | None, show: Callable[[CheckStep], No
             unlock(vault, "check")  # asks for the passphrase on the terminal; a wrong one is the vault's error
     first = vault_step(vault)
     show(first)
+    database_step = store_step(database)
+    show(database_step)
     if not vault.is_unlocked:
-        return CheckReport([first])
+        return CheckReport([database_step, first])
     from app.engine.settings import EngineSettings
 
     report = run_checks(build_nav_connection(profile, vault), build_bill_connection(profile, vault),
                         progress=show, allow_write=not profile.is_production,
                         payment_journal=_journal_of(EngineSettings.load(database)))
-    report.steps.insert(0, first)
+    report.steps[0:0] = [database_step, first]
     return report

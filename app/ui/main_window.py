@@ -7,6 +7,7 @@ shown is always what the store holds.
 
 from __future__ import annotations
 
+import html
 import logging
 import threading
 from collections.abc import Callable
@@ -282,7 +283,20 @@ class MainWindow(QMainWindow):
         readme = self.readme_location().toString()
         return (f"<b>{APP_NAME} {__version__}</b> — keeps Microsoft Dynamics NAV / Business Central and BILL in "
                 f"step.<br><br>Data folder: {paths.data_dir}<br>Log file: {log_file}<br>"
-                f"Settings folder: {paths.config_dir}<br><br><a href=\"{readme}\">User guide (README)</a>")
+                f"Settings folder: {paths.config_dir}<br>{html.escape(self.backups_text(paths))}<br><br>"
+                f"<a href=\"{readme}\">User guide (README)</a>")
+
+    @staticmethod
+    def backups_text(paths) -> str:
+        """Where the database's rolling backups are and the one command that restores the newest."""
+        from app.store.backup import backup_dir, list_backups, restore_command
+
+        backups = list_backups(paths.database_file)
+        if not backups:
+            return (f"Backups: none yet in {backup_dir(paths.database_file)} (one is made after each successful "
+                    "sync; the last 7 are kept).")
+        return (f"Backups: {len(backups)} in {backup_dir(paths.database_file)}. To restore the newest, quit the "
+                f"window and stop serve, then run: {restore_command(backups[0])}")
 
     def about_box(self) -> QMessageBox:
         box = QMessageBox(QMessageBox.Icon.Information, f"About {APP_NAME}", self.about_text(),

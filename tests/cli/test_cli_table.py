@@ -526,3 +526,10 @@ def test_exit_code_and_status_agree_on_a_run_with_faults(homes):
     if failed:  # a run with failed records is never "done" (it used to exit 0)
         assert result.code != 0 and data["status"] in ("failed", "unreachable")
         assert any(item["state"] == "failed" and item["reason"] for item in data["waiting"])
+
+
+def test_check_runs_quick_check_on_the_database_and_names_the_restore_command(sandbox):
+    _running, home = sandbox
+    result = cli(home, "check", "--profile", "sb", "--json")
+    step = next(s for s in result.json()["steps"] if s["key"] == "store")
+    assert step["status"] == "pass" and "PRAGMA quick_check ok" in step["detail"]

@@ -510,3 +510,16 @@ def test_pending_invoice_skip_asks_for_a_note_and_names_the_invoice(qtbot, windo
     when_modal(SkipDialog, note_and_skip)
     run_and_wait(qtbot, window, lambda: qtbot.mouseClick(tab.skip_button, Qt.MouseButton.LeftButton))
     assert seen_store_skips(seeded_store) == [("PI-1003", "credited by the vendor")]
+
+
+def test_help_about_says_where_the_backups_are_and_how_to_restore_one(window, tmp_path):
+    from app.config import app_paths
+    from app.store.backup import backup_dir
+
+    window.paths = app_paths(tmp_path / "home")
+    assert "Backups: none yet" in window.about_text()
+    folder = backup_dir(window.paths.database_file)
+    folder.mkdir(parents=True)
+    (folder / f"{window.paths.database_file.name}.20261201T120000000000.bak").write_bytes(b"")
+    text = window.about_text()
+    assert "Backups: 1 in" in text and "store restore" in text and "stop serve" in text

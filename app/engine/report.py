@@ -72,8 +72,8 @@ COUNT_WORDS = {
                 ("failed", "failed"), ("conflicts", "conflicts")),
     "invoices": (("created", "bills created"), ("updated", "updated"), ("skipped", "skipped"), ("held", "held"),
                  ("failed", "failed")),
-    "payments": (("created", "posted to NAV"), ("updated", "updated"), ("skipped", "skipped"), ("held", "held"),
-                 ("failed", "failed")),
+    "payments": (("created", "posted to NAV"), ("waiting", "waiting in NAV's journal for the accountant"),
+                 ("updated", "confirmed posted"), ("skipped", "skipped"), ("held", "held"), ("failed", "failed")),
 }
 
 

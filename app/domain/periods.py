@@ -29,7 +29,11 @@ class AllowedPostingDates:
             return "not readable"
         if self.start is None and self.end is None:
             return "no limit"
-        return f"{self.start.isoformat() if self.start else 'any date'} to {self.end.isoformat() if self.end else 'any date'}"
+        if self.end is None:
+            return f"from {self.start.isoformat()} on"
+        if self.start is None:
+            return f"up to {self.end.isoformat()}"
+        return f"{self.start.isoformat()} to {self.end.isoformat()}"
 
 
 UNKNOWN_POSTING_DATES = AllowedPostingDates(known=False)

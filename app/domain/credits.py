@@ -35,7 +35,8 @@ class VendorCredit:
 
 @dataclass(frozen=True)
 class PostedCreditMemo:
-    """A posted NAV purchase credit memo (Business Central API v2.0 ``purchaseCreditMemos``, BC 22/23+)."""
+    """A posted NAV purchase credit memo (Business Central API v2.0 ``purchaseCreditMemos``, BC 22/23+, or NAV
+    2016-2018 pages 147/141)."""
 
     number: str
     vendor_number: str

@@ -1,7 +1,8 @@
 """Vendor credits: posted NAV purchase credit memos become BILL vendor credits for the same vendor, exactly once.
 
 Facts and sources: docs/vendor-credits.md. Runs inside the invoices flow (after the invoices), on the NAV that
-offers credit memos (Business Central API v2.0 from BC 22/23); elsewhere it does nothing and README says so.
+offers credit memos (Business Central API v2.0 from BC 22/23; NAV 2016-2018 pages 147/141 where published);
+elsewhere it does nothing and README says so.
 
 * Lines are mapped exactly like an invoice's (G/L account → BILL chart of accounts, dimensions →
   classifications); a memo with an unmappable line, of an unlinked vendor, or in another currency is held in

@@ -350,8 +350,9 @@ class NavCompany:
         return header, lines
 
     def post_credit_memo(self, memo: demo_data.DemoInvoice, when: datetime | None = None) -> dict:
-        """A posted purchase credit memo (Purch. Cr. Memo Hdr./Line), as API v2.0 purchaseCreditMemos shows it.
-        Not simulated: its vendor ledger and G/L entries (so it stays Open) and applying it to an invoice."""
+        """A posted purchase credit memo (Purch. Cr. Memo Hdr./Line), as API v2.0 purchaseCreditMemos and pages
+        147/140/141 show it, with its vendor ledger entry (Document Type Credit Memo, a positive amount, open until
+        a journal line applied to it closes it). Not simulated: its G/L entries."""
         when = when or self.now()
         header, lines = self._document_rows(memo, posted=True)
         for line in lines:
@@ -359,6 +360,18 @@ class NavCompany:
         header["Vendor_Cr_Memo_No"] = header.pop("Vendor_Invoice_No")
         header["SystemId"] = guid("credit-memo", memo.number)
         header["SystemModifiedAt"] = when
+        entry_no = self.next_entry_no
+        self.next_entry_no += 1
+        header["_vle"] = entry_no
+        amount = header["Amount_Including_VAT"]
+        entry = self._invoice_entry(entry_no, {**header, "Vendor_Invoice_No": header["Vendor_Cr_Memo_No"]})
+        entry.update({"Document_Type": "Credit Memo", "Description": f"Credit Memo {memo.number}",
+                      "Original_Amount": amount, "Original_Amt_LCY": amount, "Amount": amount, "Amount_LCY": amount,
+                      "Debit_Amount": amount, "Debit_Amount_LCY": amount, "Credit_Amount": Decimal("0"),
+                      "Credit_Amount_LCY": Decimal("0"), "Remaining_Amount": amount, "Remaining_Amt_LCY": amount,
+                      "_v": self.version()})
+        self.vendor_ledger.put(entry_no, entry)
+        self._add_balance(memo.vendor_number, -amount)
         self.credit_memos[memo.number] = header
         self.on_change("purchaseCreditMemos", header["SystemId"], "created")
         return header

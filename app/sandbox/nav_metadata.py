@@ -14,7 +14,7 @@ from xml.sax.saxutils import quoteattr
 
 from app.sandbox import nav_enums
 from app.sandbox.nav_fields import API_FIELDS
-from app.sandbox.nav_pages import LINES_PART, SERVICES, ClassicPages, field_kind
+from app.sandbox.nav_pages import CREDIT_LINES_PART, LINES_PART, SERVICES, ClassicPages, field_kind
 
 _HEAD = ('<?xml version="1.0" encoding="utf-8"?>\n<edmx:Edmx Version="4.0" '
          'xmlns:edmx="http://docs.oasis-open.org/odata/ns/edmx"><edmx:DataServices>')
@@ -34,6 +34,7 @@ def classic_metadata(pages: ClassicPages) -> str:
                  + "</EntityType>")
     services = dict(SERVICES)
     services["PostedPurchaseInvoice" + LINES_PART] = 139
+    services["PostedPurchaseCreditMemo" + CREDIT_LINES_PART] = 141
     for service, page in services.items():
         view = pages.view(service)
         if view is None:

@@ -13,12 +13,17 @@
 | ``DimensionValues``          | 537  | read-only here          |
 | ``GeneralLedgerSetup``       | 118  | read-only here          |
 | ``PaymentJournal``           | 256  | insert, modify, delete  |
+| ``PostedPurchaseCreditMemos`` | 147 | read-only, no parts     |
+| ``PostedPurchaseCreditMemo``  | 140 | read-only; part ``PostedPurchaseCreditMemoPurchCrMemoLines`` (page 141) |
+| ``PostedPurchaseCreditMemoLines`` | 141 | read-only           |
 
 Property names are exactly the page controls of the ground truth (``nav_fields.PAGE_FIELDS``; US localization
 adds ``Federal_ID_No`` and ``IRS_1099_Code`` to page 26). Options are captions in the server's language
 (``nav_enums``). No page has a modification timestamp except 26/27's ``Last_Date_Modified`` (a date), no
 ``SystemId``, no bound action: NAV 2016–2018 cannot post over OData. Page 256 applies NO template or batch
 filter over OData (its OnOpenPage exits for ODataV4 clients): it lists the lines of every journal.
+Pages 147/140/141 (posted purchase credit memos) follow docs/nav_credit_memo_truth.json (NAV 2018 page sources):
+page 141 carries only shortcut dimensions 1 and 2, page 147 has no vendor credit memo number (page 140 has it).
 Page 118 serves a subset of its controls (posting range, dimensions, currency), names checked against
 ``GeneralLedgerSetup.Page.al`` in StefanMaron/MSDyn365BC.Code.History.
 """
@@ -50,10 +55,12 @@ SERVICES = {  # published service name -> page
     "Vendor": 26, "VendorList": 27, "PostedPurchaseInvoice": 138, "PostedPurchaseInvoiceLines": 139,
     "PostedPurchaseInvoices": 146, "VendorLedgerEntries": 29, "ChartOfAccounts": 16, "Dimensions": 536,
     "DimensionValues": 537, "GeneralLedgerSetup": 118, "PaymentJournal": 256,
+    "PostedPurchaseCreditMemos": 147, "PostedPurchaseCreditMemo": 140, "PostedPurchaseCreditMemoLines": 141,
 }
 LINES_PART = "PurchInvLines"  # page 138's part control -> navigation property <ServiceName>PurchInvLines
+CREDIT_LINES_PART = "PurchCrMemoLines"  # page 140's part control (NAV 2018 source: Name=PurchCrMemoLines, Page141)
 
-_BOOL = {"Privacy_Blocked", "Disable_Search_by_Name", "Tax_Liable", "Prices_Including_VAT",
+_BOOL = {"Paid", "Privacy_Blocked", "Disable_Search_by_Name", "Tax_Liable", "Prices_Including_VAT",
          "Allow_Multiple_Posting_Groups", "Block_Payment_Tolerance", "Exclude_from_Pmt_Practices", "Cancelled",
          "Corrective", "Closed", "Open", "Reversed", "Exported_to_Payment_File", "Direct_Posting", "Use_Tax",
          "Allow_Invoice_Disc", "Depr_Acquisition_Cost", "Depr_until_FA_Posting_Date", "Applied_Yes_No",
@@ -191,6 +198,54 @@ class ClassicPages:
         return self._project(139, row, {"FilteredTypeField": row.get("Type", " "),
                                         **self._shortcut_dims(row, bracketed=True)})
 
+    def project_credit_memo_list(self, row: dict) -> dict:
+        """Page 147: Remaining Amount and Paid are FlowFields over the memo's vendor ledger entry (INFERRED sign:
+        as page 146, the entry's remaining amount negated)."""
+        entry = self.company.vendor_ledger.get(row.get("_vle")) if row.get("_vle") else None
+        entry = entry or {}
+        return self._project(147, row, {"Remaining_Amount": -entry.get("Remaining_Amount", Decimal("0")),
+                                        "Paid": bool(entry) and not entry.get("Open", True)})
+
+    def project_credit_memo_line(self, row: dict) -> dict:
+        memo = self.company.credit_memos.get(row["Document_No"]) or {}
+        return self._project(141, row, {"FilteredTypeField": row.get("Type", " "),
+                                        "Total_Amount_Excl_VAT": memo.get("Amount", Decimal("0")),
+                                        "Total_Amount_Incl_VAT": memo.get("Amount_Including_VAT", Decimal("0")),
+                                        "Total_VAT_Amount": memo.get("Amount_Including_VAT", Decimal("0"))
+                                        - memo.get("Amount", Decimal("0")),
+                                        "Shortcut_Dimension_1_Code": self._shortcut_dims(row, True).get(
+                                            "Shortcut_Dimension_1_Code", ""),
+                                        "Shortcut_Dimension_2_Code": self._shortcut_dims(row, True).get(
+                                            "Shortcut_Dimension_2_Code", "")})
+
+    def _credit_memo_rows(self, after: Any = None) -> Iterator[tuple[Any, dict]]:
+        memos = self.company.credit_memos
+        for number in sorted(memos):
+            if after is None or number > after:
+                yield number, memos[number]
+
+    def _credit_lines_rows(self, number: str | None = None):
+        def rows(after: Any = None) -> Iterator[tuple[Any, dict]]:
+            memos = self.company.credit_memos
+            for memo_no in ([number] if number is not None else sorted(memos)):
+                for line in (memos.get(memo_no) or {}).get("_lines", []):
+                    key = (line["Document_No"], line["Line_No"])
+                    if after is None or key > tuple(after):
+                        yield key, line
+
+        return rows
+
+    def _narrow_credit_lines(self, text: str):
+        match = re.search(r"Document_No eq '([^']*)'", text)
+        if match and " or " not in f" {text} ":
+            return self._credit_lines_rows(match.group(1))
+        return None
+
+    def _credit_lines_view(self, name: str, rows) -> View:
+        return View(name, f"NAV.{name}", self.page_fields(141), PAGE_KEYS[141], rows, self.project_credit_memo_line,
+                    get=lambda key: next((line for k, line in rows(None) if k == tuple(key)), None),
+                    narrow=self._narrow_credit_lines)
+
     def project_account(self, row: dict) -> dict:
         net = Decimal("0")
         if row.get("Account_Type") == "Posting":
@@ -315,6 +370,8 @@ class ClassicPages:
             view = self._lines_view(service, self._lines_rows)
             view.narrow = self._narrow_lines
             return view
+        if service == f"PostedPurchaseCreditMemo{CREDIT_LINES_PART}":
+            return self._credit_lines_view(service, self._credit_lines_rows())
         if page is None:
             return None
         company = self.company
@@ -343,6 +400,17 @@ class ClassicPages:
         if page == 146:
             return View(service, entity, fields, keys, company.invoices.iter_from, self.project_invoice_list,
                         get=lambda key: company.invoices.get(key[0]), expandable=False)
+        if page == 147:
+            return View(service, entity, fields, keys, self._credit_memo_rows, self.project_credit_memo_list,
+                        get=lambda key: company.credit_memos.get(key[0]), expandable=False)
+        if page == 140:
+            view = View(service, entity, fields, keys, self._credit_memo_rows, lambda row: self._project(140, row),
+                        get=lambda key: company.credit_memos.get(key[0]))
+            view.children[f"{service}{CREDIT_LINES_PART}"] = lambda row: self._credit_lines_view(
+                f"{service}{CREDIT_LINES_PART}", self._credit_lines_rows(row["No"]))
+            return view
+        if page == 141:
+            return self._credit_lines_view(service, self._credit_lines_rows())
         if page == 29:
             return View(service, entity, fields, keys, self._ledger_all,
                         lambda row: self._project(29, row), get=lambda key: company.vendor_ledger.get(key[0]),

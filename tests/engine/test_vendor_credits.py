@@ -1,6 +1,6 @@
 """Posted NAV purchase credit memos become BILL vendor credits, exactly once (Business Central API v2.0 sandbox,
 real sockets): mapped lines, held with the reason when a line or the vendor cannot go, never twice (not on a second
-run, not with a lost store). NAV 2016-2018 pages: nothing is read (not verified yet; docs/vendor-credits.md)."""
+run, not with a lost store). The same on NAV 2016-2018's pages 147/141 (docs/nav_credit_memo_truth.json)."""
 
 from __future__ import annotations
 
@@ -66,14 +66,38 @@ def test_credit_memos_become_vendor_credits_exactly_once(store, sandboxes, tmp_p
     engine.bill.close()
 
 
-def test_classic_nav_reads_no_credit_memos(store):
+def test_classic_nav_credit_memos_become_vendor_credits_exactly_once(store, tmp_path):
+    """NAV 2016-2018: pages 147/141 read into the same credit as Business Central's; once, also with a lost store."""
     from app.sandbox.runner import running_sandboxes
 
     with running_sandboxes(seed="demo", nav_flavor="classic") as sandboxes:
         engine = make_engine(store, sandboxes)
         assert engine.run().completed
-        assert engine.nav.flavor == "classic" and not engine.nav.credit_memos_supported
-        assert _credits(sandboxes) == []
+        assert engine.nav.flavor == "classic" and engine.nav.credit_memos_supported
+        good = _post_memo(sandboxes, "V00010", "5110", "64.99", "CM-ACME-1")
+        unmapped = _post_memo(sandboxes, "V00010", "6400", "20.00", "CM-ACME-2")
+        report = engine.run()
+        assert report.completed, report.errors
+        [credit] = _credits(sandboxes)
+        with store.session() as s:
+            vendor_id = s.scalars(select(t.VendorLink.bill_id).where(t.VendorLink.nav_number == "V00010")).one()
+        assert credit["referenceNumber"] == good and credit["vendorId"] == vendor_id
+        assert Decimal(str(credit["amount"])) == Decimal("64.99")
+        assert credit["vendorCreditLineItems"][0]["classifications"]["chartOfAccountId"]
+        assert credit["description"] == f"NAV credit memo {good}"  # page 147 has no vendor's memo number
+        held = {item.record_key: item.reason for item in store.queue_items(state="open", kind=QUEUE_KIND)}
+        assert set(held) == {unmapped} and "has no BILL account" in held[unmapped]
+
+        assert engine.run().completed and len(_credits(sandboxes)) == 1  # a second run sends nothing again
+        lost = Store(f"sqlite:///{tmp_path / 'lost.sqlite3'}")  # the store is lost: BILL is asked first
+        try:
+            fresh = make_engine(lost, sandboxes)
+            assert fresh.run().completed
+            assert len(_credits(sandboxes)) == 1
+            fresh.nav.close()
+            fresh.bill.close()
+        finally:
+            lost.close()
         engine.nav.close()
         engine.bill.close()
 

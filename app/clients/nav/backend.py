@@ -182,8 +182,8 @@ class NavBackend:
     def allowed_posting_dates(self) -> AllowedPostingDates:
         raise NotImplementedError
 
-    # Posted purchase credit memos: Business Central API v2.0 (22/23+) only; the NAV 2016-2018 pages (147/141)
-    # are not verified in the ground truth yet (docs/vendor-credits.md), so the classic backend reads none.
+    # Posted purchase credit memos: Business Central API v2.0 (22/23+) and the NAV 2016-2018 pages 147/141
+    # (docs/vendor-credits.md); a backend that has none leaves these.
     credit_memos_supported = False
 
     def iter_posted_credit_memos(self, skip=None) -> Iterator:

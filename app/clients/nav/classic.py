@@ -15,7 +15,12 @@ ChartOfAccounts             16   G/L accounts
 Dimensions, DimensionValues 536, 537
 GeneralLedgerSetup          118  which dimension is shortcut dimension 1-8; allowed posting dates
 PaymentJournal              256  NEW lines in the connector's own batch; never posted by the connector
+PostedPurchaseCreditMemos   147  posted credit memo headers (optional: not published = none read)
+PostedPurchaseCreditMemoLines 141 their lines (or page 140 ``PostedPurchaseCreditMemo``'s lines part)
 =========================== ==== ===================================================================
+
+Pages 147/140/141 are described, with sources, in docs/nav_credit_memo_truth.json (NAV 2018 page sources): page
+147 has no vendor credit memo number, and NAV 2018's page 141 has only shortcut dimensions 1 and 2 on the lines.
 
 Pages have no modification time-stamp but the vendor's ``Last_Date_Modified`` (a date), so vendors are read from
 the day before the bookmark, and posted invoices by posting date with ``INVOICE_OVERLAP`` days of overlap (the
@@ -30,6 +35,7 @@ it. Option values are captions, translated into the server's language by default
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -37,6 +43,7 @@ from typing import Any
 from app.clients.nav import enums
 from app.clients.nav.backend import FieldError, JournalRow, NavBackend, PaymentJournal, field_value
 from app.clients.nav.transport import SYSTEM, literal
+from app.domain.credits import PostedCreditMemo
 from app.domain.errors import ConfigurationError, NotFoundError, RecordError
 from app.domain.models import (
     Dimension,
@@ -53,6 +60,8 @@ from app.domain.models import (
 from app.domain.periods import AllowedPostingDates
 from app.domain.values import parse_amount, parse_date, parse_optional_date, parse_quantity, parse_text
 
+log = logging.getLogger("navbill.nav")
+
 VENDOR_SERVICE = "Vendor"
 INVOICE_LIST_SERVICE = "PostedPurchaseInvoices"
 INVOICE_LINES_SERVICE = "PostedPurchaseInvoiceLines"
@@ -64,6 +73,10 @@ DIMENSIONS_SERVICE = "Dimensions"
 DIMENSION_VALUES_SERVICE = "DimensionValues"
 SETUP_SERVICE = "GeneralLedgerSetup"
 PAYMENT_JOURNAL_SERVICE = "PaymentJournal"
+CREDIT_LIST_SERVICE = "PostedPurchaseCreditMemos"
+CREDIT_LINES_SERVICE = "PostedPurchaseCreditMemoLines"
+CREDIT_DOCUMENT_SERVICE = "PostedPurchaseCreditMemo"
+CREDIT_LINES_PART = f"{CREDIT_DOCUMENT_SERVICE}PurchCrMemoLines"
 
 # Every service the connector needs, with its page, for the connection test.
 SERVICES: tuple[tuple[str, int, str], ...] = (
@@ -76,6 +89,11 @@ SERVICES: tuple[tuple[str, int, str], ...] = (
     (DIMENSION_VALUES_SERVICE, 537, "Dimension Values"),
     (SETUP_SERVICE, 118, "General Ledger Setup"),
     (PAYMENT_JOURNAL_SERVICE, 256, "Payment Journal"),
+)
+# Read where published; without them no credit memo goes to BILL (the log and README say so).
+OPTIONAL_SERVICES: tuple[tuple[str, int, str], ...] = (
+    (CREDIT_LIST_SERVICE, 147, "Posted Purchase Credit Memos"),
+    (CREDIT_LINES_SERVICE, 141, "Posted Purch. Cr. Memo Subform"),
 )
 
 INVOICE_OVERLAP = timedelta(days=31)
@@ -126,7 +144,8 @@ class ClassicPages(NavBackend):
             raise self._unpublished(service, exc) from None
 
     def _unpublished(self, service: str, exc: Exception) -> Exception:
-        page = next(((number, caption) for name, number, caption in SERVICES if name == service), None)
+        page = next(((number, caption) for name, number, caption in SERVICES + OPTIONAL_SERVICES
+                     if name == service), None)
         if page is None:
             return exc
         return ConfigurationError(
@@ -304,8 +323,11 @@ class ClassicPages(NavBackend):
         except FieldError as exc:
             return self.unreadable("posted invoice", number, exc)
 
-    def _lines_for(self, numbers: list[str]) -> dict[str, list[dict]]:
-        """The lines of these posted invoices: one range read of page 139, or page 138's part per invoice."""
+    def _lines_for(self, numbers: list[str], lines_service: str = INVOICE_LINES_SERVICE,
+                   document_service: str = INVOICE_DOCUMENT_SERVICE, part: str = INVOICE_LINES_PART,
+                   what: str = "posted invoice") -> dict[str, list[dict]]:
+        """The lines of these posted documents: one range read of the lines page (139, or 141 for credit
+        memos), or the document page's (138/140) lines part per document."""
         found: dict[str, list[dict]] = {number: [] for number in numbers}
         if not numbers:
             return found
@@ -315,17 +337,17 @@ class ClassicPages(NavBackend):
         else:
             filter_text = f"Document_No ge {literal(ordered[0])} and Document_No le {literal(ordered[-1])}"
         try:
-            rows = list(self.transport.iter_values(self._url(INVOICE_LINES_SERVICE), {"$filter": filter_text},
-                                                   record=f"lines of posted invoices {ordered[0]}-{ordered[-1]}"))
+            rows = list(self.transport.iter_values(self._url(lines_service), {"$filter": filter_text},
+                                                   record=f"lines of {what}s {ordered[0]}-{ordered[-1]}"))
         except NotFoundError:
             rows = []
             for number in ordered:
-                url = f"{self._url(INVOICE_DOCUMENT_SERVICE)}({literal(number)})/{INVOICE_LINES_PART}"
+                url = f"{self._url(document_service)}({literal(number)})/{part}"
                 try:
                     rows.extend(dict(r, Document_No=number) for r in self.transport.iter_values(
-                        url, record=f"lines of posted invoice {number}"))
+                        url, record=f"lines of {what} {number}"))
                 except NotFoundError as exc:
-                    raise self._unpublished(INVOICE_LINES_SERVICE, exc) from None
+                    raise self._unpublished(lines_service, exc) from None
         for line in rows:
             if line.get("Document_No") in found:
                 found[line["Document_No"]].append(line)
@@ -360,6 +382,53 @@ class ClassicPages(NavBackend):
         if isinstance(invoice, UnreadableRecord):
             raise RecordError(invoice.message, system=SYSTEM, record=f"posted invoice {number}", code="unreadable")
         return invoice
+
+    # -- posted purchase credit memos (pages 147/141; docs/nav_credit_memo_truth.json) --------------------
+    credit_memos_supported = True  # until page 147 answers 404 (not published): then none are read
+
+    def _credit_memo(self, row: dict, line_rows: list[dict]) -> PostedCreditMemo:
+        slots = self.dimension_slots()
+        lines = tuple(line for line in (self._line(r, slots) for r in sorted(
+            line_rows, key=lambda r: int(r.get("Line_No") or 0))) if line is not None)
+        posting_date = field_value(row, "Posting_Date", parse_date)
+        vendor = str(row.get("Pay_to_Vendor_No") or "").strip() or field_value(
+            row, "Buy_from_Vendor_No", lambda v: parse_text(v, required="vendor No."))
+        # Page 147's flags in the API's words (POSTED_STATUSES): Cancelled = cancelled by a corrective
+        # invoice; Corrective = it cancels a posted invoice; Paid = its ledger entry is closed.
+        status = ("Canceled" if row.get("Cancelled") else "Corrective" if row.get("Corrective")
+                  else "Paid" if row.get("Paid") else "Open")
+        return PostedCreditMemo(
+            number=str(row["No"]), vendor_number=vendor,
+            vendor_credit_memo_number="",  # not on page 147 (page 140 has Vendor_Cr_Memo_No; not read)
+            posting_date=posting_date,
+            document_date=field_value(row, "Document_Date", parse_optional_date) or posting_date,
+            amount=field_value(row, "Amount", parse_amount),
+            amount_including_tax=field_value(row, "Amount_Including_VAT", parse_amount),
+            status=status, lines=lines, currency=str(row.get("Currency_Code") or "").strip())
+
+    def iter_posted_credit_memos(self, skip=None) -> Iterator[PostedCreditMemo | UnreadableRecord]:
+        """Posted credit memos (page 147) with their lines (page 141, or page 140's part); ``skip(number)``
+        True: its lines are not read (already sent). Page 147 not published: none, and the log says so."""
+        try:
+            rows = list(self.transport.iter_values(self._url(CREDIT_LIST_SERVICE), {},
+                                                   record="posted credit memos"))
+        except NotFoundError:
+            self.credit_memos_supported = False
+            log.info("NAV does not publish page 147 (Posted Purchase Credit Memos) as web service %s: no credit "
+                     "memo is sent to BILL. Publish it, and page 141 as %s, to send them.", CREDIT_LIST_SERVICE,
+                     CREDIT_LINES_SERVICE)
+            return
+        wanted = [row for row in rows if row.get("No") and not (skip is not None and skip(str(row["No"])))]
+        for start in range(0, len(wanted), LINE_RANGE):
+            batch = wanted[start:start + LINE_RANGE]
+            lines = self._lines_for([str(row["No"]) for row in batch], CREDIT_LINES_SERVICE,
+                                    CREDIT_DOCUMENT_SERVICE, CREDIT_LINES_PART, "posted credit memo")
+            for row in batch:
+                number = str(row["No"])
+                try:
+                    yield self._credit_memo(row, lines.get(number, []))
+                except FieldError as exc:
+                    yield self.unreadable("posted credit memo", number, exc)
 
     # -- reference data -----------------------------------------------------------------------------
     def iter_gl_accounts(self) -> Iterator[GLAccount | UnreadableRecord]:

@@ -61,6 +61,8 @@ KEYS: dict[str, Key] = {
                                         "BILL is not confirmed"),
     "closed_period_action": Key("choice", "a payment dated before NAV's allowed posting dates: hold it, or post "
                                 "it on the first allowed date", CLOSED_PERIOD_ACTIONS),
+    "reconcile_digest_time": Key("text", "daily reconciliation digest in the tray, HH:MM local (empty: off)",
+                                 max_length=5),
 }
 
 

@@ -42,6 +42,8 @@ class Difference:
     nav: str  # NAV's number, in words
     bill: str  # BILL's number, in words
     cause: str  # the likely cause and what to do
+    amount: Decimal = ZERO  # the gap between the two sides, for ranking (the daily digest names the biggest)
+    currency: str = ""  # of that amount ("" = the company's local currency)
 
     def line(self) -> str:
         return f"{self.vendor}: {self.record}: NAV {self.nav}; BILL {self.bill}. {self.cause}"
@@ -135,7 +137,8 @@ def reconcile(store, nav, bill, progress: Callable[[str], None] | None = None) -
                      "Not in BILL yet: the next sync sends it (or it is held then, with the reason).")
             report.differences.append(Difference(
                 "invoice", label, f"NAV invoice {invoice.number} (vendor's {invoice.vendor_invoice_number})",
-                _nav_words(invoice, nav_open, classic), "no bill", cause))
+                _nav_words(invoice, nav_open, classic), "no bill", cause,
+                _owed(invoice, nav_open), currency))
             continue
         bill_to_invoice[link["bill_id"]] = invoice.number
         record = f"NAV invoice {invoice.number} / BILL bill {link['bill_id']}"
@@ -147,7 +150,7 @@ def reconcile(store, nav, bill, progress: Callable[[str], None] | None = None) -
                 "invoice", label, record, _nav_words(invoice, nav_open, classic),
                 "archived" if found is not None else "not found",
                 "The bill was archived or deleted in BILL while NAV still shows the invoice open: pay it in BILL "
-                "or close it in NAV."))
+                "or close it in NAV.", _owed(invoice, nav_open), currency))
             continue
         bill_paid = found.amount - found.due_amount
         if invoice.cancelled:
@@ -155,7 +158,8 @@ def reconcile(store, nav, bill, progress: Callable[[str], None] | None = None) -
                 report.differences.append(Difference(
                     "invoice", label, record, "cancelled (corrective credit memo)",
                     f"{money(found.due_amount, currency)} due",
-                    "NAV cancelled the invoice but BILL still has it due: archive the bill in BILL so it is not paid."))
+                    "NAV cancelled the invoice but BILL still has it due: archive the bill in BILL so it is not paid.",
+                    found.due_amount, currency))
             continue
         if classic and invoice.remaining_amount is None:
             note = ("NAV's Posted Purchase Invoices page (146) sends no Remaining_Amount: what was paid on invoices "
@@ -177,7 +181,8 @@ def reconcile(store, nav, bill, progress: Callable[[str], None] | None = None) -
             words_nav = f"status {invoice.status or 'unknown'}"
             words_bill = f"{money(found.due_amount, currency)} due ({money(bill_paid, currency)} paid)"
         cause = _invoice_cause(link["bill_id"], bill_paid, nav_paid, payment_links, held, paying, undone_ids)
-        report.differences.append(Difference("invoice", label, record, words_nav, words_bill, cause))
+        report.differences.append(Difference("invoice", label, record, words_nav, words_bill, cause,
+                                             abs(nav_paid - bill_paid), currency))
 
     say("looking up NAV payment entries")
     for payment in payments:
@@ -203,7 +208,7 @@ def reconcile(store, nav, bill, progress: Callable[[str], None] | None = None) -
                     "payment", label, record, f"{money(nav_amount, currency)} posted",
                     f"{money(bill_amount, currency)} {undone}",
                     f"Voided in BILL after it was posted to NAV: reverse NAV document "
-                    f"{posted[0].document_number} (a new journal line or an unapply)."))
+                    f"{posted[0].document_number} (a new journal line or an unapply).", abs(nav_amount), currency))
             continue
         if not payment.settled:
             continue  # scheduled: not money yet on either side
@@ -225,7 +230,8 @@ def reconcile(store, nav, bill, progress: Callable[[str], None] | None = None) -
             cause = ("The amounts differ: check NAV document "
                      f"{posted[0].document_number} against the payment in BILL (changed in NAV by hand?).")
         report.differences.append(Difference("payment", label, record, nav_words,
-                                             f"{money(bill_amount, currency)} paid", cause))
+                                             f"{money(bill_amount, currency)} paid", cause,
+                                             abs(bill_amount - nav_amount), currency))
     return report
 
 
@@ -237,6 +243,10 @@ def _nav_open(invoice, classic: bool) -> Decimal | None:
     if classic and invoice.remaining_amount is not None:
         return invoice.remaining_amount
     return None
+
+
+def _owed(invoice, nav_open: Decimal | None) -> Decimal:
+    return nav_open if nav_open is not None else invoice.amount_including_tax
 
 
 def _nav_words(invoice, nav_open: Decimal | None, classic: bool) -> str:

@@ -28,6 +28,7 @@ class EngineSettings:
     bill_budget_headroom_percent: int = 20  # of that, left for the organization's other integrations
     hold_payments_on_bank_change: bool = True  # a vendor's payments wait while its bank-detail change is unconfirmed
     closed_period_action: str = "hold"  # a payment dated before NAV's allowed posting dates: hold | first_open_date
+    reconcile_digest_time: str = "08:00"  # the window's daily reconciliation digest, HH:MM local; "" = off
 
     def validate(self, flows: tuple[str, ...]) -> None:
         if self.master_on_conflict not in CONFLICT_POLICIES:
@@ -38,6 +39,9 @@ class EngineSettings:
         if self.closed_period_action not in CLOSED_PERIOD_ACTIONS:
             raise ConfigurationError(f"closed_period_action must be one of {', '.join(CLOSED_PERIOD_ACTIONS)}, not "
                                      f"'{self.closed_period_action}'.")
+        from app.engine.digest import parse_time
+
+        parse_time(self.reconcile_digest_time)
         if not 1 <= int(self.write_concurrency) <= 3:
             raise ConfigurationError("write_concurrency must be 1, 2 or 3 (BILL allows 3 concurrent requests).")
         if int(self.bill_hourly_limit) < 1 or not 0 <= int(self.bill_budget_headroom_percent) <= 90:

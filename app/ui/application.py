@@ -196,6 +196,9 @@ def main(args) -> int:
     window = MainWindow(session.backend, profile_name=session.profile.name if session.profile else "")
     window.paths = session.paths
     tray = TrayController(window)
+    from app.ui.digest import ReconcileDigest
+
+    ReconcileDigest(window, tray, session.store)  # the daily reconciliation digest (owned by the window)
     app.setQuitOnLastWindowClosed(not tray.available)
     instance.show_requested.connect(window.bring_forward)
     host = ServiceHost(session, window, first_sync=demo)

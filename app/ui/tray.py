@@ -37,13 +37,18 @@ class TrayController(QObject):
         window.pause_toggled.connect(self._show_pause)
         self.attention_action = QAction("Open “Needs attention”", self.menu)
         self.attention_action.triggered.connect(window.open_attention)
+        # shown while the daily reconciliation digest (app.ui.digest) has found NAV and BILL apart
+        self.reconcile_action = QAction("Open Reconciliation", self.menu)
+        self.reconcile_action.triggered.connect(self.open_reconciliation)
+        self.reconcile_action.setVisible(False)
         self.open_action = QAction("Open", self.menu)
         self.open_action.triggered.connect(window.bring_forward)
         self.quit_action = QAction("Quit", self.menu)
         self.quit_action.triggered.connect(window.quit_app)
         self.menu.addAction(self.status_action)
         self.menu.addSeparator()
-        for action in (self.sync_action, self.pause_action, self.attention_action, self.open_action):
+        for action in (self.sync_action, self.pause_action, self.attention_action, self.reconcile_action,
+                       self.open_action):
             self.menu.addAction(action)
         self.menu.addSeparator()
         self.menu.addAction(self.quit_action)
@@ -113,6 +118,22 @@ class TrayController(QObject):
         if self.available and self.icon.isVisible() and self.icon.supportsMessages():
             self.icon.showMessage(title, message, QSystemTrayIcon.MessageIcon.Warning, 15_000)
         self.notified.emit(title, message)
+
+    def notify_digest(self, title: str, message: str, count: int) -> None:
+        """The daily reconciliation digest: NAV and BILL differ; clicking the notice opens the Reconciliation tab."""
+        self._notice_tab = self.window.reconcile_tab
+        self.reconcile_action.setText(f"Open Reconciliation ({count} difference(s))")
+        self.reconcile_action.setVisible(True)
+        if self.available and self.icon.isVisible() and self.icon.supportsMessages():
+            self.icon.showMessage(title, message, QSystemTrayIcon.MessageIcon.Information, 30_000)
+        self.notified.emit(title, message)
+
+    def clear_digest(self) -> None:
+        self.reconcile_action.setVisible(False)
+
+    def open_reconciliation(self) -> None:
+        self.window.bring_forward()
+        self.window.tabs.setCurrentWidget(self.window.reconcile_tab)
 
     def open_notice(self) -> None:
         """The notification was clicked: the window, on the tab the notice was about."""

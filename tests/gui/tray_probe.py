@@ -50,7 +50,7 @@ def main() -> int:
     window.show()
     seen["window_shown"] = wait_for(lambda: window.windowHandle() is not None and window.windowHandle().isExposed(), 10_000)
     seen["icon_visible"] = wait_for(tray.icon.isVisible, 5_000)
-    seen["menu"] = [a.text() for a in tray.menu.actions() if a.text()][1:]  # after the status line
+    seen["menu"] = [a.text() for a in tray.menu.actions() if a.text() and a.isVisible()][1:]  # after the status line
 
     refreshed = []
     window.refreshed.connect(lambda: refreshed.append(True))

@@ -36,7 +36,7 @@ import requests
 from app.clients.bill_budget import HOURLY_LIMIT_CODE, BudgetExhaustedError, RequestBudget
 from app.clients.retry import RetryPolicy
 from app.domain.bank import BankDetails
-from app.domain.credits import VendorCredit, VendorCreditLine
+from app.domain.credits import AppliedCredit, VendorCredit, VendorCreditLine
 from app.domain.errors import (
     AuthenticationError,
     ConfigurationError,
@@ -314,7 +314,14 @@ def parse_payment(wire: dict, strict: bool = True) -> Payment:
             bill_id=_field(strict, f"billPayments[{index}].billId", parse_text, bp.get("billId"), "",
                            required="bill id"),
             amount=_field(strict, f"billPayments[{index}].amount", parse_amount, bp.get("amount"),
-                          _money(bp.get("amount")))))
+                          _money(bp.get("amount"))),
+            credits=tuple(AppliedCredit(
+                vendor_credit_id=_field(strict, f"billPayments[{index}].vendorCredits[{n}].id", parse_text,
+                                        vc.get("id"), "", required="vendor credit id"),
+                amount=_field(strict, f"billPayments[{index}].vendorCredits[{n}].amount", parse_amount,
+                              vc.get("amount"), _money(vc.get("amount"))))
+                for n, vc in enumerate((v if isinstance(v, dict) else {}
+                                        for v in bp.get("vendorCredits") or []), start=1))))
     amount = _field(strict, "amount", parse_amount, wire.get("amount"), _money(wire.get("amount")))
     if not allocations and wire.get("billId"):
         allocations = [BillPaymentAllocation(_text(wire["billId"]), amount)]
@@ -841,6 +848,14 @@ class BillClient:
             body["description"] = credit.description
         wire = self._request("POST", "vendor-credits", body=body,
                              record=f"vendor credit {credit.reference_number}")
+        return parse_vendor_credit(wire)
+
+    def get_vendor_credit(self, credit_id: str) -> VendorCredit | None:
+        """One vendor credit by id (``GET /v3/vendor-credits/{id}``); None when BILL has none."""
+        try:
+            wire = self._request("GET", f"vendor-credits/{credit_id}", record=f"vendor credit {credit_id}")
+        except NotFoundError:
+            return None
         return parse_vendor_credit(wire)
 
     def find_vendor_credits(self, vendor_id: str, reference_number: str) -> list[VendorCredit]:

@@ -11,6 +11,14 @@ from decimal import Decimal
 
 
 @dataclass(frozen=True)
+class AppliedCredit:
+    """A BILL vendor credit applied to a bill within a payment (``billPayments[].vendorCredits[{id, amount}]``)."""
+
+    vendor_credit_id: str
+    amount: Decimal
+
+
+@dataclass(frozen=True)
 class VendorCreditLine:
     amount: Decimal
     description: str = ""

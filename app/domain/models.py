@@ -210,7 +210,8 @@ class Bill:
 @dataclass(frozen=True)
 class BillPaymentAllocation:
     bill_id: str
-    amount: Decimal
+    amount: Decimal  # the cash paid on this bill
+    credits: tuple = ()  # app.domain.credits.AppliedCredit: vendor credits BILL applied to this bill in the payment
 
 
 @dataclass(frozen=True)
@@ -247,6 +248,11 @@ class JournalLine:
     description: str
     balancing_account_type: str = "Bank Account"  # or "G/L Account"
     balancing_account_number: str = ""
+    # A credit memo applied through the payment (app.engine.credits) is two lines of this kind: +credit applied to
+    # the invoice and -credit applied to the credit memo, document type blank, no balancing account (they balance
+    # each other), so the invoice is closed by the payment and the credit memo together.
+    document_type: str = "Payment"  # or " "
+    applies_to_type: str = "Invoice"  # or "Credit Memo"
 
 
 def payment_description(payment_id: str, dated: date | None = None) -> str:

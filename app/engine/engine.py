@@ -2110,7 +2110,7 @@ class SyncEngine:
                        f"BILL payment {payment.id} pays bill(s) {', '.join(unknown) or '(none)'} that did not come "
                        "from a NAV invoice: post it in NAV by hand, then skip it here.", flow="payments")
             return
-        problem = self._payment_problem(payment, invoices)
+        problem = self._payment_problem(payment, invoices) or credits.applied_credit_problem(self, payment, invoices)
         if problem:
             self._hold("payment", payment.id, problem, flow="payments")
             return
@@ -2152,6 +2152,7 @@ class SyncEngine:
                 balancing_account_type=settings.balancing_account_type,
                 balancing_account_number=settings.balancing_account_number,
             ) for a in payment.allocations]
+            lines = credits.applied_credit_lines(self, payment, invoices, lines)  # credits BILL applied to it
             batch = f"{settings.journal_template}/{settings.journal_batch}"
 
             def look():

@@ -785,8 +785,9 @@ class BillSandbox(SandboxApp):
         bill["amount"] = amount
         bill["paidAmount"] = paid
         bill["scheduledAmount"] = scheduled
-        bill["dueAmount"] = max(amount - paid, Decimal("0"))
-        if amount > 0 and paid >= amount:
+        credited = Decimal(str(bill.get("creditAmount", 0)))  # vendor credits applied (pay_bill's vendor_credits)
+        bill["dueAmount"] = max(amount - paid - credited, Decimal("0"))
+        if amount > 0 and paid + credited >= amount:
             bill["paymentStatus"] = "PAID"
         elif paid > 0:
             bill["paymentStatus"] = "PARTIAL"
@@ -1140,16 +1141,31 @@ class BillSandbox(SandboxApp):
             self.limit_rejections.clear()
         self.reset_log()
 
-    def pay_bill(self, bill_id: str, amount: Decimal | None = None, process_date: str | None = None) -> dict:
-        """Pay a bill as a BILL user would: the payment is CLEARED at once; fires payment/bill updates."""
+    def pay_bill(self, bill_id: str, amount: Decimal | None = None, process_date: str | None = None,
+                 vendor_credits: list[tuple[str, Decimal]] | None = None) -> dict:
+        """Pay a bill as a BILL user would: the payment is CLEARED at once; fires payment/bill updates.
+
+        ``vendor_credits`` [(vcr id, amount)]: the vendor's credits applied to the bill in this payment; the cash is
+        then what is left (``billPayments[].vendorCredits[{id, amount}]``, BILL-API.md payment object)."""
         with self.state_lock:
             bill = self._find(self.bills, bill_id, "Bill")
             vendor = self.vendors[bill["vendorId"]]
-            open_amount = bill["dueAmount"] - Decimal(str(bill.get("scheduledAmount", 0)))
+            applied = [(self._find(self.vendor_credits, credit_id, "Vendor credit"), Decimal(str(value)))
+                       for credit_id, value in vendor_credits or []]
+            if any(credit["vendorId"] != vendor["id"] for credit, _value in applied):
+                raise ApiError(400, SANDBOX_CODES["business_rule"], "A vendor credit of another vendor.")
+            credit_total = sum((value for _credit, value in applied), Decimal("0"))
+            open_amount = bill["dueAmount"] - Decimal(str(bill.get("scheduledAmount", 0))) - credit_total
             pay = open_amount if amount is None else Decimal(str(amount))
             self._payable_bill(bill_id, vendor["id"], pay, "Bill")
-            return self._new_payment(vendor, [(bill, pay)], process_date or self.clock.now().date().isoformat(),
-                                     settled=True, online=True)
+            if applied:
+                bill["creditAmount"] = Decimal(str(bill.get("creditAmount", 0))) + credit_total
+            payment = self._new_payment(vendor, [(bill, pay)], process_date or self.clock.now().date().isoformat(),
+                                        settled=True, online=True)
+            if applied:
+                payment["billPayments"][0]["vendorCredits"] = [{"id": credit["id"], "amount": value}
+                                                               for credit, value in applied]
+            return payment
 
     def clear_payment(self, payment_id: str) -> dict:
         """A SCHEDULED payment settles: SCHEDULED → CLEARED; the bills' paid amounts move."""

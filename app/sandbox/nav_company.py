@@ -658,7 +658,10 @@ class NavCompany:
                 rest = amount
                 if applied_entry is not None:
                     before = remaining[applied_entry["Entry_No"]]
-                    applied = min(amount, -before) if before < 0 else Decimal("0")
+                    if before < 0:  # an invoice: a positive line pays it
+                        applied = min(amount, -before) if amount > 0 else Decimal("0")
+                    else:  # a credit memo: a negative line uses it up
+                        applied = max(amount, -before) if amount < 0 else Decimal("0")
                     remaining[applied_entry["Entry_No"]] = before + applied
                     rest = amount - applied
                     updated = dict(applied_entry)
@@ -704,7 +707,10 @@ class NavCompany:
                 account = line["Account_No"] if line["Account_Type"] == "G/L Account" else BANK_GL_ACCOUNT
             balancing = (line["Bal_Account_No"] if line["Bal_Account_Type"] == "G/L Account" and line["Bal_Account_No"]
                          else BANK_GL_ACCOUNT)
-            for gl_account, signed in ((account, amount), (balancing, -amount)):
+            # a line without a balancing account is balanced by the document's other lines (e.g. a credit memo
+            # applied to an invoice: +amount and -amount): only its own G/L entry
+            sides = ((account, amount), (balancing, -amount)) if line["Bal_Account_No"] else ((account, amount),)
+            for gl_account, signed in sides:
                 row = self._gl_entry(gl_account, line["Posting_Date"], document_type, line["Document_No"],
                                      line["Description"], signed, line.get("Dimension_Set_ID", 0),
                                      "Vendor" if line["Account_Type"] == "Vendor" else " ",

@@ -505,13 +505,13 @@ class _PageJournal(PaymentJournal):
         caption = enums.english_caption
         payload = {
             "Journal_Template_Name": self.template, "Journal_Batch_Name": self.batch, "Line_No": line_no,
-            "Posting_Date": line.posting_date.isoformat(), "Document_Type": caption("document type", "Payment"),
+            "Posting_Date": line.posting_date.isoformat(), "Document_Type": caption("document type", line.document_type),
             "Document_No": line.document_number, "External_Document_No": line.external_document_number,
             "Account_Type": caption("account type", "Vendor"), "Account_No": line.vendor_number,
             "Description": line.description[:100], "Amount": float(line.amount),
             "Bal_Account_Type": caption("account type", line.balancing_account_type),
             "Bal_Account_No": line.balancing_account_number,
-            "Applies_to_Doc_Type": caption("document type", "Invoice" if line.applies_to_invoice else " "),
+            "Applies_to_Doc_Type": caption("document type", line.applies_to_type if line.applies_to_invoice else " "),
             "AppliesToDocNo": line.applies_to_invoice,
         }
         record = f"payment {line.external_document_number}"

@@ -13,6 +13,7 @@ import requests
 
 from app.engine.reconcile import reconcile
 from app.sandbox.runner import running_sandboxes
+from app.store import Store
 from tests.engine.conftest import make_engine
 from tests.sandbox.nav_fixtures import AUTH
 
@@ -44,7 +45,7 @@ def _get(sandboxes, service: str, filter_text: str) -> list[dict]:
     return answer.json()["value"]
 
 
-def test_classic_nav_applies_the_credit_memo_with_the_payment_exactly_once(store):
+def test_classic_nav_applies_the_credit_memo_with_the_payment_exactly_once(store, tmp_path):
     with running_sandboxes(seed="demo", nav_flavor="classic") as sandboxes:
         engine = make_engine(store, sandboxes)
         row, memo, _credit_id, payment_id = _credit_for_an_invoice(store, sandboxes, engine)
@@ -63,6 +64,20 @@ def test_classic_nav_applies_the_credit_memo_with_the_payment_exactly_once(store
         assert engine.run().completed  # nothing is written twice while the lines wait for the accountant
         again = [line for line in _get(sandboxes, "PaymentJournal", batch) if line["External_Document_No"] == payment_id]
         assert len(again) == 3
+        lost = Store(f"sqlite:///{tmp_path / 'lost.sqlite3'}")  # the store is lost: BILL names the credit's memo
+        try:
+            fresh = make_engine(lost, sandboxes)
+            assert fresh.run().completed
+            # it went through the posting again (and reused the three waiting lines), not held for some reason
+            assert {link.state for link in lost.payment_rows() if link.payment_id == payment_id} == {"in journal"}
+            fresh.nav.close()
+            fresh.bill.close()
+        finally:
+            lost.close()
+        after_loss = [line for line in _get(sandboxes, "PaymentJournal", batch)
+                      if line["External_Document_No"] == payment_id]
+        assert sorted((line["AppliesToDocNo"], Decimal(str(line["Amount"]))) for line in after_loss) == sorted(
+            (line["AppliesToDocNo"], Decimal(str(line["Amount"]))) for line in lines)
 
         sandboxes.nav.post_journal("PAYMENT", "BILL")
         assert engine.run().completed

@@ -68,3 +68,31 @@ def test_the_same_drift_is_said_once_a_day(store):
     assert rules.settle(again, monday, other) is True  # a different drift is news
     assert rules.settle(again, tuesday, other) is True  # a new day says it again
     assert rules.settle(again, tuesday, None) is False and again.last_day == tuesday
+
+
+def test_the_digest_time_is_set_headless(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from app.store import open_store
+
+    repo = Path(__file__).resolve().parents[2]
+    home = tmp_path / "home"
+
+    def settings(*pairs: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "main.py", "--home", str(home), "settings", *pairs, "--create-home"],
+                              cwd=repo, capture_output=True, text=True, timeout=120)
+
+    done = settings("reconcile_digest_time=07:30")
+    assert done.returncode == 0, done.stderr
+    refused = settings("reconcile_digest_time=8am")
+    assert refused.returncode == 2
+    assert "reconcile_digest_time must be a time of day as HH:MM" in refused.stderr and "Nothing changed" in \
+        refused.stderr
+    database = open_store(home=home)
+    try:
+        assert EngineSettings.load(database).reconcile_digest_time == "07:30"
+    finally:
+        database.close()
+    assert settings("reconcile_digest_time=").returncode == 0  # empty: off

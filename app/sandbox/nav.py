@@ -26,7 +26,8 @@ Control endpoints (no auth, no faults), for tests and the demo — what a NAV us
 ``POST /_sandbox/reset {"seed"}``, ``POST /_sandbox/clock {"seconds"}``, ``POST /_sandbox/vendors`` /
 ``POST|DELETE /_sandbox/vendors/<No>`` (page 26 field names), ``POST /_sandbox/invoices`` (post an invoice),
 ``POST /_sandbox/drafts/<No>/post`` (post a draft invoice), ``POST /_sandbox/credit-memos`` (post a purchase
-credit memo; served in the bc flavour's ``purchaseCreditMemos``), ``POST /_sandbox/journals/post
+credit memo; served in the bc flavour's ``purchaseCreditMemos`` and in both flavours' pages 147/140/141, with its
+vendor ledger entry), ``POST /_sandbox/journals/post
 {"template","batch"}`` (the accountant posts a batch), ``POST /_sandbox/setup`` (General Ledger Setup, e.g.
 ``Allow_Posting_From``), ``POST /_sandbox/webhooks {"enabled"}``, ``GET /_sandbox/stats``,
 ``POST /_sandbox/windows-auth {"enabled"}``.

@@ -450,6 +450,8 @@ def test_smoke_check_rejects_a_failed_or_one_sided_check_report():
 def test_spec_bundles_the_postgresql_driver_for_a_team_store():
     """A frozen build must reach a team store: SQLAlchemy's psycopg dialect and psycopg with its binary libpq
     wrapper are all imported by string at run time, so the spec names them (and the build extra installs them)."""
+    import psycopg  # noqa: F401 - psycopg_binary refuses to be imported first
+
     names = spec_string_literals()
     for required in ("sqlalchemy.dialects.postgresql", "sqlalchemy.dialects.postgresql.psycopg",
                      "psycopg", "psycopg_binary", "psycopg_binary.pq", "psycopg_binary._psycopg"):

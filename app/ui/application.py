@@ -43,8 +43,12 @@ class ConnectorSession:
         self._closers.clear()
 
 
-def build_engine_runner(store, profile, vault, *, demo_sandboxes=None, retry=None):
+def build_engine_runner(store, profile, vault, *, demo_sandboxes=None, retry=None, config_dir=None):
     """A ``run(dry_run, progress, cancel)`` on the real engine, or None when no profile is set up.
+
+    With ``config_dir`` (this installation's config folder), a run that writes first makes sure no other
+    installation syncs this company from a store of its own (app/store/installation.py), as ``sync`` does:
+    the refusal, with what to do, is the run's message.
 
     With ``demo_sandboxes``, the first real sync also pays a few bills in the BILL sandbox and posts
     those payments, so the demo's Payments screen has something to show (as ``sync --demo`` does).
@@ -71,6 +75,11 @@ def build_engine_runner(store, profile, vault, *, demo_sandboxes=None, retry=Non
             bill = BillClient(build_bill_connection(profile, vault), session_id=session_id, on_session=save_session,
                               retry=retry)
             try:
+                if config_dir is not None and not dry_run:
+                    from app.store.installation import guard
+
+                    guard(store, bill, config_dir, profile.nav.company or profile.nav.company_id,
+                          profile.bill.organization_id, window=True)
                 engine = SyncEngine(store, nav, bill, EngineSettings.load(store))
                 key = bankwatch.key_from_vault(vault)
                 if key is not None:  # the window's vault is open already (a passphrase vault too)
@@ -149,7 +158,8 @@ def open_session(home: str | Path | None, *, demo: bool, nav_flavor: str | None 
             log.warning("The credentials vault could not be opened: %s", error)
         session.profiles = ProfileStore(paths, session.vault)
         session.profile = session.profiles.active()
-    runner = build_engine_runner(store, session.profile, session.vault, demo_sandboxes=session.sandboxes)
+    runner = build_engine_runner(store, session.profile, session.vault, demo_sandboxes=session.sandboxes,
+                                 config_dir=None if demo else paths.config_dir)
     session.backend = StoreBackend(store, runner)
     return session
 
@@ -257,8 +267,9 @@ def open_settings(window, session: ConnectorSession, first_run: bool = False):
 
         starting = wizard.first_run
         session.profile = wizard.saved_profile or session.profile
-        window.backend = StoreBackend(session.store, build_engine_runner(session.store, session.profile,
-                                                                         session.vault))
+        window.backend = StoreBackend(session.store, build_engine_runner(
+            session.store, session.profile, session.vault,
+            config_dir=session.paths.config_dir if session.sandboxes is None else None))
         session.backend = window.backend
         if session.profile is not None:
             window.setWindowTitle(f"{APP_NAME} — NAV ⇄ BILL — {session.profile.name}")

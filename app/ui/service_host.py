@@ -93,8 +93,9 @@ class BuiltService:
                 log.debug("closing failed", exc_info=True)
 
 
-def build_service(store, profile, vault, *, demo_sandboxes=None) -> BuiltService:
-    """The ConnectorService for ``profile`` (blocking; call on a worker). Mirrors serve._run_profile."""
+def build_service(store, profile, vault, *, demo_sandboxes=None, config_dir=None) -> BuiltService:
+    """The ConnectorService for ``profile`` (blocking; call on a worker). Mirrors serve._run_profile: with
+    ``config_dir``, a second installation with a store of its own is refused before anything is scheduled."""
     from app.clients.bill import BillClient
     from app.clients.nav import NavClient
     from app.engine import EngineSettings, SyncEngine
@@ -120,6 +121,11 @@ def build_service(store, profile, vault, *, demo_sandboxes=None) -> BuiltService
                 raise RuntimeError(f"{'the leader (' + who + ')' if who else 'another connector'} runs them for "
                                    "this company on the team store; Sync now still works here (it waits its turn)")
             built.closers.append(leadership.release)
+        if config_dir is not None:
+            from app.store.installation import guard
+
+            guard(store, bill, config_dir, profile.nav.company or profile.nav.company_id,
+                  profile.bill.organization_id, window=True)
         engine: Any = SyncEngine(store, nav, bill, EngineSettings.load(store))
         if demo_sandboxes is not None:
             engine = DemoPayingEngine(engine, demo_sandboxes, store)
@@ -165,9 +171,12 @@ class ServiceHost(QObject):
             return False
         self._starting = True
         store, profile, vault, sandboxes = session.store, session.profile, session.vault, session.sandboxes
+        paths = getattr(session, "paths", None)
+        config_dir = paths.config_dir if paths is not None and sandboxes is None else None
         self.window.report("Starting the connector service…")
         self.tasks.start("build the service", lambda ctx: self.builder(store, profile, vault,
-                                                                        demo_sandboxes=sandboxes),
+                                                                        demo_sandboxes=sandboxes,
+                                                                        config_dir=config_dir),
                          on_success=self._built, on_failure=self._start_failed)
         return True
 

@@ -209,6 +209,11 @@ def main(args) -> int:
     app.setQuitOnLastWindowClosed(not tray.available)
     instance.show_requested.connect(window.bring_forward)
     host = ServiceHost(session, window, first_sync=demo)
+    team_watch = None
+    if getattr(session.store, "is_postgres", False):  # who leads, and taking the lead when it is free
+        from app.ui.team_status import LeaderWatch
+
+        team_watch = LeaderWatch(session, window, host)
     window.settings_requested.connect(lambda: open_settings(window, session))
     minimized = bool(getattr(args, "minimized", False))
     if minimized and tray.available:
@@ -219,10 +224,14 @@ def main(args) -> int:
         window.show()
     window.refresh()
     host.start()
+    if team_watch is not None:
+        team_watch.start()
     if session.profile is None:
         window.bring_forward()
         open_settings(window, session, first_run=True)
     code = app.exec()
+    if team_watch is not None:
+        team_watch.stop()
     host.stop_now()  # already stopped by Quit; this covers a quit that did not come through Quit
     window.shutdown()
     tray.hide()

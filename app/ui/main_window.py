@@ -634,6 +634,9 @@ class MainWindow(QMainWindow):
         if self.syncing:
             self.report("A sync is already running.")
             return False
+        team = getattr(self, "team_watch", None)  # a team store's follower (app/ui/team_status.py)
+        if team is not None and not dry_run and not flows and team.sync_now():
+            return True  # nobody led: the window takes the lead and its service syncs at once
         backend = self.backend
 
         def work(ctx: TaskContext) -> SyncOutcome:

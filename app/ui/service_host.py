@@ -23,6 +23,8 @@ from app.ui.workers import TaskRunner
 
 log = logging.getLogger("navbill.ui")
 
+# The words of a refusal because another connector leads the company (app/ui/team_status.py looks for them).
+FOLLOWING = "runs them for this company on the team store;"
 PUSH_SETTING = "push"  # the store setting `navbill serve` reads: the one vocabulary for both
 PUSH_DEFAULTS: dict[str, Any] = {"push_enabled": True, "listen": "127.0.0.1:8765", "public_url": "",
                                  "poll_minutes": 5, "schedule": "daily 06:00"}
@@ -118,8 +120,8 @@ def build_service(store, profile, vault, *, demo_sandboxes=None, config_dir=None
             leadership = Leadership(store, "window")
             if not leadership.try_lead():
                 who = leadership.leader()
-                raise RuntimeError(f"{'the leader (' + who + ')' if who else 'another connector'} runs them for "
-                                   "this company on the team store; Sync now still works here (it waits its turn)")
+                raise RuntimeError(f"{'the leader (' + who + ')' if who else 'another connector'} {FOLLOWING} "
+                                   "Sync now still works here (it waits its turn)")
             built.closers.append(leadership.release)
         if config_dir is not None:
             from app.store.installation import guard
@@ -222,8 +224,15 @@ class ServiceHost(QObject):
             self.bridge = None
         if built is not None:
             self.tasks.start("clean up", lambda ctx: (built.service.stop(5), built.close()))
-        log.warning("The connector service could not start: %s", message)
-        self.window.report(f"Scheduled syncs and webhooks are off: {message}", error=True)
+        if FOLLOWING in message:  # a follower on a team store: not a fault, the leader runs them
+            who = message.split("the leader (", 1)[-1].split(") " + FOLLOWING, 1)[0] if "the leader (" in message \
+                else "another connector"
+            log.info("The window follows on the team store: %s", message)
+            self.window.report(f"This window follows: the leader ({who}) runs the schedule and the webhooks for this "
+                               "company; this window takes over when it stops. Sync now works here too.")
+        else:
+            log.warning("The connector service could not start: %s", message)
+            self.window.report(f"Scheduled syncs and webhooks are off: {message}", error=True)
         self.failed.emit(message)
         if after is not None:
             after()

@@ -64,3 +64,114 @@ def test_a_second_installations_window_refuses_sync_now_and_says_what_to_do(qtbo
             session.close()
         finally:
             sandboxes.nav.stop()
+
+
+HOLD_THE_LEAD = """
+import sys, time
+from app.push.leader import Leadership
+from app.store.store import Store
+store = Store(sys.argv[1])
+store.set_scope(sys.argv[2], sys.argv[3])
+assert Leadership(store, "serve").try_lead()
+print("leading", flush=True)
+time.sleep(600)
+"""
+
+
+@pytest.mark.timeout(600)
+def test_a_follower_window_shows_who_leads_and_takes_the_lead_when_the_leader_dies(qtbot, tmp_path, no_keyring,
+                                                                                  monkeypatch):
+    """Real PostgreSQL, two processes: a `serve`-like process holds the company's leader lock; the window follows,
+    shows that process's workstation, pid and time, runs Sync now itself; SIGKILL the leader and the window takes
+    the lead (its schedule and webhooks start), and Sync now then goes to its own service."""
+    import os
+    import socket
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from app.config import app_paths
+    from app.profiles import ProfileStore, demo_profile, demo_secrets
+    from app.push.leader import Leadership
+    from app.store.store import Store
+    from app.ui.application import ConnectorSession, build_engine_runner
+    from app.ui.main_window import MainWindow
+    from app.ui.service_host import ServiceHost
+    from app.ui.store_backend import StoreBackend
+    from app.ui.team_status import LeaderWatch
+    from app.vault import Vault
+    from tests.postgres import postgres_schema
+
+    monkeypatch.setenv("NAVBILL_LEADER_POLL", "0.2")
+    root = Path(__file__).resolve().parents[2]
+    with postgres_schema() as url, running_sandboxes(seed="demo") as sandboxes:
+        store, other = Store(url), Store(url)
+        leader = window = host = watch = None
+        try:
+            vault = Vault.open_with_passphrase(store.engine, "team window test passphrase")
+            paths = app_paths(tmp_path / "home").ensure()
+            profiles = ProfileStore(paths, vault)
+            profile = profiles.save(demo_profile(sandboxes.nav_url, sandboxes.bill_url), demo_secrets())
+            from app.engine.demo import DEMO_SETTINGS
+
+            DEMO_SETTINGS.save(store)  # the payment journal batch and balancing account the demo company uses
+            store.set_setting("push", {"push_enabled": False, "listen": "127.0.0.1:0", "poll_minutes": 5,
+                                       "schedule": "manual"})
+            company, organization = profile.nav.company or profile.nav.company_id, profile.bill.organization_id
+            leader = subprocess.Popen([sys.executable, "-c", HOLD_THE_LEAD, url, company, organization], cwd=root,
+                                      stdout=subprocess.PIPE, text=True,
+                                      env={**os.environ, "PYTHONPATH": str(root), "NAVBILL_PROCESS_ROLE": "serve"})
+            assert leader.stdout.readline().strip() == "leading"
+
+            session = ConnectorSession(paths=paths, store=store, vault=vault, profiles=profiles, profile=profile)
+            session.backend = StoreBackend(store, build_engine_runner(store, profile, vault,
+                                                                      config_dir=paths.config_dir))
+            window = MainWindow(session.backend, profile_name=profile.name)
+            qtbot.addWidget(window)
+            host = ServiceHost(session, window)
+            watch = LeaderWatch(session, window, host)
+            window.show()
+            window.activateWindow()
+            qtbot.waitUntil(window.isActiveWindow, timeout=5_000)
+            with qtbot.waitSignal(host.failed, timeout=60_000) as refused:
+                host.start()
+            assert "runs them for this company on the team store" in refused.args[0]
+            assert window.message_label.text().startswith("This window follows: the leader (started ")
+            assert not window.banner.isVisible()  # following is not a fault
+            watch.start()
+            qtbot.waitUntil(lambda: f"pid {leader.pid}" in watch.label.text(), timeout=30_000)
+            text = watch.label.text()
+            assert text.startswith(f"Leader: serve on {socket.gethostname()} since "), text
+            assert not host.running and window.service_bridge is None
+
+            with qtbot.waitSignal(window.sync_finished, timeout=240_000) as finished:  # a follower syncs itself
+                QTest.keyClick(window.tabs.currentWidget().view, Qt.Key.Key_F5)
+                assert "leads; this sync runs here" in window.message_label.text()
+            assert finished.args[0].summary.startswith("Sync completed"), finished.args[0].summary
+            assert f"pid {leader.pid}" in watch.label.text()  # the follower did not take the lead to sync
+
+            leader.kill()  # SIGKILL: the server drops its connection, and with it the lock
+            leader.wait(30)
+            qtbot.waitUntil(lambda: host.built is not None and window.service_bridge is not None, timeout=60_000)
+            qtbot.waitUntil(lambda: watch.label.text().startswith("Leader: this window since "), timeout=30_000)
+            scoped = other.set_scope(company, organization) or other
+            holder = scoped.leader_lock().holder()
+            assert holder is not None and holder.pid == os.getpid()
+            assert not Leadership(other, "serve").try_lead()  # nobody else may lead while the window does
+
+            with qtbot.waitSignal(window.sync_finished, timeout=240_000) as finished:  # now its own service runs it
+                QTest.keyClick(window.tabs.currentWidget().view, Qt.Key.Key_F5)
+            assert finished.args[0].summary.startswith("Sync completed"), finished.args[0].summary
+        finally:
+            if leader is not None and leader.poll() is None:
+                leader.kill()
+                leader.wait()
+            if watch is not None:
+                watch.stop()
+            if host is not None:
+                host.stop_now()
+            if window is not None:
+                window.shutdown()
+            store.close()
+            other.close()
+            sandboxes.nav.stop()

@@ -124,7 +124,15 @@ def open_session(home: str | Path | None, *, demo: bool, nav_flavor: str | None 
     from app.vault import DEMO_PASSPHRASE, Vault
 
     paths = app_paths(home).ensure()
-    store = open_store(paths.database_url if demo else paths.store_url)  # a team store, if one was joined
+    url = paths.database_url if demo else paths.store_url  # a team store, if one was joined
+    if url.startswith("postgresql"):  # its password, when the window's Team store… saved one on this PC
+        from app.store.team_join import with_saved_password
+
+        try:
+            url = with_saved_password(url, Vault.open(paths.database_url))
+        except Exception:  # noqa: BLE001 - no saved password: libpq's PGPASSWORD or pgpass file still apply
+            log.warning("This PC's own vault could not be opened for the team store's password")
+    store = open_store(url)
     session = ConnectorSession(paths=paths, store=store)
     session._closers.append(store.close)
     if demo:

@@ -665,13 +665,44 @@ class SetupWizard(QWizard):
         # Settings → Credentials: where the key lives, change the passphrase, rotate the key, remove credentials.
         self.setButtonText(QWizard.WizardButton.CustomButton1, "&Credentials…")
         self.setOption(QWizard.WizardOption.HaveCustomButton1, True)
-        self.customButtonClicked.connect(
-            lambda which: self.open_credentials() if which == QWizard.WizardButton.CustomButton1.value else None)
+        # Settings → Team store: join a team's shared PostgreSQL store (app/ui/team_store.py).
+        self.setButtonText(QWizard.WizardButton.CustomButton2, "Team &store…")
+        self.setOption(QWizard.WizardOption.HaveCustomButton2, True)
+        self.customButtonClicked.connect(self._custom_button)
         self.resize(820, 640)
 
     def all_pages(self):
         return [self.nav_page, self.bill_page, self.check_page, self.payments_page, self.options_page,
                 self.preview_page]
+
+    def _custom_button(self, which: int) -> None:
+        if which == QWizard.WizardButton.CustomButton1.value:
+            self.open_credentials()
+        elif which == QWizard.WizardButton.CustomButton2.value:
+            self.open_team_store()
+
+    def team_store_dialog(self):
+        """The join dialog, with this PC's own vault (the one in its SQLite file) for the store's password."""
+        from app.ui.team_store import JoinTeamStoreDialog
+
+        session = self.session
+        local = session.vault
+        if getattr(session.store, "is_postgres", False):  # on a team store already: its vault is the team's
+            from app.vault import Vault
+
+            try:
+                local = Vault.open(session.paths.database_url)
+            except Exception:  # a broken keyring: the dialog says the vault is locked when it needs it
+                log.warning("This PC's own vault could not be opened", exc_info=True)
+                local = None
+        return JoinTeamStoreDialog(session.paths, local, self, current_url=session.paths.store_url)
+
+    def open_team_store(self) -> None:
+        from PySide6.QtWidgets import QMessageBox
+
+        dialog = self.team_store_dialog()
+        if dialog.exec() == dialog.DialogCode.Accepted and dialog.joined_message:
+            QMessageBox.information(self, "Team store", dialog.joined_message)
 
     def credentials_dialog(self):
         from app.ui.vault_dialog import VaultSettingsDialog

@@ -1,0 +1,150 @@
+"""Settings → Team store…: a clerk joins a team's PostgreSQL store by typing its address and password.
+
+Against the real throwaway PostgreSQL server (``NAVBILL_TEST_POSTGRES_URL``, started by .ci/run); skipped without
+it. Every step is typing and clicking on the real dialog; the test connects on the dialog's worker.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QApplication, QWizard
+
+from app.store import team_join
+
+PASSWORD = "Team-Store-pw-7731!"
+LOCAL_PASSPHRASE = "this pc's own vault passphrase"
+
+
+def type_into(widget, text: str) -> None:
+    widget.setFocus()
+    widget.selectAll()
+    QTest.keyClick(widget, Qt.Key.Key_Delete)
+    QTest.keyClicks(widget, text)
+
+
+def click(qtbot, button) -> None:
+    qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
+
+
+def test_join_dialog(qtbot, navbill_home, no_keyring, caplog):
+    from tests.postgres import postgres_schema, server_url
+
+    server_url()  # skips, with the reason, without a PostgreSQL server
+    from app.config import app_paths
+    from app.ui.application import open_session
+    from app.ui.settings import SetupWizard
+    from app.vault import Vault
+
+    caplog.set_level(logging.DEBUG)
+    paths = app_paths(navbill_home).ensure()
+    Vault.open_with_passphrase(paths.database_url, LOCAL_PASSPHRASE)  # this PC's own vault, with a passphrase
+    session = open_session(navbill_home, demo=False)
+    try:
+        session.vault.unlock(LOCAL_PASSPHRASE)
+        wizard = SetupWizard(session)
+        qtbot.addWidget(wizard)
+        wizard.show()
+
+        # The wizard's "Team store…" button opens the dialog (modal: answered from a timer, as a clerk would).
+        seen = {}
+
+        def cancel_it():
+            dialog = QApplication.activeModalWidget()
+            seen["title"] = dialog.windowTitle() if dialog else ""
+            if dialog is not None:
+                click(qtbot, dialog.buttons.button(dialog.buttons.StandardButton.Cancel))
+
+        QTimer.singleShot(300, cancel_it)
+        click(qtbot, wizard.button(QWizard.WizardButton.CustomButton2))
+        assert seen["title"] == "Join a team store"
+
+        dialog = wizard.team_store_dialog()
+        qtbot.addWidget(dialog)
+        dialog.show()
+        assert not dialog.join_button.isEnabled()
+
+        # A password inside the address is refused (it would be saved on disk).
+        type_into(dialog.url, "postgresql+psycopg://navbill:secret@db.example.com/navbill")
+        click(qtbot, dialog.test_button)
+        qtbot.waitUntil(lambda: dialog.test_button.isEnabled() and dialog.probe is not None, timeout=30_000)
+        assert "Leave the password out of the address" in dialog.answer.text()
+
+        # A server that is not there: said so, with what to check.
+        type_into(dialog.url, f"postgresql+psycopg://navbill@/navbill_test?host={navbill_home}")
+        click(qtbot, dialog.test_button)
+        qtbot.waitUntil(lambda: dialog.test_button.isEnabled() and dialog.probe.state == team_join.UNREACHABLE,
+                        timeout=30_000)
+        assert "could not be reached" in dialog.answer.text() and "Check the server's address" in dialog.answer.text()
+        assert not dialog.join_button.isEnabled()
+
+        with postgres_schema() as url:
+            # An empty database: the store init command is named, and the administrator may create the tables.
+            type_into(dialog.url, url)
+            type_into(dialog.password, PASSWORD)
+            assert dialog.password.echoMode() == dialog.password.EchoMode.Password
+            click(qtbot, dialog.test_button)
+            qtbot.waitUntil(lambda: dialog.probe is not None and dialog.probe.state == team_join.NOT_INITIALISED
+                            and dialog.test_button.isEnabled(), timeout=30_000)
+            assert "holds no connector tables yet" in dialog.answer.text()
+            assert "python main.py store init --url postgresql+psycopg://navbill@" in dialog.answer.text()
+            assert dialog.create_tables.isVisible() and not dialog.join_button.isEnabled()
+            click(qtbot, dialog.create_tables)
+            assert dialog.create_tables.isChecked()
+            click(qtbot, dialog.test_button)
+            qtbot.waitUntil(lambda: dialog.probe.ok and dialog.test_button.isEnabled(), timeout=60_000)
+            assert dialog.answer.text().startswith("Connected: the team store ")
+            assert dialog.join_button.isEnabled()
+
+            QTest.keyClicks(dialog.password, "x")  # what was tested is no longer what is typed
+            assert not dialog.join_button.isEnabled()
+            QTest.keyClick(dialog.password, Qt.Key.Key_Backspace)
+            assert dialog.join_button.isEnabled()
+            click(qtbot, dialog.join_button)
+            assert dialog.result() == dialog.DialogCode.Accepted
+            assert "now uses the team store" in dialog.joined_message
+
+            saved = json.loads(paths.store_config_file.read_text(encoding="utf-8"))
+            assert saved == {"url": url} and PASSWORD not in paths.store_config_file.read_text(encoding="utf-8")
+            assert session.vault.get(team_join.STORE_PASSWORD_SECRET) == PASSWORD  # in this PC's vault only
+            from sqlalchemy.engine import make_url
+
+            assert make_url(team_join.with_saved_password(paths.store_url, session.vault)).password == PASSWORD
+            assert all(PASSWORD not in record.getMessage() for record in caplog.records)
+            for label in (dialog.answer, *wizard.findChildren(type(dialog.answer))):
+                assert PASSWORD not in label.text()
+
+            # The next start of the window works on the team store, with the saved password.
+            session.close()
+            session = open_session(navbill_home, demo=False)
+            assert session.store.is_postgres and session.store.schema_version() > 0
+        wizard.tasks.shutdown()
+    finally:
+        session.close()
+
+
+@pytest.mark.parametrize(("message", "state", "words"), [
+    ('connection failed: connection to server at "10.0.0.5", port 5432 failed: FATAL:  password authentication '
+     'failed for user "navbill"', team_join.BAD_PASSWORD, "refused the password for user navbill"),
+    ('connection failed: connection to server at "10.0.0.5", port 5432 failed: fe_sendauth: no password supplied',
+     team_join.NO_PASSWORD, "asks for user navbill's password"),
+    ('connection failed: connection to server at "10.0.0.5", port 5432 failed: FATAL:  role "navbill" does not exist',
+     team_join.UNKNOWN_USER, "has no user navbill"),
+    ('connection failed: connection to server at "10.0.0.5", port 5432 failed: FATAL:  database "navbill" does not '
+     'exist', team_join.NO_DATABASE, "has no database navbill"),
+    ('connection failed: could not translate host name "db.example.com" to address: Name or service not known',
+     team_join.UNREACHABLE, "No server called db.example.com"),
+    ('connection failed: connection to server at "10.0.0.5", port 5432 failed: Connection refused',
+     team_join.UNREACHABLE, "could not be reached"),
+])
+def test_libpq_refusals_in_the_clerks_words(message, state, words):
+    """The server here trusts its local users, so a refused password cannot be produced against it: libpq's own
+    messages (as psycopg raises them) are read instead."""
+    parsed = team_join.parse("postgresql+psycopg://navbill@db.example.com/navbill")
+    found = team_join.explain(Exception(message), parsed)
+    assert found.state == state and words in found.message
+    assert "db.example.com" in found.message or "10.0.0.5" in message

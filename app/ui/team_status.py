@@ -15,6 +15,7 @@ running there and never writes beside it.
 from __future__ import annotations
 
 import logging
+import os
 import time
 from datetime import datetime
 
@@ -40,6 +41,7 @@ class LeaderWatch(QObject):
     """Polls who leads (off the UI thread), shows it, and takes the lead for the window when it is free."""
 
     changed = Signal(str)  # the status bar's words, each time they change
+    lead_lost = Signal()  # the window led and its lock is gone: its service restarts
 
     def __init__(self, session, window, host, *, poll_seconds: float | None = None) -> None:
         super().__init__(window)
@@ -94,6 +96,18 @@ class LeaderWatch(QObject):
     def _answered(self, holder) -> None:
         self._asking = False
         self.holder, self.known = holder, True
+        if self.leading and (holder is None or holder.pid != os.getpid()):
+            # The lock's connection was dropped (the server restarted, the PC slept): another connector may lead
+            # by now, so this window's schedule and webhooks stop, and it leads again only if the lead is free.
+            log.warning("The window lost the lead on the team store (%s); restarting its service",
+                        leader_words(holder) if holder else "nobody holds it now")
+            self.window.report("This window lost the lead on the team store (its connection to the server dropped); "
+                               "its schedule and webhooks restart and take the lead again only if it is free.")
+            self.led_since = None
+            self.lead_lost.emit()
+            self.host.restart()
+            self._show("Leader: changing…")
+            return
         if self.leading:
             self._show(f"Leader: this window since {(self.led_since or datetime.now()).strftime('%H:%M')}")
             return

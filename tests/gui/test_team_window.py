@@ -162,6 +162,25 @@ def test_a_follower_window_shows_who_leads_and_takes_the_lead_when_the_leader_di
             with qtbot.waitSignal(window.sync_finished, timeout=240_000) as finished:  # now its own service runs it
                 QTest.keyClick(window.tabs.currentWidget().view, Qt.Key.Key_F5)
             assert finished.args[0].summary.startswith("Sync completed"), finished.args[0].summary
+
+            # The server drops the window's leader connection (as when its PC sleeps): the window notices, stops its
+            # schedule and webhooks, and leads again because nobody else does.
+            first_bridge = window.service_bridge
+            from sqlalchemy import create_engine, text
+            from sqlalchemy.pool import NullPool
+
+            admin = create_engine(url, poolclass=NullPool)
+            try:
+                with qtbot.waitSignal(watch.lead_lost, timeout=30_000), admin.begin() as connection:
+                    dropped = connection.execute(text(
+                        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                        "WHERE application_name LIKE 'navbill:%:' || :pid || ':%'"), {"pid": os.getpid()}).scalar()
+            finally:
+                admin.dispose()
+            assert dropped == 1
+            qtbot.waitUntil(lambda: window.service_bridge is not None and window.service_bridge is not first_bridge
+                            and watch.label.text().startswith("Leader: this window since "), timeout=60_000)
+            assert other.leader_lock().holder().pid == os.getpid()
         finally:
             if leader is not None and leader.poll() is None:
                 leader.kill()

@@ -112,6 +112,7 @@ def build_service(store, profile, vault, *, demo_sandboxes=None, config_dir=None
     nav = NavClient(build_nav_connection(profile, vault))
     bill = BillClient(build_bill_connection(profile, vault), session_id=session_id, on_session=save_session)
     built = BuiltService(service=None, closers=[nav.close, bill.close])
+    leadership = None
     try:
         if getattr(store, "is_postgres", False):  # a team store: one leader per company runs schedule and webhooks
             from app.push.leader import Leadership
@@ -135,6 +136,12 @@ def build_service(store, profile, vault, *, demo_sandboxes=None, config_dir=None
         settings.vault_prefix = secret_name(profile.name, "bill.webhook_security_key").rsplit("bill.", 1)[0]
         built.service = ConnectorService(engine, nav, bill, state=PushState(store.engine), vault=vault,
                                          settings=settings, nav_record_key=bc_number_lookup(nav))
+        if leadership is not None:  # a follower's Sync now reaches this window (app/push/leader.py)
+            service = built.service
+            leadership.on_sync_request = lambda who: service.sync_now()
+            watching = threading.Event()
+            leadership.watch(watching, threading.Event())
+            built.closers.append(watching.set)
     except Exception:
         built.close()
         raise

@@ -8,8 +8,9 @@ bar ("Leader: serve on ap-pc-2 since 10:02"), and starts the window's service (w
 nobody holds it: the leader's process died or its PC slept and the server dropped its connection.
 
 Sync now on a follower: when nobody leads, the window takes the lead and syncs at once; when another connector
-leads, the window runs the sync itself under the company's run lock (app/store/lock.py), so it waits for a sync
-running there and never writes beside it.
+leads, it is asked to sync (a PostgreSQL NOTIFY its lock connection listens to, app/push/leader.py), and the
+follower's screens reload on the next polls to show the result. If asking fails, the window syncs itself under
+the company's run lock (app/store/lock.py), so it never writes beside a sync running elsewhere.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ class LeaderWatch(QObject):
 
     changed = Signal(str)  # the status bar's words, each time they change
     lead_lost = Signal()  # the window led and its lock is gone: its service restarts
+    asked = Signal(str)  # a follower's Sync now was sent to the leader (its words)
 
     def __init__(self, session, window, host, *, poll_seconds: float | None = None) -> None:
         super().__init__(window)
@@ -59,6 +61,7 @@ class LeaderWatch(QObject):
         self.known = False  # has the server answered at least once?
         self.led_since: datetime | None = None
         self._asking = False
+        self._refreshes = 0
         self._timer = QTimer(self)
         self._timer.setInterval(int((poll_seconds if poll_seconds is not None else default_poll()) * 1000))
         self._timer.timeout.connect(self.poll)
@@ -118,6 +121,9 @@ class LeaderWatch(QObject):
                 self.host.start()
             return
         self._show(f"Leader: {leader_words(holder)}")
+        if self._refreshes > 0:  # after asking the leader to sync: show what it did
+            self._refreshes -= 1
+            self.window.refresh()
 
     def _unanswered(self, message: str) -> None:
         self._asking = False
@@ -148,16 +154,48 @@ class LeaderWatch(QObject):
         self.poll()
 
     def sync_now(self) -> bool:
-        """Sync now on a follower: True when the window took the lead to sync (nobody held it); False when
-        another connector leads and the window should run the sync itself under the run lock."""
-        if self.leading or self.host.running:
+        """Sync now on a follower. Nobody leads: the window takes the lead and its service syncs at once. Another
+        connector leads: it is asked to sync (app/push/leader.py ``ask_leader``), and this window's screens follow
+        its result. True when handled so; False when the window should run the sync itself (the store is not
+        known to be shared yet, or asking failed: the run lock still keeps the two apart)."""
+        if self.leading or self.host.running or self.session.profile is None:
             return False
-        if self.known and self.holder is None and self.session.profile is not None:
-            self.host.first_sync = True  # the service, once it leads, syncs at once
-            self.host.start()
-            self.window.report("Nobody leads this company's syncs: this window takes the lead and syncs now.")
+        if not self.known:
+            return False
+        if self.holder is None:
+            self._take_lead_to_sync()
             return True
-        if self.holder is not None:
-            self.window.report(f"{leader_words(self.holder).capitalize()} leads; this sync runs here, after any "
-                               "sync running there.")
-        return False
+        store, profile = self.session.store, self.session.profile
+        import socket
+
+        who = f"the window on {socket.gethostname()} (pid {os.getpid()})"
+
+        def ask(_ctx):
+            from app.push.leader import Leadership
+
+            store.set_scope(profile.nav.company or profile.nav.company_id, profile.bill.organization_id)
+            return Leadership(store, "window").ask_leader(who)
+
+        self.tasks.start("ask the leader", ask, on_success=self._asked, on_failure=self._ask_failed)
+        self.window.report("Asking the leader to sync now…")
+        return True
+
+    def _take_lead_to_sync(self) -> None:
+        self.host.first_sync = True  # the service, once it leads, syncs at once
+        self.host.start()
+        self.window.report("Nobody leads this company's syncs: this window takes the lead and syncs now.")
+
+    def _asked(self, holder) -> None:
+        self.holder = holder
+        if holder is None:  # the leader went away meanwhile
+            self._take_lead_to_sync()
+            return
+        self._show(f"Leader: {leader_words(holder)}")
+        self.window.report(f"Asked the leader ({leader_words(holder)}) to sync now; its result shows here as the "
+                           "screens refresh.")
+        self.asked.emit(leader_words(holder))
+        self._refreshes = 6  # the next polls reload the screens, so the leader's sync shows here
+
+    def _ask_failed(self, message: str) -> None:
+        self.window.report(f"The leader could not be asked ({message}); syncing here instead.")
+        self.window.start_sync_here()

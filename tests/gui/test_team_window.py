@@ -72,7 +72,11 @@ from app.push.leader import Leadership
 from app.store.store import Store
 store = Store(sys.argv[1])
 store.set_scope(sys.argv[2], sys.argv[3])
-assert Leadership(store, "serve").try_lead()
+import threading
+lead = Leadership(store, "serve")
+assert lead.try_lead()
+lead.on_sync_request = lambda who: print("asked by", who, flush=True)  # serve queues a sync here
+lead.watch(threading.Event(), threading.Event(), poll=0.1)
 print("leading", flush=True)
 time.sleep(600)
 """
@@ -82,12 +86,15 @@ time.sleep(600)
 def test_a_follower_window_shows_who_leads_and_takes_the_lead_when_the_leader_dies(qtbot, tmp_path, no_keyring,
                                                                                   monkeypatch):
     """Real PostgreSQL, two processes: a `serve`-like process holds the company's leader lock; the window follows,
-    shows that process's workstation, pid and time, runs Sync now itself; SIGKILL the leader and the window takes
-    the lead (its schedule and webhooks start), and Sync now then goes to its own service."""
+    shows that process's workstation, pid and time, and its Sync now asks that leader; SIGKILL the leader and the
+    window takes the lead (its schedule and webhooks start), and Sync now then goes to its own service; when the
+    server drops the window's lock connection, it notices and leads again."""
     import os
+    import queue
     import socket
     import subprocess
     import sys
+    import threading
     from pathlib import Path
 
     from app.config import app_paths
@@ -144,11 +151,15 @@ def test_a_follower_window_shows_who_leads_and_takes_the_lead_when_the_leader_di
             assert text.startswith(f"Leader: serve on {socket.gethostname()} since "), text
             assert not host.running and window.service_bridge is None
 
-            with qtbot.waitSignal(window.sync_finished, timeout=240_000) as finished:  # a follower syncs itself
+            lines: queue.Queue[str] = queue.Queue()
+            threading.Thread(target=lambda: [lines.put(line) for line in leader.stdout], daemon=True).start()
+            with qtbot.waitSignal(watch.asked, timeout=60_000) as asked:  # a follower's Sync now asks the leader
                 QTest.keyClick(window.tabs.currentWidget().view, Qt.Key.Key_F5)
-                assert "leads; this sync runs here" in window.message_label.text()
-            assert finished.args[0].summary.startswith("Sync completed"), finished.args[0].summary
-            assert f"pid {leader.pid}" in watch.label.text()  # the follower did not take the lead to sync
+            assert f"pid {leader.pid}" in asked.args[0]
+            assert window.message_label.text().startswith("Asked the leader (serve on ")
+            heard = lines.get(timeout=30).strip()
+            assert heard == f"asked by the window on {socket.gethostname()} (pid {os.getpid()})", heard
+            assert f"pid {leader.pid}" in watch.label.text() and not host.running  # it did not take the lead
 
             leader.kill()  # SIGKILL: the server drops its connection, and with it the lock
             leader.wait(30)
@@ -161,6 +172,9 @@ def test_a_follower_window_shows_who_leads_and_takes_the_lead_when_the_leader_di
 
             with qtbot.waitSignal(window.sync_finished, timeout=240_000) as finished:  # now its own service runs it
                 QTest.keyClick(window.tabs.currentWidget().view, Qt.Key.Key_F5)
+            assert finished.args[0].summary.startswith("Sync completed"), finished.args[0].summary
+            with qtbot.waitSignal(window.sync_finished, timeout=240_000) as finished:  # another PC's Sync now
+                assert Leadership(other, "serve").ask_leader("the window on ap-pc-3").pid == os.getpid()
             assert finished.args[0].summary.startswith("Sync completed"), finished.args[0].summary
 
             # The server drops the window's leader connection (as when its PC sleeps): the window notices, stops its

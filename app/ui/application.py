@@ -238,6 +238,7 @@ def main(args) -> int:
         window.bring_forward()
         open_settings(window, session, first_run=True)
     code = app.exec()
+    team_watch = getattr(window, "team_watch", None)  # made at start, or when Settings joined a team store
     if team_watch is not None:
         team_watch.stop()
     host.stop_now()  # already stopped by Quit; this covers a quit that did not come through Quit
@@ -307,7 +308,72 @@ def open_settings(window, session: ConnectorSession, first_run: bool = False):
         if getattr(window, "settings_wizard", None) is wizard:
             window.settings_wizard = None
 
+    wizard.on_store_joined = lambda: switch_to_joined_store(window, session)
     wizard.accepted.connect(applied)
     wizard.finished.connect(lambda _code: closed())
     wizard.open()
     return wizard
+
+
+def switch_to_joined_store(window, session: ConnectorSession) -> None:
+    """Settings → Team store… joined a team store: the window works on it from now on, without a restart.
+
+    The service stops; the team store opens (with the password this PC saved for it); its vault asks for the team's
+    passphrase when this PC does not know it yet; the active profile (profiles live on this PC) stays, with the
+    team vault's secrets; the service starts again, leading or following, and who leads shows in the status bar.
+    Settings then opens, so the profile's passwords can be entered for the team when the team vault lacks them.
+    """
+    host = getattr(window, "service_host", None)
+
+    def reopen() -> None:
+        from app.profiles import ProfileStore
+        from app.store import open_store
+        from app.store.team_join import shown, with_saved_password
+        from app.ui.store_backend import StoreBackend
+        from app.vault import Vault
+
+        paths = session.paths
+        url = paths.store_url
+        try:
+            url = with_saved_password(url, Vault.open(paths.database_url))
+        except Exception:  # noqa: BLE001 - libpq's PGPASSWORD or pgpass file still apply
+            log.warning("This PC's own vault could not be opened for the team store's password")
+        try:
+            store = open_store(url)
+        except Exception as error:  # noqa: BLE001 - the window keeps working on the store it had
+            log.warning("The team store could not be opened", exc_info=True)
+            window.report(f"Joined, but the team store {shown(url)} could not be opened now ({error}); NavBill uses "
+                          "it from its next start.", error=True)
+            if host is not None:
+                host.start()
+            return
+        old, session.store = session.store, store
+        session._closers = [closer for closer in session._closers if closer != old.close]
+        session._closers.insert(0, store.close)
+        try:
+            session.vault = Vault.open(store.engine)
+        except Exception as error:  # noqa: BLE001 - a locked or broken keyring: the window still opens
+            log.warning("The team store's vault could not be opened: %s", error)
+            session.vault = None
+        unlock_vault_at_start(session, window)
+        session.profiles = ProfileStore(paths, session.vault)
+        session.profile = session.profiles.active()
+        window.backend = StoreBackend(store, build_engine_runner(store, session.profile, session.vault,
+                                                                 config_dir=paths.config_dir))
+        session.backend = window.backend
+        old.close()
+        window.refresh()
+        window.report(f"This PC now works on the team store {shown(url)}.")
+        log.info("Switched to the team store %s", shown(url))
+        if host is not None:
+            if getattr(store, "is_postgres", False) and getattr(window, "team_watch", None) is None:
+                from app.ui.team_status import LeaderWatch
+
+                LeaderWatch(session, window, host).start()
+            host.start()
+        open_settings(window, session, first_run=session.profile is None)
+
+    if host is not None:
+        host.stop(then=reopen)
+    else:
+        reopen()

@@ -649,6 +649,7 @@ class SetupWizard(QWizard):
         self.engine_settings = EngineSettings.load(session.store)
         self.master_on_conflict = self.engine_settings.master_on_conflict
         self.saved_profile = None
+        self.on_store_joined = None  # set by the app: switch the window to the team store just joined
         self.finish_text = "Save and start syncing" if first_run else "Save"
         self.setWindowTitle("Set up NavBill" if first_run else "Settings")
         self.setWizardStyle(QWizard.WizardStyle.ModernStyle)
@@ -698,10 +699,17 @@ class SetupWizard(QWizard):
         return JoinTeamStoreDialog(session.paths, local, self, current_url=session.paths.store_url)
 
     def open_team_store(self) -> None:
+        """Join a team store. In the running app (``on_store_joined`` set by app/ui/application.py) the window
+        switches to it at once and this wizard closes; otherwise the next start uses it."""
         from PySide6.QtWidgets import QMessageBox
 
         dialog = self.team_store_dialog()
-        if dialog.exec() == dialog.DialogCode.Accepted and dialog.joined_message:
+        if dialog.exec() != dialog.DialogCode.Accepted or not dialog.joined_message:
+            return
+        if self.on_store_joined is not None:
+            self.reject()
+            self.on_store_joined()
+        else:
             QMessageBox.information(self, "Team store", dialog.joined_message)
 
     def credentials_dialog(self):

@@ -4,7 +4,8 @@ The clerk types the address the administrator gave them and the password (masked
 this PC's credentials vault); Test connects on a worker and says precisely what is wrong (the server cannot be
 reached, the password is refused, the user or database does not exist, the tables are not there yet). An empty
 store can be set up from here when the administrator ticks "Create the connector's tables"; otherwise the
-message names the `store init` command. Join is possible only after a passing test of exactly what is typed.
+message names the `store init` command. Join is possible only after a passing test of exactly what is typed;
+the running window then switches to the team store (app/ui/application.py ``switch_to_joined_store``).
 The Qt-free half is app/store/team_join.py.
 """
 

@@ -148,3 +148,79 @@ def test_libpq_refusals_in_the_clerks_words(message, state, words):
     found = team_join.explain(Exception(message), parsed)
     assert found.state == state and words in found.message
     assert "db.example.com" in found.message or "10.0.0.5" in message
+
+
+def test_joining_from_settings_switches_the_running_window_to_the_team_store(qtbot, navbill_home, no_keyring,
+                                                                            monkeypatch):
+    """The whole path a clerk takes: Settings → Team store…, type, Test, create the tables, Join; the window then
+    works on the team store at once, its vault asks for the team passphrase (a new team: chosen here), the
+    leader shows in the status bar, and Settings opens again for the profile's passwords."""
+    from tests.postgres import postgres_schema, server_url
+
+    server_url()
+    from app.config import app_paths
+    from app.profiles import ProfileStore, demo_profile, demo_secrets
+    from app.ui.application import open_session, open_settings
+    from app.ui.main_window import MainWindow
+    from app.ui.service_host import ServiceHost
+    from app.ui.settings import SetupWizard
+    from app.ui.team_store import JoinTeamStoreDialog
+    from app.ui.vault_dialog import PassphraseDialog
+    from app.vault import Vault
+
+    monkeypatch.setenv("NAVBILL_LEADER_POLL", "0.2")
+    paths = app_paths(navbill_home).ensure()
+    local = Vault.open_with_passphrase(paths.database_url, LOCAL_PASSPHRASE)
+    ProfileStore(paths, local).save(demo_profile("http://127.0.0.1:9", "http://127.0.0.1:9"), demo_secrets())
+    session = open_session(navbill_home, demo=False)
+    session.vault.unlock(LOCAL_PASSPHRASE)
+    window = MainWindow(session.backend, profile_name=session.profile.name)
+    window.paths = session.paths
+    qtbot.addWidget(window)
+    host = ServiceHost(session, window)
+    window.show()
+    with postgres_schema() as url:
+        handled: list[str] = []
+
+        def answer_modal() -> None:
+            dialog = QApplication.activeModalWidget()
+            if isinstance(dialog, JoinTeamStoreDialog) and "join" not in handled:
+                handled.append("join")
+                type_into(dialog.url, url)
+                type_into(dialog.password, PASSWORD)
+                click(qtbot, dialog.test_button)
+                qtbot.waitUntil(lambda: dialog.create_tables.isVisible() and dialog.test_button.isEnabled(),
+                                timeout=30_000)
+                click(qtbot, dialog.create_tables)
+                click(qtbot, dialog.test_button)
+                qtbot.waitUntil(lambda: dialog.join_button.isEnabled(), timeout=60_000)
+                click(qtbot, dialog.join_button)
+            elif isinstance(dialog, PassphraseDialog) and "passphrase" not in handled:
+                handled.append("passphrase")
+                handled.append(dialog.explanation.text())
+                QTest.keyClicks(dialog.passphrase, "the new team passphrase")
+                QTest.keyClicks(dialog.confirm, "the new team passphrase")
+                click(qtbot, dialog.ok_button)
+
+        modals = QTimer()
+        modals.timeout.connect(answer_modal)
+        modals.start(200)
+        try:
+            wizard = open_settings(window, session)
+            assert isinstance(wizard, SetupWizard)
+            click(qtbot, wizard.button(QWizard.WizardButton.CustomButton2))
+            qtbot.waitUntil(lambda: session.store.is_postgres and isinstance(window.settings_wizard, SetupWizard)
+                            and window.settings_wizard is not wizard, timeout=60_000)
+        finally:
+            modals.stop()
+        assert handled[:2] == ["join", "passphrase"]
+        assert "This is a team store" in handled[2]  # the vault said why it wants a passphrase
+        assert session.vault.team and session.vault.is_unlocked and session.vault.mode == "passphrase"
+        assert window.backend.store is session.store and session.profile.name == demo_profile("", "").name
+        qtbot.waitUntil(lambda: window.team_watch.label.text().startswith(("Leader: none", "Leader: this window")),
+                        timeout=30_000)  # the team store answered who leads
+        window.settings_wizard.reject()
+        window.team_watch.stop()
+        host.stop_now()
+        window.shutdown()
+        session.close()

@@ -85,7 +85,10 @@ class LeaderWatch(QObject):
 
     def poll(self) -> None:
         """Ask the server who leads, on the worker; one question at a time."""
-        if self._asking or self.session.profile is None:
+        if self.session.profile is None:
+            self._show("Leader: none yet (set up the connection in Settings)")
+            return
+        if self._asking:
             return
         self._asking = True
         store, profile = self.session.store, self.session.profile

@@ -142,8 +142,9 @@ def test_join_dialog(qtbot, navbill_home, no_keyring, caplog):
      team_join.UNREACHABLE, "could not be reached"),
 ])
 def test_libpq_refusals_in_the_clerks_words(message, state, words):
-    """The server here trusts its local users, so a refused password cannot be produced against it: libpq's own
-    messages (as psycopg raises them) are read instead."""
+    """libpq's messages (as psycopg raises them) for the refusals the test servers cannot all produce (a TCP
+    server, an unknown host name, a missing role or database); the password ones are also produced for real by
+    ``password_server`` below."""
     parsed = team_join.parse("postgresql+psycopg://navbill@db.example.com/navbill")
     found = team_join.explain(Exception(message), parsed)
     assert found.state == state and words in found.message
@@ -224,3 +225,76 @@ def test_joining_from_settings_switches_the_running_window_to_the_team_store(qtb
         host.stop_now()
         window.shutdown()
         session.close()
+
+
+@pytest.fixture
+def password_server(tmp_path_factory):
+    """A second throwaway PostgreSQL cluster that asks for a password (scram-sha-256), so a refused password is
+    the server's own answer. Only where the shared test server runs (it needs the same Debian package)."""
+    import glob
+    import os
+    import pwd
+    import shutil
+    import subprocess
+    import tempfile
+    from pathlib import Path
+
+    from tests.postgres import server_url
+
+    server_url()
+    bins = sorted(glob.glob("/usr/lib/postgresql/*/bin"))
+    if not bins or not os.access(f"{bins[-1]}/initdb", os.X_OK):
+        pytest.skip("PostgreSQL's initdb is not installed")
+    folder = Path(tempfile.mkdtemp(prefix="navbill-pgpw-"))
+    folder.chmod(0o755)
+    run_as: list[str] = []
+    if os.getuid() == 0:  # initdb refuses root: the cluster belongs to nobody, as in .ci/postgres.sh
+        os.chown(folder, pwd.getpwnam("nobody").pw_uid, -1)
+        run_as = ["runuser", "-u", "nobody", "--"]
+    (folder / "pw").write_text("Right-Team-pw-42\n", encoding="utf-8")
+    (folder / "pw").chmod(0o644)
+    env = {key: value for key, value in os.environ.items() if not key.startswith("PG")}
+    try:
+        subprocess.run([*run_as, f"{bins[-1]}/initdb", "-D", str(folder / "data"), "-U", "navbill",
+                        "--auth=scram-sha-256", f"--pwfile={folder / 'pw'}", "-E", "UTF8", "--no-sync"],
+                       check=True, capture_output=True, env=env, timeout=120)
+        subprocess.run([*run_as, f"{bins[-1]}/pg_ctl", "-D", str(folder / "data"), "-l", str(folder / "log"), "-w",
+                        "-s", "-o", f"-c listen_addresses='' -c unix_socket_directories='{folder}' -c fsync=off",
+                        "start"], check=True, capture_output=True, env=env, timeout=120)
+        subprocess.run([*run_as, f"{bins[-1]}/createdb", "-h", str(folder), "-U", "navbill", "navbill_pw"],
+                       check=True, capture_output=True, env={**env, "PGPASSWORD": "Right-Team-pw-42"}, timeout=60)
+        yield folder
+    finally:
+        subprocess.run([*run_as, f"{bins[-1]}/pg_ctl", "-D", str(folder / "data"), "-m", "immediate", "-s", "stop"],
+                       capture_output=True, env=env, timeout=60)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_the_dialog_says_when_the_server_refuses_or_wants_the_password(qtbot, navbill_home, no_keyring,
+                                                                       password_server, monkeypatch):
+    from app.config import app_paths
+    from app.ui.team_store import JoinTeamStoreDialog
+
+    for name in ("PGPASSWORD", "PGPASSFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("PGPASSFILE", str(navbill_home / "no-pgpass"))  # never the user's own pgpass file
+    dialog = JoinTeamStoreDialog(app_paths(navbill_home).ensure(), None)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    type_into(dialog.url, f"postgresql+psycopg://navbill@/navbill_pw?host={password_server}")
+
+    def test_with(password: str) -> str:
+        type_into(dialog.password, password)
+        dialog.probe = None
+        click(qtbot, dialog.test_button)
+        qtbot.waitUntil(lambda: dialog.probe is not None and dialog.test_button.isEnabled(), timeout=60_000)
+        return dialog.probe.state
+
+    assert test_with("not-the-password") == team_join.BAD_PASSWORD
+    assert "refused the password for user navbill" in dialog.answer.text()
+    assert "not-the-password" not in dialog.answer.text() and not dialog.join_button.isEnabled()
+    assert test_with("") == team_join.NO_PASSWORD
+    assert "asks for user navbill's password" in dialog.answer.text()
+    assert test_with("Right-Team-pw-42") == team_join.NOT_INITIALISED  # in: the tables are what is missing
+    assert "store init --url" in dialog.answer.text()
+    dialog.reject()

@@ -17,6 +17,14 @@ Where the DEK lives depends on what the machine offers:
 The mode is chosen when the vault is created and remembered in ``vault_meta`` (as Maestral persists
 its keyring choice), so a later start never looks for the key in the wrong place.
 
+A team store (PostgreSQL, shared by several workstations) always uses ``passphrase`` mode: a key kept in one PC's
+keyring would leave every other workstation unable to decrypt the shared secrets. The team passphrase is set by
+the administrator and entered once on each workstation; after that the data key is kept in *that PC's* keyring
+(entry ``team-vault-key/<vault id>``, where a secure keyring exists), so the window and ``serve`` open the vault
+without asking again. The database only ever holds ciphertexts and the passphrase-wrapped key, never a secret in
+clear. To shut a workstation out, change the passphrase and rotate the key: the key its keyring kept no longer
+fits, and it asks for the (new) passphrase.
+
 A vault whose key cannot be reached opens *locked*: ``is_unlocked`` is False, ``backend_status()``
 says why in words the UI can show, and reading a secret raises ``VaultLockedError``. A wrong
 passphrase raises ``WrongPassphraseError``. Both are ``ConnectorError``s, never a crash.
@@ -70,6 +78,11 @@ _BLOB_VERSION = b"\x01"
 _CHECK_NAME = "vault/check"  # associated data of the check value; no secret may use this name
 _CHECK_PLAINTEXT = b"NavBill vault check v1"
 _WRAP_AAD = b"NavBill vault data key v1"
+TEAM_NEEDS_PASSPHRASE = ("This is a team store: its credentials are shared by every workstation, so they are "
+                         "encrypted with a key derived from the team's vault passphrase. Choose it now (you are the "
+                         "first) and give it to the other workstations; each enters it once.")
+TEAM_ENTER_PASSPHRASE = ("Enter the team's vault passphrase (ask whoever set up the team store) to unlock the shared "
+                         "credentials; this PC then keeps the key in its keyring and asks only once.")
 
 DEMO_PASSPHRASE = "navbill-demo-passphrase"
 PASSPHRASE_ENV = "NAVBILL_VAULT_PASSPHRASE"
@@ -208,8 +221,11 @@ def _as_engine(engine_or_url: Engine | str) -> Engine:
 class Vault:
     """Encrypted secrets in the app database. Thread-safe; open with ``Vault.open``."""
 
-    def __init__(self, engine: Engine, backend: object | None, *, scrypt_n: int = DEFAULT_SCRYPT_N) -> None:
+    def __init__(self, engine: Engine, backend: object | None, *, scrypt_n: int = DEFAULT_SCRYPT_N,
+                 team: bool | None = None) -> None:
         self._engine = engine
+        # A team store's vault is read by several workstations: passphrase mode only (see the module doc).
+        self.team = engine.dialect.name == "postgresql" if team is None else team
         self._backend = backend
         self._scrypt_n = scrypt_n
         self._lock = threading.RLock()
@@ -220,32 +236,42 @@ class Vault:
     # -- opening ---------------------------------------------------------------------------
     @classmethod
     def open(cls, engine: Engine | str, keyring_backend: object | None = None, passphrase: str | None = None,
-             *, scrypt_n: int = DEFAULT_SCRYPT_N) -> Vault:
+             *, scrypt_n: int = DEFAULT_SCRYPT_N, team: bool | None = None) -> Vault:
         """Open (creating if new) the vault in this database.
 
         A new vault keeps its key in the OS keyring when a secure backend exists, otherwise it needs
         a passphrase: with ``passphrase`` it is created and unlocked at once; without, it opens
         locked and ``needs_new_passphrase`` is True until ``set_passphrase`` is called.
         An existing vault uses the place its key was put when it was created.
+        A team vault (``team``; by default: the database is PostgreSQL) always needs a passphrase, and opens
+        without one on a workstation whose keyring kept the key since the passphrase was entered there.
         Raises ``WrongPassphraseError`` when ``passphrase`` does not open an existing passphrase vault.
         """
         backend = keyring_backend if keyring_backend is not None else _default_backend()
-        vault = cls(_as_engine(engine), backend, scrypt_n=scrypt_n)
+        vault = cls(_as_engine(engine), backend, scrypt_n=scrypt_n, team=team)
         vault._create_tables()
         meta = vault._meta()
         if not meta.get("mode"):
-            if not insecure_reason(backend) and vault._try_create_in_keyring():
+            if not vault.team and not insecure_reason(backend) and vault._try_create_in_keyring():
                 return vault
-            vault._lock_reason = vault._fallback_sentence()
+            vault._lock_reason = TEAM_NEEDS_PASSPHRASE if vault.team else vault._fallback_sentence()
             if passphrase is not None:
                 vault.set_passphrase(passphrase)
             return vault
         if meta["mode"] == "keyring":
             vault._unlock_from_keyring(meta)
+            if vault.team and not vault.is_unlocked:
+                vault._lock_reason = ("This team store's credentials were encrypted with a key kept in the keyring of "
+                                      "the workstation that saved them, so this PC cannot read them. Reset the vault "
+                                      "(Settings → Credentials), choose a team passphrase and enter the credentials "
+                                      "again.")
         else:
-            vault._lock_reason = "Enter the vault passphrase to unlock the saved credentials."
+            vault._lock_reason = (TEAM_ENTER_PASSPHRASE if vault.team
+                                  else "Enter the vault passphrase to unlock the saved credentials.")
             if passphrase is not None:
                 vault.unlock(passphrase)
+            elif vault.team:
+                vault._unlock_from_workstation_keyring(meta)
         return vault
 
     @classmethod
@@ -272,14 +298,16 @@ class Vault:
         return vault
 
     @classmethod
-    def open_for_headless(cls, engine: Engine | str, keyring_backend: object | None = None) -> Vault:
+    def open_for_headless(cls, engine: Engine | str, keyring_backend: object | None = None, *,
+                          team: bool | None = None) -> Vault:
         """``Vault.open`` for commands without a window (sync, serve, check on a server).
 
         A passphrase vault there cannot ask; the passphrase may come from the ``NAVBILL_VAULT_PASSPHRASE``
         environment variable (set by the service manager, e.g. a systemd credential). Without it the
         vault opens locked and ``backend_status().message`` says what to do.
         """
-        return cls.open(engine, keyring_backend=keyring_backend, passphrase=os.environ.get(PASSPHRASE_ENV) or None)
+        return cls.open(engine, keyring_backend=keyring_backend, passphrase=os.environ.get(PASSPHRASE_ENV) or None,
+                        team=team)
 
     # -- state -----------------------------------------------------------------------------
     @property
@@ -305,6 +333,10 @@ class Vault:
                        f"({type(self._backend).__name__}).")
             if not self.is_unlocked:
                 message = self._lock_reason
+        elif self.is_unlocked and self.team:
+            message = ("Team credentials are encrypted with a key derived from the team's vault passphrase"
+                       + (", entered once on this PC; its keyring keeps the key." if self._workstation_keyring_usable()
+                          else "; this PC has no secure keyring, so the passphrase is asked at each start."))
         elif self.is_unlocked:
             message = "Credentials are encrypted with a key derived from your vault passphrase."
             if self._backend is not None and reason:
@@ -332,6 +364,7 @@ class Vault:
                 self._write_meta(conn, meta)
             self._dek = dek
             self._lock_reason = ""
+            self._remember_on_workstation(meta["vault_id"], dek)
 
     def unlock(self, passphrase: str) -> None:
         """Unlock a passphrase vault; raises ``WrongPassphraseError`` when it does not fit."""
@@ -342,6 +375,7 @@ class Vault:
             kek, dek = self._unwrap(meta, passphrase)
             self._kek, self._dek = kek, dek
             self._lock_reason = ""
+            self._remember_on_workstation(meta.get("vault_id", ""), dek)
 
     def lock(self) -> None:
         """Forget the keys held in memory (passphrase vaults must be unlocked again)."""
@@ -465,6 +499,8 @@ class Vault:
             self._dek = new_dek
             if old_entry:
                 self._keyring_forget(old_entry)
+            if meta["mode"] == "passphrase":  # this PC keeps the new key; the others must enter the passphrase
+                self._remember_on_workstation(meta.get("vault_id", ""), new_dek)
 
     def destroy(self) -> None:
         """Remove every secret, the vault's metadata and its keyring entry (a full reset)."""
@@ -475,6 +511,8 @@ class Vault:
                 conn.execute(delete(vault_meta_table))
             if meta.get("mode") == "keyring":
                 self._keyring_forget(self._keyring_entry(meta["vault_id"], int(meta.get("key_generation", "1"))))
+            elif self.team and meta.get("vault_id") and self._workstation_keyring_usable():
+                self._keyring_forget(self._workstation_entry(meta["vault_id"]))
             self._dek = None
             self._kek = None
             self._lock_reason = "The vault was reset; enter the credentials again."
@@ -568,6 +606,41 @@ class Vault:
         except (InvalidTag, ValueError):
             self._lock_reason = ("The key in the system keyring does not open the saved credentials (the "
                                  "keyring entry was replaced). Reset the vault and enter the credentials again.")
+            return
+        self._dek = dek
+        self._lock_reason = ""
+
+    # A team vault's key on this workstation (entered once with the team passphrase). -----------------------
+    @staticmethod
+    def _workstation_entry(vault_id: str) -> str:
+        return f"team-vault-key/{vault_id}"
+
+    def _workstation_keyring_usable(self) -> bool:
+        return self._backend is not None and not insecure_reason(self._backend)
+
+    def _remember_on_workstation(self, vault_id: str, dek: bytes) -> None:
+        """A team vault unlocked with its passphrase: keep the data key in this PC's keyring (a secure one only)."""
+        if not self.team or not vault_id or not self._workstation_keyring_usable():
+            return
+        try:
+            self._keyring_store(self._workstation_entry(vault_id), dek)
+        except VaultLockedError:  # the keyring refused: the passphrase is asked again next time, nothing worse
+            pass
+
+    def _unlock_from_workstation_keyring(self, meta: dict[str, str]) -> None:
+        if not meta.get("vault_id") or not self._workstation_keyring_usable():
+            return
+        try:
+            encoded = self._backend.get_password(KEYRING_SERVICE, self._workstation_entry(meta["vault_id"]))
+        except Exception:  # noqa: BLE001 - a keyring that cannot be read: ask for the passphrase instead
+            return
+        if not encoded:
+            return
+        try:
+            dek = _unb64(encoded)
+            _open_sealed(dek, _unb64(meta["check"]), _CHECK_NAME.encode())
+        except (InvalidTag, ValueError):  # the key was rotated since: the passphrase is needed again
+            self._lock_reason = ("The team's vault key changed since this PC last unlocked it. " + TEAM_ENTER_PASSPHRASE)
             return
         self._dek = dek
         self._lock_reason = ""

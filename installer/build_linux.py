@@ -247,6 +247,28 @@ def smoke_test_cli(bundle: Path) -> None:
             raise SmokeTestFailure(f"sync wrote no database under {home / 'data'}")
 
 
+def postgres_driver_problem(stderr: str) -> str:
+    """What `store status --url postgresql+psycopg://...` against a server that is not there says about the
+    frozen PostgreSQL driver: "" when psycopg loaded and only the connection failed (as it must), else why not."""
+    if "Traceback" in stderr or "No module named" in stderr or "no pq wrapper" in stderr.lower():
+        return f"psycopg (or its libpq) is missing from the bundle:\n{stderr[-3000:]}"
+    if "could not be used" not in stderr:
+        return f"store status did not report the unreachable server:\n{stderr[-3000:]}"
+    return ""
+
+
+def smoke_test_postgres_driver(bundle: Path) -> None:
+    """A team store needs psycopg and libpq inside the bundle: connect to a socket folder with no server in it."""
+    step("smoke test: navbill-cli store status --url postgresql+psycopg://... (no server: the driver loads)")
+    with tempfile.TemporaryDirectory(prefix="navbill-smoke-") as tmp:
+        url = f"postgresql+psycopg://navbill@/navbill?host={tmp}&connect_timeout=5"
+        result = run_frozen(bundle, Path(tmp), "store", "status", "--url", url, ok_codes=(1,))
+        problem = postgres_driver_problem(result.stderr)
+        if problem:
+            raise SmokeTestFailure(problem)
+        print(f"ok: {result.stderr.strip()[:300]}", flush=True)
+
+
 def smoke_test_serve(bundle: Path) -> None:
     """The headless service: the scheduler (APScheduler's entry-point plug-ins) and the webhook listener."""
     step(f"smoke test: navbill-cli serve --demo --run-for {SERVE_SECONDS:.0f}")
@@ -336,6 +358,7 @@ def main(argv: list[str] | None = None) -> int:
         verify_bundle(bundle)
         smoke_test_cli(bundle)
         smoke_test_serve(bundle)
+        smoke_test_postgres_driver(bundle)
         if not args.no_gui:
             smoke_test_gui(bundle)
         if not args.no_package:

@@ -445,3 +445,35 @@ def test_smoke_check_rejects_a_failed_or_one_sided_check_report():
     assert any("not true" in p for p in problems) and any("BILL / Login: fail" in p for p in problems)
     one_sided = {"ok": True, "steps": [check_step("NAV", "Authentication")]}
     assert build_linux.check_report_problems(one_sided) == ["no passing step for BILL"]
+
+
+def test_spec_bundles_the_postgresql_driver_for_a_team_store():
+    """A frozen build must reach a team store: SQLAlchemy's psycopg dialect and psycopg with its binary libpq
+    wrapper are all imported by string at run time, so the spec names them (and the build extra installs them)."""
+    import psycopg  # noqa: F401 - psycopg_binary refuses to be imported first
+
+    names = spec_string_literals()
+    for required in ("sqlalchemy.dialects.postgresql", "sqlalchemy.dialects.postgresql.psycopg",
+                     "psycopg", "psycopg_binary", "psycopg_binary.pq", "psycopg_binary._psycopg"):
+        assert required in names, f"the spec does not bundle {required}: a frozen build could not use a team store"
+        assert importlib.util.find_spec(required) is not None, f"hidden import {required} does not exist"
+    text = SPEC.read_text(encoding="utf-8")
+    assert 'copy_metadata("psycopg")' in text and 'copy_metadata("psycopg-binary")' in text
+    # The URL a team store uses names exactly this dialect and driver.
+    from sqlalchemy.engine import make_url
+
+    dialect = make_url("postgresql+psycopg://navbill@db/navbill").get_dialect()
+    assert dialect.__module__ in names and dialect.import_dbapi().__name__ in names
+    build = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]["optional-dependencies"]
+    assert any(requirement.startswith("psycopg[binary]") for requirement in build["build"])
+
+
+def test_smoke_test_tells_a_missing_driver_from_an_absent_server():
+    build_linux = load_build_linux()
+    assert build_linux.postgres_driver_problem(
+        "Store postgresql+psycopg://navbill@/navbill could not be used: connection is bad: connection to server on "
+        'socket "/tmp/x/.s.PGSQL.5432" failed: No such file or directory. Check the server\'s address') == ""
+    assert "missing" in build_linux.postgres_driver_problem("ModuleNotFoundError: No module named 'psycopg'")
+    assert "missing" in build_linux.postgres_driver_problem(
+        "ImportError: no pq wrapper available.\nAttempts made: ...")
+    assert build_linux.postgres_driver_problem("something else") != ""

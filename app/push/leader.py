@@ -5,13 +5,21 @@ lock drops (its process died, its PC slept and the server dropped its connection
 On PostgreSQL the lock is an advisory lock on a connection of its own (``Store.leader_lock()``, see
 app/store/lock.py); on a single workstation's SQLite store there is nobody to lead, and ``Leadership`` says
 so at once (nothing changes there).
+
+A follower's Sync now asks the leader (``ask_leader``): a PostgreSQL NOTIFY on the company's channel, which the
+leader LISTENs to on its lock connection; the leader's ``watch`` thread, which queries that connection every
+few seconds anyway, hears it and calls ``on_sync_request`` (serve and the window queue a sync).
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import threading
 from collections.abc import Callable
+
+log = logging.getLogger("navbill.push")
 
 DEFAULT_POLL_SECONDS = 10.0
 
@@ -31,6 +39,7 @@ class Leadership:
         self.shared = bool(getattr(store, "is_postgres", False))
         self._lock = store.leader_lock() if self.shared else None
         self._held = None
+        self.on_sync_request: Callable[[str], None] | None = None  # the leader hears a follower's Sync now
 
     @property
     def leading(self) -> bool:
@@ -47,7 +56,50 @@ class Leadership:
         if self.leading:
             return True
         self._held = self._lock.try_acquire(self.trigger)
+        if self._held is not None:
+            self._listen(self._held)
         return self._held is not None
+
+    def channel(self) -> str:
+        """The company's NOTIFY channel for Sync now requests (from the leader lock's key: one per company)."""
+        return f"navbill_sync_{self._lock.key() & 0xFFFFFFFFFFFFFFFF:x}"
+
+    def _listen(self, held) -> None:
+        """LISTEN on the lock's connection; notifications arrive with the watch thread's queries."""
+        try:
+            driver = getattr(held, "driver_connection", held)
+            driver.add_notify_handler(self._notified)
+            cursor = held.cursor()
+            try:
+                cursor.execute(f'LISTEN "{self.channel()}"')
+            finally:
+                cursor.close()
+            held.commit()
+        except Exception:  # noqa: BLE001 - without it followers' Sync now runs on their own PC, as before
+            log.warning("Could not listen for Sync now requests from other workstations", exc_info=True)
+
+    def _notified(self, notify) -> None:
+        who = getattr(notify, "payload", "") or "another workstation"
+        log.info("Sync now asked for by %s", who)
+        if self.on_sync_request is not None:
+            try:
+                self.on_sync_request(who)
+            except Exception:  # noqa: BLE001 - a request that cannot be queued must not stop the watch
+                log.warning("The sync asked for by %s could not be queued", who, exc_info=True)
+
+    def ask_leader(self, who: str):
+        """A follower's Sync now: ask whoever leads to sync. Returns the leader (a LockHolder), or None when
+        nobody leads (then the caller may take the lead itself). Never on SQLite (there is nobody to ask)."""
+        if not self.shared:
+            return None
+        holder = self._lock.holder()
+        if holder is None:
+            return None
+        from sqlalchemy import text
+
+        with self.store.engine.begin() as connection:
+            connection.execute(text("SELECT pg_notify(:channel, :who)"), {"channel": self.channel(), "who": who[:200]})
+        return holder
 
     def wait_to_lead(self, stop: threading.Event, on_following: Callable[[str], None] | None = None,
                      poll: float | None = None) -> bool:
@@ -101,4 +153,12 @@ class Leadership:
     def release(self) -> None:
         if self._held is not None:
             held, self._held = self._held, None
+            with contextlib.suppress(Exception):  # a pooled connection must not keep listening
+                cursor = held.cursor()
+                try:
+                    cursor.execute("UNLISTEN *")
+                finally:
+                    cursor.close()
+                held.commit()
+                getattr(held, "driver_connection", held).remove_notify_handler(self._notified)
             self._lock.release(held)

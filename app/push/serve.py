@@ -139,6 +139,8 @@ def _serve(service: ConnectorService, run_for: float, first_sync: bool, leadersh
             run_for = max(0.001, run_for - (time.monotonic() - started))
     lost = threading.Event()
     if leadership is not None and leadership.shared:
+        leadership.on_sync_request = lambda who: (print(f"{stamp()}  Sync now asked for by {who}", flush=True),
+                                                  service.sync_now())
         leadership.watch(stop, lost)
     try:
         code = _serve_leading(service, stop, first_sync or followed, run_for)

@@ -76,9 +76,18 @@ def scope_of(nav_company: str, bill_organization: str) -> str:
     return f"{nav_company.strip().casefold()}|{bill_organization.strip()}"
 
 
-def guard(store, bill, config_dir: Path, nav_company: str, bill_organization: str) -> None:
+WINDOW_JOIN = ("Join the team's store (Settings → Team store…, with the address your administrator gives you), or, "
+               "if this is the only connector now (the other was retired, or this PC's store was lost), have an "
+               "administrator confirm it with `navbill store confirm-alone` and sync again.")
+CLI_JOIN = ("Join the team's store (`navbill store init --url postgresql+psycopg://USER@SERVER/DATABASE --use`; ask "
+            "whoever set it up), or, if this is the only connector now (the other was retired, or this PC's store was "
+            "lost), confirm it with `navbill store confirm-alone`.")
+
+
+def guard(store, bill, config_dir: Path, nav_company: str, bill_organization: str, *, window: bool = False) -> None:
     """Raise ``ConfigurationError`` (code ``second-installation``) if another connector already syncs this company
-    from a store of its own; otherwise return (recording that this installation syncs it)."""
+    from a store of its own; otherwise return (recording that this installation syncs it). ``window``: the
+    refusal says what to do in the window (its Sync now and its service) rather than on the command line."""
     if getattr(store, "is_postgres", False):
         return
     scope = scope_of(nav_company, bill_organization)
@@ -100,8 +109,6 @@ def guard(store, bill, config_dir: Path, nav_company: str, bill_organization: st
                 f"Another connector already syncs NAV company {nav_company} with BILL organization "
                 f"{bill_organization}: BILL holds bill {found.invoice_number} ({found.amount:.2f}) made from NAV posted "
                 f"invoice {match.group(1)}, which this installation's store does not know. Nothing was written: "
-                "two stores would create duplicate vendors, bills and payment journal lines. Join the team's store "
-                "(`navbill store init --url postgresql+psycopg://USER@SERVER/DATABASE --use`; ask whoever set it "
-                "up), or, if this is the only connector now (the other was retired, or this PC's store was lost), "
-                "confirm it with `navbill store confirm-alone`.", system="store", code="second-installation")
+                "two stores would create duplicate vendors, bills and payment journal lines. "
+                + (WINDOW_JOIN if window else CLI_JOIN), system="store", code="second-installation")
     record(config_dir, scope, "first sync: no other connector's bills in BILL")

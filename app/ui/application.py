@@ -43,8 +43,12 @@ class ConnectorSession:
         self._closers.clear()
 
 
-def build_engine_runner(store, profile, vault, *, demo_sandboxes=None, retry=None):
+def build_engine_runner(store, profile, vault, *, demo_sandboxes=None, retry=None, config_dir=None):
     """A ``run(dry_run, progress, cancel)`` on the real engine, or None when no profile is set up.
+
+    With ``config_dir`` (this installation's config folder), a run that writes first makes sure no other
+    installation syncs this company from a store of its own (app/store/installation.py), as ``sync`` does:
+    the refusal, with what to do, is the run's message.
 
     With ``demo_sandboxes``, the first real sync also pays a few bills in the BILL sandbox and posts
     those payments, so the demo's Payments screen has something to show (as ``sync --demo`` does).
@@ -71,6 +75,11 @@ def build_engine_runner(store, profile, vault, *, demo_sandboxes=None, retry=Non
             bill = BillClient(build_bill_connection(profile, vault), session_id=session_id, on_session=save_session,
                               retry=retry)
             try:
+                if config_dir is not None and not dry_run:
+                    from app.store.installation import guard
+
+                    guard(store, bill, config_dir, profile.nav.company or profile.nav.company_id,
+                          profile.bill.organization_id, window=True)
                 engine = SyncEngine(store, nav, bill, EngineSettings.load(store))
                 key = bankwatch.key_from_vault(vault)
                 if key is not None:  # the window's vault is open already (a passphrase vault too)
@@ -115,7 +124,15 @@ def open_session(home: str | Path | None, *, demo: bool, nav_flavor: str | None 
     from app.vault import DEMO_PASSPHRASE, Vault
 
     paths = app_paths(home).ensure()
-    store = open_store(paths.database_url if demo else paths.store_url)  # a team store, if one was joined
+    url = paths.database_url if demo else paths.store_url  # a team store, if one was joined
+    if url.startswith("postgresql"):  # its password, when the window's Team store… saved one on this PC
+        from app.store.team_join import with_saved_password
+
+        try:
+            url = with_saved_password(url, Vault.open(paths.database_url))
+        except Exception:  # noqa: BLE001 - no saved password: libpq's PGPASSWORD or pgpass file still apply
+            log.warning("This PC's own vault could not be opened for the team store's password")
+    store = open_store(url)
     session = ConnectorSession(paths=paths, store=store)
     session._closers.append(store.close)
     if demo:
@@ -149,7 +166,8 @@ def open_session(home: str | Path | None, *, demo: bool, nav_flavor: str | None 
             log.warning("The credentials vault could not be opened: %s", error)
         session.profiles = ProfileStore(paths, session.vault)
         session.profile = session.profiles.active()
-    runner = build_engine_runner(store, session.profile, session.vault, demo_sandboxes=session.sandboxes)
+    runner = build_engine_runner(store, session.profile, session.vault, demo_sandboxes=session.sandboxes,
+                                 config_dir=None if demo else paths.config_dir)
     session.backend = StoreBackend(store, runner)
     return session
 
@@ -202,6 +220,11 @@ def main(args) -> int:
     app.setQuitOnLastWindowClosed(not tray.available)
     instance.show_requested.connect(window.bring_forward)
     host = ServiceHost(session, window, first_sync=demo)
+    team_watch = None
+    if getattr(session.store, "is_postgres", False):  # who leads, and taking the lead when it is free
+        from app.ui.team_status import LeaderWatch
+
+        team_watch = LeaderWatch(session, window, host)
     window.settings_requested.connect(lambda: open_settings(window, session))
     minimized = bool(getattr(args, "minimized", False))
     if minimized and tray.available:
@@ -212,10 +235,15 @@ def main(args) -> int:
         window.show()
     window.refresh()
     host.start()
+    if team_watch is not None:
+        team_watch.start()
     if session.profile is None:
         window.bring_forward()
         open_settings(window, session, first_run=True)
     code = app.exec()
+    team_watch = getattr(window, "team_watch", None)  # made at start, or when Settings joined a team store
+    if team_watch is not None:
+        team_watch.stop()
     host.stop_now()  # already stopped by Quit; this covers a quit that did not come through Quit
     window.shutdown()
     tray.hide()
@@ -260,8 +288,9 @@ def open_settings(window, session: ConnectorSession, first_run: bool = False):
 
         starting = wizard.first_run
         session.profile = wizard.saved_profile or session.profile
-        window.backend = StoreBackend(session.store, build_engine_runner(session.store, session.profile,
-                                                                         session.vault))
+        window.backend = StoreBackend(session.store, build_engine_runner(
+            session.store, session.profile, session.vault,
+            config_dir=session.paths.config_dir if session.sandboxes is None else None))
         session.backend = window.backend
         if session.profile is not None:
             window.setWindowTitle(f"{APP_NAME} — NAV ⇄ BILL — {session.profile.name}")
@@ -282,7 +311,72 @@ def open_settings(window, session: ConnectorSession, first_run: bool = False):
         if getattr(window, "settings_wizard", None) is wizard:
             window.settings_wizard = None
 
+    wizard.on_store_joined = lambda: switch_to_joined_store(window, session)
     wizard.accepted.connect(applied)
     wizard.finished.connect(lambda _code: closed())
     wizard.open()
     return wizard
+
+
+def switch_to_joined_store(window, session: ConnectorSession) -> None:
+    """Settings → Team store… joined a team store: the window works on it from now on, without a restart.
+
+    The service stops; the team store opens (with the password this PC saved for it); its vault asks for the team's
+    passphrase when this PC does not know it yet; the active profile (profiles live on this PC) stays, with the
+    team vault's secrets; the service starts again, leading or following, and who leads shows in the status bar.
+    Settings then opens, so the profile's passwords can be entered for the team when the team vault lacks them.
+    """
+    host = getattr(window, "service_host", None)
+
+    def reopen() -> None:
+        from app.profiles import ProfileStore
+        from app.store import open_store
+        from app.store.team_join import shown, with_saved_password
+        from app.ui.store_backend import StoreBackend
+        from app.vault import Vault
+
+        paths = session.paths
+        url = paths.store_url
+        try:
+            url = with_saved_password(url, Vault.open(paths.database_url))
+        except Exception:  # noqa: BLE001 - libpq's PGPASSWORD or pgpass file still apply
+            log.warning("This PC's own vault could not be opened for the team store's password")
+        try:
+            store = open_store(url)
+        except Exception as error:  # noqa: BLE001 - the window keeps working on the store it had
+            log.warning("The team store could not be opened", exc_info=True)
+            window.report(f"Joined, but the team store {shown(url)} could not be opened now ({error}); NavBill uses "
+                          "it from its next start.", error=True)
+            if host is not None:
+                host.start()
+            return
+        old, session.store = session.store, store
+        session._closers = [closer for closer in session._closers if closer != old.close]
+        session._closers.insert(0, store.close)
+        try:
+            session.vault = Vault.open(store.engine)
+        except Exception as error:  # noqa: BLE001 - a locked or broken keyring: the window still opens
+            log.warning("The team store's vault could not be opened: %s", error)
+            session.vault = None
+        unlock_vault_at_start(session, window)
+        session.profiles = ProfileStore(paths, session.vault)
+        session.profile = session.profiles.active()
+        window.backend = StoreBackend(store, build_engine_runner(store, session.profile, session.vault,
+                                                                 config_dir=paths.config_dir))
+        session.backend = window.backend
+        old.close()
+        window.refresh()
+        window.report(f"This PC now works on the team store {shown(url)}.")
+        log.info("Switched to the team store %s", shown(url))
+        if host is not None:
+            if getattr(store, "is_postgres", False) and getattr(window, "team_watch", None) is None:
+                from app.ui.team_status import LeaderWatch
+
+                LeaderWatch(session, window, host).start()
+            host.start()
+        open_settings(window, session, first_run=session.profile is None)
+
+    if host is not None:
+        host.stop(then=reopen)
+    else:
+        reopen()

@@ -634,6 +634,16 @@ class MainWindow(QMainWindow):
         if self.syncing:
             self.report("A sync is already running.")
             return False
+        team = getattr(self, "team_watch", None)  # a team store's follower (app/ui/team_status.py)
+        if team is not None and not dry_run and not flows and team.sync_now():
+            return True  # the leader was asked, or nobody led and this window takes the lead
+        return self.start_sync_here(dry_run, flows)
+
+    def start_sync_here(self, dry_run: bool = False, flows: list[str] | None = None) -> bool:
+        """Run the sync in this window (not on a service), on a worker."""
+        if self.syncing:
+            self.report("A sync is already running.")
+            return False
         backend = self.backend
 
         def work(ctx: TaskContext) -> SyncOutcome:

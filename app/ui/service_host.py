@@ -23,6 +23,8 @@ from app.ui.workers import TaskRunner
 
 log = logging.getLogger("navbill.ui")
 
+# The words of a refusal because another connector leads the company (app/ui/team_status.py looks for them).
+FOLLOWING = "runs them for this company on the team store;"
 PUSH_SETTING = "push"  # the store setting `navbill serve` reads: the one vocabulary for both
 PUSH_DEFAULTS: dict[str, Any] = {"push_enabled": True, "listen": "127.0.0.1:8765", "public_url": "",
                                  "poll_minutes": 5, "schedule": "daily 06:00"}
@@ -93,8 +95,9 @@ class BuiltService:
                 log.debug("closing failed", exc_info=True)
 
 
-def build_service(store, profile, vault, *, demo_sandboxes=None) -> BuiltService:
-    """The ConnectorService for ``profile`` (blocking; call on a worker). Mirrors serve._run_profile."""
+def build_service(store, profile, vault, *, demo_sandboxes=None, config_dir=None) -> BuiltService:
+    """The ConnectorService for ``profile`` (blocking; call on a worker). Mirrors serve._run_profile: with
+    ``config_dir``, a second installation with a store of its own is refused before anything is scheduled."""
     from app.clients.bill import BillClient
     from app.clients.nav import NavClient
     from app.engine import EngineSettings, SyncEngine
@@ -109,6 +112,7 @@ def build_service(store, profile, vault, *, demo_sandboxes=None) -> BuiltService
     nav = NavClient(build_nav_connection(profile, vault))
     bill = BillClient(build_bill_connection(profile, vault), session_id=session_id, on_session=save_session)
     built = BuiltService(service=None, closers=[nav.close, bill.close])
+    leadership = None
     try:
         if getattr(store, "is_postgres", False):  # a team store: one leader per company runs schedule and webhooks
             from app.push.leader import Leadership
@@ -117,9 +121,14 @@ def build_service(store, profile, vault, *, demo_sandboxes=None) -> BuiltService
             leadership = Leadership(store, "window")
             if not leadership.try_lead():
                 who = leadership.leader()
-                raise RuntimeError(f"{'the leader (' + who + ')' if who else 'another connector'} runs them for "
-                                   "this company on the team store; Sync now still works here (it waits its turn)")
+                raise RuntimeError(f"{'the leader (' + who + ')' if who else 'another connector'} {FOLLOWING} "
+                                   "Sync now still works here (it waits its turn)")
             built.closers.append(leadership.release)
+        if config_dir is not None:
+            from app.store.installation import guard
+
+            guard(store, bill, config_dir, profile.nav.company or profile.nav.company_id,
+                  profile.bill.organization_id, window=True)
         engine: Any = SyncEngine(store, nav, bill, EngineSettings.load(store))
         if demo_sandboxes is not None:
             engine = DemoPayingEngine(engine, demo_sandboxes, store)
@@ -127,6 +136,12 @@ def build_service(store, profile, vault, *, demo_sandboxes=None) -> BuiltService
         settings.vault_prefix = secret_name(profile.name, "bill.webhook_security_key").rsplit("bill.", 1)[0]
         built.service = ConnectorService(engine, nav, bill, state=PushState(store.engine), vault=vault,
                                          settings=settings, nav_record_key=bc_number_lookup(nav))
+        if leadership is not None:  # a follower's Sync now reaches this window (app/push/leader.py)
+            service = built.service
+            leadership.on_sync_request = lambda who: service.sync_now()
+            watching = threading.Event()
+            leadership.watch(watching, threading.Event())
+            built.closers.append(watching.set)
     except Exception:
         built.close()
         raise
@@ -165,9 +180,12 @@ class ServiceHost(QObject):
             return False
         self._starting = True
         store, profile, vault, sandboxes = session.store, session.profile, session.vault, session.sandboxes
+        paths = getattr(session, "paths", None)
+        config_dir = paths.config_dir if paths is not None and sandboxes is None else None
         self.window.report("Starting the connector service…")
         self.tasks.start("build the service", lambda ctx: self.builder(store, profile, vault,
-                                                                        demo_sandboxes=sandboxes),
+                                                                        demo_sandboxes=sandboxes,
+                                                                        config_dir=config_dir),
                          on_success=self._built, on_failure=self._start_failed)
         return True
 
@@ -213,8 +231,15 @@ class ServiceHost(QObject):
             self.bridge = None
         if built is not None:
             self.tasks.start("clean up", lambda ctx: (built.service.stop(5), built.close()))
-        log.warning("The connector service could not start: %s", message)
-        self.window.report(f"Scheduled syncs and webhooks are off: {message}", error=True)
+        if FOLLOWING in message:  # a follower on a team store: not a fault, the leader runs them
+            who = message.split("the leader (", 1)[-1].split(") " + FOLLOWING, 1)[0] if "the leader (" in message \
+                else "another connector"
+            log.info("The window follows on the team store: %s", message)
+            self.window.report(f"This window follows: the leader ({who}) runs the schedule and the webhooks for this "
+                               "company; this window takes over when it stops. Sync now works here too.")
+        else:
+            log.warning("The connector service could not start: %s", message)
+            self.window.report(f"Scheduled syncs and webhooks are off: {message}", error=True)
         self.failed.emit(message)
         if after is not None:
             after()

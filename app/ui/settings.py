@@ -649,6 +649,7 @@ class SetupWizard(QWizard):
         self.engine_settings = EngineSettings.load(session.store)
         self.master_on_conflict = self.engine_settings.master_on_conflict
         self.saved_profile = None
+        self.on_store_joined = None  # set by the app: switch the window to the team store just joined
         self.finish_text = "Save and start syncing" if first_run else "Save"
         self.setWindowTitle("Set up NavBill" if first_run else "Settings")
         self.setWizardStyle(QWizard.WizardStyle.ModernStyle)
@@ -665,13 +666,51 @@ class SetupWizard(QWizard):
         # Settings → Credentials: where the key lives, change the passphrase, rotate the key, remove credentials.
         self.setButtonText(QWizard.WizardButton.CustomButton1, "&Credentials…")
         self.setOption(QWizard.WizardOption.HaveCustomButton1, True)
-        self.customButtonClicked.connect(
-            lambda which: self.open_credentials() if which == QWizard.WizardButton.CustomButton1.value else None)
+        # Settings → Team store: join a team's shared PostgreSQL store (app/ui/team_store.py).
+        self.setButtonText(QWizard.WizardButton.CustomButton2, "Team &store…")
+        self.setOption(QWizard.WizardOption.HaveCustomButton2, True)
+        self.customButtonClicked.connect(self._custom_button)
         self.resize(820, 640)
 
     def all_pages(self):
         return [self.nav_page, self.bill_page, self.check_page, self.payments_page, self.options_page,
                 self.preview_page]
+
+    def _custom_button(self, which: int) -> None:
+        if which == QWizard.WizardButton.CustomButton1.value:
+            self.open_credentials()
+        elif which == QWizard.WizardButton.CustomButton2.value:
+            self.open_team_store()
+
+    def team_store_dialog(self):
+        """The join dialog, with this PC's own vault (the one in its SQLite file) for the store's password."""
+        from app.ui.team_store import JoinTeamStoreDialog
+
+        session = self.session
+        local = session.vault
+        if getattr(session.store, "is_postgres", False):  # on a team store already: its vault is the team's
+            from app.vault import Vault
+
+            try:
+                local = Vault.open(session.paths.database_url)
+            except Exception:  # a broken keyring: the dialog says the vault is locked when it needs it
+                log.warning("This PC's own vault could not be opened", exc_info=True)
+                local = None
+        return JoinTeamStoreDialog(session.paths, local, self, current_url=session.paths.store_url)
+
+    def open_team_store(self) -> None:
+        """Join a team store. In the running app (``on_store_joined`` set by app/ui/application.py) the window
+        switches to it at once and this wizard closes; otherwise the next start uses it."""
+        from PySide6.QtWidgets import QMessageBox
+
+        dialog = self.team_store_dialog()
+        if dialog.exec() != dialog.DialogCode.Accepted or not dialog.joined_message:
+            return
+        if self.on_store_joined is not None:
+            self.reject()
+            self.on_store_joined()
+        else:
+            QMessageBox.information(self, "Team store", dialog.joined_message)
 
     def credentials_dialog(self):
         from app.ui.vault_dialog import VaultSettingsDialog

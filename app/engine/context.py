@@ -14,7 +14,6 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.domain.errors import (
@@ -31,6 +30,7 @@ from app.engine.lane import WriteLane
 from app.engine.outbox import Outbox
 from app.engine.report import RunReport
 from app.engine.settings import EngineSettings
+from app.store import repository as q
 from app.store import schema as t
 
 log = logging.getLogger("navbill.engine")
@@ -135,9 +135,7 @@ class RunContext:
         """Open unreadable holds of ``side``: the record's key -> queue keys (usually few or none)."""
         found: dict[str, list[str]] = {}
         with self.store.session() as s:
-            for item in s.scalars(select(t.QueueItem).where(t.QueueItem.kind == "unreadable",
-                                                            t.QueueItem.state == "open",
-                                                            t.QueueItem.record_key.like(f"{side} %"))):
+            for item in q.open_unreadable(s, side):
                 key = (item.detail or {}).get("key") or ""
                 if key:
                     found.setdefault(key, []).append(item.record_key)
@@ -150,8 +148,7 @@ class RunContext:
     def _hold(self, kind: str, key: str, reason: str, *, retryable: bool = False, error: str = "",
               detail: dict | None = None, flow: str = "", outcome: str = "held") -> None:
         with self.store.session() as s:
-            item = s.scalars(select(t.QueueItem).where(t.QueueItem.kind == kind,
-                                                       t.QueueItem.record_key == key)).first()
+            item = q.queue_item(s, kind, key)
             if item is None:
                 item = t.QueueItem(kind=kind, record_key=key, reason=reason)
                 s.add(item)
@@ -172,7 +169,7 @@ class RunContext:
 
     @staticmethod
     def _resolve_item(s: Session, kind: str, key: str) -> None:
-        item = s.scalars(select(t.QueueItem).where(t.QueueItem.kind == kind, t.QueueItem.record_key == key)).first()
+        item = q.queue_item(s, kind, key)
         if item is not None and item.state == "open":
             item.state, item.retryable = "resolved", False
 
@@ -198,15 +195,12 @@ class RunContext:
     @staticmethod
     def _resolve_items(s: Session, kind: str, keys: list[str]) -> None:
         """``_resolve_item`` for many keys in one query."""
-        for start in range(0, len(keys), 500):
-            for item in s.scalars(select(t.QueueItem).where(t.QueueItem.kind == kind, t.QueueItem.state == "open",
-                                                            t.QueueItem.record_key.in_(keys[start:start + 500]))):
-                item.state, item.retryable = "resolved", False
+        for item in q.open_items(s, kind, keys):
+            item.state, item.retryable = "resolved", False
 
     def _retry_keys(self, kind: str) -> list[str]:
         with self.store.session() as s:
-            return list(s.scalars(select(t.QueueItem.record_key).where(
-                t.QueueItem.kind == kind, t.QueueItem.state == "open", t.QueueItem.retryable.is_(True))))
+            return q.retry_keys(s, kind)
 
     def _configure_budget(self) -> None:
         """The BILL client's hourly budget takes the limit and headroom from the settings."""

@@ -45,7 +45,6 @@ from contextlib import ExitStack
 from dataclasses import asdict
 from datetime import UTC, datetime
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.domain.errors import ConfigurationError, RetryableError
@@ -56,6 +55,7 @@ from app.engine.flows import Flows
 from app.engine.lane import WriteLane
 from app.engine.report import FLOWS, FlowCounts, RunReport
 from app.engine.settings import EngineSettings
+from app.store import repository as q
 from app.store import schema as t
 from app.store.lock import RunBusyError
 
@@ -248,7 +248,7 @@ class SyncEngine(RunContext):
         counts = self.report.flows.values()
         if any(c.created or c.updated or c.held or c.failed or c.conflicts for c in counts):
             return True
-        return s.scalar(select(t.AuditEntry.id).where(t.AuditEntry.run_id == run_id).limit(1)) is not None
+        return q.run_has_audit(s, run_id)
 
 
 __all__ = ["SyncEngine", "RunReport", "FlowCounts", "EngineSettings", "SideStopped", "Cancelled"]

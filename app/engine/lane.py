@@ -20,7 +20,6 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.domain.errors import AuthenticationError, ConfigurationError, RecordError, RetryableError
@@ -36,6 +35,7 @@ from app.engine.common import (
 )
 from app.engine.crash import crash_point
 from app.engine.outbox import Outbox, Prepared
+from app.store import repository as q
 from app.store import schema as t
 
 if TYPE_CHECKING:
@@ -287,7 +287,7 @@ class WriteLane:
                          kind: str, record_key: str, reason: str, detail: dict | None, flow: str) -> None:
         """A record BILL refused inside a bulk call: as a refused single create (a ``failed`` row of its own,
         which the next run sends again alone) and held with the reason, once the bulk row is committed."""
-        row = s.scalars(select(t.OutboxEntry).where(t.OutboxEntry.key == key)).first()
+        row = q.outbox_row(s, key)
         if row is None:
             row = t.OutboxEntry(key=key, system="BILL", action=action, record=record, payload=payload,
                                 run_id=self.engine.report.run_id)

@@ -14,13 +14,12 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.domain.models import VendorFields
 from app.engine.common import Write
 from app.engine.payloads import invoice_from_json, nav_vendor_from_json
-from app.store import schema as t
+from app.store import repository as q
 
 if TYPE_CHECKING:
     from app.engine.flows.invoices import InvoicesFlow
@@ -48,8 +47,7 @@ def recover_bulk_bill_vendors(flow: VendorsFlow) -> None:
         for data in row.payload["vendors"]:
             vendors.setdefault(data["number"], nav_vendor_from_json(data))
     with flow.store.session() as s:
-        done = set(s.scalars(select(t.VendorLink.nav_number).where(
-            t.VendorLink.nav_number.in_(list(vendors)), t.VendorLink.status == "linked")))
+        done = q.linked_nav_numbers(s, vendors)
     matched, missing = [], []
     for number, vendor in vendors.items():
         if number in done:
@@ -79,16 +77,14 @@ def recover_bulk_bills(flow: InvoicesFlow) -> None:
         vendor_ids = sorted({b["vendor_id"] for r in sent for b in r.payload["bills"]})
         found = flow._bill_call(flow.bill.bills_created_since, since, vendor_ids) or []
         with flow.store.session() as s:
-            taken = set(s.scalars(select(t.InvoiceLink.bill_id).where(
-                t.InvoiceLink.bill_id.in_([b.id for b in found]))))
+            taken = q.bill_ids_taken(s, [b.id for b in found])
         available = [b for b in found if b.id not in taken]
     records = {}
     for row in rows:
         for record in row.payload["bills"]:
             records.setdefault(record["invoice"]["number"], record)
     with flow.store.session() as s:
-        done = set(s.scalars(select(t.InvoiceLink.nav_number).where(
-            t.InvoiceLink.nav_number.in_(list(records)), t.InvoiceLink.state == "created")))
+        done = q.known_invoice_numbers(s, records, created_only=True)
     matched, missing = [], []
     for number, record in records.items():
         if number in done:

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import logging
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete
 
 from app.domain.errors import RecordError
 from app.domain.mapping import suggest_account_mappings, suggest_dimension_mappings
 from app.domain.models import ClassificationKind
 from app.engine.flows.base import Flow
+from app.store import repository as q
 from app.store import schema as t
 
 log = logging.getLogger("navbill.engine")
@@ -53,19 +54,17 @@ class AccountsFlow(Flow):
             archived = {a.id for a in bill_accounts if a.archived}
             # A suggestion that now points at an archived account is withdrawn (a user's choice stays, and
             # the invoices that need it are held with the reason).
-            for mapping in s.scalars(select(t.AccountMapping).where(t.AccountMapping.source == "suggested")):
+            for mapping in q.suggested_account_mappings(s):
                 if mapping.bill_account_id in archived:
                     s.delete(mapping)
             s.flush()
-            mapped = set(s.scalars(select(t.AccountMapping.nav_account).where(
-                t.AccountMapping.dimension_filter_key == "")))
+            mapped = q.mapped_nav_accounts(s)
             for suggestion in suggest_account_mappings(gl_accounts, bill_accounts, mapped):
                 s.add(t.AccountMapping(nav_account=suggestion.nav_account, dimension_filter={},
                                        dimension_filter_key="", bill_account_id=suggestion.bill_account_id,
                                        source="suggested", reason=suggestion.reason))
                 counts.created += 1
-            mapped_values = {(code, value) for code, value in s.execute(select(
-                t.DimensionMapping.dimension_code, t.DimensionMapping.value_code))}
+            mapped_values = q.mapped_dimension_values(s)
             for suggestion in suggest_dimension_mappings(values, classifications, mapped_values):
                 s.add(t.DimensionMapping(dimension_code=suggestion.dimension_code, value_code=suggestion.value_code,
                                          kind=suggestion.kind, classification_id=suggestion.classification_id,

@@ -6,12 +6,11 @@ keyed from the vault); a change is held for a person at once, and while it is op
 
 from __future__ import annotations
 
-from sqlalchemy import select
-
 from app.domain.models import Payment
 from app.engine import bankwatch
 from app.engine.common import BANK_KEY_UNSET, LOCAL_CURRENCY, audit_money, iso
 from app.engine.flows.base import Flow
+from app.store import repository as q
 from app.store import schema as t
 
 
@@ -44,8 +43,7 @@ class BankWatch(Flow):
 
     def _alert_bank_change(self, change) -> None:
         with self.store.session() as s:
-            link = s.scalars(select(t.VendorLink).where(t.VendorLink.bill_id == change.bill_id,
-                                                        t.VendorLink.status == "linked")).first()
+            link = q.linked_vendor_of_bill_id(s, change.bill_id)
             nav_number = link.nav_number if link is not None else ""
         where = f"BILL vendor {change.vendor_name} ({change.bill_id}" + (f", NAV vendor {nav_number})" if nav_number
                                                                          else ")")
@@ -64,9 +62,7 @@ class BankWatch(Flow):
         if not self.settings.hold_payments_on_bank_change:
             return ""
         with self.store.session() as s:
-            item = s.scalars(select(t.QueueItem).where(
-                t.QueueItem.kind == bankwatch.QUEUE_KIND, t.QueueItem.state == "open",
-                t.QueueItem.record_key.startswith(f"{payment.vendor_id}:", autoescape=True))).first()
+            item = q.open_item_starting(s, bankwatch.QUEUE_KIND, f"{payment.vendor_id}:")
             if item is None:
                 return ""
             when = str((item.detail or {}).get("when") or "")[:10]

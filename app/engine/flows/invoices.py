@@ -13,7 +13,6 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.domain.models import Bill, BillLine, PostedInvoice
@@ -23,6 +22,7 @@ from app.engine.crash import crash_point
 from app.engine.flows.base import Flow
 from app.engine.flows.bill_lines import Mappings, bill_lines, load_mappings
 from app.engine.payloads import invoice_from_json, invoice_to_json
+from app.store import repository as q
 from app.store import schema as t
 
 if TYPE_CHECKING:
@@ -62,8 +62,7 @@ class InvoicesFlow(Flow):
             with self.store.session() as s:
                 # Created ones are done; held ones are re-checked from their stored copy (posted invoices
                 # never change), so neither needs another look here.
-                pushed = set(s.scalars(select(t.InvoiceLink.nav_number).where(
-                    t.InvoiceLink.nav_number.in_([i.number for i in batch]))))
+                pushed = q.known_invoice_numbers(s, [i.number for i in batch])
             for invoice in batch:
                 newest = max(newest, iso(invoice.last_modified))
             self._push_invoices([invoice for invoice in batch if invoice.number not in pushed], wait=False)
@@ -93,8 +92,7 @@ class InvoicesFlow(Flow):
     def _vendor_bill_ids(self, vendor_numbers: list[str]) -> dict[str, str]:
         """NAV vendor No. -> linked BILL vendor id, for the given vendors (one query)."""
         with self.store.session() as s:
-            return dict(s.execute(select(t.VendorLink.nav_number, t.VendorLink.bill_id).where(
-                t.VendorLink.nav_number.in_(sorted(set(vendor_numbers))), t.VendorLink.status == "linked")).all())
+            return q.bill_vendor_ids(s, vendor_numbers)
 
     def _push_invoice(self, invoice: PostedInvoice) -> None:
         self._push_invoices([invoice])
@@ -105,8 +103,7 @@ class InvoicesFlow(Flow):
         An invoice that already has its bill is passed over whoever asks: Business Central notifies an invoice
         again when it is paid or changes status, and a webhook must never make a second bill."""
         with self.store.session() as s:
-            done = set(s.scalars(select(t.InvoiceLink.nav_number).where(
-                t.InvoiceLink.nav_number.in_([i.number for i in invoices]), t.InvoiceLink.state == "created")))
+            done = q.known_invoice_numbers(s, [i.number for i in invoices], created_only=True)
         invoices = [invoice for invoice in invoices if invoice.number not in done]
         vendor_ids = self._vendor_bill_ids([i.vendor_number for i in invoices])
         writes = []
@@ -148,7 +145,7 @@ class InvoicesFlow(Flow):
         if finder is None or not writes or self.report.dry_run:
             return writes
         with self.store.session() as s:  # a write with an outbox row is the outbox's to finish (it looks first)
-            recorded = set(s.scalars(select(t.OutboxEntry.key).where(t.OutboxEntry.key.in_([w.key for w in writes]))))
+            recorded = q.recorded_outbox_keys(s, [w.key for w in writes])
         # A vendor this run created in BILL has no bill there yet: only the others are looked up, so a first sync
         # of thousands of new vendors costs no lookups.
         fresh = [w for w in writes if w.key not in recorded and w.data[1].vendor_id not in self.ctx._vendors_new_this_run]
@@ -172,8 +169,7 @@ class InvoicesFlow(Flow):
         for bill in found:
             by_key.setdefault((bill.vendor_id, bill.invoice_number.strip(), bill.amount), []).append(bill)
         with self.store.session() as s:
-            taken = set(s.scalars(select(t.InvoiceLink.bill_id).where(
-                t.InvoiceLink.bill_id.in_([b.id for b in found]), t.InvoiceLink.state == "created")))
+            taken = q.bill_ids_taken(s, [b.id for b in found], created_only=True)
         matched: list[tuple[Write, Bill]] = []
         for write in fresh:
             invoice, bill = write.data
@@ -189,8 +185,7 @@ class InvoicesFlow(Flow):
         if not matched:
             return writes
         with self.store.session() as s:
-            links = {link.nav_number: link for link in s.scalars(select(t.InvoiceLink).where(
-                t.InvoiceLink.nav_number.in_([w.record_key for w, _ in matched])))}
+            links = q.invoice_links_for_numbers(s, [w.record_key for w, _ in matched])
             for write, existing in matched:
                 invoice, bill = write.data
                 link = links.get(invoice.number)
@@ -272,8 +267,7 @@ class InvoicesFlow(Flow):
             if not found:
                 return None
             with self.store.session() as s:  # a bill another invoice is linked to is not this one's
-                taken = set(s.scalars(select(t.InvoiceLink.bill_id).where(
-                    t.InvoiceLink.bill_id.in_([b.id for b in found]), t.InvoiceLink.nav_number != invoice.number)))
+                taken = q.bill_ids_taken(s, [b.id for b in found], other_than_invoice=invoice.number)
             return next((b for b in found if b.id not in taken), None)
 
         return Write(key=f"bill.create:{invoice.number}", action="create_bill", record=f"invoice {invoice.number}",
@@ -287,8 +281,7 @@ class InvoicesFlow(Flow):
 
     def _finish_bills(self, s: Session, done: list[tuple[Write, Any]]) -> dict[str, dict]:
         numbers = [w.record_key for w, _ in done]
-        links = {link.nav_number: link for link in s.scalars(select(t.InvoiceLink).where(
-            t.InvoiceLink.nav_number.in_(numbers)))}
+        links = q.invoice_links_for_numbers(s, numbers)
         results = {}
         for write, created in done:
             invoice, bill = write.data
@@ -312,9 +305,7 @@ class InvoicesFlow(Flow):
         while True:
             self._check_cancel()
             with self.store.session() as s:  # a page at a time: there may be many
-                held = [(q.id, q.reason, q.detail) for q in s.scalars(select(t.QueueItem).where(
-                    t.QueueItem.kind == "invoice", t.QueueItem.state == "open", t.QueueItem.retryable.is_(False),
-                    t.QueueItem.id > last_id).order_by(t.QueueItem.id).limit(BATCH))]
+                held = [(i.id, i.reason, i.detail) for i in q.held_items(s, "invoice", last_id, BATCH)]
             if not held:
                 return
             last_id = held[-1][0]

@@ -13,8 +13,6 @@ import re
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from sqlalchemy import select
-
 from app.domain.errors import RecordError
 from app.domain.models import JournalLine, Payment, PaymentPosting, payment_description
 from app.domain.periods import (
@@ -26,6 +24,7 @@ from app.domain.periods import (
 from app.engine.common import LOCAL_CURRENCY, audit_money, batched, iso, parse_time
 from app.engine.crash import crash_point
 from app.engine.flows.base import Flow
+from app.store import repository as q
 from app.store import schema as t
 
 if TYPE_CHECKING:
@@ -87,8 +86,7 @@ class PaymentsFlow(Flow):
     def _confirm_waiting_payments(self) -> None:
         """Payments whose lines wait in the journal batch (NAV 2016-2018): posted once the ledger shows them."""
         with self.store.session() as s:
-            waiting = sorted(set(s.scalars(select(t.PaymentLink.payment_id).where(
-                t.PaymentLink.state == "in journal"))))
+            waiting = q.payments_in_journal(s)
         counts = self.report.counts("payments")
         for payment_id in waiting:
             self._check_cancel()
@@ -97,7 +95,7 @@ class PaymentsFlow(Flow):
                 counts.waiting += 1
                 continue
             with self.store.session() as s:
-                links = list(s.scalars(select(t.PaymentLink).where(t.PaymentLink.payment_id == payment_id)))
+                links = q.payment_links(s, payment_id)
                 for link in links:
                     link.state, link.posted_at = "posted", self.clock()
                 self._audit(s, "NAV", "payment_posted_in_nav", f"payment {payment_id}",
@@ -108,16 +106,14 @@ class PaymentsFlow(Flow):
     def _payment_links(self, payment_ids: list[str]) -> dict[str, list[t.PaymentLink]]:
         links: dict[str, list[t.PaymentLink]] = {}
         with self.store.session() as s:
-            for link in s.scalars(select(t.PaymentLink).where(t.PaymentLink.payment_id.in_(payment_ids))
-                                  .order_by(t.PaymentLink.bill_id)):
+            for link in q.payment_links_for(s, payment_ids):
                 links.setdefault(link.payment_id, []).append(link)
                 s.expunge(link)
         return links
 
     def _keep_for_a_person(self, payment_id: str) -> None:
         with self.store.session() as s:
-            for item in s.scalars(select(t.QueueItem).where(t.QueueItem.kind == "payment",
-                                                            t.QueueItem.record_key == payment_id)):
+            for item in q.queue_items(s, "payment", payment_id):
                 item.retryable = False
 
     def _check_posted_payment(self, payment: Payment, links: list[t.PaymentLink]) -> None:
@@ -134,7 +130,7 @@ class PaymentsFlow(Flow):
                    f"{documents} ({applied}): reverse it in NAV (e.g. a new journal line or an unapply), then skip "
                    "this item.", flow="payments")
         with self.store.session() as s:
-            for link in s.scalars(select(t.PaymentLink).where(t.PaymentLink.payment_id == payment.id)):
+            for link in q.payment_links(s, payment.id):
                 link.state = "voided"  # (the column holds 12 characters)
             self._audit(s, "BILL", "payment_undone_after_posting", f"payment {payment.id}", document=documents,
                         status=payment.status, single_status=payment.single_status, amount=audit_money(payment.amount))
@@ -142,9 +138,7 @@ class PaymentsFlow(Flow):
     def _post_payment(self, payment: Payment) -> None:
         counts = self.report.counts("payments")
         with self.store.session() as s:
-            invoices = {link.bill_id: link for link in s.scalars(select(t.InvoiceLink).where(
-                t.InvoiceLink.bill_id.in_([a.bill_id for a in payment.allocations]),
-                t.InvoiceLink.state == "created"))}
+            invoices = q.created_invoices_for_bills(s, [a.bill_id for a in payment.allocations])
         unknown = [a.bill_id for a in payment.allocations if a.bill_id not in invoices]
         if unknown or not payment.allocations:
             self._hold("payment", payment.id,
@@ -297,9 +291,7 @@ class PaymentsFlow(Flow):
                     f"payment of zero or less is not posted. {check}")
         paid: dict[str, Decimal] = {}
         with self.store.session() as s:  # amounts are stored as text: summed here, exactly
-            for bill_id, amount in s.execute(select(t.PaymentLink.bill_id, t.PaymentLink.amount).where(
-                    t.PaymentLink.bill_id.in_(list(invoices)), t.PaymentLink.state == "posted",
-                    t.PaymentLink.payment_id != payment.id)):
+            for bill_id, amount in q.posted_amounts(s, invoices, payment.id):
                 paid[bill_id] = paid.get(bill_id, Decimal("0")) + Decimal(amount)
         for allocation in payment.allocations:
             link = invoices[allocation.bill_id]

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from sqlalchemy import or_, select
-
 from app.domain.conflicts import three_way
 from app.domain.errors import RecordError
 from app.domain.models import VENDOR_SYNC_FIELDS, VendorFields
 from app.engine.common import BATCH
 from app.engine.flows.base import Flow
+from app.store import repository as q
 from app.store import schema as t
 
 if TYPE_CHECKING:
@@ -34,15 +33,7 @@ class VendorLinks(Flow):
         while True:
             self._check_cancel()
             with self.store.session() as s:
-                query = select(t.VendorLink).where(
-                    t.VendorLink.status == "linked", t.VendorLink.id > last_id,
-                    or_(t.json_set(t.VendorLink.nav_pending), t.json_set(t.VendorLink.bill_pending),
-                        t.VendorLink.nav_snapshot == {}))
-                if only_nav_number:
-                    query = query.where(t.VendorLink.nav_number == only_nav_number)
-                if only_bill_id:
-                    query = query.where(t.VendorLink.bill_id == only_bill_id)
-                links = list(s.scalars(query.order_by(t.VendorLink.id).limit(BATCH)))
+                links = q.links_to_reconcile(s, last_id, BATCH, only_nav_number, only_bill_id)
             if not links:
                 return
             self._quiet_links = []
@@ -62,7 +53,7 @@ class VendorLinks(Flow):
             return
         by_id = {entry[0]: entry for entry in quiet}
         with self.store.session() as s:
-            for link in s.scalars(select(t.VendorLink).where(t.VendorLink.id.in_(list(by_id)))):
+            for link in q.vendor_links_by_id(s, by_id):
                 _, _, nav_snapshot, bill_snapshot, etag = by_id[link.id]
                 link.nav_snapshot, link.bill_snapshot = nav_snapshot, bill_snapshot
                 link.nav_pending = link.bill_pending = None
@@ -110,8 +101,7 @@ class VendorLinks(Flow):
         # Its conflict row follows the newest value read on each side, so the choice applies what is there now.
         with self.store.session() as s:
             undecided = set()
-            for row in s.scalars(select(t.Conflict).where(t.Conflict.record_key == link.nav_number,
-                                                          t.Conflict.state.in_(("open", "chosen")))):
+            for row in q.undecided_conflicts(s, link.nav_number):
                 undecided.add(row.field)
                 if nav_fresh and row.state == "open":
                     row.nav_value, row.nav_time = nav_now.get(row.field), link.nav_modified
@@ -156,9 +146,7 @@ class VendorLinks(Flow):
             link.nav_pending = link.bill_pending = None
             link.nav_etag, link.synced_at, link.name = etag, self.clock(), new_nav_snapshot.get("name") or link.name
             for conflict in open_conflicts:
-                row = s.scalars(select(t.Conflict).where(t.Conflict.record_key == link.nav_number,
-                                                         t.Conflict.field == conflict.field,
-                                                         t.Conflict.state == "open")).first()
+                row = q.open_conflict(s, link.nav_number, conflict.field)
                 if row is None:
                     row = t.Conflict(entity="vendor", record_key=link.nav_number, bill_id=link.bill_id,
                                      field=conflict.field)
@@ -198,8 +186,7 @@ class VendorLinks(Flow):
 
     def apply_chosen_conflicts(self) -> None:
         with self.store.session() as s:
-            chosen = list(s.scalars(select(t.Conflict).where(t.Conflict.state == "chosen")
-                                    .order_by(t.Conflict.record_key)))
+            chosen = q.chosen_conflicts(s)
         by_vendor: dict[str, list[t.Conflict]] = {}
         for conflict in chosen:
             by_vendor.setdefault(conflict.record_key, []).append(conflict)
@@ -210,7 +197,7 @@ class VendorLinks(Flow):
 
     def _apply_resolution(self, number: str, conflicts: list[t.Conflict]) -> None:
         with self.store.session() as s:
-            link = s.scalars(select(t.VendorLink).where(t.VendorLink.nav_number == number)).first()
+            link = q.vendor_link(s, number)
         if link is None or link.status != "linked":
             return
         nav_vendor = self._nav_call(self.nav.get_vendor, number)

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
 from app.domain.matching import Candidate, MatchKeys, MatchKind, match_vendor
@@ -27,6 +27,7 @@ from app.engine.flows.base import Flow
 from app.engine.flows.vendor_links import VendorLinks
 from app.engine.flows.vendor_pool import CandidatePool, candidate_pool
 from app.engine.payloads import nav_vendor_to_json
+from app.store import repository as q
 from app.store import schema as t
 
 if TYPE_CHECKING:
@@ -96,8 +97,7 @@ class VendorsFlow(Flow):
             self._check_cancel()
             with self.store.session() as s:
                 ids = [v.id for v in batch]
-                links = {link.bill_id: link for link in s.scalars(select(t.VendorLink).where(
-                    t.VendorLink.bill_id.in_(ids), t.VendorLink.status == "linked"))}
+                links = q.linked_vendors_for_bill_ids(s, ids)
                 for vendor in batch:
                     newest = max(newest, iso(vendor.updated_time))
                     link = links.get(vendor.id)
@@ -132,8 +132,7 @@ class VendorsFlow(Flow):
         for batch in batched(vendors):
             self._check_cancel()
             with self.store.session() as s:
-                links = {link.nav_number: link for link in s.scalars(select(t.VendorLink).where(
-                    t.VendorLink.nav_number.in_([v.number for v in batch])))}
+                links = q.vendor_links_for_numbers(s, [v.number for v in batch])
                 new = [v for v in batch if v.number not in links]
                 pool = candidate_pool(s, [MatchKeys.of(v.fields.name, v.fields.email, v.fields.tax_id)
                                                 for v in new]) if new else None
@@ -213,8 +212,7 @@ class VendorsFlow(Flow):
         else:
             reason = (f"NAV vendor {vendor.number} {vendor.fields.name} could be any of the BILL vendors {names}: "
                       "pick the right one or reject them all.")
-        item = s.scalars(select(t.QueueItem).where(t.QueueItem.kind == "vendor",
-                                                   t.QueueItem.record_key == vendor.number)).first()
+        item = q.queue_item(s, "vendor", vendor.number)
         if item is None:
             s.add(t.QueueItem(kind="vendor", record_key=vendor.number, reason=reason))
         else:
@@ -291,8 +289,7 @@ class VendorsFlow(Flow):
 
     def _finish_bill_vendors(self, s: Session, done: list[tuple[Write, Any]]) -> dict[str, dict]:
         numbers = [w.record_key for w, _ in done]
-        links = {link.nav_number: link for link in s.scalars(select(t.VendorLink).where(
-            t.VendorLink.nav_number.in_(numbers)))}
+        links = q.vendor_links_for_numbers(s, numbers)
         results = {}
         for write, created in done:
             vendor, fields = write.data, write.data.fields
@@ -334,23 +331,14 @@ class VendorsFlow(Flow):
     def _linked_bill_ids(self, among: list[str] | None = None) -> set[str]:
         """BILL vendor ids already linked (only those ``among`` the given ids, when given)."""
         with self.store.session() as s:
-            query = select(t.VendorLink.bill_id).where(t.VendorLink.status == "linked")
-            if among is not None:
-                if not among:
-                    return set()
-                query = query.where(t.VendorLink.bill_id.in_(among))
-            return set(s.scalars(query))
+            return q.linked_bill_ids(s, among)
 
     def _create_nav_vendors_from_bill(self, only_bill_id: str | None = None) -> None:
         last_id = ""
         while True:
             self._check_cancel()
             with self.store.session() as s:
-                query = select(t.BillVendorCandidate).where(t.BillVendorCandidate.claimed_by == "",
-                                                            t.BillVendorCandidate.bill_id > last_id)
-                if only_bill_id:
-                    query = query.where(t.BillVendorCandidate.bill_id == only_bill_id)
-                batch = list(s.scalars(query.order_by(t.BillVendorCandidate.bill_id).limit(BATCH)))
+                batch = q.unclaimed_bill_vendors(s, last_id, BATCH, only_bill_id)
             if not batch:
                 return
             for candidate in batch:

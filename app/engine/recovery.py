@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -35,13 +36,8 @@ def recover_bulk_bill_vendors(flow: VendorsFlow) -> None:
     rows = flow.outbox.unfinished("create_bill_vendors")
     if not rows:
         return
-    available: list = []
-    sent = [r for r in rows if r.state == "in_flight"]
-    if sent:
-        since, _ = flow.lane.lookup_since(sent)
-        found = flow._bill_call(flow.bill.vendors_created_since, since) or []
-        linked = flow._linked_bill_ids([v.id for v in found])
-        available = [v for v in found if v.id not in linked]
+    available = _found_unlinked(flow, rows, lambda since, sent: flow._bill_call(flow.bill.vendors_created_since,
+                                                                                since), flow._linked_bill_ids)
     vendors = {}
     for row in rows:
         for data in row.payload["vendors"]:
@@ -68,17 +64,18 @@ def recover_bulk_bills(flow: InvoicesFlow) -> None:
     rows = flow.outbox.unfinished("create_bills")
     if not rows:
         return
-    available: list = []
-    sent = [r for r in rows if r.state == "in_flight"]
-    if sent:
-        since, _ = flow.lane.lookup_since(sent)
+
+    def look(since: datetime, sent: list) -> list:
         # Only these calls' vendors (vendorId:in) and only since they were sent (createdTime:gte, from
         # BILL's own clock mark when there is one) keep the lookup to a few pages.
         vendor_ids = sorted({b["vendor_id"] for r in sent for b in r.payload["bills"]})
-        found = flow._bill_call(flow.bill.bills_created_since, since, vendor_ids) or []
+        return flow._bill_call(flow.bill.bills_created_since, since, vendor_ids)
+
+    def taken(bill_ids: list[str]) -> set[str]:
         with flow.store.session() as s:
-            taken = q.bill_ids_taken(s, [b.id for b in found])
-        available = [b for b in found if b.id not in taken]
+            return q.bill_ids_taken(s, bill_ids)
+
+    available = _found_unlinked(flow, rows, look, taken)
     records = {}
     for row in rows:
         for record in row.payload["bills"]:
@@ -101,6 +98,19 @@ def recover_bulk_bills(flow: InvoicesFlow) -> None:
                                payload={}, record_key=number, label=f"invoice {number}", send=lambda: None,
                                look=None, data=(invoice, twin)), twin))
     _settle(flow, rows, "invoices", matched, missing, flow._finish_bills, flow._push_invoices)
+
+
+def _found_unlinked(flow: VendorsFlow | InvoicesFlow, rows: list, look: Callable[[datetime, list], list | None],
+                    taken: Callable[[list[str]], set[str]]) -> list:
+    """The head both recoveries share: what BILL created since the open rows' calls went out (only rows that
+    were really sent can have made anything), less what is linked already."""
+    sent = [r for r in rows if r.state == "in_flight"]
+    if not sent:
+        return []
+    since, _ = flow.lane.lookup_since(sent)
+    found = look(since, sent) or []
+    gone = taken([record.id for record in found])
+    return [record for record in found if record.id not in gone]
 
 
 def _settle(flow: VendorsFlow | InvoicesFlow, rows: list, what: str, matched: list[tuple[Write, Any]],

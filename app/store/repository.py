@@ -163,9 +163,10 @@ def payment_links_for(s: Session, payment_ids: Iterable[str]) -> Iterator[t.Paym
 
 def posted_amounts(s: Session, bill_ids: Iterable[str], other_than_payment: str) -> list[tuple[str, str]]:
     """(bill id, amount as stored text) of the other payments already posted on these bills."""
-    return list(s.execute(select(t.PaymentLink.bill_id, t.PaymentLink.amount).where(
-        t.PaymentLink.bill_id.in_(list(bill_ids)), t.PaymentLink.state == "posted",
-        t.PaymentLink.payment_id != other_than_payment)).tuples())
+    return [(bill_id, amount) for bill_id, amount in s.execute(
+        select(t.PaymentLink.bill_id, t.PaymentLink.amount).where(
+            t.PaymentLink.bill_id.in_(list(bill_ids)), t.PaymentLink.state == "posted",
+            t.PaymentLink.payment_id != other_than_payment))]
 
 
 # -- held items (the queue) ------------------------------------------------------------------------

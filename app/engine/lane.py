@@ -109,7 +109,7 @@ class WriteLane:
         engine.outbox.failed(write.key, value)
         if write.bulk and isinstance(value, RetryableError | RecordError):
             # A lost answer: some or all of the call's records may be in BILL. The row stays open and
-            # ``_recover_bulk_*`` looks them up (at the end of this flow, or the next run) before any resend.
+            # ``app.engine.recovery`` looks them up (at the end of this flow, or the next run) before any resend.
             self.bulk_unsettled = True
             log.warning("%s: %s; they are looked up in BILL before any is sent again", write.label, value)
             return
@@ -171,8 +171,8 @@ class WriteLane:
         return self.writers
 
     def write_batch(self, flow: str, kind: str, writes: list[Write],
-                     finish: Callable[[Session, list[tuple[Write, Any]]], dict[str, dict]], *,
-                     wait: bool = True) -> None:
+                    finish: Callable[[Session, list[tuple[Write, Any]]], dict[str, dict]], *,
+                    wait: bool = True) -> None:
         """Send a batch of creates exactly once, up to BILL's concurrency limit at a time.
 
         1. All the batch's outbox rows are committed (``in_flight``) in one transaction before any is sent.
@@ -184,7 +184,7 @@ class WriteLane:
            flight have been recorded; a cancel stops before the next send and releases unsent rows.
 
         ``wait=False`` (a stream's batches) returns while up to a batch is still in flight, so reading and
-        preparing the next batch overlaps the sends; the stream calls ``_drain_writes`` before it moves
+        preparing the next batch overlaps the sends; the stream calls ``drain`` before it moves
         its bookmark.
         """
         if not writes:
@@ -228,8 +228,8 @@ class WriteLane:
         self.engine._check_cancel()
 
     def write_bulk(self, flow: str, kind: str, writes: list[Write],
-                    finish: Callable[[Session, list[tuple[Write, Any]]], dict[str, dict]], *,
-                    wait: bool = True) -> None:
+                   finish: Callable[[Session, list[tuple[Write, Any]]], dict[str, dict]], *,
+                   wait: bool = True) -> None:
         """Bulk calls (fresh keys, nothing to look up first): each call's row is committed ``in_flight`` just
         before the call is handed to a free worker, and no more calls are queued than there are workers. So
         an open row after a crash is a call that was really on its way, and the lookup that settles it covers
@@ -243,7 +243,7 @@ class WriteLane:
             if lane.stop is not None or lane.halt.is_set() or self.engine._cancel.is_set():
                 break  # not recorded, not sent: the stream's bookmark stays before it
             prepared = self.engine.outbox.prepare([(write.key, write.system, write.action, write.record,
-                                             write.payload)])[write.key]
+                                                    write.payload)])[write.key]
             if pool is None:
                 lane.settle(write, prepared, lane.attempt(write, prepared), flow, kind, finish)
                 if lane.done_records() >= FINISH_GROUP:
@@ -284,7 +284,7 @@ class WriteLane:
         return f"bill.{what}.bulk:{self.engine.report.run_id}.{self.engine._bulk_seq}"
 
     def refused_in_bulk(self, s: Session, key: str, action: str, record: str, payload: dict, error: Exception,
-                         kind: str, record_key: str, reason: str, detail: dict | None, flow: str) -> None:
+                        kind: str, record_key: str, reason: str, detail: dict | None, flow: str) -> None:
         """A record BILL refused inside a bulk call: as a refused single create (a ``failed`` row of its own,
         which the next run sends again alone) and held with the reason, once the bulk row is committed."""
         row = q.outbox_row(s, key)
@@ -293,8 +293,8 @@ class WriteLane:
                                 run_id=self.engine.report.run_id)
             s.add(row)
         row.state, row.last_error = "failed", str(error)[:2000]
-        self.after_commit.append(lambda: self.engine._hold(kind, record_key, reason, error=str(error), detail=detail,
-                                                     flow=flow, outcome="failed"))
+        self.after_commit.append(lambda: self.engine._hold(kind, record_key, reason, error=str(error),
+                                                           detail=detail, flow=flow, outcome="failed"))
 
     def saw_bill_times(self, times: Iterable[datetime | None]) -> None:
         newest = max((moment for moment in times if moment), default=None)

@@ -7,7 +7,7 @@ rows. A refused record is held; an authentication, configuration or budget failu
 writes in flight are recorded. Bulk calls (one outbox row per call) go through ``write_bulk``; a lost bulk
 answer sets ``bulk_unsettled`` and ``app.engine.recovery`` settles it.
 
-Imports the domain, the outbox and ``app.engine.common``; the engine (its run context) is passed in.
+Imports the domain, the outbox and ``app.engine.common``; the run context is passed in.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ from app.store import repository as q
 from app.store import schema as t
 
 if TYPE_CHECKING:
-    from app.engine.engine import SyncEngine
+    from app.engine.context import RunContext
 
 log = logging.getLogger("navbill.engine")
 
@@ -48,8 +48,8 @@ class WriteLane:
     """Writes in flight for one run: their futures in order, the finished ones not yet committed, the
     prepared ones never sent, and the first error that must stop the run (raised by the engine)."""
 
-    def __init__(self, engine: SyncEngine) -> None:
-        self.engine = engine
+    def __init__(self, ctx: RunContext) -> None:
+        self.ctx = ctx
         self.queue: deque[tuple[Write, Prepared, Future, str, str, Callable]] = deque()
         self.done: list[tuple[Write, Any]] = []
         self.done_flow = ""
@@ -64,7 +64,7 @@ class WriteLane:
 
     def attempt(self, write: Write, prepared: Prepared) -> tuple[str, Any]:
         """One write, on a worker thread (no store work unless it looks first)."""
-        if self.engine._cancel.is_set() or self.halt.is_set():
+        if self.ctx._cancel.is_set() or self.halt.is_set():
             return "unsent", None
         try:
             value = Outbox.deliver(prepared, write.send, write.look)
@@ -90,7 +90,7 @@ class WriteLane:
 
     def settle(self, write: Write, prepared: Prepared, outcome: tuple[str, Any], flow: str, kind: str,
                finish: Callable) -> None:
-        engine = self.engine
+        ctx = self.ctx
         state, value = outcome
         if state == "ok":
             if self.done and (self.done_finish is not finish or self.done_flow != flow):
@@ -106,7 +106,7 @@ class WriteLane:
             self.stop = self.stop or (value if isinstance(value, SideStopped) else SideStopped("BILL", value))
             self.halt.set()
             return
-        engine.outbox.failed(write.key, value)
+        ctx.outbox.failed(write.key, value)
         if write.bulk and isinstance(value, RetryableError | RecordError):
             # A lost answer: some or all of the call's records may be in BILL. The row stays open and
             # ``app.engine.recovery`` looks them up (at the end of this flow, or the next run) before any resend.
@@ -118,11 +118,11 @@ class WriteLane:
         elif isinstance(value, (AuthenticationError, ConfigurationError)) or budget_spent(value):
             self.stop = self.stop or SideStopped(value.system or write.system, value)
         elif isinstance(value, RecordError):
-            engine._hold(kind, write.record_key, f"{write.label}: {value.message}", error=str(value),
+            ctx._hold(kind, write.record_key, f"{write.label}: {value.message}", error=str(value),
                          detail=write.detail, flow=flow, outcome="failed")
             return
         elif isinstance(value, RetryableError):
-            engine._hold(kind, write.record_key, f"{write.label}: will try again ({value.message})",
+            ctx._hold(kind, write.record_key, f"{write.label}: will try again ({value.message})",
                          retryable=True, error=str(value), detail=write.detail, flow=flow, outcome="failed")
             return
         else:
@@ -138,10 +138,10 @@ class WriteLane:
             return
         group, finish, flow = list(self.done), self.done_finish, self.done_flow
         self.done.clear()
-        engine = self.engine
-        with engine.store.session() as s:
-            engine.outbox.finish_many(s, finish(s, group))
-        counts = engine.report.counts(flow)
+        ctx = self.ctx
+        with ctx.store.session() as s:
+            ctx.outbox.finish_many(s, finish(s, group))
+        counts = ctx.report.counts(flow)
         for write, value in group:
             crash_point("after_commit")
             counts.created += write.created(value)
@@ -149,7 +149,7 @@ class WriteLane:
 
     def release_unsent(self) -> None:
         unsent, self.unsent = self.unsent, []
-        self.engine.outbox.release(unsent)
+        self.ctx.outbox.release(unsent)
 
     def raise_stop(self) -> None:
         if self.stop is not None:
@@ -157,10 +157,10 @@ class WriteLane:
             raise stop
 
     def concurrency(self) -> int:
-        if self.engine.report.dry_run:
+        if self.ctx.report.dry_run:
             return 1  # nothing goes out; one at a time keeps the plan in order
-        limit = getattr(self.engine.bill, "max_concurrent", None) or BILL_WRITE_CONCURRENCY
-        return max(1, min(int(self.engine.settings.write_concurrency), int(limit), BILL_WRITE_CONCURRENCY))
+        limit = getattr(self.ctx.bill, "max_concurrent", None) or BILL_WRITE_CONCURRENCY
+        return max(1, min(int(self.ctx.settings.write_concurrency), int(limit), BILL_WRITE_CONCURRENCY))
 
     def pool(self) -> ThreadPoolExecutor | None:
         workers = self.concurrency()
@@ -195,7 +195,7 @@ class WriteLane:
             self.write_bulk(flow, kind, writes, finish, wait=wait)
             return
         lane = self
-        prepared = self.engine.outbox.prepare([(w.key, w.system, w.action, w.record, w.payload) for w in writes])
+        prepared = self.ctx.outbox.prepare([(w.key, w.system, w.action, w.record, w.payload) for w in writes])
         lookups = [w for w in writes if prepared[w.key].look_first]
         if lookups:
             self.drain()
@@ -225,7 +225,7 @@ class WriteLane:
             lane.settle_ready(keep=0 if wait else max(len(fresh), 2 * self.concurrency()))
         if wait:
             self.drain()
-        self.engine._check_cancel()
+        self.ctx._check_cancel()
 
     def write_bulk(self, flow: str, kind: str, writes: list[Write],
                    finish: Callable[[Session, list[tuple[Write, Any]]], dict[str, dict]], *,
@@ -240,9 +240,9 @@ class WriteLane:
         for write in writes:
             if pool is not None:
                 lane.settle_ready(keep=slots - 1)  # wait for a free worker (recording what came back, in order)
-            if lane.stop is not None or lane.halt.is_set() or self.engine._cancel.is_set():
+            if lane.stop is not None or lane.halt.is_set() or self.ctx._cancel.is_set():
                 break  # not recorded, not sent: the stream's bookmark stays before it
-            prepared = self.engine.outbox.prepare([(write.key, write.system, write.action, write.record,
+            prepared = self.ctx.outbox.prepare([(write.key, write.system, write.action, write.record,
                                                     write.payload)])[write.key]
             if pool is None:
                 lane.settle(write, prepared, lane.attempt(write, prepared), flow, kind, finish)
@@ -252,7 +252,7 @@ class WriteLane:
                 lane.queue.append((write, prepared, pool.submit(lane.attempt, write, prepared), flow, kind, finish))
         if pool is None or wait:
             self.drain()
-        self.engine._check_cancel()
+        self.ctx._check_cancel()
 
     def drain(self, raise_stop: bool = True) -> BaseException | None:
         """Wait for every write in flight, record them, release the unsent, raise a stop they caused
@@ -267,7 +267,7 @@ class WriteLane:
             stop, lane.stop = lane.stop, None
             return stop
         lane.raise_stop()
-        self.engine._check_cancel()  # a cancelled stream must not move its bookmark past what was not sent
+        self.ctx._check_cancel()  # a cancelled stream must not move its bookmark past what was not sent
         return None
 
     def run_after_commit(self) -> None:
@@ -276,12 +276,12 @@ class WriteLane:
             work()
 
     def bulk_limit(self, name: str, default: int) -> int:
-        value = getattr(self.engine.bill, name, None)
+        value = getattr(self.ctx.bill, name, None)
         return value if isinstance(value, int) and value > 0 else default
 
     def bulk_key(self, what: str) -> str:
-        self.engine._bulk_seq += 1
-        return f"bill.{what}.bulk:{self.engine.report.run_id}.{self.engine._bulk_seq}"
+        self.ctx._bulk_seq += 1
+        return f"bill.{what}.bulk:{self.ctx.report.run_id}.{self.ctx._bulk_seq}"
 
     def refused_in_bulk(self, s: Session, key: str, action: str, record: str, payload: dict, error: Exception,
                         kind: str, record_key: str, reason: str, detail: dict | None, flow: str) -> None:
@@ -290,10 +290,10 @@ class WriteLane:
         row = q.outbox_row(s, key)
         if row is None:
             row = t.OutboxEntry(key=key, system="BILL", action=action, record=record, payload=payload,
-                                run_id=self.engine.report.run_id)
+                                run_id=self.ctx.report.run_id)
             s.add(row)
         row.state, row.last_error = "failed", str(error)[:2000]
-        self.after_commit.append(lambda: self.engine._hold(kind, record_key, reason, error=str(error),
+        self.after_commit.append(lambda: self.ctx._hold(kind, record_key, reason, error=str(error),
                                                            detail=detail, flow=flow, outcome="failed"))
 
     def saw_bill_times(self, times: Iterable[datetime | None]) -> None:
@@ -305,7 +305,7 @@ class WriteLane:
         """When a bulk call is prepared: our clock, and BILL's (the newest time BILL gave a record this run
         created, if any). What the call creates is stamped at or after BILL's mark, so a lookup from it needs
         no margin for clock differences."""
-        return {"sent_after": iso(self.engine.clock()), "bill_time": iso(self.bill_clock)}
+        return {"sent_after": iso(self.ctx.clock()), "bill_time": iso(self.bill_clock)}
 
     @staticmethod
     def lookup_since(rows: list) -> tuple[datetime, bool]:

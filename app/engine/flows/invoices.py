@@ -38,13 +38,6 @@ class InvoicesFlow(Flow):
         super().__init__(ctx)
         self._mappings: Mappings | None = None  # loaded once per flow (``_load_mappings``)
 
-    def sync_one(self, number: str) -> None:
-        """A webhook said NAV posted invoice ``number``: its bill, if it can go."""
-        self._load_mappings()
-        invoice = self._nav_call(self.nav.get_posted_invoice, number)
-        if invoice is not None:
-            self._push_invoice(invoice)
-
     def run(self) -> None:
         self._load_mappings()
         self._recover_bill_writes()
@@ -77,6 +70,13 @@ class InvoicesFlow(Flow):
             with self.store.session() as s:
                 self.store.set_bookmark(s, "nav.invoices", newest)
         credits.sync_credit_memos(self)  # posted credit memos → BILL vendor credits (app.engine.credits)
+
+    def sync_one(self, number: str) -> None:
+        """A webhook said NAV posted invoice ``number``: its bill, if it can go."""
+        self._load_mappings()
+        invoice = self._nav_call(self.nav.get_posted_invoice, number)
+        if invoice is not None:
+            self._push_invoice(invoice)
 
     def _load_mappings(self) -> None:
         with self.store.session() as s:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from app.domain.errors import RecordError
 from app.domain.models import JournalLine, Payment, PaymentPosting, payment_description
+from app.domain.payments import payment_state, undone_in_bill
 from app.domain.periods import (
     UNKNOWN_POSTING_DATES,
     AllowedPostingDates,
@@ -59,7 +60,7 @@ class PaymentsFlow(Flow):
                 self._post_payment(payment)
             else:  # voided or cancelled in BILL before it ever reached NAV: nothing left to post
                 self._hold("payment", payment.id,
-                           f"BILL payment {payment.id} is {_payment_state(payment)} in BILL and was never posted to "
+                           f"BILL payment {payment.id} is {payment_state(payment)} in BILL and was never posted to "
                            "NAV: there is nothing to post; skip this item.", flow="payments")
         mark = self.store.get_bookmark("bill.payments")
         newest = ""
@@ -120,11 +121,11 @@ class PaymentsFlow(Flow):
         """A payment already in NAV. If BILL has since voided, cancelled or failed it, NAV still shows it paid:
         the connector never changes posted entries, so a person reverses it. Raised once: the link moves to
         "voided" and is not looked at again."""
-        if not _undone_in_bill(payment) or any(link.state != "posted" for link in links):
+        if not undone_in_bill(payment) or any(link.state != "posted" for link in links):
             return
         documents = ", ".join(sorted({link.nav_document_number for link in links}))
         applied = ", ".join(f"invoice {link.nav_invoice_number}, {link.amount}" for link in links)
-        state = _payment_state(payment)
+        state = payment_state(payment)
         self._hold("payment", payment.id,
                    f"BILL payment {payment.id} was {state} in BILL after it was posted to NAV as document "
                    f"{documents} ({applied}): reverse it in NAV (e.g. a new journal line or an unapply), then skip "
@@ -312,22 +313,3 @@ class PaymentsFlow(Flow):
                 links = self._payment_links([payment.id]).get(payment.id, [])
                 if links:  # it reached NAV, yet BILL may have voided it meanwhile
                     self._check_posted_payment(payment, links)
-
-
-_UNDONE_STATUS = {"VOID": "voided", "CANCELLED": "cancelled", "FAILED": "failed"}
-_UNDONE_SINGLE_STATUS = {"VOIDED": "voided", "CANCELED": "cancelled", "FUNDING_FAILED_VOIDED": "failed"}
-
-
-def _undone_in_bill(payment: Payment) -> bool:
-    """BILL voided, cancelled or failed the payment: the money did not (or no longer) reach the vendor."""
-    single = payment.single_status.upper()
-    return (payment.status.upper() in _UNDONE_STATUS or single in _UNDONE_SINGLE_STATUS
-            or single.startswith("DISBURSEMENT_FAILED"))
-
-
-def _payment_state(payment: Payment) -> str:
-    single = payment.single_status.upper()
-    word = (_UNDONE_SINGLE_STATUS.get(single) or _UNDONE_STATUS.get(payment.status.upper())
-            or ("failed" if single.startswith("DISBURSEMENT_FAILED") else ""))
-    shown = payment.single_status or payment.status
-    return word if word and shown.lower().startswith(word[:4]) else f"{word or 'no longer settled'} ({shown})"

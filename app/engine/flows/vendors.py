@@ -52,20 +52,6 @@ class VendorsFlow(Flow):
         self._bill_vendors_created = 0  # in this run: their echoes come back in BILL's vendor list
         self._created_vendor_times: list[datetime] = []
 
-    def sync_one_nav_vendor(self, number: str) -> None:
-        """A webhook said NAV vendor ``number`` changed: bring just that one across."""
-        vendor = self._nav_call(self.nav.get_vendor, number)
-        if vendor is not None:
-            self._absorb_nav_vendors([vendor])
-        self.links.reconcile_links(only_nav_number=number)
-
-    def sync_one_bill_vendor(self, bill_id: str) -> None:
-        vendor = self._bill_call(self.bill.get_vendor, bill_id)
-        if vendor is not None:
-            self._absorb_bill_vendors([vendor])
-        self.links.reconcile_links(only_bill_id=bill_id)
-        self._create_nav_vendors_from_bill(only_bill_id=bill_id)
-
     def run(self) -> None:
         self._recover_vendor_writes()
         self.links.apply_chosen_conflicts()
@@ -89,6 +75,20 @@ class VendorsFlow(Flow):
         self.links.reconcile_links()
         if self.settings.create_nav_vendors:
             self._create_nav_vendors_from_bill()
+
+    def sync_one_nav_vendor(self, number: str) -> None:
+        """A webhook said NAV vendor ``number`` changed: bring just that one across."""
+        vendor = self._nav_call(self.nav.get_vendor, number)
+        if vendor is not None:
+            self._absorb_nav_vendors([vendor])
+        self.links.reconcile_links(only_nav_number=number)
+
+    def sync_one_bill_vendor(self, bill_id: str) -> None:
+        vendor = self._bill_call(self.bill.get_vendor, bill_id)
+        if vendor is not None:
+            self._absorb_bill_vendors([vendor])
+        self.links.reconcile_links(only_bill_id=bill_id)
+        self._create_nav_vendors_from_bill(only_bill_id=bill_id)
 
     def _absorb_bill_vendors(self, vendors: Iterable, bookmark: str = "") -> None:
         """Note each changed BILL vendor: on its link (reconciled later) or in the match index."""

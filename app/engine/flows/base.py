@@ -52,6 +52,16 @@ class Flow:
     def clock(self):
         return self.ctx.clock()
 
+    @property
+    def vendors_new_this_run(self) -> set[str]:
+        """BILL vendors this run created (the vendors flow adds them): no bill of theirs can exist yet."""
+        return self.ctx._vendors_new_this_run
+
+    @property
+    def run_started_at(self):
+        """When this run started (UTC): the look for bills already in BILL covers those created before it."""
+        return self.ctx._run_started_at
+
     # -- reading: the side calls ----------------------------------------------------------------------
     def _nav_call(self, fn: Callable, *args, **kwargs):
         return self.ctx._nav_call(fn, *args, **kwargs)

@@ -148,7 +148,7 @@ class InvoicesFlow(Flow):
             recorded = q.recorded_outbox_keys(s, [w.key for w in writes])
         # A vendor this run created in BILL has no bill there yet: only the others are looked up, so a first sync
         # of thousands of new vendors costs no lookups.
-        fresh = [w for w in writes if w.key not in recorded and w.data[1].vendor_id not in self.ctx._vendors_new_this_run]
+        fresh = [w for w in writes if w.key not in recorded and w.data[1].vendor_id not in self.vendors_new_this_run]
         if not fresh:
             return writes
         # A bill for an invoice is made after the invoice was posted: the earliest of its posting date, document
@@ -162,7 +162,7 @@ class InvoicesFlow(Flow):
                 moments.append(invoice.last_modified)
             earliest.append(min(moments) if moments else None)
         since = min(earliest) - timedelta(days=1) if earliest and all(earliest) else None
-        found = self._bill_call(finder, [w.data[1].vendor_id for w in fresh], since, self.ctx._run_started_at) or []
+        found = self._bill_call(finder, [w.data[1].vendor_id for w in fresh], since, self.run_started_at) or []
         if not found:
             return writes
         by_key: dict[tuple[str, str, Decimal], list[Bill]] = {}

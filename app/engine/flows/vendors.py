@@ -309,7 +309,7 @@ class VendorsFlow(Flow):
             [created.id for _, created in done])))
         self._resolve_items(s, "vendor", numbers)
         self._bill_vendors_created += len(done)
-        self.ctx._vendors_new_this_run.update(created.id for _, created in done)
+        self.vendors_new_this_run.update(created.id for _, created in done)
         self._created_vendor_times.extend(c.updated_time for _, c in done if c.updated_time)
         self.lane.saw_bill_times(c.updated_time for _, c in done)
         return results

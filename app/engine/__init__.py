@@ -1,4 +1,6 @@
-"""The sync flows (headless, Qt-free): ``SyncEngine(store, nav_client, bill_client, settings).run()``."""
+"""The sync engine (headless, Qt-free): ``SyncEngine(store, nav_client, bill_client, settings).run()``, its flows in
+``flows/``. The core imports app.domain and app.store (bank watch: the vault); the `sync` command (cli.py) also
+wires clients and profiles. Never app.ui or app.push."""
 
 from app.engine.engine import SyncEngine
 from app.engine.report import FlowCounts, RunReport

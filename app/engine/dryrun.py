@@ -135,8 +135,8 @@ def _copy_store(store: Store, folder: Path) -> Store:
 
 
 def dry_run_engine(engine, flows, progress, cancel, trigger):
-    from app.engine.engine import SyncEngine
-
+    """``engine``'s flows run by an engine of the same class on a copy of its store (no import of the engine
+    module here: the engine imports this one)."""
     if engine.store.url.get_backend_name() not in ("sqlite", "postgresql"):
         raise NotImplementedError("dry runs need the SQLite or PostgreSQL store")
     planner = _Planner()
@@ -144,7 +144,7 @@ def dry_run_engine(engine, flows, progress, cancel, trigger):
         copy = _copy_store(engine.store, Path(folder))
         planner.lookup = lambda vendor_id: _linked_name(copy, vendor_id)
         try:
-            shadow = SyncEngine(copy, DryNavClient(engine.nav, planner), DryBillClient(engine.bill, planner),
+            shadow = type(engine)(copy, DryNavClient(engine.nav, planner), DryBillClient(engine.bill, planner),
                                 engine.settings, engine.clock)
             report = shadow._run(flows, progress, cancel, trigger, dry_run=True)
         finally:

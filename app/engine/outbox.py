@@ -18,8 +18,8 @@ go at once; ``finish_many`` records "done" for a group in the transaction that w
 Bulk calls (``create_bill_vendors``, ``create_bills``): ONE row covers a whole call; its payload holds the
 records and ``sent_after`` (when it was prepared). ``done`` rows' results list, per record, the id BILL gave it
 or why it was refused (a refused record then gets a ``failed`` single-create row of its own, so the next run
-sends it again alone). A bulk row left ``in_flight`` is not looked up record by record: the engine's
-``_recover_bulk_*`` finds all such rows' records with one or a few list calls (BILL's ``createdTime:gte`` and
+sends it again alone). A bulk row left ``in_flight`` is not looked up record by record:
+``app.engine.recovery`` finds all such rows' records with one or a few list calls (BILL's ``createdTime:gte`` and
 ``vendorId:in`` filters, from the oldest ``sent_after`` minus a clock margin), links those BILL has and sends
 only the others, in new rows; a ``pending`` row (never sent, e.g. stopped by the hourly budget) needs no look.
 """

@@ -1,4 +1,6 @@
-"""SQLAlchemy store: links, bookmarks, outbox, queue, conflicts, mappings, caches, runs, audit, settings."""
+"""SQLAlchemy store: links, bookmarks, outbox, queue, conflicts, mappings, caches, runs, audit, settings, and
+``repository`` (the questions the flows ask, by name). May import app.domain and the app's paths (app.config);
+never app.engine or app.ui."""
 
 from app.store.store import Store, StoreError, open_store
 

@@ -12,11 +12,11 @@ MESSAGE = ("journal batch PAYMENT/BILL holds lines the connector did not write (
 
 def test_the_connectors_own_waiting_document_is_recognised(store):
     engine = SyncEngine(store, object(), object())
-    assert engine._own_waiting_documents(MESSAGE, "stpB") == ""  # nothing of ours waits: someone else's lines
+    assert engine._flows.payments._own_waiting_documents(MESSAGE, "stpB") == ""  # nothing of ours waits: someone else's lines
     with store.session() as s:
         s.add(t.OutboxEntry(key="nav.payment:stpA", system="NAV", action="post_payment", record="payment stpA",
                             payload={"document": "BILLPAY000004", "payment_id": "stpA"}, state="failed"))
         s.add(t.OutboxEntry(key="nav.payment:stpC", system="NAV", action="post_payment", record="payment stpC",
                             payload={"document": "BILLPAY000040", "payment_id": "stpC"}, state="in_flight"))
-    assert engine._own_waiting_documents(MESSAGE, "stpB") == "BILL payment stpA (document BILLPAY000004)"
-    assert engine._own_waiting_documents(MESSAGE, "stpA") == ""  # its own lines are not in its way
+    assert engine._flows.payments._own_waiting_documents(MESSAGE, "stpB") == "BILL payment stpA (document BILLPAY000004)"
+    assert engine._flows.payments._own_waiting_documents(MESSAGE, "stpA") == ""  # its own lines are not in its way

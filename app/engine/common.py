@@ -1,0 +1,142 @@
+"""What every part of a sync run shares: the run's stop signals, the write record, and small helpers.
+
+Imports only the domain (no store, no clients): the flows, the write lane, recovery and the engine build on it.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from app.domain.errors import ConnectorError, RateLimitError
+
+BATCH = 200  # records per store transaction while streaming
+FINISH_GROUP = 50  # finished records whose links are committed together (a bulk call counts its records)
+BILL_WRITE_CONCURRENCY = 3  # BILL allows 3 concurrent requests per devKey and organization (BDC_1322)
+Progress = Callable[[str, int, str], None]  # (flow, records done in this flow, message)
+LOCAL_CURRENCY = "USD"  # BILL organizations pay in US dollars; another currency is held for a person
+
+
+class SideStopped(Exception):
+    """Authentication or configuration failed on one side: its flows stop for this run."""
+
+    def __init__(self, side: str, error: ConnectorError) -> None:
+        super().__init__(str(error))
+        self.side, self.error = side, error
+
+
+class Cancelled(Exception):
+    pass
+
+
+def audit_money(amount: Decimal) -> str:
+    """Amounts in the audit log as a clerk reads them: 1130.00, not 1130.0 (JSON numbers lose the cents)."""
+    return f"{Decimal(amount):.2f}"
+
+
+def iso(value: datetime | None) -> str:
+    return value.astimezone(UTC).isoformat() if value else ""
+
+
+def parse_time(value: str) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+def batched(items: Iterable, size: int = BATCH) -> Iterator[list]:
+    batch: list = []
+    for item in items:
+        batch.append(item)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+@dataclass
+class Write:
+    """One create that goes through the outbox as part of a batch (see ``WriteLane.write_batch``)."""
+
+    key: str  # outbox key
+    action: str
+    record: str  # outbox record label
+    payload: dict
+    record_key: str  # queue item key (NAV vendor No., NAV invoice No.)
+    label: str  # for hold reasons
+    send: Callable[[], Any]
+    look: Callable[[], Any] | None
+    data: Any = None  # what the finish step needs
+    detail: dict | None = None
+    system: str = "BILL"
+    bulk: bool = False  # one bulk call: ``data`` holds its records, the result one outcome per record
+
+    def created(self, value: Any) -> int:
+        return sum(1 for outcome in value if not isinstance(outcome, Exception)) if self.bulk else 1
+
+
+# BILL's hourly request budget (20,000 per devKey) is spent: every further request this hour is refused
+# (and counted), so the BILL side stops for this run and the rest waits for the next one.
+# The client's own stop line (BUDGET_STOP, see app/clients/bill_budget.py) is reached before that, leaving
+# headroom for the organization's other integrations; in both cases nothing was sent or created.
+HOURLY_BUDGET_CODES = {"BDC_1144", "BUDGET_STOP"}
+# When looking for what a lost bulk create made: BILL's clock and ours may differ by this much.
+RECOVERY_MARGIN = timedelta(minutes=15)
+
+
+def budget_spent(error: BaseException) -> bool:
+    if isinstance(error, SideStopped):
+        error = error.error
+    return isinstance(error, RateLimitError) and error.code in HOURLY_BUDGET_CODES
+
+
+
+def side_by_side(factories: list[Callable[[], Iterator]]) -> Iterator:
+    """Items of several client streams read on threads at once, as they come (each stream in its order).
+    An error in any stream is raised here; the others stop at their next item."""
+    items: queue.Queue = queue.Queue(maxsize=500)
+    stop = threading.Event()
+    finished = object()
+
+    def read(factory: Callable[[], Iterator]) -> None:
+        try:
+            for item in factory():
+                while not stop.is_set():
+                    try:
+                        items.put(item, timeout=0.2)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            items.put(finished)
+        except BaseException as exc:  # handed to the consumer, which raises it
+            items.put(exc)
+
+    threads = [threading.Thread(target=read, args=(f,), daemon=True, name="navbill-read") for f in factories]
+    for thread in threads:
+        thread.start()
+    running = len(threads)
+    try:
+        while running:
+            item = items.get()
+            if item is finished:
+                running -= 1
+            elif isinstance(item, BaseException):
+                raise item
+            else:
+                yield item
+    finally:
+        stop.set()
+        while any(thread.is_alive() for thread in threads):
+            try:
+                items.get(timeout=0.05)  # unblock a reader waiting for room
+            except queue.Empty:
+                pass
+
+
+BANK_KEY_UNSET = object()  # the run context's bank fingerprint key before it is read from the vault

@@ -1,0 +1,31 @@
+"""The sync flows, one module each (accounts, vendors with vendor_links, invoices with bill_lines, payments;
+bank is a step of vendors and payments). Each reads, decides with ``app.domain`` and writes through the lane
+or the outbox. May import app.domain, app.store and app.engine's common, lane, recovery, payloads; never
+app.engine.engine, app.ui or app.push."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from app.engine.flows.accounts import AccountsFlow
+from app.engine.flows.bank import BankWatch
+from app.engine.flows.invoices import InvoicesFlow
+from app.engine.flows.payments import PaymentsFlow
+from app.engine.flows.vendors import VendorsFlow
+
+if TYPE_CHECKING:
+    from app.engine.context import RunContext
+
+
+class Flows:
+    """The flows of one run, wired to each other where one asks another (bank details for payments)."""
+
+    def __init__(self, ctx: RunContext) -> None:
+        self.bank = BankWatch(ctx)
+        self.accounts = AccountsFlow(ctx)
+        self.vendors = VendorsFlow(ctx, self.bank)
+        self.invoices = InvoicesFlow(ctx)
+        self.payments = PaymentsFlow(ctx, self.bank)
+
+
+__all__ = ["Flows", "AccountsFlow", "BankWatch", "VendorsFlow", "InvoicesFlow", "PaymentsFlow"]

@@ -1,0 +1,230 @@
+"""The store in the flows' words: named questions about links, held items, conflicts and payments.
+
+Each function takes the caller's session (a flow decides where its transactions begin and end) and answers
+with rows or plain values. SQLite and PostgreSQL alike: nothing here is dialect-specific beyond
+``schema.json_set``. The sync engine's flows ask these instead of building queries in their business steps.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from app.store import schema as t
+
+IN_CHUNK = 500  # keys per IN (...) list
+
+
+# -- vendor links ----------------------------------------------------------------------------------
+def vendor_links_for_numbers(s: Session, numbers: Iterable[str]) -> dict[str, t.VendorLink]:
+    """NAV vendor No. -> its link (any status)."""
+    return {link.nav_number: link for link in s.scalars(select(t.VendorLink).where(
+        t.VendorLink.nav_number.in_(list(numbers))))}
+
+
+def linked_vendors_for_bill_ids(s: Session, bill_ids: Iterable[str]) -> dict[str, t.VendorLink]:
+    """BILL vendor id -> its link, for the linked ones."""
+    return {link.bill_id: link for link in s.scalars(select(t.VendorLink).where(
+        t.VendorLink.bill_id.in_(list(bill_ids)), t.VendorLink.status == "linked"))}
+
+
+def linked_vendor_of_bill_id(s: Session, bill_id: str) -> t.VendorLink | None:
+    return s.scalars(select(t.VendorLink).where(t.VendorLink.bill_id == bill_id,
+                                                t.VendorLink.status == "linked")).first()
+
+
+def vendor_link(s: Session, number: str) -> t.VendorLink | None:
+    return s.scalars(select(t.VendorLink).where(t.VendorLink.nav_number == number)).first()
+
+
+def vendor_links_by_id(s: Session, ids: Iterable[int]) -> Iterator[t.VendorLink]:
+    return iter(s.scalars(select(t.VendorLink).where(t.VendorLink.id.in_(list(ids)))))
+
+
+def linked_bill_ids(s: Session, among: list[str] | None = None) -> set[str]:
+    """BILL vendor ids already linked (only those ``among`` the given ids, when given)."""
+    query = select(t.VendorLink.bill_id).where(t.VendorLink.status == "linked")
+    if among is not None:
+        if not among:
+            return set()
+        query = query.where(t.VendorLink.bill_id.in_(among))
+    return set(s.scalars(query))
+
+
+def linked_nav_numbers(s: Session, numbers: Iterable[str]) -> set[str]:
+    """Those of ``numbers`` whose NAV vendor is linked."""
+    return set(s.scalars(select(t.VendorLink.nav_number).where(
+        t.VendorLink.nav_number.in_(list(numbers)), t.VendorLink.status == "linked")))
+
+
+def bill_vendor_ids(s: Session, numbers: Iterable[str]) -> dict[str, str]:
+    """NAV vendor No. -> linked BILL vendor id, for the given vendors (one query)."""
+    return dict(s.execute(select(t.VendorLink.nav_number, t.VendorLink.bill_id).where(
+        t.VendorLink.nav_number.in_(sorted(set(numbers))), t.VendorLink.status == "linked")).all())
+
+
+def links_to_reconcile(s: Session, after_id: int, limit: int, only_nav_number: str | None = None,
+                       only_bill_id: str | None = None) -> list[t.VendorLink]:
+    """Linked vendors with a change noted on either side (or never merged), a page at a time by id."""
+    query = select(t.VendorLink).where(
+        t.VendorLink.status == "linked", t.VendorLink.id > after_id,
+        or_(t.json_set(t.VendorLink.nav_pending), t.json_set(t.VendorLink.bill_pending),
+            t.VendorLink.nav_snapshot == {}))
+    if only_nav_number:
+        query = query.where(t.VendorLink.nav_number == only_nav_number)
+    if only_bill_id:
+        query = query.where(t.VendorLink.bill_id == only_bill_id)
+    return list(s.scalars(query.order_by(t.VendorLink.id).limit(limit)))
+
+
+def unclaimed_bill_vendors(s: Session, after_bill_id: str, limit: int,
+                           only_bill_id: str | None = None) -> list[t.BillVendorCandidate]:
+    """BILL vendors no NAV vendor matched or claimed, a page at a time by BILL id."""
+    query = select(t.BillVendorCandidate).where(t.BillVendorCandidate.claimed_by == "",
+                                                t.BillVendorCandidate.bill_id > after_bill_id)
+    if only_bill_id:
+        query = query.where(t.BillVendorCandidate.bill_id == only_bill_id)
+    return list(s.scalars(query.order_by(t.BillVendorCandidate.bill_id).limit(limit)))
+
+
+# -- conflicts -------------------------------------------------------------------------------------
+def undecided_conflicts(s: Session, number: str) -> Iterator[t.Conflict]:
+    """The vendor's conflicts a person has not decided yet, or decided and not applied yet."""
+    return iter(s.scalars(select(t.Conflict).where(t.Conflict.record_key == number,
+                                                   t.Conflict.state.in_(("open", "chosen")))))
+
+
+def open_conflict(s: Session, number: str, field: str) -> t.Conflict | None:
+    return s.scalars(select(t.Conflict).where(t.Conflict.record_key == number, t.Conflict.field == field,
+                                              t.Conflict.state == "open")).first()
+
+
+def chosen_conflicts(s: Session) -> list[t.Conflict]:
+    """Conflicts a person decided, by vendor."""
+    return list(s.scalars(select(t.Conflict).where(t.Conflict.state == "chosen").order_by(t.Conflict.record_key)))
+
+
+# -- invoice links ---------------------------------------------------------------------------------
+def known_invoice_numbers(s: Session, numbers: Iterable[str], *, created_only: bool = False) -> set[str]:
+    """Those of ``numbers`` that have an invoice link (created or held; only created ones with ``created_only``)."""
+    query = select(t.InvoiceLink.nav_number).where(t.InvoiceLink.nav_number.in_(list(numbers)))
+    if created_only:
+        query = query.where(t.InvoiceLink.state == "created")
+    return set(s.scalars(query))
+
+
+def invoice_links_for_numbers(s: Session, numbers: Iterable[str]) -> dict[str, t.InvoiceLink]:
+    return {link.nav_number: link for link in s.scalars(select(t.InvoiceLink).where(
+        t.InvoiceLink.nav_number.in_(list(numbers))))}
+
+
+def bill_ids_taken(s: Session, bill_ids: Iterable[str], *, created_only: bool = False,
+                   other_than_invoice: str | None = None) -> set[str]:
+    """Those of ``bill_ids`` an invoice is already linked to (a created link only, or another invoice's)."""
+    query = select(t.InvoiceLink.bill_id).where(t.InvoiceLink.bill_id.in_(list(bill_ids)))
+    if created_only:
+        query = query.where(t.InvoiceLink.state == "created")
+    if other_than_invoice is not None:
+        query = query.where(t.InvoiceLink.nav_number != other_than_invoice)
+    return set(s.scalars(query))
+
+
+def created_invoices_for_bills(s: Session, bill_ids: Iterable[str]) -> dict[str, t.InvoiceLink]:
+    """BILL bill id -> the NAV invoice whose bill it is."""
+    return {link.bill_id: link for link in s.scalars(select(t.InvoiceLink).where(
+        t.InvoiceLink.bill_id.in_(list(bill_ids)), t.InvoiceLink.state == "created"))}
+
+
+def recorded_outbox_keys(s: Session, keys: Iterable[str]) -> set[str]:
+    return set(s.scalars(select(t.OutboxEntry.key).where(t.OutboxEntry.key.in_(list(keys)))))
+
+
+def outbox_row(s: Session, key: str) -> t.OutboxEntry | None:
+    return s.scalars(select(t.OutboxEntry).where(t.OutboxEntry.key == key)).first()
+
+
+# -- payment links ---------------------------------------------------------------------------------
+def payments_in_journal(s: Session) -> list[str]:
+    """BILL payment ids whose lines wait in a NAV journal batch (NAV 2016-2018), sorted."""
+    return sorted(set(s.scalars(select(t.PaymentLink.payment_id).where(t.PaymentLink.state == "in journal"))))
+
+
+def payment_links(s: Session, payment_id: str) -> list[t.PaymentLink]:
+    return list(s.scalars(select(t.PaymentLink).where(t.PaymentLink.payment_id == payment_id)))
+
+
+def payment_links_for(s: Session, payment_ids: Iterable[str]) -> Iterator[t.PaymentLink]:
+    """The links of these payments, by bill."""
+    return iter(s.scalars(select(t.PaymentLink).where(t.PaymentLink.payment_id.in_(list(payment_ids)))
+                          .order_by(t.PaymentLink.bill_id)))
+
+
+def posted_amounts(s: Session, bill_ids: Iterable[str], other_than_payment: str) -> list[tuple[str, str]]:
+    """(bill id, amount as stored text) of the other payments already posted on these bills."""
+    return [(bill_id, amount) for bill_id, amount in s.execute(
+        select(t.PaymentLink.bill_id, t.PaymentLink.amount).where(
+            t.PaymentLink.bill_id.in_(list(bill_ids)), t.PaymentLink.state == "posted",
+            t.PaymentLink.payment_id != other_than_payment))]
+
+
+# -- held items (the queue) ------------------------------------------------------------------------
+def queue_item(s: Session, kind: str, key: str) -> t.QueueItem | None:
+    return s.scalars(select(t.QueueItem).where(t.QueueItem.kind == kind, t.QueueItem.record_key == key)).first()
+
+
+def queue_items(s: Session, kind: str, key: str) -> list[t.QueueItem]:
+    return list(s.scalars(select(t.QueueItem).where(t.QueueItem.kind == kind, t.QueueItem.record_key == key)))
+
+
+def open_items(s: Session, kind: str, keys: list[str]) -> Iterator[t.QueueItem]:
+    """The open items of ``kind`` for these keys (any number of keys)."""
+    for start in range(0, len(keys), IN_CHUNK):
+        yield from s.scalars(select(t.QueueItem).where(t.QueueItem.kind == kind, t.QueueItem.state == "open",
+                                                       t.QueueItem.record_key.in_(keys[start:start + IN_CHUNK])))
+
+
+def open_item_starting(s: Session, kind: str, prefix: str) -> t.QueueItem | None:
+    """An open item of ``kind`` whose key starts with ``prefix`` (taken literally)."""
+    return s.scalars(select(t.QueueItem).where(t.QueueItem.kind == kind, t.QueueItem.state == "open",
+                                               t.QueueItem.record_key.startswith(prefix, autoescape=True))).first()
+
+
+def open_unreadable(s: Session, side: str) -> Iterator[t.QueueItem]:
+    """Open holds of records of ``side`` ("NAV", "BILL") that could not be read."""
+    return iter(s.scalars(select(t.QueueItem).where(t.QueueItem.kind == "unreadable", t.QueueItem.state == "open",
+                                                    t.QueueItem.record_key.like(f"{side} %"))))
+
+
+def retry_keys(s: Session, kind: str) -> list[str]:
+    """Keys of the open items of ``kind`` that the next run tries again."""
+    return list(s.scalars(select(t.QueueItem.record_key).where(
+        t.QueueItem.kind == kind, t.QueueItem.state == "open", t.QueueItem.retryable.is_(True))))
+
+
+def held_items(s: Session, kind: str, after_id: int, limit: int) -> list[t.QueueItem]:
+    """Open items of ``kind`` held for a reason (not retried), a page at a time by id."""
+    return list(s.scalars(select(t.QueueItem).where(
+        t.QueueItem.kind == kind, t.QueueItem.state == "open", t.QueueItem.retryable.is_(False),
+        t.QueueItem.id > after_id).order_by(t.QueueItem.id).limit(limit)))
+
+
+# -- mappings --------------------------------------------------------------------------------------
+def suggested_account_mappings(s: Session) -> list[t.AccountMapping]:
+    return list(s.scalars(select(t.AccountMapping).where(t.AccountMapping.source == "suggested")))
+
+
+def mapped_nav_accounts(s: Session) -> set[str]:
+    """NAV accounts with a mapping that applies whatever the dimensions."""
+    return set(s.scalars(select(t.AccountMapping.nav_account).where(t.AccountMapping.dimension_filter_key == "")))
+
+
+def mapped_dimension_values(s: Session) -> set[tuple[str, str]]:
+    return {(code, value) for code, value in s.execute(select(t.DimensionMapping.dimension_code,
+                                                              t.DimensionMapping.value_code))}
+
+
+# -- runs ------------------------------------------------------------------------------------------
+def run_has_audit(s: Session, run_id: int) -> bool:
+    return s.scalar(select(t.AuditEntry.id).where(t.AuditEntry.run_id == run_id).limit(1)) is not None

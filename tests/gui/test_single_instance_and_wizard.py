@@ -98,7 +98,7 @@ def test_options_and_preview_then_finish_saves(qtbot, wizard, demo_session):
     wizard.accept()
     push = demo_session.store.get_setting("push")  # the setting `navbill serve` reads
     assert push["schedule"] == "every 30m" and push["push_enabled"] is False
-    from app.push.serve import settings_from
+    from app.push.service import settings_from
 
     settings = settings_from(push, "")
     assert settings.schedule.every_minutes == 30 and not settings.push_enabled

@@ -19,9 +19,9 @@ import os
 import sys
 import typing
 
+from app.cli.commands.vault import InputProblem, _ask, _register, current_passphrase
 from app.cli.errors import USAGE, CliError
 from app.domain.errors import ConfigurationError
-from app.vault_cli import InputProblem, _ask, _register, current_passphrase
 
 SECRET_VALUE_ENV = "NAVBILL_SECRET_VALUE"
 ACTIONS = ("list", "show", "add", "set", "secret", "activate", "delete")

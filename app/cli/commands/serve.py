@@ -23,26 +23,13 @@ import signal
 import threading
 import time
 from contextlib import ExitStack
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
-from app.push.listener import parse_listen_address
-from app.push.service import ConnectorService, PushSettings, bc_number_lookup
+from app.push.service import ConnectorService, bc_number_lookup, settings_from
 from app.push.state import PushState
 from app.push.status import StatusSnapshot
-from app.scheduler import Schedule
 
 log = logging.getLogger("navbill.serve")
-
-
-def settings_from(values: dict, listen: str) -> PushSettings:
-    host, port = parse_listen_address(listen or values.get("listen", ""))
-    settings = PushSettings(push_enabled=bool(values.get("push_enabled", True)), listen_host=host, listen_port=port,
-                            public_url=str(values.get("public_url") or ""))
-    if values.get("poll_minutes"):
-        settings.poll_interval = timedelta(minutes=float(values["poll_minutes"]))
-    if values.get("schedule"):
-        settings.schedule = Schedule.parse(str(values["schedule"]))
-    return settings
 
 
 def stamp(moment: datetime | None = None) -> str:

@@ -866,7 +866,7 @@ def vault_step(vault) -> CheckStep:
     """The vault's status as one step (the CLI and the window show it above the two sides)."""
     status = vault.backend_status()
     if not status.unlocked:
-        from app.vault import PASSPHRASE_ENV
+        from app.setup.vault import PASSPHRASE_ENV
 
         return CheckStep("Vault", "vault", "Credentials vault", FAIL, status.message,
                          f"Give the vault passphrase in {PASSPHRASE_ENV} (or run the test in a terminal, which asks "
@@ -895,8 +895,8 @@ def exit_code(report: CheckReport) -> int:
 
 def main(args) -> int:
     """``python main.py check [--demo] [--json]``: exit 0 only when every step passes (see ``exit_code``)."""
-    from app.config import app_paths
     from app.log import setup_logging
+    from app.setup.config import app_paths
 
     paths = app_paths(getattr(args, "home", None)).ensure()
     setup_logging(paths.log_dir, level=logging.DEBUG if getattr(args, "verbose", False) else logging.INFO,
@@ -933,15 +933,15 @@ def main(args) -> int:
 
 
 def _run_demo(paths, show: Callable[[CheckStep], None], nav_flavor: str | None = None) -> CheckReport:
-    from app.profiles import (
+    from app.sandbox.runner import running_sandboxes
+    from app.setup.profiles import (
         ProfileStore,
         build_bill_connection,
         build_nav_connection,
         demo_profile,
         demo_secrets,
     )
-    from app.sandbox.runner import running_sandboxes
-    from app.vault import DEMO_PASSPHRASE, Vault
+    from app.setup.vault import DEMO_PASSPHRASE, Vault
 
     # A database and profile file of its own, made fresh each time: the demo must never add a profile to
     # the user's real list, switch the active one, or meet a real vault kept under the system keyring.
@@ -971,9 +971,9 @@ def _journal_of(settings) -> tuple[str, str, str, str]:
 
 
 def _run_profile(paths, profile_name: str | None, show: Callable[[CheckStep], None]) -> CheckReport:
-    from app.profiles import ProfileStore, build_bill_connection, build_nav_connection
+    from app.setup.profiles import ProfileStore, build_bill_connection, build_nav_connection
+    from app.setup.vault import Vault
     from app.store import open_store
-    from app.vault import Vault
 
     # Open the store first, as sync and serve do: it turns a damaged or locked file into a clear StoreError.
     database = open_store(paths.store_url)

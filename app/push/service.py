@@ -31,6 +31,7 @@ from app.domain.errors import ConnectorError
 from app.push.bill_webhooks import BillEvent, BillWebhookReceiver
 from app.push.listener import BILL_PATH, NAV_PATH, WebhookListener, parse_listen_address
 from app.push.nav_webhooks import NavChange, NavNotificationReceiver
+from app.push.scheduler import RunRequest, Schedule, SyncScheduler
 from app.push.state import PushState
 from app.push.status import Mode, PushStatus, StatusSnapshot, SubscriptionState
 from app.push.subscriptions import (
@@ -43,7 +44,6 @@ from app.push.subscriptions import (
     NavSubscriptionsApi,
     SecretStore,
 )
-from app.scheduler import RunRequest, Schedule, SyncScheduler
 
 log = logging.getLogger("navbill.push")
 

@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from app import APP_NAME
-from app.config import AppPaths, app_paths
 from app.log import setup_logging
+from app.setup.config import AppPaths, app_paths
 
 log = logging.getLogger("navbill.ui")
 
@@ -55,7 +55,7 @@ def build_engine_runner(store, profile, vault, *, demo_sandboxes=None, retry=Non
     from app.clients.bill import BillClient
     from app.clients.nav import NavClient
     from app.engine import EngineSettings, SyncEngine, bankwatch
-    from app.profiles import bill_session_store, build_bill_connection, build_nav_connection
+    from app.setup.profiles import bill_session_store, build_bill_connection, build_nav_connection
     from app.ui.service_bridge import progress_triple
 
     lock = threading.Lock()  # one run at a time, whoever asks (the window's preview or its sync)
@@ -109,10 +109,10 @@ def build_engine_runner(store, profile, vault, *, demo_sandboxes=None, retry=Non
 
 
 def open_session(home: str | Path | None, *, demo: bool, nav_flavor: str | None = None) -> ConnectorSession:
-    from app.profiles import ProfileStore, demo_profile, demo_secrets
+    from app.setup.profiles import ProfileStore, demo_profile, demo_secrets
+    from app.setup.vault import DEMO_PASSPHRASE, Vault
     from app.store import open_store
     from app.ui.store_backend import StoreBackend
-    from app.vault import DEMO_PASSPHRASE, Vault
 
     paths = app_paths(home).ensure()
     store = open_store(paths.database_url if demo else paths.store_url)  # a team store, if one was joined

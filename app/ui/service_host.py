@@ -98,9 +98,14 @@ def build_service(store, profile, vault, *, demo_sandboxes=None) -> BuiltService
     from app.clients.bill import BillClient
     from app.clients.nav import NavClient
     from app.engine import EngineSettings, SyncEngine
-    from app.profiles import bill_session_store, build_bill_connection, build_nav_connection, secret_name
     from app.push.service import ConnectorService, bc_number_lookup, settings_from
     from app.push.state import PushState
+    from app.setup.profiles import (
+        bill_session_store,
+        build_bill_connection,
+        build_nav_connection,
+        secret_name,
+    )
 
     if vault is None:
         raise RuntimeError("the credentials vault is not open, so the connector cannot sign in")

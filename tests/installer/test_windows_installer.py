@@ -31,7 +31,7 @@ import pytest
 
 import app
 from app.__main__ import build_parser
-from app.vault import KEYRING_SERVICE, Vault
+from app.setup.vault import KEYRING_SERVICE, Vault
 
 pytestmark = [pytest.mark.installer, pytest.mark.timeout(600)]
 

@@ -28,8 +28,8 @@ import platformdirs.windows
 import pytest
 
 import app
-from app import config
-from app.vault import KEYRING_SERVICE, Vault, insecure_reason
+from app.setup import config
+from app.setup.vault import KEYRING_SERVICE, Vault, insecure_reason
 
 ROOT = Path(__file__).resolve().parents[2]
 ISS = ROOT / "installer" / "windows" / "navbill.iss"

@@ -37,10 +37,10 @@ def _program(args) -> str:
 def _write_profile(args, running: RunningSandboxes) -> str:
     """Save profile ``args.write_profile`` pointing at the sandboxes, its secrets in the vault; returns a sentence."""
     from app.cli.commands.profile import _unlocked_vault, apply_settings, parse_settings
-    from app.config import app_paths
-    from app.profiles import Profile, ProfileStore, validate_profile_name
+    from app.setup.config import app_paths
+    from app.setup.profiles import Profile, ProfileStore, validate_profile_name
+    from app.setup.vault import Vault
     from app.store import open_store
-    from app.vault import Vault
 
     name = validate_profile_name(args.write_profile)
     values = parse_settings([f"{k}={v}" for k, v in profile_values(running, running.nav_flavor).items()])

@@ -191,13 +191,13 @@ def _serve_leading(service: ConnectorService, stop: threading.Event, first_sync:
 def _run_demo(args) -> int:
     from app.clients.bill import BillClient
     from app.clients.nav import NavClient
-    from app.config import app_paths
     from app.engine import SyncEngine
     from app.engine.demo import DEMO_SETTINGS
     from app.sandbox import demo_data
     from app.sandbox.runner import running_sandboxes
+    from app.setup.config import app_paths
+    from app.setup.vault import DEMO_PASSPHRASE, Vault
     from app.store import Store
-    from app.vault import DEMO_PASSPHRASE, Vault
 
     paths = app_paths(args.home).ensure()
     database = paths.data_dir / "serve-demo.sqlite3"
@@ -225,11 +225,12 @@ def _run_demo(args) -> int:
 
 
 def _run_profile(args) -> int:
+    from app.cli.unlock import unlock
     from app.engine import EngineSettings, SyncEngine
-    from app.profiles import secret_name
-    from app.wiring import guard_installation, open_profile
+    from app.setup.profiles import secret_name
+    from app.setup.wiring import guard_installation, open_profile
 
-    with open_profile(args.home, getattr(args, "profile", None), "serve") as opened:
+    with open_profile(args.home, getattr(args, "profile", None), "serve", unlock) as opened:
         guard_installation(opened, args.home)  # a second installation with a store of its own writes nothing
         engine = SyncEngine(opened.store, opened.nav, opened.bill, EngineSettings.load(opened.store))
         settings = settings_from(opened.store.get_setting("push", {}) or {}, args.listen)
@@ -244,8 +245,8 @@ def _run_profile(args) -> int:
 
 
 def main(args) -> int:
-    from app.config import app_paths
     from app.log import setup_logging
+    from app.setup.config import app_paths
 
     verbose = bool(getattr(args, "verbose", False))
     setup_logging(app_paths(args.home).ensure().log_dir, level=logging.DEBUG if verbose else logging.INFO,

@@ -82,7 +82,7 @@ def team_store(args) -> int:
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import DBAPIError
 
-    from app.config import app_paths
+    from app.setup.config import app_paths
     from app.store import migrations
     from app.store.copy import CopyRefused
     from app.store.store import Store, StoreError
@@ -165,12 +165,12 @@ def main(args) -> int:
     if action in ("init", "migrate", "status"):
         return team_store(args)
     if action == "confirm-alone":
-        from app.config import app_paths
+        from app.setup.config import app_paths
         from app.store.installation import confirm_alone
 
         print(confirm_alone(app_paths(args.home).ensure().config_dir))
         return 0
-    from app.config import app_paths
+    from app.setup.config import app_paths
 
     in_use = app_paths(args.home).store_url
     if not in_use.startswith("sqlite"):

@@ -67,7 +67,7 @@ def _runner(command: str | None):
     elif command == "serve":
         from app.cli.commands.serve import main as run
     elif command == "check":
-        from app.check import main as run
+        from app.cli.commands.check import main as run
     elif command == "bank-changes":
         from app.cli.commands.bank_changes import main as run
     elif command == "reconcile":

@@ -8,11 +8,11 @@ Exit codes are in ``app.cli.errors``. Each command's module is imported only whe
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
 
 from app.cli.errors import HELD, OK, STATUS, UNREACHABLE, USAGE, CliError, UsageError, code_for
+from app.cli.output import emit_json
 from app.cli.parser import build_parser, parse
 from app.domain.errors import ConnectorError
 
@@ -28,10 +28,6 @@ def _suppress():
     import contextlib
 
     return contextlib.suppress(Exception)
-
-
-def emit_json(data: dict) -> None:
-    print(json.dumps(data, indent=None, default=str), flush=True)
 
 
 def _wants_json(argv: list[str]) -> bool:

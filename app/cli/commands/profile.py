@@ -236,7 +236,7 @@ def _confirm_delete(name: str, count: int, yes: bool) -> None:
 
 def _say(as_json: bool, message: str, **extra) -> int:
     if as_json:
-        from app.cli import emit_json
+        from app.cli.output import emit_json
 
         emit_json({"status": "done", "exit_code": 0, "message": message, **extra})
     else:
@@ -284,7 +284,7 @@ def run(args) -> int:
         if action == "list":
             found = profiles.list()
             if as_json:
-                from app.cli import emit_json
+                from app.cli.output import emit_json
 
                 emit_json({"status": "done", "exit_code": 0,
                            "profiles": [_as_dict(p, profiles.saved_secret_keys(p)) for p in found]})
@@ -312,7 +312,7 @@ def run(args) -> int:
                               "Add one with `navbill profile add NAME KEY=VALUE...`.")) from None
         if action == "show":
             if as_json:
-                from app.cli import emit_json
+                from app.cli.output import emit_json
 
                 emit_json({"status": "done", "exit_code": 0,
                            "profile": _as_dict(profile, profiles.saved_secret_keys(profile))})

@@ -45,7 +45,7 @@ def _demo(args) -> ReconcileReport:
 
 
 def main(args) -> int:
-    from app.cli import emit_json
+    from app.cli.output import emit_json
 
     as_json = bool(getattr(args, "json", False))
     csv_path = getattr(args, "csv", "") or ""

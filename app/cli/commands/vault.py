@@ -70,7 +70,7 @@ def _register(value: str) -> str:
 
 def _done(as_json: bool, message: str, **extra) -> int:
     if as_json:
-        from app.cli import emit_json
+        from app.cli.output import emit_json
 
         emit_json({"status": "done", "exit_code": 0, "message": message, **extra})
     else:
@@ -89,7 +89,7 @@ def run(action: str, home, as_json: bool = False) -> int:
             vault.unlock(_register(current_passphrase()))
         status = vault.backend_status()
         if as_json:
-            from app.cli import emit_json
+            from app.cli.output import emit_json
 
             emit_json({"status": "done", "exit_code": 0, "mode": vault.mode or "", "keyring": status.backend_name,
                        "secure_keyring": bool(status.secure_keyring), "unlocked": vault.is_unlocked,

@@ -1,4 +1,5 @@
-"""The command line: one parser convention, one error path, documented exit codes.
+"""The command line: one parser (parser), one error path and exit codes (errors), and every subcommand (commands/).
+May import every layer, and app.ui only to start the window (the default command).
 
 ``main(argv)`` parses (``app.cli.parser``), finds the home folder (``app.cli.home``), sets up logging (the log
 file always records everything, tracebacks included; the terminal shows a traceback only with ``-v``), runs the

@@ -1,4 +1,5 @@
-"""The sync flows (headless, Qt-free): ``SyncEngine(store, nav_client, bill_client, settings).run()``."""
+"""The sync flows (headless, Qt-free): ``SyncEngine(store, nav_client, bill_client, settings).run()``.
+May import app.domain, app.store and app.setup (the vault); clients arrive as arguments, never Qt."""
 
 from app.engine.engine import SyncEngine
 from app.engine.report import FlowCounts, RunReport

@@ -266,7 +266,7 @@ def test_cli_demo_leaves_real_profiles_and_vault_alone(navbill_home, capsys):
     from app.setup.config import app_paths
     from app.setup.profiles import BillSettings, Profile, ProfileStore
     from app.setup.vault import Vault
-    from tests.test_vault import MemoryKeyring
+    from tests.setup.test_vault import MemoryKeyring
 
     paths = app_paths(navbill_home).ensure()
     vault = Vault.open(create_engine(paths.database_url), keyring_backend=MemoryKeyring())  # a real, keyring vault

@@ -44,7 +44,6 @@ NAV_READS = (
 )
 
 
-
 def _nav_error(exc: ConnectorError, *, what: str, service: str = "", page: str = "", user: str = "") -> _Failure:
     if isinstance(exc, AuthenticationError):
         return _Failure(f"NAV refused access to {what}: {exc.message}",

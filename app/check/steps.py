@@ -27,6 +27,7 @@ VENDOR_SAMPLE = 20  # vendors read by the read check; one of them is re-saved un
 # One quick second try, so a single blip does not fail the test, but a broken service fails fast.
 CHECK_RETRY = RetryPolicy(max_attempts=2, base_delay=0.2, max_delay=1.0)
 
+
 @dataclass
 class CheckStep:
     side: str  # "NAV" | "BILL" | "Vault"

@@ -30,6 +30,7 @@ from app.check.steps import BILL, FAIL, NAV, CheckReport, CheckStep, _Cancelled,
 
 log = logging.getLogger("navbill.check")
 
+
 def run_checks(nav_connection, bill_connection, progress: Callable[[CheckStep], None] | None = None,
                cancel: Callable[[], bool] | threading.Event | None = None, *,
                allow_write: bool = True, payment_journal: tuple[str, str, str, str] | None = None) -> CheckReport:

@@ -93,7 +93,6 @@ def settings_from(values: dict, listen: str) -> PushSettings:
     return settings
 
 
-
 class ConnectorService:
     """Owns engine, scheduler, listener and subscriptions. ``start()``/``stop()``; Qt-free.
 

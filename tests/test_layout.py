@@ -3,6 +3,7 @@
 - no import circle between modules (imports inside functions count: they are only deferred, not gone);
 - Qt (PySide6, shiboken6) is imported in app/ui only;
 - no module imports a higher layer: domain ← clients ← store ← engine ← push / cli / ui (LAYERS);
+- every import of app.something names a module that exists (a merge may bring back an old path);
 - app/ holds packages, plus __init__, __main__ and log only;
 - each package's __init__ starts with a docstring of at most two lines saying what lives there and what it may
   import.
@@ -180,6 +181,25 @@ def test_the_graph_sees_deferred_imports():
     graph = _graph()
     assert "app.cli.commands.sync" in graph["app.cli"]  # imported inside _runner() only
     assert _circles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [frozenset("abc")]
+
+
+def test_every_import_of_app_names_a_module_that_exists():
+    """A module that moved leaves no import behind (in app/ or tests/), deferred ones included."""
+    stale = []
+    for path in [*APP.rglob("*.py"), *APP.parent.joinpath("tests").rglob("*.py")]:
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module == "app":  # from app import config
+                names = [f"app.{alias.name}" for alias in node.names
+                         if alias.name.islower() and not alias.name.startswith("__")]
+            elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+                names = [node.module]
+            else:
+                continue
+            stale += [f"{path.relative_to(APP.parent)} line {node.lineno}: {name}" for name in names
+                      if name.startswith("app.") and name not in MODULES]
+    assert not stale, "imports of modules that do not exist (moved? see the README's layout):\n" + "\n".join(stale)
 
 
 def test_app_holds_packages_and_no_loose_modules():

@@ -44,9 +44,6 @@ FORBIDDEN = {"app.ui": ("app.cli",), "app.push": ("app.cli", "app.ui")}
 KNOWN_CIRCLES: set[frozenset[str]] = {
     # TODO(issue 17): the engine split (app/engine/flows) removes this one.
     frozenset({"app.engine.dryrun", "app.engine.engine"}),
-    # TODO(issue 17): the file check names the restore command (backup.restore_hint) and restore runs the file
-    # check on the backup (integrity.quick_check); the lead's store work decides which way it is cut.
-    frozenset({"app.store.backup", "app.store.integrity"}),
 }
 
 QT = ("PySide6", "shiboken6", "PyQt5", "PyQt6", "qtpy")

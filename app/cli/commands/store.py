@@ -10,9 +10,10 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from app.store.backup import RestoreError, database_for_backup, list_backups, restore, restore_command
+from app.store.backup import RestoreError, database_for_backup, list_backups, restore_command
 from app.store.integrity import check_database
 from app.store.lock import FileRunLock, RunBusyError
+from app.store.restore import restore
 
 NOT_ON_POSTGRES = ("`navbill store {what}` works on the SQLite file of a single workstation, not on PostgreSQL: "
                    "this installation uses the team store {where}. Back it up, restore and check it on the database "

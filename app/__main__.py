@@ -11,7 +11,7 @@
     navbill store restore FILE|backups|check   the database's rolling backups and integrity
 
 The parser, the home folder, logging and the one error path (exit codes 0/1/2/3) live in ``app.cli``; each
-command lives in its own module and is imported only when used, so `sync` never loads Qt.
+command lives in its own module in ``app.cli.commands`` and is imported only when used, so `sync` never loads Qt.
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ Steps (after qutebrowser's scripts/dev/build_release.py: build, verify, smoke-te
    dist/navbill-<version>-linux-<arch>.tar.gz.
 
 Exits non-zero, naming the failed step, on any failure. Not run by pytest (a build takes minutes);
-tests/test_installer_files.py covers the files themselves.
+tests/installer/test_installer_files.py covers the files themselves.
 """
 
 from __future__ import annotations

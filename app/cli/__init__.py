@@ -1,4 +1,5 @@
-"""The command line: one parser convention, one error path, documented exit codes.
+"""The command line: one parser (parser), one error path and exit codes (errors), and every subcommand (commands/).
+May import every layer, and app.ui only to start the window (the default command).
 
 ``main(argv)`` parses (``app.cli.parser``), finds the home folder (``app.cli.home``), sets up logging (the log
 file always records everything, tracebacks included; the terminal shows a traceback only with ``-v``), runs the
@@ -8,11 +9,11 @@ Exit codes are in ``app.cli.errors``. Each command's module is imported only whe
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
 
 from app.cli.errors import HELD, OK, STATUS, UNREACHABLE, USAGE, CliError, UsageError, code_for
+from app.cli.output import emit_json
 from app.cli.parser import build_parser, parse
 from app.domain.errors import ConnectorError
 
@@ -30,10 +31,6 @@ def _suppress():
     return contextlib.suppress(Exception)
 
 
-def emit_json(data: dict) -> None:
-    print(json.dumps(data, indent=None, default=str), flush=True)
-
-
 def _wants_json(argv: list[str]) -> bool:
     return "--json" in argv
 
@@ -44,13 +41,13 @@ def _creates_home(args) -> bool:
         return True
     if command == "settings":
         if args.settings:  # refuse a bad value before a new home is made for it
+            from app.cli.commands.settings import apply
             from app.engine.settings import EngineSettings
-            from app.settings_cli import apply
 
             apply(EngineSettings(), args.settings)
         return bool(args.settings)
     if command == "profile" and args.profile_action == "add":
-        from app.profile_cli import parse_settings
+        from app.cli.commands.profile import parse_settings
 
         parse_settings(args.settings or [])
     if command == "sandbox":
@@ -61,25 +58,25 @@ def _creates_home(args) -> bool:
 
 def _runner(command: str | None):
     if command == "sandbox":
-        from app.sandbox.runner import main as run
+        from app.cli.commands.sandbox import main as run
     elif command == "sync":
-        from app.engine.cli import main as run
+        from app.cli.commands.sync import main as run
     elif command == "serve":
-        from app.push.serve import main as run
+        from app.cli.commands.serve import main as run
     elif command == "check":
-        from app.check import main as run
+        from app.cli.commands.check import main as run
     elif command == "bank-changes":
-        from app.bank_cli import main as run
+        from app.cli.commands.bank_changes import main as run
     elif command == "reconcile":
-        from app.reconcile_cli import main as run
+        from app.cli.commands.reconcile import main as run
     elif command == "vault":
-        from app.vault_cli import main as run
+        from app.cli.commands.vault import main as run
     elif command == "settings":
-        from app.settings_cli import main as run
+        from app.cli.commands.settings import main as run
     elif command == "profile":
-        from app.profile_cli import main as run
+        from app.cli.commands.profile import main as run
     elif command == "store":
-        from app.store.cli import main as run
+        from app.cli.commands.store import main as run
     else:
         from app.ui.application import main as run
     return run

@@ -23,7 +23,7 @@ from app.cli.errors import USAGE, CliError
 def prepare_home(args, *, creates: bool):
     """The AppPaths to use (folders made), with ``args.home`` set to the folder; None for `sandbox` without
     ``--write-profile`` and the window's demo without a home, which keep nothing in a home."""
-    from app.config import app_paths
+    from app.setup.config import app_paths
 
     if args.command == "sandbox" and not getattr(args, "write_profile", ""):
         return None

@@ -137,8 +137,8 @@ EXIT_CODES = ("exit codes: 0 all done; 1 something was held or failed (the outpu
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from app.profile_cli import profile_keys_help
-    from app.settings_cli import settings_keys_help
+    from app.cli.commands.profile import profile_keys_help
+    from app.cli.commands.settings import settings_keys_help
 
     parser = Parser(prog="navbill", description="NAV ⇄ BILL accounts-payable connector. Without a command: the "
                     "window and tray.", epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)

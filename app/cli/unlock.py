@@ -11,8 +11,8 @@ from app.cli.errors import USAGE, CliError
 
 def unlock(vault, command: str = "") -> None:
     """Make ``vault`` usable or raise CliError saying how. A wrong passphrase raises the vault's own error."""
-    from app.vault import PASSPHRASE_ENV
-    from app.vault_cli import InputProblem, _register, current_passphrase
+    from app.cli.commands.vault import InputProblem, _register, current_passphrase
+    from app.setup.vault import PASSPHRASE_ENV
 
     if vault.is_unlocked:
         return

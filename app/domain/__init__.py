@@ -1,1 +1,2 @@
-"""Domain types and rules. No I/O, no Qt: everything here is plain data and pure functions."""
+"""Domain types and rules: plain data and pure functions, no I/O, no Qt.
+Imports nothing from app but app.domain."""

@@ -1,6 +1,5 @@
 """The sync engine (headless, Qt-free): ``SyncEngine(store, nav_client, bill_client, settings).run()``, its flows in
-``flows/``. The core imports app.domain and app.store (bank watch: the vault); the `sync` command (cli.py) also
-wires clients and profiles. Never app.ui or app.push."""
+``flows/``. May import app.domain, app.store and app.setup (the vault); clients arrive as arguments, never Qt."""
 
 from app.engine.engine import SyncEngine
 from app.engine.report import FlowCounts, RunReport

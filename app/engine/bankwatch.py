@@ -34,7 +34,7 @@ def load_key(store: Any) -> bytes | None:
     try:
         from sqlalchemy import inspect, select
 
-        from app.vault import Vault, vault_meta_table
+        from app.setup.vault import Vault, vault_meta_table
 
         if not inspect(store.engine).has_table(vault_meta_table.name):
             return _off("no vault is set up in this database")

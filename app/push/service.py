@@ -29,8 +29,9 @@ from typing import Any, Protocol
 
 from app.domain.errors import ConnectorError
 from app.push.bill_webhooks import BillEvent, BillWebhookReceiver
-from app.push.listener import BILL_PATH, NAV_PATH, WebhookListener
+from app.push.listener import BILL_PATH, NAV_PATH, WebhookListener, parse_listen_address
 from app.push.nav_webhooks import NavChange, NavNotificationReceiver
+from app.push.scheduler import RunRequest, Schedule, SyncScheduler
 from app.push.state import PushState
 from app.push.status import Mode, PushStatus, StatusSnapshot, SubscriptionState
 from app.push.subscriptions import (
@@ -43,7 +44,6 @@ from app.push.subscriptions import (
     NavSubscriptionsApi,
     SecretStore,
 )
-from app.scheduler import RunRequest, Schedule, SyncScheduler
 
 log = logging.getLogger("navbill.push")
 
@@ -79,6 +79,18 @@ class PushSettings:
     bill_events: Sequence[str] = BILL_EVENTS
     schedule: Schedule = field(default_factory=Schedule)
     vault_prefix: str = ""  # e.g. "profile/Cronus/" so each profile has its own webhook secrets
+
+
+def settings_from(values: dict, listen: str) -> PushSettings:
+    """The push settings from the store's ``push`` setting (written by the window); ``listen`` overrides its address."""
+    host, port = parse_listen_address(listen or values.get("listen", ""))
+    settings = PushSettings(push_enabled=bool(values.get("push_enabled", True)), listen_host=host, listen_port=port,
+                            public_url=str(values.get("public_url") or ""))
+    if values.get("poll_minutes"):
+        settings.poll_interval = timedelta(minutes=float(values["poll_minutes"]))
+    if values.get("schedule"):
+        settings.schedule = Schedule.parse(str(values["schedule"]))
+    return settings
 
 
 class ConnectorService:

@@ -3,8 +3,8 @@
 After every successful sync run the store is copied with SQLite's online backup API (consistent while other
 readers go on) to ``<data>/backups/navbill.sqlite3.<YYYYmmddTHHMMSS>.bak``; the newest ``keep`` copies (default
 7, ``NAVBILL_BACKUPS``) are kept. ``restore_command(backup)`` is the one line a clerk types to put one back,
-``restore(database, backup)`` does it: it checks the copy, moves the current file aside (never deletes it)
-and copies the backup in, while no sync is running.
+app.store.restore does it: it checks the copy (app.store.integrity, which names these backups in its advice),
+moves the current file aside (never deletes it) and copies the backup in, while no sync is running.
 """
 
 from __future__ import annotations
@@ -134,41 +134,3 @@ def database_for_backup(backup: Path) -> Path:
                            f"'{BACKUP_DIR}' folder beside the database); say which database to restore with --to.")
     name = backup.name[:-len(SUFFIX)].rsplit(".", 1)[0]
     return backup.parent.parent / name
-
-
-def restore(database_file: Path, backup: Path) -> Path:
-    """Put ``backup`` in place of the database. The current file (and its -wal/-shm) is moved aside to
-    ``<name>.replaced-<stamp>``, never deleted. Returns where the old file went. Raises ``RestoreError``
-    with a sentence for the clerk. The caller holds the run lock (no sync may run meanwhile)."""
-    from app.store.integrity import quick_check
-
-    backup = Path(backup)
-    if not backup.is_file():
-        raise RestoreError(f"The backup '{backup}' does not exist.")
-    problems = quick_check(backup)
-    if problems:
-        raise RestoreError(f"The backup '{backup}' is damaged too ({problems[0]}); choose an older one from "
-                           f"{backup_dir(database_file)}.")
-    stamp = datetime.now().strftime("%Y%m%dT%H%M%S")
-    aside = database_file.with_name(f"{database_file.name}.replaced-{stamp}")
-    old = os.umask(0o077)
-    try:
-        for suffix in ("", "-wal", "-shm"):
-            current = database_file.with_name(database_file.name + suffix)
-            if current.exists():
-                os.replace(current, aside.with_name(aside.name + suffix))
-        source = sqlite3.connect(f"file:{backup}?mode=ro", uri=True)
-        try:
-            target = sqlite3.connect(database_file)
-            try:
-                source.backup(target)
-            finally:
-                target.close()
-        finally:
-            source.close()
-        with contextlib.suppress(OSError):
-            database_file.chmod(0o600)
-    finally:
-        os.umask(old)
-    log.warning("Database %s restored from %s; the previous file is kept as %s", database_file, backup, aside)
-    return aside

@@ -564,7 +564,7 @@ class Store:
 def open_store(url: str | None = None, home: str | os.PathLike | None = None) -> Store:
     """The app's store: ``url`` if given, else the SQLite file in the user data folder."""
     if url is None:
-        from app.config import app_paths
+        from app.setup.config import app_paths
 
         url = app_paths(home).ensure().store_url
     return Store(url)

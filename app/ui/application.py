@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from app import APP_NAME
-from app.config import AppPaths, app_paths
 from app.log import setup_logging
+from app.setup.config import AppPaths, app_paths
 
 log = logging.getLogger("navbill.ui")
 
@@ -59,7 +59,7 @@ def build_engine_runner(store, profile, vault, *, demo_sandboxes=None, retry=Non
     from app.clients.bill import BillClient
     from app.clients.nav import NavClient
     from app.engine import EngineSettings, SyncEngine, bankwatch
-    from app.profiles import bill_session_store, build_bill_connection, build_nav_connection
+    from app.setup.profiles import bill_session_store, build_bill_connection, build_nav_connection
     from app.ui.service_bridge import progress_triple
 
     lock = threading.Lock()  # one run at a time, whoever asks (the window's preview or its sync)
@@ -118,10 +118,10 @@ def build_engine_runner(store, profile, vault, *, demo_sandboxes=None, retry=Non
 
 
 def open_session(home: str | Path | None, *, demo: bool, nav_flavor: str | None = None) -> ConnectorSession:
-    from app.profiles import ProfileStore, demo_profile, demo_secrets
+    from app.setup.profiles import ProfileStore, demo_profile, demo_secrets
+    from app.setup.vault import DEMO_PASSPHRASE, Vault
     from app.store import open_store
     from app.ui.store_backend import StoreBackend
-    from app.vault import DEMO_PASSPHRASE, Vault
 
     paths = app_paths(home).ensure()
     url = paths.database_url if demo else paths.store_url  # a team store, if one was joined
@@ -329,11 +329,11 @@ def switch_to_joined_store(window, session: ConnectorSession) -> None:
     host = getattr(window, "service_host", None)
 
     def reopen() -> None:
-        from app.profiles import ProfileStore
+        from app.setup.profiles import ProfileStore
+        from app.setup.vault import Vault
         from app.store import open_store
         from app.store.team_join import shown, with_saved_password
         from app.ui.store_backend import StoreBackend
-        from app.vault import Vault
 
         paths = session.paths
         url = paths.store_url

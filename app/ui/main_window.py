@@ -276,7 +276,7 @@ class MainWindow(QMainWindow):
 
     def about_text(self) -> str:
         from app import __version__
-        from app.config import app_paths
+        from app.setup.config import app_paths
 
         paths = self.paths or app_paths()
         log_file = paths.log_dir / "navbill.log"

@@ -178,7 +178,7 @@ def edit_both_sides(session, nav_number: str = "V00070") -> None:
 
     from app.clients.bill import BillClient
     from app.clients.nav import NavClient
-    from app.profiles import build_bill_connection, build_nav_connection
+    from app.setup.profiles import build_bill_connection, build_nav_connection
 
     link = next(v for v in session.store.vendor_rows() if v.nav_number == nav_number)
     nav = NavClient(build_nav_connection(session.profile, session.vault))

@@ -43,7 +43,7 @@ def progress_triple(*args: Any, **kwargs: Any) -> tuple[str, int, int]:
 
 class ServiceBridge(QObject):
     run_started = Signal(str, str)  # kind ("run" | "targeted"), description
-    run_finished = Signal(object)  # app.scheduler.RunOutcome
+    run_finished = Signal(object)  # app.push.scheduler.RunOutcome
     progress = Signal(str, int, int)
     next_run_changed = Signal(object)  # datetime | None
     push_status_changed = Signal(object)  # app.push.status.StatusSnapshot
@@ -110,8 +110,8 @@ class ServiceBridge(QObject):
 
     def set_paused(self, paused: bool) -> None:
         """Pausing = no schedule and no polling; webhooks still arrive but only queue targeted syncs."""
+        from app.push.scheduler import Schedule
         from app.push.service import POLL_JOB
-        from app.scheduler import Schedule
 
         scheduler = self.service.scheduler
         if paused and self._saved_schedule is None:

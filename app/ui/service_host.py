@@ -1,7 +1,7 @@
 """The window's ``ConnectorService`` (scheduler, webhook listener, subscriptions): built, started,
 restarted and stopped on workers, never on the UI thread.
 
-The service is wired exactly as ``navbill serve`` wires it (app/push/serve.py): the profile's NAV
+The service is wired exactly as ``navbill serve`` wires it (app/cli/commands/serve.py): the profile's NAV
 and BILL clients, the engine on the store with the saved engine settings, ``PushSettings`` from the
 store's ``push`` setting (``settings_from``), the profile's vault prefix for webhook secrets, and
 ``bc_number_lookup`` for Business Central notifications. The window talks to it through
@@ -101,10 +101,14 @@ def build_service(store, profile, vault, *, demo_sandboxes=None, config_dir=None
     from app.clients.bill import BillClient
     from app.clients.nav import NavClient
     from app.engine import EngineSettings, SyncEngine
-    from app.profiles import bill_session_store, build_bill_connection, build_nav_connection, secret_name
-    from app.push.serve import settings_from
-    from app.push.service import ConnectorService, bc_number_lookup
+    from app.push.service import ConnectorService, bc_number_lookup, settings_from
     from app.push.state import PushState
+    from app.setup.profiles import (
+        bill_session_store,
+        build_bill_connection,
+        build_nav_connection,
+        secret_name,
+    )
 
     if vault is None:
         raise RuntimeError("the credentials vault is not open, so the connector cannot sign in")

@@ -229,7 +229,7 @@ class NavPage(FormPage):
         return needed
 
     def validatePage(self) -> bool:
-        from app.profiles import validate_profile_name
+        from app.setup.profiles import validate_profile_name
 
         try:
             validate_profile_name(self.profile_name.text())
@@ -356,7 +356,7 @@ class CheckPage(QWizardPage):
 
         def work(ctx: TaskContext):
             from app.check import run_checks
-            from app.profiles import build_bill_connection, build_nav_connection
+            from app.setup.profiles import build_bill_connection, build_nav_connection
 
             nav, bill = connections(profile, secrets, vault, build_nav_connection, build_bill_connection)
 
@@ -462,7 +462,7 @@ class OptionsPage(FormPage):
         super().__init__(wizard)
         from PySide6.QtCore import QTime
 
-        from app.scheduler import Schedule
+        from app.push.scheduler import Schedule
 
         self.setTitle("Sync options")
         self.setSubTitle("Webhooks bring changes in within seconds where NAV and BILL can reach this computer; "
@@ -630,7 +630,7 @@ class SetupWizard(QWizard):
     def __init__(self, session, parent=None, first_run: bool = False) -> None:
         super().__init__(parent)
         from app.engine.settings import EngineSettings
-        from app.profiles import Profile
+        from app.setup.profiles import Profile
 
         self.session = session
         self.first_run = first_run
@@ -689,7 +689,7 @@ class SetupWizard(QWizard):
         session = self.session
         local = session.vault
         if getattr(session.store, "is_postgres", False):  # on a team store already: its vault is the team's
-            from app.vault import Vault
+            from app.setup.vault import Vault
 
             try:
                 local = Vault.open(session.paths.database_url)
@@ -736,7 +736,7 @@ class SetupWizard(QWizard):
 
     def collect(self):
         """The profile and the secrets typed in (empty secret fields mean "keep the saved one")."""
-        from app.profiles import BillSettings, NavSettings
+        from app.setup.profiles import BillSettings, NavSettings
 
         nav_page, bill_page = self.nav_page, self.bill_page
         nav = replace(self.profile.nav if isinstance(self.profile.nav, NavSettings) else NavSettings(),
@@ -780,7 +780,7 @@ class SetupWizard(QWizard):
     def preview_work(self):
         """The dry run of the first sync on what is typed now (nothing saved): a worker function."""
         from app.engine.settings import EngineSettings
-        from app.profiles import build_bill_connection, build_nav_connection
+        from app.setup.profiles import build_bill_connection, build_nav_connection
 
         profile, secrets = self.collect()
         vault = self.session_vault()
@@ -820,7 +820,7 @@ class SetupWizard(QWizard):
 
     def save(self) -> bool:
         """Save the profile, its typed secrets and the options; False when the vault stayed locked."""
-        from app.profiles import SECRET_KEYS, secret_name
+        from app.setup.profiles import SECRET_KEYS, secret_name
 
         profile, secrets = self.collect()
         if self.session.profiles is None:

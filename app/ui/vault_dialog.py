@@ -2,7 +2,7 @@
 profile's saved credentials.
 
 On a computer without a secure system keyring the vault's key is protected by a passphrase only the
-user knows (see app/vault.py). These dialogs are how the window asks for it. Deriving the key (scrypt)
+user knows (see app/setup/vault.py). These dialogs are how the window asks for it. Deriving the key (scrypt)
 takes a noticeable moment and touches the database, so every vault call runs on a worker; the dialog
 shows what went wrong inline (a wrong passphrase, a short one) and lets the user try again.
 Passphrases are never shown, logged or put into a message.
@@ -61,7 +61,7 @@ class PassphraseDialog(QDialog):
 
     def __init__(self, vault, mode: str, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        from app.vault import MIN_PASSPHRASE_LENGTH
+        from app.setup.vault import MIN_PASSPHRASE_LENGTH
 
         self.vault = vault
         self.mode = mode

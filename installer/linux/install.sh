@@ -51,7 +51,7 @@ if [ "$uninstall" = 1 ]; then
     rm -f "$DESKTOP_FILE" "$AUTOSTART_FILE" "$ICON_FILE" "$BIN_DIR/navbill" "$BIN_DIR/navbill-cli"
     rm -rf "$APP_DIR"
     if [ "$purge" = 1 ]; then
-        # The folders platformdirs gives NavBill on Linux (see app/config.py).
+        # The folders platformdirs gives NavBill on Linux (see app/setup/config.py).
         rm -rf "$DATA_HOME/NavBill" "$CONFIG_HOME/NavBill" "$STATE_HOME/NavBill"
         echo "NavBill removed, with its data, logs and settings."
     else

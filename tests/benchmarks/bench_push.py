@@ -28,14 +28,14 @@ from app.clients.bill import BillClient  # noqa: E402
 from app.clients.nav import NavClient  # noqa: E402
 from app.engine import EngineSettings, SyncEngine  # noqa: E402
 from app.push.listener import WebhookListener  # noqa: E402
+from app.push.scheduler import Schedule  # noqa: E402
 from app.push.service import ConnectorService, PushSettings, bc_number_lookup  # noqa: E402
 from app.push.state import PushState  # noqa: E402
 from app.push.status import Mode  # noqa: E402
 from app.sandbox import demo_data  # noqa: E402
 from app.sandbox.runner import running_sandboxes  # noqa: E402
-from app.scheduler import Schedule  # noqa: E402
+from app.setup.vault import Vault  # noqa: E402
 from app.store import Store  # noqa: E402
-from app.vault import Vault  # noqa: E402
 from tests.engine.conftest import DEMO_SETTINGS, fast_retry  # noqa: E402
 
 NAV_VENDOR = "V00050"

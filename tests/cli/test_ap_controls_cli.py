@@ -59,7 +59,7 @@ def test_reconcile_without_a_profile_or_with_a_bad_csv_folder_exits_2(tmp_path):
 def test_bank_changes_are_listed_and_confirmed_headlessly(tmp_path):
     import json
 
-    from app.config import app_paths
+    from app.setup.config import app_paths
     from app.store import open_store
     from app.store import schema as t
 

@@ -125,11 +125,11 @@ def plain_sandbox(homes):
 
 def _broken_profiles(home: Path, running: Sandbox) -> None:
     """Profiles a user might get wrong, written the way `profile add` does (through the same Python API)."""
-    from app.config import app_paths
-    from app.profiles import ProfileStore
     from app.sandbox import demo_data
     from app.sandbox.runner import profile_secrets
-    from app.vault import Vault
+    from app.setup.config import app_paths
+    from app.setup.profiles import ProfileStore
+    from app.setup.vault import Vault
 
     paths = app_paths(home)
     vault = Vault.open_with_passphrase(paths.database_url, PASSPHRASE)

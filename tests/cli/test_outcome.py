@@ -1,9 +1,9 @@
-"""The status word and exit code of a sync run (app.engine.cli.outcome), case by case."""
+"""The status word and exit code of a sync run (app.cli.commands.sync.outcome), case by case."""
 
 from __future__ import annotations
 
+from app.cli.commands.sync import outcome
 from app.cli.errors import UNREACHABLE, USAGE
-from app.engine.cli import outcome
 from app.engine.report import FlowCounts, RunReport, money, named_counts
 
 

@@ -114,7 +114,7 @@ def test_fingerprint_is_keyed_and_hides_the_numbers():
 
 
 def test_the_key_comes_from_the_vault_and_is_kept_there(store, monkeypatch):
-    from app.vault import Vault
+    from app.setup.vault import Vault
 
     assert bankwatch.load_key(store) is None  # no vault set up: never made here
     monkeypatch.setenv("NAVBILL_VAULT_PASSPHRASE", "correct horse battery staple")

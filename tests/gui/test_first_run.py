@@ -132,7 +132,7 @@ def test_first_run_by_clicks_to_a_first_real_sync(qtbot, empty_window, sandboxes
 
 
 def test_renaming_the_profile_in_settings_keeps_one_profile_and_moves_its_secrets(qtbot, navbill_home):
-    from app.profiles import secret_name
+    from app.setup.profiles import secret_name
     from app.ui.application import open_session, open_settings
     from app.ui.main_window import MainWindow
 

@@ -35,10 +35,10 @@ def test_join_dialog(qtbot, navbill_home, no_keyring, caplog):
     from tests.postgres import postgres_schema, server_url
 
     server_url()  # skips, with the reason, without a PostgreSQL server
-    from app.config import app_paths
+    from app.setup.config import app_paths
+    from app.setup.vault import Vault
     from app.ui.application import open_session
     from app.ui.settings import SetupWizard
-    from app.vault import Vault
 
     caplog.set_level(logging.DEBUG)
     paths = app_paths(navbill_home).ensure()
@@ -159,15 +159,15 @@ def test_joining_from_settings_switches_the_running_window_to_the_team_store(qtb
     from tests.postgres import postgres_schema, server_url
 
     server_url()
-    from app.config import app_paths
-    from app.profiles import ProfileStore, demo_profile, demo_secrets
+    from app.setup.config import app_paths
+    from app.setup.profiles import ProfileStore, demo_profile, demo_secrets
+    from app.setup.vault import Vault
     from app.ui.application import open_session, open_settings
     from app.ui.main_window import MainWindow
     from app.ui.service_host import ServiceHost
     from app.ui.settings import SetupWizard
     from app.ui.team_store import JoinTeamStoreDialog
     from app.ui.vault_dialog import PassphraseDialog
-    from app.vault import Vault
 
     monkeypatch.setenv("NAVBILL_LEADER_POLL", "0.2")
     paths = app_paths(navbill_home).ensure()
@@ -272,7 +272,7 @@ def password_server(tmp_path_factory):
 
 def test_the_dialog_says_when_the_server_refuses_or_wants_the_password(qtbot, navbill_home, no_keyring,
                                                                        password_server, monkeypatch):
-    from app.config import app_paths
+    from app.setup.config import app_paths
     from app.ui.team_store import JoinTeamStoreDialog
 
     for name in ("PGPASSWORD", "PGPASSFILE"):

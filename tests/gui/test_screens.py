@@ -481,7 +481,7 @@ def test_keyboard_ctrl_tab_moves_between_tabs_and_tab_leaves_the_table(qtbot, wi
 
 def test_help_about_names_version_data_folder_and_log_file(window, tmp_path):
     from app import __version__
-    from app.config import app_paths
+    from app.setup.config import app_paths
 
     window.paths = app_paths(tmp_path / "home")
     text = window.about_text()
@@ -513,7 +513,7 @@ def test_pending_invoice_skip_asks_for_a_note_and_names_the_invoice(qtbot, windo
 
 
 def test_help_about_says_where_the_backups_are_and_how_to_restore_one(window, tmp_path):
-    from app.config import app_paths
+    from app.setup.config import app_paths
     from app.store.backup import backup_dir
 
     window.paths = app_paths(tmp_path / "home")

@@ -9,8 +9,8 @@ from types import SimpleNamespace
 import pytest
 
 from app.engine.report import RunReport
+from app.push.scheduler import Schedule, SyncScheduler
 from app.push.status import Mode, PushStatus
-from app.scheduler import Schedule, SyncScheduler
 from app.ui.service_bridge import ServiceBridge, progress_triple
 
 

@@ -98,7 +98,7 @@ def test_options_and_preview_then_finish_saves(qtbot, wizard, demo_session):
     wizard.accept()
     push = demo_session.store.get_setting("push")  # the setting `navbill serve` reads
     assert push["schedule"] == "every 30m" and push["push_enabled"] is False
-    from app.push.serve import settings_from
+    from app.push.service import settings_from
 
     settings = settings_from(push, "")
     assert settings.schedule.every_minutes == 30 and not settings.push_enabled
@@ -108,8 +108,8 @@ def test_options_and_preview_then_finish_saves(qtbot, wizard, demo_session):
 
 
 def test_windows_account_sign_in_is_tested_and_saved_encrypted(qtbot, wizard, demo_session):
-    from app.profiles import secret_name
     from app.sandbox import demo_data
+    from app.setup.profiles import secret_name
 
     demo_session.sandboxes.nav.set_windows_auth(True)  # this NAV instance now accepts only Windows accounts
     nav_page = wizard.nav_page

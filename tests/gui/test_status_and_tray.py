@@ -67,11 +67,11 @@ def free_closed_port() -> int:
 
 
 def test_unreachable_servers_say_cannot_reach_not_up_to_date(qtbot, window, tray, navbill_home):
-    from app.config import app_paths
-    from app.profiles import ProfileStore, demo_profile, demo_secrets
+    from app.setup.config import app_paths
+    from app.setup.profiles import ProfileStore, demo_profile, demo_secrets
+    from app.setup.vault import DEMO_PASSPHRASE, Vault
     from app.ui.application import build_engine_runner
     from app.ui.store_backend import StoreBackend
-    from app.vault import DEMO_PASSPHRASE, Vault
 
     port = free_closed_port()
     paths = app_paths(navbill_home).ensure()

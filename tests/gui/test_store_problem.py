@@ -20,7 +20,7 @@ from app.ui.store_problem import (
 
 
 def damage(home):
-    from app.config import app_paths
+    from app.setup.config import app_paths
 
     paths = app_paths(home).ensure()
     garbage = os.urandom(8192)

@@ -10,7 +10,7 @@ from PySide6.QtCore import Qt, QTimer
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication
 
-from tests.test_vault import MemoryKeyring
+from tests.setup.test_vault import MemoryKeyring
 
 TEAM_PASSPHRASE = "the AP team's passphrase"
 
@@ -25,10 +25,10 @@ def workstation_keyring():
 
 
 def test_a_second_workstation_enters_the_team_passphrase_once(qtbot, tmp_path, monkeypatch, workstation_keyring):
-    from app.profiles import ProfileStore, demo_profile, demo_secrets
+    from app.setup.profiles import ProfileStore, demo_profile, demo_secrets
+    from app.setup.vault import Vault
     from app.store.store import Store
     from app.ui.application import open_session, unlock_vault_at_start
-    from app.vault import Vault
     from tests.postgres import postgres_schema
 
     with postgres_schema() as url:
@@ -36,7 +36,7 @@ def test_a_second_workstation_enters_the_team_passphrase_once(qtbot, tmp_path, m
         try:
             admin_vault = Vault.open(admin_store.engine, keyring_backend=MemoryKeyring(), passphrase=TEAM_PASSPHRASE)
             assert admin_vault.team and admin_vault.mode == "passphrase"
-            from app.config import app_paths
+            from app.setup.config import app_paths
 
             admin_paths = app_paths(tmp_path / "admin-pc").ensure()
             ProfileStore(admin_paths, admin_vault).save(demo_profile("http://nav", "http://bill"), demo_secrets())

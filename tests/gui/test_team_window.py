@@ -97,16 +97,16 @@ def test_a_follower_window_shows_who_leads_and_takes_the_lead_when_the_leader_di
     import threading
     from pathlib import Path
 
-    from app.config import app_paths
-    from app.profiles import ProfileStore, demo_profile, demo_secrets
     from app.push.leader import Leadership
+    from app.setup.config import app_paths
+    from app.setup.profiles import ProfileStore, demo_profile, demo_secrets
+    from app.setup.vault import Vault
     from app.store.store import Store
     from app.ui.application import ConnectorSession, build_engine_runner
     from app.ui.main_window import MainWindow
     from app.ui.service_host import ServiceHost
     from app.ui.store_backend import StoreBackend
     from app.ui.team_status import LeaderWatch
-    from app.vault import Vault
     from tests.postgres import postgres_schema
 
     monkeypatch.setenv("NAVBILL_LEADER_POLL", "0.2")

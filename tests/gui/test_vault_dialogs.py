@@ -40,7 +40,7 @@ def open_real_session(home):
 
 
 def test_new_passphrase_lets_the_wizard_save_and_the_next_start_unlocks(qtbot, navbill_home, no_keyring):
-    from app.profiles import secret_name
+    from app.setup.profiles import secret_name
     from app.ui.application import unlock_vault_at_start
     from app.ui.settings import SetupWizard
 
@@ -115,7 +115,7 @@ def test_wizard_stays_open_and_saves_nothing_when_the_passphrase_is_declined(qtb
 
 
 def test_wrong_passphrase_shows_an_inline_error_and_allows_a_retry(qtbot, tmp_path, no_keyring):
-    from app.vault import Vault
+    from app.setup.vault import Vault
 
     url = f"sqlite:///{tmp_path / 'v.sqlite3'}"
     Vault.open(url, passphrase=PASSPHRASE, scrypt_n=2**10).put("profile/A/bill.password", BILL_SECRET)
@@ -137,7 +137,7 @@ def test_wrong_passphrase_shows_an_inline_error_and_allows_a_retry(qtbot, tmp_pa
 
 
 def test_new_passphrase_must_be_typed_twice_the_same(qtbot, tmp_path, no_keyring):
-    from app.vault import Vault
+    from app.setup.vault import Vault
 
     vault = Vault.open(f"sqlite:///{tmp_path / 'v.sqlite3'}", scrypt_n=2**10)
     dialog = PassphraseDialog(vault, NEW)
@@ -157,7 +157,7 @@ def test_new_passphrase_must_be_typed_twice_the_same(qtbot, tmp_path, no_keyring
 def test_credentials_dialog_changes_passphrase_rotates_key_and_removes_credentials(qtbot, tmp_path, no_keyring):
     from sqlalchemy import create_engine, select
 
-    from app.vault import Vault, vault_secrets_table
+    from app.setup.vault import Vault, vault_secrets_table
 
     url = f"sqlite:///{tmp_path / 'v.sqlite3'}"
     vault = Vault.open(url, passphrase=PASSPHRASE, scrypt_n=2**10)
@@ -207,7 +207,7 @@ def test_credentials_dialog_changes_passphrase_rotates_key_and_removes_credentia
 
 
 def test_removing_credentials_asks_first(qtbot, tmp_path, no_keyring):
-    from app.vault import Vault
+    from app.setup.vault import Vault
 
     vault = Vault.open(f"sqlite:///{tmp_path / 'v.sqlite3'}", passphrase=PASSPHRASE, scrypt_n=2**10)
     vault.put("profile/Acme/bill.password", BILL_SECRET)

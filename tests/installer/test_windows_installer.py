@@ -31,7 +31,7 @@ import pytest
 
 import app
 from app.__main__ import build_parser
-from app.vault import KEYRING_SERVICE, Vault
+from app.setup.vault import KEYRING_SERVICE, Vault
 
 pytestmark = [pytest.mark.installer, pytest.mark.timeout(600)]
 
@@ -44,7 +44,7 @@ PROFILE = f"C:\\users\\{WINDOWS_USER}"
 LOCAL_APPDATA = PROFILE + "\\AppData\\Local"
 DEFAULT_DIR = LOCAL_APPDATA + "\\Programs\\NavBill"
 START_MENU = PROFILE + "\\AppData\\Roaming\\Microsoft\\Windows\\Start Menu\\Programs"
-DATA_DIR = LOCAL_APPDATA + "\\NavBill\\NavBill"  # platformdirs on Windows (tests/test_installer_files.py)
+DATA_DIR = LOCAL_APPDATA + "\\NavBill\\NavBill"  # platformdirs on Windows (tests/installer/test_installer_files.py)
 RUN_KEY = "HKCU\\Software\\Microsoft\\Windows\\CurrentVersion\\Run"
 UNINSTALL_KEY = f"HKCU\\Software\\Microsoft\\Windows\\CurrentVersion\\Uninstall\\{APP_ID}_is1"
 TIMEOUT = 180

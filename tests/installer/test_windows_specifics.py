@@ -11,7 +11,7 @@
   in the default per-user folder of a long user name.
 
 Start at sign-in (the Run key and --minimized) is checked by the installer test under wine
-(test_windows_installer.py) and by tests/test_installer_files.py. File locking for the store is the
+(test_windows_installer.py) and by tests/installer/test_installer_files.py. File locking for the store is the
 reliability work's, not checked here.
 """
 
@@ -28,8 +28,8 @@ import platformdirs.windows
 import pytest
 
 import app
-from app import config
-from app.vault import KEYRING_SERVICE, Vault, insecure_reason
+from app.setup import config
+from app.setup.vault import KEYRING_SERVICE, Vault, insecure_reason
 
 ROOT = Path(__file__).resolve().parents[2]
 ISS = ROOT / "installer" / "windows" / "navbill.iss"

@@ -16,7 +16,7 @@ def push_state(tmp_path):
 
 @pytest.fixture
 def vault(tmp_path):
-    from app.vault import Vault
+    from app.setup.vault import Vault
 
     return Vault.open_with_passphrase(f"sqlite:///{tmp_path / 'vault.sqlite3'}", "test-passphrase-123",
                                       scrypt_n=2**10)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from app.push.serve import settings_from
+from app.push.service import settings_from
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -15,11 +15,11 @@ from app.clients.bill import BillClient
 from app.clients.nav import NavClient
 from app.engine import EngineSettings, SyncEngine
 from app.push.listener import WebhookListener
+from app.push.scheduler import Schedule
 from app.push.service import POLL_JOB, UPKEEP_JOB, ConnectorService, PushSettings, bc_number_lookup
 from app.push.state import PushState
 from app.push.status import Mode
 from app.sandbox import demo_data
-from app.scheduler import Schedule
 from app.store import Store
 from tests.engine.conftest import DEMO_SETTINGS, fast_retry
 

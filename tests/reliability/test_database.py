@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from app.config import app_paths
+from app.setup.config import app_paths
 from app.store import Store, migrations
 from app.store import schema as t
 

@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import pytest
 
+from app.cli.commands.store import restore_backup
 from app.sandbox.runner import running_sandboxes
 from app.store import Store, StoreError
 from app.store.backup import list_backups, restore_command
-from app.store.cli import restore_backup
 from tests.reliability.scenario import kill_test_workload, pay_ready_bills, run_engine
 from tests.reliability.state import duplicates, unaccounted
 

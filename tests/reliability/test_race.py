@@ -22,11 +22,12 @@ from urllib.parse import urlsplit
 import pytest
 
 from app.__main__ import main
+from app.cli.unlock import unlock
 from app.engine import EngineSettings, SyncEngine
 from app.sandbox import demo_data
 from app.sandbox.runner import running_sandboxes
+from app.setup.wiring import open_profile
 from app.store import Store
-from app.wiring import open_profile
 from tests.reliability.scenario import kill_test_workload, pay_ready_bills
 from tests.reliability.state import duplicates
 
@@ -73,7 +74,7 @@ def _cli(home: Path, *args: str, lock_wait: str = "5") -> subprocess.Popen:
 
 def _window_sync_now(home: Path, outcomes: list[str], lock_wait: float) -> None:
     """What the window's Sync now does: an engine on the active profile, trigger "window"."""
-    with open_profile(str(home), None, "window") as opened:
+    with open_profile(str(home), None, "window", unlock) as opened:
         report = SyncEngine(opened.store, opened.nav, opened.bill, EngineSettings.load(opened.store),
                             lock_wait=lock_wait).run(trigger="window")
     outcomes.append(report.status if report.status != "busy" else f"busy: {report.errors[0]}")

@@ -135,12 +135,12 @@ def test_a_leader_whose_connection_drops_stops_leading_and_says_so(tmp_path, vau
 def test_the_window_leads_only_when_nobody_else_does(tmp_path, no_keyring):
     """The window's service (schedule and webhooks, app/ui/service_host.build_service) on a team store: refused
     with who leads while a serve leads; once the lead is free the window takes it, and gives it back on close."""
-    from app.config import app_paths
-    from app.profiles import ProfileStore, demo_profile, demo_secrets
     from app.push.leader import Leadership
     from app.sandbox.runner import running_sandboxes
+    from app.setup.config import app_paths
+    from app.setup.profiles import ProfileStore, demo_profile, demo_secrets
+    from app.setup.vault import Vault
     from app.ui.service_host import build_service
-    from app.vault import Vault
 
     with postgres_schema() as url, running_sandboxes(seed="demo") as sandboxes:
         store, other = Store(url), Store(url)

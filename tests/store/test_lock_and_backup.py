@@ -18,9 +18,10 @@ import pytest
 from app.engine import SyncEngine
 from app.store import Store, StoreError
 from app.store import schema as t
-from app.store.backup import list_backups, restore, restore_command
+from app.store.backup import list_backups, restore_command
 from app.store.integrity import check_database, quick_check
 from app.store.lock import FileRunLock, RunBusyError
+from app.store.restore import restore
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -1,4 +1,5 @@
 """The NAV / Business Central client: one interface, two backends, chosen per profile.
+May import app.domain, app.log and app.clients (its retry and transport helpers).
 
 * ``bcapi.BcApi``: Business Central 17+ through its standard API v2.0 (posts payments, offers webhooks).
 * ``classic.ClassicPages``: NAV 2016-2018, or any Business Central, through the standard pages published as

@@ -1,7 +1,8 @@
-"""The sync flows, one module each (accounts, vendors with vendor_links, invoices with bill_lines, payments;
-bank is a step of vendors and payments). Each reads, decides with ``app.domain`` and writes through the lane
-or the outbox. May import app.domain, app.store and app.engine's common, lane, recovery, payloads; never
-app.engine.engine, app.ui or app.push."""
+"""The sync flows, one module each: accounts, vendors (+ vendor_links), invoices (+ bill_lines), payments, bank.
+May import app.domain, app.store and app.engine's common, lane, recovery, payloads; never app.engine.engine or Qt.
+
+Each reads, decides with ``app.domain`` and writes through the lane or the outbox; bank is a step of vendors and
+payments."""
 
 from __future__ import annotations
 

@@ -17,10 +17,10 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from app.config import AppPaths
 from app.domain.errors import ConfigurationError
 from app.sandbox import demo_data
-from app.vault import Vault
+from app.setup.config import AppPaths
+from app.setup.vault import Vault
 
 PROFILES_FILE = "profiles.json"
 DEFAULT_NAV_ODATA_PORT = 7048

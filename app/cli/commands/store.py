@@ -10,9 +10,10 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from app.store.backup import RestoreError, database_for_backup, list_backups, restore, restore_command
+from app.store.backup import RestoreError, database_for_backup, list_backups, restore_command
 from app.store.integrity import check_database
 from app.store.lock import FileRunLock, RunBusyError
+from app.store.restore import restore
 
 NOT_ON_POSTGRES = ("`navbill store {what}` works on the SQLite file of a single workstation, not on PostgreSQL: "
                    "this installation uses the team store {where}. Back it up, restore and check it on the database "
@@ -82,7 +83,7 @@ def team_store(args) -> int:
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import DBAPIError
 
-    from app.config import app_paths
+    from app.setup.config import app_paths
     from app.store import migrations
     from app.store.copy import CopyRefused
     from app.store.store import Store, StoreError
@@ -165,12 +166,12 @@ def main(args) -> int:
     if action in ("init", "migrate", "status"):
         return team_store(args)
     if action == "confirm-alone":
-        from app.config import app_paths
+        from app.setup.config import app_paths
         from app.store.installation import confirm_alone
 
         print(confirm_alone(app_paths(args.home).ensure().config_dir))
         return 0
-    from app.config import app_paths
+    from app.setup.config import app_paths
 
     in_use = app_paths(args.home).store_url
     if not in_use.startswith("sqlite"):

@@ -292,8 +292,8 @@ def _check_settings(settings: EngineSettings, flows, dry_run: bool) -> None:
 def _run_demo(args, flows, seen):
     from app.clients.bill import BillClient
     from app.clients.nav import NavClient
-    from app.config import app_paths
     from app.sandbox.runner import running_sandboxes
+    from app.setup.config import app_paths
     from app.store import Store
 
     paths = app_paths(args.home).ensure()
@@ -321,9 +321,10 @@ def _run_demo(args, flows, seen):
 
 
 def _run_profile(args, flows, seen):
-    from app.wiring import guard_installation, open_profile
+    from app.cli.unlock import unlock
+    from app.setup.wiring import guard_installation, open_profile
 
-    with open_profile(args.home, getattr(args, "profile", None), "sync") as opened:
+    with open_profile(args.home, getattr(args, "profile", None), "sync", unlock) as opened:
         settings = EngineSettings.load(opened.store)
         _check_settings(settings, flows, args.dry_run)
         if not args.dry_run:  # a second installation with a store of its own writes nothing (a dry run may look)
@@ -336,8 +337,8 @@ def _run_profile(args, flows, seen):
 
 
 def main(args) -> int:
-    from app.config import app_paths
     from app.log import setup_logging
+    from app.setup.config import app_paths
 
     verbose = bool(getattr(args, "verbose", False))
     as_json = bool(getattr(args, "json", False))

@@ -12,7 +12,7 @@ from sqlalchemy import create_engine, select, update
 
 from app.domain.errors import ConnectorError
 from app.log import SecretRedactor
-from app.vault import (
+from app.setup.vault import (
     KEYRING_SERVICE,
     Vault,
     VaultError,

@@ -12,8 +12,14 @@ import pytest
 from sqlalchemy import create_engine, select, text
 from sqlalchemy.pool import NullPool
 
-from app.vault import KEYRING_SERVICE, Vault, WrongPassphraseError, vault_meta_table, vault_secrets_table
-from tests.test_vault import FAST_SCRYPT, MemoryKeyring, PlaintextKeyring
+from app.setup.vault import (
+    KEYRING_SERVICE,
+    Vault,
+    WrongPassphraseError,
+    vault_meta_table,
+    vault_secrets_table,
+)
+from tests.setup.test_vault import FAST_SCRYPT, MemoryKeyring, PlaintextKeyring
 
 PASSPHRASE = "team passphrase 2026"
 SECRET = "BILL-password-Zq81!x"

@@ -6,7 +6,7 @@ same way; this is that one way, so a fix to how a profile is opened lands everyw
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -17,22 +17,30 @@ from app.domain.errors import ConfigurationError
 @dataclass
 class ProfileSession:
     store: Any  # app.store.Store
-    vault: Any  # app.vault.Vault
-    profile: Any  # app.profiles.Profile
+    vault: Any  # app.setup.vault.Vault
+    profile: Any  # app.setup.profiles.Profile
     nav: Any  # app.clients.nav.NavClient
     bill: Any  # app.clients.bill.BillClient
 
 
 @contextmanager
-def open_profile(home: str | None, profile_name: str | None, command: str) -> Iterator[ProfileSession]:
-    """Yield the named (or active) profile with its clients; ConfigurationError when none is set up."""
+def open_profile(home: str | None, profile_name: str | None, command: str,
+                 unlock: Callable[[Any, str], None]) -> Iterator[ProfileSession]:
+    """Yield the named (or active) profile with its clients; ConfigurationError when none is set up.
+
+    ``unlock(vault, command)`` makes a locked vault usable or raises (the command line's app.cli.unlock.unlock)."""
     from app.clients.bill import BillClient
     from app.clients.bill_budget import LEDGER_FILE, RequestBudget
     from app.clients.nav import NavClient
-    from app.config import app_paths
-    from app.profiles import ProfileStore, bill_session_store, build_bill_connection, build_nav_connection
+    from app.setup.config import app_paths
+    from app.setup.profiles import (
+        ProfileStore,
+        bill_session_store,
+        build_bill_connection,
+        build_nav_connection,
+    )
+    from app.setup.vault import Vault
     from app.store import open_store
-    from app.vault import Vault
 
     paths = app_paths(home).ensure()
     store = open_store(home=home)  # a damaged or locked database becomes a clear StoreError here
@@ -44,8 +52,6 @@ def open_profile(home: str | None, profile_name: str | None, command: str) -> It
             raise ConfigurationError(f"No connection profile is set up. Add one with `navbill profile add NAME "
                                      f"KEY=VALUE...` (or in the window), or try `navbill {command} --demo`.",
                                      code="no-profile")
-        from app.cli.unlock import unlock
-
         # A team store's locks are per company: the NAV company and the BILL organization.
         store.set_scope(profile.nav.company or profile.nav.company_id, profile.bill.organization_id)
         unlock(vault, command)  # asks on a terminal; otherwise names NAVBILL_VAULT_PASSPHRASE
@@ -67,7 +73,7 @@ def open_profile(home: str | None, profile_name: str | None, command: str) -> It
 def guard_installation(opened: ProfileSession, home: str | None) -> None:
     """Before a command writes: refuse if another installation syncs this company from a store of its own
     (app/store/installation.py). A ConfigurationError says what to do."""
-    from app.config import app_paths
+    from app.setup.config import app_paths
     from app.store.installation import guard
 
     profile = opened.profile

@@ -14,7 +14,7 @@ from app.engine.bankwatch import QUEUE_KIND
 
 
 def main(args) -> int:
-    from app.cli import emit_json
+    from app.cli.output import emit_json
     from app.store import open_store
 
     try:

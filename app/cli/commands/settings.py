@@ -123,7 +123,7 @@ def apply(settings: EngineSettings, pairs: list[str]) -> EngineSettings:
 
 
 def main(args) -> int:
-    from app.cli import emit_json
+    from app.cli.output import emit_json
     from app.store import open_store
 
     try:

@@ -29,9 +29,9 @@ def profile_cmd(home, *words):
 
 
 def stored(home):
-    from app.config import app_paths
-    from app.profiles import ProfileStore
-    from app.vault import Vault
+    from app.setup.config import app_paths
+    from app.setup.profiles import ProfileStore
+    from app.setup.vault import Vault
 
     paths = app_paths(home).ensure()
     vault = Vault.open_with_passphrase(paths.database_url, PASSPHRASE)

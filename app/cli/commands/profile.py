@@ -19,9 +19,9 @@ import os
 import sys
 import typing
 
+from app.cli.commands.vault import InputProblem, _ask, _register, current_passphrase
 from app.cli.errors import USAGE, CliError
 from app.domain.errors import ConfigurationError
-from app.vault_cli import InputProblem, _ask, _register, current_passphrase
 
 SECRET_VALUE_ENV = "NAVBILL_SECRET_VALUE"
 ACTIONS = ("list", "show", "add", "set", "secret", "activate", "delete")
@@ -80,7 +80,7 @@ def _kind(key: str, kind: type) -> str:
 
 
 def profile_keys_help() -> str:
-    from app.profiles import SECRET_KEYS
+    from app.setup.profiles import SECRET_KEYS
 
     lines = ["settings (KEY=VALUE):"]
     for key, kind in setting_types().items():
@@ -96,7 +96,7 @@ def profile_keys_help() -> str:
 
 def setting_types() -> dict[str, type]:
     """Every settable key (``nav.<field>``, ``bill.<field>``, ``environment``) and its type, from the dataclasses."""
-    from app.profiles import BillSettings, NavSettings, Profile
+    from app.setup.profiles import BillSettings, NavSettings, Profile
 
     keys: dict[str, type] = {}
     for prefix, cls in (("nav", NavSettings), ("bill", BillSettings)):
@@ -136,7 +136,7 @@ def _convert(key: str, kind: type, text: str):
 
 def parse_settings(pairs: list[str]) -> dict[str, object]:
     """``["nav.port=7048", ...]`` → ``{"nav.port": 7048, ...}``, typed; BadInput for anything else."""
-    from app.profiles import SECRET_KEYS
+    from app.setup.profiles import SECRET_KEYS
 
     known = setting_types()
     values: dict[str, object] = {}
@@ -169,7 +169,7 @@ def apply_settings(profile, values: dict[str, object]):
 
 def describe(profile, saved: list[str]) -> list[str]:
     """Lines about one profile: its settings and, for each secret key, only whether it is set."""
-    from app.profiles import SECRET_KEYS
+    from app.setup.profiles import SECRET_KEYS
 
     lines = [f"{profile.name}{'  (active)' if profile.active else ''}"]
     settings = setting_types()
@@ -189,7 +189,7 @@ def describe(profile, saved: list[str]) -> list[str]:
 
 def _unlocked_vault(vault) -> None:
     """Unlock ``vault`` as the `vault` command would; VaultLockedError-style refusals become exit code 1."""
-    from app.vault import PASSPHRASE_ENV
+    from app.setup.vault import PASSPHRASE_ENV
 
     if vault.is_unlocked:
         return
@@ -236,7 +236,7 @@ def _confirm_delete(name: str, count: int, yes: bool) -> None:
 
 def _say(as_json: bool, message: str, **extra) -> int:
     if as_json:
-        from app.cli import emit_json
+        from app.cli.output import emit_json
 
         emit_json({"status": "done", "exit_code": 0, "message": message, **extra})
     else:
@@ -245,7 +245,7 @@ def _say(as_json: bool, message: str, **extra) -> int:
 
 
 def _as_dict(profile, saved: list[str]) -> dict:
-    from app.profiles import SECRET_KEYS
+    from app.setup.profiles import SECRET_KEYS
 
     data = profile.to_json()
     data["active"] = profile.active
@@ -254,10 +254,10 @@ def _as_dict(profile, saved: list[str]) -> dict:
 
 
 def run(args) -> int:
-    from app.config import app_paths
-    from app.profiles import SECRET_KEYS, Profile, ProfileStore, validate_profile_name
+    from app.setup.config import app_paths
+    from app.setup.profiles import SECRET_KEYS, Profile, ProfileStore, validate_profile_name
+    from app.setup.vault import Vault
     from app.store import open_store
-    from app.vault import Vault
 
     action = args.profile_action
     as_json = bool(getattr(args, "json", False))
@@ -284,7 +284,7 @@ def run(args) -> int:
         if action == "list":
             found = profiles.list()
             if as_json:
-                from app.cli import emit_json
+                from app.cli.output import emit_json
 
                 emit_json({"status": "done", "exit_code": 0,
                            "profiles": [_as_dict(p, profiles.saved_secret_keys(p)) for p in found]})
@@ -312,7 +312,7 @@ def run(args) -> int:
                               "Add one with `navbill profile add NAME KEY=VALUE...`.")) from None
         if action == "show":
             if as_json:
-                from app.cli import emit_json
+                from app.cli.output import emit_json
 
                 emit_json({"status": "done", "exit_code": 0,
                            "profile": _as_dict(profile, profiles.saved_secret_keys(profile))})

@@ -26,7 +26,7 @@ class InputProblem(Exception):
 
 
 def current_passphrase(prompt: str = "Vault passphrase: ") -> str:
-    from app.vault import PASSPHRASE_ENV
+    from app.setup.vault import PASSPHRASE_ENV
 
     value = os.environ.get(PASSPHRASE_ENV)
     if value:
@@ -37,7 +37,7 @@ def current_passphrase(prompt: str = "Vault passphrase: ") -> str:
 def new_passphrase(first_one: bool = False) -> str:
     """The new passphrase: NAVBILL_NEW_VAULT_PASSPHRASE; for the first one also NAVBILL_VAULT_PASSPHRASE (the
     variable the other commands read, so one variable sets up and then unlocks); else asked twice."""
-    from app.vault import PASSPHRASE_ENV
+    from app.setup.vault import PASSPHRASE_ENV
 
     value = os.environ.get(NEW_PASSPHRASE_ENV) or (os.environ.get(PASSPHRASE_ENV) if first_one else None)
     if value:
@@ -70,7 +70,7 @@ def _register(value: str) -> str:
 
 def _done(as_json: bool, message: str, **extra) -> int:
     if as_json:
-        from app.cli import emit_json
+        from app.cli.output import emit_json
 
         emit_json({"status": "done", "exit_code": 0, "message": message, **extra})
     else:
@@ -79,8 +79,8 @@ def _done(as_json: bool, message: str, **extra) -> int:
 
 
 def run(action: str, home, as_json: bool = False) -> int:
-    from app.config import app_paths
-    from app.vault import PASSPHRASE_ENV, Vault
+    from app.setup.config import app_paths
+    from app.setup.vault import PASSPHRASE_ENV, Vault
 
     url = app_paths(home).ensure().store_url
     vault = Vault.open(url)
@@ -89,7 +89,7 @@ def run(action: str, home, as_json: bool = False) -> int:
             vault.unlock(_register(current_passphrase()))
         status = vault.backend_status()
         if as_json:
-            from app.cli import emit_json
+            from app.cli.output import emit_json
 
             emit_json({"status": "done", "exit_code": 0, "mode": vault.mode or "", "keyring": status.backend_name,
                        "secure_keyring": bool(status.secure_keyring), "unlocked": vault.is_unlocked,

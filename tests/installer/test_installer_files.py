@@ -25,7 +25,7 @@ import pytest
 
 import app
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 INSTALLER = ROOT / "installer"
 SPEC = INSTALLER / "navbill.spec"
 ISS = INSTALLER / "windows" / "navbill.iss"

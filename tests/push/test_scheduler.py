@@ -8,7 +8,7 @@ from datetime import time as dtime
 
 import pytest
 
-from app.scheduler import SYNC_JOB_ID, RunRequest, Schedule, SyncScheduler
+from app.push.scheduler import SYNC_JOB_ID, RunRequest, Schedule, SyncScheduler
 
 WAIT = 10  # seconds a test may wait for a thread before calling it a failure (never a speed check)
 

@@ -45,7 +45,7 @@ def _demo(args) -> ReconcileReport:
 
 
 def main(args) -> int:
-    from app.cli import emit_json
+    from app.cli.output import emit_json
 
     as_json = bool(getattr(args, "json", False))
     csv_path = getattr(args, "csv", "") or ""
@@ -55,9 +55,10 @@ def main(args) -> int:
     if getattr(args, "demo", False):
         report = _demo(args)
     else:
-        from app.wiring import open_profile
+        from app.cli.unlock import unlock
+        from app.setup.wiring import open_profile
 
-        with open_profile(args.home, getattr(args, "profile", None), "reconcile") as opened:
+        with open_profile(args.home, getattr(args, "profile", None), "reconcile", unlock) as opened:
             report = reconcile(opened.store, opened.nav, opened.bill)
     code = OK if report.clean else HELD
     if csv_path:

@@ -7,9 +7,10 @@ import json
 import pytest
 from sqlalchemy import create_engine
 
-from app.config import app_paths
 from app.domain.errors import ConfigurationError
-from app.profiles import (
+from app.sandbox import demo_data
+from app.setup.config import app_paths
+from app.setup.profiles import (
     BillSettings,
     NavSettings,
     Profile,
@@ -21,8 +22,7 @@ from app.profiles import (
     demo_secrets,
     secret_name,
 )
-from app.sandbox import demo_data
-from app.vault import Vault
+from app.setup.vault import Vault
 
 FAST_SCRYPT = 2**14
 

@@ -23,26 +23,13 @@ import signal
 import threading
 import time
 from contextlib import ExitStack
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
-from app.push.listener import parse_listen_address
-from app.push.service import ConnectorService, PushSettings, bc_number_lookup
+from app.push.service import ConnectorService, bc_number_lookup, settings_from
 from app.push.state import PushState
 from app.push.status import StatusSnapshot
-from app.scheduler import Schedule
 
 log = logging.getLogger("navbill.serve")
-
-
-def settings_from(values: dict, listen: str) -> PushSettings:
-    host, port = parse_listen_address(listen or values.get("listen", ""))
-    settings = PushSettings(push_enabled=bool(values.get("push_enabled", True)), listen_host=host, listen_port=port,
-                            public_url=str(values.get("public_url") or ""))
-    if values.get("poll_minutes"):
-        settings.poll_interval = timedelta(minutes=float(values["poll_minutes"]))
-    if values.get("schedule"):
-        settings.schedule = Schedule.parse(str(values["schedule"]))
-    return settings
 
 
 def stamp(moment: datetime | None = None) -> str:
@@ -206,13 +193,13 @@ def _serve_leading(service: ConnectorService, stop: threading.Event, first_sync:
 def _run_demo(args) -> int:
     from app.clients.bill import BillClient
     from app.clients.nav import NavClient
-    from app.config import app_paths
     from app.engine import SyncEngine
     from app.engine.demo import DEMO_SETTINGS
     from app.sandbox import demo_data
     from app.sandbox.runner import running_sandboxes
+    from app.setup.config import app_paths
+    from app.setup.vault import DEMO_PASSPHRASE, Vault
     from app.store import Store
-    from app.vault import DEMO_PASSPHRASE, Vault
 
     paths = app_paths(args.home).ensure()
     database = paths.data_dir / "serve-demo.sqlite3"
@@ -240,11 +227,12 @@ def _run_demo(args) -> int:
 
 
 def _run_profile(args) -> int:
+    from app.cli.unlock import unlock
     from app.engine import EngineSettings, SyncEngine
-    from app.profiles import secret_name
-    from app.wiring import guard_installation, open_profile
+    from app.setup.profiles import secret_name
+    from app.setup.wiring import guard_installation, open_profile
 
-    with open_profile(args.home, getattr(args, "profile", None), "serve") as opened:
+    with open_profile(args.home, getattr(args, "profile", None), "serve", unlock) as opened:
         guard_installation(opened, args.home)  # a second installation with a store of its own writes nothing
         engine = SyncEngine(opened.store, opened.nav, opened.bill, EngineSettings.load(opened.store))
         settings = settings_from(opened.store.get_setting("push", {}) or {}, args.listen)
@@ -259,8 +247,8 @@ def _run_profile(args) -> int:
 
 
 def main(args) -> int:
-    from app.config import app_paths
     from app.log import setup_logging
+    from app.setup.config import app_paths
 
     verbose = bool(getattr(args, "verbose", False))
     setup_logging(app_paths(args.home).ensure().log_dir, level=logging.DEBUG if verbose else logging.INFO,

@@ -20,7 +20,7 @@ def home(navbill_home, no_keyring, monkeypatch):
 
 
 def database_url(home):
-    from app.config import app_paths
+    from app.setup.config import app_paths
 
     return app_paths(home).ensure().database_url
 
@@ -37,7 +37,7 @@ def test_status_of_a_new_vault_says_it_needs_a_passphrase(home, capsys):
 
 
 def test_set_passphrase_then_status_unlocks_with_it(home, monkeypatch, capsys):
-    from app.vault import Vault
+    from app.setup.vault import Vault
 
     monkeypatch.setenv("NAVBILL_NEW_VAULT_PASSPHRASE", FIRST)
     assert vault_cmd(home, "set-passphrase") == 0
@@ -51,7 +51,7 @@ def test_set_passphrase_then_status_unlocks_with_it(home, monkeypatch, capsys):
 
 
 def test_change_passphrase_needs_the_current_one(home, monkeypatch, capsys):
-    from app.vault import Vault, WrongPassphraseError
+    from app.setup.vault import Vault, WrongPassphraseError
 
     Vault.open(database_url(home), passphrase=FIRST).put("profile/A/bill.password", "bill-secret-1")
     monkeypatch.setenv("NAVBILL_NEW_VAULT_PASSPHRASE", SECOND)
@@ -67,7 +67,7 @@ def test_change_passphrase_needs_the_current_one(home, monkeypatch, capsys):
 
 
 def test_rotate_key_re_encrypts_every_secret(home, monkeypatch):
-    from app.vault import Vault, vault_secrets_table
+    from app.setup.vault import Vault, vault_secrets_table
 
     Vault.open(database_url(home), passphrase=FIRST).put("profile/A/bill.password", "bill-secret-2")
     engine = create_engine(database_url(home))
@@ -87,7 +87,7 @@ def test_rotate_key_re_encrypts_every_secret(home, monkeypatch):
 
 
 def test_interactive_passphrase_must_match_twice(home, monkeypatch, capsys):
-    from app.vault import Vault
+    from app.setup.vault import Vault
 
     answers = iter(["typed passphrase one", "typed passphrase two"])
     monkeypatch.setattr("getpass.getpass", lambda prompt="": next(answers))

@@ -250,10 +250,10 @@ def test_cli_demo_json(navbill_home, capsys):
 def test_cli_without_profile_explains(navbill_home, capsys, monkeypatch):
     from keyring.backends import fail
 
-    import app.vault
+    import app.setup.vault
     from app.__main__ import main
 
-    monkeypatch.setattr(app.vault, "_default_backend", lambda: fail.Keyring())
+    monkeypatch.setattr(app.setup.vault, "_default_backend", lambda: fail.Keyring())
     navbill_home.mkdir()
     assert main(["--home", str(navbill_home), "check"]) == 2
     assert "No connection profile" in capsys.readouterr().err  # errors go to stderr, as in every command
@@ -263,10 +263,10 @@ def test_cli_demo_leaves_real_profiles_and_vault_alone(navbill_home, capsys):
     from sqlalchemy import create_engine
 
     from app.__main__ import main
-    from app.config import app_paths
-    from app.profiles import BillSettings, Profile, ProfileStore
-    from app.vault import Vault
-    from tests.test_vault import MemoryKeyring
+    from app.setup.config import app_paths
+    from app.setup.profiles import BillSettings, Profile, ProfileStore
+    from app.setup.vault import Vault
+    from tests.setup.test_vault import MemoryKeyring
 
     paths = app_paths(navbill_home).ensure()
     vault = Vault.open(create_engine(paths.database_url), keyring_backend=MemoryKeyring())  # a real, keyring vault

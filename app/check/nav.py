@@ -1,0 +1,365 @@
+"""The connection test's NAV side: settings, network, which NAV answered (Business Central API v2.0 or the
+classic published pages), sign-in and company, read access to each web service the connector reads (by page and
+service name), the payment journal batch, write permission (never on production), webhooks."""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from collections.abc import Callable
+from urllib.parse import urlsplit
+
+from app.check.steps import (
+    CHECK_RETRY,
+    HTTP_TIMEOUT,
+    NAV,
+    PASS,
+    SKIPPED,
+    VENDOR_SAMPLE,
+    _Failure,
+    _first,
+    _network_steps,
+    _Recorder,
+    _Side,
+    _target,
+)
+from app.domain.errors import (
+    AuthenticationError,
+    ConfigurationError,
+    ConnectionFailedError,
+    ConnectorError,
+    RetryableError,
+)
+
+log = logging.getLogger("navbill.check")
+
+# NAV web services the connector reads: (step key, what, OData service name, NAV page that must be published).
+NAV_READS = (
+    ("vendors", "vendors", "Vendor", "page 26 Vendor Card"),
+    ("posted_invoices", "posted purchase invoices", "PostedPurchaseInvoices", "page 146 Posted Purchase Invoices"),
+    ("gl_accounts", "G/L accounts", "ChartOfAccounts", "page 16 Chart of Accounts"),
+    ("dimensions", "dimensions and dimension values", "Dimensions / DimensionValues",
+     "pages 536 Dimensions and 537 Dimension Values"),
+    ("vendor_ledger_entries", "vendor ledger entries", "VendorLedgerEntries", "page 29 Vendor Ledger Entries"),
+)
+
+
+def _nav_error(exc: ConnectorError, *, what: str, service: str = "", page: str = "", user: str = "") -> _Failure:
+    if isinstance(exc, AuthenticationError):
+        return _Failure(f"NAV refused access to {what}: {exc.message}",
+                        f"Give NAV user '{user}' a permission set that can read {what} (e.g. the connector's own "
+                        "set or D365 BASIC + D365 VENDOR, VIEW), then run the test again.")
+    if isinstance(exc, ConfigurationError) and service:
+        return _Failure(f"The web service for {what} is not published: {exc.message}",
+                        f"In NAV open Web Services, add {page} with service name '{service}', tick Published, "
+                        "and run the test again.")
+    if isinstance(exc, RetryableError):
+        return _Failure(f"NAV could not answer for {what}: {exc.message}",
+                        "The NAV service tier is overloaded or restarting. Wait a minute and run the test "
+                        "again; if it keeps failing, look at the NAV server's Windows event log.")
+    return _Failure(f"Reading {what} failed: {exc.message}", "Check the NAV settings and the NAV server's event log.")
+
+
+def check_nav(connection, recorder: _Recorder, *, allow_write: bool,
+              payment_journal: tuple[str, str, str, str] | None = None) -> None:
+    from app.clients.nav import NavClient
+
+    side = _Side(recorder, NAV)
+    online = connection.mode == "online"
+    instance = connection.server_instance
+
+    def settings() -> str:
+        missing = []
+        if not connection.base_url:
+            missing.append("server address")
+        if online:
+            missing += [label for label, value in (("tenant", connection.tenant), ("client id", connection.client_id),
+                                                   ("client secret", connection.client_secret)) if not value]
+        else:
+            if not instance:
+                missing.append("server instance")
+            if not connection.use_windows_auth:
+                missing += [label for label, value in (("user name", connection.user),
+                                                       ("web-service access key", connection.web_service_key))
+                            if not value]
+            else:
+                missing += [label for label, value in (
+                    ("Windows user (DOMAIN\\user)", connection.user),
+                    ("Windows password", connection.windows_password or connection.web_service_key)) if not value]
+        if not connection.company:
+            missing.append("company")
+        if missing:
+            raise _Failure(f"Missing: {', '.join(missing)}.", "Fill these in on the NAV page of the profile.")
+        how = ("OAuth client credentials" if online else
+               f"Windows authentication as {connection.user}" if connection.use_windows_auth
+               else f"user {connection.user} + access key")
+        return f"{'Business Central online' if online else 'NAV on-premises'}, {how}."
+
+    side.run("settings", "Settings complete", settings)
+    host = urlsplit(connection.base_url or "").hostname or "the NAV server"
+    port = _target(connection.base_url).port if _target(connection.base_url) else 7048
+    _network_steps(
+        side, connection.base_url,
+        settings_fix="Enter the NAV server as http://server:7048 (or https://...), the OData port of the service tier.",
+        dns_fix=("Check the server name in the NAV settings (spelling, or the full name such as navsrv01.corp.local), "
+                 "or enter its IP address."),
+        closed_meaning=("the NAV service tier is stopped, OData is not enabled, or a firewall blocks the port"
+                        if not online else "Business Central online cannot be reached from this network"),
+        tcp_fix=(f"On {host}, start the NAV server instance '{instance}' (NAV Server Administration), check that "
+                 f"OData services are enabled on port {port}, and ask IT to allow TCP port {port} from this "
+                 "computer through the firewall." if not online else
+                 "Check this computer's internet connection, proxy and firewall."),
+    )
+    if side.failed:
+        for key, title in _nav_later_steps(online, allow_write):
+            side.run(key, title, lambda: "")
+        return
+
+    client = NavClient(connection, retry=CHECK_RETRY, page_size=1, timeout=HTTP_TIMEOUT)
+    try:
+        _nav_service_steps(side, client, connection, allow_write)
+        if payment_journal is not None:  # the window's first-run test comes before the payments page
+            side.run("journal", "Payment journal", lambda: _payment_journal_step(client, payment_journal))
+    finally:
+        client.close()
+
+
+def _which_nav(client, connection) -> str:
+    """Which backend answered, and for the classic pages: every service published, captions in English."""
+    from app.clients.nav.classic import ClassicPages
+
+    backend = client.backend
+    chosen = "found" if connection.flavor == "auto" else "as set in the profile"
+    if not isinstance(backend, ClassicPages):
+        hint = ("" if connection.company_id else
+                f" Put company id {backend.company_id} in the profile to save a look-up at every start.")
+        return (f"Business Central API v2.0 ({chosen}): company '{connection.company}' has id {backend.company_id}; "
+                f"payments are posted through the journal's post action.{hint}")
+    try:
+        missing = backend.missing_services()
+    except ConnectorError as exc:
+        raise _nav_error(exc, what="the list of published web services") from None
+    if missing:
+        names = "; ".join(f"page {page} {caption} as '{service}'" for service, page, caption in missing)
+        raise _Failure(f"NAV OData pages ({chosen}), but {len(missing)} web service(s) the connector needs are not "
+                       f"published: {names}.",
+                       f"In NAV open Web Services and add, as Object Type Page with Published ticked: {names}. "
+                       "Then run the test again.")
+    try:
+        translated = backend.captions_translated()
+    except ConnectorError as exc:
+        raise _nav_error(exc, what="G/L accounts", service="ChartOfAccounts", page="page 16 Chart of Accounts",
+                         user=connection.user) from None
+    if translated:
+        raise _Failure("NAV sends option values as translated captions (for example the G/L account type is not "
+                       "'Posting'): the connector reads English and German captions but writes English ones, "
+                       "which a server in another language refuses.",
+                       "On the NAV service tier set ServicesOptionFormat to OptionString (NAV Server "
+                       "Administration, OData Services), or give the NAV user the language English (United "
+                       "States), then run the test again.")
+    return (f"NAV OData v4 pages ({chosen}): every web service is published. Payments are written to the "
+            "journal batch and wait there for the accountant to post them; changes are polled (these pages "
+            "have no webhooks).")
+
+
+def _payment_journal_step(client, journal: tuple[str, str, str, str] | None) -> tuple[str, str]:
+    """Whether the connector's payment journal batch is there and holds nothing but the connector's lines."""
+    from app.clients.nav.backend import JournalRow
+    from app.clients.nav.bcapi import BcApi
+
+    template, batch, balancing_type, balancing_account = journal or ("", "", "", "")
+    if not (template and batch):
+        return SKIPPED, ("No payment journal batch is set yet: payments wait until Settings → Payments names one "
+                         "(vendors and invoices sync meanwhile).")
+    backend = client.backend
+    try:
+        if isinstance(backend, BcApi):
+            found = backend.vendor_payment_journal(batch)
+            if found is None:
+                if balancing_type == "G/L Account":
+                    return PASS, (f"Vendor payment journal {batch.upper()} does not exist yet; the first payment "
+                                  f"creates it with balancing account {balancing_account}.")
+                raise _Failure(f"Vendor payment journal {batch.upper()} does not exist, and the API can only create "
+                               "one with a G/L balancing account.",
+                               f"In NAV's Payment Journal create batch {batch.upper()} with bank account "
+                               f"{balancing_account} as its balancing account, or choose a G/L account in Settings.")
+            number = str(found.get("balancingAccountNumber") or "")
+            if balancing_account and number not in ("", balancing_account):
+                raise _Failure(f"Vendor payment journal {batch.upper()} balances against {number}, but Settings say "
+                               f"{balancing_account}.", "Make the two the same, in NAV or in Settings → Payments.")
+            return PASS, f"Vendor payment journal {batch.upper()} exists (balancing account {number or 'not set'})."
+        rows: list[JournalRow] = backend.payment_journal([], template, batch).lines()
+    except ConnectorError as exc:
+        raise _nav_error(exc, what=f"journal batch {template}/{batch}", service="PaymentJournal",
+                         page="page 256 Payment Journal") from None
+    foreign = [row for row in rows if not row.connectors]
+    if foreign:
+        documents = ", ".join(sorted({row.document or f"line {row.line_no}" for row in foreign}))
+        raise _Failure(f"Journal batch {template}/{batch} holds {len(foreign)} line(s) the connector did not write "
+                       f"(document {documents}): the accountant's posting would post them with the BILL payments.",
+                       "Post or delete those lines in NAV, or give the connector a batch of its own in Settings.")
+    waiting = len(rows)
+    return PASS, (f"Journal batch {template}/{batch} can be read" + (
+        f"; {waiting} line(s) of BILL payments wait there for the accountant to post." if waiting else
+        " and is empty. The accountant posts the BILL payments the connector writes there."))
+
+
+def _nav_later_steps(online: bool, allow_write: bool) -> list[tuple[str, str]]:
+    steps = [("instance", "Server instance" if not online else "Tenant and environment"),
+             ("auth", "Authentication"), ("company", "Company"), ("backend", "Which NAV")]
+    steps += [(f"read.{key}", f"Read {what}") for key, what, _s, _p in NAV_READS]
+    steps += [("posting_dates", "Allowed posting dates"), ("write", "Write permission (vendors)"),
+              ("webhooks", "Webhooks"), ("journal", "Payment journal")]
+    return steps
+
+
+def _nav_service_steps(side: _Side, client, connection, allow_write: bool) -> None:
+    from app.clients.nav import NavClient
+
+    online = connection.mode == "online"
+    companies: dict[str, object] = {}
+    auth_error: list[ConnectorError] = []
+
+    def instance() -> str:
+        # The instance is in the URL path before any credentials are looked at: a wrong one answers 404.
+        try:
+            client.ping()
+        except AuthenticationError as exc:
+            auth_error.append(exc)
+        except ConfigurationError as exc:
+            text = exc.message
+            if "server instance" in text or "tenant" in text.lower():
+                raise _Failure(
+                    f"{text[0].upper()}{text[1:]}",
+                    "Enter the server instance shown in NAV Server Administration (NAV 2018's default is "
+                    "DynamicsNAV110); it is the part of the OData URL right after the port." if not online else
+                    "Check the tenant (directory) id and the environment name, e.g. 'production'.") from None
+            companies["error"] = exc
+        except ConnectionFailedError as exc:
+            raise _Failure(exc.message, "Check that the NAV service tier is running and reachable.") from None
+        except RetryableError as exc:
+            raise _nav_error(exc, what="the company list") from None
+        except ConnectorError as exc:
+            raise _Failure(f"NAV answered unexpectedly: {exc.message}",
+                           "Check the server address, port and instance; the port may belong to another "
+                           "service (SOAP is 7047, OData 7048).") from None
+        return (f"Server instance '{connection.server_instance}' answers." if not online
+                else "The tenant and environment answer.")
+
+    def auth() -> str:
+        if auth_error:
+            exc = auth_error[0]
+            if online:
+                fix = ("Check the client id and secret of the Azure AD app registration (secrets expire) and that "
+                       "the app is registered in Business Central (Azure Active Directory Applications page) "
+                       "with permissions.")
+            elif connection.use_windows_auth:
+                fix = "Check the Windows user name and password, and that this Windows user is a NAV user."
+            else:
+                fix = (f"In NAV open the user card of '{connection.user}', copy its Web Service Access Key (or "
+                       "generate a new one) and enter it here exactly; the server's credential type must be "
+                       "NavUserPassword.")
+            if connection.use_windows_auth and not online:
+                if "does not accept Windows authentication" in exc.message:
+                    raise _Failure(f"{exc.message[0].upper()}{exc.message[1:]}",
+                                   "Switch Windows authentication off and enter the NAV user name and web "
+                                   "service access key, or ask IT to set the instance's credential type to Windows.")
+                raise _Failure(f"Windows account refused: NAV did not accept '{connection.user}' with this "
+                               "password (wrong user name or password, or the account is not a NAV user).", fix)
+            raise _Failure(f"NAV refused the credentials: {exc.message}", fix)
+        who = ("the Azure AD app" if online else f"Windows account {connection.user}" if connection.use_windows_auth
+               else f"user {connection.user}")
+        return f"NAV accepted {who}."
+
+    def company() -> str:
+        error = companies.get("error")
+        if isinstance(error, ConfigurationError):
+            raise _Failure(f"{error.message[0].upper()}{error.message[1:]}",
+                           "Enter the company name exactly as NAV shows it (Companies found are listed above), "
+                           "including spaces and punctuation.")
+        return f"Company '{connection.company}' found."
+
+    side.run("instance", "Server instance" if not online else "Tenant and environment", instance)
+    side.run("auth", "Authentication", auth)
+    side.run("company", "Company", company)
+    side.run("backend", "Which NAV", lambda: _which_nav(client, connection))
+
+    sample_vendors: list = []
+
+    def reader(key: str, what: str, service: str, page: str) -> Callable[[], str]:
+        def read() -> str:
+            try:
+                if key == "vendors":
+                    # Look at a handful to find one safe to re-save for the write check.
+                    sample_vendors.extend(itertools.islice(client.iter_vendors(), VENDOR_SAMPLE))
+                    found = bool(sample_vendors)
+                elif key == "posted_invoices":
+                    found = _first(client.iter_posted_invoices()) is not None
+                elif key == "gl_accounts":
+                    found = _first(client.iter_gl_accounts()) is not None
+                elif key == "dimensions":
+                    found = _first(client.iter_dimensions()) is not None
+                    _first(client.iter_dimension_values())
+                else:
+                    client.find_payments("NAVBILL-CONNECTION-TEST")  # a filtered read that returns nothing
+                    found = True
+            except ConnectorError as exc:
+                raise _nav_error(exc, what=what, service=service, page=page, user=connection.user) from None
+            return f"{what[0].upper()}{what[1:]} can be read{'' if found else ' (none exist yet)'}."
+        return read
+
+    for key, what, service, page in NAV_READS:
+        side.run(f"read.{key}", f"Read {what}", reader(key, what, service, page))
+
+    def posting_dates() -> tuple[str, str]:
+        try:
+            allowed = client.allowed_posting_dates()
+        except ConnectorError as exc:
+            return SKIPPED, (f"General Ledger Setup could not be read ({exc.message}); a payment dated outside "
+                             "NAV's allowed posting dates is refused by NAV and waits in Failed postings.")
+        if not allowed.known:
+            return SKIPPED, ("Business Central API v2.0 has no General Ledger Setup, and page 118 is not published "
+                             "as web service GeneralLedgerSetup: the connector cannot see closed periods, so a "
+                             "payment dated in one is refused by NAV and waits in Failed postings. Publish page 118 "
+                             "as GeneralLedgerSetup to have such payments held or moved (closed_period_action).")
+        return PASS, (f"Payments may be posted {allowed.describe()} ({allowed.source}); one dated before that is "
+                      "held or moved to the first allowed date (setting closed_period_action).")
+
+    side.run("posting_dates", "Allowed posting dates", posting_dates)
+
+    def write() -> tuple[str, str]:
+        if not allow_write:
+            return SKIPPED, ("Not tried on a production profile: the connection test never changes production "
+                             "data. The first sync reports a missing permission per record.")
+        candidate = next((v for v in sample_vendors if not v.fields.is_1099 and not v.fields.inactive), None)
+        if candidate is None:
+            return SKIPPED, "No unblocked vendor to re-save; write permission is checked by the first sync."
+        # A fresh client has no cached copy, so update_vendor sends every field with its current value: a
+        # real write the server must permit, which changes nothing.
+        probe = NavClient(connection, retry=CHECK_RETRY, page_size=1, timeout=HTTP_TIMEOUT)
+        try:
+            probe.update_vendor(candidate.number, candidate.fields, candidate.etag)
+        except ConnectorError as exc:
+            raise _Failure(
+                f"NAV refused to save vendor {candidate.number} unchanged: {exc.message}",
+                f"Give NAV user '{connection.user}' modify permission on Vendor and insert permission on Gen. "
+                "Journal Line (needed to record payments), and make sure the Vendor Card web service is not "
+                "read-only.") from None
+        finally:
+            probe.close()
+        return PASS, f"Vendor {candidate.number} was saved back unchanged: the user may modify vendors."
+
+    side.run("write", "Write permission (vendors)", write)
+
+    def webhooks() -> tuple[str, str]:
+        try:
+            supported = client.webhooks_supported()
+        except ConnectorError as exc:
+            return SKIPPED, f"Could not ask about webhooks ({exc.message}); the connector polls instead."
+        if supported:
+            # The company id comes from the profile or, when it is blank, from the company name (Which NAV).
+            return PASS, "Business Central API subscriptions are available: changes arrive within seconds."
+        return SKIPPED, ("This NAV version has no webhook API (classic OData pages); the connector polls on its "
+                         "schedule instead. Nothing to fix.")
+
+    side.run("webhooks", "Webhooks", webhooks)

@@ -95,6 +95,11 @@ log = logging.getLogger("navbill.engine")
 BATCH = 200  # records per store transaction while streaming
 FINISH_GROUP = 50  # finished records whose links are committed together (a bulk call counts its records)
 BILL_WRITE_CONCURRENCY = 3  # BILL allows 3 concurrent requests per devKey and organization (BDC_1322)
+# Reference lists (accounts, dimensions, classifications) are read in full at most this often unless NAV's
+# change filter shows a change or the run names the accounts flow (see sync_accounts).
+REFERENCE_MAX_AGE = timedelta(hours=1)
+REFERENCE_READ_AT = "reference.read_at"  # bookmark: when the reference lists were last read in full
+NAV_REFERENCE_MARK = "nav.reference."  # bookmarks: + list name -> NAV's newest modification time at that read
 Progress = Callable[[str, int, str], None]  # (flow, records done in this flow, message)
 
 
@@ -355,6 +360,7 @@ class SyncEngine:
         self._budget_stopped: set[str] = set()  # sides stopped for BILL's hourly budget (a note, not an error)
         self._posting_dates: AllowedPostingDates | None = None  # see _posting_decision
         self.bank_key: bytes | None | object = _UNSET  # the bank fingerprint key; read from the vault on first use
+        self.read_reference_in_full = False  # this run names the accounts flow: read every reference list
 
     # ==============================================================================================
     # entry points
@@ -365,6 +371,9 @@ class SyncEngine:
         unknown = set(flows or ()) - set(FLOWS)
         if unknown:
             raise ValueError(f"unknown flow(s): {', '.join(sorted(unknown))}")
+        # `sync --only accounts` (or any run naming the flow) reads every reference list; a run of every flow
+        # (the schedule, Sync now) reads them only when they changed or an hour has passed.
+        self.read_reference_in_full = flows is not None and "accounts" in selected
         if dry_run:
             from app.engine.dryrun import dry_run_engine
 
@@ -861,8 +870,29 @@ class SyncEngine:
     # ==============================================================================================
     # flow 4: accounts
     # ==============================================================================================
+    def _reference_marks(self) -> dict[str, str] | None:
+        """None when the reference caches are current: read in full less than an hour ago and NAV's change
+        filter (Business Central: ``lastModifiedDateTime`` on accounts, dimensions, dimension values) shows
+        nothing newer. Otherwise NAV's newest times, to keep with the full read that follows. BILL's lists and
+        NAV 2016-2018's pages have no change filter the connector relies on: read at most hourly."""
+        with self.store.session() as s:
+            marks = {row.stream[len(NAV_REFERENCE_MARK):]: row.value for row in s.scalars(
+                select(t.Bookmark).where(t.Bookmark.stream.like(f"{NAV_REFERENCE_MARK}%")))}
+            row = s.get(t.Bookmark, REFERENCE_READ_AT)
+            read_at = _parse(row.value) if row else None
+        changed = self._nav_call(self.nav.reference_stamps, marks)
+        due = self.read_reference_in_full or read_at is None or self.clock() - read_at >= REFERENCE_MAX_AGE
+        if not due and not any((changed or {}).values()):
+            return None
+        return {name: stamp for name, stamp in (changed or {}).items() if stamp}
+
     def sync_accounts(self) -> None:
         counts = self.report.counts("accounts")
+        started = self.clock()
+        nav_marks = self._reference_marks()
+        if nav_marks is None:
+            self._progress("accounts", 0, "accounts and classifications unchanged since the last read")
+            return
         gl_accounts = list(self._stream("NAV", self.nav.iter_gl_accounts))
         dimensions = list(self._stream("NAV", self.nav.iter_dimensions))
         values = list(self._stream("NAV", self.nav.iter_dimension_values))
@@ -910,6 +940,9 @@ class SyncEngine:
                                          source="suggested", reason=suggestion.reason))
                 counts.created += 1
             counts.updated += len(gl_accounts) + len(bill_accounts)
+            for name, stamp in nav_marks.items():
+                self.store.set_bookmark(s, NAV_REFERENCE_MARK + name, stamp)
+            self.store.set_bookmark(s, REFERENCE_READ_AT, _iso(started))
         self._progress("accounts", len(gl_accounts) + len(bill_accounts), "accounts read")
 
     # ==============================================================================================

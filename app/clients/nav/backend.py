@@ -182,6 +182,12 @@ class NavBackend:
     def allowed_posting_dates(self) -> AllowedPostingDates:
         raise NotImplementedError
 
+    def reference_stamps(self, since: dict[str, str] | None = None) -> dict[str, str] | None:
+        """The newest modification time of each reference list (G/L accounts, dimensions, dimension values),
+        later than ``since[list]`` where given ("" for a list with nothing newer); None where this NAV cannot
+        tell (the NAV 2016-2018 pages carry no modification time on them): the engine then re-reads hourly."""
+        return None
+
     # Posted purchase credit memos: Business Central API v2.0 (22/23+) only; the NAV 2016-2018 pages (147/141)
     # are not verified in the ground truth yet (docs/vendor-credits.md), so the classic backend reads none.
     credit_memos_supported = False

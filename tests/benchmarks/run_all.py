@@ -90,6 +90,10 @@ def parse_engine(text: str) -> list[Figure]:
                                       f"goal <= 5; crashed run + restart sent {r[2]} BILL requests, a clean run "
                                       f"{r[3]} (+{r[4]}: the restart's login and lists again, the lookups, the lost "
                                       "call)"))
+            if r := _find(r"bill recognition list calls .*?: restart (\d+), a clean run (\d+)", block):
+                figures.append(Figure(f"{where}: bill recognition list calls", f"restart {r[1]}",
+                                      f"a clean run {r[2]}; bills already in BILL are looked for before creating "
+                                      "(vendors the run did not create), so a lost store makes no duplicate"))
         if m := _find(r"^second, unchanged run large:(\d+) \((\d+) records\): (\d+) HTTP calls \(goal <= 8\): "
                       r"BILL (\d+), NAV (\d+), ([\d.]+) s", block):
             where = _find(r"^  (.*)$", block)

@@ -880,11 +880,12 @@ class SyncEngine:
                 select(t.Bookmark).where(t.Bookmark.stream.like(f"{NAV_REFERENCE_MARK}%")))}
             row = s.get(t.Bookmark, REFERENCE_READ_AT)
             read_at = _parse(row.value) if row else None
-        changed = self._nav_call(self.nav.reference_stamps, marks)
+        # As a list read: a NAV that answers 404 here (a wrong address) stops the NAV side with that reason.
+        changed = dict(self._stream("NAV", lambda: self.nav.iter_reference_stamps(marks)))
         due = self.read_reference_in_full or read_at is None or self.clock() - read_at >= REFERENCE_MAX_AGE
-        if not due and not any((changed or {}).values()):
+        if not due and not any(changed.values()):
             return None
-        return {name: stamp for name, stamp in (changed or {}).items() if stamp}
+        return {name: stamp for name, stamp in changed.items() if stamp}
 
     def sync_accounts(self) -> None:
         counts = self.report.counts("accounts")

@@ -182,11 +182,11 @@ class NavBackend:
     def allowed_posting_dates(self) -> AllowedPostingDates:
         raise NotImplementedError
 
-    def reference_stamps(self, since: dict[str, str] | None = None) -> dict[str, str] | None:
-        """The newest modification time of each reference list (G/L accounts, dimensions, dimension values),
-        later than ``since[list]`` where given ("" for a list with nothing newer); None where this NAV cannot
+    def iter_reference_stamps(self, since: dict[str, str] | None = None) -> Iterator[tuple[str, str]]:
+        """(list, newest modification time) of each reference list (G/L accounts, dimensions, dimension values),
+        later than ``since[list]`` where given ("" for a list with nothing newer); nothing where this NAV cannot
         tell (the NAV 2016-2018 pages carry no modification time on them): the engine then re-reads hourly."""
-        return None
+        return iter(())
 
     # Posted purchase credit memos: Business Central API v2.0 (22/23+) only; the NAV 2016-2018 pages (147/141)
     # are not verified in the ground truth yet (docs/vendor-credits.md), so the classic backend reads none.

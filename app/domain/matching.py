@@ -15,6 +15,7 @@ import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import lru_cache
 
 # Legal-form words that people add or drop at will: "Midwest Fasteners, Inc" is "Midwest Fasteners Inc."
 _LEGAL_FORMS = {
@@ -43,7 +44,8 @@ def normalise_tax_id(tax_id: str) -> str:
     return digits if len(digits) >= 6 else ""  # shorter is a placeholder, not an identity
 
 
-def _digits(text: str) -> str:
+@lru_cache(maxsize=8192)  # a first sync compares each NAV name with up to SIMILAR_POOL candidates: the same few
+def _digits(text: str) -> str:  # thousand candidate names again and again
     return "".join(ch for ch in text if ch.isdigit())
 
 
@@ -114,9 +116,10 @@ def match_vendor(keys: MatchKeys, candidates: Iterable[Candidate]) -> MatchResul
     found = _result(strong, MatchKind.PROPOSED, " / ".join(reasons))
     if found:
         return found
+    digits = _digits(keys.name) if keys.name else ""
     similar = [
         c.id for c in candidates
-        if keys.name and c.keys.name and _digits(keys.name) == _digits(c.keys.name)  # "Unit 7" is not "Unit 8"
+        if keys.name and c.keys.name and _digits(c.keys.name) == digits  # "Unit 7" is not "Unit 8"
         and difflib.SequenceMatcher(None, keys.name, c.keys.name).ratio() >= SIMILAR_NAME_RATIO
     ]
     return _result(similar, MatchKind.PROPOSED, "very similar name") or MatchResult(MatchKind.NONE)

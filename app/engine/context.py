@@ -58,6 +58,7 @@ class RunContext:
         self._vendors_new_this_run: set[str] = set()  # BILL vendors this run created: no bill of theirs exists yet
         self._budget_stopped: set[str] = set()  # sides stopped for BILL's hourly budget (a note, not an error)
         self.bank_key: bytes | None | object = BANK_KEY_UNSET  # bank fingerprint key, read from the vault when first used
+        self.read_reference_in_full = False  # this run names the accounts flow: read every reference list
 
     def _calls(self) -> tuple[int, int]:
         return int(getattr(self.nav, "call_count", 0)), int(getattr(self.bill, "call_count", 0))

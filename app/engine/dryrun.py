@@ -146,6 +146,7 @@ def dry_run_engine(engine, flows, progress, cancel, trigger):
         try:
             shadow = type(engine)(copy, DryNavClient(engine.nav, planner), DryBillClient(engine.bill, planner),
                                 engine.settings, engine.clock)
+            shadow.read_reference_in_full = engine.read_reference_in_full
             report = shadow._run(flows, progress, cancel, trigger, dry_run=True)
         finally:
             copy.close()

@@ -81,6 +81,9 @@ class SyncEngine(RunContext):
         unknown = set(flows or ()) - set(FLOWS)
         if unknown:
             raise ValueError(f"unknown flow(s): {', '.join(sorted(unknown))}")
+        # `sync --only accounts` (or any run naming the flow) reads every reference list; a run of every flow
+        # (the schedule, Sync now) reads them only when they changed or an hour has passed.
+        self.read_reference_in_full = flows is not None and "accounts" in selected
         if dry_run:
             return dry_run_engine(self, selected, progress, cancel, trigger)
         with self._lock, ExitStack() as held:

@@ -228,3 +228,9 @@ def mapped_dimension_values(s: Session) -> set[tuple[str, str]]:
 # -- runs ------------------------------------------------------------------------------------------
 def run_has_audit(s: Session, run_id: int) -> bool:
     return s.scalar(select(t.AuditEntry.id).where(t.AuditEntry.run_id == run_id).limit(1)) is not None
+
+
+def bookmarks_starting(s: Session, prefix: str) -> dict[str, str]:
+    """Bookmarks whose stream name starts with ``prefix``, by the rest of the name."""
+    return {row.stream[len(prefix):]: row.value for row in s.scalars(
+        select(t.Bookmark).where(t.Bookmark.stream.startswith(prefix, autoescape=True)))}

@@ -11,7 +11,8 @@
 2. The same, killed (SIGKILL) while a bulk call of bills is at BILL (the records made, the answer lost), then
    restarted: duplicates in BILL, and the BILL requests the recovery cost (its lookups; and everything the
    crashed run plus the restart sent beyond a clean run, which includes the new process's login and lists).
-3. A second, unchanged run at several sizes: HTTP calls, BILL and NAV apart (the NAV side is being rebuilt).
+3. A second, unchanged run at several sizes, of every flow (as the schedule runs it): HTTP calls, BILL and NAV
+   apart and together (goal <= 8), and which endpoints they went to.
 4. Peak Python memory (tracemalloc) of a vendors pass over large:M (a dry run: every read is real, the
    writes are only planned), showing the streams never hold the whole list.
 
@@ -90,6 +91,13 @@ def first_sync(vendors: int, latency: str) -> None:
               f"hourly limit on: {wall:.1f} s wall, status {report.status}")
         for name, c in counts.items():
             print(f"  {name:<9} created {c.created} updated {c.updated} held {c.held} failed {c.failed}")
+        creates = counts["vendors"].created + counts["invoices"].created
+        lists = bound["reference list pages"] + bound["BILL vendor pages"]
+        issue_bound = lists + math.ceil(counts["vendors"].created / 100) + math.ceil(counts["invoices"].created / 100)
+        print(f"  the issue's lower bound (list pages + creates / 100 a call): {issue_bound} = {lists} list pages + "
+              f"{math.ceil(counts['vendors'].created / 100)} + {math.ceil(counts['invoices'].created / 100)} "
+              f"({creates} creates); with BILL's {BULK_VENDOR_LIMIT} vendors a call, the login and the read-back: "
+              f"{bound['total']}")
         print(f"  BILL requests: {report.bill_calls} (goal <= 450); lower bound {bound['total']} = "
               + " + ".join(f"{v} {k}" for k, v in bound.items() if k != "total")
               + f": {report.bill_calls / bound['total']:.2f}x")
@@ -122,6 +130,8 @@ def kill_and_restart(vendors: int, latency: str) -> None:
         clean.wait(timeout=3600)
         clean_requests = _bill_requests(sandboxes)
         bill_calls = sandboxes.bill.count("POST", "/bills/bulk")
+        clean_recognition_calls = sum(1 for r in sandboxes.bill.requests if r.method == "GET"
+                                      and "createdTime:lt" in unquote(r.query))
 
     with running_sandboxes(seed=f"large:{vendors}", faults=f"bill.latency={latency}") as sandboxes, \
             tempfile.TemporaryDirectory() as folder:
@@ -154,6 +164,12 @@ def kill_and_restart(vendors: int, latency: str) -> None:
         restart_log = app.requests[crashed_requests:]
         lookups = [r for r in restart_log if r.method == "GET" and (
             "createdTime:gte" in unquote(r.query) or "vendorId:in" in unquote(r.query))]
+        # Bill recognition (every run, before creating bills for vendors it did not create itself: a lost store
+        # makes no duplicate) asks for bills created before the run began (createdTime:lt); the recovery of the
+        # lost bulk answer asks for what was created since it was sent (no upper end).
+        recognition = [r for r in lookups if "createdTime:lt" in unquote(r.query)]
+        lookups = [r for r in lookups if r not in recognition]
+        clean_recognition = clean_recognition_calls
         total = _bill_requests(sandboxes)
         bills = Counter((b["vendorId"], b["invoice"]["invoiceNumber"]) for b in app.bills.values())
         names = Counter(v["name"] for v in app.vendors.values())
@@ -169,6 +185,8 @@ def kill_and_restart(vendors: int, latency: str) -> None:
               f"the restart sent {total} BILL requests against {clean_requests} for a clean run "
               f"(+{total - clean_requests}: the restart's login, reference lists and BILL vendor list again, "
               f"the lookups, and the bulk call whose answer was lost)")
+        print(f"  bill recognition list calls (bills already in BILL for vendors the run did not create): restart "
+              f"{len(recognition)}, a clean run {clean_recognition}")
 
 
 def second_run(sizes: list[int]) -> None:
@@ -176,11 +194,17 @@ def second_run(sizes: list[int]) -> None:
         with running_sandboxes(seed=f"large:{size}") as sandboxes, tempfile.TemporaryDirectory() as folder:
             store = Store(f"sqlite:///{folder}/bench.sqlite3")
             engine = make_engine(store, sandboxes)
-            first = engine.run(flows=FLOWS)
-            second = engine.run(flows=FLOWS)
-            print(f"second, unchanged run large:{size} ({3 * size} records): BILL {second.bill_calls} HTTP calls "
-                  f"(goal <= 8), NAV {second.nav_calls} (apart), {second.duration_seconds:.2f} s; first run "
-                  f"{first.status}, BILL {first.bill_calls}")
+            first = engine.run()  # every flow, as the schedule runs them (payments too)
+            nav_before, bill_before = len(sandboxes.nav.requests), len(sandboxes.bill.requests)
+            second = engine.run()
+            endpoints = Counter(f"{side} {r.path.rsplit('/', 1)[-1].split('(')[0]}"
+                                + (" (change probe)" if "top=1" in unquote(r.query) else "") for side, log, before in (
+                ("NAV", sandboxes.nav.requests, nav_before), ("BILL", sandboxes.bill.requests, bill_before))
+                for r in log[before:])
+            print(f"second, unchanged run large:{size} ({3 * size} records): {second.bill_calls + second.nav_calls} "
+                  f"HTTP calls (goal <= 8): BILL {second.bill_calls}, NAV {second.nav_calls}, "
+                  f"{second.duration_seconds:.2f} s; first run {first.status}, BILL {first.bill_calls}")
+            print("  " + ", ".join(f"{name} {n}" for name, n in sorted(endpoints.items())))
             engine.bill.close()
             engine.nav.close()
             store.close()

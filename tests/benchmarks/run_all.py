@@ -68,7 +68,10 @@ def parse_engine(text: str) -> list[Figure]:
                 figures.append(Figure(f"{where}: BILL requests", r[1],
                                       f"goal <= 450; {r[4]}x the lower bound {r[2]} ({r[3]})"))
             if r := _find(r"NAV requests: (\d+)", block):
-                figures.append(Figure(f"{where}: NAV requests", r[1], "apart: the NAV side is being rebuilt"))
+                figures.append(Figure(f"{where}: NAV requests", r[1], "apart from BILL's budget"))
+            if r := _find(r"the issue's lower bound \(list pages \+ creates / 100 a call\): (\d+) = (.*?); with", block):
+                figures.append(Figure(f"{where}: the issue's lower bound", r[1],
+                                      f"{r[2]}; below what BILL's 20 vendors a call allows"))
             if r := _find(r"wall against .*?: lower bound ([\d.]+) s \((.*?)\): ([\d.]+)x", block):
                 figures.append(Figure(f"{where}: wall time against its lower bound", f"{r[3]}x",
                                       f"goal <= 1.3x; bound {r[1]} s = {r[2]}"))
@@ -87,10 +90,16 @@ def parse_engine(text: str) -> list[Figure]:
                                       f"goal <= 5; crashed run + restart sent {r[2]} BILL requests, a clean run "
                                       f"{r[3]} (+{r[4]}: the restart's login and lists again, the lookups, the lost "
                                       "call)"))
-        if m := _find(r"^second, unchanged run large:(\d+) \((\d+) records\): BILL (\d+) HTTP calls \(goal <= 8\), "
-                      r"NAV (\d+) \(apart\), ([\d.]+) s", block):
-            figures.append(Figure(f"second, unchanged run, {int(m[2]):,} records", f"BILL {m[3]} HTTP calls",
-                                  f"goal <= 8; NAV {m[4]} apart (being rebuilt); {m[5]} s"))
+            if r := _find(r"bill recognition list calls .*?: restart (\d+), a clean run (\d+)", block):
+                figures.append(Figure(f"{where}: bill recognition list calls", f"restart {r[1]}",
+                                      f"a clean run {r[2]}; bills already in BILL are looked for before creating "
+                                      "(vendors the run did not create), so a lost store makes no duplicate"))
+        if m := _find(r"^second, unchanged run large:(\d+) \((\d+) records\): (\d+) HTTP calls \(goal <= 8\): "
+                      r"BILL (\d+), NAV (\d+), ([\d.]+) s", block):
+            where = _find(r"^  (.*)$", block)
+            figures.append(Figure(f"second, unchanged run, {int(m[2]):,} records", f"{m[3]} HTTP calls",
+                                  f"goal <= 8; BILL {m[4]}, NAV {m[5]}; {m[6]} s"
+                                  + (f"; {where[1]}" if where else "")))
         if m := _find(r"vendors pass over large:(\d+) \(dry run[^)]*\): (\d+) planned creates, ([\d.]+) s, "
                       r"peak traced memory ([\d.]+) MB", block):
             figures.append(Figure(f"vendors pass over large:{m[1]} (dry run): peak traced memory", f"{m[4]} MB",

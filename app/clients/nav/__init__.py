@@ -118,6 +118,9 @@ class NavClient:
     def iter_dimension_values(self) -> Iterator[DimensionValue]:
         return self.backend.iter_dimension_values()
 
+    def iter_reference_stamps(self, since: dict[str, str] | None = None) -> Iterator[tuple[str, str]]:
+        return self.backend.iter_reference_stamps(since)
+
     def find_payments(self, external_document_number: str, dated: date | None = None) -> list[PostedPayment]:
         return self.backend.find_payments(external_document_number, dated)
 

@@ -182,6 +182,12 @@ class NavBackend:
     def allowed_posting_dates(self) -> AllowedPostingDates:
         raise NotImplementedError
 
+    def iter_reference_stamps(self, since: dict[str, str] | None = None) -> Iterator[tuple[str, str]]:
+        """(list, newest modification time) of each reference list (G/L accounts, dimensions, dimension values),
+        later than ``since[list]`` where given ("" for a list with nothing newer); nothing where this NAV cannot
+        tell (the NAV 2016-2018 pages carry no modification time on them): the engine then re-reads hourly."""
+        return iter(())
+
     # Posted purchase credit memos: Business Central API v2.0 (22/23+) and the NAV 2016-2018 pages 147/141
     # (docs/vendor-credits.md); a backend that has none leaves these.
     credit_memos_supported = False

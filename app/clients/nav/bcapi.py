@@ -364,6 +364,24 @@ class BcApi(NavBackend):
                 yield DimensionValue(dimension_code=code, code=str(row["code"]),
                                      name=str(row.get("displayName") or ""))
 
+    REFERENCE_SETS = ("accounts", "dimensions", "dimensionValues")
+
+    def iter_reference_stamps(self, since: dict[str, str] | None = None) -> Iterator[tuple[str, str]]:
+        """One row from each reference list, its newest ``lastModifiedDateTime`` (filterable on accounts,
+        dimensions and dimensionValues from API v2.0's first release: NAV-GROUND-TRUTH 0.4), after
+        ``since[name]`` where given: an unchanged list answers an empty page (or the mark's own row, taken as
+        nothing newer). A deleted record moves no time;
+        the engine's hourly full read covers that."""
+        for name in self.REFERENCE_SETS:
+            params = {"$orderby": "lastModifiedDateTime desc", "$top": "1"}
+            mark = (since or {}).get(name, "")
+            if mark:
+                params["$filter"] = f"lastModifiedDateTime gt {mark}"
+            rows = list(self._rows(name, params, record=f"changes of {name}"))
+            newest = str(rows[0].get("lastModifiedDateTime") or "") if rows else ""
+            # The mark's own row again (a server that stores finer times than it shows): nothing newer.
+            yield name, ("" if newest == mark else newest)
+
     # -- payments -----------------------------------------------------------------------------------
     def allowed_posting_dates(self) -> AllowedPostingDates:
         """API v2.0 has no General Ledger Setup entity (microsoft/ALAppExtensions APIV2 has none; the only

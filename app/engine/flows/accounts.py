@@ -8,24 +8,52 @@ nothing goes to NAV or BILL.
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 from sqlalchemy import delete
 
 from app.domain.errors import RecordError
 from app.domain.mapping import suggest_account_mappings, suggest_dimension_mappings
 from app.domain.models import ClassificationKind
+from app.engine.common import iso, parse_time
 from app.engine.flows.base import Flow
 from app.store import repository as q
 from app.store import schema as t
 
 log = logging.getLogger("navbill.engine")
 
+# Reference lists (accounts, dimensions, classifications) are read in full at most this often unless NAV's
+# change filter shows a change or the run names the accounts flow.
+REFERENCE_MAX_AGE = timedelta(hours=1)
+REFERENCE_READ_AT = "reference.read_at"  # bookmark: when the reference lists were last read in full
+NAV_REFERENCE_MARK = "nav.reference."  # bookmarks: + list name -> NAV's newest modification time at that read
+
 
 class AccountsFlow(Flow):
     """Refresh the account caches and suggest mappings (one transaction)."""
 
+    def _reference_marks(self) -> dict[str, str] | None:
+        """None when the reference caches are current: read in full less than an hour ago and NAV's change
+        filter (Business Central: ``lastModifiedDateTime`` on accounts, dimensions, dimension values) shows
+        nothing newer. Otherwise NAV's newest times, to keep with the full read that follows. BILL's lists and
+        NAV 2016-2018's pages have no change filter the connector relies on: read at most hourly."""
+        with self.store.session() as s:
+            marks = q.bookmarks_starting(s, NAV_REFERENCE_MARK)
+        read_at = parse_time(self.store.get_bookmark(REFERENCE_READ_AT))
+        # As a list read: a NAV that answers 404 here (a wrong address) stops the NAV side with that reason.
+        changed = dict(self._stream("NAV", lambda: self.nav.iter_reference_stamps(marks)))
+        due = self.ctx.read_reference_in_full or read_at is None or self.clock() - read_at >= REFERENCE_MAX_AGE
+        if not due and not any(changed.values()):
+            return None
+        return {name: stamp for name, stamp in changed.items() if stamp}
+
     def run(self) -> None:
         counts = self.report.counts("accounts")
+        started = self.clock()
+        nav_marks = self._reference_marks()
+        if nav_marks is None:
+            self._progress("accounts", 0, "accounts and classifications unchanged since the last read")
+            return
         gl_accounts = list(self._stream("NAV", self.nav.iter_gl_accounts))
         dimensions = list(self._stream("NAV", self.nav.iter_dimensions))
         values = list(self._stream("NAV", self.nav.iter_dimension_values))
@@ -71,4 +99,7 @@ class AccountsFlow(Flow):
                                          source="suggested", reason=suggestion.reason))
                 counts.created += 1
             counts.updated += len(gl_accounts) + len(bill_accounts)
+            for name, stamp in nav_marks.items():
+                self.store.set_bookmark(s, NAV_REFERENCE_MARK + name, stamp)
+            self.store.set_bookmark(s, REFERENCE_READ_AT, iso(started))
         self._progress("accounts", len(gl_accounts) + len(bill_accounts), "accounts read")

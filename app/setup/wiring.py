@@ -109,10 +109,23 @@ def team_store_url(paths, command: str = "", unlock: Callable[[Any, str], None] 
         return url, PGPASSWORD_ENV
     if not team_join.has_saved_password(paths.database_file):
         return url, ""
-    from app.setup.vault import PASSPHRASE_ENV, Vault, WrongPassphraseError
+    from sqlalchemy import create_engine
+    from sqlalchemy.pool import NullPool
+
+    from app.setup.vault import Vault
+
+    engine = create_engine(paths.database_url, poolclass=NullPool)
+    try:
+        return _with_saved_password(paths, url, Vault.open(engine), command, unlock)
+    finally:
+        engine.dispose()
+
+
+def _with_saved_password(paths, url: str, vault, command: str, unlock) -> tuple[str, str]:
+    from app.setup.vault import PASSPHRASE_ENV, WrongPassphraseError
+    from app.store import team_join
 
     address = team_join.shown(url)
-    vault = Vault.open(paths.database_url)
     tried = ""
     if not vault.is_unlocked and vault.mode == "passphrase" and os.environ.get(PASSPHRASE_ENV):
         try:  # one passphrase for this PC's vault and the team's is the usual case on a server

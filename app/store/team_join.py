@@ -263,6 +263,8 @@ def refused(error: Exception, url: str, source: str) -> str:
             return (f"{head}: the one this PC saved when it joined the team store {address}. Join again with the "
                     "right password (in the window: Settings → Team store…), or give it in PGPASSWORD for this "
                     "command.")
+        if source == "address":
+            return f"{head}: the one in the address (NAVBILL_STORE_URL). Correct it there."
         if source == "PGPASSWORD":
             return f"{head}: the one in PGPASSWORD. Correct it, or unset it to use the password saved on this PC."
         return (f"{head} (from the pgpass file). Correct it there, join the team store with its password in the "

@@ -14,11 +14,17 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from app.domain.errors import ConfigurationError
+from app.domain.errors import ConfigurationError, RetryableError
+from app.store.store import StoreError
 
 log = logging.getLogger("navbill.setup")
 
 PGPASSWORD_ENV = "PGPASSWORD"
+
+
+class TeamStoreUnreachableError(StoreError, RetryableError):
+    """The team store's server could not be reached: a store error the command line exits 3 for, as for NAV or
+    BILL (``app.cli.errors.code_for``)."""
 
 
 @dataclass
@@ -156,7 +162,7 @@ def open_store_for(paths, command: str = "", unlock: Callable[[Any, str], None] 
     from sqlalchemy.exc import DBAPIError
 
     from app.store import team_join
-    from app.store.store import Store, StoreError
+    from app.store.store import Store
 
     url, source = team_store_url(paths, command, unlock)
     if not url.startswith("postgresql"):
@@ -168,7 +174,12 @@ def open_store_for(paths, command: str = "", unlock: Callable[[Any, str], None] 
         store.migrate()
     except DBAPIError as error:
         store.close()
-        raise StoreError(team_join.refused(error, url, source), system="store", code="refused") from None
+        from sqlalchemy.engine import make_url
+
+        message = team_join.refused(error, url, source)
+        if team_join.explain(error, make_url(url)).state == team_join.UNREACHABLE:  # exit code 3, like NAV or BILL
+            raise TeamStoreUnreachableError(message, system="store", code="unreachable") from None
+        raise StoreError(message, system="store", code="refused") from None
     except BaseException:
         store.close()
         raise

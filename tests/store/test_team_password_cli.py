@@ -201,3 +201,13 @@ def test_headless_commands_use_the_password_saved_when_joining(home, tmp_path):
             assert given.returncode == 0, given.stderr
             assert PASSWORD not in _everything_written(home, locked, refused, failed_sync, failed_status, given)
             assert "Changed-pw-0042!" not in _everything_written(home, refused, failed_sync, failed_status, given)
+
+
+def test_a_team_store_that_cannot_be_reached_is_exit_code_3_with_the_server_named(home):
+    (home / "config" / "store.json").write_text(
+        '{"url": "postgresql+psycopg://navbill@/navbill?host=/nonexistent-navbill-socket-dir"}\n', encoding="utf-8")
+    for args in (("check",), ("sync",)):
+        result = _cli(home, *args)
+        assert result.returncode == 3, result.stdout + result.stderr
+        assert "The PostgreSQL server at /nonexistent-navbill-socket-dir could not be reached" in result.stderr
+        assert "Traceback" not in result.stderr

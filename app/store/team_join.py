@@ -4,8 +4,9 @@ wrong, create the tables if the administrator chooses, and remember the choice.
 The address goes to ``store.json`` (as ``navbill store init --url ... --use`` writes it), never with a password in
 it. The password goes into this PC's own credentials vault (the one in its SQLite file, under
 ``STORE_PASSWORD_SECRET``): the team store's vault cannot hold the key to the team store. When the window opens
-the team store, ``with_saved_password`` puts it back into the address in memory only. Commands without a window
-(sync, serve) read it from PGPASSWORD or the pgpass file, as before.
+the team store, ``with_saved_password`` puts it back into the address in memory only; so do the commands without
+a window (sync, serve, check, store status...: ``app.setup.wiring.store_url``), unless PGPASSWORD is set for them.
+Without a saved password, libpq reads it from PGPASSWORD or the pgpass file.
 """
 
 from __future__ import annotations
@@ -76,13 +77,17 @@ def _with_password(parsed, password: str):
     return parsed.set(password=password) if password else parsed
 
 
+def _where(parsed) -> tuple[str, str]:
+    server = parsed.host or dict(parsed.query).get("host") or "localhost"
+    return server, f"{server}{f':{parsed.port}' if parsed.port else ''}"
+
+
 def explain(error: Exception, parsed) -> Probe:
     """libpq's refusal in the clerk's words (server, user and database named; never the password)."""
     text = str(getattr(error, "orig", error) or error).strip()
     low = text.casefold()
     user = parsed.username or "(no user in the address)"
-    server = parsed.host or dict(parsed.query).get("host") or "localhost"
-    where = f"{server}{f':{parsed.port}' if parsed.port else ''}"
+    server, where = _where(parsed)
     if "password authentication failed" in low or "authentication failed" in low:
         return Probe(BAD_PASSWORD, f"The PostgreSQL server at {where} refused the password for user {user}. Type the "
                                    "password again (ask your administrator if you are not sure of it).")
@@ -215,3 +220,57 @@ def with_saved_password(url: str, local_vault) -> str:
     except Exception:  # noqa: BLE001 - a damaged entry: libpq's own sources (PGPASSWORD, pgpass) still apply
         return url
     return parsed.set(password=password).render_as_string(hide_password=False) if password else url
+
+
+def has_saved_password(database_file) -> bool:
+    """True when this PC's own vault (its SQLite file) holds a team store password; reads no key, asks nothing."""
+    from pathlib import Path
+
+    from sqlalchemy import create_engine, inspect, select
+    from sqlalchemy.pool import NullPool
+
+    from app.setup.vault import vault_secrets_table
+
+    if not Path(database_file).is_file():
+        return False
+    engine = create_engine(f"sqlite:///{database_file}", poolclass=NullPool)
+    try:
+        with engine.connect() as connection:
+            if not inspect(connection).has_table(vault_secrets_table.name):
+                return False
+            return connection.execute(select(vault_secrets_table.c.name).where(
+                vault_secrets_table.c.name == STORE_PASSWORD_SECRET)).first() is not None
+    except Exception:  # noqa: BLE001 - an unreadable file: the store's own opening says what is wrong with it
+        return False
+    finally:
+        engine.dispose()
+
+
+def refused(error: Exception, url: str, source: str) -> str:
+    """A command's sentence for a team store that would not let it in: what the server said (server, user and
+    database named, never the password) and where the password came from (``source``: "saved", "PGPASSWORD" or
+    "" for libpq's own: the pgpass file or none), with what to do."""
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)._replace(password=None)  # (``set`` ignores None)
+    found = explain(error, parsed)
+    address = parsed.render_as_string(hide_password=True)
+    user = parsed.username or "(no user in the address)"
+    where = _where(parsed)[1]
+    if found.state == BAD_PASSWORD:
+        head = f"The PostgreSQL server at {where} refused the password for user {user}"
+        if source == "saved":
+            return (f"{head}: the one this PC saved when it joined the team store {address}. Join again with the "
+                    "right password (in the window: Settings → Team store…), or give it in PGPASSWORD for this "
+                    "command.")
+        if source == "address":
+            return f"{head}: the one in the address (NAVBILL_STORE_URL). Correct it there."
+        if source == "PGPASSWORD":
+            return f"{head}: the one in PGPASSWORD. Correct it, or unset it to use the password saved on this PC."
+        return (f"{head} (from the pgpass file). Correct it there, join the team store with its password in the "
+                "window (Settings → Team store…), or give it in PGPASSWORD.")
+    if found.state == NO_PASSWORD:
+        return (f"The PostgreSQL server at {where} asks for user {user}'s password, and this PC has none saved for "
+                f"the team store {address}. Join it with its password in the window (Settings → Team store…), or "
+                "give it in PGPASSWORD or the pgpass file.")
+    return found.message

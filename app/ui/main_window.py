@@ -274,21 +274,26 @@ class MainWindow(QMainWindow):
     def open_readme(self) -> None:
         QDesktopServices.openUrl(self.readme_location())
 
-    def about_text(self) -> str:
+    def about_text(self, backups_line: str = "") -> str:
+        """Help → About's text; ``backups_line`` is what ``backups_text`` found (listed on a worker, never here:
+        until it comes, the line says it is looking)."""
         from app import __version__
         from app.setup.config import app_paths
+        from app.store.backup import backup_dir
 
         paths = self.paths or app_paths()
         log_file = paths.log_dir / "navbill.log"
         readme = self.readme_location().toString()
+        backups_line = backups_line or f"Backups: looking in {backup_dir(paths.database_file)}…"
         return (f"<b>{APP_NAME} {__version__}</b> — keeps Microsoft Dynamics NAV / Business Central and BILL in "
                 f"step.<br><br>Data folder: {paths.data_dir}<br>Log file: {log_file}<br>"
-                f"Settings folder: {paths.config_dir}<br>{html.escape(self.backups_text(paths))}<br><br>"
+                f"Settings folder: {paths.config_dir}<br>{html.escape(backups_line)}<br><br>"
                 f"<a href=\"{readme}\">User guide (README)</a>")
 
     @staticmethod
     def backups_text(paths) -> str:
-        """Where the database's rolling backups are and the one command that restores the newest."""
+        """Where the database's rolling backups are and the one command that restores the newest (reads the
+        backups folder: call it on a worker)."""
         from app.store.backup import backup_dir, list_backups, restore_command
 
         backups = list_backups(paths.database_file)
@@ -299,14 +304,30 @@ class MainWindow(QMainWindow):
                 f"window and stop serve, then run: {restore_command(backups[0])}")
 
     def about_box(self) -> QMessageBox:
+        """The About box, shown at once; its backups line is filled in when the worker has listed the folder."""
+        from shiboken6 import isValid
+
+        from app.setup.config import app_paths
+
         box = QMessageBox(QMessageBox.Icon.Information, f"About {APP_NAME}", self.about_text(),
                           QMessageBox.StandardButton.Close, self)
         box.setTextFormat(Qt.TextFormat.RichText)
         box.setTextInteractionFlags(Qt.TextInteractionFlag.TextBrowserInteraction)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        paths = self.paths or app_paths()
+
+        def found(line: str) -> None:
+            if isValid(box):  # closed before the folder was listed: nothing to fill in
+                box.setText(self.about_text(line))
+
+        def failed(message: str) -> None:
+            found(f"Backups: the folder could not be read ({message}).")
+
+        self.tasks.start("list backups", lambda ctx: self.backups_text(paths), on_success=found, on_failure=failed)
         return box
 
     def show_about(self) -> None:
-        self.about_box().exec()
+        self.about_box().open()  # window-modal without a nested event loop
 
     def _build_status_bar(self) -> None:
         bar = self.statusBar()

@@ -512,14 +512,67 @@ def test_pending_invoice_skip_asks_for_a_note_and_names_the_invoice(qtbot, windo
     assert seen_store_skips(seeded_store) == [("PI-1003", "credited by the vendor")]
 
 
-def test_help_about_says_where_the_backups_are_and_how_to_restore_one(window, tmp_path):
+def _open_about_by_clicks(qtbot, window):
+    """Help → About NavBill, clicked on the menu bar and in the menu; returns the About box that opens."""
+    from PySide6.QtWidgets import QApplication, QMessageBox
+
+    bar = window.menuBar()
+    help_action = next(a for a in bar.actions() if a.text() == "&Help")
+    qtbot.mouseClick(bar, Qt.MouseButton.LeftButton, pos=bar.actionGeometry(help_action).center())
+    menu = help_action.menu()
+    qtbot.waitUntil(menu.isVisible, timeout=5_000)
+    qtbot.mouseClick(menu, Qt.MouseButton.LeftButton, pos=menu.actionGeometry(window.about_action).center())
+    qtbot.waitUntil(lambda: isinstance(QApplication.activeModalWidget(), QMessageBox), timeout=5_000)
+    return QApplication.activeModalWidget()
+
+
+def test_help_about_says_where_the_backups_are_and_how_to_restore_one(qtbot, window, tmp_path):
+    from PySide6.QtWidgets import QApplication
+
     from app.setup.config import app_paths
     from app.store.backup import backup_dir
 
+    window.show()
     window.paths = app_paths(tmp_path / "home")
-    assert "Backups: none yet" in window.about_text()
+    assert "Backups: looking in" in window.about_text()  # what the box says until the worker has listed the folder
+    box = _open_about_by_clicks(qtbot, window)
+    qtbot.waitUntil(lambda: "Backups: none yet" in box.text(), timeout=10_000)
+    qtbot.mouseClick(box.button(box.StandardButton.Close), Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: QApplication.activeModalWidget() is None, timeout=5_000)
+
     folder = backup_dir(window.paths.database_file)
     folder.mkdir(parents=True)
     (folder / f"{window.paths.database_file.name}.20261201T120000000000.bak").write_bytes(b"")
-    text = window.about_text()
-    assert "Backups: 1 in" in text and "store restore" in text and "stop serve" in text
+    box = _open_about_by_clicks(qtbot, window)
+    qtbot.waitUntil(lambda: "Backups: 1 in" in box.text(), timeout=10_000)
+    assert "store restore" in box.text() and "stop serve" in box.text()
+    qtbot.mouseClick(box.button(box.StandardButton.Close), Qt.MouseButton.LeftButton)
+
+
+def test_help_about_lists_the_backups_folder_on_a_worker(qtbot, window, tmp_path, monkeypatch):
+    """The box is up at once; a slow backups folder holds back only its own line."""
+    import threading
+
+    from app.setup.config import app_paths
+    from app.store import backup
+
+    window.show()
+    window.paths = app_paths(tmp_path / "home")
+    release, threads = threading.Event(), []
+    listed = backup.list_backups
+
+    def slow_listing(database_file):
+        threads.append(threading.current_thread())
+        release.wait(10)
+        return listed(database_file)
+
+    monkeypatch.setattr(backup, "list_backups", slow_listing)
+    box = _open_about_by_clicks(qtbot, window)
+    try:
+        assert "Backups: looking in" in box.text() and "Data folder" in box.text()
+        qtbot.waitUntil(lambda: bool(threads), timeout=5_000)
+        assert threads[0] is not threading.main_thread()
+    finally:
+        release.set()
+    qtbot.waitUntil(lambda: "Backups: none yet" in box.text(), timeout=10_000)
+    qtbot.mouseClick(box.button(box.StandardButton.Close), Qt.MouseButton.LeftButton)

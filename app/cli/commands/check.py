@@ -93,12 +93,14 @@ def _journal_of(settings) -> tuple[str, str, str, str]:
 
 
 def _run_profile(paths, profile_name: str | None, show: Callable[[CheckStep], None]) -> CheckReport:
+    from app.cli.unlock import unlock
     from app.setup.profiles import ProfileStore, build_bill_connection, build_nav_connection
     from app.setup.vault import Vault
-    from app.store import open_store
+    from app.setup.wiring import open_store_for
 
-    # Open the store first, as sync and serve do: it turns a damaged or locked file into a clear StoreError.
-    database = open_store(paths.store_url)
+    # Open the store first, as sync and serve do: it turns a damaged or locked file, or a team store that refuses
+    # the password saved on this PC, into a clear StoreError.
+    database = open_store_for(paths, "check", unlock)
     vault = Vault.open_for_headless(database.engine)
     store = ProfileStore(paths, vault)
     profile = store.get(profile_name) if profile_name else store.active()
@@ -108,7 +110,6 @@ def _run_profile(paths, profile_name: str | None, show: Callable[[CheckStep], No
                                  "sandboxes.", code="no-profile")
     if not vault.is_unlocked and vault.mode == "passphrase" and sys.stdin is not None and sys.stdin.isatty():
         from app.cli.errors import CliError
-        from app.cli.unlock import unlock
 
         with contextlib.suppress(CliError):
             unlock(vault, "check")  # asks for the passphrase on the terminal; a wrong one is the vault's error

@@ -254,10 +254,11 @@ def _as_dict(profile, saved: list[str]) -> dict:
 
 
 def run(args) -> int:
+    from app.cli.unlock import unlock
     from app.setup.config import app_paths
     from app.setup.profiles import SECRET_KEYS, Profile, ProfileStore, validate_profile_name
     from app.setup.vault import Vault
-    from app.store import open_store
+    from app.setup.wiring import open_store_for
 
     action = args.profile_action
     as_json = bool(getattr(args, "json", False))
@@ -276,7 +277,7 @@ def run(args) -> int:
             raise BadInput(problem.message) from None
 
     paths = app_paths(getattr(args, "home", None)).ensure()
-    database = open_store(paths.store_url)
+    database = open_store_for(paths, "profile", unlock)  # a team store: with the password saved on this PC
     try:
         # Reading the list, activating and deleting need no key (secret names are stored in the clear).
         vault = Vault.open(database.engine)

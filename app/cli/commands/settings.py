@@ -124,10 +124,12 @@ def apply(settings: EngineSettings, pairs: list[str]) -> EngineSettings:
 
 def main(args) -> int:
     from app.cli.output import emit_json
-    from app.store import open_store
+    from app.cli.unlock import unlock
+    from app.setup.config import app_paths
+    from app.setup.wiring import open_store_for
 
     try:
-        store = open_store(home=args.home)
+        store = open_store_for(app_paths(args.home).ensure(), "settings", unlock)
     except ConnectorError as exc:
         raise CliError(f"Could not open the settings: {exc}", USAGE) from None
     try:

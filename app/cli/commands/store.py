@@ -98,8 +98,15 @@ def team_store(args) -> int:
     if getattr(args, "use", False) and make_url(url).password:
         print(PASSWORD_NOT_SAVED, file=sys.stderr)
         return 2
+    source = "address" if make_url(url).password else ""
+    connect_url = url
+    if url == paths.store_url and not source:  # the team store this PC joined: with the password it saved
+        from app.cli.unlock import unlock
+        from app.setup.wiring import team_store_url
+
+        connect_url, source = team_store_url(paths, f"store {action}", unlock)
     try:
-        store = Store(url, migrate=False)
+        store = Store(connect_url, migrate=False)
     except StoreError as exc:
         print(f"Store {_shown(url)}: {exc.message}", file=sys.stderr)
         return 1
@@ -137,6 +144,11 @@ def team_store(args) -> int:
         print(exc.message, file=sys.stderr)
         return 1
     except DBAPIError as exc:  # the server cannot be reached, the user may not log in, ...
+        if source in ("saved", "PGPASSWORD"):  # where the password came from, said with what the server said
+            from app.store.team_join import refused
+
+            print(refused(exc, url, source), file=sys.stderr)
+            return 1
         reason = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
         print(f"Store {_shown(url)} could not be used: {reason}. Check the server's address and that the user may "
               "log in (its password in PGPASSWORD or the pgpass file).", file=sys.stderr)

@@ -81,8 +81,9 @@ def _done(as_json: bool, message: str, **extra) -> int:
 def run(action: str, home, as_json: bool = False) -> int:
     from app.setup.config import app_paths
     from app.setup.vault import PASSPHRASE_ENV, Vault
+    from app.setup.wiring import team_store_url
 
-    url = app_paths(home).ensure().store_url
+    url, _source = team_store_url(app_paths(home).ensure(), "vault")  # a team store: the password saved on this PC
     vault = Vault.open(url)
     if action == "status":
         if not vault.is_unlocked and vault.mode == "passphrase" and os.environ.get(PASSPHRASE_ENV):

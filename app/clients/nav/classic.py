@@ -176,6 +176,14 @@ class ClassicPages(NavBackend):
                 raise self.transport.error(response, f"web service {service}")
         return missing
 
+    def published(self, service: str) -> bool:
+        """Whether this web service answers (200) or is not published (404), for the connection test's optional
+        pages (credit memos 147/141/140)."""
+        response = self.transport.send("GET", self._url(service), params={"$top": "1"}, idempotent=True)
+        if response.status_code in (200, 404):
+            return response.status_code == 200
+        raise self.transport.error(response, f"web service {service}")
+
     def captions_translated(self) -> bool | None:
         """True when the pages send option captions in another language than English; None: nothing to tell."""
         for row in self._rows(ACCOUNTS_SERVICE, {"$top": "5"}):

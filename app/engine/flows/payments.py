@@ -222,6 +222,16 @@ class PaymentsFlow(Flow):
             invoices = q.created_invoices_for_bills(s, [a.bill_id for a in payment.allocations])
         unknown = [a.bill_id for a in payment.allocations if a.bill_id not in invoices]
         if unknown or not payment.allocations:
+            pending = self._bills_maybe_being_created(unknown)
+            if pending:  # a payment event that overtook the bill's link: the next run finds the link
+                self._hold("payment", payment.id,
+                           f"BILL payment {payment.id} of {audit_money(payment.amount)} "
+                           f"{payment.currency or LOCAL_CURRENCY} pays {pending}, whose link to the NAV invoice is "
+                           "not recorded yet: the connector may still be creating that bill (a sync or the push "
+                           "service under way, or one that stopped before recording it). It is retried "
+                           "automatically on the next run; nothing to do unless it stays here after the invoices "
+                           "have synced.", retryable=True, flow="payments", outcome="held")
+                return
             self._hold("payment", payment.id,
                        f"BILL payment {payment.id} pays bill(s) {', '.join(unknown) or '(none)'} that did not come "
                        "from a NAV invoice: post it in NAV by hand, then skip it here.", flow="payments")
@@ -322,6 +332,28 @@ class PaymentsFlow(Flow):
                             posting.batch)
 
         self._guard("payments", "payment", payment.id, f"BILL payment {payment.id}", post)
+
+    def _bills_maybe_being_created(self, bill_ids: list[str]) -> str:
+        """Which of these bills, unknown to the store, may still be the connector's own bill being created (its
+        link not committed yet): BILL's bill names a NAV posted invoice in its description (as the connector writes
+        it), or a bill write of the connector is still unfinished. "" when every one truly did not come from NAV."""
+        labels = []
+        unfinished = bool(self.outbox.unfinished("create_bill") or self.outbox.unfinished("create_bills"))
+        for bill_id in bill_ids:
+            try:
+                bill = self._bill_call(self.bill.get_bill, bill_id)
+            except RecordError:
+                bill = None
+            description = str(getattr(bill, "description", "") or "")
+            found = re.search(r"\bNAV posted invoice (\S+)", description)
+            if found:
+                labels.append(f"bill {bill_id} (NAV posted invoice {found.group(1)}, vendor invoice "
+                              f"{getattr(bill, 'invoice_number', '')})")
+            elif unfinished and bill is not None and hasattr(bill, "invoice_number"):
+                labels.append(f"bill {bill_id} (vendor invoice {bill.invoice_number})")
+            else:
+                return ""  # at least one bill is not the connector's: the payment cannot be posted by it
+        return "bill(s) " + ", ".join(labels) if labels else ""
 
     def _posting_decision(self, payment: Payment, vendors: str) -> PostingDecision:
         """Where this payment may be posted given NAV's allowed posting dates (read once per run)."""

@@ -13,8 +13,6 @@ import re
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from sqlalchemy import select
-
 from app.domain.errors import RecordError
 from app.domain.models import JournalLine, Payment, PaymentPosting, payment_description
 from app.domain.payments import payment_state, undone_in_bill
@@ -138,8 +136,7 @@ class PaymentsFlow(Flow):
         """(what: payment, vendor, amount; documents; batch) for the items about a payment undone in BILL."""
         numbers = sorted({link.vendor_number for link in links})
         with self.store.session() as s:
-            names = dict(s.execute(select(t.VendorLink.nav_number, t.VendorLink.name)
-                                   .where(t.VendorLink.nav_number.in_(numbers))).all())
+            names = q.vendor_names(s, numbers)
         vendors = ", ".join(f"{names[n]} ({n})" if names.get(n) else n for n in numbers) or "(unknown vendor)"
         currency = payment.currency or getattr(self.settings, "currency", "") or LOCAL_CURRENCY
         what = (f"BILL payment {payment.id} to NAV vendor {vendors} of {audit_money(payment.amount)} {currency} "

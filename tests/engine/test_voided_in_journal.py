@@ -119,3 +119,20 @@ def test_the_batch_posted_anyway_turns_the_item_into_a_reversal(classic, store):
     assert "reverse it in NAV" in item.reason
     assert [row.state for row in store.payment_rows()] == ["voided"]
     assert len(engine.nav.find_payments(payment_id)) == 1  # posted once by the accountant, nothing added
+
+
+def test_the_batch_the_lines_were_written_to_is_named_after_the_settings_change(classic, store):
+    """The lines stay where they were written: a batch changed in Settings since does not make them look gone."""
+    engine, sandboxes = classic
+    _bill, payment_id, link, lines = _paid_and_voided(engine, sandboxes, store)
+    moved = make_engine(store, sandboxes, journal_batch="BILL2")
+    try:
+        moved.run(flows=["payments"])
+    finally:
+        moved.nav.close()
+        moved.bill.close()
+    [item] = _items(store)
+    assert item.state == "open"
+    assert "delete these lines from batch PAYMENT/BILL before posting" in item.reason
+    assert [row.state for row in store.payment_rows()] == ["in journal"]
+    assert _journal(sandboxes) == lines

@@ -95,7 +95,7 @@ class PaymentsFlow(Flow):
         with self.store.session() as s:
             waiting = q.payments_in_journal(s)
         counts = self.report.counts("payments")
-        batch_documents: list[set[str] | None] = []  # the batch's documents, read once per run when needed
+        batch_documents: dict[tuple[str, str], set[str] | None] = {}  # per batch, read once a run when needed
         for payment_id in waiting:
             self._check_cancel()
             found = self._nav_call(self.nav.find_payments, payment_id)
@@ -105,11 +105,11 @@ class PaymentsFlow(Flow):
                     counts.waiting += 1
                     continue
                 links = self._payment_links([payment_id]).get(payment_id, [])
-                if not batch_documents:
+                journal = self._journal_of(payment_id)
+                if journal not in batch_documents:
                     reader = getattr(self.nav, "journal_documents", None)
-                    batch_documents.append(self._nav_call(reader, self.settings.journal_template,
-                                                          self.settings.journal_batch) if reader else None)
-                present = batch_documents[0]
+                    batch_documents[journal] = self._nav_call(reader, *journal) if reader else None
+                present = batch_documents[journal]
                 if present is not None and not {link.nav_document_number for link in links} & present:
                     self._voided_lines_gone(payment, links)
                 else:
@@ -142,8 +142,15 @@ class PaymentsFlow(Flow):
         what = (f"BILL payment {payment.id} to NAV vendor {vendors} of {audit_money(payment.amount)} {currency} "
                 f"was {payment_state(payment)} in BILL")
         documents = ", ".join(sorted({link.nav_document_number for link in links}))
-        batch = f"{self.settings.journal_template}/{self.settings.journal_batch}"
-        return what, documents, batch
+        return what, documents, "/".join(self._journal_of(payment.id))
+
+    def _journal_of(self, payment_id: str) -> tuple[str, str]:
+        """(template, batch) the payment's lines were written to (kept in its outbox row), else the settings'."""
+        entry = self.outbox.entry(f"nav.payment:{payment_id}")
+        journal = (entry.result or {}).get("journal") if entry is not None else None
+        if isinstance(journal, list) and len(journal) == 2 and all(journal):
+            return str(journal[0]), str(journal[1])
+        return self.settings.journal_template, self.settings.journal_batch
 
     def _voided_in_journal(self, payment: Payment, links: list[t.PaymentLink]) -> None:
         """BILL undid a payment whose lines still wait in the journal batch: hold an item that says which lines to
@@ -311,7 +318,8 @@ class PaymentsFlow(Flow):
                                           vendor_number=invoice.vendor_number, nav_invoice_number=invoice.nav_number,
                                           nav_document_number=document, amount=allocation.amount, state=state,
                                           posted_at=self.clock() if posting.posted else None))
-                self.outbox.finish(s, key, {"document": document, "posted": posting.posted})
+                self.outbox.finish(s, key, {"document": document, "posted": posting.posted,
+                                            "journal": [settings.journal_template, settings.journal_batch]})
                 self._resolve_item(s, "payment", payment.id)
                 self._audit(s, "NAV", "post_payment" if posting.posted else "payment_lines_in_journal",
                             f"payment {payment.id}", document=document, amount=audit_money(payment.amount),

@@ -3,7 +3,7 @@ order by run.run_checks; Qt-free, may import app.domain, app.clients, app.store 
 
 from app.check.local import store_step, vault_step
 from app.check.run import exit_code, run_checks
-from app.check.steps import BILL, FAIL, NAV, PASS, SKIPPED, CheckReport, CheckStep
+from app.check.steps import BILL, FAIL, NAV, PASS, SKIPPED, WARN, CheckReport, CheckStep
 
-__all__ = ["BILL", "FAIL", "NAV", "PASS", "SKIPPED", "CheckReport", "CheckStep", "exit_code", "run_checks",
+__all__ = ["BILL", "FAIL", "NAV", "PASS", "SKIPPED", "WARN", "CheckReport", "CheckStep", "exit_code", "run_checks",
            "store_step", "vault_step"]

@@ -16,6 +16,7 @@ from app.check.steps import (
     PASS,
     SKIPPED,
     VENDOR_SAMPLE,
+    WARN,
     _Failure,
     _first,
     _network_steps,
@@ -204,11 +205,59 @@ def _payment_journal_step(client, journal: tuple[str, str, str, str] | None) -> 
         " and is empty. The accountant posts the BILL payments the connector writes there."))
 
 
+def _credit_memo_step(client) -> tuple[str, ...]:
+    """Whether posted purchase credit memos can reach BILL as vendor credits: an optional step, a warning (never a
+    failure) when this NAV does not offer them (classic pages 147/141 not published; BC before 22/23)."""
+    from app.clients.nav.bcapi import BcApi
+    from app.clients.nav.classic import (
+        CREDIT_DOCUMENT_SERVICE,
+        CREDIT_LINES_SERVICE,
+        CREDIT_LIST_SERVICE,
+        OPTIONAL_SERVICES,
+    )
+
+    backend = client.backend
+    meanwhile = ("Meanwhile credit memos are not sent to BILL: BILL pays those invoices in full unless the credit "
+                 "is entered in BILL by hand.")
+    try:
+        if isinstance(backend, BcApi):
+            if backend.published("purchaseCreditMemos"):
+                return PASS, ("Credit memos: API v2.0 has purchaseCreditMemos (Business Central 22 or later): posted "
+                              "purchase credit memos become BILL vendor credits.")
+            return (WARN, "Credit memos: API v2.0 has no purchaseCreditMemos (Business Central before 22). "
+                    f"{meanwhile}",
+                    "Optional: upgrade to Business Central 22 or later to have posted credit memos sent to BILL.")
+        published = {service: backend.published(service) for service in
+                     (CREDIT_LIST_SERVICE, CREDIT_LINES_SERVICE, CREDIT_DOCUMENT_SERVICE)}
+    except ConnectorError as exc:
+        return SKIPPED, (f"Could not ask NAV whether posted purchase credit memos can be read ({exc.message}); "
+                         "the sync reads them where they are published.")
+    pages = {service: (page, caption) for service, page, caption in OPTIONAL_SERVICES}
+    pages[CREDIT_DOCUMENT_SERVICE] = (140, "Posted Purchase Credit Memo")
+    lines_from = (CREDIT_LINES_SERVICE if published[CREDIT_LINES_SERVICE] else
+                  CREDIT_DOCUMENT_SERVICE if published[CREDIT_DOCUMENT_SERVICE] else "")
+    if published[CREDIT_LIST_SERVICE] and lines_from:
+        detail = (f"Credit memos: pages 147/{pages[lines_from][0]} published: posted purchase credit memos become "
+                  "BILL vendor credits")
+        if not published[CREDIT_DOCUMENT_SERVICE]:
+            return (WARN, f"{detail}, but without the vendor's own credit memo number (page 140 is not published).",
+                    f"Optional: publish page 140 {pages[CREDIT_DOCUMENT_SERVICE][1]} as web service "
+                    f"'{CREDIT_DOCUMENT_SERVICE}' to carry the vendor's credit memo number into BILL.")
+        return PASS, f"{detail} (with the vendor's own memo number from page 140)."
+    missing = [service for service in (CREDIT_LIST_SERVICE, CREDIT_LINES_SERVICE) if not published[service]]
+    names = "; ".join(f"page {pages[service][0]} {pages[service][1]} as '{service}'" for service in missing)
+    return (WARN, f"Credit memos: not published: {names}. {meanwhile}",
+            f"Optional: in NAV open Web Services and add, as Object Type Page with Published ticked: {names} "
+            f"(and page 140 Posted Purchase Credit Memo as '{CREDIT_DOCUMENT_SERVICE}' for the vendor's memo "
+            "number). The next sync then sends the posted credit memos.")
+
+
 def _nav_later_steps(online: bool, allow_write: bool) -> list[tuple[str, str]]:
     steps = [("instance", "Server instance" if not online else "Tenant and environment"),
              ("auth", "Authentication"), ("company", "Company"), ("backend", "Which NAV")]
     steps += [(f"read.{key}", f"Read {what}") for key, what, _s, _p in NAV_READS]
-    steps += [("posting_dates", "Allowed posting dates"), ("write", "Write permission (vendors)"),
+    steps += [("credit_memos", "Credit memos"), ("posting_dates", "Allowed posting dates"),
+              ("write", "Write permission (vendors)"),
               ("webhooks", "Webhooks"), ("journal", "Payment journal")]
     return steps
 
@@ -310,6 +359,8 @@ def _nav_service_steps(side: _Side, client, connection, allow_write: bool) -> No
 
     for key, what, service, page in NAV_READS:
         side.run(f"read.{key}", f"Read {what}", reader(key, what, service, page))
+
+    side.run("credit_memos", "Credit memos", lambda: _credit_memo_step(client))
 
     def posting_dates() -> tuple[str, str]:
         try:

@@ -19,6 +19,7 @@ from app.log import redact
 log = logging.getLogger("navbill.check")
 
 PASS, FAIL, SKIPPED = "pass", "fail", "skipped"
+WARN = "warning"  # works, but something optional is missing: said with what to do, never a failure (exit code 0)
 NAV, BILL = "NAV", "BILL"
 
 TCP_TIMEOUT = 5.0
@@ -33,7 +34,7 @@ class CheckStep:
     side: str  # "NAV" | "BILL" | "Vault"
     key: str  # stable id, e.g. "tcp", "read.vendors"
     title: str
-    status: str  # pass | fail | skipped
+    status: str  # pass | fail | skipped | warning
     detail: str = ""  # what was found, one sentence
     fix: str = ""  # for a failure: what to do about it
     seconds: float = 0.0
@@ -72,9 +73,9 @@ class CheckReport:
             if step.side != side:
                 side = step.side
                 lines.append(f"\n{side}")
-            mark = {PASS: "PASS", FAIL: "FAIL", SKIPPED: "skip"}.get(step.status, step.status)
+            mark = {PASS: "PASS", FAIL: "FAIL", SKIPPED: "skip", WARN: "WARN"}.get(step.status, step.status)
             lines.append(f"  {mark:<4}  {step.title:<{width}}  {step.detail}")
-            if step.status == FAIL and step.fix:
+            if step.status in (FAIL, WARN) and step.fix:
                 lines.append(f"  {'':<4}  {'':<{width}}  → {step.fix}")
         verdict = "Cancelled." if self.cancelled else ("All checks passed." if self.ok else
                                                       f"{len(self.failures())} check(s) failed.")
@@ -123,8 +124,9 @@ class _Side:
         self.side = side
         self.failed = False
 
-    def run(self, key: str, title: str, action: Callable[[], tuple[str, str] | str]) -> bool:
-        """``action`` returns a detail (pass) or (status, detail); raises ``_Failure`` to fail."""
+    def run(self, key: str, title: str, action: Callable[[], tuple[str, ...] | str]) -> bool:
+        """``action`` returns a detail (pass), (status, detail) or (status, detail, fix); raises ``_Failure`` to
+        fail."""
         if self.recorder.cancelled():
             raise _Cancelled()
         if self.failed:
@@ -137,8 +139,9 @@ class _Side:
             self.failed = True
             self.recorder.add(self.side, key, title, FAIL, failure.detail, failure.fix, time.monotonic() - started)
             return False
-        status, detail = (PASS, result) if isinstance(result, str) else result
-        self.recorder.add(self.side, key, title, status, detail, seconds=time.monotonic() - started)
+        status, detail, *fix = (PASS, result) if isinstance(result, str) else result
+        self.recorder.add(self.side, key, title, status, detail, fix[0] if fix else "",
+                          seconds=time.monotonic() - started)
         return True
 
 

@@ -64,7 +64,7 @@ from app.sandbox.nav_http import (
 from app.sandbox.nav_metadata import api_metadata, classic_metadata
 from app.sandbox.nav_ntlm import AUTHENTICATE_MESSAGE, NEGOTIATE_MESSAGE, NtlmAcceptor, message_type
 from app.sandbox.nav_odata import ODataNotSupported, ODataSyntaxError, parse_key_segment
-from app.sandbox.nav_pages import ClassicPages
+from app.sandbox.nav_pages import CREDIT_LINES_PART, LINES_PART, ClassicPages
 from app.sandbox.nav_webhooks import Webhooks
 
 log = logging.getLogger("navbill.sandbox.nav")
@@ -86,7 +86,8 @@ class NavSandbox(SandboxApp):
                  max_page_size: int = 1000, token_lifetime: float = DEFAULT_TOKEN_LIFETIME,
                  windows_auth: bool = False, flavor: str = "bc", language: str = "en",
                  us_localization: bool = True, notification_delay: float = 1.0,
-                 collection_threshold: int = 1000, retry_scale: float = 1.0) -> None:
+                 collection_threshold: int = 1000, retry_scale: float = 1.0,
+                 unpublished: tuple[str, ...] = ()) -> None:
         super().__init__()
         if flavor not in FLAVORS:
             raise ValueError(f"Unknown NAV flavour '{flavor}'; use bc or classic")
@@ -110,6 +111,9 @@ class NavSandbox(SandboxApp):
                                  collection_threshold=collection_threshold, retry_scale=retry_scale)
         self.webhooks.notify = notify
         self.seed_name = seed
+        # Web services (classic page service names) or API v2.0 entity sets this server does not offer: 404, as a
+        # page not published on the Web Services page, or purchaseCreditMemos before BC 22/23. Kept over resets.
+        self.unpublished: set[str] = set(unpublished)
         self._seed(seed)
         self._add_routes()
 
@@ -186,6 +190,7 @@ class NavSandbox(SandboxApp):
         self.route("POST", r"/_sandbox/journals/post", self._control_post_journal)
         self.route("POST", r"/_sandbox/setup", self._control_setup)
         self.route("POST", r"/_sandbox/webhooks", self._control_webhooks)
+        self.route("POST", r"/_sandbox/services", self._control_services)
         self.route("GET", r"/_sandbox/stats", self._control_stats)
         self.route("POST", r"/_sandbox/windows-auth", self._control_windows_auth)
 
@@ -375,7 +380,10 @@ class NavSandbox(SandboxApp):
             return Response(200, {"@odata.context": f"{root}/$metadata#Company/$entity", **self._company_page_row()})
         service, key_args = split_segment(segments[1])
         with self.state_lock:
-            view = self.pages.view(service)
+            hidden = service in self.unpublished or any(
+                service.startswith(name) and service[len(name):] in (LINES_PART, CREDIT_LINES_PART)
+                for name in self.unpublished)  # a document page's lines part goes with the page
+            view = None if hidden else self.pages.view(service)
             if view is None:
                 raise ODataError(404, "BadRequest_NotFound", f"Resource not found for the segment '{service}'.")
             context = f"{root}/$metadata#Company('{urllib.parse.quote(company)}')/{service}"
@@ -465,6 +473,9 @@ class NavSandbox(SandboxApp):
             row = self.api.company_row()
             return Response(200, {"@odata.context": f"{context_root}/$entity",
                                   **{name: json_value(value) for name, value in row.items()}})
+        entity_set = split_segment(segments[1])[0]
+        if entity_set in self.unpublished:
+            raise ODataError(404, "BadRequest_NotFound", f"Resource not found for the segment '{entity_set}'.")
         with self.state_lock:
             return self.api.handle(request, segments[1:], f"{root}/companies({self.company_id})",
                                    f"{context_root}({self.company_id})")
@@ -643,6 +654,18 @@ class NavSandbox(SandboxApp):
             return {"webhooks_supported": self.webhooks_supported}
 
         return self._control(toggle)
+
+    def _control_services(self, request: Request) -> Response:
+        """{"unpublish": [names], "publish": [names]}: page service names or API v2.0 entity sets."""
+        body = self._control_json(request)
+
+        def change() -> dict:
+            with self.state_lock:
+                self.unpublished |= {str(name) for name in body.get("unpublish") or ()}
+                self.unpublished -= {str(name) for name in body.get("publish") or ()}
+                return {"unpublished": sorted(self.unpublished)}
+
+        return self._control(change)
 
     def _control_stats(self, request: Request) -> Response:
         return Response(200, self.stats())

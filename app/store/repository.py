@@ -151,6 +151,12 @@ def payments_in_journal(s: Session) -> list[str]:
     return sorted(set(s.scalars(select(t.PaymentLink.payment_id).where(t.PaymentLink.state == "in journal"))))
 
 
+def vendor_names(s: Session, nav_numbers: Iterable[str]) -> dict[str, str]:
+    """NAV vendor No. -> the name last synced for it (vendors the store knows)."""
+    return dict(s.execute(select(t.VendorLink.nav_number, t.VendorLink.name)
+                          .where(t.VendorLink.nav_number.in_(list(nav_numbers)))).all())
+
+
 def payment_links(s: Session, payment_id: str) -> list[t.PaymentLink]:
     return list(s.scalars(select(t.PaymentLink).where(t.PaymentLink.payment_id == payment_id)))
 

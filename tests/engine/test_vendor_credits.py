@@ -84,7 +84,8 @@ def test_classic_nav_credit_memos_become_vendor_credits_exactly_once(store, tmp_
         assert credit["referenceNumber"] == good and credit["vendorId"] == vendor_id
         assert Decimal(str(credit["amount"])) == Decimal("64.99")
         assert credit["vendorCreditLineItems"][0]["classifications"]["chartOfAccountId"]
-        assert credit["description"] == f"NAV credit memo {good}"  # page 147 has no vendor's memo number
+        # Page 147 has no vendor's memo number; page 140 has it, and it goes into the description as on BC.
+        assert credit["description"] == f"NAV credit memo {good} (vendor's CM-ACME-1)"
         held = {item.record_key: item.reason for item in store.queue_items(state="open", kind=QUEUE_KIND)}
         assert set(held) == {unmapped} and "has no BILL account" in held[unmapped]
 

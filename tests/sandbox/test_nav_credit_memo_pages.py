@@ -95,6 +95,7 @@ def test_the_classic_client_reads_them_into_the_domain_type():
             [memo] = [m for m in client.iter_posted_credit_memos() if m.number == number]
             assert (memo.vendor_number, memo.amount, memo.amount_including_tax, memo.status, memo.currency) == (
                 "V00010", Decimal("66.00"), Decimal("66.00"), "Open", "")
+            assert memo.vendor_credit_memo_number == "CM-77"  # not on page 147: read from page 140
             assert [(line.gl_account, line.amount, line.line_type) for line in memo.lines] == [
                 ("5110", Decimal("64.99"), "G/L Account"), ("5110", Decimal("1.01"), "G/L Account")]
             assert list(client.iter_posted_credit_memos(skip=lambda n: n == number)) == []
@@ -112,5 +113,20 @@ def test_without_page_147_published_the_client_reads_none_and_says_so(monkeypatc
                 assert list(client.iter_posted_credit_memos()) == []
             assert not client.credit_memos_supported
             assert "page 147 (Posted Purchase Credit Memos)" in caplog.text
+        finally:
+            client.close()
+
+
+def test_without_page_140_published_the_vendors_memo_number_is_left_out_and_said(monkeypatch, caplog):
+    services = {k: v for k, v in nav_pages.SERVICES.items() if v != 140}
+    monkeypatch.setattr(nav_pages, "SERVICES", services)
+    with running_sandboxes(seed="demo", nav_flavor="classic") as running:
+        number = _post_memo(running.nav_url)
+        client = NavClient(running.nav_connection())
+        try:
+            with caplog.at_level(logging.INFO, logger="navbill.nav"):
+                [memo] = [m for m in client.iter_posted_credit_memos() if m.number == number]
+            assert (memo.vendor_credit_memo_number, memo.amount, len(memo.lines)) == ("", Decimal("66.00"), 2)
+            assert "page 140 (Posted Purchase Credit Memo)" in caplog.text
         finally:
             client.close()

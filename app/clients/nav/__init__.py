@@ -124,6 +124,14 @@ class NavClient:
     def find_payments(self, external_document_number: str, dated: date | None = None) -> list[PostedPayment]:
         return self.backend.find_payments(external_document_number, dated)
 
+    def journal_documents(self, journal_template: str, journal_batch: str) -> set[str] | None:
+        """Document Nos. of the lines now in this payment journal batch (NAV 2016-2018, page 256: the connector's
+        lines wait there for the accountant); None on Business Central, where the connector posts its lines."""
+        backend = self.backend
+        if not isinstance(backend, ClassicPages):
+            return None
+        return {row.document for row in backend.payment_journal([], journal_template, journal_batch).lines()}
+
     def iter_posted_credit_memos(self, skip=None) -> Iterator:
         """Posted purchase credit memos (``PostedCreditMemo``), where this NAV offers them (BC 22/23+ API);
         ``skip(number)`` True: that memo's lines are not read (it was sent already)."""

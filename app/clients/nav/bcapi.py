@@ -297,6 +297,13 @@ class BcApi(NavBackend):
     # -- posted purchase credit memos (API v2.0 from BC 22/23; docs/vendor-credits.md) -------------------
     credit_memos_supported = True  # until the server answers 404 for purchaseCreditMemos (an older BC)
 
+    def published(self, entity_set: str) -> bool:
+        """Whether API v2.0 has this entity set (200) or not (404: e.g. purchaseCreditMemos before BC 22/23)."""
+        response = self.transport.send("GET", self._url(entity_set), params={"$top": "1"}, idempotent=True)
+        if response.status_code in (200, 404):
+            return response.status_code == 200
+        raise self.transport.error(response, entity_set)
+
     def iter_posted_credit_memos(self, skip=None) -> Iterator[PostedCreditMemo | UnreadableRecord]:
         """Posted credit memos with their lines; ``skip(number)`` True: not read further (already sent)."""
         try:

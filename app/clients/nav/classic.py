@@ -17,10 +17,12 @@ GeneralLedgerSetup          118  which dimension is shortcut dimension 1-8; allo
 PaymentJournal              256  NEW lines in the connector's own batch; never posted by the connector
 PostedPurchaseCreditMemos   147  posted credit memo headers (optional: not published = none read)
 PostedPurchaseCreditMemoLines 141 their lines (or page 140 ``PostedPurchaseCreditMemo``'s lines part)
+PostedPurchaseCreditMemo    140  the vendor's own credit memo number (optional: not published = not sent)
 =========================== ==== ===================================================================
 
 Pages 147/140/141 are described, with sources, in docs/nav_credit_memo_truth.json (NAV 2018 page sources): page
-147 has no vendor credit memo number, and NAV 2018's page 141 has only shortcut dimensions 1 and 2 on the lines.
+147 has no vendor credit memo number (page 140 has it: read per batch of memos, like the lines), and NAV 2018's
+page 141 has only shortcut dimensions 1 and 2 on the lines.
 
 Pages have no modification time-stamp but the vendor's ``Last_Date_Modified`` (a date), so vendors are read from
 the day before the bookmark, and posted invoices by posting date with ``INVOICE_OVERLAP`` days of overlap (the
@@ -173,6 +175,14 @@ class ClassicPages(NavBackend):
             elif response.status_code != 200:
                 raise self.transport.error(response, f"web service {service}")
         return missing
+
+    def published(self, service: str) -> bool:
+        """Whether this web service answers (200) or is not published (404), for the connection test's optional
+        pages (credit memos 147/141/140)."""
+        response = self.transport.send("GET", self._url(service), params={"$top": "1"}, idempotent=True)
+        if response.status_code in (200, 404):
+            return response.status_code == 200
+        raise self.transport.error(response, f"web service {service}")
 
     def captions_translated(self) -> bool | None:
         """True when the pages send option captions in another language than English; None: nothing to tell."""
@@ -386,7 +396,25 @@ class ClassicPages(NavBackend):
     # -- posted purchase credit memos (pages 147/141; docs/nav_credit_memo_truth.json) --------------------
     credit_memos_supported = True  # until page 147 answers 404 (not published): then none are read
 
-    def _credit_memo(self, row: dict, line_rows: list[dict]) -> PostedCreditMemo:
+    def _vendor_memo_numbers(self, numbers: list[str]) -> dict[str, str]:
+        """The vendor's own credit memo number (``Vendor_Cr_Memo_No``, only on page 140, not on 147) of these
+        memos: one range read of page 140 per batch, like the lines. Page 140 not published: none ("")."""
+        if not numbers:
+            return {}
+        ordered = sorted(numbers)
+        filter_text = (f"No eq {literal(ordered[0])}" if len(ordered) == 1 else
+                       f"No ge {literal(ordered[0])} and No le {literal(ordered[-1])}")
+        try:
+            rows = self.transport.iter_values(self._url(CREDIT_DOCUMENT_SERVICE),
+                                              {"$filter": filter_text, "$select": "No,Vendor_Cr_Memo_No"},
+                                              record=f"posted credit memos {ordered[0]}-{ordered[-1]}")
+            return {str(row.get("No")): str(row.get("Vendor_Cr_Memo_No") or "").strip() for row in rows}
+        except NotFoundError:
+            log.info("NAV does not publish page 140 (Posted Purchase Credit Memo) as web service %s: the vendor's "
+                     "own credit memo number is not carried into BILL's vendor credits.", CREDIT_DOCUMENT_SERVICE)
+            return {}
+
+    def _credit_memo(self, row: dict, line_rows: list[dict], vendor_memo_number: str = "") -> PostedCreditMemo:
         slots = self.dimension_slots()
         lines = tuple(line for line in (self._line(r, slots) for r in sorted(
             line_rows, key=lambda r: int(r.get("Line_No") or 0))) if line is not None)
@@ -399,7 +427,7 @@ class ClassicPages(NavBackend):
                   else "Paid" if row.get("Paid") else "Open")
         return PostedCreditMemo(
             number=str(row["No"]), vendor_number=vendor,
-            vendor_credit_memo_number="",  # not on page 147 (page 140 has Vendor_Cr_Memo_No; not read)
+            vendor_credit_memo_number=vendor_memo_number,  # not on page 147: read from page 140
             posting_date=posting_date,
             document_date=field_value(row, "Document_Date", parse_optional_date) or posting_date,
             amount=field_value(row, "Amount", parse_amount),
@@ -408,7 +436,8 @@ class ClassicPages(NavBackend):
 
     def iter_posted_credit_memos(self, skip=None) -> Iterator[PostedCreditMemo | UnreadableRecord]:
         """Posted credit memos (page 147) with their lines (page 141, or page 140's part); ``skip(number)``
-        True: its lines are not read (already sent). Page 147 not published: none, and the log says so."""
+        True: its lines are not read (already sent). Page 147 not published: none, and the log says so. The vendor's
+        own memo number comes from page 140 (one read per batch, only for the memos not skipped)."""
         try:
             rows = list(self.transport.iter_values(self._url(CREDIT_LIST_SERVICE), {},
                                                    record="posted credit memos"))
@@ -423,10 +452,11 @@ class ClassicPages(NavBackend):
             batch = wanted[start:start + LINE_RANGE]
             lines = self._lines_for([str(row["No"]) for row in batch], CREDIT_LINES_SERVICE,
                                     CREDIT_DOCUMENT_SERVICE, CREDIT_LINES_PART, "posted credit memo")
+            theirs = self._vendor_memo_numbers([str(row["No"]) for row in batch])
             for row in batch:
                 number = str(row["No"])
                 try:
-                    yield self._credit_memo(row, lines.get(number, []))
+                    yield self._credit_memo(row, lines.get(number, []), theirs.get(number, ""))
                 except FieldError as exc:
                     yield self.unreadable("posted credit memo", number, exc)
 

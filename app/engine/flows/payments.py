@@ -86,15 +86,35 @@ class PaymentsFlow(Flow):
                 self.store.set_bookmark(s, "bill.payments", newest)
 
     def _confirm_waiting_payments(self) -> None:
-        """Payments whose lines wait in the journal batch (NAV 2016-2018): posted once the ledger shows them."""
+        """Payments whose lines wait in the journal batch (NAV 2016-2018): posted once the ledger shows them.
+
+        One BILL may void (cancel, fail) meanwhile: the lines must then never be posted. The connector never deletes
+        or changes NAV lines itself; it holds an item saying which lines to delete from which batch (see
+        ``_voided_in_journal``), and lets the payment go once they are gone from the batch. Posted anyway: the item
+        says to reverse it in NAV, like a payment voided after posting."""
         with self.store.session() as s:
             waiting = q.payments_in_journal(s)
         counts = self.report.counts("payments")
+        batch_documents: dict[tuple[str, str], set[str] | None] = {}  # per batch, read once a run when needed
         for payment_id in waiting:
             self._check_cancel()
             found = self._nav_call(self.nav.find_payments, payment_id)
             if not found:
-                counts.waiting += 1
+                payment = self._bill_call(self.bill.get_payment, payment_id)
+                if payment is None or not undone_in_bill(payment):
+                    counts.waiting += 1
+                    continue
+                links = self._payment_links([payment_id]).get(payment_id, [])
+                journal = self._journal_of(payment_id)
+                if journal not in batch_documents:
+                    reader = getattr(self.nav, "journal_documents", None)
+                    batch_documents[journal] = self._nav_call(reader, *journal) if reader else None
+                present = batch_documents[journal]
+                if present is not None and not {link.nav_document_number for link in links} & present:
+                    self._voided_lines_gone(payment, links)
+                else:
+                    self._voided_in_journal(payment, links)
+                    counts.waiting += 1
                 continue
             with self.store.session() as s:
                 links = q.payment_links(s, payment_id)
@@ -103,7 +123,65 @@ class PaymentsFlow(Flow):
                 self._audit(s, "NAV", "payment_posted_in_nav", f"payment {payment_id}",
                             document=", ".join(sorted({link.nav_document_number for link in links})),
                             entries=[entry.entry_number for entry in found])
+                item = q.queue_item(s, "payment", payment_id)
+                voided_first = item is not None and item.state == "open" and bool(
+                    (item.detail or {}).get("voided_in_journal"))
             counts.updated += 1
+            if voided_first:  # the batch was posted although BILL had voided the payment: now a reversal in NAV
+                payment = self._bill_call(self.bill.get_payment, payment_id)
+                if payment is not None:
+                    self._check_posted_payment(payment, self._payment_links([payment_id]).get(payment_id, []))
+
+    def _voided_label(self, payment: Payment, links: list[t.PaymentLink]) -> tuple[str, str, str]:
+        """(what: payment, vendor, amount; documents; batch) for the items about a payment undone in BILL."""
+        numbers = sorted({link.vendor_number for link in links})
+        with self.store.session() as s:
+            names = q.vendor_names(s, numbers)
+        vendors = ", ".join(f"{names[n]} ({n})" if names.get(n) else n for n in numbers) or "(unknown vendor)"
+        currency = payment.currency or getattr(self.settings, "currency", "") or LOCAL_CURRENCY
+        what = (f"BILL payment {payment.id} to NAV vendor {vendors} of {audit_money(payment.amount)} {currency} "
+                f"was {payment_state(payment)} in BILL")
+        documents = ", ".join(sorted({link.nav_document_number for link in links}))
+        return what, documents, "/".join(self._journal_of(payment.id))
+
+    def _journal_of(self, payment_id: str) -> tuple[str, str]:
+        """(template, batch) the payment's lines were written to (kept in its outbox row), else the settings'."""
+        entry = self.outbox.entry(f"nav.payment:{payment_id}")
+        journal = (entry.result or {}).get("journal") if entry is not None else None
+        if isinstance(journal, list) and len(journal) == 2 and all(journal):
+            return str(journal[0]), str(journal[1])
+        return self.settings.journal_template, self.settings.journal_batch
+
+    def _voided_in_journal(self, payment: Payment, links: list[t.PaymentLink]) -> None:
+        """BILL undid a payment whose lines still wait in the journal batch: hold an item that says which lines to
+        delete before the batch is posted. NAV is not touched; the links stay "in journal" (watched every run)."""
+        what, documents, batch = self._voided_label(payment, links)
+        applied = ", ".join(f"{audit_money(link.amount)} on invoice {link.nav_invoice_number}" for link in links)
+        reason = (f"{what} while its NAV payment lines (document {documents}: {applied}) still wait in journal batch "
+                  f"{batch}: delete these lines from batch {batch} before posting. The next run sees they are gone "
+                  "and closes this item; if the batch was posted meanwhile, reverse the payment in NAV instead.")
+        with self.store.session() as s:
+            item = q.queue_item(s, "payment", payment.id)
+            known = item is not None and item.state in ("open", "skipped") and item.reason == reason
+            if not known:
+                self._audit(s, "BILL", "payment_undone_in_journal", f"payment {payment.id}", document=documents,
+                            batch=batch, status=payment.status, single_status=payment.single_status,
+                            amount=audit_money(payment.amount))
+        self._hold("payment", payment.id, reason, flow="payments",
+                   detail={"voided_in_journal": True, "document": documents, "batch": batch})
+
+    def _voided_lines_gone(self, payment: Payment, links: list[t.PaymentLink]) -> None:
+        """The lines of a payment BILL undid are no longer in the batch (deleted in NAV, never posted, the ledger
+        shows nothing): the payment never reached NAV, so its links go and the item is closed."""
+        what, documents, batch = self._voided_label(payment, links)
+        with self.store.session() as s:
+            for link in q.payment_links(s, payment.id):
+                s.delete(link)
+            self._resolve_item(s, "payment", payment.id)
+            self._audit(s, "NAV", "voided_payment_lines_gone", f"payment {payment.id}", document=documents,
+                        batch=batch, amount=audit_money(payment.amount))
+        log.info("%s; its NAV lines (document %s) are no longer in batch %s and were never posted: nothing to do.",
+                 what, documents, batch)
 
     def _payment_links(self, payment_ids: list[str]) -> dict[str, list[t.PaymentLink]]:
         links: dict[str, list[t.PaymentLink]] = {}
@@ -122,7 +200,12 @@ class PaymentsFlow(Flow):
         """A payment already in NAV. If BILL has since voided, cancelled or failed it, NAV still shows it paid:
         the connector never changes posted entries, so a person reverses it. Raised once: the link moves to
         "voided" and is not looked at again."""
-        if not undone_in_bill(payment) or any(link.state != "posted" for link in links):
+        if not undone_in_bill(payment):
+            return
+        if links and all(link.state == "in journal" for link in links):
+            self._voided_in_journal(payment, links)  # not posted yet: its lines must be deleted from the batch
+            return
+        if any(link.state != "posted" for link in links):
             return
         documents = ", ".join(sorted({link.nav_document_number for link in links}))
         applied = ", ".join(f"invoice {link.nav_invoice_number}, {link.amount}" for link in links)
@@ -143,6 +226,16 @@ class PaymentsFlow(Flow):
             invoices = q.created_invoices_for_bills(s, [a.bill_id for a in payment.allocations])
         unknown = [a.bill_id for a in payment.allocations if a.bill_id not in invoices]
         if unknown or not payment.allocations:
+            pending = self._bills_maybe_being_created(unknown)
+            if pending:  # a payment event that overtook the bill's link: the next run finds the link
+                self._hold("payment", payment.id,
+                           f"BILL payment {payment.id} of {audit_money(payment.amount)} "
+                           f"{payment.currency or LOCAL_CURRENCY} pays {pending}, whose link to the NAV invoice is "
+                           "not recorded yet: the connector may still be creating that bill (a sync or the push "
+                           "service under way, or one that stopped before recording it). It is retried "
+                           "automatically on the next run; nothing to do unless it stays here after the invoices "
+                           "have synced.", retryable=True, flow="payments", outcome="held")
+                return
             self._hold("payment", payment.id,
                        f"BILL payment {payment.id} pays bill(s) {', '.join(unknown) or '(none)'} that did not come "
                        "from a NAV invoice: post it in NAV by hand, then skip it here.", flow="payments")
@@ -225,7 +318,8 @@ class PaymentsFlow(Flow):
                                           vendor_number=invoice.vendor_number, nav_invoice_number=invoice.nav_number,
                                           nav_document_number=document, amount=allocation.amount, state=state,
                                           posted_at=self.clock() if posting.posted else None))
-                self.outbox.finish(s, key, {"document": document, "posted": posting.posted})
+                self.outbox.finish(s, key, {"document": document, "posted": posting.posted,
+                                            "journal": [settings.journal_template, settings.journal_batch]})
                 self._resolve_item(s, "payment", payment.id)
                 self._audit(s, "NAV", "post_payment" if posting.posted else "payment_lines_in_journal",
                             f"payment {payment.id}", document=document, amount=audit_money(payment.amount),
@@ -243,6 +337,28 @@ class PaymentsFlow(Flow):
                             posting.batch)
 
         self._guard("payments", "payment", payment.id, f"BILL payment {payment.id}", post)
+
+    def _bills_maybe_being_created(self, bill_ids: list[str]) -> str:
+        """Which of these bills, unknown to the store, may still be the connector's own bill being created (its
+        link not committed yet): BILL's bill names a NAV posted invoice in its description (as the connector writes
+        it), or a bill write of the connector is still unfinished. "" when every one truly did not come from NAV."""
+        labels = []
+        unfinished = bool(self.outbox.unfinished("create_bill") or self.outbox.unfinished("create_bills"))
+        for bill_id in bill_ids:
+            try:
+                bill = self._bill_call(self.bill.get_bill, bill_id)
+            except RecordError:
+                bill = None
+            description = str(getattr(bill, "description", "") or "")
+            found = re.search(r"\bNAV posted invoice (\S+)", description)
+            if found:
+                labels.append(f"bill {bill_id} (NAV posted invoice {found.group(1)}, vendor invoice "
+                              f"{getattr(bill, 'invoice_number', '')})")
+            elif unfinished and bill is not None and hasattr(bill, "invoice_number"):
+                labels.append(f"bill {bill_id} (vendor invoice {bill.invoice_number})")
+            else:
+                return ""  # at least one bill is not the connector's: the payment cannot be posted by it
+        return "bill(s) " + ", ".join(labels) if labels else ""
 
     def _posting_decision(self, payment: Payment, vendors: str) -> PostingDecision:
         """Where this payment may be posted given NAV's allowed posting dates (read once per run)."""

@@ -15,10 +15,10 @@ from app.check.steps import (
     PASS,
     SKIPPED,
     VENDOR_SAMPLE,
-    _can_be_read,
     _Failure,
     _first,
     _network_steps,
+    _readable,
     _Recorder,
     _Side,
     _target,
@@ -185,7 +185,7 @@ def _bill_service_steps(side: _Side, client, connection, allow_write: bool) -> N
                         found = _first(client.iter_classifications(kind)) is not None or found
             except ConnectorError as exc:
                 raise _bill_read_error(exc, what) from None
-            return _can_be_read(what, found)
+            return _readable(what, found)
         return read
 
     for key, what in BILL_READS:

@@ -17,10 +17,10 @@ from app.check.steps import (
     PASS,
     SKIPPED,
     VENDOR_SAMPLE,
-    _can_be_read,
     _Failure,
     _first,
     _network_steps,
+    _readable,
     _Recorder,
     _Side,
     _target,
@@ -306,7 +306,7 @@ def _nav_service_steps(side: _Side, client, connection, allow_write: bool) -> No
                     found = True
             except ConnectorError as exc:
                 raise _nav_error(exc, what=what, service=service, page=page, user=connection.user) from None
-            return _can_be_read(what, found)
+            return _readable(what, found)
         return read
 
     for key, what, service, page in NAV_READS:

@@ -254,7 +254,7 @@ NOT_ON_PRODUCTION = ("Not tried on a production profile: the connection test nev
                      "first sync reports a missing permission per record.")
 
 
-def _can_be_read(what: str, found: bool) -> str:
+def _readable(what: str, found: bool) -> str:
     """A read step's detail: ``what`` (a list of records) can be read, or none exist yet."""
     return f"{what[0].upper()}{what[1:]} can be read{'' if found else ' (none exist yet)'}."
 

@@ -11,12 +11,14 @@ from app.check.steps import (
     BILL,
     CHECK_RETRY,
     HTTP_TIMEOUT,
+    NOT_ON_PRODUCTION,
     PASS,
     SKIPPED,
     VENDOR_SAMPLE,
     _Failure,
     _first,
     _network_steps,
+    _readable,
     _Recorder,
     _Side,
     _target,
@@ -98,8 +100,7 @@ def check_bill(connection, recorder: _Recorder, *, allow_write: bool) -> None:
     later += [(f"read.{key}", f"Read {what}") for key, what in BILL_READS]
     later += [("write", "Write permission (vendors)"), ("webhooks", "Webhooks")]
     if side.failed:
-        for key, title in later:
-            side.run(key, title, lambda: "")
+        side.skip_rest(later)
         return
 
     client = BillClient(connection, retry=CHECK_RETRY, timeout=HTTP_TIMEOUT)
@@ -184,7 +185,7 @@ def _bill_service_steps(side: _Side, client, connection, allow_write: bool) -> N
                         found = _first(client.iter_classifications(kind)) is not None or found
             except ConnectorError as exc:
                 raise _bill_read_error(exc, what) from None
-            return f"{what[0].upper()}{what[1:]} can be read{'' if found else ' (none exist yet)'}."
+            return _readable(what, found)
         return read
 
     for key, what in BILL_READS:
@@ -192,8 +193,7 @@ def _bill_service_steps(side: _Side, client, connection, allow_write: bool) -> N
 
     def write() -> tuple[str, str]:
         if not allow_write or env == "production":
-            return SKIPPED, ("Not tried on a production profile: the connection test never changes production "
-                             "data. The first sync reports a missing permission per record.")
+            return SKIPPED, NOT_ON_PRODUCTION
         candidate = next((v for v in sample_vendors if not v.fields.inactive), None)
         if candidate is None:
             return SKIPPED, "No active vendor to re-save; write permission is checked by the first sync."

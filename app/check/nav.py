@@ -13,6 +13,7 @@ from app.check.steps import (
     CHECK_RETRY,
     HTTP_TIMEOUT,
     NAV,
+    NOT_ON_PRODUCTION,
     PASS,
     SKIPPED,
     VENDOR_SAMPLE,
@@ -20,6 +21,7 @@ from app.check.steps import (
     _Failure,
     _first,
     _network_steps,
+    _readable,
     _Recorder,
     _Side,
     _target,
@@ -112,8 +114,7 @@ def check_nav(connection, recorder: _Recorder, *, allow_write: bool,
                  "Check this computer's internet connection, proxy and firewall."),
     )
     if side.failed:
-        for key, title in _nav_later_steps(online, allow_write):
-            side.run(key, title, lambda: "")
+        side.skip_rest(_nav_later_steps(online, allow_write))
         return
 
     client = NavClient(connection, retry=CHECK_RETRY, page_size=1, timeout=HTTP_TIMEOUT)
@@ -354,7 +355,7 @@ def _nav_service_steps(side: _Side, client, connection, allow_write: bool) -> No
                     found = True
             except ConnectorError as exc:
                 raise _nav_error(exc, what=what, service=service, page=page, user=connection.user) from None
-            return f"{what[0].upper()}{what[1:]} can be read{'' if found else ' (none exist yet)'}."
+            return _readable(what, found)
         return read
 
     for key, what, service, page in NAV_READS:
@@ -380,8 +381,7 @@ def _nav_service_steps(side: _Side, client, connection, allow_write: bool) -> No
 
     def write() -> tuple[str, str]:
         if not allow_write:
-            return SKIPPED, ("Not tried on a production profile: the connection test never changes production "
-                             "data. The first sync reports a missing permission per record.")
+            return SKIPPED, NOT_ON_PRODUCTION
         candidate = next((v for v in sample_vendors if not v.fields.is_1099 and not v.fields.inactive), None)
         if candidate is None:
             return SKIPPED, "No unblocked vendor to re-save; write permission is checked by the first sync."

@@ -144,6 +144,12 @@ class _Side:
                           seconds=time.monotonic() - started)
         return True
 
+    def skip_rest(self, steps: Iterable[tuple[str, str]]) -> None:
+        """After a failed settings or network step: the side's later steps (key, title), each recorded as not
+        tried, so the report lists every step of the side."""
+        for key, title in steps:
+            self.run(key, title, lambda: "")
+
 
 class _Failure(Exception):
     def __init__(self, detail: str, fix: str) -> None:
@@ -244,6 +250,16 @@ def _network_steps(side: _Side, url: str, settings_fix: str, dns_fix: str, close
     side.run("dns", f"DNS {target.host}", lambda: _dns(target, dns_fix))
     side.run("tcp", f"TCP port {target.port}", lambda: _tcp(target, closed_meaning, tcp_fix))
     side.run("tls", "TLS", lambda: _tls(target))
+
+
+# The write step on a production profile (both sides): skipped, and why that is fine.
+NOT_ON_PRODUCTION = ("Not tried on a production profile: the connection test never changes production data. The "
+                     "first sync reports a missing permission per record.")
+
+
+def _readable(what: str, found: bool) -> str:
+    """A read step's detail: ``what`` (a list of records) can be read, or none exist yet."""
+    return f"{what[0].upper()}{what[1:]} can be read{'' if found else ' (none exist yet)'}."
 
 
 def _first(items: Iterable) -> object | None:

@@ -7,7 +7,6 @@ either system or to the real store, except the run's own row (marked dry run) fo
 
 from __future__ import annotations
 
-import itertools
 import sqlite3
 import tempfile
 from dataclasses import replace
@@ -17,31 +16,37 @@ from pathlib import Path
 from sqlalchemy import select
 
 from app.domain.models import BillVendor, NavVendor, PaymentPosting, PostedPayment
-from app.engine.report import money
+from app.engine.report import PlannedWrite
 from app.store import Store
 from app.store import schema as t
 
 
 class _Planner:
     def __init__(self, vendor_names: dict[str, str] | None = None) -> None:
-        self.planned: list[str] = []
-        self._ids = itertools.count(1)
+        self.writes: list[PlannedWrite] = []
         self.vendor_names = dict(vendor_names or {})  # BILL vendor id -> name, so a plan line names the vendor
 
     def lookup(self, vendor_id: str) -> str:  # replaced by a look in the run's copy of the store
         return ""
 
-    def vendor(self, vendor_id: str) -> str:
+    def name(self, vendor_id: str) -> str:
+        """A BILL vendor's name ("" when neither the run nor the store knows it)."""
         if vendor_id not in self.vendor_names:  # one look per vendor, not per bill
             self.vendor_names[vendor_id] = self.lookup(vendor_id)
-        name = self.vendor_names[vendor_id]
-        if vendor_id.startswith("dry-run-"):
-            return f"{name} (new)" if name else "a new vendor"
-        return f"{name} ({vendor_id})" if name else vendor_id
+        return self.vendor_names[vendor_id]
 
-    def plan(self, text: str) -> int:
-        self.planned.append(text)
-        return next(self._ids)
+    def vendor(self, vendor_id: str) -> str:
+        """A BILL vendor as a sentence names it: "Name (id)", "Name (new)" or the id."""
+        return PlannedWrite("BILL", "create_bill", vendor=vendor_id, name=self.name(vendor_id)).vendor_label
+
+    def next_number(self) -> int:
+        """The number ``plan`` gives the next write (a new record's stand-in id is made from it)."""
+        return len(self.writes) + 1
+
+    def plan(self, write: PlannedWrite | str) -> int:
+        """Note a write (a finished sentence is kept as kind other); its number, counting from 1."""
+        self.writes.append(PlannedWrite.said(write) if isinstance(write, str) else write)
+        return len(self.writes)
 
 
 class DryNavClient:
@@ -52,17 +57,17 @@ class DryNavClient:
         return getattr(self._inner, name)
 
     def create_vendor(self, fields, number):
-        self._planner.plan(f"NAV: create vendor {number} {fields.name}")
+        self._planner.plan(PlannedWrite("NAV", "create_vendor", number, name=fields.name))
         return NavVendor(number=number, fields=fields, last_modified=datetime.now(UTC), etag="dry-run")
 
     def update_vendor(self, number, fields, etag=""):
-        self._planner.plan(f"NAV: update vendor {number}")
+        self._planner.plan(PlannedWrite("NAV", "update_vendor", number))
         return NavVendor(number=number, fields=fields, etag="dry-run")
 
     def post_payment(self, lines, journal_template="", journal_batch=""):
         for line in lines:
-            self._planner.plan(f"NAV: post payment {money(line.amount)} to vendor {line.vendor_number} applied to "
-                               f"invoice {line.applies_to_invoice} (BILL payment {line.external_document_number})")
+            self._planner.plan(PlannedWrite("NAV", "post_payment", line.external_document_number, amount=line.amount,
+                                            vendor=line.vendor_number, invoice=line.applies_to_invoice))
         return PaymentPosting(posted=True, batch=f"{journal_template}/{journal_batch}", entries=tuple(
             PostedPayment(0, line.document_number, line.external_document_number, line.vendor_number, line.amount,
                           line.posting_date) for line in lines))
@@ -76,19 +81,20 @@ class DryBillClient:
         return getattr(self._inner, name)
 
     def create_vendor(self, fields):
-        n = self._planner.plan(f"BILL: create vendor {fields.name}")
-        self._planner.vendor_names[f"dry-run-vendor-{n}"] = fields.name
-        return BillVendor(id=f"dry-run-vendor-{n}", fields=fields, updated_time=datetime.now(UTC))
+        vendor_id = f"dry-run-vendor-{self._planner.next_number()}"
+        self._planner.plan(PlannedWrite("BILL", "create_vendor", vendor_id, name=fields.name))
+        self._planner.vendor_names[vendor_id] = fields.name
+        return BillVendor(id=vendor_id, fields=fields, updated_time=datetime.now(UTC))
 
     def update_vendor(self, vendor_id, fields):
-        self._planner.plan(f"BILL: update vendor {vendor_id} ({fields.name})")
+        self._planner.plan(PlannedWrite("BILL", "update_vendor", vendor_id, name=fields.name))
         return BillVendor(id=vendor_id, fields=fields)
 
     def archive_vendor(self, vendor_id):
-        self._planner.plan(f"BILL: archive vendor {vendor_id}")
+        self._planner.plan(PlannedWrite("BILL", "archive_vendor", vendor_id))
 
     def restore_vendor(self, vendor_id):
-        self._planner.plan(f"BILL: restore vendor {vendor_id}")
+        self._planner.plan(PlannedWrite("BILL", "restore_vendor", vendor_id))
 
     def create_vendors(self, fields_list):
         return [self.create_vendor(fields) for fields in fields_list]
@@ -98,8 +104,9 @@ class DryBillClient:
 
     def create_bill(self, bill):
         source = bill.description.replace("NAV posted invoice", "NAV invoice") if bill.description else ""
-        n = self._planner.plan(f"BILL: create bill {bill.invoice_number}{f' ({source})' if source else ''} for "
-                               f"{self._planner.vendor(bill.vendor_id)}, {money(bill.amount)}")
+        n = self._planner.plan(PlannedWrite("BILL", "create_bill", bill.invoice_number, amount=bill.amount,
+                                            name=self._planner.name(bill.vendor_id), vendor=bill.vendor_id,
+                                            source=source))
         return replace(bill, id=f"dry-run-bill-{n}")
 
 
@@ -151,7 +158,7 @@ def dry_run_engine(engine, flows, progress, cancel, trigger):
         finally:
             copy.close()
     report.dry_run = True
-    report.planned = planner.planned
+    report.plan = planner.writes
     with engine.store.session() as s:
         run = t.Run(flows=list(flows), trigger=trigger, dry_run=True, started_at=datetime.now(UTC),
                     finished_at=datetime.now(UTC), status=report.status, counts=report.as_dict()["flows"],

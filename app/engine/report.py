@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from decimal import Decimal
 
 FLOWS = ("accounts", "vendors", "invoices", "payments")
 
@@ -21,6 +22,53 @@ class FlowCounts:
         setattr(self, outcome, getattr(self, outcome) + n)
 
 
+@dataclass(frozen=True)
+class PlannedWrite:
+    """One write a dry run would make, as data: the run's plan sentence (``text``) and the window's preview in
+    words (app/ui/plan_words.py) are both made from it, so neither reads the other."""
+
+    system: str  # NAV | BILL ("" for a sentence that names no system)
+    kind: str  # create_vendor | update_vendor | archive_vendor | restore_vendor | create_bill | post_payment | other
+    record: str = ""  # vendor: NAV number or BILL id (dry-run-vendor-N when new); bill: invoice; payment: BILL id
+    name: str = ""  # the vendor's name where the write knows it (bill: the BILL vendor's name, "" if unknown)
+    amount: Decimal | None = None  # bill, payment
+    currency: str = ""  # "" = the local currency (neither BILL's bill nor NAV's journal line names one)
+    vendor: str = ""  # bill: the BILL vendor id; payment: the NAV vendor number
+    invoice: str = ""  # payment: the NAV posted invoice it is applied to
+    source: str = ""  # bill: where it comes from, in words ("NAV invoice 108001")
+    note: str = ""  # kind other: the sentence after "SYSTEM: "
+
+    @classmethod
+    def said(cls, sentence: str) -> PlannedWrite:
+        """A write planned as a finished sentence ("BILL: create vendor credit ..."): kind other."""
+        system, _, rest = sentence.partition(": ")
+        return cls(system if rest else "", "other", note=rest or sentence)
+
+    @property
+    def vendor_label(self) -> str:
+        """A bill's vendor in the sentence: "Name (id)", "Name (new)" for one the run would create, or the id."""
+        if self.vendor.startswith("dry-run-"):
+            return f"{self.name} (new)" if self.name else "a new vendor"
+        return f"{self.name} ({self.vendor})" if self.name else self.vendor
+
+    @property
+    def text(self) -> str:
+        """The plan's sentence (``RunReport.planned``, the command line's "Would write")."""
+        what = {
+            "create_vendor": (f"create vendor {self.record} {self.name}" if self.system == "NAV"
+                              else f"create vendor {self.name}"),
+            "update_vendor": (f"update vendor {self.record}" if self.system == "NAV"
+                              else f"update vendor {self.record} ({self.name})"),
+            "archive_vendor": f"archive vendor {self.record}",
+            "restore_vendor": f"restore vendor {self.record}",
+            "create_bill": (f"create bill {self.record}{f' ({self.source})' if self.source else ''} for "
+                            f"{self.vendor_label}, {money(self.amount, self.currency)}"),
+            "post_payment": (f"post payment {money(self.amount, self.currency)} to vendor {self.vendor} applied "
+                             f"to invoice {self.invoice} (BILL payment {self.record})"),
+        }.get(self.kind, self.note)
+        return f"{self.system}: {what}" if self.system else what
+
+
 @dataclass
 class RunReport:
     run_id: int | None = None
@@ -32,8 +80,13 @@ class RunReport:
     duration_seconds: float = 0.0
     errors: list[str] = field(default_factory=list)  # side-level stops, in plain words
     notes: list[str] = field(default_factory=list)  # clean early stops (BILL's hourly budget), in plain words
-    planned: list[str] = field(default_factory=list)  # dry run: what would have been written
+    plan: list[PlannedWrite] = field(default_factory=list)  # dry run: what would have been written
     warnings: list[str] = field(default_factory=list)  # said, but the run still counts as completed
+
+    @property
+    def planned(self) -> list[str]:
+        """The plan in sentences, one per write ("BILL: create bill 108001 (NAV invoice 108001) for ...")."""
+        return [write.text for write in self.plan]
 
     @property
     def busy(self) -> bool:

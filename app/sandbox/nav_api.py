@@ -732,28 +732,38 @@ class ApiV2:
         return values
 
     def vendor_payments(self, batch: dict) -> View:
+        return self._batch_lines(
+            "vendorPayments", batch, self.payment_visible, self.project_payment,
+            {"Document_Type": "Payment", "Account_Type": "Vendor", "Applies_to_Doc_Type": "Invoice"},
+            self._payment_values, {"applyVendorEntries": self.apply_vendor_entries})
+
+    def _batch_lines(self, name: str, batch: dict, visible: Callable[[dict], bool], project: Callable,
+                     defaults: dict, values: Callable[[dict, dict | None], dict],
+                     children: dict[str, Callable] | None = None) -> View:
+        """A journal batch's lines as one API entity sees them (vendorPayments, journalLines): the ``visible``
+        ones, in line order; a new line starts from ``defaults``; ``values(body, row)`` turns a request body into
+        NAV fields (row None for an insert); ``children``: its own navigation properties besides the dimensions."""
         company = self.company
 
         def rows(after: Any = None) -> Iterator[tuple[Any, dict]]:
             for key, row in company.journal_lines(batch["Journal_Template_Name"], batch["Name"]):
-                if self.payment_visible(row) and (after is None or key[2] > after):
+                if visible(row) and (after is None or key[2] > after):
                     yield key[2], row
 
         def get(key: tuple) -> dict | None:
             return next((row for _, row in rows(None) if row["SystemId"] == key[0]), None)
 
         def insert(body: dict) -> dict:
-            values = {"Document_Type": "Payment", "Account_Type": "Vendor", "Applies_to_Doc_Type": "Invoice"}
-            values.update(self._payment_values(body, None))
+            line = {**defaults, **values(body, None)}
             try:
-                return company.insert_journal_line(batch["Journal_Template_Name"], batch["Name"], values)
+                return company.insert_journal_line(batch["Journal_Template_Name"], batch["Name"], line)
             except NavError as error:
                 raise ODataError(error.status, error.code, error.message) from None
 
-        view = self._view("vendorPayments", rows, self.project_payment, get=get, insert=insert,
-                          modify=lambda row, body: self._modify_line(row, self._payment_values(body, row)),
+        view = self._view(name, rows, project, get=get, insert=insert,
+                          modify=lambda row, body: self._modify_line(row, values(body, row)),
                           delete=self._delete_line)
-        view.children["applyVendorEntries"] = self.apply_vendor_entries
+        view.children.update(children or {})
         view.children["dimensionSetLines"] = lambda row: self.dimension_set_lines(
             row.get("Dimension_Set_ID", 0), row["SystemId"], "Journal Line")
         return view
@@ -865,30 +875,9 @@ class ApiV2:
         return values
 
     def journal_lines(self, batch: dict) -> View:
-        company = self.company
-
-        def rows(after: Any = None) -> Iterator[tuple[Any, dict]]:
-            for key, row in company.journal_lines(batch["Journal_Template_Name"], batch["Name"]):
-                if self.journal_line_visible(row) and (after is None or key[2] > after):
-                    yield key[2], row
-
-        def get(key: tuple) -> dict | None:
-            return next((row for _, row in rows(None) if row["SystemId"] == key[0]), None)
-
-        def insert(body: dict) -> dict:
-            values = {"Document_Type": " ", "Account_Type": "G/L Account"}
-            values.update(self._journal_line_values(body))
-            try:
-                return company.insert_journal_line(batch["Journal_Template_Name"], batch["Name"], values)
-            except NavError as error:
-                raise ODataError(error.status, error.code, error.message) from None
-
-        view = self._view("journalLines", rows, self.project_journal_line, get=get, insert=insert,
-                          modify=lambda row, body: self._modify_line(row, self._journal_line_values(body)),
-                          delete=self._delete_line)
-        view.children["dimensionSetLines"] = lambda row: self.dimension_set_lines(
-            row.get("Dimension_Set_ID", 0), row["SystemId"], "Journal Line")
-        return view
+        return self._batch_lines("journalLines", batch, self.journal_line_visible, self.project_journal_line,
+                                 {"Document_Type": " ", "Account_Type": "G/L Account"},
+                                 lambda body, _row: self._journal_line_values(body))
 
     def _top_level_lines(self, request: Request, name: str, children: Callable[[dict], View],
                          template: str | None) -> View:

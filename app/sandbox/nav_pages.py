@@ -33,7 +33,7 @@ from __future__ import annotations
 import bisect
 import functools
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -225,21 +225,18 @@ class ClassicPages:
                 yield number, memos[number]
 
     def _credit_lines_rows(self, number: str | None = None):
+        """Page 141's rows: one memo's lines, or every memo's in number order."""
+        if number is not None:
+            return self._lines_of(number, "credit_memos")
+
         def rows(after: Any = None) -> Iterator[tuple[Any, dict]]:
-            memos = self.company.credit_memos
-            for memo_no in ([number] if number is not None else sorted(memos)):
-                for line in (memos.get(memo_no) or {}).get("_lines", []):
-                    key = (line["Document_No"], line["Line_No"])
-                    if after is None or key > tuple(after):
-                        yield key, line
+            for memo_no in sorted(self.company.credit_memos):
+                yield from self._lines_of(memo_no, "credit_memos")(after)
 
         return rows
 
     def _narrow_credit_lines(self, text: str):
-        match = re.search(r"Document_No eq '([^']*)'", text)
-        if match and " or " not in f" {text} ":
-            return self._credit_lines_rows(match.group(1))
-        return None
+        return _narrow_to_document(text, self._credit_lines_rows)
 
     def _credit_lines_view(self, name: str, rows) -> View:
         return View(name, f"NAV.{name}", self.page_fields(141), PAGE_KEYS[141], rows, self.project_credit_memo_line,
@@ -289,10 +286,11 @@ class ClassicPages:
             for line in invoice.get("_lines", []):
                 yield (line["Document_No"], line["Line_No"]), line
 
-    def _lines_of(self, number: str):
+    def _lines_of(self, number: str, documents: str = "invoices"):
+        """The rows of one posted document's lines (``documents``: the company's invoices or credit_memos)."""
         def rows(after: Any = None) -> Iterator[tuple[Any, dict]]:
-            invoice = self.company.invoices.get(number) or {}
-            for line in invoice.get("_lines", []):
+            document = getattr(self.company, documents).get(number) or {}
+            for line in document.get("_lines", []):
                 key = (line["Document_No"], line["Line_No"])
                 if after is None or key > tuple(after):
                     yield key, line
@@ -300,10 +298,7 @@ class ClassicPages:
         return rows
 
     def _narrow_lines(self, text: str):
-        match = re.search(r"Document_No eq '([^']*)'", text)
-        if match and " or " not in f" {text} ":
-            return self._lines_of(match.group(1))
-        return None
+        return _narrow_to_document(text, self._lines_of)
 
     @staticmethod
     def _ledger_order(source):
@@ -558,3 +553,12 @@ class ClassicPages:
 
     def _delete_journal_line(self, row: dict) -> None:
         self.company.journal.delete((row["Journal_Template_Name"], row["Journal_Batch_Name"], row["Line_No"]))
+
+
+def _narrow_to_document(text: str, rows_of: Callable[[str], Callable]) -> Callable | None:
+    """A lines page filtered on one document (``Document_No eq '...'``, no ``or``) reads only that document's
+    lines: ``rows_of(number)``; any other filter: None (the whole page is filtered row by row)."""
+    match = re.search(r"Document_No eq '([^']*)'", text)
+    if match and " or " not in f" {text} ":
+        return rows_of(match.group(1))
+    return None

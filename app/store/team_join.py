@@ -115,6 +115,21 @@ def explain(error: Exception, parsed) -> Probe:
                         f"{text.splitlines()[0] if text else type(error).__name__}.")
 
 
+def _parse_secret(url: str, password: str):
+    """``parse``, and the password (when one is given) kept out of every log line and message from here on."""
+    parsed = parse(url)
+    if password and not isinstance(parsed, Probe):
+        register_secret(password)
+    return parsed
+
+
+def _open_store(parsed, password: str):
+    """The team store at a parsed address, as it is (no migration): the caller reads or sets up its schema."""
+    from app.store.store import Store
+
+    return Store(_with_password(parsed, password).render_as_string(hide_password=False), migrate=False)
+
+
 def probe(url: str, password: str = "") -> Probe:
     """Connect to the team store as typed and read its schema version (blocking: call it on a worker)."""
     from sqlalchemy import create_engine, text
@@ -123,18 +138,14 @@ def probe(url: str, password: str = "") -> Probe:
 
     from app.store import migrations
 
-    parsed = parse(url)
+    parsed = _parse_secret(url, password)
     if isinstance(parsed, Probe):
         return parsed
-    if password:
-        register_secret(password)
     engine = create_engine(_with_password(parsed, password), poolclass=NullPool)
     try:
         with engine.connect() as connection:
             connection.execute(text("SELECT 1"))
-        from app.store.store import Store
-
-        store = Store(_with_password(parsed, password).render_as_string(hide_password=False), migrate=False)
+        store = _open_store(parsed, password)
         try:
             version = store.schema_version()
         finally:
@@ -165,15 +176,11 @@ def initialise(url: str, password: str = "") -> Probe:
     """Create the connector's tables in an empty team store (the administrator's choice), then test it again."""
     from sqlalchemy.exc import DBAPIError
 
-    from app.store.store import Store
-
-    parsed = parse(url)
+    parsed = _parse_secret(url, password)
     if isinstance(parsed, Probe):
         return parsed
-    if password:
-        register_secret(password)
     try:
-        store = Store(_with_password(parsed, password).render_as_string(hide_password=False), migrate=False)
+        store = _open_store(parsed, password)
         try:
             store.migrate()
         finally:

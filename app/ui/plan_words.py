@@ -1,13 +1,12 @@
 """The dry run's plan in words a clerk reads: vendor names instead of ids, amounts with currency.
 
-The engine's dry run lists what it would write as short technical lines ("BILL: create bill 108001 for
-vendor dry-run-vendor-3, 1234.50"). This module turns them into sentences, naming vendors from the
+The engine's dry run lists what it would write as data (``RunReport.plan``: one ``PlannedWrite`` per write, with
+its kind, record, vendor, amount and currency). This module turns them into sentences, naming vendors from the
 store (and from the plan itself, for vendors the run would create). No Qt here.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,19 +17,6 @@ from app.ui.rows import money
 class PlanLine:
     system: str  # NAV | BILL
     text: str
-
-
-_BILL_VENDOR = re.compile(r"^BILL: create vendor (?P<name>.+)$")
-_NAV_VENDOR = re.compile(r"^NAV: create vendor (?P<number>\S+) (?P<name>.+)$")
-_NAV_UPDATE = re.compile(r"^NAV: update vendor (?P<number>\S+)$")
-_BILL_UPDATE = re.compile(r"^BILL: update vendor (?P<id>\S+) \((?P<name>.*)\)$")
-_BILL_ARCHIVE = re.compile(r"^BILL: (?P<verb>archive|restore) vendor (?P<id>\S+)$")
-# The dry run's sentences (app/engine/dryrun.py): the vendor as "Name (id)", "Name (new)" or a bare id; amounts
-# with thousands separators and two decimals.
-_BILL_BILL = re.compile(r"^BILL: create bill (?P<invoice>\S+)(?: \([^)]*\))? for (?:vendor )?(?P<vendor>.+?)"
-                        r"(?: \((?P<vendor_id>[^)]*)\))?, (?P<amount>-?[0-9,]+(?:\.[0-9]+)?)(?: [A-Z]{3})?$")
-_NAV_PAYMENT = re.compile(r"^NAV: post payment (?P<amount>-?[0-9,]+(?:\.[0-9]+)?)(?: [A-Z]{3})? to vendor (?P<vendor>\S+) applied to "
-                          r"invoice (?P<invoice>\S+) \(BILL payment (?P<payment>[^)]+)\)$")
 
 
 def _names(store: Any) -> tuple[dict[str, str], dict[str, str]]:
@@ -56,48 +42,49 @@ def _names(store: Any) -> tuple[dict[str, str], dict[str, str]]:
 def describe_plan(report: Any, store: Any = None, bill_vendor_names: dict[str, str] | None = None,
                   first: bool = True) -> tuple[list[PlanLine], str]:
     """(one sentence per planned write, a summary paragraph) for a dry run's report."""
-    planned = [str(p) for p in (getattr(report, "planned", []) or [])]
+    plan = list(getattr(report, "plan", []) or [])
     nav_names, bill_names = _names(store)
     bill_names.update(bill_vendor_names or {})
     counts = {"bill_vendors": 0, "nav_vendors": 0, "bills": 0, "payments": 0, "updates": 0}
     total_bills = 0.0
     lines: list[PlanLine] = []
-    for position, text in enumerate(planned, start=1):
-        if found := _BILL_VENDOR.match(text):
-            bill_names[f"dry-run-vendor-{position}"] = found["name"]
+    for write in plan:
+        kind, record = (write.system, write.kind), write.record
+        if kind == ("BILL", "create_vendor"):
+            bill_names[record] = write.name  # record: the stand-in id the run's bills for it name
             counts["bill_vendors"] += 1
-            lines.append(PlanLine("BILL", f"Create vendor “{found['name']}” in BILL"))
-        elif found := _NAV_VENDOR.match(text):
-            nav_names[found["number"]] = found["name"]
+            lines.append(PlanLine("BILL", f"Create vendor “{write.name}” in BILL"))
+        elif kind == ("NAV", "create_vendor"):
+            nav_names[record] = write.name
             counts["nav_vendors"] += 1
-            lines.append(PlanLine("NAV", f"Create vendor “{found['name']}” in NAV as {found['number']}"))
-        elif found := _NAV_UPDATE.match(text):
+            lines.append(PlanLine("NAV", f"Create vendor “{write.name}” in NAV as {record}"))
+        elif kind == ("NAV", "update_vendor"):
             counts["updates"] += 1
-            name = nav_names.get(found["number"], "")
-            lines.append(PlanLine("NAV", f"Update vendor “{name}” ({found['number']}) in NAV" if name else
-                                  f"Update vendor {found['number']} in NAV"))
-        elif found := _BILL_UPDATE.match(text):
+            name = nav_names.get(record, "")
+            lines.append(PlanLine("NAV", f"Update vendor “{name}” ({record}) in NAV" if name else
+                                  f"Update vendor {record} in NAV"))
+        elif kind == ("BILL", "update_vendor"):
             counts["updates"] += 1
-            lines.append(PlanLine("BILL", f"Update vendor “{found['name']}” in BILL"))
-        elif found := _BILL_ARCHIVE.match(text):
-            name = bill_names.get(found["id"], found["id"])
-            verb = "Archive" if found["verb"] == "archive" else "Restore"
+            lines.append(PlanLine("BILL", f"Update vendor “{write.name}” in BILL"))
+        elif kind in (("BILL", "archive_vendor"), ("BILL", "restore_vendor")):
+            name = bill_names.get(record, record)
+            verb = "Archive" if write.kind == "archive_vendor" else "Restore"
             lines.append(PlanLine("BILL", f"{verb} vendor “{name}” in BILL"))
-        elif found := _BILL_BILL.match(text):
+        elif kind == ("BILL", "create_bill"):
             counts["bills"] += 1
-            total_bills += float(found["amount"].replace(",", ""))
-            named = found["vendor"] if found["vendor_id"] else ""  # "Name (id)" / "Name (new)": the name is there
-            name = named or bill_names.get(found["vendor"], "")
-            vendor = f"“{name}”" if name else f"vendor {found['vendor']}"
-            lines.append(PlanLine("BILL", f"Create a bill for {vendor}: invoice {found['invoice']}, "
-                                          f"{money(found['amount'].replace(',', ''))}"))
-        elif found := _NAV_PAYMENT.match(text):
+            total_bills += float(write.amount or 0)
+            name = write.name or bill_names.get(write.vendor, "")
+            vendor = f"“{name}”" if name else f"vendor {write.vendor}"
+            lines.append(PlanLine("BILL", f"Create a bill for {vendor}: invoice {record}, "
+                                          f"{money(write.amount, write.currency)}"))
+        elif kind == ("NAV", "post_payment"):
             counts["payments"] += 1
-            name = nav_names.get(found["vendor"], "")
-            vendor = f"“{name}” ({found['vendor']})" if name else f"vendor {found['vendor']}"
-            lines.append(PlanLine("NAV", f"Post a payment of {money(found['amount'].replace(',', ''))} to {vendor}, applied to "
-                                         f"invoice {found['invoice']}"))
+            name = nav_names.get(write.vendor, "")
+            vendor = f"“{name}” ({write.vendor})" if name else f"vendor {write.vendor}"
+            lines.append(PlanLine("NAV", f"Post a payment of {money(write.amount, write.currency)} to {vendor}, "
+                                         f"applied to invoice {write.invoice}"))
         else:
+            text = write.text
             system, _, rest = text.partition(": ")
             lines.append(PlanLine(system if rest else "", rest or text))
     parts = []

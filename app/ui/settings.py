@@ -805,7 +805,7 @@ class SetupWizard(QWizard):
                 report = SyncEngine(store, nav, bill, settings).run(
                     dry_run=True, progress=lambda *a, **k: ctx.progress(*progress_triple(*a, **k)),
                     cancel=ctx.cancel, trigger="setup preview")
-                if any(" for vendor " in str(p) for p in report.planned):
+                if any(w.kind == "create_bill" and not w.name for w in report.plan):
                     try:  # bills for vendors BILL already has: name them (one more read, nothing written)
                         bill_names = {v.id: v.fields.name for v in bill.iter_vendors()}
                     except Exception:

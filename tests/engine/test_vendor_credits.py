@@ -28,6 +28,24 @@ def _credits(sandboxes) -> list[dict]:
         return [dict(c) for c in sandboxes.bill.vendor_credits.values()]
 
 
+def _bill_id(store, nav_number: str) -> str:
+    with store.session() as s:
+        return s.scalars(select(t.VendorLink.bill_id).where(t.VendorLink.nav_number == nav_number)).one()
+
+
+def _assert_sent_once_with_a_lost_store(sandboxes, tmp_path) -> None:
+    """The store is lost: a fresh one's run asks BILL first and sends no credit a second time."""
+    lost = Store(f"sqlite:///{tmp_path / 'lost.sqlite3'}")
+    try:
+        fresh = make_engine(lost, sandboxes)
+        assert fresh.run().completed
+        assert len(_credits(sandboxes)) == 1
+        fresh.nav.close()
+        fresh.bill.close()
+    finally:
+        lost.close()
+
+
 def test_credit_memos_become_vendor_credits_exactly_once(store, sandboxes, tmp_path):
     engine = make_engine(store, sandboxes)
     assert engine.run().completed
@@ -39,9 +57,7 @@ def test_credit_memos_become_vendor_credits_exactly_once(store, sandboxes, tmp_p
     report = engine.run()
     assert report.completed, report.errors
     [credit] = _credits(sandboxes)
-    with store.session() as s:
-        vendor_id = s.scalars(select(t.VendorLink.bill_id).where(t.VendorLink.nav_number == "V00010")).one()
-    assert credit["referenceNumber"] == good and credit["vendorId"] == vendor_id
+    assert credit["referenceNumber"] == good and credit["vendorId"] == _bill_id(store, "V00010")
     assert Decimal(str(credit["amount"])) == Decimal("64.99") and credit["creditDate"]
     assert credit["vendorCreditLineItems"][0]["classifications"]["chartOfAccountId"]
     assert "CM-ACME-1" in credit["description"]
@@ -53,15 +69,7 @@ def test_credit_memos_become_vendor_credits_exactly_once(store, sandboxes, tmp_p
     again = engine.run()
     assert again.completed and len(_credits(sandboxes)) == 1  # a second run sends nothing again
 
-    lost = Store(f"sqlite:///{tmp_path / 'lost.sqlite3'}")  # the store is lost: BILL is asked first
-    try:
-        fresh = make_engine(lost, sandboxes)
-        assert fresh.run().completed
-        assert len(_credits(sandboxes)) == 1
-        fresh.nav.close()
-        fresh.bill.close()
-    finally:
-        lost.close()
+    _assert_sent_once_with_a_lost_store(sandboxes, tmp_path)
     engine.nav.close()
     engine.bill.close()
 
@@ -79,9 +87,7 @@ def test_classic_nav_credit_memos_become_vendor_credits_exactly_once(store, tmp_
         report = engine.run()
         assert report.completed, report.errors
         [credit] = _credits(sandboxes)
-        with store.session() as s:
-            vendor_id = s.scalars(select(t.VendorLink.bill_id).where(t.VendorLink.nav_number == "V00010")).one()
-        assert credit["referenceNumber"] == good and credit["vendorId"] == vendor_id
+        assert credit["referenceNumber"] == good and credit["vendorId"] == _bill_id(store, "V00010")
         assert Decimal(str(credit["amount"])) == Decimal("64.99")
         assert credit["vendorCreditLineItems"][0]["classifications"]["chartOfAccountId"]
         # Page 147 has no vendor's memo number; page 140 has it, and it goes into the description as on BC.
@@ -90,15 +96,7 @@ def test_classic_nav_credit_memos_become_vendor_credits_exactly_once(store, tmp_
         assert set(held) == {unmapped} and "has no BILL account" in held[unmapped]
 
         assert engine.run().completed and len(_credits(sandboxes)) == 1  # a second run sends nothing again
-        lost = Store(f"sqlite:///{tmp_path / 'lost.sqlite3'}")  # the store is lost: BILL is asked first
-        try:
-            fresh = make_engine(lost, sandboxes)
-            assert fresh.run().completed
-            assert len(_credits(sandboxes)) == 1
-            fresh.nav.close()
-            fresh.bill.close()
-        finally:
-            lost.close()
+        _assert_sent_once_with_a_lost_store(sandboxes, tmp_path)
         engine.nav.close()
         engine.bill.close()
 

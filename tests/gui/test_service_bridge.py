@@ -8,7 +8,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from app.engine.report import RunReport
+from app.engine.report import PlannedWrite, RunReport
 from app.push.scheduler import Schedule, SyncScheduler
 from app.push.status import Mode, PushStatus
 from app.ui.service_bridge import ServiceBridge, progress_triple
@@ -119,7 +119,7 @@ class GatedService:
             if self.preview_waits_for_cancel:
                 cancel.wait(WAIT)
             report = RunReport(run_id=2, dry_run=True)
-            report.planned.append("BILL: create vendor V00050")
+            report.plan.append(PlannedWrite("BILL", "create_vendor", "dry-run-vendor-1", name="V00050"))
             return report
         finally:
             self._leave("preview")

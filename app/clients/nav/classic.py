@@ -305,13 +305,19 @@ class ClassicPages(NavBackend):
             dimensions=dimensions, quantity=field_value(row, "Quantity", parse_quantity),
             line_type=line_type, object_number="" if line_type == "G/L Account" else number)
 
-    def _invoice(self, row: dict, line_rows: list[dict]) -> PostedInvoice:
+    def _document_head(self, row: dict, line_rows: list[dict]) -> tuple[tuple[InvoiceLine, ...], date, str]:
+        """What a posted invoice and a posted credit memo read alike: their lines in NAV's order (comment lines
+        left out), the posting date, and the vendor (Pay-to, else Buy-from)."""
         slots = self.dimension_slots()
         lines = tuple(line for line in (self._line(r, slots) for r in sorted(
             line_rows, key=lambda r: int(r.get("Line_No") or 0))) if line is not None)
         posting_date = field_value(row, "Posting_Date", parse_date)
         vendor = str(row.get("Pay_to_Vendor_No") or "").strip() or field_value(
             row, "Buy_from_Vendor_No", lambda v: parse_text(v, required="vendor No."))
+        return lines, posting_date, vendor
+
+    def _invoice(self, row: dict, line_rows: list[dict]) -> PostedInvoice:
+        lines, posting_date, vendor = self._document_head(row, line_rows)
         return PostedInvoice(
             number=row["No"], vendor_number=vendor,
             vendor_invoice_number=str(row.get("Vendor_Invoice_No") or "").strip(),
@@ -415,12 +421,7 @@ class ClassicPages(NavBackend):
             return {}
 
     def _credit_memo(self, row: dict, line_rows: list[dict], vendor_memo_number: str = "") -> PostedCreditMemo:
-        slots = self.dimension_slots()
-        lines = tuple(line for line in (self._line(r, slots) for r in sorted(
-            line_rows, key=lambda r: int(r.get("Line_No") or 0))) if line is not None)
-        posting_date = field_value(row, "Posting_Date", parse_date)
-        vendor = str(row.get("Pay_to_Vendor_No") or "").strip() or field_value(
-            row, "Buy_from_Vendor_No", lambda v: parse_text(v, required="vendor No."))
+        lines, posting_date, vendor = self._document_head(row, line_rows)
         # Page 147's flags in the API's words (POSTED_STATUSES): Cancelled = cancelled by a corrective
         # invoice; Corrective = it cancels a posted invoice; Paid = its ledger entry is closed.
         status = ("Canceled" if row.get("Cancelled") else "Corrective" if row.get("Corrective")

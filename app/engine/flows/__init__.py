@@ -1,4 +1,4 @@
-"""The sync flows, one module each: accounts, vendors (+ vendor_links), invoices (+ bill_lines), payments, bank.
+"""The sync flows: accounts, vendors (+ vendor_links, nav_vendors), invoices (+ bill_lines), payments, bank.
 May import app.domain, app.store and app.engine's common, lane, recovery, payloads; never app.engine.engine or Qt.
 
 Each reads, decides with ``app.domain`` and writes through the lane or the outbox; bank is a step of vendors and

@@ -188,14 +188,7 @@ class InvoicesFlow(Flow):
             links = q.invoice_links_for_numbers(s, [w.record_key for w, _ in matched])
             for write, existing in matched:
                 invoice, bill = write.data
-                link = links.get(invoice.number)
-                if link is None:
-                    link = t.InvoiceLink(nav_number=invoice.number, vendor_number=invoice.vendor_number,
-                                         state="created")
-                    s.add(link)
-                link.bill_id, link.state, link.idempotency_key = existing.id, "created", write.key
-                link.vendor_invoice_number, link.amount = invoice.vendor_invoice_number, bill.amount
-                _set_invoice_dates(link, invoice)
+                _link_bill(s, links, invoice, bill, existing.id, write.key)
                 self._audit(s, "engine", "link_existing_bill", f"invoice {invoice.number}", bill_id=existing.id,
                             amount=audit_money(bill.amount), vendor=invoice.vendor_number)
             self._resolve_items(s, "invoice", [w.record_key for w, _ in matched])
@@ -285,14 +278,7 @@ class InvoicesFlow(Flow):
         results = {}
         for write, created in done:
             invoice, bill = write.data
-            link = links.get(invoice.number)
-            if link is None:
-                link = links[invoice.number] = t.InvoiceLink(nav_number=invoice.number,
-                                                             vendor_number=invoice.vendor_number, state="created")
-                s.add(link)
-            link.bill_id, link.state, link.idempotency_key = created.id, "created", write.key
-            link.vendor_invoice_number, link.amount = invoice.vendor_invoice_number, bill.amount
-            _set_invoice_dates(link, invoice)
+            _link_bill(s, links, invoice, bill, created.id, write.key)
             self._audit(s, "BILL", "create_bill", f"invoice {invoice.number}", bill_id=created.id,
                         amount=audit_money(bill.amount), vendor=invoice.vendor_number)
             results[write.key] = {"bill_id": created.id}
@@ -324,6 +310,20 @@ class InvoicesFlow(Flow):
             self._check_cancel()
             invoice = invoice_from_json(row.payload["invoice"])
             self._push_invoice(invoice)
+
+
+def _link_bill(s: Session, links: dict[str, t.InvoiceLink], invoice: PostedInvoice, bill: Bill, bill_id: str,
+               key: str) -> None:
+    """The invoice's link names its bill in BILL (one this run created, or one BILL already had for the same
+    invoice) and the write that made or found it; ``links`` holds the batch's links, a new one is added to it."""
+    link = links.get(invoice.number)
+    if link is None:
+        link = links[invoice.number] = t.InvoiceLink(nav_number=invoice.number, vendor_number=invoice.vendor_number,
+                                                     state="created")
+        s.add(link)
+    link.bill_id, link.state, link.idempotency_key = bill_id, "created", key
+    link.vendor_invoice_number, link.amount = invoice.vendor_invoice_number, bill.amount
+    _set_invoice_dates(link, invoice)
 
 
 def _set_invoice_dates(link: t.InvoiceLink, invoice: PostedInvoice) -> None:

@@ -7,7 +7,7 @@ Read: the links whose NAV or BILL side changed (noted by the vendors flow). Deci
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from app.domain.conflicts import three_way
 from app.domain.errors import RecordError
@@ -19,6 +19,8 @@ from app.store import schema as t
 
 if TYPE_CHECKING:
     from app.engine.context import RunContext
+
+V = TypeVar("V")  # a NavVendor or a BillVendor
 
 
 class VendorLinks(Flow):
@@ -71,18 +73,12 @@ class VendorLinks(Flow):
         nav_now = link.nav_pending
         etag = link.nav_etag
         if nav_now is None and first_merge:
-            vendor = self._nav_call(self.nav.get_vendor, link.nav_number)
-            if vendor is None:
-                raise RecordError("the NAV vendor no longer exists or could not be read (see its own item)",
-                                  system="NAV", record=f"vendor {link.nav_number}")
+            vendor = _read_now(self._nav_call(self.nav.get_vendor, link.nav_number), "NAV", link.nav_number)
             nav_now, etag = vendor.fields.as_dict(), vendor.etag
         bill_now = link.bill_pending
         if bill_now is None and first_merge:
-            vendor = self._bill_call(self.bill.get_vendor, link.bill_id)
-            if vendor is None:
-                raise RecordError("the BILL vendor no longer exists or could not be read (see its own item)",
-                                  system="BILL", record=f"vendor {link.bill_id}")
-            bill_now = vendor.fields.as_dict()
+            bill_now = _read_now(self._bill_call(self.bill.get_vendor, link.bill_id), "BILL",
+                                 link.bill_id).fields.as_dict()
         nav_now = nav_now if nav_now is not None else link.nav_snapshot
         bill_now = bill_now if bill_now is not None else link.bill_snapshot
 
@@ -224,3 +220,12 @@ class VendorLinks(Flow):
                 s.get(t.Conflict, conflict.id).state = "applied"
             row.nav_snapshot, row.bill_snapshot = snapshot_nav, snapshot_bill
         self.report.counts("vendors").updated += 1
+
+
+def _read_now(vendor: V | None, system: str, key: str) -> V:
+    """A linked vendor read again for its first merge; gone or unreadable, the link waits (its own item says
+    why)."""
+    if vendor is None:
+        raise RecordError(f"the {system} vendor no longer exists or could not be read (see its own item)",
+                          system=system, record=f"vendor {key}")
+    return vendor

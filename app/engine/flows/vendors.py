@@ -4,7 +4,8 @@ Read: BILL's changed vendors (noted on their link, or kept as match candidates),
 Decide: ``app.domain.matching`` links, proposes or queues a match for a NAV vendor seen for the first time;
 a NAV vendor with no match becomes a BILL vendor, a BILL vendor nobody claims becomes a NAV vendor (setting).
 Write: through the write lane (BILL, in bulk calls of 20 on a first sync) and the outbox (NAV, one by one).
-The linked vendors' field changes are reconciled three-way in ``vendor_links``.
+The linked vendors' field changes are reconciled three-way in ``vendor_links``; NAV vendors are created for BILL's
+unclaimed ones in ``nav_vendors``.
 """
 
 from __future__ import annotations
@@ -18,12 +19,11 @@ from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
 from app.domain.matching import Candidate, MatchKeys, MatchKind, match_vendor
-from app.domain.models import VendorFields
-from app.domain.values import shown
 from app.engine import recovery
-from app.engine.common import BATCH, Write, batched, iso, parse_time, side_by_side
+from app.engine.common import Write, batched, iso, parse_time, side_by_side
 from app.engine.crash import crash_point
 from app.engine.flows.base import Flow
+from app.engine.flows.nav_vendors import NavVendorsFromBill
 from app.engine.flows.vendor_links import VendorLinks
 from app.engine.flows.vendor_pool import CandidatePool, candidate_pool
 from app.engine.payloads import nav_vendor_to_json
@@ -36,12 +36,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("navbill.engine")
 
-# NAV's vendor field lengths (table 23: Name, Address, E-Mail are Text[100]/[80]; the sandbox refuses more
-# than 100 for every text): a BILL vendor over them is held before any NAV write.
-NAV_VENDOR_LIMITS = {"name": 100, "address_line1": 100, "address_line2": 50, "city": 30, "postal_code": 20,
-                     "email": 80, "phone": 30}
-
-
 class VendorsFlow(Flow):
     """NAV and BILL vendors: read both, match the new ones, create what the other side lacks."""
 
@@ -49,6 +43,7 @@ class VendorsFlow(Flow):
         super().__init__(ctx)
         self.bank = bank
         self.links = VendorLinks(ctx)
+        self.from_bill = NavVendorsFromBill(ctx)
         self._bill_vendors_created = 0  # in this run: their echoes come back in BILL's vendor list
         self._created_vendor_times: list[datetime] = []
 
@@ -74,7 +69,7 @@ class VendorsFlow(Flow):
                                       bookmark="bill.vendors")
         self.links.reconcile_links()
         if self.settings.create_nav_vendors:
-            self._create_nav_vendors_from_bill()
+            self.from_bill.create_all()
 
     def sync_one_nav_vendor(self, number: str) -> None:
         """A webhook said NAV vendor ``number`` changed: bring just that one across."""
@@ -88,7 +83,7 @@ class VendorsFlow(Flow):
         if vendor is not None:
             self._absorb_bill_vendors([vendor])
         self.links.reconcile_links(only_bill_id=bill_id)
-        self._create_nav_vendors_from_bill(only_bill_id=bill_id)
+        self.from_bill.create_all(only_bill_id=bill_id)
 
     def _absorb_bill_vendors(self, vendors: Iterable, bookmark: str = "") -> None:
         """Note each changed BILL vendor: on its link (reconciled later) or in the match index."""
@@ -333,77 +328,10 @@ class VendorsFlow(Flow):
         with self.store.session() as s:
             return q.linked_bill_ids(s, among)
 
-    def _create_nav_vendors_from_bill(self, only_bill_id: str | None = None) -> None:
-        last_id = ""
-        while True:
-            self._check_cancel()
-            with self.store.session() as s:
-                batch = q.unclaimed_bill_vendors(s, last_id, BATCH, only_bill_id)
-            if not batch:
-                return
-            for candidate in batch:
-                last_id = candidate.bill_id
-                fields = VendorFields.from_dict(candidate.fields)
-                if fields.inactive:
-                    continue  # archived in BILL: nothing to create
-                too_long = [(name, len(str(getattr(fields, name)))) for name, limit in NAV_VENDOR_LIMITS.items()
-                            if len(str(getattr(fields, name))) > limit]
-                if too_long:
-                    what = ", ".join(f"{name} is {length:,} characters long (NAV holds at most "
-                                     f"{NAV_VENDOR_LIMITS[name]})" for name, length in too_long)
-                    self._hold("bill_vendor", candidate.bill_id,
-                               f"BILL vendor {shown(fields.name)} ({candidate.bill_id}): {what}. Shorten it in BILL; "
-                               "it is tried again at the next sync.", flow="vendors")
-                    continue
-                self._guard("vendors", "bill_vendor", candidate.bill_id,
-                            f"BILL vendor {shown(fields.name)}",
-                            lambda candidate=candidate, fields=fields: self._create_nav_vendor(candidate.bill_id,
-                                                                                               fields))
-
-    def _create_nav_vendor(self, bill_id: str, fields: VendorFields) -> None:
-        key = f"nav.vendor.create:{bill_id}"
-        existing = self.outbox.entry(key)
-        if existing is None:
-            # The number is chosen and stored BEFORE the POST: after a crash, the retry finds the
-            # vendor by that number instead of creating a second one. A number NAV already has (a store
-            # that was lost or restored from an older backup starts its series again) is passed over.
-            for _ in range(1000):
-                with self.store.session() as s:
-                    number = self.store.next_number(s, "vendor", self.settings.vendor_number_prefix,
-                                                    self.settings.vendor_number_width)
-                if self.report.dry_run or self._nav_call(self.nav.get_vendor, number) is None:
-                    break
-            with self.store.session() as s:
-                s.add(t.OutboxEntry(key=key, system="NAV", action="create_nav_vendor", record=f"BILL vendor {bill_id}",
-                                    payload={"number": number, "fields": fields.as_dict()}, run_id=self.report.run_id))
-        else:
-            number = existing.payload["number"]
-        created = self.outbox.send(key, lambda: self._nav_call(self.nav.create_vendor, fields, number),
-                                   lambda: self._nav_call(self.nav.get_vendor, number))
-        self._finish_nav_vendor(key, bill_id, fields, created)
-
-    def _finish_nav_vendor(self, key: str, bill_id: str, bill_fields: VendorFields, created) -> None:
-        with self.store.session() as s:
-            s.add(t.VendorLink(nav_number=created.number, bill_id=bill_id, status="linked", name=bill_fields.name,
-                               nav_snapshot=created.fields.as_dict(), bill_snapshot=bill_fields.as_dict(),
-                               nav_etag=created.etag, nav_modified=created.last_modified, synced_at=self.clock()))
-            s.execute(delete(t.BillVendorCandidate).where(t.BillVendorCandidate.bill_id == bill_id))
-            self.outbox.finish(s, key, {"number": created.number})
-            self._resolve_item(s, "bill_vendor", bill_id)
-            self._audit(s, "NAV", "create_vendor", f"vendor {created.number}", bill_id=bill_id,
-                        name=bill_fields.name)
-        crash_point("after_commit")
-        self.report.counts("vendors").created += 1
-
     def _recover_vendor_writes(self) -> None:
         """Finish vendor creations a crash or an unknown outcome left open (look first, then send)."""
         recovery.recover_bulk_bill_vendors(self)
-        for row in self.outbox.unfinished("create_nav_vendor"):
-            self._check_cancel()
-            bill_id = row.key.split(":", 1)[1]
-            fields = VendorFields.from_dict(row.payload["fields"])
-            self._guard("vendors", "bill_vendor", bill_id, f"BILL vendor {shown(fields.name)}",
-                        lambda bill_id=bill_id, fields=fields: self._create_nav_vendor(bill_id, fields))
+        self.from_bill.recover()
         for row in self.outbox.unfinished("create_bill_vendor"):
             self._check_cancel()
             number = row.key.split(":", 1)[1]

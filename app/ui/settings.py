@@ -31,31 +31,31 @@ from PySide6.QtWidgets import (
 )
 
 from app.ui.plan_words import PlanLine
-from app.ui.table_model import ATTENTION, GOOD, Column, RowTableModel
+from app.ui.table_model import ATTENTION, CAUTION, GOOD, Column, RowTableModel
 from app.ui.theme import colour_text, warning_text
 from app.ui.workers import TaskContext, TaskRunner
 
 log = logging.getLogger("navbill.ui")
 
 
-PASSED, FAILED, NOT_TRIED = "passed", "failed", "not tried"
+PASSED, WARNING, FAILED, NOT_TRIED = "passed", "warning", "failed", "not tried"
 
 
 @dataclass(frozen=True)
 class CheckStepRow:
     name: str
-    state: str  # passed | failed | not tried
+    state: str  # passed | warning (works, something optional is missing) | failed | not tried
     detail: str = ""
     fix: str = ""
 
     @property
     def passed(self) -> bool | None:
         """True passed, False failed, None never tried (an earlier step failed)."""
-        return {PASSED: True, FAILED: False}.get(self.state)
+        return {PASSED: True, WARNING: True, FAILED: False}.get(self.state)
 
     @property
     def what_to_do(self) -> str:
-        if self.state == FAILED:
+        if self.state in (FAILED, WARNING):
             return f"{self.detail} → {self.fix}".strip(" →") if self.fix else self.detail
         return self.detail
 
@@ -63,7 +63,7 @@ class CheckStepRow:
 STEP_COLUMNS = [
     Column[CheckStepRow]("Step", lambda r: r.name, width=230),
     Column[CheckStepRow]("Result", lambda r: r.state,
-                         background=lambda r: GOOD if r.state == PASSED else ATTENTION if r.state == FAILED else None,
+                         background=lambda r: {PASSED: GOOD, WARNING: CAUTION, FAILED: ATTENTION}.get(r.state),
                          bold=lambda r: r.state == FAILED, width=80),
     Column[CheckStepRow]("What was found / what to do", lambda r: r.what_to_do, tooltip=lambda r: r.what_to_do),
 ]
@@ -77,13 +77,15 @@ def password_field(parent=None, saved: bool = False) -> QLineEdit:
 
 
 def step_row(step: Any) -> CheckStepRow:
-    """A step of app.check's CheckReport (status pass/fail/skipped); a skipped step was never tried."""
+    """A step of app.check's CheckReport (status pass/warning/fail/skipped); a skipped step was never tried."""
     name = getattr(step, "title", None) or getattr(step, "name", None) or str(step)
     side = getattr(step, "side", "")
     name = f"{side}: {name}" if side else name
     status = str(getattr(step, "status", "") or "").lower()
     if status in ("pass", "passed", "ok"):
         state = PASSED
+    elif status in ("warning", "warn"):
+        state = WARNING
     elif status in ("fail", "failed", "error"):
         state = FAILED
     elif status:
@@ -377,12 +379,16 @@ class CheckPage(QWizardPage):
         self._show_rows(steps)
         failed = [s for s in steps if s.state == FAILED]
         untried = [s for s in steps if s.state == NOT_TRIED]
+        warnings = [s for s in steps if s.state == WARNING]
         self.passed = bool(steps) and not failed and not getattr(report, "cancelled", False)
         if self.passed:
             passed = sum(1 for s in steps if s.state == PASSED)
             skipped = f"; {len(untried)} not tried (the list says why)" if untried else ""
-            self.result_label.setText(f"{passed} of {len(steps)} steps passed{skipped}; none failed: both sides "
-                                      "answered. Click Next.")
+            lines = [f"{passed} of {len(steps)} steps passed{skipped}; none failed: both sides answered. Click Next."]
+            if warnings:  # optional pieces missing: the sync works without them, the clerk should know what is lost
+                lines[0] = lines[0].replace("none failed", f"{len(warnings)} warning(s), none failed")
+                lines += [f"• {s.name}: {s.what_to_do}" for s in warnings]
+            self.result_label.setText("\n".join(lines))
         else:
             lines = [f"{len(failed)} step(s) failed" + (f", {len(untried)} not tried because of them" if untried
                                                         else "") + ". Fix this, then click Test again:"]

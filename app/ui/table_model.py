@@ -23,6 +23,7 @@ SORT_ROLE = Qt.ItemDataRole.UserRole + 2
 HIGHLIGHT = QColor("#ffe3b3")  # a difference or a problem: warm, readable with black text
 ATTENTION = QColor("#ffd0cc")
 GOOD = QColor("#dcf5dc")
+CAUTION = QColor("#fff1c2")  # works, but something is missing (a warning step)
 MUTED_TEXT = QColor("#6b6b6b")
 
 _AnyIndex = QModelIndex | QPersistentModelIndex

@@ -13,6 +13,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+import shiboken6
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
 
 from app.domain.errors import ConnectorError
@@ -99,6 +100,8 @@ class TaskRunner(QObject):
         return task
 
     def _forget(self, task: Task) -> None:
+        if not shiboken6.isValid(self):  # the window (and this runner) went while the task ran: nobody to tell
+            return
         self._tasks.discard(task)
         if not self._tasks:
             self.busy_changed.emit(False)

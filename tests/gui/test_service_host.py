@@ -233,3 +233,19 @@ def test_preview_runs_as_a_dry_run_on_the_services_scheduler(qtbot, service_wind
     assert outcome.ok, outcome.summary
     assert ("targeted", "preview") in started
     assert any(run.dry_run for run in session.store.runs(limit=10))
+
+
+
+def test_a_task_that_ends_as_its_window_goes_finishes_without_an_error(qtbot):
+    """A task ends just as its window closes: its 'finished' is still queued when the task runner is deleted.
+    Delivered afterwards it reaches nobody, and no 'Signal source has been deleted' escapes into the event loop
+    (pytest-qt fails the test if one does)."""
+    import shiboken6
+
+    from app.ui.workers import TaskRunner
+
+    runner = TaskRunner()
+    runner.start("ends as its window goes", lambda _context: None)
+    assert runner._pool.waitForDone(5_000)  # the task has ended; its signals wait in the event queue
+    shiboken6.delete(runner)  # as a closed window's children go
+    qtbot.wait(100)  # the queued signals are delivered now

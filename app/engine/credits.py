@@ -25,7 +25,7 @@ from sqlalchemy import select
 
 from app.domain.credits import PostedCreditMemo, VendorCredit, VendorCreditLine
 from app.domain.errors import RecordError
-from app.engine.report import money
+from app.engine.report import PlannedWrite, money
 from app.store import schema as t
 
 log = logging.getLogger("navbill.engine")
@@ -88,8 +88,8 @@ def _create(engine, memo: PostedCreditMemo, key: str, counts) -> None:
     if engine.report.dry_run:  # never a client call here: only the plan says what would be sent
         planner = getattr(engine.bill, "_planner", None)
         if planner is not None:
-            planner.plan(f"BILL: create vendor credit {memo.number} (NAV credit memo) for "
-                         f"{planner.vendor(vendor_id)}, {money(credit.amount)}")
+            planner.plan(PlannedWrite("BILL", "create_vendor_credit", memo.number, name=planner.name(vendor_id),
+                                      amount=credit.amount, vendor=vendor_id))
         counts.created += 1
         return
 

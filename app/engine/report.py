@@ -28,12 +28,14 @@ class PlannedWrite:
     words (app/ui/plan_words.py) are both made from it, so neither reads the other."""
 
     system: str  # NAV | BILL ("" for a sentence that names no system)
-    kind: str  # create_vendor | update_vendor | archive_vendor | restore_vendor | create_bill | post_payment | other
-    record: str = ""  # vendor: NAV number or BILL id (dry-run-vendor-N when new); bill: invoice; payment: BILL id
+    kind: str  # create_vendor | update_vendor | archive_vendor | restore_vendor | create_bill | create_vendor_credit
+    #            | post_payment | other
+    record: str = ""  # vendor: NAV number or BILL id (dry-run-vendor-N when new); bill: invoice; vendor credit: NAV
+    #                  credit memo; payment: BILL id
     name: str = ""  # the vendor's name where the write knows it (bill: the BILL vendor's name, "" if unknown)
-    amount: Decimal | None = None  # bill, payment
+    amount: Decimal | None = None  # bill, vendor credit, payment
     currency: str = ""  # "" = the local currency (neither BILL's bill nor NAV's journal line names one)
-    vendor: str = ""  # bill: the BILL vendor id; payment: the NAV vendor number
+    vendor: str = ""  # bill, vendor credit: the BILL vendor id; payment: the NAV vendor number
     invoice: str = ""  # payment: the NAV posted invoice it is applied to
     source: str = ""  # bill: where it comes from, in words ("NAV invoice 108001")
     note: str = ""  # kind other: the sentence after "SYSTEM: "
@@ -63,6 +65,8 @@ class PlannedWrite:
             "restore_vendor": f"restore vendor {self.record}",
             "create_bill": (f"create bill {self.record}{f' ({self.source})' if self.source else ''} for "
                             f"{self.vendor_label}, {money(self.amount, self.currency)}"),
+            "create_vendor_credit": (f"create vendor credit {self.record} (NAV credit memo) for {self.vendor_label}, "
+                                     f"{money(self.amount, self.currency)}"),
             "post_payment": (f"post payment {money(self.amount, self.currency)} to vendor {self.vendor} applied "
                              f"to invoice {self.invoice} (BILL payment {self.record})"),
         }.get(self.kind, self.note)

@@ -45,7 +45,7 @@ def describe_plan(report: Any, store: Any = None, bill_vendor_names: dict[str, s
     plan = list(getattr(report, "plan", []) or [])
     nav_names, bill_names = _names(store)
     bill_names.update(bill_vendor_names or {})
-    counts = {"bill_vendors": 0, "nav_vendors": 0, "bills": 0, "payments": 0, "updates": 0}
+    counts = {"bill_vendors": 0, "nav_vendors": 0, "bills": 0, "credits": 0, "payments": 0, "updates": 0}
     total_bills = 0.0
     lines: list[PlanLine] = []
     for write in plan:
@@ -77,6 +77,12 @@ def describe_plan(report: Any, store: Any = None, bill_vendor_names: dict[str, s
             vendor = f"“{name}”" if name else f"vendor {write.vendor}"
             lines.append(PlanLine("BILL", f"Create a bill for {vendor}: invoice {record}, "
                                           f"{money(write.amount, write.currency)}"))
+        elif kind == ("BILL", "create_vendor_credit"):
+            counts["credits"] += 1
+            name = write.name or bill_names.get(write.vendor, "")
+            vendor = f"“{name}”" if name else f"vendor {write.vendor}"
+            lines.append(PlanLine("BILL", f"Create a vendor credit for {vendor}: credit memo {record}, "
+                                          f"{money(write.amount, write.currency)}"))
         elif kind == ("NAV", "post_payment"):
             counts["payments"] += 1
             name = nav_names.get(write.vendor, "")
@@ -96,6 +102,8 @@ def describe_plan(report: Any, store: Any = None, bill_vendor_names: dict[str, s
         parts.append(f"update {counts['updates']} vendor(s)")
     if counts["bills"]:
         parts.append(f"create {counts['bills']} bill(s) in BILL worth {money(total_bills)}")
+    if counts["credits"]:
+        parts.append(f"create {counts['credits']} vendor credit(s) in BILL")
     if counts["payments"]:
         parts.append(f"post {counts['payments']} payment(s) in NAV")
     subject = "The first sync" if first else "A sync now"

@@ -19,8 +19,9 @@ PLAN = [
                  amount=Decimal("1234.5"), source="NAV invoice 108001"),
     PlannedWrite("BILL", "create_bill", "108002", vendor="00901KEYS", amount=Decimal("10")),
     PlannedWrite("NAV", "post_payment", "stp01ABC", amount=Decimal("-2500.00"), vendor="V00010", invoice="108001"),
-    PlannedWrite.said("BILL: create vendor credit 109001 (NAV credit memo) for Acme Steel Supply (00901ACME), "
-                      "64.99 LCY"),
+    PlannedWrite("BILL", "create_vendor_credit", "109001", name="Acme Steel Supply", vendor="00901ACME",
+                 amount=Decimal("64.99")),
+    PlannedWrite.said("NAV: a write only a sentence describes"),
 ]
 
 
@@ -36,6 +37,7 @@ def test_each_write_reads_as_the_sentence_the_command_line_prints():
         "BILL: create bill 108002 for 00901KEYS, 10.00 LCY",
         "NAV: post payment -2,500.00 LCY to vendor V00010 applied to invoice 108001 (BILL payment stp01ABC)",
         "BILL: create vendor credit 109001 (NAV credit memo) for Acme Steel Supply (00901ACME), 64.99 LCY",
+        "NAV: a write only a sentence describes",
     ]
     assert report.as_dict()["planned"] == report.planned
 
@@ -53,12 +55,13 @@ def test_the_preview_in_words_comes_from_the_same_writes_with_names_and_amounts(
         ("BILL", "Create a bill for “Harbor Freight (Pittsburgh)”: invoice INV-77, 1,234.50 USD"),
         ("BILL", "Create a bill for “Keystone Paint & Coatings”: invoice 108002, 10.00 USD"),
         ("NAV", "Post a payment of -2,500.00 USD to vendor V00010, applied to invoice 108001"),
-        # A write planned as a finished sentence is shown as it is and counted as no vendor.
-        ("BILL", "create vendor credit 109001 (NAV credit memo) for Acme Steel Supply (00901ACME), 64.99 LCY"),
+        ("BILL", "Create a vendor credit for “Acme Steel Supply”: credit memo 109001, 64.99 USD"),
+        # A write planned as a finished sentence is shown as it is and counted as nothing.
+        ("NAV", "a write only a sentence describes"),
     ]
     assert summary.startswith("The first sync would create 1 vendor(s) in BILL, create 1 vendor(s) in NAV, "
-                              "update 2 vendor(s), create 2 bill(s) in BILL worth 1,244.50 USD, post 1 payment(s) "
-                              "in NAV."), summary
+                              "update 2 vendor(s), create 2 bill(s) in BILL worth 1,244.50 USD, create 1 vendor "
+                              "credit(s) in BILL, post 1 payment(s) in NAV."), summary
 
 
 def test_a_real_dry_run_plans_structured_writes(engine):

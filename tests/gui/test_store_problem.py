@@ -105,9 +105,9 @@ def test_the_real_dialog_answers_from_its_modal_loop(qtbot, navbill_home):
     assert error is not None
 
     def click_quit(tries=0):
-        dialogs = [w for w in QApplication.topLevelWidgets() if isinstance(w, StoreProblemDialog) and w.isVisible()]
-        if dialogs:
-            dialogs[0].choice_buttons[QUIT].click()
+        dialog = QApplication.activeModalWidget()  # the modal one only (see test_vault_dialogs.answer_modal)
+        if isinstance(dialog, StoreProblemDialog) and dialog.isVisible():
+            dialog.choice_buttons[QUIT].click()
         elif tries < 10_000:
             QTimer.singleShot(0, lambda: click_quit(tries + 1))
 

@@ -22,10 +22,12 @@ def answer_modal(kind: type, act) -> list:
     seen: list = []
 
     def look(tries: int = 0) -> None:
-        dialogs = [w for w in QApplication.topLevelWidgets() if isinstance(w, kind) and w.isVisible()]
-        if dialogs:
-            seen.append(dialogs[0])
-            act(dialogs[0])
+        # The modal dialog only: walking every top-level widget could touch one an earlier test left half
+        # destroyed (a segfault seen once in a whole-suite run).
+        dialog = QApplication.activeModalWidget()
+        if isinstance(dialog, kind) and dialog.isVisible():
+            seen.append(dialog)
+            act(dialog)
         elif tries < 10_000:
             QTimer.singleShot(0, lambda: look(tries + 1))
 

@@ -2,6 +2,8 @@
 
     python tests/benchmarks/bench_engine.py [--vendors 10000] [--latency 20ms,300ms] [--kill-latency 20ms,300ms]
                                             [--flat-sizes 100,1000,10000] [--memory-vendors 10000,100000]
+                                            [--inline-latency 20ms] [--skip first,kill,second,memory]
+    python tests/benchmarks/bench_engine.py --vendors 10000 --latency 20ms --profile-engine /tmp/engine.prof
 
 1. First sync of large:N (N vendors, 2N posted invoices; about 10% of the vendors already in BILL) with BILL's
    hourly limit ON (20,000 requests per hour, the client's stop line at 80%) and BILL latency injected: BILL
@@ -82,7 +84,7 @@ def _facts(sandboxes) -> dict:
             "hourly_limit": app.hourly_limit, "bill_vendors": len(app.vendors),
             "reference_pages": sum(_pages(len(records)) for records in app.classifications.values()),
             "bill_requests": len(app.requests), "nav_requests": len(sandboxes.nav.requests),
-            "bdc_1144": app.limit_rejections.get("BDC_1144", 0)}
+            "bdc_1144": app.limit_rejections.get("BDC_1144", 0), "cpu": time.process_time()}
 
 
 def _serve_sandboxes(seed: str, faults: str, pipe) -> None:
@@ -132,7 +134,7 @@ def _sandboxes(seed: str, faults: str, separate: bool):
             yield sandboxes, _facts(sandboxes), lambda: _facts(sandboxes)
 
 
-def _one_first_sync(vendors: int, latency: str, separate: bool) -> tuple:
+def _one_first_sync(vendors: int, latency: str, separate: bool, profile: str = "") -> tuple:
     with _sandboxes(f"large:{vendors}", f"bill.latency={latency}", separate) as (sandboxes, before, after), \
             tempfile.TemporaryDirectory() as folder:
         assert before["hourly_limit"] == HOURLY_LIMIT  # the limit is on, as BILL's
@@ -140,7 +142,14 @@ def _one_first_sync(vendors: int, latency: str, separate: bool) -> tuple:
         engine = make_engine(store, sandboxes)
         started = time.perf_counter()
         cpu_started = time.process_time()
-        report = engine.run(flows=FLOWS)
+        if profile:
+            import cProfile
+
+            profiler = cProfile.Profile()
+            report = profiler.runcall(engine.run, flows=FLOWS)
+            profiler.dump_stats(profile)
+        else:
+            report = engine.run(flows=FLOWS)
         wall = time.perf_counter() - started
         cpu = time.process_time() - cpu_started
         this_hour = engine.bill_requests_this_hour()
@@ -159,8 +168,8 @@ def first_sync(vendors: int, latency: str, inline: bool = False) -> None:
     wall_bound = report.bill_calls * seconds / BILL_CONCURRENCY
     print(f"first sync large:{vendors} ({vendors} vendors, {2 * vendors} invoices), BILL latency {latency}, "
           f"hourly limit on: {wall:.1f} s wall, status {report.status}")
-    print(f"  sandboxes in a separate process; the engine's process used {cpu:.1f} s of CPU; load average "
-          + " ".join(f"{n:.2f}" for n in os.getloadavg()))
+    print(f"  sandboxes in a separate process; the engine's process used {cpu:.1f} s of CPU, the sandboxes' "
+          f"{after['cpu'] - before['cpu']:.1f} s; load average " + " ".join(f"{n:.2f}" for n in os.getloadavg()))
     for name, c in counts.items():
         print(f"  {name:<9} created {c.created} updated {c.updated} held {c.held} failed {c.failed}")
     creates = counts["vendors"].created + counts["invoices"].created
@@ -188,6 +197,18 @@ def first_sync(vendors: int, latency: str, inline: bool = False) -> None:
         print(f"  with the sandboxes in the engine's process instead: {wall:.1f} s wall, {cpu:.1f} s CPU (engine "
               f"and sandboxes), {report.bill_calls} BILL requests, status {report.status}: {wall / wall_bound:.2f}x "
               f"the bound {wall_bound:.1f} s")
+
+
+def profile_first_sync(vendors: int, latency: str, path: str) -> None:
+    """cProfile of the engine's process only (the sandboxes in their own process), during a first sync."""
+    import pstats
+
+    report, wall, cpu, *_ = _one_first_sync(vendors, latency, separate=True, profile=path)
+    print(f"profile of the engine's process, first sync large:{vendors}, BILL latency {latency}: {wall:.1f} s wall "
+          f"under cProfile, {cpu:.1f} s CPU, status {report.status}; stats in {path}")
+    stats = pstats.Stats(path)
+    stats.sort_stats("tottime").print_stats(15)
+    stats.sort_stats("cumulative").print_stats(30)
 
 
 def _worker(sandboxes, database: Path) -> subprocess.Popen:
@@ -315,7 +336,13 @@ def main() -> int:
     parser.add_argument("--flat-sizes", default="100,1000,10000", help="sizes for the unchanged second run")
     parser.add_argument("--memory-vendors", default="10000,100000", help="comma-separated sizes")
     parser.add_argument("--skip", default="", help="comma-separated: first, kill, second, memory")
+    parser.add_argument("--profile-engine", default="", metavar="FILE",
+                        help="only: cProfile the engine's process during a first sync at the first --latency, "
+                             "the stats to FILE")
     args = parser.parse_args()
+    if args.profile_engine:
+        profile_first_sync(args.vendors, args.latency.split(",")[0], args.profile_engine)
+        return 0
     skip = set(args.skip.split(","))
     print(f"size: large:{args.vendors}", flush=True)
     if "first" not in skip:

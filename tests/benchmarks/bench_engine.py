@@ -2,6 +2,8 @@
 
     python tests/benchmarks/bench_engine.py [--vendors 10000] [--latency 20ms,300ms] [--kill-latency 20ms,300ms]
                                             [--flat-sizes 100,1000,10000] [--memory-vendors 10000,100000]
+                                            [--inline-latency 20ms] [--skip first,kill,second,memory]
+    python tests/benchmarks/bench_engine.py --vendors 10000 --latency 20ms --profile-engine /tmp/engine.prof
 
 1. First sync of large:N (N vendors, 2N posted invoices; about 10% of the vendors already in BILL) with BILL's
    hourly limit ON (20,000 requests per hour, the client's stop line at 80%) and BILL latency injected: BILL
@@ -16,14 +18,18 @@
 4. Peak Python memory (tracemalloc) of a vendors pass over large:M (a dry run: every read is real, the
    writes are only planned), showing the streams never hold the whole list.
 
-The sandboxes run in this process (the engine of the kill test in a subprocess): their request handling shares
-the interpreter with the engine, and the machine is shared, so wall times include that CPU.
+The first sync runs the sandboxes in a process of their own (as the real NAV and BILL are other machines), so
+their request handling does not compete with the engine for the interpreter's lock; with ``--inline-latency`` it
+is also run with the sandboxes in the engine's process, for comparison. The other parts run the sandboxes in this
+process (the engine of the kill test in a subprocess). The machine is shared: wall times include other work.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
+import multiprocessing
 import os
 import signal
 import subprocess
@@ -42,7 +48,7 @@ sys.path.insert(0, str(ROOT))
 from app.clients.bill import BULK_BILL_LIMIT, BULK_VENDOR_LIMIT, PAGE_SIZE  # noqa: E402
 from app.clients.bill_budget import DEFAULT_HEADROOM, HOURLY_LIMIT  # noqa: E402
 from app.sandbox.base import _parse_duration  # noqa: E402
-from app.sandbox.runner import running_sandboxes  # noqa: E402
+from app.sandbox.runner import RunningSandboxes, running_sandboxes  # noqa: E402
 from app.store import Store  # noqa: E402
 from tests.engine.conftest import make_engine  # noqa: E402
 
@@ -55,12 +61,11 @@ def _pages(count: int) -> int:
     return max(1, math.ceil(count / PAGE_SIZE))
 
 
-def bill_lower_bound(sandboxes, vendors_created: int, bills_created: int, bill_vendors_before: int) -> dict:
+def bill_lower_bound(reference_pages: int, vendors_created: int, bills_created: int,
+                     bill_vendors_before: int) -> dict:
     """The fewest BILL requests a first sync can make: log in, read each reference list and the vendors BILL
     had, create in bulk calls, and read this run's new vendors back once (so the next run starts after them)."""
-    app = sandboxes.bill
-    reference = sum(_pages(len(records)) for records in app.classifications.values())
-    parts = {"login": 1, "reference list pages": reference, "BILL vendor pages": _pages(bill_vendors_before),
+    parts = {"login": 1, "reference list pages": reference_pages, "BILL vendor pages": _pages(bill_vendors_before),
              "read-back pages": math.ceil(vendors_created / PAGE_SIZE),
              "vendor calls": math.ceil(vendors_created / BULK_VENDOR_LIMIT),
              "bill calls": math.ceil(bills_created / BULK_BILL_LIMIT)}
@@ -72,46 +77,138 @@ def _bill_requests(sandboxes, since: int = 0) -> int:
     return len(sandboxes.bill.requests) - since
 
 
-def first_sync(vendors: int, latency: str) -> None:
-    seconds = _parse_duration(latency)
-    with running_sandboxes(seed=f"large:{vendors}", faults=f"bill.latency={latency}") as sandboxes, \
+def _facts(sandboxes) -> dict:
+    """What the first sync reads from the sandboxes, as plain values (they may be in another process)."""
+    app = sandboxes.bill
+    return {"nav_url": sandboxes.nav_url, "bill_url": sandboxes.bill_url, "nav_flavor": sandboxes.nav_flavor,
+            "hourly_limit": app.hourly_limit, "bill_vendors": len(app.vendors),
+            "reference_pages": sum(_pages(len(records)) for records in app.classifications.values()),
+            "bill_requests": len(app.requests), "nav_requests": len(sandboxes.nav.requests),
+            "bdc_1144": app.limit_rejections.get("BDC_1144", 0), "cpu": time.process_time()}
+
+
+def _serve_sandboxes(seed: str, faults: str, pipe) -> None:
+    """In a process of its own: both sandboxes, their facts sent when ready and again when told to stop."""
+    with running_sandboxes(seed=seed, faults=faults) as sandboxes:
+        pipe.send(_facts(sandboxes))
+        pipe.recv()  # the engine is done
+        pipe.send(_facts(sandboxes))
+
+
+class SandboxProcess:
+    """Both sandboxes in a separate process (spawned, so no threads are forked); ``connection`` methods as
+    RunningSandboxes has them, for make_engine."""
+
+    nav_connection = RunningSandboxes.nav_connection
+    bill_connection = RunningSandboxes.bill_connection
+
+    def __init__(self, seed: str, faults: str):
+        context = multiprocessing.get_context("spawn")
+        self._pipe, child = context.Pipe()
+        self._process = context.Process(target=_serve_sandboxes, args=(seed, faults, child), daemon=True)
+        self._process.start()
+        child.close()
+        self.facts = self._pipe.recv()
+        self.nav_url, self.bill_url, self.nav_flavor = (self.facts[k] for k in ("nav_url", "bill_url", "nav_flavor"))
+
+    def stop(self) -> dict:
+        self._pipe.send("stop")
+        facts = self._pipe.recv()
+        self._process.join(timeout=60)
+        return facts
+
+
+@contextlib.contextmanager
+def _sandboxes(seed: str, faults: str, separate: bool):
+    """Yields (sandboxes for make_engine, facts before, a function returning the facts after the run)."""
+    if separate:
+        process = SandboxProcess(seed, faults)
+        try:
+            yield process, process.facts, process.stop
+        finally:
+            if process._process.is_alive():
+                process._process.terminate()
+                process._process.join(timeout=10)
+    else:
+        with running_sandboxes(seed=seed, faults=faults) as sandboxes:
+            yield sandboxes, _facts(sandboxes), lambda: _facts(sandboxes)
+
+
+def _one_first_sync(vendors: int, latency: str, separate: bool, profile: str = "") -> tuple:
+    with _sandboxes(f"large:{vendors}", f"bill.latency={latency}", separate) as (sandboxes, before, after), \
             tempfile.TemporaryDirectory() as folder:
-        assert sandboxes.bill.hourly_limit == HOURLY_LIMIT  # the limit is on, as BILL's
-        bill_vendors_before = len(sandboxes.bill.vendors)
+        assert before["hourly_limit"] == HOURLY_LIMIT  # the limit is on, as BILL's
         store = Store(f"sqlite:///{folder}/bench.sqlite3")
         engine = make_engine(store, sandboxes)
         started = time.perf_counter()
-        report = engine.run(flows=FLOWS)
+        cpu_started = time.process_time()
+        if profile:
+            import cProfile
+
+            profiler = cProfile.Profile()
+            report = profiler.runcall(engine.run, flows=FLOWS)
+            profiler.dump_stats(profile)
+        else:
+            report = engine.run(flows=FLOWS)
         wall = time.perf_counter() - started
-        counts = report.flows
-        bound = bill_lower_bound(sandboxes, counts["vendors"].created, counts["invoices"].created,
-                                 bill_vendors_before)
-        wall_bound = report.bill_calls * seconds / BILL_CONCURRENCY
-        print(f"first sync large:{vendors} ({vendors} vendors, {2 * vendors} invoices), BILL latency {latency}, "
-              f"hourly limit on: {wall:.1f} s wall, status {report.status}")
-        for name, c in counts.items():
-            print(f"  {name:<9} created {c.created} updated {c.updated} held {c.held} failed {c.failed}")
-        creates = counts["vendors"].created + counts["invoices"].created
-        lists = bound["reference list pages"] + bound["BILL vendor pages"]
-        issue_bound = lists + math.ceil(counts["vendors"].created / 100) + math.ceil(counts["invoices"].created / 100)
-        print(f"  the issue's lower bound (list pages + creates / 100 a call): {issue_bound} = {lists} list pages + "
-              f"{math.ceil(counts['vendors'].created / 100)} + {math.ceil(counts['invoices'].created / 100)} "
-              f"({creates} creates); with BILL's {BULK_VENDOR_LIMIT} vendors a call, the login and the read-back: "
-              f"{bound['total']}")
-        print(f"  BILL requests: {report.bill_calls} (goal <= 450); lower bound {bound['total']} = "
-              + " + ".join(f"{v} {k}" for k, v in bound.items() if k != "total")
-              + f": {report.bill_calls / bound['total']:.2f}x")
-        print(f"  NAV requests: {report.nav_calls} (apart: the NAV side is being rebuilt)")
-        print(f"  wall against requests x latency / {BILL_CONCURRENCY}: lower bound {wall_bound:.1f} s "
-              f"({report.bill_calls} x {latency} / {BILL_CONCURRENCY}): {wall / wall_bound:.2f}x (goal <= 1.3x)")
-        inside = report.completed and not report.notes and report.bill_calls <= STOP_LINE
-        print(f"  inside one hour's budget with the headroom kept: {'yes' if inside else 'no'} "
-              f"({report.bill_calls} of the {STOP_LINE:,} before the stop line; {engine.bill_requests_this_hour()}; "
-              f"BDC_1144 answers {sandboxes.bill.limit_rejections.get('BDC_1144', 0)}"
-              + (f"; notes: {report.notes}" if report.notes else "") + ")")
+        cpu = time.process_time() - cpu_started
+        this_hour = engine.bill_requests_this_hour()
         engine.bill.close()
         engine.nav.close()
         store.close()
+        return report, wall, cpu, before, after(), this_hour
+
+
+def first_sync(vendors: int, latency: str, inline: bool = False) -> None:
+    seconds = _parse_duration(latency)
+    report, wall, cpu, before, after, this_hour = _one_first_sync(vendors, latency, separate=True)
+    counts = report.flows
+    bound = bill_lower_bound(before["reference_pages"], counts["vendors"].created, counts["invoices"].created,
+                             before["bill_vendors"])
+    wall_bound = report.bill_calls * seconds / BILL_CONCURRENCY
+    print(f"first sync large:{vendors} ({vendors} vendors, {2 * vendors} invoices), BILL latency {latency}, "
+          f"hourly limit on: {wall:.1f} s wall, status {report.status}")
+    print(f"  sandboxes in a separate process; the engine's process used {cpu:.1f} s of CPU, the sandboxes' "
+          f"{after['cpu'] - before['cpu']:.1f} s; load average " + " ".join(f"{n:.2f}" for n in os.getloadavg()))
+    for name, c in counts.items():
+        print(f"  {name:<9} created {c.created} updated {c.updated} held {c.held} failed {c.failed}")
+    creates = counts["vendors"].created + counts["invoices"].created
+    lists = bound["reference list pages"] + bound["BILL vendor pages"]
+    issue_bound = lists + math.ceil(counts["vendors"].created / 100) + math.ceil(counts["invoices"].created / 100)
+    print(f"  the issue's lower bound (list pages + creates / 100 a call): {issue_bound} = {lists} list pages + "
+          f"{math.ceil(counts['vendors'].created / 100)} + {math.ceil(counts['invoices'].created / 100)} "
+          f"({creates} creates); with BILL's {BULK_VENDOR_LIMIT} vendors a call, the login and the read-back: "
+          f"{bound['total']}")
+    print(f"  BILL requests: {report.bill_calls} (goal <= 450); lower bound {bound['total']} = "
+          + " + ".join(f"{v} {k}" for k, v in bound.items() if k != "total")
+          + f": {report.bill_calls / bound['total']:.2f}x; the BILL sandbox logged "
+          f"{after['bill_requests'] - before['bill_requests']}")
+    print(f"  NAV requests: {report.nav_calls} (apart: the NAV side is being rebuilt)")
+    print(f"  wall against requests x latency / {BILL_CONCURRENCY}: lower bound {wall_bound:.1f} s "
+          f"({report.bill_calls} x {latency} / {BILL_CONCURRENCY}): {wall / wall_bound:.2f}x (goal <= 1.3x)")
+    inside = report.completed and not report.notes and report.bill_calls <= STOP_LINE
+    print(f"  inside one hour's budget with the headroom kept: {'yes' if inside else 'no'} "
+          f"({report.bill_calls} of the {STOP_LINE:,} before the stop line; {this_hour}; "
+          f"BDC_1144 answers {after['bdc_1144']}"
+          + (f"; notes: {report.notes}" if report.notes else "") + ")")
+    if inline:
+        report, wall, cpu, _, _, _ = _one_first_sync(vendors, latency, separate=False)
+        wall_bound = report.bill_calls * seconds / BILL_CONCURRENCY
+        print(f"  with the sandboxes in the engine's process instead: {wall:.1f} s wall, {cpu:.1f} s CPU (engine "
+              f"and sandboxes), {report.bill_calls} BILL requests, status {report.status}: {wall / wall_bound:.2f}x "
+              f"the bound {wall_bound:.1f} s")
+
+
+def profile_first_sync(vendors: int, latency: str, path: str) -> None:
+    """cProfile of the engine's process only (the sandboxes in their own process), during a first sync."""
+    import pstats
+
+    report, wall, cpu, *_ = _one_first_sync(vendors, latency, separate=True, profile=path)
+    print(f"profile of the engine's process, first sync large:{vendors}, BILL latency {latency}: {wall:.1f} s wall "
+          f"under cProfile, {cpu:.1f} s CPU, status {report.status}; stats in {path}")
+    stats = pstats.Stats(path)
+    stats.sort_stats("tottime").print_stats(15)
+    stats.sort_stats("cumulative").print_stats(30)
 
 
 def _worker(sandboxes, database: Path) -> subprocess.Popen:
@@ -233,16 +330,24 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--vendors", type=int, default=10_000)
     parser.add_argument("--latency", default="20ms,300ms", help="BILL latencies, comma-separated")
+    parser.add_argument("--inline-latency", default="20ms",
+                        help="latencies at which the first sync is also run with the sandboxes in this process")
     parser.add_argument("--kill-latency", default="20ms,300ms", help="BILL latencies for the kill test")
     parser.add_argument("--flat-sizes", default="100,1000,10000", help="sizes for the unchanged second run")
     parser.add_argument("--memory-vendors", default="10000,100000", help="comma-separated sizes")
     parser.add_argument("--skip", default="", help="comma-separated: first, kill, second, memory")
+    parser.add_argument("--profile-engine", default="", metavar="FILE",
+                        help="only: cProfile the engine's process during a first sync at the first --latency, "
+                             "the stats to FILE")
     args = parser.parse_args()
+    if args.profile_engine:
+        profile_first_sync(args.vendors, args.latency.split(",")[0], args.profile_engine)
+        return 0
     skip = set(args.skip.split(","))
     print(f"size: large:{args.vendors}", flush=True)
     if "first" not in skip:
         for latency in args.latency.split(","):
-            first_sync(args.vendors, latency)
+            first_sync(args.vendors, latency, inline=latency in args.inline_latency.split(","))
     if "kill" not in skip:
         for latency in args.kill_latency.split(","):
             kill_and_restart(args.vendors, latency)

@@ -63,7 +63,12 @@ def parse_engine(text: str) -> list[Figure]:
             counts = "; ".join(f"{c[1]} {c[2]} created, {c[5]} failed" for c in re.finditer(
                 r"^\s+(accounts|vendors|invoices)\s+created (\d+) updated (\d+) held (\d+) failed (\d+)", block,
                 re.MULTILINE))
-            figures.append(Figure(f"{where}: wall time", f"{m[5]} s", f"status {m[6]}; {counts}"))
+            process = _find(r"^  sandboxes in a separate process; the engine's process used ([\d.]+) s of CPU, the "
+                            r"sandboxes' ([\d.]+) s; load average (\S+) (\S+) (\S+)", block)
+            where_run = (f"sandboxes in a separate process (CPU: engine {process[1]} s, sandboxes {process[2]} s), "
+                         f"load average {process[3]}; "
+                         if process else "")
+            figures.append(Figure(f"{where}: wall time", f"{m[5]} s", f"{where_run}status {m[6]}; {counts}"))
             if r := _find(r"BILL requests: (\d+) \(goal <= 450\); lower bound (\d+) = (.*): ([\d.]+)x", block):
                 figures.append(Figure(f"{where}: BILL requests", r[1],
                                       f"goal <= 450; {r[4]}x the lower bound {r[2]} ({r[3]})"))
@@ -77,6 +82,12 @@ def parse_engine(text: str) -> list[Figure]:
                                       f"goal <= 1.3x; bound {r[1]} s = {r[2]}"))
             if r := _find(r"inside one hour's budget with the headroom kept: (yes|no) \((.*)\)$", block):
                 figures.append(Figure(f"{where}: inside one hour's budget, headroom kept", r[1], r[2]))
+            if r := _find(r"with the sandboxes in the engine's process instead: ([\d.]+) s wall, ([\d.]+) s CPU .*?, "
+                          r"(\d+) BILL requests, status (\w+): ([\d.]+)x the bound ([\d.]+) s", block):
+                figures.append(Figure(f"{where}: wall time, sandboxes in the engine's process", f"{r[1]} s",
+                                      f"{r[5]}x the bound {r[6]} s; {r[2]} s CPU (engine and sandboxes), {r[3]} BILL "
+                                      f"requests, status {r[4]}; the same run with the sandboxes sharing the "
+                                      "engine's interpreter, for comparison"))
         if m := _find(r"^kill -9 during bulk call (\d+) of (\d+) \(bills\), large:(\d+), BILL latency (\S+): worker "
                       r"exit (-?\d+).*restart exit (-?\d+) in ([\d.]+) s", block):
             where = f"kill -9 mid bulk write, large:{m[3]}, BILL {m[4]}"

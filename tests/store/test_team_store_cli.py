@@ -86,6 +86,15 @@ def test_a_single_workstation_keeps_its_sqlite_file(home):
     assert f"SQLite store '{home / 'data' / 'navbill.sqlite3'}' (in use by this installation)" in status.stdout
 
 
+def test_status_on_a_fresh_install_says_there_is_no_store_yet_and_creates_none(home):
+    database = home / "data" / "navbill.sqlite3"
+    database.unlink(missing_ok=True)
+    status = _cli(home, "store", "status")
+    assert status.returncode == 0, status.stderr
+    assert f"SQLite store '{database}' (in use by this installation) does not exist yet" in status.stdout
+    assert not database.exists()
+
+
 def test_init_copy_moves_this_workstations_store_into_the_team_store(home):
     """The first PC of a team: its SQLite store's links and history go into the new team store, whose counters
     then continue past the copied ids; a second copy into a store that holds data is refused."""

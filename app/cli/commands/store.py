@@ -105,6 +105,13 @@ def team_store(args) -> int:
         from app.setup.wiring import team_store_url
 
         connect_url, source = team_store_url(paths, f"store {action}", unlock)
+    database = make_url(url).database if make_url(url).get_backend_name() == "sqlite" else None
+    if action == "status" and database and database != ":memory:" and not Path(database).exists():
+        # Opening it would create an empty file: a status only looks.
+        in_use = "in use by this installation" if url == paths.store_url else "not the store this installation uses"
+        print(f"SQLite store '{database}' ({in_use}) does not exist yet: the first sync creates it "
+              "(or `navbill store init`).")
+        return 0
     try:
         store = Store(connect_url, migrate=False)
     except StoreError as exc:

@@ -261,7 +261,9 @@ class ApiV2:
             "expectedReceiptDate": BLANK_DATE, "itemVariantId": EMPTY_GUID, "locationId": EMPTY_GUID,
         }
 
-    def invoice_lines(self, header: dict) -> View:
+    def _document_lines(self, entity_set: str, header: dict, project: Callable[[dict], dict], table: str,
+                        insert: Callable[[dict], Any] | None = None) -> View:
+        """A document's lines (invoice or credit memo) in line-number order, each with its dimensionSetLines."""
         def rows(after: Any = None) -> Iterator[tuple[Any, dict]]:
             for line in header.get("_lines", []):
                 if after is None or line["Line_No"] > after:
@@ -270,11 +272,14 @@ class ApiV2:
         def get(key: tuple) -> dict | None:
             return next((line for line in header.get("_lines", []) if line["SystemId"] == key[0]), None)
 
-        view = self._view("purchaseInvoiceLines", rows, lambda line: self.project_invoice_line(header, line), get=get,
-                          insert=lambda body: self._insert_draft_line(header, body))
+        view = self._view(entity_set, rows, project, get=get, **({"insert": insert} if insert else {}))
         view.children["dimensionSetLines"] = lambda line: self.dimension_set_lines(
-            line.get("Dimension_Set_ID", 0), line["SystemId"], "Purchase Invoice Line")
+            line.get("Dimension_Set_ID", 0), line["SystemId"], table)
         return view
+
+    def invoice_lines(self, header: dict) -> View:
+        return self._document_lines("purchaseInvoiceLines", header, lambda line: self.project_invoice_line(header, line),
+                                    "Purchase Invoice Line", insert=lambda body: self._insert_draft_line(header, body))
 
     def _post_invoice_action(self, row: dict) -> Response:
         if "_vle" in row:
@@ -440,14 +445,6 @@ class ApiV2:
         }
 
     def credit_memo_lines(self, header: dict) -> View:
-        def rows(after: Any = None) -> Iterator[tuple[Any, dict]]:
-            for line in header.get("_lines", []):
-                if after is None or line["Line_No"] > after:
-                    yield line["Line_No"], line
-
-        def get(key: tuple) -> dict | None:
-            return next((line for line in header.get("_lines", []) if line["SystemId"] == key[0]), None)
-
         def project(line: dict) -> dict:
             invoice_like = self.project_invoice_line(header, line)
             projected = {name: invoice_like[name] for name in API_FIELDS["purchaseCreditMemoLines"]
@@ -455,10 +452,7 @@ class ApiV2:
             projected["documentId"] = header["SystemId"]
             return projected
 
-        view = self._view("purchaseCreditMemoLines", rows, project, get=get)
-        view.children["dimensionSetLines"] = lambda line: self.dimension_set_lines(
-            line.get("Dimension_Set_ID", 0), line["SystemId"], "Purchase Credit Memo Line")
-        return view
+        return self._document_lines("purchaseCreditMemoLines", header, project, "Purchase Credit Memo Line")
 
     def top_level_invoice_lines(self, request: Request) -> View:
         text = request.query.get("$filter", "")

@@ -3,15 +3,9 @@ as a warning with what to do, the test still passes, and Next is open. Clicks an
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
-from PySide6.QtCore import Qt
-from PySide6.QtTest import QTest
-
-from app.sandbox import demo_data
 from app.sandbox.runner import running_sandboxes
 from tests.gui.test_first_run import empty_window  # noqa: F401  (fixture)
-from tests.gui.wizard_driver import click, next_button, type_into
+from tests.gui.wizard_driver import fill_connection_pages, next_button
 
 
 def test_a_missing_optional_page_is_a_warning_and_next_stays_open(qtbot, empty_window):  # noqa: F811
@@ -21,26 +15,7 @@ def test_a_missing_optional_page_is_a_warning_and_next_stays_open(qtbot, empty_w
     with running_sandboxes(seed="demo", nav_options={"unpublished": ("purchaseCreditMemos",)}) as sandboxes:
         wizard = open_settings(window, session, first_run=True)
         qtbot.waitExposed(wizard)
-        nav = wizard.nav_page
-        address = urlsplit(sandboxes.nav_url)
-        type_into(qtbot, nav.server, address.hostname)
-        type_into(qtbot, nav.port.lineEdit(), str(address.port))
-        type_into(qtbot, nav.instance, demo_data.SERVER_INSTANCE)
-        type_into(qtbot, nav.company, demo_data.COMPANY_NAME)
-        type_into(qtbot, nav.user, demo_data.NAV_USER)
-        type_into(qtbot, nav.web_service_key, demo_data.NAV_WEB_SERVICE_KEY)
-        click(qtbot, next_button(wizard))
-
-        bill = wizard.bill_page
-        bill.environment.setFocus()
-        while bill.environment.currentData() != "other":
-            QTest.keyClick(bill.environment, Qt.Key.Key_Down)
-        type_into(qtbot, bill.gateway, sandboxes.bill_url)
-        type_into(qtbot, bill.username, demo_data.BILL_USERNAME)
-        type_into(qtbot, bill.password, demo_data.BILL_PASSWORD)
-        type_into(qtbot, bill.organization, demo_data.BILL_ORGANIZATION_ID)
-        type_into(qtbot, bill.dev_key, demo_data.BILL_DEV_KEY)
-        click(qtbot, next_button(wizard))
+        fill_connection_pages(qtbot, wizard, sandboxes)
 
         check = wizard.check_page
         assert wizard.currentPage() is check

@@ -22,6 +22,34 @@ def type_into(qtbot, field: QLineEdit, text: str) -> None:
         qtbot.keyClicks(field, text)
 
 
+def fill_connection_pages(qtbot, wizard, sandboxes) -> None:
+    """Type the sandboxes' NAV and BILL sign-in into the wizard's first two pages, clicking Next after each."""
+    from urllib.parse import urlsplit
+
+    from app.sandbox import demo_data
+
+    nav = wizard.nav_page
+    address = urlsplit(sandboxes.nav_url)
+    type_into(qtbot, nav.server, address.hostname)
+    type_into(qtbot, nav.port.lineEdit(), str(address.port))
+    type_into(qtbot, nav.instance, demo_data.SERVER_INSTANCE)
+    type_into(qtbot, nav.company, demo_data.COMPANY_NAME)
+    type_into(qtbot, nav.user, demo_data.NAV_USER)
+    type_into(qtbot, nav.web_service_key, demo_data.NAV_WEB_SERVICE_KEY)
+    click(qtbot, next_button(wizard))
+
+    bill = wizard.bill_page
+    bill.environment.setFocus()
+    while bill.environment.currentData() != "other":
+        QTest.keyClick(bill.environment, Qt.Key.Key_Down)
+    type_into(qtbot, bill.gateway, sandboxes.bill_url)
+    type_into(qtbot, bill.username, demo_data.BILL_USERNAME)
+    type_into(qtbot, bill.password, demo_data.BILL_PASSWORD)
+    type_into(qtbot, bill.organization, demo_data.BILL_ORGANIZATION_ID)
+    type_into(qtbot, bill.dev_key, demo_data.BILL_DEV_KEY)
+    click(qtbot, next_button(wizard))
+
+
 def next_button(wizard):
     return wizard.button(QWizard.WizardButton.NextButton)
 

@@ -825,12 +825,13 @@ class BillClient:
 
     def find_bills_of_vendors(self, vendor_ids: list[str], created_from: datetime | None = None,
                               created_before: datetime | None = None) -> list[Bill]:
-        """The bills of many vendors at once (``vendorId:in``, 40 vendors a call), created in a time window:
-        what the engine matches new invoices against (vendor + invoice number + amount) before creating any."""
+        """The bills of many vendors at once (``vendorId:in``, 100 vendors a call, as ``bills_created_since``),
+        created in a time window: what the engine matches new invoices against (vendor + invoice number +
+        amount) before creating any."""
         ids = sorted({v for v in vendor_ids if v})
         found: list[Bill] = []
-        for start in range(0, len(ids), 40):
-            filters = [f"vendorId:in:{_quoted(','.join(ids[start:start + 40]))}"]
+        for start in range(0, len(ids), 100):
+            filters = [f"vendorId:in:{_quoted(','.join(ids[start:start + 100]))}"]
             if created_from:
                 filters.append(f"createdTime:gte:{_quoted(_bill_time(created_from))}")
             if created_before:

@@ -205,8 +205,9 @@ def test_spent_hourly_budget_stops_bill_for_this_run_and_the_next_hour_finishes_
 
 
 def test_a_first_sync_looks_up_no_bills_for_the_vendors_it_just_created(store):
-    """Recognising bills already in BILL (a lost store) costs a list call per 40 vendors; a vendor created in this
-    very run can have none, so a first sync of new vendors asks nothing extra."""
+    """Recognising bills already in BILL (a lost store) costs a list call per 100 vendors, once a run: a vendor
+    created in this very run can have none, so a first sync of new vendors asks nothing extra, and the invoices
+    of the vendors BILL knew wait for one look together instead of a look per batch of invoices."""
     with running_sandboxes(seed="large:200") as sandboxes:
         engine = make_engine(store, sandboxes)
         lookups = sandboxes.bill.count("GET", "/connect/v3/bills")
@@ -214,10 +215,38 @@ def test_a_first_sync_looks_up_no_bills_for_the_vendors_it_just_created(store):
         assert report.completed, report.errors
         new = engine._vendors_new_this_run
         assert len(new) > 80 and any(b["vendorId"] in new for b in sandboxes.bill.bills.values())
-        # Only the 20 vendors BILL knew before (linked, not created) are looked up: a call per batch of their
-        # invoices (2 here), where looking up every vendor's bills took 6.
+        # Only the 20 vendors BILL knew before (linked, not created) are looked up, in one call for all their
+        # invoices (a call per batch of invoices made 2 here; looking up every vendor's bills took 6).
         known = {row.bill_id for row in store.vendor_rows(status="linked")} - new
         assert len(known) == 20
-        assert sandboxes.bill.count("GET", "/connect/v3/bills") - lookups <= 2
+        assert sandboxes.bill.count("GET", "/connect/v3/bills") - lookups == 1
+        assert len(store.invoice_rows(state="created")) == len(sandboxes.bill.bills) == 400
         engine.nav.close()
         engine.bill.close()
+
+
+def test_a_lost_store_recognises_every_bill_with_one_look_per_hundred_vendors(tmp_path):
+    """After a first sync the store is lost: the next sync knows none of BILL's 150 vendors as its own, so every
+    invoice's bill must be found in BILL, not made again. The invoices of one vendor come in different batches
+    of the NAV stream; each vendor is looked up once in the run (two looks for 150 vendors), never once per
+    batch, and its bills found are linked."""
+    with running_sandboxes(seed="large:150") as sandboxes:
+        first_store = Store(f"sqlite:///{tmp_path / 'first.sqlite3'}")
+        engine = make_engine(first_store, sandboxes)
+        assert engine.run().completed
+        bills_before = dict(sandboxes.bill.bills)
+        assert len(bills_before) == 300
+        engine.nav.close(), engine.bill.close(), first_store.close()
+
+        second_store = Store(f"sqlite:///{tmp_path / 'second.sqlite3'}")  # the first one is gone
+        engine = make_engine(second_store, sandboxes)
+        lookups = sandboxes.bill.count("GET", "/connect/v3/bills")
+        report = engine.run()
+        assert report.completed, report.errors
+        assert sandboxes.bill.bills == bills_before, "a bill was made twice"
+        linked = {row.nav_number: row.bill_id for row in second_store.invoice_rows(state="created")}
+        assert len(linked) == 300 and set(linked.values()) == set(bills_before)
+        assert report.counts("invoices").updated == 300 and report.counts("invoices").created == 0
+        # Two looks (100 vendors and 50), whose 200 and 100 bills come at 100 a page: 3 calls.
+        assert sandboxes.bill.count("GET", "/connect/v3/bills") - lookups == 3
+        engine.nav.close(), engine.bill.close(), second_store.close()

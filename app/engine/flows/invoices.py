@@ -30,6 +30,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("navbill.engine")
 
+LOOK_VENDORS = 100  # BILL vendors whose bills one list call looks for (``vendorId:in``)
+LOOK_WRITES = 2000  # bill writes kept waiting for their vendors' look at most
+
 
 class InvoicesFlow(Flow):
     """Posted NAV invoices to BILL bills, held until their vendor and accounts are mapped."""
@@ -37,6 +40,15 @@ class InvoicesFlow(Flow):
     def __init__(self, ctx: RunContext) -> None:
         super().__init__(ctx)
         self._mappings: Mappings | None = None  # loaded once per flow (``_load_mappings``)
+        # Bill recognition (``_link_existing_bills``): the bills BILL had before this run, per BILL vendor
+        # looked up, and from when they were looked for (None: all of them), so a vendor costs one look a run.
+        self._bills_before_run: dict[str, list[Bill]] = {}
+        self._looked_up_since: dict[str, datetime | None] = {}
+        # The stream's bill writes not sent yet (``_queue_bills``): waiting for their vendors' look, or for
+        # enough of them to fill a bulk call.
+        self._awaiting_look: list[Write] = []
+        self._ready: list[Write] = []
+        self._queued: set[str] = set()  # NAV invoice numbers queued in this run
 
     def run(self) -> None:
         self._load_mappings()
@@ -58,10 +70,11 @@ class InvoicesFlow(Flow):
                 pushed = q.known_invoice_numbers(s, [i.number for i in batch])
             for invoice in batch:
                 newest = max(newest, iso(invoice.last_modified))
-            self._push_invoices([invoice for invoice in batch if invoice.number not in pushed], wait=False)
+            self._queue_bills(self._bill_writes([invoice for invoice in batch if invoice.number not in pushed]))
             done += len(batch)
             self._progress("invoices", done, "NAV posted invoices read")
             crash_point("mid_stream")
+        self._queue_bills([], last=True)
         self.lane.drain()
         if self.lane.bulk_unsettled:  # a bulk answer was lost in this run: settle it before the bookmark moves
             self.lane.bulk_unsettled = False
@@ -98,7 +111,40 @@ class InvoicesFlow(Flow):
         self._push_invoices([invoice])
 
     def _push_invoices(self, invoices: list[PostedInvoice], wait: bool = True) -> None:
-        """Bills for posted invoices: each one held with the reasons, or created (a batch at a time).
+        """Bills for posted invoices, now: each one held with the reasons, linked to the bill BILL already has
+        for it, or created (webhooks, retries, held invoices released, recovery)."""
+        self._send_bills(self._link_existing_bills(self._bill_writes(invoices)), wait=wait)
+
+    def _queue_bills(self, writes: list[Write], last: bool = False) -> None:
+        """A stream's bill writes, sent in full bulk calls. A write whose BILL vendor existed before this run
+        waits until a hundred such vendors are waiting (one list call looks for their bills, see
+        ``_link_existing_bills``) or the stream ends (``last``): a look per batch of invoices cost a hundred
+        calls on a first sync of 20,000 invoices, one per hundred vendors costs ten."""
+        for write in writes:
+            if write.record_key in self._queued:  # a page boundary that showed an invoice twice
+                continue
+            self._queued.add(write.record_key)
+            (self._awaiting_look if self._needs_look(write) else self._ready).append(write)
+        waiting_vendors = {w.data[1].vendor_id for w in self._awaiting_look}
+        if self._awaiting_look and (last or len(waiting_vendors) >= LOOK_VENDORS
+                                    or len(self._awaiting_look) >= LOOK_WRITES):
+            self._ready.extend(self._link_existing_bills(self._awaiting_look))
+            self._awaiting_look = []
+        limit = self.lane.bulk_limit("bulk_bill_limit", 100)
+        full = len(self._ready) if last else len(self._ready) // limit * limit
+        if full:
+            ready, self._ready = self._ready[:full], self._ready[full:]
+            self._send_bills(ready, wait=False)
+
+    def _send_bills(self, writes: list[Write], wait: bool = True) -> None:
+        if len(writes) > 1 and hasattr(self.bill, "create_bills"):
+            writes = self._bulk_bill_writes(writes)
+            self.lane.write_batch("invoices", "invoice", writes, self._finish_bulk_bills, wait=wait)
+            return
+        self.lane.write_batch("invoices", "invoice", writes, self._finish_bills, wait=wait)
+
+    def _bill_writes(self, invoices: list[PostedInvoice]) -> list[Write]:
+        """The bill writes for these invoices; those that cannot go are held with every reason.
 
         An invoice that already has its bill is passed over whoever asks: Business Central notifies an invoice
         again when it is paid or changes status, and a webhook must never make a second bill."""
@@ -128,53 +174,62 @@ class InvoicesFlow(Flow):
                         amount=sum((line.amount for line in lines), start=Decimal("0")), lines=tuple(lines),
                         description=f"NAV posted invoice {invoice.number}")
             writes.append(self._bill_write(invoice, bill, detail))
-        writes = self._link_existing_bills(writes)
-        if len(writes) > 1 and hasattr(self.bill, "create_bills"):
-            writes = self._bulk_bill_writes(writes)
-            self.lane.write_batch("invoices", "invoice", writes, self._finish_bulk_bills, wait=wait)
-            return
-        self.lane.write_batch("invoices", "invoice", writes, self._finish_bills, wait=wait)
+        return writes
+
+    def _needs_look(self, write: Write) -> bool:
+        """Whether BILL may already have this write's bill and its vendor was not looked at yet in this run.
+        A vendor this run created in BILL has no bill there (a first sync of thousands of new vendors costs no
+        look); a write with an outbox row is the outbox's to finish (it looks first)."""
+        if getattr(self.bill, "find_bills_of_vendors", None) is None or self.report.dry_run:
+            return False
+        vendor_id = write.data[1].vendor_id
+        if vendor_id in self.vendors_new_this_run:
+            return False
+        if vendor_id not in self._looked_up_since:
+            return True
+        since = self._looked_up_since[vendor_id]
+        earliest = _earliest_bill_time(write.data[0])
+        return since is not None and (earliest is None or earliest < since)
 
     def _link_existing_bills(self, writes: list[Write]) -> list[Write]:
-        """The store is a cache of what BILL already says: before creating bills, look in BILL (one list call
-        per 40 vendors) for a bill that is already there for the invoice: same BILL vendor, invoice number and
-        amount, created before this run and not linked to another invoice. Such a bill is linked, not created
-        again, so a lost, emptied or restored-from-backup store creates no duplicate. Returns the writes that
-        still have to be sent."""
+        """The store is a cache of what BILL already says: before creating bills, look in BILL for a bill that
+        is already there for the invoice: same BILL vendor, invoice number and amount, created before this run
+        and not linked to another invoice. Such a bill is linked, not created again, so a lost, emptied or
+        restored-from-backup store creates no duplicate. The vendors not looked at yet in this run are looked up
+        together (one list call per hundred vendors); what BILL had is kept for the rest of the run. Returns
+        the writes that still have to be sent."""
         finder = getattr(self.bill, "find_bills_of_vendors", None)
         if finder is None or not writes or self.report.dry_run:
             return writes
-        with self.store.session() as s:  # a write with an outbox row is the outbox's to finish (it looks first)
-            recorded = q.recorded_outbox_keys(s, [w.key for w in writes])
-        # A vendor this run created in BILL has no bill there yet: only the others are looked up, so a first sync
-        # of thousands of new vendors costs no lookups.
-        fresh = [w for w in writes if w.key not in recorded and w.data[1].vendor_id not in self.vendors_new_this_run]
-        if not fresh:
-            return writes
-        # A bill for an invoice is made after the invoice was posted: the earliest of its posting date, document
-        # date and last change (a backdated or later-modified invoice still falls inside), less a day's margin.
-        earliest = []
-        for invoice in (w.data[0] for w in fresh):
-            moments = [datetime.combine(d, datetime.min.time(), UTC) for d in (invoice.posting_date,
-                                                                               invoice.document_date)
-                       if d and d.year > 1900]
-            if invoice.last_modified:
-                moments.append(invoice.last_modified)
-            earliest.append(min(moments) if moments else None)
-        since = min(earliest) - timedelta(days=1) if earliest and all(earliest) else None
-        found = self._bill_call(finder, [w.data[1].vendor_id for w in fresh], since, self.run_started_at) or []
-        if not found:
-            return writes
-        by_key: dict[tuple[str, str, Decimal], list[Bill]] = {}
-        for bill in found:
-            by_key.setdefault((bill.vendor_id, bill.invoice_number.strip(), bill.amount), []).append(bill)
         with self.store.session() as s:
-            taken = q.bill_ids_taken(s, [b.id for b in found], created_only=True)
+            recorded = q.recorded_outbox_keys(s, [w.key for w in writes])
+        fresh = [w for w in writes if w.key not in recorded and w.data[1].vendor_id not in self.vendors_new_this_run]
+        to_look = [w for w in fresh if self._needs_look(w)]
+        if to_look:
+            # A bill for an invoice is made after the invoice was posted: the earliest of its posting date,
+            # document date and last change (a backdated or later-modified invoice still falls inside), less a
+            # day's margin.
+            earliest = [_earliest_bill_time(w.data[0]) for w in to_look]
+            since = min(earliest) if all(earliest) else None
+            vendor_ids = sorted({w.data[1].vendor_id for w in to_look})
+            found = self._bill_call(finder, vendor_ids, since, self.run_started_at) or []
+            for vendor_id in vendor_ids:
+                self._bills_before_run[vendor_id] = []
+                self._looked_up_since[vendor_id] = since
+            for bill in found:
+                self._bills_before_run.setdefault(bill.vendor_id, []).append(bill)
+        candidates_of = {w.data[1].vendor_id: self._bills_before_run.get(w.data[1].vendor_id, []) for w in fresh}
+        known = [b for bills in candidates_of.values() for b in bills]
+        if not known:
+            return writes
+        with self.store.session() as s:
+            taken = q.bill_ids_taken(s, [b.id for b in known], created_only=True)
         matched: list[tuple[Write, Bill]] = []
         for write in fresh:
             invoice, bill = write.data
-            candidates = [b for b in by_key.get((bill.vendor_id, bill.invoice_number.strip(), bill.amount), [])
-                          if b.id not in taken]
+            wanted = (bill.invoice_number.strip(), bill.amount)
+            candidates = [b for b in candidates_of[bill.vendor_id]
+                          if (b.invoice_number.strip(), b.amount) == wanted and b.id not in taken]
             if not candidates:
                 continue
             # The connector's own bill names the NAV invoice in its description: that one first.
@@ -329,3 +384,13 @@ def _link_bill(s: Session, links: dict[str, t.InvoiceLink], invoice: PostedInvoi
 def _set_invoice_dates(link: t.InvoiceLink, invoice: PostedInvoice) -> None:
     link.posting_date, link.document_date, link.due_date = (invoice.posting_date, invoice.document_date,
                                                             invoice.due_date)
+
+
+def _earliest_bill_time(invoice: PostedInvoice) -> datetime | None:
+    """The earliest moment BILL can have made a bill for the invoice: its posting date, document date or last
+    change (a backdated or later-modified invoice still falls inside), less a day's margin; None if unknown."""
+    moments = [datetime.combine(d, datetime.min.time(), UTC) for d in (invoice.posting_date, invoice.document_date)
+               if d and d.year > 1900]
+    if invoice.last_modified:
+        moments.append(invoice.last_modified)
+    return min(moments) - timedelta(days=1) if moments else None

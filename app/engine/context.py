@@ -28,6 +28,7 @@ from app.domain.models import UnreadableRecord
 from app.engine.common import BANK_KEY_UNSET, Cancelled, Progress, SideStopped, budget_spent
 from app.engine.lane import WriteLane
 from app.engine.outbox import Outbox
+from app.engine.read_ahead import read_ahead
 from app.engine.report import RunReport
 from app.engine.settings import EngineSettings
 from app.store import repository as q
@@ -96,7 +97,7 @@ class RunContext:
         resolved."""
         open_unreadable = self._open_unreadable_keys(side)
         try:
-            for item in iterator_factory():
+            for item in read_ahead(iterator_factory):  # the next page comes while this one is worked on
                 if isinstance(item, UnreadableRecord):
                     self._hold_unreadable(item)
                     continue

@@ -111,6 +111,7 @@ class NavTransport:
         self._token: str = ""
         self._token_expiry = 0.0
         self._token_lock = threading.Lock()
+        self._count_lock = threading.Lock()
         if connection.use_windows_auth:
             from requests_ntlm import HttpNtlmAuth  # type: ignore[import-not-found]
 
@@ -159,7 +160,8 @@ class NavTransport:
             headers.setdefault("Accept", "application/json")
             if authenticate and self.connection.mode == "online":
                 headers["Authorization"] = f"Bearer {self._bearer()}"
-            self.call_count += 1
+            with self._count_lock:  # a stream read ahead on its own thread counts too
+                self.call_count += 1
             try:
                 response = self._session.request(method, url, timeout=self.timeout, **kwargs)
             except requests.ConnectionError as exc:

@@ -79,11 +79,13 @@ class TaskRunner(QObject):
         self._pool = QThreadPool(self)
         self._pool.setMaxThreadCount(max_threads)
         self._tasks: set[Task] = set()
+        self._quiet: set[Task] = set()  # kept alive while they run, never shown as busy
 
     def start(self, name: str, fn: Callable[[TaskContext], Any], *,
               on_success: Callable[[Any], None] | None = None,
               on_failure: Callable[[str], None] | None = None,
-              on_progress: Callable[[str, int, int], None] | None = None) -> Task:
+              on_progress: Callable[[str, int, int], None] | None = None, quiet: bool = False) -> Task:
+        """Run ``fn`` on the pool. A ``quiet`` task (a timer's look, say) does not make the window busy."""
         task = Task(name, fn)
         if on_success is not None:
             task.signals.succeeded.connect(on_success)
@@ -91,6 +93,11 @@ class TaskRunner(QObject):
             task.signals.failed.connect(on_failure)
         if on_progress is not None:
             task.signals.progress.connect(on_progress)
+        if quiet:
+            self._quiet.add(task)
+            task.signals.finished.connect(lambda: shiboken6.isValid(self) and self._quiet.discard(task))
+            self._pool.start(task)
+            return task
         task.signals.finished.connect(lambda: self._forget(task))
         was_idle = not self._tasks
         self._tasks.add(task)
@@ -111,7 +118,7 @@ class TaskRunner(QObject):
         return bool(self._tasks)
 
     def cancel_all(self) -> None:
-        for task in list(self._tasks):
+        for task in list(self._tasks | self._quiet):
             task.cancel()
 
     def shutdown(self, timeout_ms: int = 30_000) -> bool:

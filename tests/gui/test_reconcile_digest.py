@@ -4,12 +4,13 @@ the notice (and on the tray menu's entry) opens the Reconciliation tab, and a re
 
 from __future__ import annotations
 
+import threading
 from datetime import datetime
 
 from PySide6.QtCore import QPoint, Qt
 
 
-def test_the_digest_names_the_drift_and_opens_the_reconciliation_tab(qtbot, navbill_home):
+def test_the_digest_names_the_drift_and_opens_the_reconciliation_tab(qtbot, navbill_home, monkeypatch):
     from PySide6.QtWidgets import QToolBar
 
     from app.engine.digest import DigestState
@@ -70,11 +71,20 @@ def test_the_digest_names_the_drift_and_opens_the_reconciliation_tab(qtbot, navb
         # the window restarts the same day: today's digest has run, so the same drift is not said again
         digest.timer.stop()
         count_before = len(shown)
+        readers: list[bool] = []  # whether each read of the day's state was made on the UI thread
+        load = DigestState.load.__func__
+        monkeypatch.setattr(DigestState, "load", classmethod(
+            lambda cls, store: readers.append(threading.current_thread() is threading.main_thread())
+            or load(cls, store)))
         restarted = ReconcileDigest(window, tray, store, now=lambda: nine, interval_ms=50)
-        assert restarted.check() is False and not restarted.running
-        qtbot.wait(300)  # a few timer ticks
-        assert len(shown) == count_before and not restarted.running
+        answers: list[bool] = []
+        restarted.looked.connect(answers.append)
+        qtbot.waitUntil(lambda: len(answers) >= 3, timeout=10_000)  # a few timer ticks, each a look off the UI thread
+        assert answers[:3] == [False, False, False]  # today's digest has run: not due again
         restarted.timer.stop()
+        qtbot.waitUntil(lambda: not restarted.running, timeout=5_000)
+        assert len(shown) == count_before
+        assert readers and not any(readers), "the minute's look read the store on the UI thread"
     finally:
         digest.timer.stop()
         window.shutdown()

@@ -58,6 +58,8 @@ def parse(url: str):
         parsed = make_url(url)
     except ArgumentError:
         return Probe(BAD_URL, f"“{url}” is not a database address. A team store's looks like {example}.")
+    if parsed.get_backend_name() == "postgres":  # the short form many tools print (postgres://)
+        parsed = parsed.set(drivername="postgresql")
     if parsed.get_backend_name() != "postgresql":
         return Probe(BAD_URL, f"A team store is a PostgreSQL database ({example}), not {parsed.get_backend_name()}.")
     if parsed.password:
@@ -65,7 +67,7 @@ def parse(url: str):
                               "is saved on this PC, the password only in its credentials vault.")
     if not parsed.database:
         return Probe(BAD_URL, f"The address names no database: add it after the server, like {example}.")
-    if parsed.drivername == "postgresql":
+    if parsed.drivername != "postgresql+psycopg":  # postgresql://, or another driver's name: the one bundled
         parsed = parsed.set(drivername="postgresql+psycopg")
     return parsed
 

@@ -120,6 +120,23 @@ def invoice_links_for_numbers(s: Session, numbers: Iterable[str]) -> dict[str, t
         t.InvoiceLink.nav_number.in_(list(numbers))))}
 
 
+def rows_among(s: Session, model: type, key: str, keys: list[str]) -> dict[str, object]:
+    """The rows of ``model`` whose ``key`` column is one of ``keys``, by key, as ORM objects: what a plain
+    ``select(model).where(key IN keys)`` answers, but when none exists (a first sync's new links) found by one
+    query that loads nothing. A session holding objects of ``model`` asks the ORM way (it sees them as they are)."""
+    if not keys:
+        return {}
+    column = getattr(model, key)
+    if not any(isinstance(obj, model) for obj in (*s.new, *s.identity_map.values())):
+        plain = model.__table__.c[key]
+        found = [k for start in range(0, len(keys), IN_CHUNK)
+                 for k in s.scalars(select(plain).where(plain.in_(keys[start:start + IN_CHUNK])))]
+        if not found:
+            return {}
+        keys = found
+    return {getattr(row, key): row for row in s.scalars(select(model).where(column.in_(keys)))}
+
+
 def bill_ids_taken(s: Session, bill_ids: Iterable[str], *, created_only: bool = False,
                    other_than_invoice: str | None = None) -> set[str]:
     """Those of ``bill_ids`` an invoice is already linked to (a created link only, or another invoice's)."""

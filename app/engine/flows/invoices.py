@@ -277,7 +277,7 @@ class InvoicesFlow(Flow):
         has already (an invoice held before) is updated on its object; the new ones (a first sync's all) are
         inserted together, with the audit rows, by one executemany each instead of one ORM object per row."""
         numbers = [w.record_key for w, _ in done]
-        links = q.invoice_links_for_numbers(s, numbers)
+        links = q.rows_among(s, t.InvoiceLink, "nav_number", numbers)
         results, fresh, audits = {}, {}, []
         for write, created in done:
             invoice, bill = write.data

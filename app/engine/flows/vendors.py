@@ -287,7 +287,7 @@ class VendorsFlow(Flow):
         has already (a rejected match, say) is set on its object; the new ones (a first sync's all) are inserted
         together, with the audit rows, by one executemany each instead of one ORM object per row."""
         numbers = [w.record_key for w, _ in done]
-        links = q.vendor_links_for_numbers(s, numbers)
+        links = q.rows_among(s, t.VendorLink, "nav_number", numbers)
         results, fresh, audits = {}, {}, []
         for write, created in done:
             vendor, fields = write.data, write.data.fields

@@ -35,6 +35,7 @@ from sqlalchemy.orm import Session
 
 from app.domain.errors import RecordError
 from app.engine.crash import crash_point
+from app.store import repository as q
 from app.store import schema as t
 
 T = TypeVar("T")
@@ -110,19 +111,22 @@ class Outbox:
         keys = [entry[0] for entry in entries]
         prepared: dict[str, Prepared] = {}
         with self.store.session() as s:
-            existing = {row.key: row for row in s.scalars(select(t.OutboxEntry).where(t.OutboxEntry.key.in_(keys)))}
+            known = q.outbox_keys_among(s, keys)  # usually none: a first attempt loads and builds no objects
+            existing = {row.key: row for row in s.scalars(select(t.OutboxEntry).where(
+                t.OutboxEntry.key.in_(sorted(known))))} if known else {}
+            fresh = []
             for key, system, action, record, payload in entries:
                 if key in prepared:
                     continue
                 row = existing.get(key)
                 if row is None:
-                    row = t.OutboxEntry(key=key, system=system, action=action, record=record, payload=payload,
-                                        run_id=self.run_id, state="in_flight", attempts=1)
-                    s.add(row)
+                    fresh.append({"key": key, "system": system, "action": action, "record": record,
+                                  "payload": payload, "run_id": self.run_id, "state": "in_flight", "attempts": 1})
                     prepared[key] = Prepared(key, "", dict(payload))
                 else:
                     prepared[key] = Prepared(key, row.state, dict(row.payload or {}))
                     row.state, row.attempts = "in_flight", (row.attempts or 0) + 1
+            q.add_rows(s, t.OutboxEntry, fresh)
         return prepared
 
     @staticmethod
@@ -165,8 +169,15 @@ class Outbox:
         """``finish`` for a group of keys, in the caller's transaction (with the links it writes)."""
         if not results:
             return
-        for row in session.scalars(select(t.OutboxEntry).where(t.OutboxEntry.key.in_(list(results)))):
-            row.state, row.result, row.last_error = "done", results[row.key], ""
+        # Rows this session holds as objects (a refused record's own row, a recovery's) are set on the object;
+        # the others (every bulk call's row) by one executemany UPDATE, without loading their payloads.
+        held = {obj.key: obj for obj in (*session.identity_map.values(), *session.new)
+                if isinstance(obj, t.OutboxEntry) and obj.key in results}
+        rest = {key: result for key, result in results.items() if key not in held}
+        for key, row in held.items():
+            row.state, row.result, row.last_error = "done", results[key], ""
+        if rest:
+            q.finish_outbox_rows(session, rest)
 
     @staticmethod
     def finish(session: Session, key: str, result: dict[str, Any]) -> None:

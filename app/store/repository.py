@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
-from sqlalchemy import or_, select
+from sqlalchemy import bindparam, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from app.store import schema as t
@@ -120,6 +120,23 @@ def invoice_links_for_numbers(s: Session, numbers: Iterable[str]) -> dict[str, t
         t.InvoiceLink.nav_number.in_(list(numbers))))}
 
 
+def rows_among(s: Session, model: type, key: str, keys: list[str]) -> dict[str, object]:
+    """The rows of ``model`` whose ``key`` column is one of ``keys``, by key, as ORM objects: what a plain
+    ``select(model).where(key IN keys)`` answers, but when none exists (a first sync's new links) found by one
+    query that loads nothing. A session holding objects of ``model`` asks the ORM way (it sees them as they are)."""
+    if not keys:
+        return {}
+    column = getattr(model, key)
+    if not any(isinstance(obj, model) for obj in (*s.new, *s.identity_map.values())):
+        plain = model.__table__.c[key]
+        found = [k for start in range(0, len(keys), IN_CHUNK)
+                 for k in s.scalars(select(plain).where(plain.in_(keys[start:start + IN_CHUNK])))]
+        if not found:
+            return {}
+        keys = found
+    return {getattr(row, key): row for row in s.scalars(select(model).where(column.in_(keys)))}
+
+
 def bill_ids_taken(s: Session, bill_ids: Iterable[str], *, created_only: bool = False,
                    other_than_invoice: str | None = None) -> set[str]:
     """Those of ``bill_ids`` an invoice is already linked to (a created link only, or another invoice's)."""
@@ -139,6 +156,33 @@ def created_invoices_for_bills(s: Session, bill_ids: Iterable[str]) -> dict[str,
 
 def recorded_outbox_keys(s: Session, keys: Iterable[str]) -> set[str]:
     return set(s.scalars(select(t.OutboxEntry.key).where(t.OutboxEntry.key.in_(list(keys)))))
+
+
+def add_rows(s: Session, model: type, rows: list[dict]) -> None:
+    """Insert many new rows of ``model`` in one statement (executemany), in order, with the columns' defaults
+    for what a row leaves out: what adding one ORM object per row writes, without the unit of work. Every row
+    names the same columns."""
+    if rows:
+        s.execute(insert(model.__table__), rows)
+
+
+def outbox_keys_among(s: Session, keys: list[str]) -> set[str]:
+    """Those of ``keys`` that have an outbox row (nothing loaded, no autoflush)."""
+    table = t.OutboxEntry.__table__
+    found: set[str] = set()
+    with s.no_autoflush:
+        for start in range(0, len(keys), IN_CHUNK):
+            found.update(s.scalars(select(table.c.key).where(table.c.key.in_(keys[start:start + IN_CHUNK]))))
+    return found
+
+
+def finish_outbox_rows(s: Session, results: dict[str, dict]) -> None:
+    """Outbox rows ``done`` with their results, one UPDATE per row in one executemany, nothing loaded. Only for
+    keys whose row the session does not hold as an object (it would not see the change)."""
+    table = t.OutboxEntry.__table__
+    s.execute(update(table).where(table.c.key == bindparam("done_key"))
+              .values(state="done", result=bindparam("done_result"), last_error=""),
+              [{"done_key": key, "done_result": result} for key, result in results.items()])
 
 
 def outbox_row(s: Session, key: str) -> t.OutboxEntry | None:
@@ -189,6 +233,23 @@ def open_items(s: Session, kind: str, keys: list[str]) -> Iterator[t.QueueItem]:
     for start in range(0, len(keys), IN_CHUNK):
         yield from s.scalars(select(t.QueueItem).where(t.QueueItem.kind == kind, t.QueueItem.state == "open",
                                                        t.QueueItem.record_key.in_(keys[start:start + IN_CHUNK])))
+
+
+def holds_queue_items(s: Session) -> bool:
+    """Whether the session has queue items loaded or pending (then only an ORM query sees them as they are)."""
+    return any(key[0] is t.QueueItem for key in s.identity_map.keys()) or any(
+        isinstance(obj, t.QueueItem) for obj in s.new)
+
+
+def resolve_open_items(s: Session, kind: str, keys: list[str]) -> None:
+    """Open items of ``kind`` for these keys become resolved (and not retryable), one UPDATE per 500 keys and
+    nothing loaded: when none is open (a first sync), that is one indexed statement that changes nothing. Only
+    for a session that holds no queue item objects (``holds_queue_items``): they would not see the change."""
+    table = t.QueueItem.__table__
+    for start in range(0, len(keys), IN_CHUNK):
+        s.execute(update(table).where(table.c.kind == kind, table.c.state == "open",
+                                      table.c.record_key.in_(keys[start:start + IN_CHUNK]))
+                  .values(state="resolved", retryable=False))
 
 
 def open_item_starting(s: Session, kind: str, prefix: str) -> t.QueueItem | None:

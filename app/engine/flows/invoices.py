@@ -328,15 +328,23 @@ class InvoicesFlow(Flow):
             invoice)})], self._finish_bills)
 
     def _finish_bills(self, s: Session, done: list[tuple[Write, Any]]) -> dict[str, dict]:
+        """The created bills' links, audit rows and resolved holds, in the caller's transaction. A link the store
+        has already (an invoice held before) is updated on its object; the new ones (a first sync's all) are
+        inserted together, with the audit rows, by one executemany each instead of one ORM object per row."""
         numbers = [w.record_key for w, _ in done]
-        links = q.invoice_links_for_numbers(s, numbers)
-        results = {}
+        links = q.rows_among(s, t.InvoiceLink, "nav_number", numbers)
+        results, fresh, audits = {}, {}, []
         for write, created in done:
             invoice, bill = write.data
-            _link_bill(s, links, invoice, bill, created.id, write.key)
-            self._audit(s, "BILL", "create_bill", f"invoice {invoice.number}", bill_id=created.id,
-                        amount=audit_money(bill.amount), vendor=invoice.vendor_number)
+            if invoice.number in links:
+                _link_bill(s, links, invoice, bill, created.id, write.key)
+            else:  # the same invoice twice in one group: the last one's link, as setting one object twice gives
+                fresh[invoice.number] = _new_link_row(invoice, bill, created.id, write.key)
+            audits.append(self.ctx._audit_row("BILL", "create_bill", f"invoice {invoice.number}", bill_id=created.id,
+                                              amount=audit_money(bill.amount), vendor=invoice.vendor_number))
             results[write.key] = {"bill_id": created.id}
+        q.add_rows(s, t.InvoiceLink, list(fresh.values()))
+        self.ctx._audit_many(s, audits)
         self._resolve_items(s, "invoice", numbers)
         return results
 
@@ -379,6 +387,14 @@ def _link_bill(s: Session, links: dict[str, t.InvoiceLink], invoice: PostedInvoi
     link.bill_id, link.state, link.idempotency_key = bill_id, "created", key
     link.vendor_invoice_number, link.amount = invoice.vendor_invoice_number, bill.amount
     _set_invoice_dates(link, invoice)
+
+
+def _new_link_row(invoice: PostedInvoice, bill: Bill, bill_id: str, key: str) -> dict[str, Any]:
+    """The columns ``_link_bill`` gives a link it adds, as a row to insert (the others take their defaults)."""
+    return {"nav_number": invoice.number, "vendor_number": invoice.vendor_number, "bill_id": bill_id,
+            "state": "created", "idempotency_key": key, "vendor_invoice_number": invoice.vendor_invoice_number,
+            "amount": bill.amount, "posting_date": invoice.posting_date, "document_date": invoice.document_date,
+            "due_date": invoice.due_date}
 
 
 def _set_invoice_dates(link: t.InvoiceLink, invoice: PostedInvoice) -> None:

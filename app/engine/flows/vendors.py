@@ -283,25 +283,36 @@ class VendorsFlow(Flow):
         return results
 
     def _finish_bill_vendors(self, s: Session, done: list[tuple[Write, Any]]) -> dict[str, dict]:
+        """The created vendors' links, audit rows and resolved holds, in the caller's transaction. A link the store
+        has already (a rejected match, say) is set on its object; the new ones (a first sync's all) are inserted
+        together, with the audit rows, by one executemany each instead of one ORM object per row."""
         numbers = [w.record_key for w, _ in done]
-        links = q.vendor_links_for_numbers(s, numbers)
-        results = {}
+        links = q.rows_among(s, t.VendorLink, "nav_number", numbers)
+        results, fresh, audits = {}, {}, []
         for write, created in done:
             vendor, fields = write.data, write.data.fields
+            values = {"bill_id": created.id, "status": "linked", "name": fields.name, "candidate_ids": [],
+                      "nav_snapshot": fields.as_dict(), "bill_snapshot": created.fields.as_dict(),
+                      "nav_pending": None, "bill_pending": None, "nav_etag": vendor.etag,
+                      "nav_modified": vendor.last_modified, "bill_updated": created.updated_time,
+                      "synced_at": self.clock()}
             link = links.get(vendor.number)
-            if link is None:
-                link = links[vendor.number] = t.VendorLink(nav_number=vendor.number)
-                s.add(link)
-            link.bill_id, link.status, link.name, link.candidate_ids = created.id, "linked", fields.name, []
-            link.nav_snapshot, link.bill_snapshot = fields.as_dict(), created.fields.as_dict()
-            link.nav_pending = link.bill_pending = None
-            link.nav_etag, link.nav_modified, link.bill_updated = vendor.etag, vendor.last_modified, created.updated_time
-            link.synced_at = self.clock()
-            self._audit(s, "BILL", "create_vendor", f"vendor {vendor.number}", bill_id=created.id,
-                        name=fields.name)
+            if link is not None:
+                for name, value in values.items():
+                    setattr(link, name, value)
+            else:  # the same vendor twice in one group: the last one's link, as setting one object twice gives
+                fresh[vendor.number] = {"nav_number": vendor.number, **values}
+            audits.append(self.ctx._audit_row("BILL", "create_vendor", f"vendor {vendor.number}", bill_id=created.id,
+                                              name=fields.name))
             results[write.key] = {"bill_id": created.id}
-        s.execute(delete(t.BillVendorCandidate).where(t.BillVendorCandidate.bill_id.in_(
-            [created.id for _, created in done])))
+        q.add_rows(s, t.VendorLink, list(fresh.values()))
+        self.ctx._audit_many(s, audits)
+        created_ids = [created.id for _, created in done]
+        if any(isinstance(obj, t.BillVendorCandidate) for obj in (*s.identity_map.values(), *s.new)):
+            s.execute(delete(t.BillVendorCandidate).where(t.BillVendorCandidate.bill_id.in_(created_ids)))
+        else:  # nothing loaded to keep in step: the table's own DELETE, without the ORM's bookkeeping
+            candidates = t.BillVendorCandidate.__table__
+            s.execute(delete(candidates).where(candidates.c.bill_id.in_(created_ids)))
         self._resolve_items(s, "vendor", numbers)
         self._bill_vendors_created += len(done)
         self.vendors_new_this_run.update(created.id for _, created in done)

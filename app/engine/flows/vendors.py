@@ -15,7 +15,7 @@ from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import delete
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from app.domain.matching import MatchKeys, MatchKind, match_vendor
@@ -93,6 +93,10 @@ class VendorsFlow(Flow):
             with self.store.session() as s:
                 ids = [v.id for v in batch]
                 links = q.linked_vendors_for_bill_ids(s, ids)
+                unlinked = [i for i in ids if i not in links]
+                c = t.BillVendorCandidate  # the unlinked ones' index rows, in one query
+                candidates = {row.bill_id: row for row in s.scalars(select(c).where(c.bill_id.in_(unlinked)))
+                              } if unlinked else {}
                 for vendor in batch:
                     newest = max(newest, iso(vendor.updated_time))
                     link = links.get(vendor.id)
@@ -106,9 +110,9 @@ class VendorsFlow(Flow):
                         link.bill_pending, link.bill_updated = fields, vendor.updated_time
                         continue
                     keys = MatchKeys.of(vendor.fields.name, vendor.fields.email, vendor.fields.tax_id)
-                    candidate = s.get(t.BillVendorCandidate, vendor.id)
+                    candidate = candidates.get(vendor.id)
                     if candidate is None:
-                        candidate = t.BillVendorCandidate(bill_id=vendor.id, claimed_by="")
+                        candidate = candidates[vendor.id] = t.BillVendorCandidate(bill_id=vendor.id, claimed_by="")
                         s.add(candidate)
                     candidate.exact_name, candidate.name_key = keys.exact_name, keys.name
                     candidate.email_key, candidate.tax_key = keys.email, keys.tax_id

@@ -88,3 +88,11 @@ def candidate_pool(s: Session, keys: list[MatchKeys]) -> CandidatePool:
             rows.setdefault(row.bill_id, row)
         by_word[word] = [row.bill_id for row in found]
     return CandidatePool(rows, by_key, by_word)
+
+
+def candidate_rows(s: Session, bill_ids: list[str]) -> dict[str, t.BillVendorCandidate]:
+    """The candidate index rows of these BILL vendors (those that have one), in one query."""
+    if not bill_ids:
+        return {}
+    c = t.BillVendorCandidate
+    return {row.bill_id: row for row in s.scalars(select(c).where(c.bill_id.in_(bill_ids)))}

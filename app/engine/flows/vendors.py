@@ -15,7 +15,7 @@ from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
 from app.domain.matching import MatchKeys, MatchKind, match_vendor
@@ -25,7 +25,7 @@ from app.engine.crash import crash_point
 from app.engine.flows.base import Flow
 from app.engine.flows.nav_vendors import NavVendorsFromBill
 from app.engine.flows.vendor_links import VendorLinks
-from app.engine.flows.vendor_pool import CandidatePool, candidate_pool
+from app.engine.flows.vendor_pool import CandidatePool, candidate_pool, candidate_rows
 from app.engine.payloads import nav_vendor_to_json
 from app.store import repository as q
 from app.store import schema as t
@@ -93,10 +93,7 @@ class VendorsFlow(Flow):
             with self.store.session() as s:
                 ids = [v.id for v in batch]
                 links = q.linked_vendors_for_bill_ids(s, ids)
-                unlinked = [i for i in ids if i not in links]
-                c = t.BillVendorCandidate  # the unlinked ones' index rows, in one query
-                candidates = {row.bill_id: row for row in s.scalars(select(c).where(c.bill_id.in_(unlinked)))
-                              } if unlinked else {}
+                candidates = candidate_rows(s, [i for i in ids if i not in links])  # the unlinked ones'
                 for vendor in batch:
                     newest = max(newest, iso(vendor.updated_time))
                     link = links.get(vendor.id)

@@ -106,13 +106,16 @@ class _Unreadable(ValueError):
         self.field, self.value, self.reason = field_name, shown(value), reason
 
 
-def _field(strict: bool, name: str, parser: Callable, value: Any, default: Any = None, **options: Any) -> Any:
+def _field(strict: bool, name: str, parser: Callable, value: Any, default: Any = None, *,
+           fallback: Callable[[Any], Any] | None = None, **options: Any) -> Any:
+    """``parser(value)``; when it fails, strict: _Unreadable naming the field; lenient: ``fallback(value)`` if
+    given (made only then: most values parse), else ``default``."""
     try:
         return parser(value, **options)
     except ValueError as exc:
         if strict:
             raise _Unreadable(name, value, str(exc)) from None
-        return default
+        return fallback(value) if fallback is not None else default
 
 
 def _read(kind: str, wire: Any, parse: Callable[..., Any]) -> Any:
@@ -166,7 +169,7 @@ def parse_vendor(wire: dict, strict: bool = True) -> BillVendor:
     address = wire.get("address") or {}
     info = wire.get("additionalInfo") or {}
     fields = VendorFields(
-        name=_field(strict, "name", parse_text, wire.get("name"), _text(wire.get("name")), required="name"),
+        name=_field(strict, "name", parse_text, wire.get("name"), fallback=_text, required="name"),
         address_line1=_text(address.get("line1")),
         address_line2=_text(address.get("line2")),
         city=_text(address.get("city")),
@@ -179,7 +182,7 @@ def parse_vendor(wire: dict, strict: bool = True) -> BillVendor:
         is_1099=bool(info.get("track1099", False)),
         inactive=bool(wire.get("archived", False)),
     )
-    return BillVendor(id=_field(strict, "id", parse_text, wire.get("id"), _text(wire.get("id")), required="vendor id"),
+    return BillVendor(id=_field(strict, "id", parse_text, wire.get("id"), fallback=_text, required="vendor id"),
                       fields=fields,
                       updated_time=_field(strict, "updatedTime", parse_datetime, wire.get("updatedTime")),
                       created_time=parse_time(wire.get("createdTime")),
@@ -256,22 +259,22 @@ def parse_bill(wire: dict, strict: bool = True) -> Bill:
         classifications = {k: _text(v) for k, v in (raw.get("classifications") or {}).items() if v}
         account = classifications.pop("chartOfAccountId", "")
         lines.append(BillLine(amount=_field(strict, f"billLineItems[{index}].amount", parse_amount, raw.get("amount"),
-                                            _money(raw.get("amount"))),
+                                            fallback=_money),
                               description=_text(raw.get("description")),
                               chart_of_account_id=account, classifications=classifications,
                               id=_text(raw.get("id"))))
     invoice_date = _field(strict, "invoice.invoiceDate", parse_date, invoice.get("invoiceDate"),
-                          parse_day(invoice.get("invoiceDate")))
+                          fallback=parse_day)
     # webhook payloads may leave dueDate out
-    due_date = _field(strict, "dueDate", parse_optional_date, wire.get("dueDate"), parse_day(wire.get("dueDate")))
+    due_date = _field(strict, "dueDate", parse_optional_date, wire.get("dueDate"), fallback=parse_day)
     due_date = due_date or invoice_date
-    amount = _field(strict, "amount", parse_amount, wire.get("amount"), _money(wire.get("amount")))
+    amount = _field(strict, "amount", parse_amount, wire.get("amount"), fallback=_money)
     paid_raw = wire.get("paidAmount")
-    paid = Decimal("0") if paid_raw is None else _field(strict, "paidAmount", parse_amount, paid_raw, _money(paid_raw))
-    due = (_field(strict, "dueAmount", parse_amount, wire["dueAmount"], _money(wire["dueAmount"]))
+    paid = Decimal("0") if paid_raw is None else _field(strict, "paidAmount", parse_amount, paid_raw, fallback=_money)
+    due = (_field(strict, "dueAmount", parse_amount, wire["dueAmount"], fallback=_money)
            if wire.get("dueAmount") is not None else amount - paid)
     return Bill(
-        id=_field(strict, "id", parse_text, wire.get("id"), _text(wire.get("id")), required="bill id"),
+        id=_field(strict, "id", parse_text, wire.get("id"), fallback=_text, required="bill id"),
         vendor_id=_text(wire.get("vendorId")),
         invoice_number=_text(invoice.get("invoiceNumber")),
         invoice_date=invoice_date or date.min, due_date=due_date or date.min,
@@ -314,22 +317,22 @@ def parse_payment(wire: dict, strict: bool = True) -> Payment:
             bill_id=_field(strict, f"billPayments[{index}].billId", parse_text, bp.get("billId"), "",
                            required="bill id"),
             amount=_field(strict, f"billPayments[{index}].amount", parse_amount, bp.get("amount"),
-                          _money(bp.get("amount"))),
+                          fallback=_money),
             credits=tuple(AppliedCredit(
                 vendor_credit_id=_field(strict, f"billPayments[{index}].vendorCredits[{n}].id", parse_text,
                                         vc.get("id"), "", required="vendor credit id"),
                 amount=_field(strict, f"billPayments[{index}].vendorCredits[{n}].amount", parse_amount,
-                              vc.get("amount"), _money(vc.get("amount"))))
+                              vc.get("amount"), fallback=_money))
                 for n, vc in enumerate((v if isinstance(v, dict) else {}
                                         for v in bp.get("vendorCredits") or []), start=1))))
-    amount = _field(strict, "amount", parse_amount, wire.get("amount"), _money(wire.get("amount")))
+    amount = _field(strict, "amount", parse_amount, wire.get("amount"), fallback=_money)
     if not allocations and wire.get("billId"):
         allocations = [BillPaymentAllocation(_text(wire["billId"]), amount)]
     funding = wire.get("funding") if isinstance(wire.get("funding"), dict) else {}
-    return Payment(id=_field(strict, "id", parse_text, wire.get("id"), _text(wire.get("id")), required="payment id"),
+    return Payment(id=_field(strict, "id", parse_text, wire.get("id"), fallback=_text, required="payment id"),
                    vendor_id=_text(wire.get("vendorId")), amount=amount,
                    process_date=_field(strict, "processDate", parse_date, wire.get("processDate"),
-                                       parse_day(wire.get("processDate"))) or date.min,
+                                       fallback=parse_day) or date.min,
                    status=_text(wire.get("status")), single_status=_text(wire.get("singleStatus")),
                    allocations=tuple(allocations),
                    updated_time=_field(strict, "updatedTime", parse_datetime, wire.get("updatedTime")),

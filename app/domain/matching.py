@@ -100,26 +100,32 @@ def _result(ids: list[str], single_kind: MatchKind, reason: str) -> MatchResult 
 def match_vendor(keys: MatchKeys, candidates: Iterable[Candidate]) -> MatchResult:
     """Decide how ``keys`` (a NAV vendor) relates to the unlinked BILL vendors in ``candidates``."""
     candidates = list(candidates)
-    exact = [c.id for c in candidates if keys.exact_name and c.keys.exact_name == keys.exact_name]
-    found = _result(exact, MatchKind.EXACT, "same name")
-    if found:
-        return found
+    if keys.exact_name:
+        exact_name = keys.exact_name
+        found = _result([c.id for c in candidates if c.keys.exact_name == exact_name], MatchKind.EXACT, "same name")
+        if found:
+            return found
     strong: list[str] = []
     reasons: list[str] = []
     for attribute, label in (("name", "same name apart from spelling"), ("email", "same e-mail address"),
                              ("tax_id", "same tax id")):
         value = getattr(keys, attribute)
-        hits = [c.id for c in candidates if value and getattr(c.keys, attribute) == value]
+        if not value:
+            continue
+        hits = [c.id for c in candidates if getattr(c.keys, attribute) == value]
         if hits:
             strong.extend(hits)
             reasons.append(label)
     found = _result(strong, MatchKind.PROPOSED, " / ".join(reasons))
     if found:
         return found
-    digits = _digits(keys.name) if keys.name else ""
+    name = keys.name
+    if not name:
+        return MatchResult(MatchKind.NONE)
+    digits = _digits(name)
     similar = [
         c.id for c in candidates
-        if keys.name and c.keys.name and _digits(c.keys.name) == digits  # "Unit 7" is not "Unit 8"
-        and difflib.SequenceMatcher(None, keys.name, c.keys.name).ratio() >= SIMILAR_NAME_RATIO
+        if c.keys.name and _digits(c.keys.name) == digits  # "Unit 7" is not "Unit 8"
+        and difflib.SequenceMatcher(None, name, c.keys.name).ratio() >= SIMILAR_NAME_RATIO
     ]
     return _result(similar, MatchKind.PROPOSED, "very similar name") or MatchResult(MatchKind.NONE)

@@ -37,11 +37,12 @@ a note in the report, and the next run goes on where it stopped.
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable
-from contextlib import ExitStack
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import asdict
 from datetime import UTC, datetime
 
@@ -60,6 +61,30 @@ from app.store import schema as t
 from app.store.lock import RunBusyError
 
 log = logging.getLogger("navbill.engine")
+
+
+_frozen_runs = 0
+_frozen_lock = threading.Lock()
+
+
+@contextmanager
+def _long_lived_objects_frozen() -> Iterator[None]:
+    """During a run, the objects that were there before it (modules, clients, caches: about 80,000) are left out
+    of Python's full garbage collections (``gc.freeze``), and put back after the last run in the process ends
+    (``gc.unfreeze``, so nothing is kept for good). A first sync's batches make objects that outlive the young
+    collections, which sets off a full collection every 25,000 or so; each used to walk the whole heap: 19 of
+    them, 1.25 s of the engine thread's CPU on large:10000, 0.37 s frozen."""
+    global _frozen_runs
+    with _frozen_lock:
+        _frozen_runs += 1
+        gc.freeze()
+    try:
+        yield
+    finally:
+        with _frozen_lock:
+            _frozen_runs -= 1
+            if not _frozen_runs:
+                gc.unfreeze()
 
 
 class SyncEngine(RunContext):
@@ -91,7 +116,8 @@ class SyncEngine(RunContext):
                 held.enter_context(self.store.run_lock().hold(trigger, self.lock_wait))
             except RunBusyError as busy:
                 return self._busy(busy, trigger)
-            report = self._run(selected, progress, cancel, trigger)
+            with _long_lived_objects_frozen():
+                report = self._run(selected, progress, cancel, trigger)
             if report.completed and report.run_id is not None:
                 self._backup()
             return report

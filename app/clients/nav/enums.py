@@ -24,6 +24,8 @@ _ESCAPE = re.compile(r"_x([0-9A-Fa-f]{4})_")
 def decode_api_enum(value: object) -> str:
     """``G_x002F_L_x0020_Account`` → ``G/L Account``; ``_x0020_`` → ``" "``. Plain names pass through."""
     text = "" if value is None else str(value)
+    if "_x" not in text:  # most values (Open, Paid, Account): nothing escaped, no regex pass
+        return text
     return _ESCAPE.sub(lambda m: chr(int(m.group(1), 16)), text)
 
 

@@ -6,6 +6,7 @@ Pure once the mappings are loaded (``load_mappings`` reads them from the store o
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -14,12 +15,30 @@ from app.domain.models import CLASSIFICATION_LINE_FIELD, BillLine, Classificatio
 from app.store import schema as t
 
 
+@dataclass(frozen=True, slots=True)
+class AccountRule:
+    """One account mapping as plain data (read off its store row once per flow, not once per invoice line)."""
+
+    bill_account_id: str
+    dimension_filter: dict[str, Any]  # {"DEPARTMENT": "PROD"}; {} = any
+    classifications: dict[str, Any]
+    filter_items: tuple[tuple[str, Any], ...]  # dimension_filter's items, for the per-line test
+
+
+@dataclass(frozen=True, slots=True)
+class DimensionRule:
+    """One dimension value mapping as plain data."""
+
+    kind: str  # a ClassificationKind value
+    classification_id: str
+
+
 @dataclass
 class Mappings:
     """The account and dimension mappings plus what BILL has active, loaded once per invoices flow."""
 
-    accounts: dict[str, list[t.AccountMapping]]
-    dimensions: dict[tuple[str, str], t.DimensionMapping]
+    accounts: dict[str, list[AccountRule]]
+    dimensions: dict[tuple[str, str], DimensionRule]
     mapped_dimensions: set[str]
     active_bill_accounts: set[str]
     known_bill_accounts: set[str]
@@ -31,10 +50,13 @@ class Mappings:
 
 def load_mappings(s: Session) -> Mappings:
     """The account and dimension mappings and the account caches, read once per invoices flow."""
-    accounts: dict[str, list[t.AccountMapping]] = {}
+    accounts: dict[str, list[AccountRule]] = {}
     for mapping in s.scalars(select(t.AccountMapping)):
-        accounts.setdefault(mapping.nav_account, []).append(mapping)
-    dimensions = {(m.dimension_code, m.value_code): m for m in s.scalars(select(t.DimensionMapping))}
+        dimension_filter = mapping.dimension_filter
+        accounts.setdefault(mapping.nav_account, []).append(AccountRule(
+            mapping.bill_account_id, dimension_filter, mapping.classifications, tuple(dimension_filter.items())))
+    dimensions = {(m.dimension_code, m.value_code): DimensionRule(m.kind, m.classification_id)
+                  for m in s.scalars(select(t.DimensionMapping))}
     bill_accounts = list(s.scalars(select(t.BillAccountCache)))
     return Mappings(
         accounts=accounts,
@@ -51,6 +73,15 @@ def load_mappings(s: Session) -> Mappings:
     )
 
 
+_LINE_FIELDS = {kind.value: CLASSIFICATION_LINE_FIELD.get(kind, "") for kind in ClassificationKind}
+
+
+def _line_field(kind: str) -> str:
+    """Where a classification of ``kind`` goes on a bill line ("" nowhere); an unknown kind raises ValueError."""
+    found = _LINE_FIELDS.get(kind)
+    return found if found is not None else CLASSIFICATION_LINE_FIELD.get(ClassificationKind(kind), "")
+
+
 def bill_lines(m: Mappings, invoice: PostedInvoice) -> tuple[list[BillLine], list[str]]:
     """The bill's lines, or the reasons (one per line) why the invoice cannot go to BILL yet."""
     lines: list[BillLine] = []
@@ -63,25 +94,28 @@ def bill_lines(m: Mappings, invoice: PostedInvoice) -> tuple[list[BillLine], lis
                             "chart-of-accounts entry, so post such costs to a G/L account or enter this bill "
                             "in BILL by hand")
             continue
-        account_label = f"G/L {line.gl_account} {m.gl_names.get(line.gl_account, '')}".rstrip()
-        candidates = [c for c in m.accounts.get(line.gl_account, [])
-                      if all(line.dimensions.get(k) == v for k, v in c.dimension_filter.items())]
+        rules = m.accounts.get(line.gl_account)
+        dimensions = line.dimensions
+        candidates = [c for c in rules if not c.filter_items or all(
+            dimensions.get(k) == v for k, v in c.filter_items)] if rules else []
         if not candidates:
             archived_twin = m.archived_bill_accounts_by_number.get(line.gl_account)
             # Say why when BILL has the matching account but it is archived: the fix is in BILL or a mapping.
-            problems.append(f"{label}: {account_label} has no BILL account" + (
+            problems.append(f"{label}: {_account_label(m, line.gl_account)} has no BILL account" + (
                 f" (BILL's account {archived_twin} is archived)" if archived_twin else ""))
             continue
-        mapping = max(candidates, key=lambda c: len(c.dimension_filter))  # the most specific filter wins
+        # the most specific filter wins (the first of them)
+        mapping = candidates[0] if len(candidates) == 1 else max(candidates, key=lambda c: len(c.filter_items))
         if mapping.bill_account_id not in m.active_bill_accounts and (
                 m.known_bill_accounts or not mapping.bill_account_id):
             target = m.bill_account_labels.get(mapping.bill_account_id)
+            account_label = _account_label(m, line.gl_account)
             problems.append(f"{label}: {account_label} is mapped to BILL account {target}, which is archived"
                             if target else
                             f"{label}: {account_label} is mapped to a BILL account that no longer exists")
             continue
         classifications = dict(mapping.classifications)
-        for code, value in sorted(line.dimensions.items()):
+        for code, value in sorted(dimensions.items()):
             if code not in m.mapped_dimensions:
                 continue  # a dimension nobody maps to BILL
             target = m.dimensions.get((code, value))
@@ -89,7 +123,7 @@ def bill_lines(m: Mappings, invoice: PostedInvoice) -> tuple[list[BillLine], lis
                 name = m.dimension_value_names.get((code, value), "")
                 problems.append(f"{label}: {code} {value} {name}".rstrip() + " has no BILL classification")
                 continue
-            line_field = CLASSIFICATION_LINE_FIELD.get(ClassificationKind(target.kind), "")
+            line_field = _line_field(target.kind)
             if line_field:
                 classifications.setdefault(line_field, target.classification_id)
         lines.append(BillLine(amount=line.amount, description=line.description,
@@ -97,6 +131,10 @@ def bill_lines(m: Mappings, invoice: PostedInvoice) -> tuple[list[BillLine], lis
     if not invoice.lines:
         problems.append("the invoice has no lines")
     return lines, problems
+
+
+def _account_label(m: Mappings, gl_account: str) -> str:
+    return f"G/L {gl_account} {m.gl_names.get(gl_account, '')}".rstrip()
 
 
 def _article(word: str) -> str:

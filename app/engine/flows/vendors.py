@@ -18,14 +18,14 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
-from app.domain.matching import Candidate, MatchKeys, MatchKind, match_vendor
+from app.domain.matching import MatchKeys, MatchKind, match_vendor
 from app.engine import recovery
 from app.engine.common import Write, batched, iso, parse_time, side_by_side
 from app.engine.crash import crash_point
 from app.engine.flows.base import Flow
 from app.engine.flows.nav_vendors import NavVendorsFromBill
 from app.engine.flows.vendor_links import VendorLinks
-from app.engine.flows.vendor_pool import CandidatePool, candidate_pool
+from app.engine.flows.vendor_pool import CandidatePool, candidate_pool, candidate_rows
 from app.engine.payloads import nav_vendor_to_json
 from app.store import repository as q
 from app.store import schema as t
@@ -93,6 +93,7 @@ class VendorsFlow(Flow):
             with self.store.session() as s:
                 ids = [v.id for v in batch]
                 links = q.linked_vendors_for_bill_ids(s, ids)
+                candidates = candidate_rows(s, [i for i in ids if i not in links])  # the unlinked ones'
                 for vendor in batch:
                     newest = max(newest, iso(vendor.updated_time))
                     link = links.get(vendor.id)
@@ -106,9 +107,9 @@ class VendorsFlow(Flow):
                         link.bill_pending, link.bill_updated = fields, vendor.updated_time
                         continue
                     keys = MatchKeys.of(vendor.fields.name, vendor.fields.email, vendor.fields.tax_id)
-                    candidate = s.get(t.BillVendorCandidate, vendor.id)
+                    candidate = candidates.get(vendor.id)
                     if candidate is None:
-                        candidate = t.BillVendorCandidate(bill_id=vendor.id, claimed_by="")
+                        candidate = candidates[vendor.id] = t.BillVendorCandidate(bill_id=vendor.id, claimed_by="")
                         s.add(candidate)
                     candidate.exact_name, candidate.name_key = keys.exact_name, keys.name
                     candidate.email_key, candidate.tax_key = keys.email, keys.tax_id
@@ -128,9 +129,10 @@ class VendorsFlow(Flow):
             self._check_cancel()
             with self.store.session() as s:
                 links = q.vendor_links_for_numbers(s, [v.number for v in batch])
-                new = [v for v in batch if v.number not in links]
-                pool = candidate_pool(s, [MatchKeys.of(v.fields.name, v.fields.email, v.fields.tax_id)
-                                                for v in new]) if new else None
+                new = [(v.number, MatchKeys.of(v.fields.name, v.fields.email, v.fields.tax_id))
+                       for v in batch if v.number not in links]
+                pool = candidate_pool(s, [k for _, k in new]) if new else None
+                keys = dict(new)
                 for vendor in batch:
                     newest = max(newest, iso(vendor.last_modified))
                     link = links.get(vendor.number)
@@ -147,7 +149,7 @@ class VendorsFlow(Flow):
                         link.name = vendor.fields.name  # waiting for the user
                     elif link is not None and link.status == "rejected":
                         to_create.append(vendor)
-                    elif not self._match_nav_vendor(s, vendor, pool):
+                    elif not self._match_nav_vendor(s, vendor, pool, keys.get(vendor.number)):
                         if vendor.fields.inactive:
                             counts.skipped += 1  # a blocked vendor with no BILL counterpart stays out of BILL
                         else:
@@ -163,19 +165,20 @@ class VendorsFlow(Flow):
             with self.store.session() as s:
                 self.store.set_bookmark(s, bookmark, newest)
 
-    def _match_nav_vendor(self, s: Session, vendor, pool: CandidatePool | None = None) -> bool:
+    def _match_nav_vendor(self, s: Session, vendor, pool: CandidatePool | None = None,
+                          keys: MatchKeys | None = None) -> bool:
         """Link, propose or queue a match for a NAV vendor seen for the first time. False: no match."""
-        keys = MatchKeys.of(vendor.fields.name, vendor.fields.email, vendor.fields.tax_id)
+        if keys is None:
+            keys = MatchKeys.of(vendor.fields.name, vendor.fields.email, vendor.fields.tax_id)
         if pool is None:
             pool = candidate_pool(s, [keys])
-        rows = pool.candidates(keys)
-        if not rows:
+        candidates = pool.candidates(keys)
+        if not candidates:
             return False
-        result = match_vendor(keys, [Candidate(r.bill_id, MatchKeys(r.exact_name, r.name_key, r.email_key,
-                                                                    r.tax_key)) for r in rows])
+        result = match_vendor(keys, candidates)
         if result.kind == MatchKind.NONE:
             return False
-        by_id = {r.bill_id: r for r in rows}
+        by_id = pool.rows
         counts = self.report.counts("vendors")
         link = t.VendorLink(nav_number=vendor.number, name=vendor.fields.name, match_reason=result.reason,
                             nav_etag=vendor.etag, nav_modified=vendor.last_modified)

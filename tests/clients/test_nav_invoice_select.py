@@ -1,0 +1,84 @@
+"""Business Central posted invoices are read with only the properties the connector uses ($select, also inside the
+nested $expand of lines and dimensions), and a server that refuses that is read with whole rows instead."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from urllib.parse import unquote_plus
+
+import pytest
+
+from app.clients.nav import NavClient, NavConnection, bcapi
+from app.clients.retry import RetryPolicy
+from app.sandbox import demo_data
+from app.sandbox.base import SandboxClock, SandboxServer
+from app.sandbox.nav import NavSandbox
+
+NO_WAIT = RetryPolicy(max_attempts=6, sleep=lambda seconds: None)
+
+
+@pytest.fixture
+def nav() -> Iterator[NavSandbox]:
+    app = NavSandbox("demo", clock=SandboxClock(), flavor="bc")
+    yield app
+    app.stop()
+
+
+@pytest.fixture
+def server(nav) -> Iterator[SandboxServer]:
+    with SandboxServer(nav) as running:
+        yield running
+
+
+def _client(server: SandboxServer) -> NavClient:
+    return NavClient(NavConnection(mode="onprem", base_url=server.url, server_instance=demo_data.SERVER_INSTANCE,
+                                   company=demo_data.COMPANY_NAME, user=demo_data.NAV_USER,
+                                   web_service_key=demo_data.NAV_WEB_SERVICE_KEY), retry=NO_WAIT, page_size=7)
+
+
+def _invoice_reads(nav: NavSandbox) -> list[tuple[str, int]]:
+    """(decoded query, status) of each purchaseInvoices list read, in order."""
+    return [(unquote_plus(r.query), r.status) for r in nav.requests if r.path.endswith("/purchaseInvoices")]
+
+
+def _whole_rows(server: SandboxServer) -> list:
+    client = _client(server)
+    client.backend._select_invoice_properties = False
+    try:
+        return list(client.iter_posted_invoices())
+    finally:
+        client.close()
+
+
+def test_invoices_read_with_selected_properties_are_the_invoices_read_whole(nav, server):
+    client = _client(server)
+    try:
+        selected = list(client.iter_posted_invoices())
+    finally:
+        client.close()
+    reads = _invoice_reads(nav)
+    assert reads and all("$select=" in query and "dimensionSetLines($select=code,valueCode)" in query
+                         and status == 200 for query, status in reads)
+    whole = _whole_rows(server)
+    assert not any("$select=" in query for query, _ in _invoice_reads(nav)[len(reads):])
+    assert len(selected) > 5  # the demo company's posted invoices: items, comments, dimensions, currencies
+    assert any(line.dimensions for invoice in selected for line in invoice.lines)
+    assert selected == whole
+
+
+def test_a_server_that_refuses_the_selection_is_read_with_whole_rows_once_and_for_all(nav, server, monkeypatch):
+    # a property this server does not have: it answers 400 (BadRequest_NotFound), as Business Central does
+    refused = dict(bcapi.INVOICE_WITH_LINES_SELECTED, **{"$select": bcapi.INVOICE_PROPERTIES + ",noSuchProperty"})
+    monkeypatch.setattr(bcapi, "INVOICE_WITH_LINES_SELECTED", refused)
+    client = _client(server)
+    try:
+        first = list(client.iter_posted_invoices())
+        again = list(client.iter_posted_invoices())
+    finally:
+        client.close()
+    statuses = [(("$select=" in query), status) for query, status in _invoice_reads(nav)]
+    assert statuses[:2] == [(True, 400), (False, 200)]  # refused once, then whole rows with lines, nested
+    assert (True, 400) not in statuses[2:]  # not asked again
+    assert all("purchaseInvoiceLines($expand=dimensionSetLines)" in query for query, _ in _invoice_reads(nav)[1:])
+    whole = _whole_rows(server)
+    assert first == again == whole

@@ -269,3 +269,24 @@ def test_a_webhook_sync_after_a_conflict_leaves_the_field_alone_until_a_person_d
     engine.run(flows=["vendors"])
     assert sandboxes.bill.vendors[link.bill_id]["address"]["city"] == "Ann Arbor West"
     assert store.conflict_rows() == []
+
+
+def test_a_vendor_this_run_created_and_someone_changed_in_bill_before_the_read_back_reaches_nav(
+        engine, store, sandboxes):
+    """The read-back after creating BILL vendors passes over this run's own creates coming back unchanged, but
+    one a person edited in BILL in the meantime is a change like any other: it reaches NAV."""
+    read = engine.bill.iter_vendors
+    edited: list[str] = []
+
+    def read_back_after_an_edit(updated_since=None, **options):
+        created = sorted(engine._vendors_new_this_run)
+        if updated_since is not None and created and not edited:  # the read-back: the vendors are in BILL
+            edited.append(created[0])
+            sandboxes.bill.edit_vendor(created[0], {"email": "ap@changed-in-bill.example"})
+        return read(updated_since=updated_since, **options)
+
+    engine.bill.iter_vendors = read_back_after_an_edit
+    assert engine.run(flows=["vendors"]).completed
+    assert edited, "the run read no vendors back"
+    link = next(r for r in store.vendor_rows() if r.bill_id == edited[0])
+    assert sandboxes.nav.vendors.get(link.nav_number)["E_Mail"] == "ap@changed-in-bill.example"

@@ -186,10 +186,15 @@ def _masked_bank(bank: Any) -> dict:
 def _prune(value: Any) -> Any:
     """Drop None/"" and empty objects, as BILL omits unpopulated keys."""
     if isinstance(value, dict):
-        pruned = {k: _prune(v) for k, v in value.items()}
-        return {k: v for k, v in pruned.items() if v is not None and v != "" and v != {}}
+        pruned = {}
+        for k, v in value.items():
+            if isinstance(v, dict | list):  # only containers change when pruned
+                v = _prune(v)
+            if v is not None and v != "" and v != {}:
+                pruned[k] = v
+        return pruned
     if isinstance(value, list):
-        return [_prune(v) for v in value]
+        return [_prune(v) if isinstance(v, dict | list) else v for v in value]
     return value
 
 

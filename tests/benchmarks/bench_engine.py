@@ -4,6 +4,7 @@
                                             [--flat-sizes 100,1000,10000] [--memory-vendors 10000,100000]
                                             [--inline-latency 20ms] [--skip first,kill,second,memory]
     python tests/benchmarks/bench_engine.py --vendors 10000 --latency 20ms --profile-engine /tmp/engine.prof
+    python tests/benchmarks/bench_engine.py --vendors 10000 --latency 20ms --profile-sandboxes /tmp/sandboxes.prof
 
 1. First sync of large:N (N vendors, 2N posted invoices; about 10% of the vendors already in BILL) with BILL's
    hourly limit ON (20,000 requests per hour, the client's stop line at 80%) and BILL latency injected: BILL
@@ -87,12 +88,70 @@ def _facts(sandboxes) -> dict:
             "bdc_1144": app.limit_rejections.get("BDC_1144", 0), "cpu": time.process_time()}
 
 
-def _serve_sandboxes(seed: str, faults: str, pipe) -> None:
-    """In a process of its own: both sandboxes, their facts sent when ready and again when told to stop."""
+class _HandlerProfiles:
+    """cProfile of every request the sandboxes handle: the servers answer on a thread per connection, which a
+    profile of the main thread never sees. Each handler thread gets a profiler of its own (Python 3.11's
+    cProfile profiles the thread that enables it), timed by the thread's CPU clock so a request waiting on the
+    injected latency or on the socket costs nothing; the stats are merged at the end."""
+
+    def __init__(self) -> None:
+        import cProfile
+
+        self._local = threading.local()
+        self._profiles: list = []
+        self._lock = threading.Lock()
+        self._make = lambda: cProfile.Profile(time.thread_time)
+
+    def _profile(self):
+        profile = getattr(self._local, "profile", None)
+        if profile is None:
+            profile = self._local.profile = self._make()
+            with self._lock:
+                self._profiles.append(profile)
+        return profile
+
+    def install(self) -> None:
+        from app.sandbox import base
+
+        original = base._RequestHandler.handle_one_request
+        profiles = self
+
+        def handle_one_request(handler) -> None:
+            profile = profiles._profile()
+            profile.enable()
+            try:
+                original(handler)
+            finally:
+                profile.disable()
+
+        base._RequestHandler.handle_one_request = handle_one_request
+
+    def dump(self, path: str) -> None:
+        import pstats
+
+        with self._lock:
+            profiles = list(self._profiles)
+        if not profiles:
+            return
+        stats = pstats.Stats(profiles[0])
+        for profile in profiles[1:]:
+            stats.add(profile)
+        stats.dump_stats(path)
+
+
+def _serve_sandboxes(seed: str, faults: str, pipe, profile: str = "") -> None:
+    """In a process of its own: both sandboxes, their facts sent when ready and again when told to stop; with
+    ``profile``, a cProfile of their request handling (every handler thread) dumped to that file at the end."""
+    profiles = _HandlerProfiles() if profile else None
+    if profiles:
+        profiles.install()
     with running_sandboxes(seed=seed, faults=faults) as sandboxes:
         pipe.send(_facts(sandboxes))
         pipe.recv()  # the engine is done
         pipe.send(_facts(sandboxes))
+    if profiles:
+        profiles.dump(profile)
+        pipe.send("profiled")
 
 
 class SandboxProcess:
@@ -102,10 +161,11 @@ class SandboxProcess:
     nav_connection = RunningSandboxes.nav_connection
     bill_connection = RunningSandboxes.bill_connection
 
-    def __init__(self, seed: str, faults: str):
+    def __init__(self, seed: str, faults: str, profile: str = ""):
         context = multiprocessing.get_context("spawn")
         self._pipe, child = context.Pipe()
-        self._process = context.Process(target=_serve_sandboxes, args=(seed, faults, child), daemon=True)
+        self._profile = profile
+        self._process = context.Process(target=_serve_sandboxes, args=(seed, faults, child, profile), daemon=True)
         self._process.start()
         child.close()
         self.facts = self._pipe.recv()
@@ -114,15 +174,17 @@ class SandboxProcess:
     def stop(self) -> dict:
         self._pipe.send("stop")
         facts = self._pipe.recv()
+        if self._profile:
+            self._pipe.recv()  # the stats are on disk
         self._process.join(timeout=60)
         return facts
 
 
 @contextlib.contextmanager
-def _sandboxes(seed: str, faults: str, separate: bool):
+def _sandboxes(seed: str, faults: str, separate: bool, profile: str = ""):
     """Yields (sandboxes for make_engine, facts before, a function returning the facts after the run)."""
     if separate:
-        process = SandboxProcess(seed, faults)
+        process = SandboxProcess(seed, faults, profile)
         try:
             yield process, process.facts, process.stop
         finally:
@@ -134,8 +196,10 @@ def _sandboxes(seed: str, faults: str, separate: bool):
             yield sandboxes, _facts(sandboxes), lambda: _facts(sandboxes)
 
 
-def _one_first_sync(vendors: int, latency: str, separate: bool, profile: str = "") -> tuple:
-    with _sandboxes(f"large:{vendors}", f"bill.latency={latency}", separate) as (sandboxes, before, after), \
+def _one_first_sync(vendors: int, latency: str, separate: bool, profile: str = "",
+                    sandbox_profile: str = "") -> tuple:
+    with _sandboxes(f"large:{vendors}", f"bill.latency={latency}", separate, sandbox_profile) as (
+            sandboxes, before, after), \
             tempfile.TemporaryDirectory() as folder:
         assert before["hourly_limit"] == HOURLY_LIMIT  # the limit is on, as BILL's
         store = Store(f"sqlite:///{folder}/bench.sqlite3")
@@ -209,6 +273,20 @@ def profile_first_sync(vendors: int, latency: str, path: str) -> None:
     stats = pstats.Stats(path)
     stats.sort_stats("tottime").print_stats(15)
     stats.sort_stats("cumulative").print_stats(30)
+
+
+def profile_sandboxes(vendors: int, latency: str, path: str) -> None:
+    """cProfile of the sandboxes' request handling (their own process, every handler thread, thread CPU time)
+    during a first sync."""
+    import pstats
+
+    report, wall, cpu, before, after, _ = _one_first_sync(vendors, latency, separate=True, sandbox_profile=path)
+    print(f"profile of the sandboxes' request handling, first sync large:{vendors}, BILL latency {latency}: "
+          f"{wall:.1f} s wall, the sandboxes' process used {after['cpu'] - before['cpu']:.1f} s of CPU under "
+          f"cProfile (the engine's {cpu:.1f} s), status {report.status}; stats (thread CPU time) in {path}")
+    stats = pstats.Stats(path)
+    stats.sort_stats("tottime").print_stats(25)
+    stats.sort_stats("cumulative").print_stats(40)
 
 
 def _worker(sandboxes, database: Path) -> subprocess.Popen:
@@ -339,7 +417,13 @@ def main() -> int:
     parser.add_argument("--profile-engine", default="", metavar="FILE",
                         help="only: cProfile the engine's process during a first sync at the first --latency, "
                              "the stats to FILE")
+    parser.add_argument("--profile-sandboxes", default="", metavar="FILE",
+                        help="only: cProfile the sandboxes' request handling (every handler thread) during a first "
+                             "sync at the first --latency, the stats to FILE")
     args = parser.parse_args()
+    if args.profile_sandboxes:
+        profile_sandboxes(args.vendors, args.latency.split(",")[0], args.profile_sandboxes)
+        return 0
     if args.profile_engine:
         profile_first_sync(args.vendors, args.latency.split(",")[0], args.profile_engine)
         return 0

@@ -152,15 +152,21 @@ def _parsed_select(text: str, fields: tuple[str, ...], entity_type: str) -> froz
     return frozenset(selected)
 
 
+@lru_cache(maxsize=512)
+def _wire_names(fields: tuple[str, ...], selected: frozenset[str] | None) -> tuple[str, ...]:
+    """The properties a row shows, in the view's order ($select keeps the order of the fields, not its own)."""
+    return tuple(name for name in fields if selected is None or name in selected)
+
+
 def serialize(view: View, row: dict, query: dict[str, str]) -> dict:
     projected = view.project(row)
     select = query.get("$select")
     selected = _parsed_select(select, tuple(view.fields), view.entity_type) if select else None
     body: dict[str, Any] = {"@odata.etag": view.etag(row, projected)}
-    get = projected.get
-    for name in view.fields:
-        if selected is None or name in selected:
-            body[name] = json_value(get(name))
+    names = _wire_names(tuple(view.fields), selected)
+    plain = _PLAIN
+    body.update(zip(names, [value if type(value) in plain else json_value(value)
+                            for value in map(projected.get, names)], strict=True))
     expand = query.get("$expand")
     for name, pairs in _parsed_expand(expand) if expand else ():
         options = dict(pairs)

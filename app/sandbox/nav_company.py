@@ -483,6 +483,15 @@ class NavCompany:
     def invoice_entry(self, header: dict) -> dict | None:
         return self.vendor_ledger.get(header.get("_vle"))
 
+    def invoice_open(self, header: dict) -> bool:
+        """Whether the invoice's ledger entry is open (True without one), as invoice_entry()'s "Open" says; a
+        seeded entry nobody changed is one _invoice_entry makes, always open, so it is not built to be read."""
+        ledger = self.vendor_ledger
+        key = header.get("_vle")
+        if key not in ledger.overrides and ledger.is_seeded(key):
+            return True
+        return (ledger.get(key) or {}).get("Open", True)
+
     def _invoice_entry(self, entry_no: int, invoice: dict) -> dict:
         amount = -invoice["Amount_Including_VAT"]
         vendor = self.vendors.get(invoice["Buy_from_Vendor_No"]) or {}

@@ -298,6 +298,10 @@ class LazyTable:
             return index
         return None
 
+    def is_seeded(self, key: Any) -> bool:
+        """Whether ``key`` is one of the base (seeded) keys, changed or not."""
+        return self._base_index(key) is not None
+
     def get(self, key: Any) -> dict | None:
         if key in self.overrides:
             return self.overrides[key]

@@ -186,18 +186,28 @@ def _masked_bank(bank: Any) -> dict:
 _PRUNED = object()  # stands in for a value already pruned while its container is pruned
 
 
+_NEVER_EMPTY = frozenset({int, float, bool, Decimal})  # values of these types are never None, "" nor {}
+
+
 def _prune(value: Any) -> Any:
     """Drop None/"" and empty objects, as BILL omits unpopulated keys."""
     if isinstance(value, dict):
         pruned = {}
         for k, v in value.items():
-            if isinstance(v, dict | list):  # only containers change when pruned
-                v = _prune(v)
-            if v is not None and v != "" and v != {}:
+            kind = type(v)
+            if kind is str:
+                if v:
+                    pruned[k] = v
+            elif kind in _NEVER_EMPTY:
                 pruned[k] = v
+            elif v is not None:
+                if isinstance(v, (dict, list)):  # only containers change when pruned
+                    v = _prune(v)
+                if v != "" and v != {}:
+                    pruned[k] = v
         return pruned
     if isinstance(value, list):
-        return [_prune(v) if isinstance(v, dict | list) else v for v in value]
+        return [_prune(v) if isinstance(v, (dict, list)) else v for v in value]
     return value
 
 

@@ -9,6 +9,7 @@ how a table row is projected onto the wire names. ``collection()`` answers a GET
 from __future__ import annotations
 
 import base64
+import binascii
 import json
 import urllib.parse
 from collections.abc import Callable, Iterator
@@ -50,7 +51,7 @@ def json_value(value: Any) -> Any:
 
 
 def etag(key: Any, version: int) -> str:
-    token = base64.b64encode(f"'{key}';{version};".encode()).decode()
+    token = binascii.b2a_base64(f"'{key}';{version};".encode(), newline=False).decode()  # = base64.b64encode
     return f'W/"{token}"'
 
 
@@ -165,8 +166,8 @@ def serialize(view: View, row: dict, query: dict[str, str]) -> dict:
     body: dict[str, Any] = {"@odata.etag": view.etag(row, projected)}
     names = _wire_names(tuple(view.fields), selected)
     plain = _PLAIN
-    body.update(zip(names, [value if type(value) in plain else json_value(value)
-                            for value in map(projected.get, names)], strict=True))
+    body.update(zip(names, [value if type(value) in plain else float(value) if type(value) is Decimal
+                            else json_value(value) for value in map(projected.get, names)], strict=True))
     expand = query.get("$expand")
     for name, pairs in _parsed_expand(expand) if expand else ():
         options = dict(pairs)

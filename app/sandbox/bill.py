@@ -36,7 +36,7 @@ from typing import Any
 
 from app.sandbox import demo_data
 from app.sandbox.base import Request, Response, SandboxApp, SandboxClock
-from app.sandbox.bill_lists import ListQueryError, list_page
+from app.sandbox.bill_lists import ListQueryError, SelectionCache, list_page
 from app.sandbox.bill_webhooks import EVENT_CATALOG, WebhookHub, notification_url_problem
 
 log = logging.getLogger("navbill.sandbox.bill")
@@ -183,13 +183,31 @@ def _masked_bank(bank: Any) -> dict:
     return masked
 
 
+_PRUNED = object()  # stands in for a value already pruned while its container is pruned
+
+
+_NEVER_EMPTY = frozenset({int, float, bool, Decimal})  # values of these types are never None, "" nor {}
+
+
 def _prune(value: Any) -> Any:
     """Drop None/"" and empty objects, as BILL omits unpopulated keys."""
     if isinstance(value, dict):
-        pruned = {k: _prune(v) for k, v in value.items()}
-        return {k: v for k, v in pruned.items() if v is not None and v != "" and v != {}}
+        pruned = {}
+        for k, v in value.items():
+            kind = type(v)
+            if kind is str:
+                if v:
+                    pruned[k] = v
+            elif kind in _NEVER_EMPTY:
+                pruned[k] = v
+            elif v is not None:
+                if isinstance(v, (dict, list)):  # only containers change when pruned
+                    v = _prune(v)
+                if v != "" and v != {}:
+                    pruned[k] = v
+        return pruned
     if isinstance(value, list):
-        return [_prune(v) for v in value]
+        return [_prune(v) if isinstance(v, (dict, list)) else v for v in value]
     return value
 
 
@@ -221,6 +239,7 @@ class BillSandbox(SandboxApp):
         self._hour_counts: dict[tuple[str, int], int] = defaultdict(int)
         self.limit_rejections: dict[str, int] = defaultdict(int)  # code → count (test aid)
         self.webhooks = WebhookHub(self._now, self.organization_id, webhook_retry_base_seconds)
+        self._list_cache = SelectionCache()  # a walk of list pages filters and sorts once (bill_lists)
         self._seed_name = seed
         self._reset_data(seed)
         self._add_routes()
@@ -555,7 +574,7 @@ class BillSandbox(SandboxApp):
 
     def _page(self, records: list[dict], request: Request, list_name: str, **kw: Any) -> Response:
         try:
-            return json_response(200, list_page(records, request.query, list_name, **kw))
+            return json_response(200, list_page(records, request.query, list_name, cache=self._list_cache, **kw))
         except ListQueryError as exc:
             raise ApiError(400, BDC_BAD_REQUEST, str(exc)) from None
 
@@ -841,7 +860,10 @@ class BillSandbox(SandboxApp):
                 "payFromChartOfAccountId": pay_from, "classifications": header_classifications or None,
                 "purchaseOrderNumber": _text(body, "purchaseOrderNumber"),
                 "createdTime": now, "updatedTime": now}
+        line_items = bill["billLineItems"]
+        bill["billLineItems"] = _PRUNED  # _line pruned each line already: keep the key's place, skip the walk
         bill = _prune(bill)
+        bill["billLineItems"] = line_items
         self._bill_totals(bill)
         return bill
 

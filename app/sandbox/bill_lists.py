@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Callable
+import operator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from functools import lru_cache
+from operator import itemgetter
 from typing import Any
 
 OPERATORS = ("eq", "ne", "gt", "gte", "lt", "lte", "in", "nin", "sw")
@@ -175,25 +177,76 @@ def field_value(record: dict, field_name: str) -> Any:
 
 
 def _matches(record: dict, condition: Condition) -> bool:
-    actual = field_value(record, condition.field)
-    first = condition.values[0]
+    return _predicate(condition)(record)
+
+
+def _getter(field_name: str) -> Callable[[dict], Any]:
+    """``field_value`` for one field, with the path split and the conversion chosen once."""
+    parts = field_name.split(".")
+    if len(parts) == 1:
+        key = parts[0]
+
+        def raw(record: dict) -> Any:
+            return record.get(key)
+    else:
+        def raw(record: dict) -> Any:
+            value: Any = record
+            for part in parts:
+                value = value.get(part) if isinstance(value, dict) else None
+            return value
+    if field_name in _DATE_FIELDS:
+        def timed(record: dict) -> Any:
+            value = raw(record)
+            return None if value is None else parse_time(value)
+        return timed
+    if field_name in _DAY_FIELDS:
+        def day(record: dict) -> Any:
+            value = raw(record)
+            return None if value is None else date.fromisoformat(str(value)[:10])
+        return day
+    return raw
+
+
+def _predicate(condition: Condition) -> Callable[[dict], bool]:
+    """One condition as a function of a record (what ``_matches`` decides, without re-reading the condition
+    for every record of every page)."""
+    get = _getter(condition.field)
+    values = condition.values
+    first = values[0]
     op = condition.op
     if op == "eq":
-        return actual == first
+        return lambda record: get(record) == first
     if op == "ne":
-        return actual != first
-    if op == "in":
-        return actual in condition.values
-    if op == "nin":
-        return actual not in condition.values
+        return lambda record: get(record) != first
+    if op in ("in", "nin"):
+        try:
+            lookup: Any = frozenset(values)  # vendorId:in with a hundred ids, over every bill
+        except TypeError:
+            lookup = values
+
+        def member(record: dict) -> bool:
+            actual = get(record)
+            try:
+                return actual in lookup
+            except TypeError:  # unhashable: compare one by one, as a tuple does
+                return actual in values
+        if op == "in":
+            return member
+        return lambda record: not member(record)
     if op == "sw":
-        return isinstance(actual, str) and actual.lower().startswith(str(first).lower())
-    if actual is None:
-        return False
-    comparisons: dict[str, Callable[[Any, Any], bool]] = {
-        "gt": lambda a, b: a > b, "gte": lambda a, b: a >= b, "lt": lambda a, b: a < b, "lte": lambda a, b: a <= b,
-    }
-    return comparisons[op](actual, first)
+        prefix = str(first).lower()
+
+        def starts(record: dict) -> bool:
+            actual = get(record)
+            return isinstance(actual, str) and actual.lower().startswith(prefix)
+        return starts
+    compare: Callable[[Any, Any], bool] = {"gt": operator.gt, "gte": operator.ge, "lt": operator.lt,
+                                           "lte": operator.le}[op]
+
+    def ordered(record: dict) -> bool:
+        actual = get(record)
+        return actual is not None and compare(actual, first)
+    return ordered
 
 
 def parse_sort(raw: str | None, list_name: str) -> tuple[str, bool] | None:
@@ -210,21 +263,91 @@ def parse_sort(raw: str | None, list_name: str) -> tuple[str, bool] | None:
     return field_name, direction == "desc"
 
 
+def _raw_column(records: list[dict], field_name: str) -> list[Any]:
+    """The stored (unconverted) value of a field in every record, in order."""
+    if "." not in field_name:
+        return [record.get(field_name) for record in records]
+    parts = field_name.split(".")
+
+    def raw(record: dict) -> Any:
+        value: Any = record
+        for part in parts:
+            value = value.get(part) if isinstance(value, dict) else None
+        return value
+    return [raw(record) for record in records]
+
+
+def _select(records: list[dict], conditions: list[Condition], sort: tuple[str, bool] | None) -> list[dict]:
+    """The records matching every condition, sorted."""
+    predicates = [_predicate(c) for c in conditions]
+    matching: Iterable[dict]
+    if not predicates:
+        matching = records
+    elif len(predicates) == 1:
+        matching = filter(predicates[0], records)
+    else:
+        matching = (r for r in records if all(p(r) for p in predicates))
+    if not sort:
+        return list(matching)
+    field_name, descending = sort
+    # Records without the field sort last either way; ties keep creation order (stable sort).
+    get = _getter(field_name)
+    present: list[tuple[Any, dict]] = []
+    missing: list[dict] = []
+    for record in matching:
+        value = get(record)
+        if value is None:
+            missing.append(record)
+        else:
+            present.append((value, record))
+    present.sort(key=itemgetter(0), reverse=descending)
+    return [record for _, record in present] + missing
+
+
+class SelectionCache:
+    """The last selections (filtered, sorted records) of a sandbox's lists, so a walk of N pages filters and
+    sorts once, not N times. A selection is reused only if the list holds the same record objects in the same
+    order and every field the filters and sort read has the same stored value in each: the selection is a
+    function of exactly those, so a cached page is the page a fresh scan would give, also after a change."""
+
+    def __init__(self, size: int = 16) -> None:
+        self._size = size
+        self._entries: dict[tuple, tuple[list[dict], list[list[Any]], list[dict]]] = {}
+        self.hits = 0  # pages answered from a cached selection (a test aid)
+
+    def select(self, records: list[dict], list_name: str, query: dict[str, str], conditions: list[Condition],
+               sort: tuple[str, bool] | None) -> list[dict]:
+        fields = list(dict.fromkeys([c.field for c in conditions] + ([sort[0]] if sort else [])))
+        key = (list_name, query.get("filters") or "", query.get("sort") or "")
+        columns = [_raw_column(records, name) for name in fields]
+        hit = self._entries.get(key)
+        if hit is not None:
+            cached_records, cached_columns, selection = hit
+            if (len(cached_records) == len(records) and all(map(operator.is_, cached_records, records))
+                    and cached_columns == columns):
+                self.hits += 1
+                return selection
+        selection = _select(records, conditions, sort)
+        if key not in self._entries and len(self._entries) >= self._size:
+            self._entries.pop(next(iter(self._entries)))
+        self._entries[key] = (list(records), columns, selection)
+        return selection
+
+
 def list_page(records: list[dict], query: dict[str, str], list_name: str, *,
-              with_prev_page: bool = True) -> dict:
-    """Filter, sort and cut one page; raises ListQueryError for anything BILL answers with 400."""
+              with_prev_page: bool = True, cache: SelectionCache | None = None) -> dict:
+    """Filter, sort and cut one page; raises ListQueryError for anything BILL answers with 400. With a
+    ``cache``, the selection a walk's earlier page made is reused when nothing it depends on changed."""
     size = parse_max(query.get("max"))
     offset = decode_cursor(query.get("page"))
     conditions = parse_filters(query.get("filters"), list_name)
     sort = parse_sort(query.get("sort"), list_name)
-    selected = [r for r in records if all(_matches(r, c) for c in conditions)]
-    if sort:
-        field_name, descending = sort
-        # Records without the field sort last either way; ties keep creation order (stable sort).
-        present = [r for r in selected if field_value(r, field_name) is not None]
-        missing = [r for r in selected if field_value(r, field_name) is None]
-        present.sort(key=lambda r: field_value(r, field_name), reverse=descending)
-        selected = present + missing
+    if not conditions and not sort:
+        selected = records
+    elif cache is not None:
+        selected = cache.select(records, list_name, query, conditions, sort)
+    else:
+        selected = _select(records, conditions, sort)
     page = selected[offset:offset + size]
     envelope: dict[str, Any] = {}
     if offset + size < len(selected):

@@ -209,8 +209,7 @@ class ApiV2:
             return "Canceled"
         if row.get("Corrective"):
             return "Corrective"
-        entry = self.company.invoice_entry(row) or {}
-        return "Open" if entry.get("Open", True) else "Paid"
+        return "Open" if self.company.invoice_open(row) else "Paid"
 
     def invoice_id(self, row: dict) -> str:
         return self.company.invoice_api_id(row) if "_vle" in row else row["SystemId"]

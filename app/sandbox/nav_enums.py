@@ -18,6 +18,7 @@ German captions: taken from German NAV/BC installations as far as known ("Sachko
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 # option set -> list of (AL value name, German caption). The English caption equals the name.
 OPTION_SETS: dict[str, list[tuple[str, str]]] = {
@@ -103,6 +104,7 @@ def default_value(option_set: str) -> str:
 _NOT_IDENTIFIER = re.compile(r"[^A-Za-z0-9_]")
 
 
+@lru_cache(maxsize=1024)  # a handful of values, on every row of every page
 def api_enum(value: str) -> str:
     """API v2.0 wire form of an AL enum value name: ``G/L Account`` → ``G_x002F_L_x0020_Account``."""
     return _NOT_IDENTIFIER.sub(lambda match: f"_x{ord(match.group(0)):04X}_", value)

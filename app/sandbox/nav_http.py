@@ -9,12 +9,14 @@ how a table row is projected onto the wire names. ``collection()`` answers a GET
 from __future__ import annotations
 
 import base64
+import binascii
 import json
 import urllib.parse
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
 from app.sandbox.base import Request, Response
@@ -30,7 +32,12 @@ class ODataError(Exception):
         return Response(self.status, {"error": {"code": self.code, "message": self.message}}, dict(self.headers))
 
 
+_PLAIN = frozenset({str, int, bool, float, type(None)})  # the JSON encoder takes these as they are
+
+
 def json_value(value: Any) -> Any:
+    if type(value) in _PLAIN:
+        return value
     if isinstance(value, Decimal):
         # A JSON number, as NAV sends it; two-decimal amounts survive float's shortest repr exactly.
         return float(value)
@@ -44,7 +51,7 @@ def json_value(value: Any) -> Any:
 
 
 def etag(key: Any, version: int) -> str:
-    token = base64.b64encode(f"'{key}';{version};".encode()).decode()
+    token = binascii.b2a_base64(f"'{key}';{version};".encode(), newline=False).decode()  # = base64.b64encode
     return f'W/"{token}"'
 
 
@@ -89,6 +96,15 @@ def parse_expand(text: str | None) -> list[tuple[str, dict[str, str]]]:
     """``a,b($expand=c;$select=x)`` → [("a", {}), ("b", {"$expand": "c", "$select": "x"})]."""
     if not text:
         return []
+    return [(name, dict(options)) for name, options in _parsed_expand(text)]
+
+
+@lru_cache(maxsize=256)  # serialize() reads the same $expand for every row of a page
+def _parsed_expand(text: str) -> tuple[tuple[str, tuple[tuple[str, str], ...]], ...]:
+    return tuple((name, tuple(options.items())) for name, options in _parse_expand(text))
+
+
+def _parse_expand(text: str) -> list[tuple[str, dict[str, str]]]:
     items, depth, current = [], 0, ""
     for char in text + ",":
         if char == "," and depth == 0:
@@ -124,22 +140,37 @@ def parse_expand(text: str | None) -> list[tuple[str, dict[str, str]]]:
 def parse_select(text: str | None, view: View) -> set[str] | None:
     if not text:
         return None
+    return set(_parsed_select(text, tuple(view.fields), view.entity_type))
+
+
+@lru_cache(maxsize=256)  # serialize() reads the same $select for every row of a page
+def _parsed_select(text: str, fields: tuple[str, ...], entity_type: str) -> frozenset[str]:
     selected = {part.strip() for part in text.split(",") if part.strip()}
-    unknown = selected - set(view.fields)
+    unknown = selected - set(fields)
     if unknown:
         raise ODataError(400, "BadRequest_NotFound",
-                         f"Could not find a property named '{sorted(unknown)[0]}' on type '{view.entity_type}'.")
-    return selected
+                         f"Could not find a property named '{sorted(unknown)[0]}' on type '{entity_type}'.")
+    return frozenset(selected)
+
+
+@lru_cache(maxsize=512)
+def _wire_names(fields: tuple[str, ...], selected: frozenset[str] | None) -> tuple[str, ...]:
+    """The properties a row shows, in the view's order ($select keeps the order of the fields, not its own)."""
+    return tuple(name for name in fields if selected is None or name in selected)
 
 
 def serialize(view: View, row: dict, query: dict[str, str]) -> dict:
     projected = view.project(row)
-    selected = parse_select(query.get("$select"), view)
+    select = query.get("$select")
+    selected = _parsed_select(select, tuple(view.fields), view.entity_type) if select else None
     body: dict[str, Any] = {"@odata.etag": view.etag(row, projected)}
-    for name in view.fields:
-        if selected is None or name in selected:
-            body[name] = json_value(projected.get(name))
-    for name, options in parse_expand(query.get("$expand")):
+    names = _wire_names(tuple(view.fields), selected)
+    plain = _PLAIN
+    body.update(zip(names, [value if type(value) in plain else float(value) if type(value) is Decimal
+                            else json_value(value) for value in map(projected.get, names)], strict=True))
+    expand = query.get("$expand")
+    for name, pairs in _parsed_expand(expand) if expand else ():
+        options = dict(pairs)
         child = view.children.get(name)
         if child is None or not view.expandable:
             raise ODataError(400, "BadRequest_NotFound",

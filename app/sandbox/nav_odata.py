@@ -270,6 +270,9 @@ class LazyTable:
     count: int = 0
     key_of: Callable[[int], Any] = lambda i: i
     make: Callable[[int], dict] = lambda i: {}
+    # Optional inverse of key_of (the index a key would have), so a lookup costs one call instead of a binary
+    # search of ~log2(count) key_of calls; any candidate is checked against key_of, so it may guess wrong.
+    index_of: Callable[[Any], int] | None = None
 
     def __post_init__(self) -> None:
         self._keys = _VirtualKeys(self.count, self.key_of)
@@ -279,6 +282,14 @@ class LazyTable:
     def _base_index(self, key: Any) -> int | None:
         if not self.count:
             return None
+        if self.index_of is not None:
+            try:
+                index = self.index_of(key)
+            except (TypeError, ValueError, OverflowError):
+                return None
+            if 0 <= index < self.count and self.key_of(index) == key:
+                return index
+            return None
         try:
             index = bisect.bisect_left(self._keys, key)
         except TypeError:
@@ -286,6 +297,10 @@ class LazyTable:
         if index < self.count and self.key_of(index) == key:
             return index
         return None
+
+    def is_seeded(self, key: Any) -> bool:
+        """Whether ``key`` is one of the base (seeded) keys, changed or not."""
+        return self._base_index(key) is not None
 
     def get(self, key: Any) -> dict | None:
         if key in self.overrides:

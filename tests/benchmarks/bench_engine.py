@@ -4,6 +4,8 @@
                                             [--flat-sizes 100,1000,10000] [--memory-vendors 10000,100000]
                                             [--inline-latency 20ms] [--skip first,kill,second,memory]
     python tests/benchmarks/bench_engine.py --vendors 10000 --latency 20ms --profile-engine /tmp/engine.prof
+    python tests/benchmarks/bench_engine.py --vendors 10000 --latency 20ms --profile-sandboxes /tmp/sandboxes.prof
+    python tests/benchmarks/bench_engine.py ... [--sandbox-processes 2|1]   (first sync: NAV and BILL apart, or together)
 
 1. First sync of large:N (N vendors, 2N posted invoices; about 10% of the vendors already in BILL) with BILL's
    hourly limit ON (20,000 requests per hour, the client's stop line at 80%) and BILL latency injected: BILL
@@ -18,9 +20,10 @@
 4. Peak Python memory (tracemalloc) of a vendors pass over large:M (a dry run: every read is real, the
    writes are only planned), showing the streams never hold the whole list.
 
-The first sync runs the sandboxes in a process of their own (as the real NAV and BILL are other machines), so
-their request handling does not compete with the engine for the interpreter's lock; with ``--inline-latency`` it
-is also run with the sandboxes in the engine's process, for comparison. The other parts run the sandboxes in this
+The first sync runs NAV and BILL each in a process of its own (as the real NAV and BILL are other machines; with
+``--sandbox-processes 1`` both in one), so their request handling does not compete with the engine, nor with
+each other, for an interpreter's lock; with ``--inline-latency`` it is also run with the sandboxes in the
+engine's process, for comparison. The other parts run the sandboxes in this
 process (the engine of the kill test in a subprocess). The machine is shared: wall times include other work.
 """
 
@@ -55,6 +58,10 @@ from tests.engine.conftest import make_engine  # noqa: E402
 BILL_CONCURRENCY = 3
 FLOWS = ["accounts", "vendors", "invoices"]
 STOP_LINE = math.floor(HOURLY_LIMIT * (1 - DEFAULT_HEADROOM))
+# The first sync's NAV and BILL sandboxes in one process each (--sandbox-processes 2), as they are two machines:
+# measured on the shared 2 cores, large:10000 at 20 ms, two pairs back to back: one process 5.4 s / 5.3 s of
+# sandbox CPU and 29.0 s / 25.9 s wall, two processes 4.8 s / 4.7 s and 28.4 s / 23.3 s.
+SPLIT_SANDBOXES = True
 
 
 def _pages(count: int) -> int:
@@ -87,55 +94,177 @@ def _facts(sandboxes) -> dict:
             "bdc_1144": app.limit_rejections.get("BDC_1144", 0), "cpu": time.process_time()}
 
 
-def _serve_sandboxes(seed: str, faults: str, pipe) -> None:
-    """In a process of its own: both sandboxes, their facts sent when ready and again when told to stop."""
-    with running_sandboxes(seed=seed, faults=faults) as sandboxes:
-        pipe.send(_facts(sandboxes))
-        pipe.recv()  # the engine is done
-        pipe.send(_facts(sandboxes))
+class _HandlerProfiles:
+    """cProfile of every request the sandboxes handle: the servers answer on a thread per connection, which a
+    profile of the main thread never sees. Each handler thread gets a profiler of its own (Python 3.11's
+    cProfile profiles the thread that enables it), timed by the thread's CPU clock so a request waiting on the
+    injected latency or on the socket costs nothing; the stats are merged at the end."""
+
+    def __init__(self) -> None:
+        import cProfile
+
+        self._local = threading.local()
+        self._profiles: list = []
+        self._lock = threading.Lock()
+        self._make = lambda: cProfile.Profile(time.thread_time)
+
+    def _profile(self):
+        profile = getattr(self._local, "profile", None)
+        if profile is None:
+            profile = self._local.profile = self._make()
+            with self._lock:
+                self._profiles.append(profile)
+        return profile
+
+    def install(self) -> None:
+        from app.sandbox import base
+
+        original = base._RequestHandler.handle_one_request
+        profiles = self
+
+        def handle_one_request(handler) -> None:
+            profile = profiles._profile()
+            profile.enable()
+            try:
+                original(handler)
+            finally:
+                profile.disable()
+
+        base._RequestHandler.handle_one_request = handle_one_request
+
+    def dump(self, path: str) -> None:
+        import pstats
+
+        with self._lock:
+            profiles = list(self._profiles)
+        if not profiles:
+            return
+        stats = pstats.Stats(profiles[0])
+        for profile in profiles[1:]:
+            stats.add(profile)
+        stats.dump_stats(path)
+
+
+def _side_facts(side: str, app, server, flavor: str = "") -> dict:
+    """What the first sync reads from one sandbox, as plain values; cpu is this process's."""
+    if side == "nav":
+        return {"nav_url": server.url, "nav_flavor": flavor, "nav_requests": len(app.requests),
+                "cpu": time.process_time()}
+    return {"bill_url": server.url, "hourly_limit": app.hourly_limit, "bill_vendors": len(app.vendors),
+            "reference_pages": sum(_pages(len(records)) for records in app.classifications.values()),
+            "bill_requests": len(app.requests), "bdc_1144": app.limit_rejections.get("BDC_1144", 0),
+            "cpu": time.process_time()}
+
+
+@contextlib.contextmanager
+def _one_sandbox(side: str, seed: str, faults: str):
+    """One sandbox (NAV or BILL) on a loopback port, as start_sandboxes makes it; yields a facts function."""
+    from app.sandbox.base import FaultSpec, SandboxClock, SandboxServer
+    from app.sandbox.bill import BillSandbox
+    from app.sandbox.nav import NavSandbox
+
+    clock = SandboxClock()
+    app = NavSandbox(seed=seed, clock=clock, flavor="bc") if side == "nav" else BillSandbox(seed=seed, clock=clock)
+    app.set_faults(FaultSpec.parse(faults, side))
+    server = SandboxServer(app).start()
+    try:
+        yield lambda: _side_facts(side, app, server, getattr(app, "flavor", ""))
+    finally:
+        server.stop()
+        with contextlib.suppress(Exception):
+            app.stop() if side == "nav" else app.close()
+
+
+def _serve_sandboxes(seed: str, faults: str, pipe, profile: str = "", side: str = "") -> None:
+    """In a process of its own: both sandboxes (or only ``side``: nav or bill), their facts sent when ready and
+    again when told to stop; with ``profile``, a cProfile of their request handling (every handler thread)
+    dumped to that file at the end."""
+    profiles = _HandlerProfiles() if profile else None
+    if profiles:
+        profiles.install()
+    if side:
+        with _one_sandbox(side, seed, faults) as facts:
+            pipe.send(facts())
+            pipe.recv()  # the engine is done
+            pipe.send(facts())
+    else:
+        with running_sandboxes(seed=seed, faults=faults) as sandboxes:
+            pipe.send(_facts(sandboxes))
+            pipe.recv()  # the engine is done
+            pipe.send(_facts(sandboxes))
+    if profiles:
+        profiles.dump(profile)
+        pipe.send("profiled")
 
 
 class SandboxProcess:
-    """Both sandboxes in a separate process (spawned, so no threads are forked); ``connection`` methods as
-    RunningSandboxes has them, for make_engine."""
+    """The sandboxes in separate processes (spawned, so no threads are forked): both in one, or (``split``)
+    NAV and BILL each in its own, with an interpreter lock of its own; ``connection`` methods as
+    RunningSandboxes has them, for make_engine. Facts of two processes are merged, their CPU added."""
 
     nav_connection = RunningSandboxes.nav_connection
     bill_connection = RunningSandboxes.bill_connection
 
-    def __init__(self, seed: str, faults: str):
+    def __init__(self, seed: str, faults: str, profile: str = "", split: bool = False):
         context = multiprocessing.get_context("spawn")
-        self._pipe, child = context.Pipe()
-        self._process = context.Process(target=_serve_sandboxes, args=(seed, faults, child), daemon=True)
-        self._process.start()
-        child.close()
-        self.facts = self._pipe.recv()
+        self._profile = profile
+        sides = ("nav", "bill") if split else ("",)
+        self._pipes, self._processes = [], []
+        for side in sides:
+            pipe, child = context.Pipe()
+            path = f"{profile}.{side}" if profile and side else profile
+            process = context.Process(target=_serve_sandboxes, args=(seed, faults, child, path, side), daemon=True)
+            process.start()
+            child.close()
+            self._pipes.append(pipe)
+            self._processes.append(process)
+        self.profiles = [f"{profile}.{side}" if side else profile for side in sides] if profile else []
+        self.facts = self._merged([pipe.recv() for pipe in self._pipes])
         self.nav_url, self.bill_url, self.nav_flavor = (self.facts[k] for k in ("nav_url", "bill_url", "nav_flavor"))
 
+    @staticmethod
+    def _merged(parts: list[dict]) -> dict:
+        facts: dict = {}
+        for part in parts:
+            facts.update({k: v for k, v in part.items() if k != "cpu"})
+        facts["cpu"] = sum(part["cpu"] for part in parts)
+        return facts
+
+    def alive(self) -> list:
+        return [process for process in self._processes if process.is_alive()]
+
     def stop(self) -> dict:
-        self._pipe.send("stop")
-        facts = self._pipe.recv()
-        self._process.join(timeout=60)
+        for pipe in self._pipes:
+            pipe.send("stop")
+        facts = self._merged([pipe.recv() for pipe in self._pipes])
+        if self._profile:
+            for pipe in self._pipes:
+                pipe.recv()  # the stats are on disk
+        for process in self._processes:
+            process.join(timeout=60)
         return facts
 
 
 @contextlib.contextmanager
-def _sandboxes(seed: str, faults: str, separate: bool):
+def _sandboxes(seed: str, faults: str, separate: bool, profile: str = "", split: bool = False):
     """Yields (sandboxes for make_engine, facts before, a function returning the facts after the run)."""
     if separate:
-        process = SandboxProcess(seed, faults)
+        process = SandboxProcess(seed, faults, profile, split)
         try:
             yield process, process.facts, process.stop
         finally:
-            if process._process.is_alive():
-                process._process.terminate()
-                process._process.join(timeout=10)
+            for alive in process.alive():
+                alive.terminate()
+                alive.join(timeout=10)
     else:
         with running_sandboxes(seed=seed, faults=faults) as sandboxes:
             yield sandboxes, _facts(sandboxes), lambda: _facts(sandboxes)
 
 
-def _one_first_sync(vendors: int, latency: str, separate: bool, profile: str = "") -> tuple:
-    with _sandboxes(f"large:{vendors}", f"bill.latency={latency}", separate) as (sandboxes, before, after), \
+def _one_first_sync(vendors: int, latency: str, separate: bool, profile: str = "",
+                    sandbox_profile: str = "", split: bool = False) -> tuple:
+    with _sandboxes(f"large:{vendors}", f"bill.latency={latency}", separate, sandbox_profile, split) as (
+            sandboxes, before, after), \
             tempfile.TemporaryDirectory() as folder:
         assert before["hourly_limit"] == HOURLY_LIMIT  # the limit is on, as BILL's
         store = Store(f"sqlite:///{folder}/bench.sqlite3")
@@ -159,16 +288,17 @@ def _one_first_sync(vendors: int, latency: str, separate: bool, profile: str = "
         return report, wall, cpu, before, after(), this_hour
 
 
-def first_sync(vendors: int, latency: str, inline: bool = False) -> None:
+def first_sync(vendors: int, latency: str, inline: bool = False, split: bool = SPLIT_SANDBOXES) -> None:
     seconds = _parse_duration(latency)
-    report, wall, cpu, before, after, this_hour = _one_first_sync(vendors, latency, separate=True)
+    report, wall, cpu, before, after, this_hour = _one_first_sync(vendors, latency, separate=True, split=split)
     counts = report.flows
     bound = bill_lower_bound(before["reference_pages"], counts["vendors"].created, counts["invoices"].created,
                              before["bill_vendors"])
     wall_bound = report.bill_calls * seconds / BILL_CONCURRENCY
     print(f"first sync large:{vendors} ({vendors} vendors, {2 * vendors} invoices), BILL latency {latency}, "
           f"hourly limit on: {wall:.1f} s wall, status {report.status}")
-    print(f"  sandboxes in a separate process; the engine's process used {cpu:.1f} s of CPU, the sandboxes' "
+    where = "NAV and BILL each in a process of its own" if split else "both sandboxes in one separate process"
+    print(f"  {where}; the engine's process used {cpu:.1f} s of CPU, the sandboxes' "
           f"{after['cpu'] - before['cpu']:.1f} s; load average " + " ".join(f"{n:.2f}" for n in os.getloadavg()))
     for name, c in counts.items():
         print(f"  {name:<9} created {c.created} updated {c.updated} held {c.held} failed {c.failed}")
@@ -199,16 +329,32 @@ def first_sync(vendors: int, latency: str, inline: bool = False) -> None:
               f"the bound {wall_bound:.1f} s")
 
 
-def profile_first_sync(vendors: int, latency: str, path: str) -> None:
+def profile_first_sync(vendors: int, latency: str, path: str, split: bool = SPLIT_SANDBOXES) -> None:
     """cProfile of the engine's process only (the sandboxes in their own process), during a first sync."""
     import pstats
 
-    report, wall, cpu, *_ = _one_first_sync(vendors, latency, separate=True, profile=path)
+    report, wall, cpu, *_ = _one_first_sync(vendors, latency, separate=True, profile=path, split=split)
     print(f"profile of the engine's process, first sync large:{vendors}, BILL latency {latency}: {wall:.1f} s wall "
           f"under cProfile, {cpu:.1f} s CPU, status {report.status}; stats in {path}")
     stats = pstats.Stats(path)
     stats.sort_stats("tottime").print_stats(15)
     stats.sort_stats("cumulative").print_stats(30)
+
+
+def profile_sandboxes(vendors: int, latency: str, path: str, split: bool = SPLIT_SANDBOXES) -> None:
+    """cProfile of the sandboxes' request handling (their own process or processes, every handler thread,
+    thread CPU time) during a first sync; with split, NAV's stats in FILE.nav and BILL's in FILE.bill, shown
+    together."""
+    import pstats
+
+    report, wall, cpu, before, after, _ = _one_first_sync(vendors, latency, separate=True, sandbox_profile=path,
+                                                          split=split)
+    print(f"profile of the sandboxes' request handling, first sync large:{vendors}, BILL latency {latency}: "
+          f"{wall:.1f} s wall, the sandboxes' process(es) used {after['cpu'] - before['cpu']:.1f} s of CPU under "
+          f"cProfile (the engine's {cpu:.1f} s), status {report.status}; stats (thread CPU time) in {path}")
+    stats = pstats.Stats(*([f"{path}.nav", f"{path}.bill"] if split else [path]))
+    stats.sort_stats("tottime").print_stats(25)
+    stats.sort_stats("cumulative").print_stats(40)
 
 
 def _worker(sandboxes, database: Path) -> subprocess.Popen:
@@ -339,15 +485,24 @@ def main() -> int:
     parser.add_argument("--profile-engine", default="", metavar="FILE",
                         help="only: cProfile the engine's process during a first sync at the first --latency, "
                              "the stats to FILE")
+    parser.add_argument("--sandbox-processes", type=int, choices=(1, 2), default=2 if SPLIT_SANDBOXES else 1,
+                        help="first sync: both sandboxes in one process, or NAV and BILL in one each")
+    parser.add_argument("--profile-sandboxes", default="", metavar="FILE",
+                        help="only: cProfile the sandboxes' request handling (every handler thread) during a first "
+                             "sync at the first --latency, the stats to FILE")
     args = parser.parse_args()
+    split = args.sandbox_processes == 2
+    if args.profile_sandboxes:
+        profile_sandboxes(args.vendors, args.latency.split(",")[0], args.profile_sandboxes, split)
+        return 0
     if args.profile_engine:
-        profile_first_sync(args.vendors, args.latency.split(",")[0], args.profile_engine)
+        profile_first_sync(args.vendors, args.latency.split(",")[0], args.profile_engine, split)
         return 0
     skip = set(args.skip.split(","))
     print(f"size: large:{args.vendors}", flush=True)
     if "first" not in skip:
         for latency in args.latency.split(","):
-            first_sync(args.vendors, latency, inline=latency in args.inline_latency.split(","))
+            first_sync(args.vendors, latency, inline=latency in args.inline_latency.split(","), split=split)
     if "kill" not in skip:
         for latency in args.kill_latency.split(","):
             kill_and_restart(args.vendors, latency)

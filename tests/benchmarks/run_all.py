@@ -63,10 +63,11 @@ def parse_engine(text: str) -> list[Figure]:
             counts = "; ".join(f"{c[1]} {c[2]} created, {c[5]} failed" for c in re.finditer(
                 r"^\s+(accounts|vendors|invoices)\s+created (\d+) updated (\d+) held (\d+) failed (\d+)", block,
                 re.MULTILINE))
-            process = _find(r"^  sandboxes in a separate process; the engine's process used ([\d.]+) s of CPU, the "
+            process = _find(r"^  (NAV and BILL each in a process of its own|both sandboxes in one separate process|"
+                            r"sandboxes in a separate process); the engine's process used ([\d.]+) s of CPU, the "
                             r"sandboxes' ([\d.]+) s; load average (\S+) (\S+) (\S+)", block)
-            where_run = (f"sandboxes in a separate process (CPU: engine {process[1]} s, sandboxes {process[2]} s), "
-                         f"load average {process[3]}; "
+            where_run = (f"{process[1]} (CPU: engine {process[2]} s, sandboxes {process[3]} s), "
+                         f"load average {process[4]}; "
                          if process else "")
             figures.append(Figure(f"{where}: wall time", f"{m[5]} s", f"{where_run}status {m[6]}; {counts}"))
             if r := _find(r"BILL requests: (\d+) \(goal <= 450\); lower bound (\d+) = (.*): ([\d.]+)x", block):

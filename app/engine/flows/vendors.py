@@ -46,7 +46,9 @@ class VendorsFlow(Flow):
         self.from_bill = NavVendorsFromBill(ctx)
         self._bill_vendors_created = 0  # in this run: their echoes come back in BILL's vendor list
         self._created_vendor_times: list[datetime] = []
-        self._created_here: dict[str, tuple] = {}  # BILL vendors this run created: id -> (updated time, fields)
+        # BILL vendors this run created: id -> hash of (updated time, fields) as BILL answered the create. A hash,
+        # not the values: a first sync of 100,000 vendors would keep them all for the length of the run.
+        self._created_here: dict[str, int] = {}
 
     def run(self) -> None:
         self._recover_vendor_writes()
@@ -95,7 +97,7 @@ class VendorsFlow(Flow):
                 newest = max(newest, iso(vendor.updated_time))
             # This run's own creates coming back unchanged (the read-back after a first sync: thousands) have
             # nothing to note: their links were written with these very values.
-            changed = [v for v in batch if self._created_here.get(v.id) != (v.updated_time, v.fields)]
+            changed = [v for v in batch if self._created_here.get(v.id) != hash((v.updated_time, v.fields))]
             with self.store.session() as s:
                 ids = [v.id for v in changed]
                 links = q.linked_vendors_for_bill_ids(s, ids) if ids else {}
@@ -323,7 +325,7 @@ class VendorsFlow(Flow):
             s.execute(delete(candidates).where(candidates.c.bill_id.in_(created_ids)))
         self._resolve_items(s, "vendor", numbers)
         self._bill_vendors_created += len(done)
-        self._created_here.update((created.id, (created.updated_time, created.fields)) for _, created in done)
+        self._created_here.update((created.id, hash((created.updated_time, created.fields))) for _, created in done)
         self.vendors_new_this_run.update(created.id for _, created in done)
         self._created_vendor_times.extend(c.updated_time for _, c in done if c.updated_time)
         self.lane.saw_bill_times(c.updated_time for _, c in done)

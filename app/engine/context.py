@@ -183,6 +183,32 @@ class RunContext:
         if flow:
             self.report.counts(flow).add(outcome)
 
+    def _hold_many(self, kind: str, holds: list[tuple[str, str, dict | None]], *, flow: str = "",
+                   outcome: str = "held") -> None:
+        """``_hold`` (not retryable) for many records, (key, reason, detail) each, in one transaction: the same
+        queue items, audit rows, log lines and counts."""
+        said = []
+        with self.store.session() as s:
+            items = q.queue_items_by_key(s, kind, [key for key, _, _ in holds])
+            for key, reason, detail in holds:
+                item = items.get(key)
+                if item is None:
+                    item = items[key] = t.QueueItem(kind=kind, record_key=key, reason=reason)
+                    s.add(item)
+                elif item.state == "skipped":
+                    continue  # the user said leave it
+                elif item.state == "open" and item.reason == reason:
+                    continue  # held before for the same reason: nothing new to count or audit
+                item.reason, item.state, item.retryable, item.last_error = reason, "open", False, ""
+                if detail is not None:
+                    item.detail = detail
+                self._audit(s, "engine", "hold", f"{kind} {key}", reason=reason)
+                said.append((key, reason))
+        for key, reason in said:
+            log.warning("Held %s %s: %s", kind, key, reason)
+            if flow:
+                self.report.counts(flow).add(outcome)
+
     @staticmethod
     def _resolve_item(s: Session, kind: str, key: str) -> None:
         item = q.queue_item(s, kind, key)

@@ -228,6 +228,16 @@ def queue_items(s: Session, kind: str, key: str) -> list[t.QueueItem]:
     return list(s.scalars(select(t.QueueItem).where(t.QueueItem.kind == kind, t.QueueItem.record_key == key)))
 
 
+def queue_items_by_key(s: Session, kind: str, keys: list[str]) -> dict[str, t.QueueItem]:
+    """The queue item of ``kind`` for each of these keys that has one (``queue_item`` for many keys)."""
+    found: dict[str, t.QueueItem] = {}
+    for start in range(0, len(keys), IN_CHUNK):
+        for item in s.scalars(select(t.QueueItem).where(t.QueueItem.kind == kind, t.QueueItem.record_key.in_(
+                keys[start:start + IN_CHUNK])).order_by(t.QueueItem.id)):
+            found.setdefault(item.record_key, item)
+    return found
+
+
 def open_items(s: Session, kind: str, keys: list[str]) -> Iterator[t.QueueItem]:
     """The open items of ``kind`` for these keys (any number of keys)."""
     for start in range(0, len(keys), IN_CHUNK):

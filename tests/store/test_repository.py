@@ -81,3 +81,13 @@ def test_posted_amounts_are_the_other_payments_posted_on_these_bills(store):
             ("b1", Decimal("10.50"))]
         assert q.payments_in_journal(s) == ["p4"]
         assert [link.payment_id for link in q.payment_links_for(s, ["p1", "p4"])] == ["p1", "p4"]
+
+
+def test_queue_items_by_key_finds_each_key_once_across_chunks_and_kinds_apart(store):
+    keys = [f"PI{n:04}" for n in range(1203)]
+    with store.session() as s:
+        s.add_all(t.QueueItem(kind="invoice", record_key=key, reason="r") for key in keys[::2])
+        s.add(t.QueueItem(kind="vendor", record_key="PI0001", reason="another kind"))
+    with store.session() as s:
+        found = q.queue_items_by_key(s, "invoice", keys)
+        assert sorted(found) == keys[::2] and all(item.kind == "invoice" for item in found.values())

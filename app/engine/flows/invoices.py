@@ -152,21 +152,13 @@ class InvoicesFlow(Flow):
             done = q.known_invoice_numbers(s, [i.number for i in invoices], created_only=True)
         invoices = [invoice for invoice in invoices if invoice.number not in done]
         vendor_ids = self._vendor_bill_ids([i.vendor_number for i in invoices])
-        writes = []
+        writes, held = [], []
         for invoice in invoices:
             detail = {"invoice": invoice_to_json(invoice)}
             vendor_bill_id = vendor_ids.get(invoice.vendor_number, "")
             lines, problems = self._invoice_problems(invoice, vendor_bill_id)
             if problems:
-                self._hold("invoice", invoice.number, "; ".join(problems), detail=detail, flow="invoices")
-                with self.store.session() as s:
-                    link = s.get(t.InvoiceLink, invoice.number)
-                    if link is None:
-                        link = t.InvoiceLink(nav_number=invoice.number, vendor_number=invoice.vendor_number,
-                                             vendor_invoice_number=invoice.vendor_invoice_number, state="held",
-                                             amount=invoice.amount)
-                        s.add(link)
-                    _set_invoice_dates(link, invoice)  # also fills a link held before the store kept dates
+                held.append((invoice, "; ".join(problems), detail))
                 continue
             bill = Bill(id="", vendor_id=vendor_bill_id,
                         invoice_number=invoice.vendor_invoice_number or invoice.number,
@@ -174,7 +166,26 @@ class InvoicesFlow(Flow):
                         amount=sum((line.amount for line in lines), start=Decimal("0")), lines=tuple(lines),
                         description=f"NAV posted invoice {invoice.number}")
             writes.append(self._bill_write(invoice, bill, detail))
+        self._hold_invoices(held)
         return writes
+
+    def _hold_invoices(self, held: list[tuple[PostedInvoice, str, dict]]) -> None:
+        """Hold these invoices with their reasons, and keep their held links (with the invoice's dates), a batch
+        in two transactions: a first sync before the accounts are mapped holds every invoice."""
+        if not held:
+            return
+        self.ctx._hold_many("invoice", [(invoice.number, reason, detail) for invoice, reason, detail in held],
+                            flow="invoices")
+        with self.store.session() as s:
+            links = q.invoice_links_for_numbers(s, [invoice.number for invoice, _, _ in held])
+            for invoice, _, _ in held:
+                link = links.get(invoice.number)
+                if link is None:
+                    link = links[invoice.number] = t.InvoiceLink(
+                        nav_number=invoice.number, vendor_number=invoice.vendor_number,
+                        vendor_invoice_number=invoice.vendor_invoice_number, state="held", amount=invoice.amount)
+                    s.add(link)
+                _set_invoice_dates(link, invoice)  # also fills a link held before the store kept dates
 
     def _needs_look(self, write: Write) -> bool:
         """Whether BILL may already have this write's bill and its vendor was not looked at yet in this run.

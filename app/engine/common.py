@@ -98,11 +98,23 @@ def budget_spent(error: BaseException) -> bool:
 SIDE_BY_SIDE_CHUNK = 100  # items handed over at once (a BILL list page): one queue hand-off per page, not per item
 
 
-def side_by_side(factories: list[Callable[[], Iterator]]) -> Iterator:
+READ_AHEAD = 2000  # records one stream is read ahead of the run at most: two NAV pages, twenty BILL pages
+
+
+def read_ahead(factory: Callable[[], Iterator], limit: int = READ_AHEAD) -> Iterator:
+    """The items of one client stream, in order, read on a thread of its own up to ``limit`` items ahead of the
+    consumer: the next page is on its way while the run works on this one. Handed over one at a time, so an
+    item already read never waits for the next page to arrive."""
+    return side_by_side([factory], per_chunk=1, ahead=limit)
+
+
+def side_by_side(factories: list[Callable[[], Iterator]], per_chunk: int = SIDE_BY_SIDE_CHUNK,
+                 ahead: int = 5) -> Iterator:
     """Items of several client streams read on threads at once, as they come (each stream in its order).
-    An error in any stream is raised here (after the items read before it); the others stop at their next item.
-    Items cross the threads in chunks of up to SIDE_BY_SIDE_CHUNK, so a record costs no lock round trip."""
-    chunks: queue.Queue = queue.Queue(maxsize=5)
+    An error in any stream is raised here (after the items read before it); the others stop at their next item,
+    as they do when the consumer stops early. Items cross the threads in chunks of up to ``per_chunk`` (a BILL
+    list page: a record costs no lock round trip), at most ``ahead`` chunks waiting."""
+    chunks: queue.Queue = queue.Queue(maxsize=ahead)
     stop = threading.Event()
     finished = object()
 
@@ -120,7 +132,7 @@ def side_by_side(factories: list[Callable[[], Iterator]]) -> Iterator:
         try:
             for item in factory():
                 chunk.append(item)
-                if len(chunk) >= SIDE_BY_SIDE_CHUNK:
+                if len(chunk) >= per_chunk:
                     if not hand_over(chunk):
                         return
                     chunk = []

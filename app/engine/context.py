@@ -25,10 +25,9 @@ from app.domain.errors import (
     RetryableError,
 )
 from app.domain.models import UnreadableRecord
-from app.engine.common import BANK_KEY_UNSET, Cancelled, Progress, SideStopped, budget_spent
+from app.engine.common import BANK_KEY_UNSET, Cancelled, Progress, SideStopped, budget_spent, read_ahead
 from app.engine.lane import WriteLane
 from app.engine.outbox import Outbox
-from app.engine.read_ahead import read_ahead
 from app.engine.report import RunReport
 from app.engine.settings import EngineSettings
 from app.store import repository as q

@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from app.engine.read_ahead import read_ahead
+from app.engine.common import read_ahead
 
 
 def test_the_next_item_is_read_while_the_consumer_is_still_working_on_this_one():

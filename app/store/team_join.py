@@ -55,11 +55,9 @@ def parse(url: str):
     if not url:
         return Probe(BAD_URL, f"Type the team store's address, like {example}.")
     try:
-        parsed = make_url(url)
+        parsed = make_url(with_bundled_driver(url))
     except ArgumentError:
         return Probe(BAD_URL, f"“{url}” is not a database address. A team store's looks like {example}.")
-    if parsed.get_backend_name() == "postgres":  # the short form many tools print (postgres://)
-        parsed = parsed.set(drivername="postgresql")
     if parsed.get_backend_name() != "postgresql":
         return Probe(BAD_URL, f"A team store is a PostgreSQL database ({example}), not {parsed.get_backend_name()}.")
     if parsed.password:
@@ -67,9 +65,22 @@ def parse(url: str):
                               "is saved on this PC, the password only in its credentials vault.")
     if not parsed.database:
         return Probe(BAD_URL, f"The address names no database: add it after the server, like {example}.")
-    if parsed.drivername != "postgresql+psycopg":  # postgresql://, or another driver's name: the one bundled
-        parsed = parsed.set(drivername="postgresql+psycopg")
     return parsed
+
+
+def with_bundled_driver(url: str) -> str:
+    """A PostgreSQL address in the forms people copy from other tools (``postgres://``, ``postgresql://``, another
+    driver's ``postgresql+psycopg2://``) with the driver the connector bundles (psycopg); any other unchanged."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        parsed = make_url(url.strip())
+    except ArgumentError:
+        return url
+    if parsed.get_backend_name() not in ("postgres", "postgresql") or parsed.drivername == "postgresql+psycopg":
+        return url
+    return parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
 
 
 def _with_password(parsed, password: str):

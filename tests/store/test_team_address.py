@@ -30,3 +30,19 @@ def test_an_address_that_cannot_be_a_team_store_says_what_to_type(typed, said):
     probe = team_join.parse(typed)
     assert isinstance(probe, team_join.Probe) and said in probe.message
     assert "secret" not in probe.message
+
+
+def test_the_command_line_takes_the_same_forms(tmp_path):
+    """``store status --url postgres://...`` reaches the server with the bundled driver (here: none listening), not
+    "must be SQLite or PostgreSQL, not postgres"."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run([sys.executable, "main.py", "--home", str(tmp_path), "--create-home", "store", "status",
+                           "--url", "postgres://navbill@127.0.0.1:9/navbill"], cwd=root, capture_output=True,
+                          text=True, timeout=120)
+    said = done.stdout + done.stderr
+    assert done.returncode == 1, said
+    assert "not postgres" not in said and "127.0.0.1" in said, said

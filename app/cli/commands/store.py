@@ -90,7 +90,9 @@ def team_store(args) -> int:
 
     action = args.store_action
     paths = app_paths(args.home).ensure()
-    url = args.url or paths.store_url
+    from app.store.team_join import with_bundled_driver
+
+    url = with_bundled_driver(args.url or paths.store_url)  # postgres://, postgresql://: the bundled driver
     problem = _check_url(url)
     if problem:
         print(problem, file=sys.stderr)

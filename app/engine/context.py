@@ -162,30 +162,14 @@ class RunContext:
 
     def _hold(self, kind: str, key: str, reason: str, *, retryable: bool = False, error: str = "",
               detail: dict | None = None, flow: str = "", outcome: str = "held") -> None:
-        with self.store.session() as s:
-            item = q.queue_item(s, kind, key)
-            if item is None:
-                item = t.QueueItem(kind=kind, record_key=key, reason=reason)
-                s.add(item)
-            elif item.state == "skipped":
-                return  # the user said leave it
-            else:
-                item.retry_count = (item.retry_count or 0) + (1 if retryable else 0)
-                if item.state == "open" and item.reason == reason and not retryable:
-                    return  # held before for the same reason: nothing new to count or audit
-            item.reason, item.state, item.retryable, item.last_error = reason, "open", retryable, error[:2000]
-            if detail is not None:
-                item.detail = detail
-            self._audit(s, "engine", "hold" if not retryable else "retry_later", f"{kind} {key}", reason=reason)
-        # Every held or failed record reaches the log too, in the same words the UI shows.
-        log.warning("%s %s %s: %s", "Retry later" if retryable else "Held", kind, key, reason)
-        if flow:
-            self.report.counts(flow).add(outcome)
+        """Hold one record for a person (or, ``retryable``, for the next run) with the reason the window shows."""
+        self._hold_many(kind, [(key, reason, detail)], retryable=retryable, error=error, flow=flow, outcome=outcome)
 
-    def _hold_many(self, kind: str, holds: list[tuple[str, str, dict | None]], *, flow: str = "",
-                   outcome: str = "held") -> None:
-        """``_hold`` (not retryable) for many records, (key, reason, detail) each, in one transaction: the same
-        queue items, audit rows, log lines and counts."""
+    def _hold_many(self, kind: str, holds: list[tuple[str, str, dict | None]], *, retryable: bool = False,
+                   error: str = "", flow: str = "", outcome: str = "held") -> None:
+        """Hold records, (key, reason, detail) each, in one transaction: a queue item each (a skipped one is left
+        alone; one held before for the same reason is not counted or audited again), an audit row, a log line and
+        the report's count."""
         said = []
         with self.store.session() as s:
             items = q.queue_items_by_key(s, kind, [key for key, _, _ in holds])
@@ -196,15 +180,18 @@ class RunContext:
                     s.add(item)
                 elif item.state == "skipped":
                     continue  # the user said leave it
-                elif item.state == "open" and item.reason == reason:
-                    continue  # held before for the same reason: nothing new to count or audit
-                item.reason, item.state, item.retryable, item.last_error = reason, "open", False, ""
+                else:
+                    item.retry_count = (item.retry_count or 0) + (1 if retryable else 0)
+                    if item.state == "open" and item.reason == reason and not retryable:
+                        continue  # held before for the same reason: nothing new to count or audit
+                item.reason, item.state, item.retryable, item.last_error = reason, "open", retryable, error[:2000]
                 if detail is not None:
                     item.detail = detail
-                self._audit(s, "engine", "hold", f"{kind} {key}", reason=reason)
+                self._audit(s, "engine", "retry_later" if retryable else "hold", f"{kind} {key}", reason=reason)
                 said.append((key, reason))
+        # Every held or failed record reaches the log too, in the same words the UI shows.
         for key, reason in said:
-            log.warning("Held %s %s: %s", kind, key, reason)
+            log.warning("%s %s %s: %s", "Retry later" if retryable else "Held", kind, key, reason)
             if flow:
                 self.report.counts(flow).add(outcome)
 

@@ -7,6 +7,7 @@ with rows or plain values. SQLite and PostgreSQL alike: nothing here is dialect-
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Iterable, Iterator
 
 from sqlalchemy import bindparam, insert, or_, select, update
@@ -96,6 +97,15 @@ def undecided_conflicts(s: Session, number: str) -> Iterator[t.Conflict]:
                                                    t.Conflict.state.in_(("open", "chosen")))))
 
 
+def with_undecided_conflicts(s: Session, numbers: list[str]) -> set[str]:
+    """Those of these vendors (NAV numbers) that have a conflict a person has not decided or applied yet."""
+    found: set[str] = set()
+    for start in range(0, len(numbers), IN_CHUNK):
+        found.update(s.scalars(select(t.Conflict.record_key).where(
+            t.Conflict.record_key.in_(numbers[start:start + IN_CHUNK]), t.Conflict.state.in_(("open", "chosen")))))
+    return found
+
+
 def open_conflict(s: Session, number: str, field: str) -> t.Conflict | None:
     return s.scalars(select(t.Conflict).where(t.Conflict.record_key == number, t.Conflict.field == field,
                                               t.Conflict.state == "open")).first()
@@ -161,9 +171,58 @@ def recorded_outbox_keys(s: Session, keys: Iterable[str]) -> set[str]:
 def add_rows(s: Session, model: type, rows: list[dict]) -> None:
     """Insert many new rows of ``model`` in one statement (executemany), in order, with the columns' defaults
     for what a row leaves out: what adding one ORM object per row writes, without the unit of work. Every row
-    names the same columns."""
-    if rows:
-        s.execute(insert(model.__table__), rows)
+    names the same columns.
+
+    The statement is compiled once per table, columns and database; each row's values go through the same
+    type conversions SQLAlchemy applies (JSON text, UTC times, money as text on SQLite) in one plain loop and
+    reach the driver's executemany directly. A first sync inserts some 60,000 rows this way; SQLAlchemy's own
+    per-row parameter handling cost about as much as the database's work on them."""
+    if not rows:
+        return
+    connection = s.connection()
+    writer = _row_writer(connection.dialect, model.__table__, tuple(rows[0]))
+    connection.exec_driver_sql(writer.sql, [writer.params(row) for row in rows])
+
+
+class _RowWriter:
+    """One compiled INSERT of a table's named columns (plus those with a Python-side default), and how to turn
+    a row dict into the driver's parameters: defaults filled in, each value through its column's converter."""
+
+    def __init__(self, dialect, table, keys: tuple[str, ...]) -> None:
+        compiled = insert(table).compile(dialect=dialect, column_keys=list(keys), for_executemany=True)
+        self.sql = compiled.string
+        names = list(compiled.positiontup) if compiled.positional else list(compiled.binds)
+        processors = compiled._bind_processors
+        self.steps = []
+        for name in names:
+            column = table.c[name]
+            default = None
+            if name not in keys:
+                if column.default is None or not (column.default.is_scalar or column.default.is_callable):
+                    raise ValueError(f"add_rows: no value and no Python default for {table.name}.{name}")
+                default = column.default.arg if column.default.is_callable else (lambda _c, v=column.default.arg: v)
+            self.steps.append((name, name in keys, default, processors.get(name)))
+        self.positional = compiled.positional
+
+    def params(self, row: dict):
+        values = []
+        for name, given, default, process in self.steps:
+            value = row[name] if given else default(None)
+            values.append(process(value) if process is not None else value)
+        if self.positional:
+            return tuple(values)
+        return {name: value for (name, *_), value in zip(self.steps, values, strict=True)}
+
+
+_ROW_WRITERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _row_writer(dialect, table, keys: tuple[str, ...]) -> _RowWriter:
+    writers = _ROW_WRITERS.setdefault(dialect, {})
+    writer = writers.get((table.name, keys))
+    if writer is None:
+        writer = writers[(table.name, keys)] = _RowWriter(dialect, table, keys)
+    return writer
 
 
 def outbox_keys_among(s: Session, keys: list[str]) -> set[str]:

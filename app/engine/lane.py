@@ -242,8 +242,7 @@ class WriteLane:
                 lane.settle_ready(keep=slots - 1)  # wait for a free worker (recording what came back, in order)
             if lane.stop is not None or lane.halt.is_set() or self.ctx._cancel.is_set():
                 break  # not recorded, not sent: the stream's bookmark stays before it
-            prepared = self.ctx.outbox.prepare([(write.key, write.system, write.action, write.record,
-                                                    write.payload)])[write.key]
+            prepared = self.ctx.outbox.prepare_new(write.key, write.system, write.action, write.record, write.payload)
             if pool is None:
                 lane.settle(write, prepared, lane.attempt(write, prepared), flow, kind, finish)
                 if lane.done_records() >= FINISH_GROUP:

@@ -129,6 +129,16 @@ class Outbox:
             q.add_rows(s, t.OutboxEntry, fresh)
         return prepared
 
+    def prepare_new(self, key: str, system: str, action: str, record: str, payload: dict[str, Any]) -> Prepared:
+        """``prepare`` for a key no row can have yet (a bulk call's, numbered by this run): one INSERT, no look
+        for an earlier row. Should one exist all the same, the key's unique index refuses the INSERT and nothing
+        is sent."""
+        with self.store.session() as s:
+            q.add_rows(s, t.OutboxEntry, [{"key": key, "system": system, "action": action, "record": record,
+                                           "payload": payload, "run_id": self.run_id, "state": "in_flight",
+                                           "attempts": 1}])
+        return Prepared(key, "", dict(payload))
+
     @staticmethod
     def deliver(prepared: Prepared, send: Callable[[], T], look: Callable[[], T | None] | None) -> T:
         """Send one prepared write (no store work: safe on a worker thread). Looks first when an earlier

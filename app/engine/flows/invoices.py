@@ -68,9 +68,11 @@ class InvoicesFlow(Flow):
                 # Created ones are done; held ones are re-checked from their stored copy (posted invoices
                 # never change), so neither needs another look here.
                 pushed = q.known_invoice_numbers(s, [i.number for i in batch])
+                fresh = [invoice for invoice in batch if invoice.number not in pushed]
+                vendor_ids = q.bill_vendor_ids(s, [i.vendor_number for i in fresh])
             for invoice in batch:
                 newest = max(newest, iso(invoice.last_modified))
-            self._queue_bills(self._bill_writes([invoice for invoice in batch if invoice.number not in pushed]))
+            self._queue_bills(self._writes_for(fresh, vendor_ids))
             done += len(batch)
             self._progress("invoices", done, "NAV posted invoices read")
             crash_point("mid_stream")
@@ -150,8 +152,13 @@ class InvoicesFlow(Flow):
         again when it is paid or changes status, and a webhook must never make a second bill."""
         with self.store.session() as s:
             done = q.known_invoice_numbers(s, [i.number for i in invoices], created_only=True)
-        invoices = [invoice for invoice in invoices if invoice.number not in done]
-        vendor_ids = self._vendor_bill_ids([i.vendor_number for i in invoices])
+            invoices = [invoice for invoice in invoices if invoice.number not in done]
+            vendor_ids = q.bill_vendor_ids(s, [i.vendor_number for i in invoices])
+        return self._writes_for(invoices, vendor_ids)
+
+    def _writes_for(self, invoices: list[PostedInvoice], vendor_ids: dict[str, str]) -> list[Write]:
+        """``_bill_writes`` for invoices that have no bill yet, their vendors' BILL ids known (the stream asks for
+        both in the one transaction that reads its batch's links)."""
         writes, held = [], []
         for invoice in invoices:
             detail = {"invoice": invoice_to_json(invoice)}

@@ -29,6 +29,9 @@ class VendorLinks(Flow):
     def __init__(self, ctx: RunContext) -> None:
         super().__init__(ctx)
         self._quiet_links: list[tuple[int, str, dict, dict, str]] | None = None  # see _store_quiet_links
+        # NAV vendor numbers of the batch being reconciled that have an undecided conflict (None: not known,
+        # ask per link): a first sync's thousand matched vendors have none, and cost no transaction each.
+        self._with_conflicts: set[str] | None = None
 
     def reconcile_links(self, only_nav_number: str | None = None, only_bill_id: str | None = None) -> None:
         last_id = 0
@@ -36,6 +39,7 @@ class VendorLinks(Flow):
             self._check_cancel()
             with self.store.session() as s:
                 links = q.links_to_reconcile(s, last_id, BATCH, only_nav_number, only_bill_id)
+                self._with_conflicts = q.with_undecided_conflicts(s, [link.nav_number for link in links])
             if not links:
                 return
             self._quiet_links = []
@@ -45,7 +49,7 @@ class VendorLinks(Flow):
                     self._guard("vendors", "vendor", link.nav_number, f"NAV vendor {link.nav_number}",
                                 lambda link=link: self._reconcile_link(link.id, link))
             finally:
-                quiet, self._quiet_links = self._quiet_links, None
+                quiet, self._quiet_links, self._with_conflicts = self._quiet_links, None, None
                 self._store_quiet_links(quiet)
 
     def _store_quiet_links(self, quiet: list[tuple[int, str, dict, dict, str]]) -> None:
@@ -95,14 +99,15 @@ class VendorLinks(Flow):
         # A field already in conflict waits for the person deciding it: nothing is written for it, whichever side
         # changed since (a webhook sync reads one side only, and the other side's snapshot is the old value).
         # Its conflict row follows the newest value read on each side, so the choice applies what is there now.
-        with self.store.session() as s:
-            undecided = set()
-            for row in q.undecided_conflicts(s, link.nav_number):
-                undecided.add(row.field)
-                if nav_fresh and row.state == "open":
-                    row.nav_value, row.nav_time = nav_now.get(row.field), link.nav_modified
-                if bill_fresh and row.state == "open":
-                    row.bill_value, row.bill_time = bill_now.get(row.field), link.bill_updated
+        undecided = set()
+        if self._with_conflicts is None or link.nav_number in self._with_conflicts:
+            with self.store.session() as s:
+                for row in q.undecided_conflicts(s, link.nav_number):
+                    undecided.add(row.field)
+                    if nav_fresh and row.state == "open":
+                        row.nav_value, row.nav_time = nav_now.get(row.field), link.nav_modified
+                    if bill_fresh and row.state == "open":
+                        row.bill_value, row.bill_time = bill_now.get(row.field), link.bill_updated
         for name in undecided:
             to_bill.pop(name, None)
             to_nav.pop(name, None)

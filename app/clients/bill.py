@@ -34,6 +34,7 @@ from typing import Any
 import requests
 
 from app.clients.bill_budget import HOURLY_LIMIT_CODE, BudgetExhaustedError, RequestBudget
+from app.clients.http_session import EnvironmentOnceSession
 from app.clients.retry import RetryPolicy
 from app.domain.bank import BankDetails
 from app.domain.credits import AppliedCredit, VendorCredit, VendorCreditLine
@@ -426,7 +427,7 @@ class BillClient:
         self._slots = threading.BoundedSemaphore(max_concurrent)
         self._count_lock = threading.Lock()
         self._calls = 0
-        self._http = requests.Session()
+        self._http = EnvironmentOnceSession()
         for secret in (connection.password, connection.dev_key, session_id):
             register_secret(secret)
 

@@ -22,6 +22,7 @@ from urllib.parse import quote, urlsplit
 
 import requests
 
+from app.clients.http_session import EnvironmentOnceSession
 from app.clients.retry import RetryPolicy
 from app.domain.errors import (
     AuthenticationError,
@@ -107,7 +108,7 @@ class NavTransport:
         self.page_size = page_size
         self.timeout = timeout
         self.call_count = 0
-        self._session = requests.Session()
+        self._session = EnvironmentOnceSession()
         self._token: str = ""
         self._token_expiry = 0.0
         self._token_lock = threading.Lock()

@@ -269,6 +269,7 @@ def _one_first_sync(vendors: int, latency: str, separate: bool, profile: str = "
         assert before["hourly_limit"] == HOURLY_LIMIT  # the limit is on, as BILL's
         store = Store(f"sqlite:///{folder}/bench.sqlite3")
         engine = make_engine(store, sandboxes)
+        round_trips = _time_round_trips(engine.bill)
         started = time.perf_counter()
         cpu_started = time.process_time()
         if profile:
@@ -285,7 +286,27 @@ def _one_first_sync(vendors: int, latency: str, separate: bool, profile: str = "
         engine.bill.close()
         engine.nav.close()
         store.close()
-        return report, wall, cpu, before, after(), this_hour
+        facts = after()
+        facts["round_trips"] = round_trips
+        return report, wall, cpu, before, facts, this_hour
+
+
+def _time_round_trips(bill) -> list[float]:
+    """The seconds each BILL request took as the connector saw it, from handing it to the HTTP session to having
+    its answer (the injected latency, the sandbox's own handling, loopback, and waiting for this process's
+    interpreter), collected from the client's threads."""
+    seconds: list[float] = []
+    send = bill._http.request
+
+    def timed(*args, **kwargs):
+        started = time.perf_counter()
+        try:
+            return send(*args, **kwargs)
+        finally:
+            seconds.append(time.perf_counter() - started)  # list.append is atomic under the GIL
+
+    bill._http.request = timed
+    return seconds
 
 
 def first_sync(vendors: int, latency: str, inline: bool = False, split: bool = SPLIT_SANDBOXES) -> None:
@@ -316,6 +337,14 @@ def first_sync(vendors: int, latency: str, inline: bool = False, split: bool = S
     print(f"  NAV requests: {report.nav_calls} (apart: the NAV side is being rebuilt)")
     print(f"  wall against requests x latency / {BILL_CONCURRENCY}: lower bound {wall_bound:.1f} s "
           f"({report.bill_calls} x {latency} / {BILL_CONCURRENCY}): {wall / wall_bound:.2f}x (goal <= 1.3x)")
+    trips = after["round_trips"]
+    if trips:
+        mean = sum(trips) / len(trips)
+        network = sum(trips) / BILL_CONCURRENCY
+        print(f"  BILL round trips as the connector saw them: mean {mean * 1000:.1f} ms, median "
+              f"{sorted(trips)[len(trips) // 2] * 1000:.1f} ms ({latency} injected + the sandbox's handling + "
+              f"loopback + waiting for the interpreter); their sum / {BILL_CONCURRENCY}: {network:.1f} s, "
+              f"wall against it {wall / network:.2f}x")
     inside = report.completed and not report.notes and report.bill_calls <= STOP_LINE
     print(f"  inside one hour's budget with the headroom kept: {'yes' if inside else 'no'} "
           f"({report.bill_calls} of the {STOP_LINE:,} before the stop line; {this_hour}; "

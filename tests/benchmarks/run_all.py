@@ -81,6 +81,11 @@ def parse_engine(text: str) -> list[Figure]:
             if r := _find(r"wall against .*?: lower bound ([\d.]+) s \((.*?)\): ([\d.]+)x", block):
                 figures.append(Figure(f"{where}: wall time against its lower bound", f"{r[3]}x",
                                       f"goal <= 1.3x; bound {r[1]} s = {r[2]}"))
+            if r := _find(r"BILL round trips as the connector saw them: mean ([\d.]+) ms, median ([\d.]+) ms .*?; their "
+                          r"sum / 3: ([\d.]+) s, wall against it ([\d.]+)x", block):
+                figures.append(Figure(f"{where}: BILL round trip as the connector saw it", f"{r[1]} ms mean",
+                                      f"median {r[2]} ms: the injected latency, the sandbox's handling, loopback and "
+                                      f"waiting for the interpreter; sum / 3 = {r[3]} s, the wall time is {r[4]}x it"))
             if r := _find(r"inside one hour's budget with the headroom kept: (yes|no) \((.*)\)$", block):
                 figures.append(Figure(f"{where}: inside one hour's budget, headroom kept", r[1], r[2]))
             if r := _find(r"with the sandboxes in the engine's process instead: ([\d.]+) s wall, ([\d.]+) s CPU .*?, "

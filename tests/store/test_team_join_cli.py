@@ -101,8 +101,16 @@ def test_store_join_saves_the_password_in_this_pcs_vault_for_the_headless_comman
         assert "PostgreSQL team store" in status.stdout and "(in use by this installation)" in status.stdout
         assert f"schema {LATEST_VERSION} of {LATEST_VERSION}" in status.stdout
 
+        # Joining again needs this PC's vault passphrase, not another: said so, and store.json stays as it was.
+        before = store_json.read_bytes()
+        other_passphrase = _cli(home, "store", "join", "--url", typed, "--password-stdin", stdin=PASSWORD + "\n",
+                                env={"NAVBILL_VAULT_PASSPHRASE": "not this pc's passphrase"})
+        assert other_passphrase.returncode == 2, other_passphrase.stdout + other_passphrase.stderr
+        assert "NAVBILL_VAULT_PASSPHRASE does not open it" in other_passphrase.stderr
+        assert store_json.read_bytes() == before
+
         # The password is in no output, no log, no settings file and not in plain text in the SQLite file.
-        written = _everything(home, wrong, none, empty, locked, joined, status) + _everything(locked_home)
+        written = _everything(home, wrong, none, empty, locked, joined, status, other_passphrase) + _everything(locked_home)
         assert PASSWORD.encode() not in written and b"Wrong-pw-7781!" not in written
         assert b"Team store test of" in (home / "logs" / "navbill.log").read_bytes()
 

@@ -48,32 +48,37 @@ def read_password(stream) -> str:
     return text
 
 
-def _this_pcs_vault(paths, engine):
+def _this_pcs_vault(paths, engine, saving: bool):
     """This PC's own credentials vault (in its SQLite file), unlocked as the other commands unlock one: the
-    system keyring, NAVBILL_VAULT_PASSPHRASE (a new vault takes it as its passphrase), or a prompt on a terminal."""
+    system keyring, NAVBILL_VAULT_PASSPHRASE (a new vault takes it as its passphrase), or a prompt on a terminal.
+    ``saving``: a password is to be saved (else the one saved before is to be removed)."""
     from app.cli.unlock import unlock
     from app.setup.vault import PASSPHRASE_ENV, Vault, WrongPassphraseError
 
-    where = (f"The team store's password is kept in this PC's own credentials vault ({paths.database_file}), "
-             "which is locked")
+    kept = ("The team store's password is kept" if saving else "A team store password saved before (to be "
+            "removed, as none is given now) is")
+    where = f"{kept} in this PC's own credentials vault ({paths.database_file}), which is locked"
     given = os.environ.get(PASSPHRASE_ENV) or None
-    instead = f"or leave out --password-stdin and give the password in PGPASSWORD or the pgpass file. {NOTHING_CHANGED}"
+    instead = "leave out --password-stdin and give the password in PGPASSWORD or the pgpass file" if saving else ""
+    or_instead = f", or {instead}" if instead else ""
     try:
         vault = Vault.open(engine, passphrase=given)
     except WrongPassphraseError:
         raise CliError(f"{where}: {PASSPHRASE_ENV} does not open it (it may hold the team's passphrase, not this "
-                       f"PC's). Give this PC's vault passphrase in {PASSPHRASE_ENV}, {instead}", USAGE) from None
-    if vault.needs_new_passphrase:  # a new vault on a PC without a usable keyring
+                       f"PC's). Give this PC's vault passphrase in {PASSPHRASE_ENV}{or_instead}. {NOTHING_CHANGED}",
+                       USAGE) from None
+    # A new vault on a PC without a usable keyring (it holds no saved password: only ``saving`` comes here).
+    if vault.needs_new_passphrase:
         raise CliError(f"The team store's password is kept in this PC's own credentials vault ({paths.database_file}), "
                        "which has no passphrase yet, and this PC has no usable system keyring: choose one and give "
-                       f"it in {PASSPHRASE_ENV} (the headless commands then open the vault with it), {instead}",
-                       USAGE)
+                       f"it in {PASSPHRASE_ENV} (the headless commands then open the vault with it){or_instead}. "
+                       f"{NOTHING_CHANGED}", USAGE)
     if not vault.is_unlocked:
         try:
             unlock(vault, "store join")
         except CliError as error:
-            raise CliError(f"{where}. {error.message} Or leave out --password-stdin and give the password in "
-                           f"PGPASSWORD or the pgpass file. {NOTHING_CHANGED}", USAGE) from None
+            raise CliError(f"{where}. {error.message} {f'Or {instead}. ' if instead else ''}{NOTHING_CHANGED}",
+                           USAGE) from None
     return vault
 
 
@@ -112,7 +117,7 @@ def main(args) -> int:
     engine = create_engine(paths.database_url, poolclass=NullPool)
     try:
         needs_vault = bool(password) or team_join.has_saved_password(paths.database_file)  # to save, or to remove
-        local_vault = _this_pcs_vault(paths, engine) if needs_vault else None  # before any table is made
+        local_vault = _this_pcs_vault(paths, engine, bool(password)) if needs_vault else None  # before any table
         if create:
             found = team_join.initialise(url, password, wording)
             log.info("Team store tables created in %s: %s", team_join.shown(url), found.state)

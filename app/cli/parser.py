@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import textwrap
 
 from app.cli.errors import UsageError
 
@@ -91,6 +92,14 @@ def listen_address(text: str) -> str:
     except ValueError as exc:
         raise argparse.ArgumentTypeError(f"{exc} (use host:port, e.g. 0.0.0.0:8765)") from None
     return text
+
+
+def _no_password_argument(_text: str) -> str:
+    """``store join --password VALUE`` is refused without showing VALUE: the password goes on standard input.
+    (A UsageError of its own: argparse's "argument --password: ..." would be masked as if it held a password.)"""
+    raise UsageError("A password is never given as an argument (it would show in the process list and the shell "
+                     "history): give it on standard input with --password-stdin. Nothing was changed.",
+                     command="navbill store join")
 
 
 # -- the parser ---------------------------------------------------------------------------------------
@@ -224,7 +233,7 @@ def build_parser() -> argparse.ArgumentParser:
     settings.add_argument("settings", nargs="*", metavar="KEY=VALUE", help="settings to change (see the keys below)")
 
     store = command("store", "the database: rolling backups, restore one, integrity check; a team store "
-                    "(init, migrate, status)",
+                    "(init, migrate, status, join)",
                     "A backup is made after every successful sync (the last 7 are kept). A team shares one "
                     "PostgreSQL store: `store init --url postgresql+psycopg://USER@HOST/DB --use` on each PC.")
     store_actions = store.add_subparsers(dest="store_action", required=True, metavar="ACTION", parser_class=Parser)
@@ -254,6 +263,34 @@ def build_parser() -> argparse.ArgumentParser:
             sub.add_argument("--copy", action="store_true",
                              help="copy the store this installation uses now (links, queue, mappings, history) into "
                                   "the new one, so the team starts where this PC left off")
+    text = ("join a team store as the window's Settings → Team store… does: test the address and password, then "
+            "use that store from now on, its password saved in this PC's own credentials vault")
+    join = store_actions.add_parser(
+        "join", help=text, description=text, formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="\n\n".join(paragraph if paragraph.startswith(" ") else textwrap.fill(paragraph, 100) for paragraph in (
+            "The password comes on standard input with --password-stdin, never as an argument (it would show in "
+            "the process list and the shell history):",
+            "  navbill store join --url postgresql+psycopg://navbill@db.example.com/navbill --password-stdin < pw.txt",
+            "Without --password-stdin, libpq's PGPASSWORD or pgpass file gives it and no password is saved (one "
+            "saved before is removed). When "
+            "the server refuses, cannot be reached or has no tables yet, it says why and what to do, and nothing "
+            "is changed. This PC's vault opens with the system keyring, NAVBILL_VAULT_PASSPHRASE (a new vault takes "
+            "it as its passphrase) or a prompt on a terminal. Headless commands (sync, serve, check, store status) "
+            "then use the saved password; PGPASSWORD, when set for a command, wins.",
+            "exit codes: 0 joined; 1 the server refused or could not be reached, or the store is not ready (the "
+            "message says why); 2 a bad address or option, or this PC's vault is locked")))
+    _globals(join, top=False)
+    made.append(join)
+    join.add_argument("--url", required=True, help="the team store's address as the administrator gave it, e.g. "
+                      "postgresql+psycopg://navbill@db.example.com/navbill (postgres:// and postgresql:// work too), "
+                      "without a password")
+    join.add_argument("--password-stdin", action="store_true",
+                      help="read the password from standard input (one line; asked without echo on a terminal)")
+    join.add_argument("--password", type=_no_password_argument, default=argparse.SUPPRESS, metavar="",
+                      help=argparse.SUPPRESS)
+    join.add_argument("--create-tables", action="store_true",
+                      help="I am the administrator: create the connector's tables if the database has none yet "
+                           "(as `store init`)")
     text = ("an administrator's word that this installation is the only connector for its companies (sync and "
             "serve refuse to write while another installation's bills are in BILL)")
     sub = store_actions.add_parser("confirm-alone", help=text, description=text)

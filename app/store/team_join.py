@@ -1,5 +1,6 @@
-"""Joining a team store from the window: test the address and password a clerk typed, say precisely what is
-wrong, create the tables if the administrator chooses, and remember the choice.
+"""Joining a team store from the window (Settings → Team store…) or the command line (``navbill store join``):
+test the address and password a clerk typed, say precisely what is wrong, create the tables if the administrator
+chooses, and remember the choice.
 
 The address goes to ``store.json`` (as ``navbill store init --url ... --use`` writes it), never with a password in
 it. The password goes into this PC's own credentials vault (the one in its SQLite file, under
@@ -36,6 +37,20 @@ class Probe:
         return self.state == OK
 
 
+@dataclass(frozen=True)
+class Wording:
+    """Where a message's "what to do" points: the window's Team store… dialog or ``navbill store join``."""
+    give_password: str  # how the password is given
+    create_tables: str  # how an administrator has the connector's tables created from there
+
+
+WINDOW = Wording(give_password="type it in the Password field",
+                 create_tables="tick “Create the connector's tables” and test again")
+COMMAND_LINE = Wording(give_password="give it on standard input with --password-stdin (or in PGPASSWORD or the "
+                                     "pgpass file)",
+                       create_tables="run this again with --create-tables")
+
+
 def shown(url: str) -> str:
     from sqlalchemy.engine import make_url
 
@@ -45,7 +60,7 @@ def shown(url: str) -> str:
         return url
 
 
-def parse(url: str):
+def parse(url: str, wording: Wording = WINDOW):
     """The SQLAlchemy URL, or a ``Probe`` that says what is wrong with what was typed."""
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError
@@ -61,8 +76,8 @@ def parse(url: str):
     if parsed.get_backend_name() != "postgresql":
         return Probe(BAD_URL, f"A team store is a PostgreSQL database ({example}), not {parsed.get_backend_name()}.")
     if parsed.password:
-        return Probe(BAD_URL, "Leave the password out of the address and type it in the Password field: the address "
-                              "is saved on this PC, the password only in its credentials vault.")
+        return Probe(BAD_URL, f"Leave the password out of the address and {wording.give_password}: the address is "
+                              "saved on this PC, the password only in its credentials vault.")
     if not parsed.database:
         return Probe(BAD_URL, f"The address names no database: add it after the server, like {example}.")
     return parsed
@@ -95,7 +110,7 @@ def _where(parsed) -> tuple[str, str]:
     return server, f"{server}{f':{parsed.port}' if parsed.port else ''}"
 
 
-def explain(error: Exception, parsed) -> Probe:
+def explain(error: Exception, parsed, wording: Wording = WINDOW) -> Probe:
     """libpq's refusal in the clerk's words (server, user and database named; never the password)."""
     text = str(getattr(error, "orig", error) or error).strip()
     low = text.casefold()
@@ -105,8 +120,8 @@ def explain(error: Exception, parsed) -> Probe:
         return Probe(BAD_PASSWORD, f"The PostgreSQL server at {where} refused the password for user {user}. Type the "
                                    "password again (ask your administrator if you are not sure of it).")
     if "no password supplied" in low or "password is required" in low:
-        return Probe(NO_PASSWORD, f"The PostgreSQL server at {where} asks for user {user}'s password: type it in the "
-                                  "Password field.")
+        return Probe(NO_PASSWORD, f"The PostgreSQL server at {where} asks for user {user}'s password, which was not "
+                                  f"given: {wording.give_password}.")  # ("password: x" would be masked in a log)
     if "role" in low and "does not exist" in low:
         return Probe(UNKNOWN_USER, f"The PostgreSQL server at {where} has no user {user}. Check the user name in the "
                                    "address (before the @), or ask your administrator to create it.")
@@ -128,9 +143,9 @@ def explain(error: Exception, parsed) -> Probe:
                         f"{text.splitlines()[0] if text else type(error).__name__}.")
 
 
-def _parse_secret(url: str, password: str):
+def _parse_secret(url: str, password: str, wording: Wording = WINDOW):
     """``parse``, and the password (when one is given) kept out of every log line and message from here on."""
-    parsed = parse(url)
+    parsed = parse(url, wording)
     if password and not isinstance(parsed, Probe):
         register_secret(password)
     return parsed
@@ -143,15 +158,16 @@ def _open_store(parsed, password: str):
     return Store(_with_password(parsed, password).render_as_string(hide_password=False), migrate=False)
 
 
-def probe(url: str, password: str = "") -> Probe:
-    """Connect to the team store as typed and read its schema version (blocking: call it on a worker)."""
+def probe(url: str, password: str = "", wording: Wording = WINDOW) -> Probe:
+    """Connect to the team store as typed and read its schema version (blocking: call it on a worker). The
+    messages say what to do in the window, or with ``wording=COMMAND_LINE`` on the command line."""
     from sqlalchemy import create_engine, text
     from sqlalchemy.exc import DBAPIError
     from sqlalchemy.pool import NullPool
 
     from app.store import migrations
 
-    parsed = _parse_secret(url, password)
+    parsed = _parse_secret(url, password, wording)
     if isinstance(parsed, Probe):
         return parsed
     engine = create_engine(_with_password(parsed, password), poolclass=NullPool)
@@ -164,16 +180,16 @@ def probe(url: str, password: str = "") -> Probe:
         finally:
             store.close()
     except DBAPIError as error:
-        return explain(error, parsed)
+        return explain(error, parsed, wording)
     except Exception as error:  # noqa: BLE001 - a driver that is missing, a URL option libpq refuses, ...
-        return explain(error, parsed)
+        return explain(error, parsed, wording)
     finally:
         engine.dispose()
     address = shown(url.strip())
     if version == 0:
         return Probe(NOT_INITIALISED, f"The database {address} answers but holds no connector tables yet. Ask your "
                                       f"administrator to run `python main.py store init --url {address}` once, or, if "
-                                      "you are the administrator, tick “Create the connector's tables” and test again.")
+                                      f"you are the administrator, {wording.create_tables}.")
     if version < migrations.LATEST_VERSION:
         return Probe(OUTDATED, f"The team store {address} has the tables of an older connector (schema {version} of "
                                f"{migrations.LATEST_VERSION}). Ask your administrator to run `python main.py store "
@@ -185,11 +201,11 @@ def probe(url: str, password: str = "") -> Probe:
     return Probe(OK, f"Connected: the team store {address} is ready (schema {version}).", version)
 
 
-def initialise(url: str, password: str = "") -> Probe:
+def initialise(url: str, password: str = "", wording: Wording = WINDOW) -> Probe:
     """Create the connector's tables in an empty team store (the administrator's choice), then test it again."""
     from sqlalchemy.exc import DBAPIError
 
-    parsed = _parse_secret(url, password)
+    parsed = _parse_secret(url, password, wording)
     if isinstance(parsed, Probe):
         return parsed
     try:
@@ -199,8 +215,8 @@ def initialise(url: str, password: str = "") -> Probe:
         finally:
             store.close()
     except DBAPIError as error:
-        return explain(error, parsed)
-    return probe(url, password)
+        return explain(error, parsed, wording)
+    return probe(url, password, wording)
 
 
 def join(paths, url: str, password: str, local_vault) -> str:
@@ -281,16 +297,18 @@ def refused(error: Exception, url: str, source: str) -> str:
         head = f"The PostgreSQL server at {where} refused the password for user {user}"
         if source == "saved":
             return (f"{head}: the one this PC saved when it joined the team store {address}. Join again with the "
-                    "right password (in the window: Settings → Team store…), or give it in PGPASSWORD for this "
-                    "command.")
+                    "right password (in the window: Settings → Team store…) or `navbill store join --url ADDRESS "
+                    "--password-stdin`, or give it in PGPASSWORD for this command.")
         if source == "address":
             return f"{head}: the one in the address (NAVBILL_STORE_URL). Correct it there."
         if source == "PGPASSWORD":
             return f"{head}: the one in PGPASSWORD. Correct it, or unset it to use the password saved on this PC."
         return (f"{head} (from the pgpass file). Correct it there, join the team store with its password in the "
-                "window (Settings → Team store…), or give it in PGPASSWORD.")
+                "window (Settings → Team store…) or with `navbill store join --url ADDRESS --password-stdin`, or "
+                "give it in PGPASSWORD.")
     if found.state == NO_PASSWORD:
         return (f"The PostgreSQL server at {where} asks for user {user}'s password, and this PC has none saved for "
-                f"the team store {address}. Join it with its password in the window (Settings → Team store…), or "
-                "give it in PGPASSWORD or the pgpass file.")
+                f"the team store {address}. Join it with its password in the window (Settings → Team store…) or "
+                "with `navbill store join --url ADDRESS --password-stdin`, or give it in PGPASSWORD or the pgpass "
+                "file.")
     return found.message

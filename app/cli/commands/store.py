@@ -1,5 +1,6 @@
 """`navbill store restore FILE [--to DATABASE]` and `navbill store backups`: the database's rolling backups.
 `navbill store init|migrate|status [--url URL] [--use]`: a team's shared PostgreSQL store, for the administrator.
+`navbill store join --url URL [--password-stdin]`: join one, its password saved on this PC (app.cli.commands.store_join).
 
 Exit status: 0 done, 1 refused (a sync is running, the backup is damaged, the server cannot be reached), 2 bad
 arguments.
@@ -184,6 +185,10 @@ def restore_backup(backup: Path, database: Path | None = None, wait: float = 5.0
 
 def main(args) -> int:
     action = getattr(args, "store_action", "")
+    if action == "join":
+        from app.cli.commands.store_join import main as join
+
+        return join(args)
     if action in ("init", "migrate", "status"):
         return team_store(args)
     if action == "confirm-alone":

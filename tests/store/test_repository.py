@@ -91,3 +91,15 @@ def test_queue_items_by_key_finds_each_key_once_across_chunks_and_kinds_apart(st
     with store.session() as s:
         found = q.queue_items_by_key(s, "invoice", keys)
         assert sorted(found) == keys[::2] and all(item.kind == "invoice" for item in found.values())
+
+
+def test_with_undecided_conflicts_names_the_vendors_with_an_open_or_chosen_conflict_across_chunks(store):
+    numbers = [f"V{n:04}" for n in range(q.IN_CHUNK + 20)]
+    with store.session() as s:
+        s.add_all([t.Conflict(record_key=numbers[3], field="email", state="open"),
+                   t.Conflict(record_key=numbers[q.IN_CHUNK + 5], field="phone", state="chosen"),
+                   t.Conflict(record_key=numbers[7], field="email", state="applied"),
+                   t.Conflict(record_key="V9999", field="email", state="open")])  # not asked about
+    with store.session() as s:
+        assert q.with_undecided_conflicts(s, numbers) == {numbers[3], numbers[q.IN_CHUNK + 5]}
+        assert q.with_undecided_conflicts(s, []) == set()

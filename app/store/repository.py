@@ -189,6 +189,9 @@ class _RowWriter:
     a row dict into the driver's parameters: defaults filled in, each value through its column's converter."""
 
     def __init__(self, dialect, table, keys: tuple[str, ...]) -> None:
+        unknown = [key for key in keys if key not in table.c]
+        if unknown:  # what SQLAlchemy's own executemany refused ("Unconsumed column names")
+            raise ValueError(f"add_rows: {table.name} has no column {', '.join(unknown)}")
         compiled = insert(table).compile(dialect=dialect, column_keys=list(keys), for_executemany=True)
         self.sql = compiled.string
         names = list(compiled.positiontup) if compiled.positional else list(compiled.binds)

@@ -98,3 +98,11 @@ def test_an_outbox_row_takes_its_defaults_and_a_second_row_for_the_same_key_is_r
         assert row.created_at is not None and row.updated_at is not None
     with pytest.raises(StoreError, match="(?i)unique|duplicate key"), store.session() as s:  # noqa: PT012
         q.add_rows(s, t.OutboxEntry, [values])
+
+
+def test_a_column_the_table_does_not_have_is_refused_before_anything_is_written(store):
+    with pytest.raises(ValueError, match="audit_log has no column actor"), store.session() as s:  # noqa: PT012
+        q.add_rows(s, t.AuditEntry, [{"run_id": 1, "at": WHEN, "system": "BILL", "action": "x", "record": "y",
+                                      "detail": {}, "actor": "someone"}])
+    with store.session() as s:
+        assert s.scalars(select(t.AuditEntry)).all() == []

@@ -39,9 +39,10 @@ class VendorLinks(Flow):
             self._check_cancel()
             with self.store.session() as s:
                 links = q.links_to_reconcile(s, last_id, BATCH, only_nav_number, only_bill_id)
-                self._with_conflicts = q.with_undecided_conflicts(s, [link.nav_number for link in links])
+                conflicted = q.with_undecided_conflicts(s, [link.nav_number for link in links]) if links else set()
             if not links:
                 return
+            self._with_conflicts = conflicted
             self._quiet_links = []
             try:
                 for link in links:

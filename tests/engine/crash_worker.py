@@ -29,6 +29,8 @@ def main(argv: list[str]) -> int:
                                      environment="sandbox"), retry=fast_retry())
     store = Store(f"sqlite:///{database}")
     report = SyncEngine(store, nav, bill, EngineSettings(**DEMO_SETTINGS)).run(flows=flows)
+    if not report.completed:  # for the test's failure message: why this run did not complete
+        print(f"run {report.status}: {report.errors}", file=sys.stderr)
     return 0 if report.completed else 1
 
 

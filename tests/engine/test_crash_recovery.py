@@ -17,11 +17,24 @@ from tests.engine.conftest import make_engine
 ROOT = Path(__file__).resolve().parents[2]
 
 
+class WorkerExit(int):
+    """A worker's exit code that, in an assertion's message, also shows the end of what the worker wrote to stderr
+    (why a run that should have died or completed did not)."""
+
+    stderr = ""
+
+    def __repr__(self) -> str:
+        return f"{int(self)} (worker stderr: ...{self.stderr[-1500:]!r})"
+
+
 def run_worker(sandboxes, database: Path, crash_at: str = "", flows: str = "") -> int:
     env = {**os.environ, "NAVBILL_CRASH_AT": crash_at, "PYTHONPATH": str(ROOT)}
     command = [sys.executable, "-m", "tests.engine.crash_worker", sandboxes.nav_url, sandboxes.bill_url,
                str(database)] + ([flows] if flows else [])
-    return subprocess.run(command, env=env, cwd=ROOT, capture_output=True, timeout=300).returncode
+    done = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    code = WorkerExit(done.returncode)
+    code.stderr = done.stderr
+    return code
 
 
 def assert_no_duplicates(sandboxes, database: Path) -> None:

@@ -100,6 +100,14 @@ def test_store_join_saves_the_password_in_this_pcs_vault_for_the_headless_comman
         assert status.returncode == 0, status.stdout + status.stderr
         assert "PostgreSQL team store" in status.stdout and "(in use by this installation)" in status.stdout
         assert f"schema {LATEST_VERSION} of {LATEST_VERSION}" in status.stdout
+        assert "NAVBILL_STORE_URL" not in joined.stderr
+
+        # NAVBILL_STORE_URL set to another store would go on winning over store.json: the join says so.
+        elsewhere = f"sqlite:///{tmp_path / 'elsewhere.sqlite3'}"
+        overridden = _cli(home, "store", "join", "--url", typed, "--password-stdin", stdin=PASSWORD + "\n",
+                          env={"NAVBILL_STORE_URL": elsewhere})
+        assert overridden.returncode == 0, overridden.stdout + overridden.stderr
+        assert f"NAVBILL_STORE_URL is set here ({elsewhere}) and comes before store.json" in overridden.stderr
 
         # Joining again needs this PC's vault passphrase, not another: said so, and store.json stays as it was.
         before = store_json.read_bytes()
@@ -110,7 +118,8 @@ def test_store_join_saves_the_password_in_this_pcs_vault_for_the_headless_comman
         assert store_json.read_bytes() == before
 
         # The password is in no output, no log, no settings file and not in plain text in the SQLite file.
-        written = _everything(home, wrong, none, empty, locked, joined, status, other_passphrase) + _everything(locked_home)
+        written = _everything(home, wrong, none, empty, locked, joined, status, other_passphrase, overridden) + \
+            _everything(locked_home)
         assert PASSWORD.encode() not in written and b"Wrong-pw-7781!" not in written
         assert b"Team store test of" in (home / "logs" / "navbill.log").read_bytes()
 

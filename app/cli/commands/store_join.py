@@ -129,4 +129,24 @@ def main(args) -> int:
     log.info("Joined the team store %s from the command line", team_join.shown(url))
     print(found.message)
     print(message)
+    _warn_if_overridden(paths)
     return 0
+
+
+def _warn_if_overridden(paths) -> None:
+    """NAVBILL_STORE_URL comes before store.json: with it set to another store, what was just joined is not what
+    the commands (or the window) started from this environment will use. Say so, on stderr; the join stands."""
+    import json
+
+    from app.setup.config import STORE_URL_ENV
+    from app.store import team_join
+
+    override = os.environ.get(STORE_URL_ENV, "").strip()
+    try:
+        joined = str(json.loads(paths.store_config_file.read_text(encoding="utf-8")).get("url", ""))
+    except (OSError, ValueError, AttributeError):
+        joined = ""
+    if override and override != joined:
+        print(f"Note: {STORE_URL_ENV} is set here ({team_join.shown(override)}) and comes before store.json, so the "
+              "commands and the window started with it keep using that store. Remove it, or set it to the address "
+              "just joined, to work on the team store.", file=sys.stderr)

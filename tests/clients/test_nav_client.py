@@ -28,8 +28,7 @@ from app.domain.errors import (
 )
 from app.domain.models import JournalLine, UnreadableRecord, VendorFields, payment_description
 from app.sandbox import demo_data
-from app.sandbox.base import SandboxClock, SandboxServer
-from app.sandbox.nav import NavSandbox
+from app.sandbox.base import SandboxServer
 
 NO_WAIT = RetryPolicy(max_attempts=6, sleep=lambda seconds: None)
 FLAVORS = ("bc", "classic")
@@ -38,19 +37,6 @@ FLAVORS = ("bc", "classic")
 @pytest.fixture(params=FLAVORS)
 def flavor(request) -> str:
     return request.param
-
-
-@pytest.fixture
-def nav(flavor) -> Iterator[NavSandbox]:
-    app = NavSandbox("demo", clock=SandboxClock(), flavor=flavor)
-    yield app
-    app.stop()
-
-
-@pytest.fixture
-def nav_server(nav) -> Iterator[SandboxServer]:
-    with SandboxServer(nav) as server:
-        yield server
 
 
 def _connection(server: SandboxServer, **overrides) -> NavConnection:

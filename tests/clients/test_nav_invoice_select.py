@@ -3,31 +3,15 @@ nested $expand of lines and dimensions), and a server that refuses that is read 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from urllib.parse import unquote_plus
-
-import pytest
 
 from app.clients.nav import NavClient, NavConnection, bcapi
 from app.clients.retry import RetryPolicy
 from app.sandbox import demo_data
-from app.sandbox.base import SandboxClock, SandboxServer
+from app.sandbox.base import SandboxServer
 from app.sandbox.nav import NavSandbox
 
 NO_WAIT = RetryPolicy(max_attempts=6, sleep=lambda seconds: None)
-
-
-@pytest.fixture
-def nav() -> Iterator[NavSandbox]:
-    app = NavSandbox("demo", clock=SandboxClock(), flavor="bc")
-    yield app
-    app.stop()
-
-
-@pytest.fixture
-def server(nav) -> Iterator[SandboxServer]:
-    with SandboxServer(nav) as running:
-        yield running
 
 
 def _client(server: SandboxServer) -> NavClient:
@@ -50,8 +34,8 @@ def _whole_rows(server: SandboxServer) -> list:
         client.close()
 
 
-def test_invoices_read_with_selected_properties_are_the_invoices_read_whole(nav, server):
-    client = _client(server)
+def test_invoices_read_with_selected_properties_are_the_invoices_read_whole(nav, nav_server):
+    client = _client(nav_server)
     try:
         selected = list(client.iter_posted_invoices())
     finally:
@@ -59,18 +43,18 @@ def test_invoices_read_with_selected_properties_are_the_invoices_read_whole(nav,
     reads = _invoice_reads(nav)
     assert reads and all("$select=" in query and "dimensionSetLines($select=code,valueCode)" in query
                          and status == 200 for query, status in reads)
-    whole = _whole_rows(server)
+    whole = _whole_rows(nav_server)
     assert not any("$select=" in query for query, _ in _invoice_reads(nav)[len(reads):])
     assert len(selected) > 5  # the demo company's posted invoices: items, comments, dimensions, currencies
     assert any(line.dimensions for invoice in selected for line in invoice.lines)
     assert selected == whole
 
 
-def test_a_server_that_refuses_the_selection_is_read_with_whole_rows_once_and_for_all(nav, server, monkeypatch):
+def test_a_server_that_refuses_the_selection_is_read_with_whole_rows_once_and_for_all(nav, nav_server, monkeypatch):
     # a property this server does not have: it answers 400 (BadRequest_NotFound), as Business Central does
     refused = dict(bcapi.INVOICE_WITH_LINES_SELECTED, **{"$select": bcapi.INVOICE_PROPERTIES + ",noSuchProperty"})
     monkeypatch.setattr(bcapi, "INVOICE_WITH_LINES_SELECTED", refused)
-    client = _client(server)
+    client = _client(nav_server)
     try:
         first = list(client.iter_posted_invoices())
         again = list(client.iter_posted_invoices())
@@ -80,5 +64,5 @@ def test_a_server_that_refuses_the_selection_is_read_with_whole_rows_once_and_fo
     assert statuses[:2] == [(True, 400), (False, 200)]  # refused once, then whole rows with lines, nested
     assert (True, 400) not in statuses[2:]  # not asked again
     assert all("purchaseInvoiceLines($expand=dimensionSetLines)" in query for query, _ in _invoice_reads(nav)[1:])
-    whole = _whole_rows(server)
+    whole = _whole_rows(nav_server)
     assert first == again == whole

@@ -40,6 +40,7 @@ def prepare_home(args, *, creates: bool):
                 raise CliError(f"There is no NavBill home at {root}: check the spelling of {source}. To start a "
                                "new home there, run the command again with --create-home.", USAGE)
             _make(root, source)
+            args.created_home = root  # a refusal later in the command must not say "nothing was changed"
             print(f"Created a new NavBill home at {root}.", file=sys.stderr, flush=True)
         args.home = str(root)
     paths = app_paths(args.home)

@@ -159,3 +159,15 @@ def test_the_help_says_where_the_password_goes(home):
     assert shown.returncode == 0
     assert "--password-stdin" in shown.stdout and "never as an argument" in shown.stdout
     assert "join" in _cli(home, "store", "--help").stdout
+
+
+def test_a_refusal_after_create_home_names_the_new_home_instead_of_saying_nothing_changed(tmp_path):
+    new_home = tmp_path / "new-home"
+    joined = _cli(new_home, "store", "join", "--create-home", "--url",
+                  "postgresql://navbill@/navbill?host=/nonexistent-navbill-socket-dir", "--password-stdin",
+                  stdin="Some-pw-3345!\n")
+    assert joined.returncode == 1, joined.stdout + joined.stderr
+    assert f"Created a new NavBill home at {new_home}." in joined.stderr
+    assert "could not be reached" in joined.stderr and "Nothing was changed." not in joined.stderr
+    assert f"only the new, empty home folder {new_home} was made" in joined.stderr, joined.stderr
+    assert not (new_home / "config" / "store.json").exists()

@@ -28,6 +28,15 @@ log = logging.getLogger("navbill.cli")
 NOTHING_CHANGED = "Nothing was changed."
 
 
+def nothing_changed(args) -> str:
+    """The refusal's last sentence: with ``--create-home`` the new (empty) home folder was made before the test."""
+    created = getattr(args, "created_home", None)
+    if created is None:
+        return NOTHING_CHANGED
+    return (f"Nothing else was changed: only the new, empty home folder {created} was made (delete it if it was "
+            "not meant).")
+
+
 def read_password(stream) -> str:
     """The password on ``stream``: asked without echo on a terminal; else everything piped in, less the one line
     end ``echo``, a here-string or a file adds."""
@@ -48,7 +57,7 @@ def read_password(stream) -> str:
     return text
 
 
-def _this_pcs_vault(paths, engine, saving: bool):
+def _this_pcs_vault(paths, engine, saving: bool, nothing: str = NOTHING_CHANGED):
     """This PC's own credentials vault (in its SQLite file), unlocked as the other commands unlock one: the
     system keyring, NAVBILL_VAULT_PASSPHRASE (a new vault takes it as its passphrase), or a prompt on a terminal.
     ``saving``: a password is to be saved (else the one saved before is to be removed)."""
@@ -65,19 +74,19 @@ def _this_pcs_vault(paths, engine, saving: bool):
         vault = Vault.open(engine, passphrase=given)
     except WrongPassphraseError:
         raise CliError(f"{where}: {PASSPHRASE_ENV} does not open it (it may hold the team's passphrase, not this "
-                       f"PC's). Give this PC's vault passphrase in {PASSPHRASE_ENV}{or_instead}. {NOTHING_CHANGED}",
+                       f"PC's). Give this PC's vault passphrase in {PASSPHRASE_ENV}{or_instead}. {nothing}",
                        USAGE) from None
     # A new vault on a PC without a usable keyring (it holds no saved password: only ``saving`` comes here).
     if vault.needs_new_passphrase:
         raise CliError(f"The team store's password is kept in this PC's own credentials vault ({paths.database_file}), "
                        "which has no passphrase yet, and this PC has no usable system keyring: choose one and give "
                        f"it in {PASSPHRASE_ENV} (the headless commands then open the vault with it){or_instead}. "
-                       f"{NOTHING_CHANGED}", USAGE)
+                       f"{nothing}", USAGE)
     if not vault.is_unlocked:
         try:
             unlock(vault, "store join")
         except CliError as error:
-            raise CliError(f"{where}. {error.message} {f'Or {instead}. ' if instead else ''}{NOTHING_CHANGED}",
+            raise CliError(f"{where}. {error.message} {f'Or {instead}. ' if instead else ''}{nothing}",
                            USAGE) from None
     return vault
 
@@ -93,6 +102,7 @@ def main(args) -> int:
     from app.store import team_join
 
     paths = app_paths(args.home).ensure()
+    nothing = nothing_changed(args)
     url = args.url.strip()
     try:  # a password in the address is refused below (team_join.parse); it is not shown on the way
         register_secret(make_url(team_join.with_bundled_driver(url)).password)
@@ -104,7 +114,7 @@ def main(args) -> int:
         if not password:
             raise CliError("No password came on standard input: pipe it in (e.g. `navbill store join --url ... "
                            "--password-stdin < pw.txt`), or leave out --password-stdin to use PGPASSWORD or the "
-                           f"pgpass file. {NOTHING_CHANGED}", USAGE)
+                           f"pgpass file. {nothing}", USAGE)
         register_secret(password)
 
     wording = team_join.COMMAND_LINE
@@ -112,17 +122,17 @@ def main(args) -> int:
     log.info("Team store test of %s: %s", team_join.shown(url), found.state)
     create = found.state == team_join.NOT_INITIALISED and args.create_tables
     if not found.ok and not create:
-        raise CliError(f"{found.message} {NOTHING_CHANGED}", USAGE if found.state == team_join.BAD_URL else HELD)
+        raise CliError(f"{found.message} {nothing}", USAGE if found.state == team_join.BAD_URL else HELD)
 
     engine = create_engine(paths.database_url, poolclass=NullPool)
     try:
         needs_vault = bool(password) or team_join.has_saved_password(paths.database_file)  # to save, or to remove
-        local_vault = _this_pcs_vault(paths, engine, bool(password)) if needs_vault else None  # before any table
+        local_vault = _this_pcs_vault(paths, engine, bool(password), nothing) if needs_vault else None  # before any table
         if create:
             found = team_join.initialise(url, password, wording)
             log.info("Team store tables created in %s: %s", team_join.shown(url), found.state)
             if not found.ok:
-                raise CliError(f"{found.message} {NOTHING_CHANGED}", HELD)
+                raise CliError(f"{found.message} {nothing}", HELD)
         message = team_join.join(paths, url, password, local_vault)
     finally:
         engine.dispose()

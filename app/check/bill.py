@@ -15,6 +15,7 @@ from app.check.steps import (
     PASS,
     SKIPPED,
     VENDOR_SAMPLE,
+    WARN,
     _Failure,
     _first,
     _network_steps,
@@ -23,6 +24,7 @@ from app.check.steps import (
     _Side,
     _target,
 )
+from app.clients.bill_budget import BUDGET_STOP_CODE
 from app.domain.errors import (
     AuthenticationError,
     ConfigurationError,
@@ -42,11 +44,16 @@ BILL_READS = (
 )
 
 
+REQUEST_BUDGET = "Request budget"
 BILL_BUSY_FIX = "BILL is busy or down for maintenance (see status.bill.com). Wait a few minutes and run the test again."
 
 
 def _bill_unavailable_fix(exc: ConnectorError) -> str:
     """Say which of BILL's limits (or its session handling) stopped the test: each has another remedy."""
+    if exc.code == BUDGET_STOP_CODE:
+        return ("The connector keeps part of BILL's hourly requests for the organization's other integrations and "
+                "sent nothing. Run the test again after the time named; to keep less for the others, lower the "
+                "setting bill_budget_headroom_percent.")
     if exc.code == "BDC_1322":
         return ("Another program is using the same BILL developer key at this moment (BILL allows 3 requests at "
                 "once per organization). Pause other BILL integrations or wait a minute, then run the test again.")
@@ -71,7 +78,7 @@ def _bill_read_error(exc: ConnectorError, what: str) -> _Failure:
     return _Failure(f"Reading {what} failed: {exc.message}", "Check the BILL address of the profile.")
 
 
-def check_bill(connection, recorder: _Recorder, *, allow_write: bool) -> None:
+def check_bill(connection, recorder: _Recorder, *, allow_write: bool, budget=None) -> None:
     from app.clients.bill import BillClient
 
     side = _Side(recorder, BILL)
@@ -98,18 +105,25 @@ def check_bill(connection, recorder: _Recorder, *, allow_write: bool) -> None:
     )
     later = [("login", "Login"), ("organization", "Organization")]
     later += [(f"read.{key}", f"Read {what}") for key, what in BILL_READS]
-    later += [("write", "Write permission (vendors)"), ("webhooks", "Webhooks")]
+    later += [("write", "Write permission (vendors)"), ("webhooks", "Webhooks"), ("budget", REQUEST_BUDGET)]
     if side.failed:
         side.skip_rest(later)
         return
 
-    client = BillClient(connection, retry=CHECK_RETRY, timeout=HTTP_TIMEOUT)
+    client = BillClient(connection, retry=CHECK_RETRY, timeout=HTTP_TIMEOUT, budget=budget)
     try:
         _bill_service_steps(side, client, connection, allow_write)
     finally:
         with contextlib.suppress(Exception):
             client.logout()  # the test's own session should not linger for 35 minutes
         client.close()
+    side.run("budget", REQUEST_BUDGET, lambda: _budget_step(client))
+
+
+def _budget_step(client) -> tuple[str, str]:
+    """This hour's BILL requests (the test's own included): a warning, never a failure, at the stop line."""
+    status = client.budget.status()
+    return (WARN if status.left == 0 or status.bill_refused else PASS), f"{status.text()}. {status.detail()}"
 
 
 def _bill_service_steps(side: _Side, client, connection, allow_write: bool) -> None:

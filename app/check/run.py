@@ -33,8 +33,12 @@ log = logging.getLogger("navbill.check")
 
 def run_checks(nav_connection, bill_connection, progress: Callable[[CheckStep], None] | None = None,
                cancel: Callable[[], bool] | threading.Event | None = None, *,
-               allow_write: bool = True, payment_journal: tuple[str, str, str, str] | None = None) -> CheckReport:
+               allow_write: bool = True, payment_journal: tuple[str, str, str, str] | None = None,
+               bill_budget=None) -> CheckReport:
     """Check both sides (either connection may be None to check one side only).
+
+    ``bill_budget`` (``app.clients.bill_budget.shared_budget``): the installation's hourly BILL request count, so the
+    test's own requests are counted with the syncs' and its last BILL step says how many are used this hour.
 
     ``allow_write=False`` (production profiles) skips the write-permission step. ``payment_journal`` is the
     settings' (template, batch, balancing account type, balancing account). Never raises for a failed check:
@@ -47,7 +51,7 @@ def run_checks(nav_connection, bill_connection, progress: Callable[[CheckStep], 
             _guarded(functools.partial(check_nav, payment_journal=payment_journal), nav_connection, recorder, NAV,
                      allow_write)
         if bill_connection is not None:
-            _guarded(check_bill, bill_connection, recorder, BILL, allow_write)
+            _guarded(functools.partial(check_bill, budget=bill_budget), bill_connection, recorder, BILL, allow_write)
     except _Cancelled:
         report.cancelled = True
     return report

@@ -56,6 +56,19 @@ class BudgetStatus:
     def text(self) -> str:
         return f"BILL requests this hour: {self.used:,} / {self.limit:,}"
 
+    def detail(self) -> str:
+        """What the count means for the syncs, and when it starts again (the status bar's tooltip, ``check``)."""
+        kept = self.limit - self.stop_at
+        if self.bill_refused:
+            return (f"BILL answered BDC_1144 (its {self.limit:,} requests for this hour are used up): the connector "
+                    f"sends nothing more to BILL until {self.resets_at:%H:%M} UTC, then the next sync goes on.")
+        if self.used >= self.stop_at:
+            return (f"The connector's stop line ({self.stop_at:,}, keeping {kept:,} for the organization's other "
+                    f"integrations) is reached: syncs send nothing more to BILL until {self.resets_at:%H:%M} UTC, "
+                    "then the next sync goes on from where this one stopped.")
+        return (f"The connector stops at {self.stop_at:,} this hour, keeping {kept:,} for the organization's other "
+                f"integrations; the count starts again at {self.resets_at:%H:%M} UTC.")
+
 
 class RequestBudget:
     def __init__(self, limit: int = HOURLY_LIMIT, headroom: float = DEFAULT_HEADROOM,
@@ -129,6 +142,8 @@ class RequestBudget:
         with self._lock:
             hour = self._roll()
             self._flush()
+            # What the installation's other processes counted since (a long-lived service asks at each run's start).
+            self._used = max(self._used, self._read_ledger(hour))
             return BudgetStatus(self._used, self.limit, self.stop_at, self._resets_at(hour),
                                 self._refused_hour == hour)
 
@@ -184,8 +199,15 @@ class RequestBudget:
         self._used, self._unflushed = total, 0
 
 
-def requests_this_hour(data_dir: str | os.PathLike, scope: str = "", limit: int = HOURLY_LIMIT) -> str:
-    """The status line from the ledger, for a process that has no BILL client of its own (``check``, the
-    window's status bar): "BILL requests this hour: used / limit"."""
-    budget = RequestBudget(limit=limit, ledger=Path(data_dir) / LEDGER_FILE, scope=scope)
-    return budget.text()
+def shared_budget(data_dir: str | os.PathLike, organization_id: str, limit: int = HOURLY_LIMIT,
+                  headroom: float = DEFAULT_HEADROOM) -> RequestBudget:
+    """The budget every process of one installation counts in: the window's syncs and service, ``serve``, ``sync``
+    and the connection test share the ledger file in the data folder, one count per BILL organization."""
+    return RequestBudget(limit=limit, headroom=headroom, ledger=Path(data_dir) / LEDGER_FILE, scope=organization_id)
+
+
+def requests_this_hour(data_dir: str | os.PathLike, scope: str = "", limit: int = HOURLY_LIMIT,
+                       headroom: float = DEFAULT_HEADROOM) -> BudgetStatus:
+    """This hour's count from the ledger, for a process that has no BILL client of its own (the window's status
+    bar): ``.text()`` is "BILL requests this hour: used / limit", ``.detail()`` what it means."""
+    return shared_budget(data_dir, scope, limit, headroom).status()

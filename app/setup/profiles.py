@@ -342,6 +342,19 @@ def bill_session_store(profile: Profile, vault: Vault) -> tuple[str | None, Call
     return vault.get(name), save
 
 
+def bill_budget(data_dir: str | os.PathLike | None, profile: Profile, settings=None):
+    """The hourly BILL request count of this installation for the profile's organization (a ledger file in the data
+    folder, shared by the window, ``serve``, ``sync`` and the connection test), or None without a data folder.
+    ``settings`` (EngineSettings) gives the limit and the headroom; a sync sets them again when it starts."""
+    from app.clients.bill_budget import DEFAULT_HEADROOM, HOURLY_LIMIT, shared_budget
+
+    if data_dir is None:
+        return None
+    limit = int(getattr(settings, "bill_hourly_limit", HOURLY_LIMIT))
+    headroom = int(getattr(settings, "bill_budget_headroom_percent", DEFAULT_HEADROOM * 100)) / 100
+    return shared_budget(data_dir, profile.bill.organization_id, limit, headroom)
+
+
 # -- demo --------------------------------------------------------------------------------------
 
 DEMO_PROFILE_NAME = "Demo (sandboxes)"

@@ -43,7 +43,7 @@ def open_profile(home: str | None, profile_name: str | None, command: str,
 
     ``unlock(vault, command)`` makes a locked vault usable or raises (the command line's app.cli.unlock.unlock)."""
     from app.clients.bill import BillClient
-    from app.clients.bill_budget import LEDGER_FILE, RequestBudget
+    from app.clients.bill_budget import shared_budget
     from app.clients.nav import NavClient
     from app.setup.config import app_paths
     from app.setup.profiles import (
@@ -71,7 +71,7 @@ def open_profile(home: str | None, profile_name: str | None, command: str,
         nav = NavClient(build_nav_connection(profile, vault))
         bill_connection = build_bill_connection(profile, vault)
         # BILL's hourly budget is per developer key: this profile's processes count it in one ledger file.
-        budget = RequestBudget(ledger=paths.data_dir / LEDGER_FILE, scope=bill_connection.organization_id)
+        budget = shared_budget(paths.data_dir, bill_connection.organization_id)
         bill = BillClient(bill_connection, session_id=session_id, on_session=save_session, budget=budget)
         try:
             yield ProfileSession(store, vault, profile, nav, bill)

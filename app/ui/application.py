@@ -43,7 +43,7 @@ class ConnectorSession:
         self._closers.clear()
 
 
-def build_engine_runner(store, profile, vault, *, demo_sandboxes=None, retry=None, config_dir=None):
+def build_engine_runner(store, profile, vault, *, demo_sandboxes=None, retry=None, config_dir=None, data_dir=None):
     """A ``run(dry_run, progress, cancel)`` on the real engine, or None when no profile is set up.
 
     With ``config_dir`` (this installation's config folder), a run that writes first makes sure no other
@@ -52,14 +52,20 @@ def build_engine_runner(store, profile, vault, *, demo_sandboxes=None, retry=Non
 
     With ``demo_sandboxes``, the first real sync also pays a few bills in the BILL sandbox and posts
     those payments, so the demo's Payments screen has something to show (as ``sync --demo`` does).
-    ``retry`` replaces the clients' retry policy (tests: no back-off waits).
+    ``retry`` replaces the clients' retry policy (tests: no back-off waits). ``data_dir`` (this installation's data
+    folder) holds the hourly BILL request count the window's runs share with ``serve``, ``sync`` and ``check``.
     """
     if profile is None:
         return None
     from app.clients.bill import BillClient
     from app.clients.nav import NavClient
     from app.engine import EngineSettings, SyncEngine, bankwatch
-    from app.setup.profiles import bill_session_store, build_bill_connection, build_nav_connection
+    from app.setup.profiles import (
+        bill_budget,
+        bill_session_store,
+        build_bill_connection,
+        build_nav_connection,
+    )
     from app.ui.service_bridge import progress_triple
 
     lock = threading.Lock()  # one run at a time, whoever asks (the window's preview or its sync)
@@ -73,7 +79,7 @@ def build_engine_runner(store, profile, vault, *, demo_sandboxes=None, retry=Non
             session_id, save_session = bill_session_store(profile, vault) if vault else (None, None)
             nav = NavClient(build_nav_connection(profile, vault), retry=retry)
             bill = BillClient(build_bill_connection(profile, vault), session_id=session_id, on_session=save_session,
-                              retry=retry)
+                              retry=retry, budget=bill_budget(data_dir, profile))
             try:
                 if config_dir is not None and not dry_run:
                     from app.store.installation import guard
@@ -106,14 +112,20 @@ def build_engine_runner(store, profile, vault, *, demo_sandboxes=None, retry=Non
             session_id, save_session = bill_session_store(profile, vault) if vault else (None, None)
             nav = NavClient(build_nav_connection(profile, vault), retry=retry)
             bill = BillClient(build_bill_connection(profile, vault), session_id=session_id, on_session=save_session,
-                              retry=retry)
+                              retry=retry, budget=bill_budget(data_dir, profile))
             try:
                 return reconcile(store, nav, bill)
             finally:
                 nav.close()
                 bill.close()
 
+    def bill_requests():
+        """This hour's BILL request count of the installation (a BudgetStatus), or None without a data folder."""
+        budget = bill_budget(data_dir, profile, EngineSettings.load(store))
+        return budget.status() if budget is not None else None
+
     run.reconcile = reconcile_now
+    run.bill_requests = bill_requests
     return run
 
 
@@ -167,7 +179,7 @@ def open_session(home: str | Path | None, *, demo: bool, nav_flavor: str | None 
         session.profiles = ProfileStore(paths, session.vault)
         session.profile = session.profiles.active()
     runner = build_engine_runner(store, session.profile, session.vault, demo_sandboxes=session.sandboxes,
-                                 config_dir=None if demo else paths.config_dir)
+                                 config_dir=None if demo else paths.config_dir, data_dir=paths.data_dir)
     session.backend = StoreBackend(store, runner)
     return session
 
@@ -290,7 +302,8 @@ def open_settings(window, session: ConnectorSession, first_run: bool = False):
         session.profile = wizard.saved_profile or session.profile
         window.backend = StoreBackend(session.store, build_engine_runner(
             session.store, session.profile, session.vault,
-            config_dir=session.paths.config_dir if session.sandboxes is None else None))
+            config_dir=session.paths.config_dir if session.sandboxes is None else None,
+            data_dir=session.paths.data_dir))
         session.backend = window.backend
         if session.profile is not None:
             window.setWindowTitle(f"{APP_NAME} — NAV ⇄ BILL — {session.profile.name}")
@@ -362,7 +375,7 @@ def switch_to_joined_store(window, session: ConnectorSession) -> None:
         session.profiles = ProfileStore(paths, session.vault)
         session.profile = session.profiles.active()
         window.backend = StoreBackend(store, build_engine_runner(store, session.profile, session.vault,
-                                                                 config_dir=paths.config_dir))
+                                                                 config_dir=paths.config_dir, data_dir=paths.data_dir))
         session.backend = window.backend
         old.close()
         window.refresh()

@@ -345,6 +345,8 @@ class MainWindow(QMainWindow):
         self.nav_mode_label = QLabel(self)
         self.bill_mode_label = QLabel(self)
         self.subscription_label = QLabel(self)
+        self.bill_requests_label = QLabel(self)
+        self.bill_requests_label.setObjectName("bill_requests_label")
         self.message_label = QLabel(self)
         self.message_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self._message_timer = QTimer(self)
@@ -355,7 +357,7 @@ class MainWindow(QMainWindow):
         bar.addWidget(self.progress_label, 1)
         bar.addWidget(self.message_label, 1)
         for label in (self.last_sync_label, self.next_sync_label, self.nav_mode_label, self.bill_mode_label,
-                      self.subscription_label):
+                      self.subscription_label, self.bill_requests_label):
             bar.addPermanentWidget(label)
         self.show_status(self.status_info)
 
@@ -427,6 +429,10 @@ class MainWindow(QMainWindow):
         self.subscription_label.setToolTip("Webhook subscriptions are renewed automatically before they expire"
                                            if info.subscription_expiry else
                                            "Changes are read on the schedule and by polling")
+        # BILL's hourly request budget, shared with the organization's other integrations (read on a worker).
+        self.bill_requests_label.setText(info.bill_requests)
+        self.bill_requests_label.setToolTip(info.bill_requests_detail)
+        self.bill_requests_label.setVisible(bool(info.bill_requests))
         self.status_shown.emit(info)
 
     def set_next_sync(self, next_time: datetime | None) -> None:
@@ -618,7 +624,9 @@ class MainWindow(QMainWindow):
         from app.ui.service_bridge import status_from_snapshot
 
         fresh = status_from_snapshot(snapshot, self.status_info.next_sync)
-        self.show_status(replace(fresh, last_sync=self.status_info.last_sync, paused=self.paused))
+        kept = self.status_info  # what the service does not know: the last sync, the hour's BILL requests
+        self.show_status(replace(fresh, last_sync=kept.last_sync, paused=self.paused, last_problem=kept.last_problem,
+                                 bill_requests=kept.bill_requests, bill_requests_detail=kept.bill_requests_detail))
 
     def retry_now(self, rows) -> None:
         """Retry these failed items now: mark them, then run their flows at once (on a worker)."""

@@ -314,6 +314,8 @@ class StatusInfo:
     subscription_expiry: datetime | None = None
     paused: bool = False
     last_problem: str = ""  # the last real run ended with errors: what they were (until a clean run)
+    bill_requests: str = ""  # "BILL requests this hour: used / limit" ("" without a profile)
+    bill_requests_detail: str = ""  # the stop line, the headroom kept, when the count starts again
 
 
 ProgressCallback = Callable[[str, int, int], None]  # message, done, total (total 0 = unknown)

@@ -95,7 +95,7 @@ class BuiltService:
                 log.debug("closing failed", exc_info=True)
 
 
-def build_service(store, profile, vault, *, demo_sandboxes=None, config_dir=None) -> BuiltService:
+def build_service(store, profile, vault, *, demo_sandboxes=None, config_dir=None, data_dir=None) -> BuiltService:
     """The ConnectorService for ``profile`` (blocking; call on a worker). Mirrors serve._run_profile: with
     ``config_dir``, a second installation with a store of its own is refused before anything is scheduled."""
     from app.clients.bill import BillClient
@@ -104,6 +104,7 @@ def build_service(store, profile, vault, *, demo_sandboxes=None, config_dir=None
     from app.push.service import ConnectorService, bc_number_lookup, settings_from
     from app.push.state import PushState
     from app.setup.profiles import (
+        bill_budget,
         bill_session_store,
         build_bill_connection,
         build_nav_connection,
@@ -114,7 +115,8 @@ def build_service(store, profile, vault, *, demo_sandboxes=None, config_dir=None
         raise RuntimeError("the credentials vault is not open, so the connector cannot sign in")
     session_id, save_session = bill_session_store(profile, vault)
     nav = NavClient(build_nav_connection(profile, vault))
-    bill = BillClient(build_bill_connection(profile, vault), session_id=session_id, on_session=save_session)
+    bill = BillClient(build_bill_connection(profile, vault), session_id=session_id, on_session=save_session,
+                      budget=bill_budget(data_dir, profile))  # counted with the other syncs of this installation
     built = BuiltService(service=None, closers=[nav.close, bill.close])
     leadership = None
     try:
@@ -186,10 +188,11 @@ class ServiceHost(QObject):
         store, profile, vault, sandboxes = session.store, session.profile, session.vault, session.sandboxes
         paths = getattr(session, "paths", None)
         config_dir = paths.config_dir if paths is not None and sandboxes is None else None
+        data_dir = paths.data_dir if paths is not None else None
         self.window.report("Starting the connector service…")
         self.tasks.start("build the service", lambda ctx: self.builder(store, profile, vault,
                                                                         demo_sandboxes=sandboxes,
-                                                                        config_dir=config_dir),
+                                                                        config_dir=config_dir, data_dir=data_dir),
                          on_success=self._built, on_failure=self._start_failed)
         return True
 

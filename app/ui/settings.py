@@ -354,20 +354,21 @@ class CheckPage(QWizardPage):
         self._show_rows([])
         self.run_button.setEnabled(False)
         self.result_label.setText("Testing… (each step appears when it is done)")
-        connections = self.wizard_.connections
+        connections, budget_of = self.wizard_.connections, self.wizard_.bill_budget
 
         def work(ctx: TaskContext):
             from app.check import run_checks
             from app.setup.profiles import build_bill_connection, build_nav_connection
 
             nav, bill = connections(profile, secrets, vault, build_nav_connection, build_bill_connection)
+            budget = budget_of(profile)  # the test's requests count with the syncs'; its last step shows the hour's
 
             def step_done(step, *rest):
                 self._pending_steps.append(step_row(step))
                 ctx.progress("step", 0, 0)
 
             return run_checks(nav, bill, progress=step_done, cancel=ctx.cancel,
-                              allow_write=not profile.is_production)
+                              allow_write=not profile.is_production, bill_budget=budget)
 
         self._pending_steps = []
         self.wizard_.tasks.start("connection test", work, on_success=self._finished, on_failure=self._failed,
@@ -780,6 +781,17 @@ class SetupWizard(QWizard):
         bill = replace(bill, **{k: v for k, v in bill_values.items() if v})
         return nav, bill
 
+    def bill_budget(self, profile, settings=None):
+        """The installation's hourly BILL request count (None in a session without a data folder): what the test and
+        the preview send is counted with the syncs' (call on a worker: the settings come from the store)."""
+        from app.engine.settings import EngineSettings
+        from app.setup.profiles import bill_budget
+
+        paths = getattr(self.session, "paths", None)
+        if paths is None:
+            return None
+        return bill_budget(paths.data_dir, profile, settings or EngineSettings.load(self.session.store))
+
     def engine_values(self) -> dict[str, Any]:
         return {**self.payments_page.values(), "master_on_conflict": self.options_page.master.currentData()}
 
@@ -792,7 +804,7 @@ class SetupWizard(QWizard):
         vault = self.session_vault()
         store = self.session.store
         settings = replace(EngineSettings.load(store), **self.engine_values())
-        connections = self.connections
+        connections, budget_of = self.connections, self.bill_budget
         first = self.first_run
 
         def work(ctx: TaskContext):
@@ -805,7 +817,7 @@ class SetupWizard(QWizard):
 
             nav_connection, bill_connection = connections(profile, secrets, vault, build_nav_connection,
                                                           build_bill_connection)
-            nav, bill = NavClient(nav_connection), BillClient(bill_connection)
+            nav, bill = NavClient(nav_connection), BillClient(bill_connection, budget=budget_of(profile, settings))
             bill_names: dict[str, str] = {}
             try:
                 report = SyncEngine(store, nav, bill, settings).run(

@@ -475,6 +475,11 @@ class StoreBackend:
             if last.status != "completed":
                 problem = "; ".join(clerk_words(e.strip()) for e in (last.message or "").split("; ") if e.strip())
                 base = replace(base, last_problem=f"The last sync {last.status}: {problem or 'see Activity'}")
+        budget = getattr(self.sync_runner, "bill_requests", None)
+        status = budget() if budget is not None else None
+        if status is not None:
+            stopped = f" (stopped until {status.resets_at:%H:%M} UTC)" if status.left == 0 or status.bill_refused else ""
+            base = replace(base, bill_requests=status.text() + stopped, bill_requests_detail=status.detail())
         return base
 
     def attention_count(self) -> int:

@@ -298,3 +298,27 @@ def test_nav_rate_limit_and_latency_are_survived_or_explained(sandboxes):
     sandboxes.set_faults("nav.ratelimit=1")
     step = first_failure(run_checks(sandboxes.nav_connection(), None))
     assert step.side == "NAV" and "run the test again" in step.fix
+
+
+def test_the_test_counts_its_bill_requests_with_the_syncs_and_stops_at_the_stop_line(sandboxes, tmp_path):
+    from app.clients.bill_budget import shared_budget
+
+    budget = shared_budget(tmp_path, demo_data.BILL_ORGANIZATION_ID, limit=40, headroom=0.5)
+    report = run_checks(None, sandboxes.bill_connection(), bill_budget=budget)
+    step = report.step("BILL", "budget")
+    used = budget.status().used
+    assert step.status == PASS and used >= 8, report.as_table()
+    assert step.detail == (f"BILL requests this hour: {used} / 40. The connector stops at 20 this hour, keeping 20 "
+                           f"for the organization's other integrations; the count starts again at "
+                           f"{budget.status().resets_at:%H:%M} UTC.")
+
+    while budget.status().left:  # the syncs of this hour used the rest, up to the stop line
+        budget.take()
+    again = run_checks(None, sandboxes.bill_connection(), bill_budget=shared_budget(
+        tmp_path, demo_data.BILL_ORGANIZATION_ID, limit=40, headroom=0.5))
+    login = again.step("BILL", "login")
+    assert login.status == FAIL and "used up to the stop line (20 of 40 requests; 20 kept for other integrations)" \
+        in login.detail, again.as_table()
+    assert "lower the setting bill_budget_headroom_percent" in login.fix
+    assert again.step("BILL", "budget").status == SKIPPED
+    assert budget.status().used == 20  # the refused test sent nothing

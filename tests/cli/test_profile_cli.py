@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import getpass
 import json
+from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 import pytest
@@ -186,6 +187,16 @@ def test_a_profile_made_on_the_command_line_checks_and_syncs(home, sandboxes, mo
     check_out = capsys.readouterr()
     report = json.loads(check_out.out)
     assert report["ok"] and report["steps"]
+    # The test's BILL requests count in the installation's hourly ledger, as a sync's do, and its last step says so.
+    from app.clients.bill_budget import LEDGER_FILE
+    from app.setup.config import app_paths
+
+    ledger = app_paths(str(home)).data_dir / LEDGER_FILE
+    counted = json.loads(ledger.read_text(encoding="utf-8"))[demo_data.BILL_ORGANIZATION_ID]["used"]
+    budget_step = next(step for step in report["steps"] if step["side"] == "BILL" and step["key"] == "budget")
+    assert counted >= 10 and budget_step["status"] == "pass"
+    assert budget_step["detail"].startswith(f"BILL requests this hour: {counted:,} / 20,000. The connector stops at "
+                                            "16,000 this hour"), budget_step
 
     # The engine's own settings (payment journal, balancing account) live in the store, not in the profile:
     # the `settings` command sets them without a window, as a server's administrator would.
@@ -196,6 +207,9 @@ def test_a_profile_made_on_the_command_line_checks_and_syncs(home, sandboxes, mo
     run = json.loads(sync_out.out)
     assert run["status"] == "held" and run["run_status"] == "completed" and run["flows"]["vendors"]["created"] > 0
     assert any(item["kind"] == "invoice" and item["amount"] for item in run["waiting"])
+    after_sync = json.loads(ledger.read_text(encoding="utf-8"))[demo_data.BILL_ORGANIZATION_ID]["used"]
+    # The sync's requests were added to the test's (unless the clock hour turned in between: then its own alone).
+    assert after_sync >= counted + 10 or (after_sync >= 10 and datetime.now(UTC).minute == 0), (counted, after_sync)
 
     assert profile_cmd(home, "show", "Cronus") == 0
     show_out = capsys.readouterr()

@@ -183,7 +183,7 @@ def test_the_ledger_is_shared_by_the_processes_of_a_profile(tmp_path, server):
     second.take()
     assert second.status().used == 4
     second.close()
-    assert requests_this_hour(tmp_path, scope="o").startswith("BILL requests this hour: ")
+    assert requests_this_hour(tmp_path, scope="o").text().startswith("BILL requests this hour: ")
 
 
 def test_budget_configuration_is_checked():
@@ -193,3 +193,25 @@ def test_budget_configuration_is_checked():
     assert budget.stop_at == 500 and budget.left() == 500
     with pytest.raises(ValueError):
         budget.configure(headroom=1.5)
+
+
+def test_a_long_lived_budget_learns_what_the_other_processes_counted_when_asked_for_its_status(tmp_path):
+    """The window's service keeps one BILL client for hours; a `sync` from a script counts in the same ledger. Each
+    run asks the status first (``RunContext._configure_budget``), and must see the script's requests."""
+    clock = FakeClock()
+    ledger = tmp_path / "bill_requests.json"
+    service = RequestBudget(limit=100, headroom=0.2, clock=clock, ledger=ledger, scope="o")
+    service.take()
+    assert service.status().used == 1
+    script = RequestBudget(limit=100, headroom=0.2, clock=clock, ledger=ledger, scope="o")
+    for _ in range(70):
+        script.take()
+    script.close()
+    status = service.status()
+    assert status.used == 71 and status.left == 9
+    assert "stops at 80 this hour, keeping 20 for the organization's other integrations" in status.detail()
+    for _ in range(9):
+        service.take()
+    with pytest.raises(BudgetExhaustedError):
+        service.take()
+    assert "stop line (80, keeping 20 for the organization's other integrations) is reached" in service.status().detail()

@@ -164,3 +164,42 @@ def test_after_a_restart_a_failed_last_sync_is_not_up_to_date(qtbot, seeded_stor
         window.refresh()
     assert window.state == ConnectorState.IDLE and window.state_label.text() == "● Up to date"
     window.shutdown()
+
+
+def test_the_status_bar_shows_this_hours_bill_requests_shared_with_the_command_line(qtbot, navbill_home):
+    """The window's syncs count BILL's hourly requests in the installation's ledger (where `sync`, `serve` and `check`
+    count theirs), and the status bar says how many are used; at the stop line it says until when."""
+    import json
+
+    from app.clients.bill_budget import LEDGER_FILE
+    from app.engine.settings import EngineSettings
+    from app.ui.application import open_session
+    from app.ui.main_window import MainWindow
+
+    session = open_session(navbill_home, demo=True)
+    window = MainWindow(session.backend, profile_name=session.profile.name)
+    window.show()
+    try:
+        window.activateWindow()
+        qtbot.waitUntil(window.isActiveWindow, timeout=5_000)
+        label = window.bill_requests_label
+        with qtbot.waitSignal(window.refreshed, timeout=180_000):
+            with qtbot.waitSignal(window.sync_finished, timeout=180_000):
+                QTest.keyClick(window.tabs.currentWidget().view, Qt.Key.Key_F5)  # F5 is Sync now
+        ledger = json.loads((session.paths.data_dir / LEDGER_FILE).read_text(encoding="utf-8"))
+        used = ledger[session.profile.bill.organization_id]["used"]
+        assert used >= 10  # a first sync: sign-in, lists, creates
+        assert label.isVisible() and label.text() == f"BILL requests this hour: {used:,} / 20,000"
+        assert "stops at 16,000 this hour, keeping 4,000 for the organization's other integrations" in label.toolTip()
+
+        # A smaller limit set for this organization: the count is at the stop line, and the bar says until when.
+        EngineSettings(bill_hourly_limit=used, bill_budget_headroom_percent=0).save(session.store)
+        with qtbot.waitSignal(window.refreshed, timeout=10_000):
+            window.refresh()
+        assert label.text().startswith(f"BILL requests this hour: {used:,} / {used:,} (stopped until ")
+        assert "is reached: syncs send nothing more to BILL until" in label.toolTip()
+    finally:
+        window.shutdown()
+        window.quitting = True
+        window.close()
+        session.close()

@@ -55,9 +55,11 @@ def main(args) -> int:
 
 
 def _run_demo(paths, show: Callable[[CheckStep], None], nav_flavor: str | None = None) -> CheckReport:
+    from app.clients.bill_budget import LEDGER_FILE
     from app.sandbox.runner import running_sandboxes
     from app.setup.profiles import (
         ProfileStore,
+        bill_budget,
         build_bill_connection,
         build_nav_connection,
         demo_profile,
@@ -70,7 +72,7 @@ def _run_demo(paths, show: Callable[[CheckStep], None], nav_flavor: str | None =
     folder = paths.data_dir / "check-demo"
     folder.mkdir(parents=True, exist_ok=True)
     database = folder / "check-demo.sqlite3"
-    for leftover in (database, folder / "profiles.json"):
+    for leftover in (database, folder / "profiles.json", folder / LEDGER_FILE):  # a fresh sandbox: a fresh count
         leftover.unlink(missing_ok=True)
     vault = Vault.open_with_passphrase(f"sqlite:///{database}", DEMO_PASSPHRASE)
     store = ProfileStore(folder, vault)
@@ -82,7 +84,8 @@ def _run_demo(paths, show: Callable[[CheckStep], None], nav_flavor: str | None =
 
         report = run_checks(build_nav_connection(profile, vault), build_bill_connection(profile, vault),
                             progress=show, allow_write=not profile.is_production,
-                            payment_journal=_journal_of(DEMO_SETTINGS))
+                            payment_journal=_journal_of(DEMO_SETTINGS),
+                            bill_budget=bill_budget(folder, profile, DEMO_SETTINGS))
     report.steps.insert(0, first)
     return report
 
@@ -94,7 +97,7 @@ def _journal_of(settings) -> tuple[str, str, str, str]:
 
 def _run_profile(paths, profile_name: str | None, show: Callable[[CheckStep], None]) -> CheckReport:
     from app.cli.unlock import unlock
-    from app.setup.profiles import ProfileStore, build_bill_connection, build_nav_connection
+    from app.setup.profiles import ProfileStore, bill_budget, build_bill_connection, build_nav_connection
     from app.setup.vault import Vault
     from app.setup.wiring import open_store_for
 
@@ -121,8 +124,9 @@ def _run_profile(paths, profile_name: str | None, show: Callable[[CheckStep], No
         return CheckReport([database_step, first])
     from app.engine.settings import EngineSettings
 
+    settings = EngineSettings.load(database)
     report = run_checks(build_nav_connection(profile, vault), build_bill_connection(profile, vault),
-                        progress=show, allow_write=not profile.is_production,
-                        payment_journal=_journal_of(EngineSettings.load(database)))
+                        progress=show, allow_write=not profile.is_production, payment_journal=_journal_of(settings),
+                        bill_budget=bill_budget(paths.data_dir, profile, settings))
     report.steps[0:0] = [database_step, first]
     return report

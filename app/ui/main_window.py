@@ -69,6 +69,14 @@ def when(value: datetime | None, empty: str = "never") -> str:
     return display_text(value) if value else empty
 
 
+def when_short(value: datetime | None, empty: str = "never") -> str:
+    """For the status bar, where every label competes for one line: today's times without the date."""
+    if not value:
+        return empty
+    local = value.astimezone()
+    return local.strftime("%H:%M") if local.date() == datetime.now().astimezone().date() else display_text(value)
+
+
 class MessageBanner(QWidget):
     """A dismissible line above the tabs for errors and results (no modal boxes: syncs keep going).
 
@@ -417,14 +425,16 @@ class MainWindow(QMainWindow):
 
     def show_status(self, info: StatusInfo) -> None:
         self.status_info = info
-        self.last_sync_label.setText(f"Last sync: {when(info.last_sync)}")
+        self.last_sync_label.setText(f"Last sync: {when_short(info.last_sync)}")
+        self.last_sync_label.setToolTip(f"Last sync: {when(info.last_sync)}")
         self.next_sync_label.setText("Next sync: paused" if self.paused else
-                                     f"Next sync: {when(info.next_sync, 'not scheduled')}")
+                                     f"Next sync: {when_short(info.next_sync, 'not scheduled')}")
+        self.next_sync_label.setToolTip("" if self.paused else f"Next sync: {when(info.next_sync, 'not scheduled')}")
         for label, side, mode, reason in ((self.nav_mode_label, "NAV", info.nav_mode, info.nav_mode_reason),
                                           (self.bill_mode_label, "BILL", info.bill_mode, info.bill_mode_reason)):
             label.setText(f"{side}: {mode}")
             label.setToolTip(reason or f"{side} changes arrive by {mode}")
-        self.subscription_label.setText(f"Subscription until {when(info.subscription_expiry)}"
+        self.subscription_label.setText(f"Subscription until {when_short(info.subscription_expiry)}"
                                         if info.subscription_expiry else "No webhook subscription")
         self.subscription_label.setToolTip("Webhook subscriptions are renewed automatically before they expire"
                                            if info.subscription_expiry else

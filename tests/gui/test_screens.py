@@ -424,7 +424,12 @@ def test_activity_filters_and_exports_csv(window, tmp_path):
 # --- window ------------------------------------------------------------------------------------------
 def test_status_bar_and_attention_state(window):
     assert window.state == ConnectorState.ATTENTION
-    assert window.last_sync_label.text().startswith("Last sync: 20")
+    # The seeded last sync is of today: the status bar shows its time, the tooltip the date as well.
+    import re
+
+    assert re.fullmatch(r"Last sync: \d\d:\d\d", window.last_sync_label.text()), window.last_sync_label.text()
+    assert re.fullmatch(r"Last sync: 20\d\d-\d\d-\d\d \d\d:\d\d", window.last_sync_label.toolTip())
+    assert window.last_sync_label.toolTip().endswith(window.last_sync_label.text().removeprefix("Last sync: "))
     assert window.nav_mode_label.text() == "NAV: polling"
 
 

@@ -57,6 +57,7 @@ from app.sandbox.nav_http import (
     collection,
     json_value,
     method_not_allowed,
+    parse_expand,
     request_body,
     serialize,
     split_segment,
@@ -74,6 +75,11 @@ API_SCOPE = "https://api.businesscentral.dynamics.com/.default"
 WINDOWS_IDENTITY = "nav.windows_identity"  # connection state: DOMAIN\\user once NTLM succeeded
 NTLM_CONTEXT = "nav.ntlm_context"  # connection state: the acceptor between CHALLENGE and AUTHENTICATE
 FLAVORS = ("bc", "classic")
+# How the API v2.0 endpoint treats query options nested inside $expand (``purchaseInvoiceLines($select=...;
+# $expand=dimensionSetLines)``). Business Central takes them; another OData server may not: it refuses them
+# (400 with an OData error, or 501 Not Implemented) or drops them silently (every property, or no nested rows).
+# "no-expand": a server that ignores $expand altogether (no navigation property in any row).
+NESTED_OPTION_MODES = ("supported", "refuse-400", "refuse-501", "ignore-select", "ignore-expand", "no-expand")
 NAV_PRODUCT = "Microsoft Dynamics NAV"
 
 __all__ = ["NavSandbox", "ODataError", "FLAVORS", "PAYMENT_TEMPLATE", "CONNECTOR_BATCH"]
@@ -114,6 +120,7 @@ class NavSandbox(SandboxApp):
         # Web services (classic page service names) or API v2.0 entity sets this server does not offer: 404, as a
         # page not published on the Web Services page, or purchaseCreditMemos before BC 22/23. Kept over resets.
         self.unpublished: set[str] = set(unpublished)
+        self.nested_options = "supported"  # NESTED_OPTION_MODES; tests switch it to play another server
         self._seed(seed)
         self._add_routes()
 
@@ -330,6 +337,23 @@ class NavSandbox(SandboxApp):
     def _api(self, request: Request) -> Response:
         return self._guarded(self._api_inner, request)
 
+    def _nested_query_options(self, request: Request) -> None:
+        """Play a server without query options inside $expand (``nested_options``): refuse them, or drop them."""
+        mode = self.nested_options
+        if mode not in NESTED_OPTION_MODES:
+            raise ValueError(f"Unknown nested_options '{mode}'; use one of {', '.join(NESTED_OPTION_MODES)}")
+        expand = request.query["$expand"]
+        if mode == "no-expand":
+            del request.query["$expand"]
+            return
+        if not any(options for _, options in parse_expand(expand)):
+            return
+        if mode == "refuse-400":
+            raise ODataError(400, "BadRequest", "Query options inside $expand are not supported.")
+        if mode == "refuse-501":
+            raise ODataError(501, "NotImplemented", "Nested query options in $expand are not implemented.")
+        request.query["$expand"] = _without_nested(expand, "$select" if mode == "ignore-select" else "$expand")
+
     def _check_instance(self, request: Request) -> None:
         instance = request.params.get("instance")
         if instance is not None and instance != self.instance:
@@ -448,6 +472,8 @@ class NavSandbox(SandboxApp):
                              f"No HTTP resource was found that matches the request URI '{request.path}'.")
         self._check_instance(request)
         self._authenticate(request)
+        if self.nested_options != "supported" and request.query.get("$expand"):
+            self._nested_query_options(request)
         segments = [s for s in (request.params.get("rest") or "").split("/") if s]
         root = self._root(request, "api/v2.0")
         if not segments:
@@ -678,3 +704,13 @@ class NavSandbox(SandboxApp):
             return {"windows_auth": self.windows_auth}
 
         return self._control(toggle)
+
+
+def _without_nested(expand: str, option: str) -> str:
+    """``expand`` with ``option`` left out at every nested level (the top-level navigation properties stay)."""
+    parts = []
+    for name, options in parse_expand(expand):
+        kept = {key: _without_nested(value, option) if key == "$expand" else value
+                for key, value in options.items() if key != option}
+        parts.append(name + (f"({';'.join(f'{k}={v}' for k, v in kept.items())})" if kept else ""))
+    return ",".join(parts)

@@ -33,9 +33,9 @@ from app.clients.nav.backend import (
     PaymentJournal,
     field_value,
 )
-from app.clients.nav.transport import SYSTEM, literal
+from app.clients.nav.transport import SYSTEM, literal, refused_query
 from app.domain.credits import PostedCreditMemo
-from app.domain.errors import ConfigurationError, NotFoundError, RecordError
+from app.domain.errors import ConfigurationError, ConnectorError, NotFoundError, RecordError
 from app.domain.models import (
     Dimension,
     DimensionValue,
@@ -248,16 +248,24 @@ class BcApi(NavBackend):
             cancelled=status == "Canceled", system_id=str(row.get("id") or ""), status=status)
 
     def _invoice_lines(self, invoice_id: str, number: str) -> list[dict]:
-        url = f"{self._url('purchaseInvoices')}({invoice_id})/purchaseInvoiceLines"
-        record = f"lines of posted invoice {number}"
+        return self._lines_with_dimensions(f"{self._url('purchaseInvoices')}({invoice_id})/purchaseInvoiceLines",
+                                           f"lines of posted invoice {number}")
+
+    def _lines_with_dimensions(self, url: str, record: str) -> list[dict]:
+        """A document's lines, each with its ``dimensionSetLines``: expanded in the same read where the server
+        does that; where it refuses the $expand (400 or 501) or leaves it out (a line without the property),
+        read per line."""
         try:
-            return list(self.transport.iter_values(url, {"$expand": "dimensionSetLines"}, record=record))
-        except RecordError:  # a server that cannot expand the lines' dimensions: one read per line
+            rows = list(self.transport.iter_values(url, {"$expand": "dimensionSetLines"}, record=record))
+        except ConnectorError as exc:
+            if not refused_query(exc):
+                raise
             rows = list(self.transport.iter_values(url, record=record))
-            for line in rows:
+        for line in rows:
+            if "dimensionSetLines" not in line:
                 line["dimensionSetLines"] = list(self.transport.iter_values(
                     f"{url}({line['id']})/dimensionSetLines", record=record))
-            return rows
+        return rows
 
     def _posted(self, row: dict) -> PostedInvoice | UnreadableRecord | None:
         """A posted invoice (None for a draft, which never becomes a bill)."""
@@ -266,6 +274,13 @@ class BcApi(NavBackend):
         number = str(row.get("number") or "")
         try:
             lines = row.get("purchaseInvoiceLines")
+            if lines is not None and any(isinstance(line, dict) and "dimensionSetLines" not in line
+                                         for line in lines):
+                # The server answered the nested $expand of the lines without their dimensions (it dropped the
+                # inner $expand): a bill without them would miss its classifications. Lines are read per
+                # invoice from now on.
+                self._nested_expand = False
+                lines = None
             if lines is None:
                 lines = self._invoice_lines(str(row.get("id")), number)
             return self._invoice(row, lines)
@@ -291,7 +306,9 @@ class BcApi(NavBackend):
                                                    **(INVOICE_WITH_LINES_SELECTED if selected else INVOICE_WITH_LINES)})
             try:
                 first = next(rows, None)
-            except RecordError:
+            except ConnectorError as exc:
+                if not refused_query(exc):  # 400 (Business Central) or 501 (OData: not implemented) only
+                    raise
                 if selected:  # the server refuses $select there: whole rows, nested
                     self._select_invoice_properties = False
                 else:  # the server refuses the nested $expand: lines are read per invoice
@@ -338,12 +355,9 @@ class BcApi(NavBackend):
             if skip is not None and skip(number):
                 continue
             try:
-                url = f"{self._url('purchaseCreditMemos')}({row.get('id')})/purchaseCreditMemoLines"
-                record = f"lines of posted credit memo {number}"
-                try:
-                    line_rows = list(self.transport.iter_values(url, {"$expand": "dimensionSetLines"}, record=record))
-                except RecordError:
-                    line_rows = list(self.transport.iter_values(url, record=record))
+                line_rows = self._lines_with_dimensions(
+                    f"{self._url('purchaseCreditMemos')}({row.get('id')})/purchaseCreditMemoLines",
+                    f"lines of posted credit memo {number}")
                 lines = tuple(line for line in (self._line(r) for r in sorted(
                     line_rows, key=lambda r: int(r.get("sequence") or 0))) if line is not None)
                 posting_date = field_value(row, "postingDate", parse_date)

@@ -217,6 +217,12 @@ class NavTransport:
                                      system=SYSTEM, code="connection dropped")
 
     def error(self, response: requests.Response, record: str) -> Exception:
+        """NAV's answer as a typed error; its HTTP status stays on it as ``http_status`` (see ``refused_query``)."""
+        error = self._error(response, record)
+        error.http_status = response.status_code  # type: ignore[attr-defined]
+        return error
+
+    def _error(self, response: requests.Response, record: str) -> Exception:
         status = response.status_code
         code, message = "", ""
         try:
@@ -288,6 +294,18 @@ class NavTransport:
                                   record=record, code="unexpected answer")
             yield from values
             next_url, params = body.get("@odata.nextLink"), None  # the next link carries the whole query
+
+
+# A query the server will not run: Business Central answers 400 with an OData error body; OData's protocol
+# (part 1, 9.3.1, oasis-tcs/odata-specs commit 7f4c4e36: "the service responds with 501 Not Implemented", and
+# "Allow 400 Bad Request in addition to 501 Not Implemented for unsupported functionality") lets another server
+# answer 501. Whatever error class the status made, it means "ask more simply".
+QUERY_REFUSED_STATUSES = frozenset({400, 501})
+
+
+def refused_query(error: BaseException) -> bool:
+    """Whether NAV refused the query itself (its options), not the request's access or the server's health."""
+    return getattr(error, "http_status", None) in QUERY_REFUSED_STATUSES
 
 
 def literal(value: str) -> str:

@@ -78,6 +78,7 @@ PAGE_SIZE = 100  # BILL's largest page (max=101 is refused)
 RATE_LIMIT_CODES = {"BDC_1144", "BDC_1322"}
 BULK_VENDOR_LIMIT = 20  # POST /v3/vendors/bulk: "up to 20 vendors" (reference/createbulkvendor)
 BULK_BILL_LIMIT = 100  # POST /v3/bills/bulk: "up to 100 bills" (reference/createbulkbills)
+IN_FILTER_LIMIT = 100  # vendor ids in one vendorId:in filter (BILL states no limit; fewer where it refuses 100)
 _BULK_INDEX = re.compile(r"^\s*(?:vendors|bills)?\[(\d+)\]\s*:?\s*")
 SESSION_CODES = {"BDC_1109"}
 # A session BILL ends again at once means something is wrong (not an idle timeout); a couple of
@@ -428,6 +429,7 @@ class BillClient:
         self._count_lock = threading.Lock()
         self._calls = 0
         self._http = EnvironmentOnceSession()
+        self._vendor_in_limit = IN_FILTER_LIMIT  # 0: vendorId:eq, one vendor a query (_bill_wires_of_vendors)
         for secret in (connection.password, connection.dev_key, session_id):
             register_secret(secret)
 
@@ -808,41 +810,60 @@ class BillClient:
 
     def bills_created_since(self, since: datetime, vendor_ids: Sequence[str] | None = None) -> list[Bill]:
         """Bills BILL created at or after ``since`` (createdTime:gte), of these vendors only if given
-        (vendorId:in, 100 vendors a query; both are BILL filterable fields); one page per 100 bills: what a
-        lost bulk answer may have created, matched by invoice number and amount by the caller."""
-        found: list[Bill] = []
+        (``_bill_wires_of_vendors``); one page per 100 bills: what a lost bulk answer may have created, matched by
+        invoice number and amount by the caller."""
         created = f"createdTime:gte:{_quoted(_bill_time(since))}"
         if vendor_ids is None:
             return [parse_bill(w) for w in self._iter_list("bills", self._list_params([created]),
                                                             record="bill lookup")]
-        ids = sorted(set(vendor_ids))
-        for start in range(0, len(ids), 100):
-            filters = [f"vendorId:in:{_quoted(','.join(ids[start:start + 100]))}", created]
-            found.extend(parse_bill(w) for w in self._iter_list("bills", self._list_params(filters),
-                                                                 record="bill lookup"))
-        return found
+        return [parse_bill(w) for w in self._bill_wires_of_vendors(vendor_ids, [created], "bill lookup")]
+
+    def find_bills_of_vendors(self, vendor_ids: list[str], created_from: datetime | None = None,
+                              created_before: datetime | None = None) -> list[Bill]:
+        """The bills of many vendors at once (``_bill_wires_of_vendors``), created in a time window: what the
+        engine matches new invoices against (vendor + invoice number + amount) before creating any."""
+        filters = []
+        if created_from:
+            filters.append(f"createdTime:gte:{_quoted(_bill_time(created_from))}")
+        if created_before:
+            filters.append(f"createdTime:lt:{_quoted(_bill_time(created_before))}")
+        return readable(_read("bill", wire, parse_bill)
+                        for wire in self._bill_wires_of_vendors(vendor_ids, filters, "bill list"))
+
+    def _bill_wires_of_vendors(self, vendor_ids: Sequence[str], filters: list[str], record: str) -> list[Any]:
+        """The bills of these vendors, with the other ``filters``. ``vendorId:in`` is a documented bill filter
+        (developer.bill.com/docs/filterable-fields: vendorId eq, in) but no limit on its values is: up to
+        ``IN_FILTER_LIMIT`` ids a query; a BILL that refuses that many (400) is asked again with half as many,
+        down to one, and one that refuses ``in`` even then is asked ``vendorId:eq`` per vendor. What worked is
+        kept for this client's life; a refusal of the plain ``eq`` query means the fault is elsewhere: the limit
+        is restored and the error raised. Bills of other vendors (a BILL that ignored the filter) are left out."""
+        ids = sorted({v for v in vendor_ids if v})
+        wires: list[Any] = []
+        start = 0
+        while start < len(ids):
+            size = self._vendor_in_limit
+            chunk = ids[start:start + size] if size else ids[start:start + 1]
+            vendor_filter = f"vendorId:in:{_quoted(','.join(chunk))}" if size else f"vendorId:eq:{chunk[0]}"
+            try:
+                found = list(self._iter_list("bills", self._list_params([vendor_filter, *filters]), record=record))
+            except RecordError as exc:
+                if isinstance(exc, NotFoundError) or not size:
+                    self._vendor_in_limit = IN_FILTER_LIMIT
+                    raise
+                self._vendor_in_limit = len(chunk) // 2
+                log.info("BILL refused vendorId:in with %d vendors (%s); asking for %s", len(chunk),
+                         exc.code, f"{self._vendor_in_limit} a query" if self._vendor_in_limit
+                         else "one vendor a query (vendorId:eq)")
+                continue
+            wanted = set(chunk)
+            wires.extend(w for w in found if not isinstance(w, dict) or w.get("vendorId") in wanted)
+            start += len(chunk)
+        return wires
 
     def find_bills(self, vendor_id: str, invoice_number: str) -> list[Bill]:
         """BILL cannot filter on invoice number: list the vendor's bills and match here."""
         wanted = invoice_number.strip()
         return [b for b in readable(self.iter_bills(vendor_id=vendor_id)) if b.invoice_number.strip() == wanted]
-
-    def find_bills_of_vendors(self, vendor_ids: list[str], created_from: datetime | None = None,
-                              created_before: datetime | None = None) -> list[Bill]:
-        """The bills of many vendors at once (``vendorId:in``, 100 vendors a call, as ``bills_created_since``),
-        created in a time window: what the engine matches new invoices against (vendor + invoice number +
-        amount) before creating any."""
-        ids = sorted({v for v in vendor_ids if v})
-        found: list[Bill] = []
-        for start in range(0, len(ids), 100):
-            filters = [f"vendorId:in:{_quoted(','.join(ids[start:start + 100]))}"]
-            if created_from:
-                filters.append(f"createdTime:gte:{_quoted(_bill_time(created_from))}")
-            if created_before:
-                filters.append(f"createdTime:lt:{_quoted(_bill_time(created_before))}")
-            found.extend(readable(_read("bill", wire, parse_bill) for wire in self._iter_list(
-                "bills", self._list_params(filters), record="bill list")))
-        return found
 
     # -- vendor credits (docs/vendor-credits.md) ------------------------------------------------------
     def create_vendor_credit(self, credit: VendorCredit) -> VendorCredit:

@@ -36,7 +36,7 @@ from typing import Any
 
 from app.sandbox import demo_data
 from app.sandbox.base import Request, Response, SandboxApp, SandboxClock
-from app.sandbox.bill_lists import ListQueryError, SelectionCache, list_page
+from app.sandbox.bill_lists import ListQueryError, SelectionCache, list_page, split_outside_quotes
 from app.sandbox.bill_webhooks import EVENT_CATALOG, WebhookHub, notification_url_problem
 
 log = logging.getLogger("navbill.sandbox.bill")
@@ -227,6 +227,10 @@ class BillSandbox(SandboxApp):
         # up to 20 vendors / 100 bills a call, all or nothing, and one request against the hourly limit.
         self.bulk_vendor_limit = bulk_vendor_limit
         self.bulk_bill_limit = bulk_bill_limit
+        # How many values an ``in`` filter takes (developer.bill.com lists ``in`` for vendorId and id but states no
+        # limit): None = any number; a number = more is refused (400); 0 = the ``in`` operator is refused. Tests
+        # set it to play a BILL that caps it lower than the connector's 100 or does not offer it.
+        self.in_filter_limit: int | None = None
         self.organization_id = demo_data.BILL_ORGANIZATION_ID
         self.username = demo_data.BILL_USERNAME
         self.password = demo_data.BILL_PASSWORD
@@ -573,10 +577,24 @@ class BillSandbox(SandboxApp):
             raise ApiError(400, BDC_BAD_REQUEST, reason) from None
 
     def _page(self, records: list[dict], request: Request, list_name: str, **kw: Any) -> Response:
+        if self.in_filter_limit is not None:
+            self._check_in_filters(request.query.get("filters") or "")
         try:
             return json_response(200, list_page(records, request.query, list_name, cache=self._list_cache, **kw))
         except ListQueryError as exc:
             raise ApiError(400, BDC_BAD_REQUEST, str(exc)) from None
+
+    def _check_in_filters(self, filters: str) -> None:
+        limit = self.in_filter_limit or 0
+        for clause in split_outside_quotes(filters, ","):
+            field_name, _, rest = clause.partition(":")
+            op, _, value = rest.partition(":")
+            if op != "in":
+                continue
+            if not limit:
+                raise ApiError(400, BDC_BAD_REQUEST, f"Invalid filter operator 'in' for '{field_name}'.")
+            if len(value.strip('"').split(",")) > limit:
+                raise ApiError(400, BDC_BAD_REQUEST, f"Filter '{field_name}:in' takes at most {limit} values.")
 
     def _find(self, table: dict[str, dict], record_id: str, label: str) -> dict:
         record = table.get(record_id)

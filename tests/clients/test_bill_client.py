@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -366,3 +366,24 @@ def test_a_non_finite_amount_is_never_sent_as_non_standard_json(server, client):
     with pytest.raises(RecordError, match="not a finite number"):
         client.create_bill(bill)
     assert len(server.app.bills) == before
+
+
+# -- vendorId:in: documented for bills (filterable-fields), its number of values is not ------------------------
+@pytest.mark.parametrize("limit", [None, 3, 1, 0])
+def test_bills_of_many_vendors_where_bill_caps_or_refuses_vendor_id_in(server, client, limit):
+    """A BILL that takes fewer than 100 ids in vendorId:in (3, 1) or no ``in`` at all (0) still gives every
+    bill of the vendors asked for: fewer ids a query, or vendorId:eq per vendor; learnt once, not per call."""
+    app = server.app
+    vendor_ids = sorted(app.vendors)
+    since = datetime.now(UTC) - timedelta(minutes=1)
+    made = {client.create_bill(a_bill(client, vendor_id, invoice=f"IN-{n}")).id
+            for n, vendor_id in enumerate(vendor_ids[:5])}
+    app.in_filter_limit = limit
+    asked = [*vendor_ids, "009NOSUCHVENDOR1", "009NOSUCHVENDOR2"]
+    assert {b.id for b in client.find_bills_of_vendors(asked)} == made
+    assert {b.id for b in client.bills_created_since(since, asked)} == made
+    assert {b.id for b in client.find_bills_of_vendors(asked, created_from=since)} == made
+    lists = [r for r in app.requests if r.path.endswith("/v3/bills") and r.method == "GET"]
+    refused = [r for r in lists if r.status == 400]
+    assert len(refused) == {None: 0, 3: 2, 1: 3, 0: 4}[limit]  # 9 ids → 4 → 2 → 1 → eq: once for the client
+    assert all(r.status == 400 for r in lists[:len(refused)])

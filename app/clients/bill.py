@@ -366,6 +366,13 @@ def parse_classification(kind: ClassificationKind, wire: dict) -> Classification
                           short_name=_text(wire.get("shortName")), archived=bool(wire.get("archived", False)))
 
 
+_NO_MORE = object()
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
 def _bill_time(moment: datetime) -> str:
     moment = moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
@@ -430,6 +437,7 @@ class BillClient:
         self._calls = 0
         self._http = EnvironmentOnceSession()
         self._vendor_in_limit = IN_FILTER_LIMIT  # 0: vendorId:eq, one vendor a query (_bill_wires_of_vendors)
+        self._list_levels: dict[str, int] = {}  # list path -> options left out (_tolerant_list)
         for secret in (connection.password, connection.dev_key, session_id):
             register_secret(secret)
 
@@ -683,6 +691,43 @@ class BillClient:
             params["sort"] = sort
         return params
 
+    def _tolerant_list(self, path: str, filters: list[str], sort: str | None, *, record: str,
+                       undocumented: Sequence[str] = (), keep: Callable[[Any], bool] | None = None) -> Iterator[Any]:
+        """A list read with options BILL documents only in part: ``sort`` (developer.bill.com names no sortable
+        fields) and the ``undocumented`` filters (those whose list has no table on docs/filterable-fields). A BILL
+        that refuses the read (400) is asked again without the sort, then without those filters, whose selection
+        ``keep(wire)`` then makes here; what worked is kept for this client's life. ``keep`` is also applied to
+        every answer: a BILL that ignores a filter returns no record it should not."""
+        level = self._list_levels.get(path, 0)
+        while True:
+            if level == 0:
+                params = self._list_params(filters, sort)
+            elif level == 1:
+                params = self._list_params(filters)
+            else:
+                params = self._list_params([f for f in filters if f not in undocumented])
+            pages = self._iter_list(path, params, record=record)
+            try:
+                first = next(pages, _NO_MORE)
+            except RecordError as exc:
+                if isinstance(exc, NotFoundError):
+                    raise
+                nxt = level + 1 if (level == 0 and sort) else 2
+                if level >= 2 or (nxt == 2 and (keep is None or not any(f in undocumented for f in filters))):
+                    raise
+                log.info("BILL refused a %s read (%s); asking without %s", record, exc.code,
+                         "the sort" if nxt == 1 else "its undocumented filters (selected here)")
+                level = self._list_levels[path] = nxt
+                continue
+            if first is _NO_MORE:
+                return
+            if keep is None or keep(first):
+                yield first
+            for wire in pages:
+                if keep is None or keep(wire):
+                    yield wire
+            return
+
     # -- session ------------------------------------------------------------------------------------
     def ping(self) -> dict:
         """Log in (or reuse the session) and return the session details, for the connection test."""
@@ -713,7 +758,7 @@ class BillClient:
         if updated_before:
             filters.append(f"updatedTime:lt:{_quoted(_bill_time(updated_before))}")
         sort = "updatedTime:asc" if updated_since or updated_before else None
-        for wire in self._iter_list("vendors", self._list_params(filters, sort), record="vendor list"):
+        for wire in self._tolerant_list("vendors", filters, sort, record="vendor list"):
             yield _read("vendor", wire, parse_vendor)
 
     def get_vendor(self, vendor_id: str) -> BillVendor | UnreadableRecord:
@@ -790,7 +835,7 @@ class BillClient:
         if payment_status:
             filters.append(f"paymentStatus:eq:{payment_status}")
         sort = "updatedTime:asc" if updated_since else None
-        for wire in self._iter_list("bills", self._list_params(filters, sort), record="bill list"):
+        for wire in self._tolerant_list("bills", filters, sort, record="bill list"):
             yield _read("bill", wire, parse_bill)
 
     def get_bill(self, bill_id: str) -> Bill | UnreadableRecord:
@@ -886,9 +931,10 @@ class BillClient:
 
     def find_vendor_credits(self, vendor_id: str, reference_number: str) -> list[VendorCredit]:
         """The vendor's credits with this reference number (looked up before any create: never twice)."""
-        filters = [f"vendorId:eq:{vendor_id}"]
-        found = [parse_vendor_credit(w) for w in self._iter_list("vendor-credits", self._list_params(filters),
-                                                                 record="vendor credit list")]
+        filters = [f"vendorId:eq:{vendor_id}"]  # no filterable-fields table for vendor credits: may be refused
+        found = [parse_vendor_credit(w) for w in self._tolerant_list(
+            "vendor-credits", filters, None, record="vendor credit list", undocumented=filters,
+            keep=lambda w: not isinstance(w, dict) or w.get("vendorId") == vendor_id)]
         return [c for c in found if c.reference_number.strip() == reference_number.strip()]
 
     # -- bulk plumbing --------------------------------------------------------------------------------
@@ -970,7 +1016,13 @@ class BillClient:
     def iter_payments(self, updated_since: datetime | None = None) -> Iterator[Payment]:
         filters = [f"updatedTime:gte:{_quoted(_bill_time(updated_since))}"] if updated_since else []
         sort = "updatedTime:asc" if updated_since else None
-        for wire in self._iter_list("payments", self._list_params(filters, sort), record="payment list"):
+
+        def changed(wire: Any) -> bool:  # updatedTime:gte, where BILL does not filter payments by it
+            moment = parse_time(wire.get("updatedTime")) if isinstance(wire, dict) else None
+            return updated_since is None or moment is None or moment >= _aware(updated_since)
+        # developer.bill.com/docs/filterable-fields has no table for payments: the filter may be refused
+        for wire in self._tolerant_list("payments", filters, sort, record="payment list", undocumented=filters,
+                                        keep=changed):
             yield _read("payment", wire, parse_payment)
 
     def get_payment(self, payment_id: str) -> Payment | UnreadableRecord:

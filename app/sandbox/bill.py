@@ -24,6 +24,7 @@ available: the connector must not depend on their exact values.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import re
@@ -231,6 +232,12 @@ class BillSandbox(SandboxApp):
         # limit): None = any number; a number = more is refused (400); 0 = the ``in`` operator is refused. Tests
         # set it to play a BILL that caps it lower than the connector's 100 or does not offer it.
         self.in_filter_limit: int | None = None
+        # List options BILL documents only in part (developer.bill.com/docs/filterable-fields has no table for
+        # payments or vendor credits; sortable fields are not listed): "sort" or "<list>:<field>" (e.g.
+        # "payments:updatedTime") in ``refused_list_options`` are answered 400, in ``ignored_list_options`` left out
+        # silently. Tests set them to play a BILL that does not offer them.
+        self.refused_list_options: set[str] = set()
+        self.ignored_list_options: set[str] = set()
         self.organization_id = demo_data.BILL_ORGANIZATION_ID
         self.username = demo_data.BILL_USERNAME
         self.password = demo_data.BILL_PASSWORD
@@ -579,10 +586,28 @@ class BillSandbox(SandboxApp):
     def _page(self, records: list[dict], request: Request, list_name: str, **kw: Any) -> Response:
         if self.in_filter_limit is not None:
             self._check_in_filters(request.query.get("filters") or "")
+        if self.refused_list_options or self.ignored_list_options:
+            request = self._unsupported_list_options(request, list_name)
         try:
             return json_response(200, list_page(records, request.query, list_name, cache=self._list_cache, **kw))
         except ListQueryError as exc:
             raise ApiError(400, BDC_BAD_REQUEST, str(exc)) from None
+
+    def _unsupported_list_options(self, request: Request, list_name: str) -> Request:
+        query = dict(request.query)
+        if query.get("sort") and "sort" in self.refused_list_options:
+            raise ApiError(400, BDC_BAD_REQUEST, f"Invalid sort field '{query['sort'].split(':')[0]}'.")
+        if query.get("sort") and "sort" in self.ignored_list_options:
+            del query["sort"]
+        kept = []
+        for clause in split_outside_quotes(query.get("filters") or "", ","):
+            option = f"{list_name}:{clause.partition(':')[0]}"
+            if option in self.refused_list_options:
+                raise ApiError(400, BDC_BAD_REQUEST, f"Invalid filter field '{clause.partition(':')[0]}'.")
+            if clause and option not in self.ignored_list_options:
+                kept.append(clause)
+        query["filters"] = ",".join(kept)
+        return dataclasses.replace(request, query=query)
 
     def _check_in_filters(self, filters: str) -> None:
         limit = self.in_filter_limit or 0

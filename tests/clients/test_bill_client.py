@@ -22,6 +22,7 @@ from app.clients.bill import (
 )
 from app.clients.bill_signature import verify_signature
 from app.clients.retry import RetryPolicy
+from app.domain.credits import VendorCredit, VendorCreditLine
 from app.domain.errors import (
     AuthenticationError,
     ConfigurationError,
@@ -387,3 +388,48 @@ def test_bills_of_many_vendors_where_bill_caps_or_refuses_vendor_id_in(server, c
     refused = [r for r in lists if r.status == 400]
     assert len(refused) == {None: 0, 3: 2, 1: 3, 0: 4}[limit]  # 9 ids → 4 → 2 → 1 → eq: once for the client
     assert all(r.status == 400 for r in lists[:len(refused)])
+
+
+# -- list options BILL documents only in part: sortable fields, payments' and vendor credits' filters -----------
+@pytest.mark.parametrize("how", ["refused", "ignored"])
+def test_payments_changed_since_where_bill_does_not_sort_or_filter_payments(server, client, how):
+    """developer.bill.com/docs/filterable-fields has no table for payments and names no sortable field: a BILL
+    that refuses (400) or ignores ``sort`` and ``updatedTime`` on payments still gives exactly the payments changed
+    since the mark, and a refusal is learnt once."""
+    app = server.app
+    vendors = sorted(app.vendors)
+    first = client.create_bill(a_bill(client, vendors[0], invoice="OLD-1"))
+    app.pay_bill(first.id, Decimal("20.50"))
+    app.clock.advance(3600)
+    mark = datetime.fromisoformat(next(iter(app.payments.values()))["updatedTime"].replace("Z", "+00:00"))
+    mark += timedelta(minutes=30)
+    second = client.create_bill(a_bill(client, vendors[1], invoice="NEW-1"))
+    app.pay_bill(second.id, Decimal("10.00"))
+    expected = [p.id for p in client.iter_payments(updated_since=mark)]
+    assert len(expected) == 1 and len(list(client.iter_payments())) == 2
+    options = app.refused_list_options if how == "refused" else app.ignored_list_options
+    options |= {"sort", "payments:updatedTime"}
+    fresh = BillClient(connection(server), retry=NO_WAIT)
+    try:
+        assert [p.id for p in fresh.iter_payments(updated_since=mark)] == expected
+        app.reset_log()
+        assert [p.id for p in fresh.iter_payments(updated_since=mark)] == expected
+        assert all(r.status == 200 for r in app.requests if r.path.endswith("/v3/payments"))  # learnt once
+        assert [b.id for b in fresh.iter_bills(updated_since=mark)] == [second.id]  # its sort dropped too
+    finally:
+        fresh.close()
+
+
+@pytest.mark.parametrize("how", ["refused", "ignored"])
+def test_vendor_credits_of_a_vendor_where_bill_does_not_filter_them_by_vendor(server, client, how):
+    """No filterable-fields table for vendor credits: where vendorId is refused or ignored, another vendor's credit
+    with the same reference number is never taken for this vendor's (that would skip creating it)."""
+    app = server.app
+    vendors = sorted(app.vendors)
+    account = next(a for a in client.iter_chart_of_accounts() if not a.archived)
+    theirs = client.create_vendor_credit(VendorCredit(vendor_id=vendors[1], reference_number="CM-1",
+                                                      credit_date=date(2026, 10, 1), lines=(VendorCreditLine(
+                                                          amount=Decimal("5"), chart_of_account_id=account.id),)))
+    (app.refused_list_options if how == "refused" else app.ignored_list_options).add("vendor-credits:vendorId")
+    assert client.find_vendor_credits(vendors[0], "CM-1") == []
+    assert [c.id for c in client.find_vendor_credits(vendors[1], "CM-1")] == [theirs.id]

@@ -438,6 +438,7 @@ class BillClient:
         self._http = EnvironmentOnceSession()
         self._vendor_in_limit = IN_FILTER_LIMIT  # 0: vendorId:eq, one vendor a query (_bill_wires_of_vendors)
         self._list_levels: dict[str, int] = {}  # list path -> options left out (_tolerant_list)
+        self._key_path = "security_key"  # or "security-key" where BILL answers only that (rotate_security_key)
         for secret in (connection.password, connection.dev_key, session_id):
             register_secret(secret)
 
@@ -1079,8 +1080,20 @@ class BillClient:
                       record=f"subscription {subscription_id}")
 
     def rotate_security_key(self, subscription_id: str) -> str:
-        answer = self._request("POST", f"subscriptions/{subscription_id}/security_key", events=True,
-                               record=f"subscription {subscription_id}", resend_safe=True)
+        """A new signing key. BILL spells the path ``security_key`` (Postman collection, changelog 2024-05-20) and
+        ``security-key`` (docs/bill-webhook-api-general-rules): the other is tried when one is not there."""
+        record = f"subscription {subscription_id}"
+        spellings = (self._key_path, *(p for p in ("security_key", "security-key") if p != self._key_path))
+        for spelling in spellings:
+            try:
+                answer = self._request("POST", f"subscriptions/{subscription_id}/{spelling}", events=True,
+                                       record=record, resend_safe=True)
+            except (NotFoundError, ConfigurationError):  # 404, or BDC_1121 "API not supported"
+                if spelling == spellings[-1]:
+                    raise
+                continue
+            self._key_path = spelling
+            break
         key = _text((answer or {}).get("securityKey"))
         register_secret(key)
         return key

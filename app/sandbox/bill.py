@@ -237,6 +237,9 @@ class BillSandbox(SandboxApp):
         # "payments:updatedTime") in ``refused_list_options`` are answered 400, in ``ignored_list_options`` left out
         # silently. Tests set them to play a BILL that does not offer them.
         self.refused_list_options: set[str] = set()
+        # The security-key path: BILL's Postman collection and changelog say /security_key, its general-rules
+        # page /security-key. "" = both answer; "security_key" or "security-key" = only that one (tests).
+        self.security_key_spelling = ""
         self.ignored_list_options: set[str] = set()
         self.organization_id = demo_data.BILL_ORGANIZATION_ID
         self.username = demo_data.BILL_USERNAME
@@ -1170,6 +1173,8 @@ class BillSandbox(SandboxApp):
         return Response(200, None)
 
     def _rotate_key(self, request: Request, session: dict) -> Response:
+        if self.security_key_spelling and not request.path.endswith(self.security_key_spelling):
+            raise ApiError(404, BDC_API_NOT_SUPPORTED)  # the other spelling: no such path on this BILL
         self._subscription(request)
         return json_response(200, {"securityKey": self.webhooks.rotate_key(request.params["id"])})
 

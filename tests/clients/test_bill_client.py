@@ -433,3 +433,15 @@ def test_vendor_credits_of_a_vendor_where_bill_does_not_filter_them_by_vendor(se
     (app.refused_list_options if how == "refused" else app.ignored_list_options).add("vendor-credits:vendorId")
     assert client.find_vendor_credits(vendors[0], "CM-1") == []
     assert [c.id for c in client.find_vendor_credits(vendors[1], "CM-1")] == [theirs.id]
+
+
+@pytest.mark.parametrize("spelling", ["security_key", "security-key"])
+def test_the_security_key_is_rotated_on_whichever_path_bill_spells(server, client, spelling):
+    """BILL's Postman collection says /security_key, its general-rules page /security-key: a BILL that answers only
+    one of them still rotates the key, and the path found is kept."""
+    server.app.security_key_spelling = spelling
+    subscription, key = client.create_subscription("NavBill", ["vendor.created"], "https://example.com/hook")
+    assert client.rotate_security_key(subscription["id"]) not in ("", key)
+    server.app.reset_log()
+    assert client.rotate_security_key(subscription["id"])
+    assert [r.path.rsplit("/", 1)[-1] for r in server.app.requests if "security" in r.path] == [spelling]

@@ -121,6 +121,9 @@ class NavSandbox(SandboxApp):
         # page not published on the Web Services page, or purchaseCreditMemos before BC 22/23. Kept over resets.
         self.unpublished: set[str] = set(unpublished)
         self.nested_options = "supported"  # NESTED_OPTION_MODES; tests switch it to play another server
+        # API v2.0 system query options this server does not implement (e.g. {"$orderby"}): 501 Not Implemented,
+        # as OData part 1 9.3.1 lets a service answer. Tests set it to play another server than Business Central.
+        self.unimplemented_options: set[str] = set()
         self._seed(seed)
         self._add_routes()
 
@@ -474,6 +477,8 @@ class NavSandbox(SandboxApp):
         self._authenticate(request)
         if self.nested_options != "supported" and request.query.get("$expand"):
             self._nested_query_options(request)
+        for option in sorted(self.unimplemented_options & set(request.query)):
+            raise ODataError(501, "NotImplemented", f"The query option '{option}' is not implemented.")
         segments = [s for s in (request.params.get("rest") or "").split("/") if s]
         root = self._root(request, "api/v2.0")
         if not segments:

@@ -84,6 +84,13 @@ INVOICE_WITH_LINES_SELECTED = {
                "$expand=dimensionSetLines($select=code,valueCode))"}
 
 
+def _moment(stamp: str) -> datetime:
+    try:
+        return parse_datetime(stamp) or datetime.min.replace(tzinfo=UTC)
+    except ValueError:
+        return datetime.min.replace(tzinfo=UTC)
+
+
 def _stamp(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -98,6 +105,7 @@ class BcApi(NavBackend):
         self._vendor_ids: dict[str, str] = {}
         self._nested_expand = True
         self._select_invoice_properties = True  # until the server refuses $select in the nested read
+        self._ordered_stamps = True  # until the server refuses $orderby (iter_reference_stamps)
 
     # -- addresses ----------------------------------------------------------------------------------
     @property
@@ -413,14 +421,31 @@ class BcApi(NavBackend):
         nothing newer). A deleted record moves no time;
         the engine's hourly full read covers that."""
         for name in self.REFERENCE_SETS:
-            params = {"$orderby": "lastModifiedDateTime desc", "$top": "1"}
             mark = (since or {}).get(name, "")
-            if mark:
-                params["$filter"] = f"lastModifiedDateTime gt {mark}"
-            rows = list(self._rows(name, params, record=f"changes of {name}"))
-            newest = str(rows[0].get("lastModifiedDateTime") or "") if rows else ""
+            try:
+                newest = self._newest_stamp(name, {"$filter": f"lastModifiedDateTime gt {mark}"} if mark else {})
+            except ConnectorError as exc:
+                if not refused_query(exc):
+                    raise
+                continue  # it cannot filter on lastModifiedDateTime either: no stamp, the engine reads hourly
             # The mark's own row again (a server that stores finer times than it shows): nothing newer.
             yield name, ("" if newest == mark else newest)
+
+    def _newest_stamp(self, name: str, newer: dict[str, str]) -> str:
+        """The newest ``lastModifiedDateTime`` of the rows ``newer`` selects: one row asked for newest first, or,
+        where the server refuses $orderby (400, or 501 as OData lets it), every such row, the newest found here."""
+        record = f"changes of {name}"
+        if self._ordered_stamps:
+            try:
+                rows = list(self._rows(name, {"$orderby": "lastModifiedDateTime desc", "$top": "1", **newer},
+                                       record=record))
+                return str(rows[0].get("lastModifiedDateTime") or "") if rows else ""
+            except ConnectorError as exc:
+                if not refused_query(exc):
+                    raise
+                self._ordered_stamps = False
+        stamps = [str(row.get("lastModifiedDateTime") or "") for row in self._rows(name, newer, record=record)]
+        return max((s for s in stamps if s), key=_moment, default="")
 
     # -- payments -----------------------------------------------------------------------------------
     def allowed_posting_dates(self) -> AllowedPostingDates:

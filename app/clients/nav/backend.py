@@ -102,7 +102,8 @@ class PaymentJournal:
     def delete(self, row: JournalRow) -> None:
         raise NotImplementedError
 
-    def post(self) -> None:
+    def post(self) -> bool:
+        """Post the batch: True, or False when this NAV cannot post it (the lines wait for the accountant)."""
         raise NotImplementedError
 
 
@@ -239,8 +240,7 @@ class NavBackend:
                 own.append(reused)
             for row in stale + list(waiting.values()):  # this payment's lines no longer wanted (amounts changed)
                 journal.delete(row)
-            if journal.can_post:
-                journal.post()
+            waits = journal.can_post and journal.post() is False  # False: this NAV cannot post it over the API
         except RecordError:
             if journal.can_post:
                 # Refused: nothing was posted (NAV posts a batch in one transaction). Take this payment's lines
@@ -251,7 +251,7 @@ class NavBackend:
                     except RecordError:
                         pass  # already gone
             raise
-        if not journal.can_post:
+        if not journal.can_post or waits:
             return PaymentPosting(posted=False, batch=batch)
         posted: list[PostedPayment] = []
         for external in sorted(wanted):

@@ -20,6 +20,7 @@ Enum values arrive encoded (``G_x002F_L_x0020_Account``) and are decoded in ``en
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from typing import Any
@@ -58,6 +59,8 @@ from app.domain.values import (
     parse_quantity,
     parse_text,
 )
+
+log = logging.getLogger("navbill.nav")
 
 POSTED_STATUSES = {"Open", "Paid", "Corrective", "Canceled"}
 DEFAULT_1099_CODE = "NEC-01"  # Business Central US: "nonemployee compensation" (1099-NEC)
@@ -106,6 +109,7 @@ class BcApi(NavBackend):
         self._nested_expand = True
         self._select_invoice_properties = True  # until the server refuses $select in the nested read
         self._ordered_stamps = True  # until the server refuses $orderby (iter_reference_stamps)
+        self.journal_post_action = True  # until journals({id})/Microsoft.NAV.post is not there (_ApiJournal.post)
 
     # -- addresses ----------------------------------------------------------------------------------
     @property
@@ -682,12 +686,28 @@ class _ApiJournal(PaymentJournal):
         if response.status_code not in (204, 404):
             raise self.api.transport.error(response, self.record)
 
-    def post(self) -> None:
-        # vendorPaymentJournals has no post action; journals({the same batch id})/Microsoft.NAV.post posts it.
+    def post(self) -> bool:
+        """Post the batch; False when this Business Central cannot post it over the API (the lines then wait in
+        the batch for the accountant, as on NAV 2016-2018).
+
+        vendorPaymentJournals has no post action; journals({the same batch id})/Microsoft.NAV.post posts it, because
+        journals' OnFindRecord finds a batch of any template by its id, which it does from BC 19 (ALAppExtensions
+        0c64dd52d; NAV-GROUND-TRUTH 1.11 and 1.14 call this use INFERRED from code). Before that, and on a server
+        without the action, the journal is not found (404) or the action is not there (405, 501)."""
+        if not self.api.journal_post_action:
+            return False
         response = self.api.transport.send("POST", f"{self.api._url('journals')}({self.journal_id})/Microsoft.NAV.post",
                                            idempotent=False, record=self.record)
+        if response.status_code in (404, 405, 501):
+            self.api.journal_post_action = False
+            log.warning("Business Central answered HTTP %s to posting journal batch %s through the API "
+                        "(journals(id)/Microsoft.NAV.post; Business Central before version 19 finds only General "
+                        "Journal batches there): the payment lines wait in batch %s for the accountant to post.",
+                        response.status_code, self.code, self.code)
+            return False
         if response.status_code not in (200, 204):
             raise self.api.transport.error(response, self.record)
+        return True
 
 
 __all__ = ["BcApi", "EMPTY_GUID"]

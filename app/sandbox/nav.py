@@ -124,6 +124,9 @@ class NavSandbox(SandboxApp):
         # API v2.0 system query options this server does not implement (e.g. {"$orderby"}): 501 Not Implemented,
         # as OData part 1 9.3.1 lets a service answer. Tests set it to play another server than Business Central.
         self.unimplemented_options: set[str] = set()
+        # @odata.nextLink relative to the payload's context URL, as OData JSON 4.3 "Relative URLs" allows (Business
+        # Central sends absolute ones). Tests set it to play another server.
+        self.relative_next_links = False
         self._seed(seed)
         self._add_routes()
 
@@ -324,7 +327,10 @@ class NavSandbox(SandboxApp):
     # -- OData pages ----------------------------------------------------------------------
     def _guarded(self, handler: Callable[[Request], Response], request: Request) -> Response:
         try:
-            return handler(request)
+            response = handler(request)
+            if self.relative_next_links:
+                _relative_next_link(response)
+            return response
         except ODataError as error:
             return error.response()
         except NavError as error:
@@ -719,3 +725,14 @@ def _without_nested(expand: str, option: str) -> str:
                 for key, value in options.items() if key != option}
         parts.append(name + (f"({';'.join(f'{k}={v}' for k, v in kept.items())})" if kept else ""))
     return ",".join(parts)
+
+
+def _relative_next_link(response: Response) -> None:
+    """The response's ``@odata.nextLink`` made relative to its ``@odata.context`` (OData JSON format 4.3)."""
+    body = response.body
+    if not isinstance(body, dict) or "@odata.nextLink" not in body:
+        return
+    base = str(body.get("@odata.context") or "").split("#")[0].rsplit("/", 1)[0] + "/"
+    link = str(body["@odata.nextLink"])
+    if base != "/" and link.startswith(base):
+        body["@odata.nextLink"] = link[len(base):]

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, urljoin, urlsplit
 
 import requests
 
@@ -293,7 +293,11 @@ class NavTransport:
                 raise RecordError("NAV answered a list request with something that is not a list.", system=SYSTEM,
                                   record=record, code="unexpected answer")
             yield from values
-            next_url, params = body.get("@odata.nextLink"), None  # the next link carries the whole query
+            # The next link carries the whole query. It may be relative to the payload's context URL, or to the
+            # request URL without one (OData JSON format 4.3 "Relative URLs"); Business Central's are absolute.
+            link = body.get("@odata.nextLink")
+            base = urljoin(next_url, str(body.get("@odata.context") or "")) if body.get("@odata.context") else next_url
+            next_url, params = (urljoin(base, str(link)) if link else None), None
 
 
 # A query the server will not run: Business Central answers 400 with an OData error body; OData's protocol

@@ -127,6 +127,8 @@ class NavSandbox(SandboxApp):
         # @odata.nextLink relative to the payload's context URL, as OData JSON 4.3 "Relative URLs" allows (Business
         # Central sends absolute ones). Tests set it to play another server.
         self.relative_next_links = False
+        # PATCH answered 204 No Content whatever the Prefer header (OData part 1 11.4.3 allows 200 or 204).
+        self.patch_no_content = False
         self._seed(seed)
         self._add_routes()
 
@@ -330,6 +332,8 @@ class NavSandbox(SandboxApp):
             response = handler(request)
             if self.relative_next_links:
                 _relative_next_link(response)
+            if self.patch_no_content and request.method == "PATCH" and response.status == 200:
+                return Response(204, None, {k: v for k, v in response.headers.items() if k.lower() == "etag"})
             return response
         except ODataError as error:
             return error.response()

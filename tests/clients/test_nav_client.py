@@ -376,3 +376,13 @@ def test_a_business_central_that_cannot_post_the_batch_by_its_id_leaves_the_line
     assert not again.posted and len(list(nav.company.journal_lines("PAYMENT", "BILL"))) == 1
     nav.post_journal("PAYMENT", "BILL")  # the accountant posts the batch in NAV
     assert [p.external_document_number for p in client.find_payments("stp01PAYMENT0003")] == ["stp01PAYMENT0003"]
+
+
+def test_an_update_answered_204_without_a_body_is_read_back(client, nav):
+    """OData part 1 11.4.3: a PATCH may be answered 200 with the entity or 204 No Content (the client asks for the
+    entity with Prefer: return=representation; a server may still answer 204): the saved vendor is read back."""
+    nav.patch_no_content = True
+    before = client.get_vendor("V00010")
+    updated = client.update_vendor("V00010", VendorFields(**{**before.fields.as_dict(), "city": "Erie"}), before.etag)
+    assert updated.fields.city == "Erie" and updated.etag and updated.etag != before.etag
+    assert client.get_vendor("V00010").fields.city == "Erie"

@@ -168,6 +168,11 @@ class NavBackend:
                     f"someone changed {', '.join(sorted(theirs))} of this vendor in NAV since it was read.",
                     system=SYSTEM, record=record, code="Request_EntityChanged")
             response = self._patch_vendor(number, fields, changed, fresh.etag)
+        if response.status_code == 204:  # saved, answered without a body (OData part 1 11.4.3): read it back
+            saved = self.get_vendor(number)
+            if saved is None:
+                raise NotFoundError("the vendor was deleted in NAV.", system=SYSTEM, record=record)
+            return saved
         if response.status_code != 200:
             raise self.transport.error(response, record)
         return self._vendor_from_response(response)

@@ -34,7 +34,7 @@ from app.clients.nav.backend import (
     PaymentJournal,
     field_value,
 )
-from app.clients.nav.transport import SYSTEM, literal, refused_query
+from app.clients.nav.transport import RETURN_REPRESENTATION, SYSTEM, literal, refused_query
 from app.domain.credits import PostedCreditMemo
 from app.domain.errors import ConfigurationError, ConnectorError, NotFoundError, RecordError
 from app.domain.models import (
@@ -217,7 +217,7 @@ class BcApi(NavBackend):
             vendor_id = current.system_id
         return self.transport.send("PATCH", f"{self._url('vendors')}({vendor_id})",
                                    json=self._vendor_payload(fields, changed), idempotent=True,
-                                   record=f"vendor {number}", headers={"If-Match": etag or "*"})
+                                   record=f"vendor {number}", headers={"If-Match": etag or "*", **RETURN_REPRESENTATION})
 
     def _vendor_from_response(self, response) -> NavVendor:
         return self._vendor(self.transport.json(response))
@@ -544,7 +544,12 @@ class BcApi(NavBackend):
             raise NotFoundError("the webhook subscription no longer exists in NAV.", system=SYSTEM, record=record)
         response = self.transport.send("PATCH", self._subscriptions_url(subscription_id), idempotent=True,
                                        record=record, json={"notificationUrl": current["notificationUrl"]},
-                                       headers={"If-Match": current.get("@odata.etag", "*")})
+                                       headers={"If-Match": current.get("@odata.etag", "*"), **RETURN_REPRESENTATION})
+        if response.status_code == 204:  # renewed, answered without a body (OData lets a server do so)
+            renewed = self.get_subscription(subscription_id)
+            if renewed is None:
+                raise NotFoundError("the webhook subscription no longer exists in NAV.", system=SYSTEM, record=record)
+            return renewed
         if response.status_code != 200:
             raise self.transport.error(response, record)
         return self.transport.json(response)

@@ -42,6 +42,10 @@ SYSTEM = "NAV"
 API_SCOPE = "https://api.businesscentral.dynamics.com/.default"
 RETRYABLE_STATUS = {429, 502, 503, 504}
 FLAVORS = ("auto", "bc", "classic")
+# On a PATCH: ask for the saved record in the answer. OData part 1 11.4.3: "Upon successful completion the service
+# responds with either 200 OK and a representation of the updated entity, or 204 No Content"; return=representation
+# asks for the first. Business Central answers 200 anyway; a 204 is read back by the caller.
+RETURN_REPRESENTATION = {"Prefer": "return=representation"}
 
 
 @dataclass

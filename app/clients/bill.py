@@ -769,8 +769,12 @@ class BillClient:
     def find_vendors_by_name(self, name: str) -> list[BillVendor]:
         if '"' in name:  # a quote cannot be put inside a quoted filter value: match here instead
             return [v for v in readable(self.iter_vendors()) if v.fields.name == name]
+        wanted = name.strip().casefold()
+
+        def same_name(wire: Any) -> bool:  # a BILL that ignored the filter answers other vendors too
+            return isinstance(wire, dict) and str(wire.get("name") or "").strip().casefold() == wanted
         wires = self._iter_list("vendors", {"filters": f"name:eq:{_quoted(name)}"}, record=f"vendor {name}")
-        return readable(_read("vendor", w, parse_vendor) for w in wires)
+        return readable(_read("vendor", w, parse_vendor) for w in wires if same_name(w))
 
     def create_vendor(self, fields: VendorFields) -> BillVendor:
         record = f"vendor {fields.name}"
@@ -836,7 +840,12 @@ class BillClient:
         if payment_status:
             filters.append(f"paymentStatus:eq:{payment_status}")
         sort = "updatedTime:asc" if updated_since else None
-        for wire in self._tolerant_list("bills", filters, sort, record="bill list"):
+
+        def asked(wire: Any) -> bool:  # a BILL that ignored vendorId or paymentStatus answers other bills too
+            return not isinstance(wire, dict) or (
+                (not vendor_id or wire.get("vendorId") == vendor_id)
+                and (not payment_status or wire.get("paymentStatus") == payment_status))
+        for wire in self._tolerant_list("bills", filters, sort, record="bill list", keep=asked):
             yield _read("bill", wire, parse_bill)
 
     def get_bill(self, bill_id: str) -> Bill | UnreadableRecord:

@@ -445,3 +445,25 @@ def test_the_security_key_is_rotated_on_whichever_path_bill_spells(server, clien
     server.app.reset_log()
     assert client.rotate_security_key(subscription["id"])
     assert [r.path.rsplit("/", 1)[-1] for r in server.app.requests if "security" in r.path] == [spelling]
+
+
+def test_a_vendor_looked_up_by_name_is_that_vendor_even_where_bill_ignores_the_name_filter(server, client):
+    """The engine links the first unlinked vendor this look-up finds before it creates one: a BILL that ignored
+    name:eq and answered every vendor would link a NAV vendor to another company."""
+    app = server.app
+    wanted = next(iter(app.vendors.values()))["name"]
+    assert [v.fields.name for v in client.find_vendors_by_name(wanted)] == [wanted]
+    app.ignored_list_options.add("vendors:name")
+    assert [v.fields.name for v in client.find_vendors_by_name(wanted)] == [wanted]
+    assert client.find_vendors_by_name("No Such Vendor Anywhere") == []
+
+
+def test_a_vendors_bills_are_that_vendors_even_where_bill_ignores_the_vendor_filter(server, client):
+    """find_bills is how the engine knows an invoice is already in BILL: another vendor's bill with the same invoice
+    number must never count (the invoice would never be sent)."""
+    app = server.app
+    vendors = sorted(app.vendors)
+    theirs = client.create_bill(a_bill(client, vendors[1], invoice="SAME-1"))
+    app.ignored_list_options.add("bills:vendorId")
+    assert client.find_bills(vendors[0], "SAME-1") == []
+    assert [b.id for b in client.find_bills(vendors[1], "SAME-1")] == [theirs.id]

@@ -810,8 +810,12 @@ class BillClient:
         """Vendors BILL created at or after ``since`` (filter createdTime:gte, one page per 100): what a
         lost bulk answer may have created, matched by name and tax id by the caller."""
         filters = [f"createdTime:gte:{_quoted(_bill_time(since))}"]
+
+        def created(wire: Any) -> bool:  # a BILL that ignored the filter answers older vendors too
+            moment = parse_time(wire.get("createdTime")) if isinstance(wire, dict) else None
+            return moment is None or moment >= _aware(since)
         return [parse_vendor(w) for w in self._iter_list("vendors", self._list_params(filters),
-                                                           record="vendor lookup")]
+                                                           record="vendor lookup") if created(w)]
 
     def update_vendor(self, vendor_id: str, fields: VendorFields) -> BillVendor:
         record = f"vendor {fields.name} ({vendor_id})"

@@ -467,3 +467,14 @@ def test_a_vendors_bills_are_that_vendors_even_where_bill_ignores_the_vendor_fil
     app.ignored_list_options.add("bills:vendorId")
     assert client.find_bills(vendors[0], "SAME-1") == []
     assert [b.id for b in client.find_bills(vendors[1], "SAME-1")] == [theirs.id]
+
+
+def test_vendors_created_since_are_only_those_where_bill_ignores_created_time(server, client):
+    """What a lost bulk answer may have created is matched by name and tax id: an older vendor of the same name must
+    not be taken for it."""
+    app = server.app
+    app.clock.advance(3600)
+    since = app.clock.now()
+    made = client.create_vendor(VendorFields(name="Created Just Now"))
+    app.ignored_list_options.add("vendors:createdTime")
+    assert [v.id for v in client.vendors_created_since(since)] == [made.id]

@@ -80,7 +80,9 @@ BULK_VENDOR_LIMIT = 20  # POST /v3/vendors/bulk: "up to 20 vendors" (reference/c
 BULK_BILL_LIMIT = 100  # POST /v3/bills/bulk: "up to 100 bills" (reference/createbulkbills)
 IN_FILTER_LIMIT = 100  # vendor ids in one vendorId:in filter (BILL states no limit; fewer where it refuses 100)
 _BULK_INDEX = re.compile(r"^\s*(?:vendors|bills)?\[(\d+)\]\s*:?\s*")
-SESSION_CODES = {"BDC_1109"}
+# A dead session: BDC_1109 (common-api-error-codes); BDC_1120 and BDC_1361 ("Session expired or untrusted", HTTP 403)
+# are met by third-party clients (BILL-API.md 7). Each is answered by one new login, at most MAX_SESSION_RENEWALS times.
+SESSION_CODES = {"BDC_1109", "BDC_1120", "BDC_1361"}
 # A session BILL ends again at once means something is wrong (not an idle timeout); a couple of
 # renewals still ride out a session store hiccup without burning the 200-logins-per-hour budget.
 MAX_SESSION_RENEWALS = 3

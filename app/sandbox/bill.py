@@ -240,6 +240,9 @@ class BillSandbox(SandboxApp):
         # The security-key path: BILL's Postman collection and changelog say /security_key, its general-rules
         # page /security-key. "" = both answer; "security_key" or "security-key" = only that one (tests).
         self.security_key_spelling = ""
+        # How a dead session is answered: (401, BDC_1109) per BILL's common-api-error-codes page; third-party clients
+        # also meet BDC_1120 and (403, BDC_1361) "Session expired or untrusted" (BILL-API.md 7). Tests switch it.
+        self.dead_session_answer: tuple[int, str] = (401, BDC_SESSION_INVALID)
         self.ignored_list_options: set[str] = set()
         self.organization_id = demo_data.BILL_ORGANIZATION_ID
         self.username = demo_data.BILL_USERNAME
@@ -547,7 +550,8 @@ class BillSandbox(SandboxApp):
                 self.sessions.pop(session["sessionId"], None)
                 session = None
             if session is None or request.header("devKey") != session["devKey"]:
-                raise ApiError(401, BDC_SESSION_INVALID, category="DOWNSTREAM")
+                status, code = self.dead_session_answer
+                raise ApiError(status, code, MESSAGES.get(code, "Session expired or untrusted."), category="DOWNSTREAM")
             session["lastUsed"] = now  # any call resets the 35-minute idle timer
             return session
 

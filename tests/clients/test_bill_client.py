@@ -87,7 +87,11 @@ def test_logs_in_lazily_and_reuses_one_session(server, client):
     assert client.call_count == server.app.count()
 
 
-def test_expired_session_is_renewed_once_and_the_call_retried(server):
+@pytest.mark.parametrize("answer", [(401, "BDC_1109"), (401, "BDC_1120"), (403, "BDC_1361")])
+def test_expired_session_is_renewed_once_and_the_call_retried(server, answer):
+    """BDC_1109 is BILL's documented answer (common-api-error-codes); BDC_1120 and 403 BDC_1361 ("Session expired or
+    untrusted") are what third-party clients meet: each is a new login, not a refusal."""
+    server.app.dead_session_answer = answer
     sessions: list[str | None] = []
     client = BillClient(connection(server), retry=NO_WAIT, on_session=sessions.append)
     client.ping()

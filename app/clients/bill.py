@@ -78,8 +78,11 @@ PAGE_SIZE = 100  # BILL's largest page (max=101 is refused)
 RATE_LIMIT_CODES = {"BDC_1144", "BDC_1322"}
 BULK_VENDOR_LIMIT = 20  # POST /v3/vendors/bulk: "up to 20 vendors" (reference/createbulkvendor)
 BULK_BILL_LIMIT = 100  # POST /v3/bills/bulk: "up to 100 bills" (reference/createbulkbills)
+IN_FILTER_LIMIT = 100  # vendor ids in one vendorId:in filter (BILL states no limit; fewer where it refuses 100)
 _BULK_INDEX = re.compile(r"^\s*(?:vendors|bills)?\[(\d+)\]\s*:?\s*")
-SESSION_CODES = {"BDC_1109"}
+# A dead session: BDC_1109 (common-api-error-codes); BDC_1120 and BDC_1361 ("Session expired or untrusted", HTTP 403)
+# are met by third-party clients (BILL-API.md 7). Each is answered by one new login, at most MAX_SESSION_RENEWALS times.
+SESSION_CODES = {"BDC_1109", "BDC_1120", "BDC_1361"}
 # A session BILL ends again at once means something is wrong (not an idle timeout); a couple of
 # renewals still ride out a session store hiccup without burning the 200-logins-per-hour budget.
 MAX_SESSION_RENEWALS = 3
@@ -365,6 +368,13 @@ def parse_classification(kind: ClassificationKind, wire: dict) -> Classification
                           short_name=_text(wire.get("shortName")), archived=bool(wire.get("archived", False)))
 
 
+_NO_MORE = object()
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
 def _bill_time(moment: datetime) -> str:
     moment = moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
@@ -428,6 +438,9 @@ class BillClient:
         self._count_lock = threading.Lock()
         self._calls = 0
         self._http = EnvironmentOnceSession()
+        self._vendor_in_limit = IN_FILTER_LIMIT  # 0: vendorId:eq, one vendor a query (_bill_wires_of_vendors)
+        self._list_levels: dict[str, int] = {}  # list path -> options left out (_tolerant_list)
+        self._key_path = "security_key"  # or "security-key" where BILL answers only that (rotate_security_key)
         for secret in (connection.password, connection.dev_key, session_id):
             register_secret(secret)
 
@@ -681,6 +694,43 @@ class BillClient:
             params["sort"] = sort
         return params
 
+    def _tolerant_list(self, path: str, filters: list[str], sort: str | None, *, record: str,
+                       undocumented: Sequence[str] = (), keep: Callable[[Any], bool] | None = None) -> Iterator[Any]:
+        """A list read with options BILL documents only in part: ``sort`` (developer.bill.com names no sortable
+        fields) and the ``undocumented`` filters (those whose list has no table on docs/filterable-fields). A BILL
+        that refuses the read (400) is asked again without the sort, then without those filters, whose selection
+        ``keep(wire)`` then makes here; what worked is kept for this client's life. ``keep`` is also applied to
+        every answer: a BILL that ignores a filter returns no record it should not."""
+        level = self._list_levels.get(path, 0)
+        while True:
+            if level == 0:
+                params = self._list_params(filters, sort)
+            elif level == 1:
+                params = self._list_params(filters)
+            else:
+                params = self._list_params([f for f in filters if f not in undocumented])
+            pages = self._iter_list(path, params, record=record)
+            try:
+                first = next(pages, _NO_MORE)
+            except RecordError as exc:
+                if isinstance(exc, NotFoundError):
+                    raise
+                nxt = level + 1 if (level == 0 and sort) else 2
+                if level >= 2 or (nxt == 2 and (keep is None or not any(f in undocumented for f in filters))):
+                    raise
+                log.info("BILL refused a %s read (%s); asking without %s", record, exc.code,
+                         "the sort" if nxt == 1 else "its undocumented filters (selected here)")
+                level = self._list_levels[path] = nxt
+                continue
+            if first is _NO_MORE:
+                return
+            if keep is None or keep(first):
+                yield first
+            for wire in pages:
+                if keep is None or keep(wire):
+                    yield wire
+            return
+
     # -- session ------------------------------------------------------------------------------------
     def ping(self) -> dict:
         """Log in (or reuse the session) and return the session details, for the connection test."""
@@ -711,7 +761,7 @@ class BillClient:
         if updated_before:
             filters.append(f"updatedTime:lt:{_quoted(_bill_time(updated_before))}")
         sort = "updatedTime:asc" if updated_since or updated_before else None
-        for wire in self._iter_list("vendors", self._list_params(filters, sort), record="vendor list"):
+        for wire in self._tolerant_list("vendors", filters, sort, record="vendor list"):
             yield _read("vendor", wire, parse_vendor)
 
     def get_vendor(self, vendor_id: str) -> BillVendor | UnreadableRecord:
@@ -721,8 +771,12 @@ class BillClient:
     def find_vendors_by_name(self, name: str) -> list[BillVendor]:
         if '"' in name:  # a quote cannot be put inside a quoted filter value: match here instead
             return [v for v in readable(self.iter_vendors()) if v.fields.name == name]
+        wanted = name.strip().casefold()
+
+        def same_name(wire: Any) -> bool:  # a BILL that ignored the filter answers other vendors too
+            return isinstance(wire, dict) and str(wire.get("name") or "").strip().casefold() == wanted
         wires = self._iter_list("vendors", {"filters": f"name:eq:{_quoted(name)}"}, record=f"vendor {name}")
-        return readable(_read("vendor", w, parse_vendor) for w in wires)
+        return readable(_read("vendor", w, parse_vendor) for w in wires if same_name(w))
 
     def create_vendor(self, fields: VendorFields) -> BillVendor:
         record = f"vendor {fields.name}"
@@ -758,8 +812,12 @@ class BillClient:
         """Vendors BILL created at or after ``since`` (filter createdTime:gte, one page per 100): what a
         lost bulk answer may have created, matched by name and tax id by the caller."""
         filters = [f"createdTime:gte:{_quoted(_bill_time(since))}"]
+
+        def created(wire: Any) -> bool:  # a BILL that ignored the filter answers older vendors too
+            moment = parse_time(wire.get("createdTime")) if isinstance(wire, dict) else None
+            return moment is None or moment >= _aware(since)
         return [parse_vendor(w) for w in self._iter_list("vendors", self._list_params(filters),
-                                                           record="vendor lookup")]
+                                                           record="vendor lookup") if created(w)]
 
     def update_vendor(self, vendor_id: str, fields: VendorFields) -> BillVendor:
         record = f"vendor {fields.name} ({vendor_id})"
@@ -788,7 +846,12 @@ class BillClient:
         if payment_status:
             filters.append(f"paymentStatus:eq:{payment_status}")
         sort = "updatedTime:asc" if updated_since else None
-        for wire in self._iter_list("bills", self._list_params(filters, sort), record="bill list"):
+
+        def asked(wire: Any) -> bool:  # a BILL that ignored vendorId or paymentStatus answers other bills too
+            return not isinstance(wire, dict) or (
+                (not vendor_id or wire.get("vendorId") == vendor_id)
+                and (not payment_status or wire.get("paymentStatus") == payment_status))
+        for wire in self._tolerant_list("bills", filters, sort, record="bill list", keep=asked):
             yield _read("bill", wire, parse_bill)
 
     def get_bill(self, bill_id: str) -> Bill | UnreadableRecord:
@@ -808,41 +871,60 @@ class BillClient:
 
     def bills_created_since(self, since: datetime, vendor_ids: Sequence[str] | None = None) -> list[Bill]:
         """Bills BILL created at or after ``since`` (createdTime:gte), of these vendors only if given
-        (vendorId:in, 100 vendors a query; both are BILL filterable fields); one page per 100 bills: what a
-        lost bulk answer may have created, matched by invoice number and amount by the caller."""
-        found: list[Bill] = []
+        (``_bill_wires_of_vendors``); one page per 100 bills: what a lost bulk answer may have created, matched by
+        invoice number and amount by the caller."""
         created = f"createdTime:gte:{_quoted(_bill_time(since))}"
         if vendor_ids is None:
             return [parse_bill(w) for w in self._iter_list("bills", self._list_params([created]),
                                                             record="bill lookup")]
-        ids = sorted(set(vendor_ids))
-        for start in range(0, len(ids), 100):
-            filters = [f"vendorId:in:{_quoted(','.join(ids[start:start + 100]))}", created]
-            found.extend(parse_bill(w) for w in self._iter_list("bills", self._list_params(filters),
-                                                                 record="bill lookup"))
-        return found
+        return [parse_bill(w) for w in self._bill_wires_of_vendors(vendor_ids, [created], "bill lookup")]
+
+    def find_bills_of_vendors(self, vendor_ids: list[str], created_from: datetime | None = None,
+                              created_before: datetime | None = None) -> list[Bill]:
+        """The bills of many vendors at once (``_bill_wires_of_vendors``), created in a time window: what the
+        engine matches new invoices against (vendor + invoice number + amount) before creating any."""
+        filters = []
+        if created_from:
+            filters.append(f"createdTime:gte:{_quoted(_bill_time(created_from))}")
+        if created_before:
+            filters.append(f"createdTime:lt:{_quoted(_bill_time(created_before))}")
+        return readable(_read("bill", wire, parse_bill)
+                        for wire in self._bill_wires_of_vendors(vendor_ids, filters, "bill list"))
+
+    def _bill_wires_of_vendors(self, vendor_ids: Sequence[str], filters: list[str], record: str) -> list[Any]:
+        """The bills of these vendors, with the other ``filters``. ``vendorId:in`` is a documented bill filter
+        (developer.bill.com/docs/filterable-fields: vendorId eq, in) but no limit on its values is: up to
+        ``IN_FILTER_LIMIT`` ids a query; a BILL that refuses that many (400) is asked again with half as many,
+        down to one, and one that refuses ``in`` even then is asked ``vendorId:eq`` per vendor. What worked is
+        kept for this client's life; a refusal of the plain ``eq`` query means the fault is elsewhere: the limit
+        is restored and the error raised. Bills of other vendors (a BILL that ignored the filter) are left out."""
+        ids = sorted({v for v in vendor_ids if v})
+        wires: list[Any] = []
+        start = 0
+        while start < len(ids):
+            size = self._vendor_in_limit
+            chunk = ids[start:start + size] if size else ids[start:start + 1]
+            vendor_filter = f"vendorId:in:{_quoted(','.join(chunk))}" if size else f"vendorId:eq:{chunk[0]}"
+            try:
+                found = list(self._iter_list("bills", self._list_params([vendor_filter, *filters]), record=record))
+            except RecordError as exc:
+                if isinstance(exc, NotFoundError) or not size:
+                    self._vendor_in_limit = IN_FILTER_LIMIT
+                    raise
+                self._vendor_in_limit = len(chunk) // 2
+                log.info("BILL refused vendorId:in with %d vendors (%s); asking for %s", len(chunk),
+                         exc.code, f"{self._vendor_in_limit} a query" if self._vendor_in_limit
+                         else "one vendor a query (vendorId:eq)")
+                continue
+            wanted = set(chunk)
+            wires.extend(w for w in found if not isinstance(w, dict) or w.get("vendorId") in wanted)
+            start += len(chunk)
+        return wires
 
     def find_bills(self, vendor_id: str, invoice_number: str) -> list[Bill]:
         """BILL cannot filter on invoice number: list the vendor's bills and match here."""
         wanted = invoice_number.strip()
         return [b for b in readable(self.iter_bills(vendor_id=vendor_id)) if b.invoice_number.strip() == wanted]
-
-    def find_bills_of_vendors(self, vendor_ids: list[str], created_from: datetime | None = None,
-                              created_before: datetime | None = None) -> list[Bill]:
-        """The bills of many vendors at once (``vendorId:in``, 100 vendors a call, as ``bills_created_since``),
-        created in a time window: what the engine matches new invoices against (vendor + invoice number +
-        amount) before creating any."""
-        ids = sorted({v for v in vendor_ids if v})
-        found: list[Bill] = []
-        for start in range(0, len(ids), 100):
-            filters = [f"vendorId:in:{_quoted(','.join(ids[start:start + 100]))}"]
-            if created_from:
-                filters.append(f"createdTime:gte:{_quoted(_bill_time(created_from))}")
-            if created_before:
-                filters.append(f"createdTime:lt:{_quoted(_bill_time(created_before))}")
-            found.extend(readable(_read("bill", wire, parse_bill) for wire in self._iter_list(
-                "bills", self._list_params(filters), record="bill list")))
-        return found
 
     # -- vendor credits (docs/vendor-credits.md) ------------------------------------------------------
     def create_vendor_credit(self, credit: VendorCredit) -> VendorCredit:
@@ -865,9 +947,10 @@ class BillClient:
 
     def find_vendor_credits(self, vendor_id: str, reference_number: str) -> list[VendorCredit]:
         """The vendor's credits with this reference number (looked up before any create: never twice)."""
-        filters = [f"vendorId:eq:{vendor_id}"]
-        found = [parse_vendor_credit(w) for w in self._iter_list("vendor-credits", self._list_params(filters),
-                                                                 record="vendor credit list")]
+        filters = [f"vendorId:eq:{vendor_id}"]  # no filterable-fields table for vendor credits: may be refused
+        found = [parse_vendor_credit(w) for w in self._tolerant_list(
+            "vendor-credits", filters, None, record="vendor credit list", undocumented=filters,
+            keep=lambda w: not isinstance(w, dict) or w.get("vendorId") == vendor_id)]
         return [c for c in found if c.reference_number.strip() == reference_number.strip()]
 
     # -- bulk plumbing --------------------------------------------------------------------------------
@@ -949,7 +1032,13 @@ class BillClient:
     def iter_payments(self, updated_since: datetime | None = None) -> Iterator[Payment]:
         filters = [f"updatedTime:gte:{_quoted(_bill_time(updated_since))}"] if updated_since else []
         sort = "updatedTime:asc" if updated_since else None
-        for wire in self._iter_list("payments", self._list_params(filters, sort), record="payment list"):
+
+        def changed(wire: Any) -> bool:  # updatedTime:gte, where BILL does not filter payments by it
+            moment = parse_time(wire.get("updatedTime")) if isinstance(wire, dict) else None
+            return updated_since is None or moment is None or moment >= _aware(updated_since)
+        # developer.bill.com/docs/filterable-fields has no table for payments: the filter may be refused
+        for wire in self._tolerant_list("payments", filters, sort, record="payment list", undocumented=filters,
+                                        keep=changed):
             yield _read("payment", wire, parse_payment)
 
     def get_payment(self, payment_id: str) -> Payment | UnreadableRecord:
@@ -1006,8 +1095,20 @@ class BillClient:
                       record=f"subscription {subscription_id}")
 
     def rotate_security_key(self, subscription_id: str) -> str:
-        answer = self._request("POST", f"subscriptions/{subscription_id}/security_key", events=True,
-                               record=f"subscription {subscription_id}", resend_safe=True)
+        """A new signing key. BILL spells the path ``security_key`` (Postman collection, changelog 2024-05-20) and
+        ``security-key`` (docs/bill-webhook-api-general-rules): the other is tried when one is not there."""
+        record = f"subscription {subscription_id}"
+        spellings = (self._key_path, *(p for p in ("security_key", "security-key") if p != self._key_path))
+        for spelling in spellings:
+            try:
+                answer = self._request("POST", f"subscriptions/{subscription_id}/{spelling}", events=True,
+                                       record=record, resend_safe=True)
+            except (NotFoundError, ConfigurationError):  # 404, or BDC_1121 "API not supported"
+                if spelling == spellings[-1]:
+                    raise
+                continue
+            self._key_path = spelling
+            break
         key = _text((answer or {}).get("securityKey"))
         register_secret(key)
         return key

@@ -24,6 +24,7 @@ available: the connector must not depend on their exact values.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import re
@@ -36,7 +37,7 @@ from typing import Any
 
 from app.sandbox import demo_data
 from app.sandbox.base import Request, Response, SandboxApp, SandboxClock
-from app.sandbox.bill_lists import ListQueryError, SelectionCache, list_page
+from app.sandbox.bill_lists import ListQueryError, SelectionCache, list_page, split_outside_quotes
 from app.sandbox.bill_webhooks import EVENT_CATALOG, WebhookHub, notification_url_problem
 
 log = logging.getLogger("navbill.sandbox.bill")
@@ -227,6 +228,22 @@ class BillSandbox(SandboxApp):
         # up to 20 vendors / 100 bills a call, all or nothing, and one request against the hourly limit.
         self.bulk_vendor_limit = bulk_vendor_limit
         self.bulk_bill_limit = bulk_bill_limit
+        # How many values an ``in`` filter takes (developer.bill.com lists ``in`` for vendorId and id but states no
+        # limit): None = any number; a number = more is refused (400); 0 = the ``in`` operator is refused. Tests
+        # set it to play a BILL that caps it lower than the connector's 100 or does not offer it.
+        self.in_filter_limit: int | None = None
+        # List options BILL documents only in part (developer.bill.com/docs/filterable-fields has no table for
+        # payments or vendor credits; sortable fields are not listed): "sort" or "<list>:<field>" (e.g.
+        # "payments:updatedTime") in ``refused_list_options`` are answered 400, in ``ignored_list_options`` left out
+        # silently. Tests set them to play a BILL that does not offer them.
+        self.refused_list_options: set[str] = set()
+        # The security-key path: BILL's Postman collection and changelog say /security_key, its general-rules
+        # page /security-key. "" = both answer; "security_key" or "security-key" = only that one (tests).
+        self.security_key_spelling = ""
+        # How a dead session is answered: (401, BDC_1109) per BILL's common-api-error-codes page; third-party clients
+        # also meet BDC_1120 and (403, BDC_1361) "Session expired or untrusted" (BILL-API.md 7). Tests switch it.
+        self.dead_session_answer: tuple[int, str] = (401, BDC_SESSION_INVALID)
+        self.ignored_list_options: set[str] = set()
         self.organization_id = demo_data.BILL_ORGANIZATION_ID
         self.username = demo_data.BILL_USERNAME
         self.password = demo_data.BILL_PASSWORD
@@ -533,7 +550,8 @@ class BillSandbox(SandboxApp):
                 self.sessions.pop(session["sessionId"], None)
                 session = None
             if session is None or request.header("devKey") != session["devKey"]:
-                raise ApiError(401, BDC_SESSION_INVALID, category="DOWNSTREAM")
+                status, code = self.dead_session_answer
+                raise ApiError(status, code, MESSAGES.get(code, "Session expired or untrusted."), category="DOWNSTREAM")
             session["lastUsed"] = now  # any call resets the 35-minute idle timer
             return session
 
@@ -573,10 +591,42 @@ class BillSandbox(SandboxApp):
             raise ApiError(400, BDC_BAD_REQUEST, reason) from None
 
     def _page(self, records: list[dict], request: Request, list_name: str, **kw: Any) -> Response:
+        if self.in_filter_limit is not None:
+            self._check_in_filters(request.query.get("filters") or "")
+        if self.refused_list_options or self.ignored_list_options:
+            request = self._unsupported_list_options(request, list_name)
         try:
             return json_response(200, list_page(records, request.query, list_name, cache=self._list_cache, **kw))
         except ListQueryError as exc:
             raise ApiError(400, BDC_BAD_REQUEST, str(exc)) from None
+
+    def _unsupported_list_options(self, request: Request, list_name: str) -> Request:
+        query = dict(request.query)
+        if query.get("sort") and "sort" in self.refused_list_options:
+            raise ApiError(400, BDC_BAD_REQUEST, f"Invalid sort field '{query['sort'].split(':')[0]}'.")
+        if query.get("sort") and "sort" in self.ignored_list_options:
+            del query["sort"]
+        kept = []
+        for clause in split_outside_quotes(query.get("filters") or "", ","):
+            option = f"{list_name}:{clause.partition(':')[0]}"
+            if option in self.refused_list_options:
+                raise ApiError(400, BDC_BAD_REQUEST, f"Invalid filter field '{clause.partition(':')[0]}'.")
+            if clause and option not in self.ignored_list_options:
+                kept.append(clause)
+        query["filters"] = ",".join(kept)
+        return dataclasses.replace(request, query=query)
+
+    def _check_in_filters(self, filters: str) -> None:
+        limit = self.in_filter_limit or 0
+        for clause in split_outside_quotes(filters, ","):
+            field_name, _, rest = clause.partition(":")
+            op, _, value = rest.partition(":")
+            if op != "in":
+                continue
+            if not limit:
+                raise ApiError(400, BDC_BAD_REQUEST, f"Invalid filter operator 'in' for '{field_name}'.")
+            if len(value.strip('"').split(",")) > limit:
+                raise ApiError(400, BDC_BAD_REQUEST, f"Filter '{field_name}:in' takes at most {limit} values.")
 
     def _find(self, table: dict[str, dict], record_id: str, label: str) -> dict:
         record = table.get(record_id)
@@ -1127,6 +1177,8 @@ class BillSandbox(SandboxApp):
         return Response(200, None)
 
     def _rotate_key(self, request: Request, session: dict) -> Response:
+        if self.security_key_spelling and not request.path.endswith(self.security_key_spelling):
+            raise ApiError(404, BDC_API_NOT_SUPPORTED)  # the other spelling: no such path on this BILL
         self._subscription(request)
         return json_response(200, {"securityKey": self.webhooks.rotate_key(request.params["id"])})
 

@@ -94,7 +94,7 @@ def decode_cursor(token: str | None) -> int:
         raise ListQueryError("page is not a valid page token.") from None
 
 
-def _split_outside_quotes(text: str, separator: str) -> list[str]:
+def split_outside_quotes(text: str, separator: str) -> list[str]:
     parts, current, quoted = [], [], False
     for ch in text:
         if ch == '"':
@@ -128,7 +128,7 @@ def parse_filters(raw: str | None, list_name: str) -> list[Condition]:
         return []
     allowed = FILTERABLE[list_name]
     conditions = []
-    for clause in _split_outside_quotes(raw, ","):
+    for clause in split_outside_quotes(raw, ","):
         pieces = clause.split(":", 2)
         if len(pieces) != 3 or not pieces[0]:
             raise ListQueryError(f"Filter '{clause}' must look like field:operator:value.")

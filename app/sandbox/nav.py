@@ -57,6 +57,7 @@ from app.sandbox.nav_http import (
     collection,
     json_value,
     method_not_allowed,
+    parse_expand,
     request_body,
     serialize,
     split_segment,
@@ -74,6 +75,11 @@ API_SCOPE = "https://api.businesscentral.dynamics.com/.default"
 WINDOWS_IDENTITY = "nav.windows_identity"  # connection state: DOMAIN\\user once NTLM succeeded
 NTLM_CONTEXT = "nav.ntlm_context"  # connection state: the acceptor between CHALLENGE and AUTHENTICATE
 FLAVORS = ("bc", "classic")
+# How the API v2.0 endpoint treats query options nested inside $expand (``purchaseInvoiceLines($select=...;
+# $expand=dimensionSetLines)``). Business Central takes them; another OData server may not: it refuses them
+# (400 with an OData error, or 501 Not Implemented) or drops them silently (every property, or no nested rows).
+# "no-expand": a server that ignores $expand altogether (no navigation property in any row).
+NESTED_OPTION_MODES = ("supported", "refuse-400", "refuse-501", "ignore-select", "ignore-expand", "no-expand")
 NAV_PRODUCT = "Microsoft Dynamics NAV"
 
 __all__ = ["NavSandbox", "ODataError", "FLAVORS", "PAYMENT_TEMPLATE", "CONNECTOR_BATCH"]
@@ -114,6 +120,15 @@ class NavSandbox(SandboxApp):
         # Web services (classic page service names) or API v2.0 entity sets this server does not offer: 404, as a
         # page not published on the Web Services page, or purchaseCreditMemos before BC 22/23. Kept over resets.
         self.unpublished: set[str] = set(unpublished)
+        self.nested_options = "supported"  # NESTED_OPTION_MODES; tests switch it to play another server
+        # API v2.0 system query options this server does not implement (e.g. {"$orderby"}): 501 Not Implemented,
+        # as OData part 1 9.3.1 lets a service answer. Tests set it to play another server than Business Central.
+        self.unimplemented_options: set[str] = set()
+        # @odata.nextLink relative to the payload's context URL, as OData JSON 4.3 "Relative URLs" allows (Business
+        # Central sends absolute ones). Tests set it to play another server.
+        self.relative_next_links = False
+        # PATCH answered 204 No Content whatever the Prefer header (OData part 1 11.4.3 allows 200 or 204).
+        self.patch_no_content = False
         self._seed(seed)
         self._add_routes()
 
@@ -314,7 +329,12 @@ class NavSandbox(SandboxApp):
     # -- OData pages ----------------------------------------------------------------------
     def _guarded(self, handler: Callable[[Request], Response], request: Request) -> Response:
         try:
-            return handler(request)
+            response = handler(request)
+            if self.relative_next_links:
+                _relative_next_link(response)
+            if self.patch_no_content and request.method == "PATCH" and response.status == 200:
+                return Response(204, None, {k: v for k, v in response.headers.items() if k.lower() == "etag"})
+            return response
         except ODataError as error:
             return error.response()
         except NavError as error:
@@ -329,6 +349,23 @@ class NavSandbox(SandboxApp):
 
     def _api(self, request: Request) -> Response:
         return self._guarded(self._api_inner, request)
+
+    def _nested_query_options(self, request: Request) -> None:
+        """Play a server without query options inside $expand (``nested_options``): refuse them, or drop them."""
+        mode = self.nested_options
+        if mode not in NESTED_OPTION_MODES:
+            raise ValueError(f"Unknown nested_options '{mode}'; use one of {', '.join(NESTED_OPTION_MODES)}")
+        expand = request.query["$expand"]
+        if mode == "no-expand":
+            del request.query["$expand"]
+            return
+        if not any(options for _, options in parse_expand(expand)):
+            return
+        if mode == "refuse-400":
+            raise ODataError(400, "BadRequest", "Query options inside $expand are not supported.")
+        if mode == "refuse-501":
+            raise ODataError(501, "NotImplemented", "Nested query options in $expand are not implemented.")
+        request.query["$expand"] = _without_nested(expand, "$select" if mode == "ignore-select" else "$expand")
 
     def _check_instance(self, request: Request) -> None:
         instance = request.params.get("instance")
@@ -448,6 +485,10 @@ class NavSandbox(SandboxApp):
                              f"No HTTP resource was found that matches the request URI '{request.path}'.")
         self._check_instance(request)
         self._authenticate(request)
+        if self.nested_options != "supported" and request.query.get("$expand"):
+            self._nested_query_options(request)
+        for option in sorted(self.unimplemented_options & set(request.query)):
+            raise ODataError(501, "NotImplemented", f"The query option '{option}' is not implemented.")
         segments = [s for s in (request.params.get("rest") or "").split("/") if s]
         root = self._root(request, "api/v2.0")
         if not segments:
@@ -678,3 +719,24 @@ class NavSandbox(SandboxApp):
             return {"windows_auth": self.windows_auth}
 
         return self._control(toggle)
+
+
+def _without_nested(expand: str, option: str) -> str:
+    """``expand`` with ``option`` left out at every nested level (the top-level navigation properties stay)."""
+    parts = []
+    for name, options in parse_expand(expand):
+        kept = {key: _without_nested(value, option) if key == "$expand" else value
+                for key, value in options.items() if key != option}
+        parts.append(name + (f"({';'.join(f'{k}={v}' for k, v in kept.items())})" if kept else ""))
+    return ",".join(parts)
+
+
+def _relative_next_link(response: Response) -> None:
+    """The response's ``@odata.nextLink`` made relative to its ``@odata.context`` (OData JSON format 4.3)."""
+    body = response.body
+    if not isinstance(body, dict) or "@odata.nextLink" not in body:
+        return
+    base = str(body.get("@odata.context") or "").split("#")[0].rsplit("/", 1)[0] + "/"
+    link = str(body["@odata.nextLink"])
+    if base != "/" and link.startswith(base):
+        body["@odata.nextLink"] = link[len(base):]

@@ -96,6 +96,10 @@ class ApiV2:
         self.company_id = company_id
         self.company_name = company_name
         self.max_page_size = max_page_size
+        # journals' OnFindRecord finds a batch of ANY template by its id from BC 19 (ALAppExtensions 0c64dd52d,
+        # NAV-GROUND-TRUTH 1.14); False plays BC 17/18, where only the default General Journal template's are found
+        # (so journals({a payment batch's id})/Microsoft.NAV.post answers 404).
+        self.journals_by_any_id = True
 
     # -- helpers ---------------------------------------------------------------------------
     def _lcy(self, code: str) -> str:
@@ -590,6 +594,11 @@ class ApiV2:
                      "balancingAccountNumber": bal})
         return view
 
+    @staticmethod
+    def _batch_in(batch: dict | None, template: str | None) -> dict | None:
+        """The batch, if it belongs to ``template`` (None: any template)."""
+        return batch if batch is not None and template in (None, batch["Journal_Template_Name"]) else None
+
     def _batch_rows(self, template: str | None):
         def rows(after: Any = None) -> Iterator[tuple[Any, dict]]:
             for key in sorted(self.company.batches):
@@ -645,7 +654,7 @@ class ApiV2:
             return Response(204)
 
         view = self._view("journals", self._batch_rows(template), lambda row: self._project_batch(row, True),
-                          get=lambda key: company.batch_by_id(key[0]),
+                          get=lambda key: self._batch_in(company.batch_by_id(key[0]), template),
                           insert=lambda body: self._create_batch(
                               str(body.get("templateDisplayName") or template or GENERAL_TEMPLATE),
                               {k: v for k, v in body.items() if k != "templateDisplayName"},
@@ -929,7 +938,7 @@ class ApiV2:
         if name == "vendorPaymentJournals":
             return self.vendor_payment_journals()
         if name == "journals":
-            if keyed or _filter_guid(request.query.get("$filter", ""), "id"):
+            if self.journals_by_any_id and (keyed or _filter_guid(request.query.get("$filter", ""), "id")):
                 return self.journals(template=None)  # OnFindRecord: GetBySystemId, any template
             match = re.search(r"templateDisplayName eq '([^']*)'", request.query.get("$filter", ""))
             return self.journals(template=match.group(1) if match else GENERAL_TEMPLATE)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -22,6 +22,7 @@ from app.clients.bill import (
 )
 from app.clients.bill_signature import verify_signature
 from app.clients.retry import RetryPolicy
+from app.domain.credits import VendorCredit, VendorCreditLine
 from app.domain.errors import (
     AuthenticationError,
     ConfigurationError,
@@ -86,7 +87,11 @@ def test_logs_in_lazily_and_reuses_one_session(server, client):
     assert client.call_count == server.app.count()
 
 
-def test_expired_session_is_renewed_once_and_the_call_retried(server):
+@pytest.mark.parametrize("answer", [(401, "BDC_1109"), (401, "BDC_1120"), (403, "BDC_1361")])
+def test_expired_session_is_renewed_once_and_the_call_retried(server, answer):
+    """BDC_1109 is BILL's documented answer (common-api-error-codes); BDC_1120 and 403 BDC_1361 ("Session expired or
+    untrusted") are what third-party clients meet: each is a new login, not a refusal."""
+    server.app.dead_session_answer = answer
     sessions: list[str | None] = []
     client = BillClient(connection(server), retry=NO_WAIT, on_session=sessions.append)
     client.ping()
@@ -366,3 +371,114 @@ def test_a_non_finite_amount_is_never_sent_as_non_standard_json(server, client):
     with pytest.raises(RecordError, match="not a finite number"):
         client.create_bill(bill)
     assert len(server.app.bills) == before
+
+
+# -- vendorId:in: documented for bills (filterable-fields), its number of values is not ------------------------
+@pytest.mark.parametrize("limit", [None, 3, 1, 0])
+def test_bills_of_many_vendors_where_bill_caps_or_refuses_vendor_id_in(server, client, limit):
+    """A BILL that takes fewer than 100 ids in vendorId:in (3, 1) or no ``in`` at all (0) still gives every
+    bill of the vendors asked for: fewer ids a query, or vendorId:eq per vendor; learnt once, not per call."""
+    app = server.app
+    vendor_ids = sorted(app.vendors)
+    since = datetime.now(UTC) - timedelta(minutes=1)
+    made = {client.create_bill(a_bill(client, vendor_id, invoice=f"IN-{n}")).id
+            for n, vendor_id in enumerate(vendor_ids[:5])}
+    app.in_filter_limit = limit
+    asked = [*vendor_ids, "009NOSUCHVENDOR1", "009NOSUCHVENDOR2"]
+    assert {b.id for b in client.find_bills_of_vendors(asked)} == made
+    assert {b.id for b in client.bills_created_since(since, asked)} == made
+    assert {b.id for b in client.find_bills_of_vendors(asked, created_from=since)} == made
+    lists = [r for r in app.requests if r.path.endswith("/v3/bills") and r.method == "GET"]
+    refused = [r for r in lists if r.status == 400]
+    assert len(refused) == {None: 0, 3: 2, 1: 3, 0: 4}[limit]  # 9 ids → 4 → 2 → 1 → eq: once for the client
+    assert all(r.status == 400 for r in lists[:len(refused)])
+
+
+# -- list options BILL documents only in part: sortable fields, payments' and vendor credits' filters -----------
+@pytest.mark.parametrize("how", ["refused", "ignored"])
+def test_payments_changed_since_where_bill_does_not_sort_or_filter_payments(server, client, how):
+    """developer.bill.com/docs/filterable-fields has no table for payments and names no sortable field: a BILL
+    that refuses (400) or ignores ``sort`` and ``updatedTime`` on payments still gives exactly the payments changed
+    since the mark, and a refusal is learnt once."""
+    app = server.app
+    vendors = sorted(app.vendors)
+    first = client.create_bill(a_bill(client, vendors[0], invoice="OLD-1"))
+    app.pay_bill(first.id, Decimal("20.50"))
+    app.clock.advance(3600)
+    mark = datetime.fromisoformat(next(iter(app.payments.values()))["updatedTime"].replace("Z", "+00:00"))
+    mark += timedelta(minutes=30)
+    second = client.create_bill(a_bill(client, vendors[1], invoice="NEW-1"))
+    app.pay_bill(second.id, Decimal("10.00"))
+    expected = [p.id for p in client.iter_payments(updated_since=mark)]
+    assert len(expected) == 1 and len(list(client.iter_payments())) == 2
+    options = app.refused_list_options if how == "refused" else app.ignored_list_options
+    options |= {"sort", "payments:updatedTime"}
+    fresh = BillClient(connection(server), retry=NO_WAIT)
+    try:
+        assert [p.id for p in fresh.iter_payments(updated_since=mark)] == expected
+        app.reset_log()
+        assert [p.id for p in fresh.iter_payments(updated_since=mark)] == expected
+        assert all(r.status == 200 for r in app.requests if r.path.endswith("/v3/payments"))  # learnt once
+        assert [b.id for b in fresh.iter_bills(updated_since=mark)] == [second.id]  # its sort dropped too
+    finally:
+        fresh.close()
+
+
+@pytest.mark.parametrize("how", ["refused", "ignored"])
+def test_vendor_credits_of_a_vendor_where_bill_does_not_filter_them_by_vendor(server, client, how):
+    """No filterable-fields table for vendor credits: where vendorId is refused or ignored, another vendor's credit
+    with the same reference number is never taken for this vendor's (that would skip creating it)."""
+    app = server.app
+    vendors = sorted(app.vendors)
+    account = next(a for a in client.iter_chart_of_accounts() if not a.archived)
+    theirs = client.create_vendor_credit(VendorCredit(vendor_id=vendors[1], reference_number="CM-1",
+                                                      credit_date=date(2026, 10, 1), lines=(VendorCreditLine(
+                                                          amount=Decimal("5"), chart_of_account_id=account.id),)))
+    (app.refused_list_options if how == "refused" else app.ignored_list_options).add("vendor-credits:vendorId")
+    assert client.find_vendor_credits(vendors[0], "CM-1") == []
+    assert [c.id for c in client.find_vendor_credits(vendors[1], "CM-1")] == [theirs.id]
+
+
+@pytest.mark.parametrize("spelling", ["security_key", "security-key"])
+def test_the_security_key_is_rotated_on_whichever_path_bill_spells(server, client, spelling):
+    """BILL's Postman collection says /security_key, its general-rules page /security-key: a BILL that answers only
+    one of them still rotates the key, and the path found is kept."""
+    server.app.security_key_spelling = spelling
+    subscription, key = client.create_subscription("NavBill", ["vendor.created"], "https://example.com/hook")
+    assert client.rotate_security_key(subscription["id"]) not in ("", key)
+    server.app.reset_log()
+    assert client.rotate_security_key(subscription["id"])
+    assert [r.path.rsplit("/", 1)[-1] for r in server.app.requests if "security" in r.path] == [spelling]
+
+
+def test_a_vendor_looked_up_by_name_is_that_vendor_even_where_bill_ignores_the_name_filter(server, client):
+    """The engine links the first unlinked vendor this look-up finds before it creates one: a BILL that ignored
+    name:eq and answered every vendor would link a NAV vendor to another company."""
+    app = server.app
+    wanted = next(iter(app.vendors.values()))["name"]
+    assert [v.fields.name for v in client.find_vendors_by_name(wanted)] == [wanted]
+    app.ignored_list_options.add("vendors:name")
+    assert [v.fields.name for v in client.find_vendors_by_name(wanted)] == [wanted]
+    assert client.find_vendors_by_name("No Such Vendor Anywhere") == []
+
+
+def test_a_vendors_bills_are_that_vendors_even_where_bill_ignores_the_vendor_filter(server, client):
+    """find_bills is how the engine knows an invoice is already in BILL: another vendor's bill with the same invoice
+    number must never count (the invoice would never be sent)."""
+    app = server.app
+    vendors = sorted(app.vendors)
+    theirs = client.create_bill(a_bill(client, vendors[1], invoice="SAME-1"))
+    app.ignored_list_options.add("bills:vendorId")
+    assert client.find_bills(vendors[0], "SAME-1") == []
+    assert [b.id for b in client.find_bills(vendors[1], "SAME-1")] == [theirs.id]
+
+
+def test_vendors_created_since_are_only_those_where_bill_ignores_created_time(server, client):
+    """What a lost bulk answer may have created is matched by name and tax id: an older vendor of the same name must
+    not be taken for it."""
+    app = server.app
+    app.clock.advance(3600)
+    since = app.clock.now()
+    made = client.create_vendor(VendorFields(name="Created Just Now"))
+    app.ignored_list_options.add("vendors:createdTime")
+    assert [v.id for v in client.vendors_created_since(since)] == [made.id]

@@ -7,6 +7,7 @@ Every test that does not name a flavour runs twice: ``bc`` (Business Central, AP
 
 from __future__ import annotations
 
+import logging
 import socket
 import sys
 from collections.abc import Iterator
@@ -355,3 +356,33 @@ def test_a_passing_server_error_while_detecting_is_not_taken_for_an_old_nav(nav_
         client.ping()
     nav.set_faults(FaultSpec.parse("", "nav"))
     assert client.flavor == flavor
+
+
+def test_a_business_central_that_cannot_post_the_batch_by_its_id_leaves_the_lines_for_the_accountant(
+        client, nav, flavor, caplog):
+    """journals({id})/Microsoft.NAV.post finds a payment batch only from BC 19 (ALAppExtensions 0c64dd52d;
+    NAV-GROUND-TRUTH 1.14, INFERRED for the payment batch): before, it answers 404. The payment's lines then wait in
+    the batch, as on NAV 2016-2018, and the ledger tells when the accountant posted them; never lost, never twice."""
+    if flavor != "bc":
+        pytest.skip("NAV 2016-2018 never posts over OData")
+    nav.api.journals_by_any_id = False  # Business Central 17/18
+    lines = _lines("stp01PAYMENT0003", "108001", "325.00")
+    with caplog.at_level(logging.WARNING, logger="navbill.nav"):
+        outcome = client.post_payment(lines, "PAYMENT", "BILL")
+    assert not outcome.posted and outcome.batch == "PAYMENT/BILL"
+    assert "wait in batch BILL for the accountant" in caplog.text
+    assert client.find_payments("stp01PAYMENT0003") == []
+    again = client.post_payment(lines, "PAYMENT", "BILL")  # sent again: the waiting line is reused
+    assert not again.posted and len(list(nav.company.journal_lines("PAYMENT", "BILL"))) == 1
+    nav.post_journal("PAYMENT", "BILL")  # the accountant posts the batch in NAV
+    assert [p.external_document_number for p in client.find_payments("stp01PAYMENT0003")] == ["stp01PAYMENT0003"]
+
+
+def test_an_update_answered_204_without_a_body_is_read_back(client, nav):
+    """OData part 1 11.4.3: a PATCH may be answered 200 with the entity or 204 No Content (the client asks for the
+    entity with Prefer: return=representation; a server may still answer 204): the saved vendor is read back."""
+    nav.patch_no_content = True
+    before = client.get_vendor("V00010")
+    updated = client.update_vendor("V00010", VendorFields(**{**before.fields.as_dict(), "city": "Erie"}), before.etag)
+    assert updated.fields.city == "Erie" and updated.etag and updated.etag != before.etag
+    assert client.get_vendor("V00010").fields.city == "Erie"

@@ -123,3 +123,15 @@ def _wait(found, timeout: float = 10.0):
             return value
         done.wait(0.02)
     return found()
+
+
+def test_a_renewal_answered_204_without_a_body_is_a_renewal(keeper, push_state, sandboxes):
+    """OData part 1 11.4.3: a PATCH may be answered 204 No Content; the renewed subscription is read back."""
+    first = {s.resource: s for s in keeper.ensure()}
+    sandboxes.nav.patch_no_content = True
+    sandboxes.clock.advance(2.25 * DAY)
+    renewed = {s.resource: s for s in keeper.ensure()}
+    assert [s.state for s in renewed.values()] == ["renewed", "renewed"]
+    for resource, state in renewed.items():
+        assert state.subscription_id == first[resource].subscription_id
+        assert state.expires_at - sandboxes.clock.now() > timedelta(days=2, hours=23)

@@ -102,7 +102,8 @@ class PaymentJournal:
     def delete(self, row: JournalRow) -> None:
         raise NotImplementedError
 
-    def post(self) -> None:
+    def post(self) -> bool:
+        """Post the batch: True, or False when this NAV cannot post it (the lines wait for the accountant)."""
         raise NotImplementedError
 
 
@@ -167,6 +168,11 @@ class NavBackend:
                     f"someone changed {', '.join(sorted(theirs))} of this vendor in NAV since it was read.",
                     system=SYSTEM, record=record, code="Request_EntityChanged")
             response = self._patch_vendor(number, fields, changed, fresh.etag)
+        if response.status_code == 204:  # saved, answered without a body (OData part 1 11.4.3): read it back
+            saved = self.get_vendor(number)
+            if saved is None:
+                raise NotFoundError("the vendor was deleted in NAV.", system=SYSTEM, record=record)
+            return saved
         if response.status_code != 200:
             raise self.transport.error(response, record)
         return self._vendor_from_response(response)
@@ -239,8 +245,7 @@ class NavBackend:
                 own.append(reused)
             for row in stale + list(waiting.values()):  # this payment's lines no longer wanted (amounts changed)
                 journal.delete(row)
-            if journal.can_post:
-                journal.post()
+            waits = journal.can_post and journal.post() is False  # False: this NAV cannot post it over the API
         except RecordError:
             if journal.can_post:
                 # Refused: nothing was posted (NAV posts a batch in one transaction). Take this payment's lines
@@ -251,7 +256,7 @@ class NavBackend:
                     except RecordError:
                         pass  # already gone
             raise
-        if not journal.can_post:
+        if not journal.can_post or waits:
             return PaymentPosting(posted=False, batch=batch)
         posted: list[PostedPayment] = []
         for external in sorted(wanted):

@@ -20,6 +20,7 @@ Enum values arrive encoded (``G_x002F_L_x0020_Account``) and are decoded in ``en
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from typing import Any
@@ -33,9 +34,9 @@ from app.clients.nav.backend import (
     PaymentJournal,
     field_value,
 )
-from app.clients.nav.transport import SYSTEM, literal
+from app.clients.nav.transport import RETURN_REPRESENTATION, SYSTEM, literal, refused_query
 from app.domain.credits import PostedCreditMemo
-from app.domain.errors import ConfigurationError, NotFoundError, RecordError
+from app.domain.errors import ConfigurationError, ConnectorError, NotFoundError, RecordError
 from app.domain.models import (
     Dimension,
     DimensionValue,
@@ -58,6 +59,8 @@ from app.domain.values import (
     parse_quantity,
     parse_text,
 )
+
+log = logging.getLogger("navbill.nav")
 
 POSTED_STATUSES = {"Open", "Paid", "Corrective", "Canceled"}
 DEFAULT_1099_CODE = "NEC-01"  # Business Central US: "nonemployee compensation" (1099-NEC)
@@ -84,6 +87,13 @@ INVOICE_WITH_LINES_SELECTED = {
                "$expand=dimensionSetLines($select=code,valueCode))"}
 
 
+def _moment(stamp: str) -> datetime:
+    try:
+        return parse_datetime(stamp) or datetime.min.replace(tzinfo=UTC)
+    except ValueError:
+        return datetime.min.replace(tzinfo=UTC)
+
+
 def _stamp(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -98,6 +108,8 @@ class BcApi(NavBackend):
         self._vendor_ids: dict[str, str] = {}
         self._nested_expand = True
         self._select_invoice_properties = True  # until the server refuses $select in the nested read
+        self._ordered_stamps = True  # until the server refuses $orderby (iter_reference_stamps)
+        self.journal_post_action = True  # until journals({id})/Microsoft.NAV.post is not there (_ApiJournal.post)
 
     # -- addresses ----------------------------------------------------------------------------------
     @property
@@ -205,7 +217,7 @@ class BcApi(NavBackend):
             vendor_id = current.system_id
         return self.transport.send("PATCH", f"{self._url('vendors')}({vendor_id})",
                                    json=self._vendor_payload(fields, changed), idempotent=True,
-                                   record=f"vendor {number}", headers={"If-Match": etag or "*"})
+                                   record=f"vendor {number}", headers={"If-Match": etag or "*", **RETURN_REPRESENTATION})
 
     def _vendor_from_response(self, response) -> NavVendor:
         return self._vendor(self.transport.json(response))
@@ -248,16 +260,24 @@ class BcApi(NavBackend):
             cancelled=status == "Canceled", system_id=str(row.get("id") or ""), status=status)
 
     def _invoice_lines(self, invoice_id: str, number: str) -> list[dict]:
-        url = f"{self._url('purchaseInvoices')}({invoice_id})/purchaseInvoiceLines"
-        record = f"lines of posted invoice {number}"
+        return self._lines_with_dimensions(f"{self._url('purchaseInvoices')}({invoice_id})/purchaseInvoiceLines",
+                                           f"lines of posted invoice {number}")
+
+    def _lines_with_dimensions(self, url: str, record: str) -> list[dict]:
+        """A document's lines, each with its ``dimensionSetLines``: expanded in the same read where the server
+        does that; where it refuses the $expand (400 or 501) or leaves it out (a line without the property),
+        read per line."""
         try:
-            return list(self.transport.iter_values(url, {"$expand": "dimensionSetLines"}, record=record))
-        except RecordError:  # a server that cannot expand the lines' dimensions: one read per line
+            rows = list(self.transport.iter_values(url, {"$expand": "dimensionSetLines"}, record=record))
+        except ConnectorError as exc:
+            if not refused_query(exc):
+                raise
             rows = list(self.transport.iter_values(url, record=record))
-            for line in rows:
+        for line in rows:
+            if "dimensionSetLines" not in line:
                 line["dimensionSetLines"] = list(self.transport.iter_values(
                     f"{url}({line['id']})/dimensionSetLines", record=record))
-            return rows
+        return rows
 
     def _posted(self, row: dict) -> PostedInvoice | UnreadableRecord | None:
         """A posted invoice (None for a draft, which never becomes a bill)."""
@@ -266,6 +286,13 @@ class BcApi(NavBackend):
         number = str(row.get("number") or "")
         try:
             lines = row.get("purchaseInvoiceLines")
+            if lines is not None and any(isinstance(line, dict) and "dimensionSetLines" not in line
+                                         for line in lines):
+                # The server answered the nested $expand of the lines without their dimensions (it dropped the
+                # inner $expand): a bill without them would miss its classifications. Lines are read per
+                # invoice from now on.
+                self._nested_expand = False
+                lines = None
             if lines is None:
                 lines = self._invoice_lines(str(row.get("id")), number)
             return self._invoice(row, lines)
@@ -291,7 +318,9 @@ class BcApi(NavBackend):
                                                    **(INVOICE_WITH_LINES_SELECTED if selected else INVOICE_WITH_LINES)})
             try:
                 first = next(rows, None)
-            except RecordError:
+            except ConnectorError as exc:
+                if not refused_query(exc):  # 400 (Business Central) or 501 (OData: not implemented) only
+                    raise
                 if selected:  # the server refuses $select there: whole rows, nested
                     self._select_invoice_properties = False
                 else:  # the server refuses the nested $expand: lines are read per invoice
@@ -338,12 +367,9 @@ class BcApi(NavBackend):
             if skip is not None and skip(number):
                 continue
             try:
-                url = f"{self._url('purchaseCreditMemos')}({row.get('id')})/purchaseCreditMemoLines"
-                record = f"lines of posted credit memo {number}"
-                try:
-                    line_rows = list(self.transport.iter_values(url, {"$expand": "dimensionSetLines"}, record=record))
-                except RecordError:
-                    line_rows = list(self.transport.iter_values(url, record=record))
+                line_rows = self._lines_with_dimensions(
+                    f"{self._url('purchaseCreditMemos')}({row.get('id')})/purchaseCreditMemoLines",
+                    f"lines of posted credit memo {number}")
                 lines = tuple(line for line in (self._line(r) for r in sorted(
                     line_rows, key=lambda r: int(r.get("sequence") or 0))) if line is not None)
                 posting_date = field_value(row, "postingDate", parse_date)
@@ -399,14 +425,31 @@ class BcApi(NavBackend):
         nothing newer). A deleted record moves no time;
         the engine's hourly full read covers that."""
         for name in self.REFERENCE_SETS:
-            params = {"$orderby": "lastModifiedDateTime desc", "$top": "1"}
             mark = (since or {}).get(name, "")
-            if mark:
-                params["$filter"] = f"lastModifiedDateTime gt {mark}"
-            rows = list(self._rows(name, params, record=f"changes of {name}"))
-            newest = str(rows[0].get("lastModifiedDateTime") or "") if rows else ""
+            try:
+                newest = self._newest_stamp(name, {"$filter": f"lastModifiedDateTime gt {mark}"} if mark else {})
+            except ConnectorError as exc:
+                if not refused_query(exc):
+                    raise
+                continue  # it cannot filter on lastModifiedDateTime either: no stamp, the engine reads hourly
             # The mark's own row again (a server that stores finer times than it shows): nothing newer.
             yield name, ("" if newest == mark else newest)
+
+    def _newest_stamp(self, name: str, newer: dict[str, str]) -> str:
+        """The newest ``lastModifiedDateTime`` of the rows ``newer`` selects: one row asked for newest first, or,
+        where the server refuses $orderby (400, or 501 as OData lets it), every such row, the newest found here."""
+        record = f"changes of {name}"
+        if self._ordered_stamps:
+            try:
+                rows = list(self._rows(name, {"$orderby": "lastModifiedDateTime desc", "$top": "1", **newer},
+                                       record=record))
+                return str(rows[0].get("lastModifiedDateTime") or "") if rows else ""
+            except ConnectorError as exc:
+                if not refused_query(exc):
+                    raise
+                self._ordered_stamps = False
+        stamps = [str(row.get("lastModifiedDateTime") or "") for row in self._rows(name, newer, record=record)]
+        return max((s for s in stamps if s), key=_moment, default="")
 
     # -- payments -----------------------------------------------------------------------------------
     def allowed_posting_dates(self) -> AllowedPostingDates:
@@ -501,7 +544,12 @@ class BcApi(NavBackend):
             raise NotFoundError("the webhook subscription no longer exists in NAV.", system=SYSTEM, record=record)
         response = self.transport.send("PATCH", self._subscriptions_url(subscription_id), idempotent=True,
                                        record=record, json={"notificationUrl": current["notificationUrl"]},
-                                       headers={"If-Match": current.get("@odata.etag", "*")})
+                                       headers={"If-Match": current.get("@odata.etag", "*"), **RETURN_REPRESENTATION})
+        if response.status_code == 204:  # renewed, answered without a body (OData lets a server do so)
+            renewed = self.get_subscription(subscription_id)
+            if renewed is None:
+                raise NotFoundError("the webhook subscription no longer exists in NAV.", system=SYSTEM, record=record)
+            return renewed
         if response.status_code != 200:
             raise self.transport.error(response, record)
         return self.transport.json(response)
@@ -643,12 +691,28 @@ class _ApiJournal(PaymentJournal):
         if response.status_code not in (204, 404):
             raise self.api.transport.error(response, self.record)
 
-    def post(self) -> None:
-        # vendorPaymentJournals has no post action; journals({the same batch id})/Microsoft.NAV.post posts it.
+    def post(self) -> bool:
+        """Post the batch; False when this Business Central cannot post it over the API (the lines then wait in
+        the batch for the accountant, as on NAV 2016-2018).
+
+        vendorPaymentJournals has no post action; journals({the same batch id})/Microsoft.NAV.post posts it, because
+        journals' OnFindRecord finds a batch of any template by its id, which it does from BC 19 (ALAppExtensions
+        0c64dd52d; NAV-GROUND-TRUTH 1.11 and 1.14 call this use INFERRED from code). Before that, and on a server
+        without the action, the journal is not found (404) or the action is not there (405, 501)."""
+        if not self.api.journal_post_action:
+            return False
         response = self.api.transport.send("POST", f"{self.api._url('journals')}({self.journal_id})/Microsoft.NAV.post",
                                            idempotent=False, record=self.record)
+        if response.status_code in (404, 405, 501):
+            self.api.journal_post_action = False
+            log.warning("Business Central answered HTTP %s to posting journal batch %s through the API "
+                        "(journals(id)/Microsoft.NAV.post; Business Central before version 19 finds only General "
+                        "Journal batches there): the payment lines wait in batch %s for the accountant to post.",
+                        response.status_code, self.code, self.code)
+            return False
         if response.status_code not in (200, 204):
             raise self.api.transport.error(response, self.record)
+        return True
 
 
 __all__ = ["BcApi", "EMPTY_GUID"]

@@ -44,7 +44,7 @@ from typing import Any
 
 from app.clients.nav import enums
 from app.clients.nav.backend import FieldError, JournalRow, NavBackend, PaymentJournal, field_value
-from app.clients.nav.transport import SYSTEM, literal
+from app.clients.nav.transport import RETURN_REPRESENTATION, SYSTEM, literal
 from app.domain.credits import PostedCreditMemo
 from app.domain.errors import ConfigurationError, NotFoundError, RecordError
 from app.domain.models import (
@@ -268,7 +268,7 @@ class ClassicPages(NavBackend):
     def _patch_vendor(self, number, fields, changed, etag):
         return self.transport.send("PATCH", f"{self._url(VENDOR_SERVICE)}({literal(number)})",
                                    json=self._vendor_payload(fields, changed), idempotent=True,
-                                   record=f"vendor {number}", headers={"If-Match": etag})
+                                   record=f"vendor {number}", headers={"If-Match": etag, **RETURN_REPRESENTATION})
 
     def _vendor_from_response(self, response) -> NavVendor:
         return self._vendor(self.transport.json(response))

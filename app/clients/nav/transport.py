@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, urljoin, urlsplit
 
 import requests
 
@@ -42,6 +42,10 @@ SYSTEM = "NAV"
 API_SCOPE = "https://api.businesscentral.dynamics.com/.default"
 RETRYABLE_STATUS = {429, 502, 503, 504}
 FLAVORS = ("auto", "bc", "classic")
+# On a PATCH: ask for the saved record in the answer. OData part 1 11.4.3: "Upon successful completion the service
+# responds with either 200 OK and a representation of the updated entity, or 204 No Content"; return=representation
+# asks for the first. Business Central answers 200 anyway; a 204 is read back by the caller.
+RETURN_REPRESENTATION = {"Prefer": "return=representation"}
 
 
 @dataclass
@@ -217,6 +221,12 @@ class NavTransport:
                                      system=SYSTEM, code="connection dropped")
 
     def error(self, response: requests.Response, record: str) -> Exception:
+        """NAV's answer as a typed error; its HTTP status stays on it as ``http_status`` (see ``refused_query``)."""
+        error = self._error(response, record)
+        error.http_status = response.status_code  # type: ignore[attr-defined]
+        return error
+
+    def _error(self, response: requests.Response, record: str) -> Exception:
         status = response.status_code
         code, message = "", ""
         try:
@@ -287,7 +297,23 @@ class NavTransport:
                 raise RecordError("NAV answered a list request with something that is not a list.", system=SYSTEM,
                                   record=record, code="unexpected answer")
             yield from values
-            next_url, params = body.get("@odata.nextLink"), None  # the next link carries the whole query
+            # The next link carries the whole query. It may be relative to the payload's context URL, or to the
+            # request URL without one (OData JSON format 4.3 "Relative URLs"); Business Central's are absolute.
+            link = body.get("@odata.nextLink")
+            base = urljoin(next_url, str(body.get("@odata.context") or "")) if body.get("@odata.context") else next_url
+            next_url, params = (urljoin(base, str(link)) if link else None), None
+
+
+# A query the server will not run: Business Central answers 400 with an OData error body; OData's protocol
+# (part 1, 9.3.1, oasis-tcs/odata-specs commit 7f4c4e36: "the service responds with 501 Not Implemented", and
+# "Allow 400 Bad Request in addition to 501 Not Implemented for unsupported functionality") lets another server
+# answer 501. Whatever error class the status made, it means "ask more simply".
+QUERY_REFUSED_STATUSES = frozenset({400, 501})
+
+
+def refused_query(error: BaseException) -> bool:
+    """Whether NAV refused the query itself (its options), not the request's access or the server's health."""
+    return getattr(error, "http_status", None) in QUERY_REFUSED_STATUSES
 
 
 def literal(value: str) -> str:

@@ -47,6 +47,8 @@ _ACCOUNT_IN_TEXT = re.compile(r"(?:G/L(?:\s+account)?|account)\s+([0-9][0-9A-Za-
 # The engine's words: "line 20000: PROJECT P-1003 ERP Rollout has no BILL classification"
 _DIMENSION_IN_TEXT = re.compile(r"line\s+\d+:\s*([^\s:;]+)\s+([^\s:;]+)[^:;]*?has no BILL classification")
 
+_NOT_GL_LINE = "not a g/l account line"  # app.engine.flows.bill_lines: an Item or Resource line
+_LINE_PROBLEMS = re.compile(r"; (?=line \d)")  # one problem per line, joined with "; "
 UNLINKED_SETTING = "ui.unlinked_vendors"  # vendors a person unlinked: still shown, as unlinked
 
 KIND_LABELS = {ClassificationKind.DEPARTMENT.value: "Department", ClassificationKind.LOCATION.value: "Location",
@@ -66,7 +68,13 @@ def dimension_of(reason: str) -> tuple[str, str]:
 def hold_reason_of(reason: str, detail: dict | None = None) -> tuple[HoldReason, str]:
     """Classify a held invoice's reason text so the window can offer the right fix."""
     detail = detail or {}
-    text = (reason or "").lower()
+    # A line that is not a G/L account line (an Item, a Resource, ...) has nothing to map or link: the fix is in
+    # NAV or by hand in BILL, as the reason says. Only the invoice's other problems can offer Fix….
+    fixable = [part for part in _LINE_PROBLEMS.split(reason or "") if _NOT_GL_LINE not in part.lower()]
+    if reason and not fixable:
+        return HoldReason.OTHER, ""
+    reason = "; ".join(fixable)
+    text = reason.lower()
     account = str(detail.get("gl_account") or detail.get("nav_account") or "")
     if "has no bill classification" in text and "has no bill account" not in text:
         return HoldReason.UNMAPPED_DIMENSION, ""

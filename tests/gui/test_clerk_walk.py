@@ -79,3 +79,47 @@ def test_fix_is_offered_only_where_there_is_something_to_map_or_link(qtbot, walk
     click_row(failures.view, failures.proxy, lambda r: r.record == "108005")
     assert not failures.fix_button.isEnabled()
     assert "enter this bill in BILL by hand" in failures.detail.text()
+
+
+def test_the_window_service_watches_bank_details_with_the_window_vault(qtbot, navbill_home):
+    """The window's own service (schedule, webhooks, Sync now) runs the syncs; on a passphrase vault (the demo's, or
+    a PC without a keyring) it used to log "Bank-detail change alerts are off for this run: the vault is locked" on
+    every run, so a changed bank account in BILL went unnoticed. Sync now, a bank account changes in BILL, Sync now:
+    the alert comes."""
+    from PySide6.QtWidgets import QToolBar
+
+    from app.ui.application import open_session
+    from app.ui.main_window import MainWindow
+    from app.ui.service_host import ServiceHost
+
+    session = open_session(navbill_home, demo=True, nav_flavor="bc")
+    window = MainWindow(session.backend, profile_name=session.profile.name)
+    host = ServiceHost(session, window, first_sync=True)
+    window.show()
+    qtbot.waitExposed(window)
+    try:
+        with qtbot.waitSignal(window.sync_finished, timeout=180_000) as first:  # the start-up sync
+            with qtbot.waitSignal(host.started, timeout=60_000):
+                assert host.start()
+        assert first.args[0].ok, first.args[0].summary
+        qtbot.waitUntil(lambda: not host.built.service.scheduler.busy, timeout=60_000)
+        row = next(iter(session.store.invoice_rows(state="created")))
+        vendor_id = session.sandboxes.bill.bills[row.bill_id]["vendorId"]
+        session.sandboxes.bill.set_vendor_bank_account(vendor_id, {
+            "nameOnAccount": "Remit To", "accountNumber": "123456789012", "routingNumber": "021000021"})
+        sync_button = window.findChild(QToolBar, "sync-toolbar").widgetForAction(window.sync_action)
+        alerts: list[str] = []
+        window.attention_needed.connect(alerts.append)
+        with qtbot.waitSignal(window.sync_finished, timeout=180_000):
+            qtbot.mouseClick(sync_button, Qt.MouseButton.LeftButton)
+        qtbot.waitUntil(lambda: any("bank-detail change" in a for a in alerts), timeout=30_000)
+        assert any(r.document == f"Bank details of BILL vendor {vendor_id}" for r in window.failures_tab.model.rows())
+    finally:
+        if host.running:
+            with qtbot.waitSignal(host.stopped, timeout=60_000):
+                host.stop()
+        window.shutdown()
+        window.quitting = True
+        window.close()
+        window.deleteLater()
+        session.close()

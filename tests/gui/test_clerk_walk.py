@@ -123,3 +123,24 @@ def test_the_window_service_watches_bank_details_with_the_window_vault(qtbot, na
         window.close()
         window.deleteLater()
         session.close()
+
+
+def test_a_held_invoice_reads_whole_with_what_to_do(qtbot, walk_window):
+    """The Reason cell is cut off at the column's edge ("…; BILL needs a chart-of-accounts entry, …"): clicking a held
+    invoice shows the whole of it under the table, with the invoice, vendor, amount and currency, and the next step."""
+    window = walk_window
+    invoices = window.invoices_tab
+    window.tabs.setCurrentWidget(invoices)
+    assert "Select an invoice" in invoices.detail.text()
+    click_row(invoices.view, invoices.proxy, lambda r: r.nav_number == "108005")
+    text = invoices.detail.text()
+    assert "Invoice 108005 (vendor's INV-00030-01) (Acme Steel Supply, 730.50 USD)" in text
+    assert "enter this bill in BILL by hand" in text and "What to do:" in text and "Skip…" in text
+
+    click_row(invoices.view, invoices.proxy, lambda r: r.nav_number == "PI-1002")
+    text = invoices.detail.text()
+    assert "Great Lakes Aluminum" in text and "980.40 USD" in text
+    assert "Link NAV vendor “Great Lakes Aluminum” (V00040) to its BILL vendor: Fix… opens it in Vendors." in text
+
+    click_row(invoices.view, invoices.proxy, lambda r: r.nav_number == "PI-1003")
+    assert "Map G/L account 6150 to a BILL account" in invoices.detail.text()

@@ -144,3 +144,41 @@ def test_a_held_invoice_reads_whole_with_what_to_do(qtbot, walk_window):
 
     click_row(invoices.view, invoices.proxy, lambda r: r.nav_number == "PI-1003")
     assert "Map G/L account 6150 to a BILL account" in invoices.detail.text()
+
+
+def test_retry_now_on_an_invoice_still_held_says_so_and_keeps_it_held(qtbot, navbill_home):
+    """Retry now on an invoice held for an Item line (nothing was fixed): the run says it is held again and the row
+    stays Held. It used to turn "Failed: the next sync tries again by itself", fetched again on every run, while the
+    run said "nothing to change"."""
+    from PySide6.QtWidgets import QToolBar
+
+    from app.ui.application import open_session
+    from app.ui.main_window import MainWindow
+
+    session = open_session(navbill_home, demo=True, nav_flavor="bc")
+    window = MainWindow(session.backend, profile_name=session.profile.name)
+    qtbot.addWidget(window)
+    window.resize(1280, 780)
+    window.show()
+    qtbot.waitExposed(window)
+    sync_button = window.findChild(QToolBar, "sync-toolbar").widgetForAction(window.sync_action)
+    try:
+        with qtbot.waitSignal(window.refreshed, timeout=120_000):
+            with qtbot.waitSignal(window.sync_finished, timeout=120_000):
+                qtbot.mouseClick(sync_button, Qt.MouseButton.LeftButton)
+        failures = window.failures_tab
+        window.tabs.setCurrentWidget(failures)
+        item_line = next(r for r in failures.model.rows() if "not a G/L account line" in r.error)
+        assert item_line.held
+        click_row(failures.view, failures.proxy, lambda r: r.item_id == item_line.item_id)
+        with qtbot.waitSignal(window.refreshed, timeout=120_000):
+            with qtbot.waitSignal(window.sync_finished, timeout=120_000) as retried:
+                qtbot.mouseClick(failures.retry_button, Qt.MouseButton.LeftButton)
+        assert "1 held" in retried.args[0].summary, retried.args[0].summary
+        again = next(r for r in failures.model.rows() if r.item_id == item_line.item_id)
+        assert again.held, "the retried invoice shows Failed (retried by itself every run) instead of Held"
+        click_row(failures.view, failures.proxy, lambda r: r.item_id == item_line.item_id)
+        assert "Held: it waits until the cause is fixed." in failures.detail.text()
+    finally:
+        window.shutdown()
+        session.close()

@@ -574,7 +574,11 @@ class MainWindow(QMainWindow):
             if run_outcome.kind == "targeted":
                 # Webhook activity belongs in the Activity tab, never over the status text.
                 result = "done" if run_outcome.ok else f"failed ({run_outcome.error})"
-                self.activity_tab.add_event(f"{self.with_names(run_outcome.description)}: {result}")
+                # Business Central's webhooks name the record by a GUID; the engine's report says its number.
+                trigger = str(getattr(run_outcome.result, "trigger", "") or "")
+                what = trigger.removeprefix("webhook: ") if trigger.startswith("webhook: ") else \
+                    run_outcome.description
+                self.activity_tab.add_event(f"{self.with_names(what)}: {result}")
             self.refresh()  # a webhook's targeted sync changed something
             return
         self._service_run = False
@@ -600,6 +604,7 @@ class MainWindow(QMainWindow):
             if row.bill_id:
                 vendors[row.bill_id] = row.name
         bills = {r.bill_id: r for r in self.invoices_tab.model.rows() if r.bill_id}
+        invoices = {r.nav_number: r for r in self.invoices_tab.model.rows()}
 
         def named(match: re.Match) -> str:
             side, kind, key = match.group(1), match.group(2), match.group(3)
@@ -608,9 +613,12 @@ class MainWindow(QMainWindow):
             if kind == "bill" and key in bills:
                 invoice = bills[key]
                 return f"{side} bill for invoice {invoice.nav_number} ({invoice.vendor_name or invoice.vendor_number})"
+            if kind == "invoice" and side == "NAV" and key in invoices:
+                invoice = invoices[key]
+                return f"NAV invoice {key} ({invoice.vendor_name or invoice.vendor_number})"
             return match.group(0)
 
-        return re.sub(r"\b(NAV|BILL) (vendor|bill) (\S+)", named, text)
+        return re.sub(r"\b(NAV|BILL) (vendor|bill|invoice) ([^\s:,;]+)", named, text)
 
     def show_push_status(self, snapshot) -> None:
         from dataclasses import replace

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from decimal import Decimal
 
@@ -181,4 +182,50 @@ def test_retry_now_on_an_invoice_still_held_says_so_and_keeps_it_held(qtbot, nav
         assert "Held: it waits until the cause is fixed." in failures.detail.text()
     finally:
         window.shutdown()
+        session.close()
+
+
+def test_activity_names_the_vendor_a_business_central_webhook_synced(qtbot, navbill_home):
+    """Business Central's notifications name a vendor by its id (a GUID): Activity's "Just now" list said "NAV vendor
+    0a9e11b7-c781-…: done", which tells a clerk nothing. It names the vendor now: its number and name."""
+    import requests
+
+    from app.ui.application import open_session
+    from app.ui.main_window import MainWindow
+    from app.ui.service_host import ServiceHost
+
+    session = open_session(navbill_home, demo=True, nav_flavor="bc")
+    window = MainWindow(session.backend, profile_name=session.profile.name)
+    host = ServiceHost(session, window, first_sync=True)
+    window.show()
+    qtbot.waitExposed(window)
+    try:
+        with qtbot.waitSignal(window.sync_finished, timeout=180_000) as first:
+            with qtbot.waitSignal(host.started, timeout=60_000):
+                assert host.start()
+        assert first.args[0].ok, first.args[0].summary
+        qtbot.waitUntil(lambda: window.nav_mode_label.text() == "NAV: push", timeout=60_000)
+        events = window.activity_tab.events
+        qtbot.waitUntil(lambda: not host.built.service.scheduler.busy
+                        and host.built.service.scheduler.pending == (None, 0), timeout=60_000)
+        events.clear()
+        response = requests.post(f"{session.sandboxes.nav_url}/_sandbox/vendors/V00050",
+                                 json={"Phone_No": "555-0100"}, timeout=30)
+        assert response.ok, response.text
+
+        def shown() -> list[str]:
+            return [events.item(i).text() for i in range(events.count())]
+
+        qtbot.waitUntil(lambda: any("NAV vendor" in line for line in shown()), timeout=60_000)
+        window.tabs.setCurrentWidget(window.activity_tab)
+        assert any("NAV vendor “Precision Bearings Co.” (V00050): done" in line for line in shown()), shown()
+        assert not any(re.search(r"[0-9a-f]{8}-[0-9a-f]{4}-", line) for line in shown()), shown()
+    finally:
+        if host.running:
+            with qtbot.waitSignal(host.stopped, timeout=60_000):
+                host.stop()
+        window.shutdown()
+        window.quitting = True
+        window.close()
+        window.deleteLater()
         session.close()

@@ -140,6 +140,7 @@ class MainWindow(QMainWindow):
         self._attention = 0
         self._problems: dict = {}
         self.state_detail = ""
+        self._sync_error = ""  # the last real sync's failure, while the banner may still show it
         self.settings_wizard = None
         self.paths = None  # set by the app: the data folder and log file Help → About names
         self.service_bridge = None
@@ -750,6 +751,11 @@ class MainWindow(QMainWindow):
         elif not outcome.ok:
             self.banner.show_message(outcome.summary, error=True)
             self.attention_needed.emit(outcome.summary)
+        elif not outcome.dry_run and self.banner.isVisibleTo(self) and self.banner.error \
+                and self.banner.label.text() == self._sync_error:
+            self.banner.hide()  # a sync went through: the last sync's error (e.g. "No connection is set up yet") is over
+        if not outcome.dry_run:
+            self._sync_error = "" if outcome.ok else outcome.summary
         self.sync_finished.emit(outcome)
         self.refresh()
 

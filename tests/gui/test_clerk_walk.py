@@ -229,3 +229,38 @@ def test_activity_names_the_vendor_a_business_central_webhook_synced(qtbot, navb
         window.close()
         window.deleteLater()
         session.close()
+
+
+def test_a_sync_that_goes_through_clears_the_last_sync_error(qtbot, navbill_home):
+    """A clerk clicks Sync now before setting up: the red banner says "No connection is set up yet". Once Settings is
+    saved (the window gets a backend that can sync) and a sync goes through, that banner goes: it stayed, red, over a
+    working connector. A banner from something else (a refused link) stays until dismissed."""
+    from PySide6.QtWidgets import QToolBar
+
+    from app.ui.application import open_session
+    from app.ui.main_window import MainWindow
+    from app.ui.store_backend import StoreBackend
+
+    session = open_session(navbill_home, demo=True, nav_flavor="bc")
+    window = MainWindow(StoreBackend(session.store), profile_name="")  # nothing set up yet: no sync runner
+    qtbot.addWidget(window)
+    window.show()
+    qtbot.waitExposed(window)
+    sync_button = window.findChild(QToolBar, "sync-toolbar").widgetForAction(window.sync_action)
+    try:
+        with qtbot.waitSignal(window.sync_finished, timeout=30_000):
+            qtbot.mouseClick(sync_button, Qt.MouseButton.LeftButton)
+        assert window.banner.isVisible() and "No connection is set up yet" in window.banner.label.text()
+        window.backend = session.backend  # what Settings' Save does (app.ui.application.open_settings)
+        with qtbot.waitSignal(window.sync_finished, timeout=120_000) as done:
+            qtbot.mouseClick(sync_button, Qt.MouseButton.LeftButton)
+        assert done.args[0].ok, done.args[0].summary
+        assert not window.banner.isVisible(), window.banner.label.text()
+
+        window.report("Link “Acme Steel Supply” (V00010) failed: BILL refused it", error=True)
+        with qtbot.waitSignal(window.sync_finished, timeout=120_000):
+            qtbot.mouseClick(sync_button, Qt.MouseButton.LeftButton)
+        assert window.banner.isVisible() and "Link “Acme Steel Supply”" in window.banner.label.text()
+    finally:
+        window.shutdown()
+        session.close()

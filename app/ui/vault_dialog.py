@@ -106,10 +106,25 @@ class PassphraseDialog(QDialog):
         layout.addWidget(self.error_label)
         layout.addWidget(self.buttons)
         self.resize(480, 0)
+        self._fit_height()
         self.first_field.setFocus()
+
+    def _fit_height(self) -> None:
+        """A dialog does not grow for a word-wrapped label by itself: give it the height its text needs at this
+        width, so no line of the explanation (or of an error) is cut off."""
+        needed = self.layout().heightForWidth(self.width())
+        if needed > 0:
+            self.setMinimumHeight(needed)
+            if self.height() < needed:
+                self.resize(self.width(), needed)
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        self._fit_height()
 
     def showEvent(self, event) -> None:
         super().showEvent(event)
+        self._fit_height()
         self.first_field.setFocus()  # what the user types goes into the passphrase, never elsewhere
 
     def _explanation(self) -> str:
@@ -125,6 +140,7 @@ class PassphraseDialog(QDialog):
     def show_error(self, message: str) -> None:
         self.error_label.setText(message)
         self.error_label.setVisible(True)
+        self._fit_height()
 
     def _busy(self, busy: bool) -> None:
         self.ok_button.setEnabled(not busy)

@@ -264,3 +264,34 @@ def test_a_sync_that_goes_through_clears_the_last_sync_error(qtbot, navbill_home
     finally:
         window.shutdown()
         session.close()
+
+
+def test_the_new_passphrase_dialog_shows_its_whole_explanation(qtbot, tmp_path, no_keyring):
+    """Saving the wizard on a PC without a keyring asks for a vault passphrase. The dialog was sized before its
+    word-wrapped explanation: its first line was cut off at the top and "Choose a passphrase of at least 8
+    characters. You will be asked for it each time the connector starts; …" did not show at all."""
+    from app.setup.vault import Vault
+    from app.store import open_store
+    from app.ui.vault_dialog import PassphraseDialog, passphrase_mode
+
+    store = open_store(f"sqlite:///{tmp_path / 'vault.sqlite3'}")
+    vault = Vault.open(store.engine)
+    dialog = PassphraseDialog(vault, passphrase_mode(vault))
+    qtbot.addWidget(dialog)
+    dialog.show()
+    qtbot.waitExposed(dialog)
+
+    def fits(label) -> bool:
+        return label.height() >= label.heightForWidth(label.width()) and \
+            label.visibleRegion().boundingRect().height() >= label.heightForWidth(label.width())
+
+    assert "You will be asked for it each time the connector starts" in dialog.explanation.text()
+    assert fits(dialog.explanation), (dialog.explanation.height(), dialog.explanation.heightForWidth(
+        dialog.explanation.width()))
+    qtbot.keyClicks(dialog.passphrase, "short")
+    qtbot.mouseClick(dialog.ok_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: dialog.error_label.isVisible())
+    assert "at least" in dialog.error_label.text()
+    assert fits(dialog.explanation) and fits(dialog.error_label)
+    dialog.reject()
+    store.close()

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import QEvent, Signal
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
@@ -50,7 +50,27 @@ def passphrase_mode(vault) -> str:
     return ""
 
 
-class PassphraseDialog(QDialog):
+class FitsWrappedText:
+    """A dialog does not grow for its word-wrapped labels by itself (Qt sizes a window from its minimum size, not
+    from the height a wrapped text needs at the window's width): without this the first and last lines of a long
+    explanation are cut off. Mixed in before QDialog; refits whenever the layout changes (a new text, an error)."""
+
+    def _fit_height(self) -> None:
+        layout = self.layout()
+        needed = layout.heightForWidth(self.width()) if layout is not None else -1
+        if needed > 0:
+            self.setMinimumHeight(needed)
+            if self.height() < needed:
+                self.resize(self.width(), needed)
+
+    def event(self, event) -> bool:
+        handled = super().event(event)
+        if event.type() in (QEvent.Type.LayoutRequest, QEvent.Type.Resize):
+            self._fit_height()
+        return handled
+
+
+class PassphraseDialog(FitsWrappedText, QDialog):
     """Choose a new passphrase (typed twice), unlock with the passphrase, or change it.
 
     OK runs the vault call on a worker; success accepts the dialog, a failure shows its message in
@@ -109,19 +129,6 @@ class PassphraseDialog(QDialog):
         self._fit_height()
         self.first_field.setFocus()
 
-    def _fit_height(self) -> None:
-        """A dialog does not grow for a word-wrapped label by itself: give it the height its text needs at this
-        width, so no line of the explanation (or of an error) is cut off."""
-        needed = self.layout().heightForWidth(self.width())
-        if needed > 0:
-            self.setMinimumHeight(needed)
-            if self.height() < needed:
-                self.resize(self.width(), needed)
-
-    def resizeEvent(self, event) -> None:
-        super().resizeEvent(event)
-        self._fit_height()
-
     def showEvent(self, event) -> None:
         super().showEvent(event)
         self._fit_height()
@@ -140,7 +147,6 @@ class PassphraseDialog(QDialog):
     def show_error(self, message: str) -> None:
         self.error_label.setText(message)
         self.error_label.setVisible(True)
-        self._fit_height()
 
     def _busy(self, busy: bool) -> None:
         self.ok_button.setEnabled(not busy)
@@ -210,7 +216,7 @@ def ensure_vault_ready(vault, parent: QWidget | None = None) -> bool:
     return vault.is_unlocked
 
 
-class VaultSettingsDialog(QDialog):
+class VaultSettingsDialog(FitsWrappedText, QDialog):
     """Settings → Credentials: where the key is kept, change the passphrase, rotate the key, and remove the
     saved credentials of a profile. Each vault call runs on a worker; ``status_label`` reports the outcome."""
 

@@ -9,6 +9,7 @@ from decimal import Decimal
 import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QPushButton
 
 from app.ui.table_model import ROW_ROLE
 from tests.gui.conftest import seed_store
@@ -292,6 +293,50 @@ def test_the_new_passphrase_dialog_shows_its_whole_explanation(qtbot, tmp_path, 
     qtbot.mouseClick(dialog.ok_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: dialog.error_label.isVisible())
     assert "at least" in dialog.error_label.text()
-    assert fits(dialog.explanation) and fits(dialog.error_label)
+    qtbot.waitUntil(lambda: fits(dialog.explanation) and fits(dialog.error_label), timeout=2_000)
     dialog.reject()
     store.close()
+
+
+def test_settings_credentials_dialog_shows_where_the_key_is_kept_in_full(qtbot, navbill_home, no_keyring):
+    """Settings → Credentials… : its first line ("The system keyring cannot be used … derived from your vault
+    passphrase.") was cut off at the top and bottom, like the passphrase dialog's."""
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication, QWizard
+
+    from app.ui.application import open_session, open_settings
+    from app.ui.main_window import MainWindow
+    from app.ui.vault_dialog import VaultSettingsDialog
+
+    session = open_session(navbill_home, demo=False)  # a PC without a keyring, before the first setup
+    window = MainWindow(session.backend)
+    window.show()
+    seen: list = []
+
+    def look() -> None:
+        dialog = QApplication.activeModalWidget()
+        if not isinstance(dialog, VaultSettingsDialog):
+            QTimer.singleShot(20, look)
+            return
+        qtbot.waitExposed(dialog)
+        label = dialog.where
+        seen.append((label.text(), label.height(), label.heightForWidth(label.width()),
+                     label.visibleRegion().boundingRect().height()))
+        close = [b for b in dialog.findChildren(QPushButton) if b.text().replace("&", "") == "Close"][0]
+        qtbot.mouseClick(close, Qt.MouseButton.LeftButton)
+
+    try:
+        wizard = open_settings(window, session, first_run=True)
+        qtbot.waitExposed(wizard)
+        QTimer.singleShot(20, look)
+        qtbot.mouseClick(wizard.button(QWizard.WizardButton.CustomButton1), Qt.MouseButton.LeftButton)
+        qtbot.waitUntil(lambda: bool(seen), timeout=10_000)
+        text, height, needed, visible = seen[0]
+        assert "The system keyring cannot be used" in text
+        assert height >= needed and visible >= needed, seen
+        wizard.reject()
+    finally:
+        window.shutdown()
+        window.quitting = True
+        window.close()
+        session.close()

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 
-from PySide6.QtCore import QEvent, Signal
+from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.ui.qt_fixes import FitsWrappedText
 from app.ui.theme import colour_text, warning_text
 from app.ui.workers import TaskContext, TaskRunner
 
@@ -48,26 +49,6 @@ def passphrase_mode(vault) -> str:
     if vault.mode == "passphrase":
         return UNLOCK
     return ""
-
-
-class FitsWrappedText:
-    """A dialog does not grow for its word-wrapped labels by itself (Qt sizes a window from its minimum size, not
-    from the height a wrapped text needs at the window's width): without this the first and last lines of a long
-    explanation are cut off. Mixed in before QDialog; refits whenever the layout changes (a new text, an error)."""
-
-    def _fit_height(self) -> None:
-        layout = self.layout()
-        needed = layout.heightForWidth(self.width()) if layout is not None else -1
-        if needed > 0:
-            self.setMinimumHeight(needed)
-            if self.height() < needed:
-                self.resize(self.width(), needed)
-
-    def event(self, event) -> bool:
-        handled = super().event(event)
-        if event.type() in (QEvent.Type.LayoutRequest, QEvent.Type.Resize):
-            self._fit_height()
-        return handled
 
 
 class PassphraseDialog(FitsWrappedText, QDialog):

@@ -340,3 +340,34 @@ def test_settings_credentials_dialog_shows_where_the_key_is_kept_in_full(qtbot, 
         window.quitting = True
         window.close()
         session.close()
+
+
+def test_a_damaged_database_dialog_shows_its_whole_message(qtbot, navbill_home):
+    """The window starts on a damaged database: the dialog that offers to move it aside showed a cut-off message
+    (its first line above the top edge, "…creates none of them twice" and the note on the kept file missing)."""
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from app.ui.application import open_session
+    from app.ui.store_problem import StoreProblemDialog, open_with_recovery
+    from tests.gui.test_store_problem import damage
+
+    paths, _garbage = damage(navbill_home)
+    seen: list = []
+
+    def look() -> None:
+        dialog = QApplication.activeModalWidget()
+        if not isinstance(dialog, StoreProblemDialog):
+            QTimer.singleShot(20, look)
+            return
+        label = dialog.message
+        seen.append((label.text(), label.height(), label.heightForWidth(label.width()),
+                     label.visibleRegion().boundingRect().height()))
+        qtbot.mouseClick(dialog.choice_buttons["quit"], Qt.MouseButton.LeftButton)
+
+    QTimer.singleShot(20, look)
+    session = open_with_recovery(lambda: open_session(navbill_home, demo=False), paths.database_file)
+    assert session is None  # Quit
+    text, height, needed, visible = seen[0]
+    assert "damaged" in text and "the next sync rebuilds the links from NAV and BILL" in text
+    assert height >= needed and visible >= needed, seen

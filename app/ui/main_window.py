@@ -141,6 +141,7 @@ class MainWindow(QMainWindow):
         self._problems: dict = {}
         self.state_detail = ""
         self._sync_error = ""  # the last real sync's failure, while the banner may still show it
+        self._state_sentence = ""  # what set_state last wrote beside the light (a sync's words replace it)
         self.settings_wizard = None
         self.paths = None  # set by the app: the data folder and log file Help → About names
         self.service_bridge = None
@@ -370,6 +371,14 @@ class MainWindow(QMainWindow):
         self.state_detail = detail or STATE_TEXT[state]
         self.state_label.setText(f"● {STATE_TEXT[state]}")
         self.state_label.setToolTip(self.state_detail)
+        # The sentence beside the light says why (no connection yet, items waiting), not only its tooltip; a sync's
+        # own words replace it.
+        progress = getattr(self, "progress_label", None)
+        if progress is not None and state != ConnectorState.SYNCING and progress.text() in ("", self._state_sentence):
+            sentence = detail if state != ConnectorState.IDLE else ""  # idle: "Last sync" already shows
+            progress.setText(sentence)
+            progress.setToolTip(sentence)
+            self._state_sentence = sentence
         colour_text(self.state_label, state_colour(state))
         font = self.state_label.font()
         font.setBold(True)

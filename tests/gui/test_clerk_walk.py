@@ -371,3 +371,31 @@ def test_a_damaged_database_dialog_shows_its_whole_message(qtbot, navbill_home):
     text, height, needed, visible = seen[0]
     assert "damaged" in text and "the next sync rebuilds the links from NAV and BILL" in text
     assert height >= needed and visible >= needed, seen
+
+
+def test_the_status_bar_says_why_it_needs_attention_after_the_wizard_is_cancelled(qtbot, navbill_home, no_keyring):
+    """First start, the clerk clicks Cancel in the setup wizard: the status bar said only "● Needs your attention"
+    (why was in its tooltip). It now says what to do beside the light."""
+    from PySide6.QtWidgets import QWizard
+
+    from app.ui.application import open_session, open_settings
+    from app.ui.main_window import MainWindow
+
+    session = open_session(navbill_home, demo=False)
+    window = MainWindow(session.backend)
+    window.resize(1280, 780)
+    window.show()
+    qtbot.waitExposed(window)
+    try:
+        wizard = open_settings(window, session, first_run=True)
+        qtbot.waitExposed(wizard)
+        qtbot.mouseClick(wizard.button(QWizard.WizardButton.CancelButton), Qt.MouseButton.LeftButton)
+        qtbot.waitUntil(lambda: not wizard.isVisible())
+        assert window.state_label.text() == "● Needs your attention"
+        assert window.progress_label.text() == "No connection is set up yet: open Settings to enter NAV and BILL."
+        assert window.progress_label.isVisible() and window.progress_label.width() > 200
+    finally:
+        window.shutdown()
+        window.quitting = True
+        window.close()
+        session.close()

@@ -49,6 +49,8 @@ _DIMENSION_IN_TEXT = re.compile(r"line\s+\d+:\s*([^\s:;]+)\s+([^\s:;]+)[^:;]*?ha
 
 _NOT_GL_LINE = "not a g/l account line"  # app.engine.flows.bill_lines: an Item or Resource line
 _LINE_PROBLEMS = re.compile(r"; (?=line \d)")  # one problem per line, joined with "; "
+# "vendor V00070" (a record) and "vendor: V00160" (a detail): a NAV vendor number in the audit log
+_VENDOR_IN_AUDIT = re.compile(r"\b(vendor:? )([^\s,;:“]+)")
 UNLINKED_SETTING = "ui.unlinked_vendors"  # vendors a person unlinked: still shown, as unlinked
 
 KIND_LABELS = {ClassificationKind.DEPARTMENT.value: "Department", ClassificationKind.LOCATION.value: "Location",
@@ -468,7 +470,14 @@ class StoreBackend:
         return rows
 
     def audit_log(self) -> list[AuditRow]:
-        return [AuditRow(a.at, a.system, a.action.replace("_", " "), a.record, audit_words(a.detail))
+        """The audit entries, each NAV vendor named beside its number (so the log can be filtered by name)."""
+        names = self._vendor_names()
+
+        def named(text: str) -> str:
+            return _VENDOR_IN_AUDIT.sub(
+                lambda m: f"{m.group(0)} “{names[m.group(2)]}”" if names.get(m.group(2)) else m.group(0), text)
+
+        return [AuditRow(a.at, a.system, a.action.replace("_", " "), named(a.record), named(audit_words(a.detail)))
                 for a in self.store.audit(limit=5000)]
 
     def status(self) -> StatusInfo:

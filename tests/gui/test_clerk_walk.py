@@ -399,3 +399,15 @@ def test_the_status_bar_says_why_it_needs_attention_after_the_wizard_is_cancelle
         window.quitting = True
         window.close()
         session.close()
+
+
+def test_the_audit_log_names_vendors_and_filters_by_name(qtbot, walk_window):
+    """The audit log said "vendor V00010" and "vendor: V00160": a clerk looking for what happened to Acme Steel
+    Supply typed its name in the filter and found nothing."""
+    window = walk_window
+    activity = window.activity_tab
+    window.tabs.setCurrentWidget(activity)
+    qtbot.mouseClick(activity.filter_edit, Qt.MouseButton.LeftButton)
+    qtbot.keyClicks(activity.filter_edit, "Acme Steel")
+    shown = [activity.proxy.index(r, 3).data() for r in range(activity.proxy.rowCount())]
+    assert shown and all(text == "vendor V00010 “Acme Steel Supply”" for text in shown), shown

@@ -473,9 +473,14 @@ class StoreBackend:
         """The audit entries, each NAV vendor named beside its number (so the log can be filtered by name)."""
         names = self._vendor_names()
 
+        def name_of(match: re.Match) -> str:
+            name = names.get(match.group(2))
+            if not name or match.string[match.end():].lstrip(" “").startswith(name):  # named already
+                return match.group(0)
+            return f"{match.group(0)} “{name}”"
+
         def named(text: str) -> str:
-            return _VENDOR_IN_AUDIT.sub(
-                lambda m: f"{m.group(0)} “{names[m.group(2)]}”" if names.get(m.group(2)) else m.group(0), text)
+            return _VENDOR_IN_AUDIT.sub(name_of, text)
 
         return [AuditRow(a.at, a.system, a.action.replace("_", " "), named(a.record), named(audit_words(a.detail)))
                 for a in self.store.audit(limit=5000)]

@@ -7,7 +7,7 @@ from datetime import date
 from decimal import Decimal
 
 import pytest
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QPoint, Qt
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QPushButton
 
@@ -411,3 +411,22 @@ def test_the_audit_log_names_vendors_and_filters_by_name(qtbot, walk_window):
     qtbot.keyClicks(activity.filter_edit, "Acme Steel")
     shown = [activity.proxy.index(r, 3).data() for r in range(activity.proxy.rowCount())]
     assert shown and all(text == "vendor V00010 “Acme Steel Supply”" for text in shown), shown
+
+
+def test_payments_date_column_says_it_is_the_nav_posting_day(qtbot, walk_window):
+    """The Payments tab's date column was headed "Paid on" but held the day the connector posted the payment to NAV
+    (blank for a payment paid in BILL and waiting): a clerk matching it against BILL's payment date was misled."""
+    window = walk_window
+    payments = window.payments_tab
+    window.tabs.setCurrentWidget(payments)
+    header = payments.view.horizontalHeader()
+    titles = [payments.model.headerData(i, Qt.Orientation.Horizontal) for i in range(payments.model.columnCount())]
+    assert "Paid on" not in titles
+    column = titles.index("Posted to NAV on")
+    x = header.sectionViewportPosition(column) + header.sectionSize(column) // 2
+    QTest.mouseClick(header.viewport(), Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier,
+                     QPoint(x, header.height() // 2))
+    rows = {payments.proxy.index(r, 0).data(): payments.proxy.index(r, column).data()
+            for r in range(payments.proxy.rowCount())}
+    assert rows["stp01WAIT"] == ""  # waiting: not posted yet
+    assert rows["stp01PAID"] != ""

@@ -39,7 +39,7 @@ class InvoicesTab(TableTab):
 
     def __init__(self, commands, parent=None) -> None:
         super().__init__(commands, INVOICE_COLUMNS, parent)
-        self.fix_button = self.add_button("Fix…", self.fix_selected,
+        self.fix_button = self.add_button("F&ix…", self.fix_selected,
                                           "Link the vendor, or map the account or dimension value, that holds this invoice")
         self.retry_button = self.add_button("&Retry now", self.retry_selected,
                                             "Send the selected held invoices to BILL now (after fixing the cause)")

@@ -352,6 +352,9 @@ class MainWindow(QMainWindow):
         self._message_timer = QTimer(self)
         self._message_timer.setSingleShot(True)
         self._message_timer.timeout.connect(self.message_label.clear)
+        # Hidden while empty: it would take half the free width and cut the sentence beside the light.
+        self._message_timer.timeout.connect(self.message_label.hide)
+        self.message_label.hide()
         bar.addWidget(self.state_label)
         bar.addWidget(self.progress_bar)
         bar.addWidget(self.progress_label, 1)
@@ -448,6 +451,7 @@ class MainWindow(QMainWindow):
         # Not QStatusBar.showMessage: that hides the status light while the message shows.
         self.message_label.setText(message)
         self.message_label.setToolTip(message)
+        self.message_label.show()
         self._message_timer.start(10_000)
         if error:
             self.banner.show_message(message, error=True)

@@ -566,10 +566,15 @@ def audit_words(detail: dict) -> str:
 
 
 def summarise_flows(flows: dict[str, Any]) -> str:
+    """"accounts: 34 read, 19 mappings suggested; invoices: 44 bills created, 16 held": the counts under the words
+    ``sync`` prints (app.engine.report.COUNT_WORDS), never "accounts: 19 created" for suggested mappings."""
+    from app.engine.report import COUNT_WORDS
+
     parts = []
     for flow, counts in flows.items():
         values = counts if isinstance(counts, dict) else getattr(counts, "__dict__", {})
-        numbers = ", ".join(f"{v} {k}" for k, v in values.items() if v)
+        words = dict(COUNT_WORDS.get(flow, ()))
+        numbers = ", ".join(f"{v} {words.get(k, k)}" for k, v in values.items() if v)
         if numbers:
             parts.append(f"{flow}: {numbers}")
     return "; ".join(parts)

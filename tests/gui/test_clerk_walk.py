@@ -447,3 +447,31 @@ def test_fix_has_a_keyboard_mnemonic_of_its_own(qtbot, walk_window, tab_name, re
     QTest.keyClick(tab.view, Qt.Key.Key_I, Qt.KeyboardModifier.AltModifier)
     qtbot.waitUntil(lambda: window.tabs.currentWidget() is window.mappings_tab, timeout=2_000)
     assert window.mappings_tab.current_row().nav_account == "6150"
+
+
+def test_sync_summaries_use_the_words_sync_prints(qtbot, navbill_home):
+    """After Sync now the status bar and Activity said "accounts: 19 created, 34 updated": nothing was created, 19
+    account mappings were suggested and 34 accounts read (what `python main.py sync` says)."""
+    from PySide6.QtWidgets import QToolBar
+
+    from app.ui.application import open_session
+    from app.ui.main_window import MainWindow
+
+    session = open_session(navbill_home, demo=True, nav_flavor="bc")
+    window = MainWindow(session.backend, profile_name=session.profile.name)
+    qtbot.addWidget(window)
+    window.show()
+    qtbot.waitExposed(window)
+    sync_button = window.findChild(QToolBar, "sync-toolbar").widgetForAction(window.sync_action)
+    try:
+        with qtbot.waitSignal(window.refreshed, timeout=120_000):
+            with qtbot.waitSignal(window.sync_finished, timeout=120_000) as done:
+                qtbot.mouseClick(sync_button, Qt.MouseButton.LeftButton)
+        summary = done.args[0].summary
+        assert "mappings suggested" in summary and "bills created" in summary, summary
+        assert "accounts: 19 created" not in summary and not re.search(r"accounts: [^;]*\d+ created", summary)
+        runs = window.activity_tab.runs_model.rows()
+        assert any("bills created" in r.summary for r in runs), [r.summary for r in runs]
+    finally:
+        window.shutdown()
+        session.close()

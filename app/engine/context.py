@@ -182,8 +182,9 @@ class RunContext:
                     continue  # the user said leave it
                 else:
                     item.retry_count = (item.retry_count or 0) + (1 if retryable else 0)
-                    if item.state == "open" and item.reason == reason and not retryable:
+                    if item.state == "open" and item.reason == reason and not retryable and not item.retryable:
                         continue  # held before for the same reason: nothing new to count or audit
+                    # (one a person asked to retry is held again, counted and said: the retry did not help)
                 item.reason, item.state, item.retryable, item.last_error = reason, "open", retryable, error[:2000]
                 if detail is not None:
                     item.detail = detail

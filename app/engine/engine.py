@@ -267,8 +267,11 @@ class SyncEngine(RunContext):
             try:
                 held.enter_context(self.store.run_lock().hold(trigger, self.lock_wait))
             except RunBusyError as busy:  # the running sync (or the next poll) reads the change anyway
-                return self._busy(busy, trigger)
-            return self._run((flow,), None, None, trigger, steps={flow: work}, forget_if_idle=True)
+                report = self._busy(busy, trigger)
+            else:
+                report = self._run((flow,), None, None, trigger, steps={flow: work}, forget_if_idle=True)
+        report.trigger = trigger  # the window names the record by its number, not by a webhook's GUID
+        return report
 
     # ==============================================================================================
     # plumbing

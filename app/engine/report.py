@@ -86,6 +86,7 @@ class RunReport:
     notes: list[str] = field(default_factory=list)  # clean early stops (BILL's hourly budget), in plain words
     plan: list[PlannedWrite] = field(default_factory=list)  # dry run: what would have been written
     warnings: list[str] = field(default_factory=list)  # said, but the run still counts as completed
+    trigger: str = ""  # a targeted run: what it synced, by number ("webhook: NAV vendor V00070")
 
     @property
     def planned(self) -> list[str]:

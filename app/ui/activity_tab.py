@@ -26,7 +26,7 @@ AUDIT_COLUMNS = [
     Column[AuditRow]("Time", lambda r: r.time, width=130),
     Column[AuditRow]("By", lambda r: r.actor, width=70),
     Column[AuditRow]("Action", lambda r: r.action, width=160),
-    Column[AuditRow]("Record", lambda r: r.record, width=180),
+    Column[AuditRow]("Record", lambda r: r.record, tooltip=lambda r: r.record, width=280),
     Column[AuditRow]("Detail", lambda r: r.detail),
 ]
 

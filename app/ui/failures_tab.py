@@ -78,7 +78,7 @@ class FailuresTab(TableTab):
 
     def __init__(self, commands, parent=None) -> None:
         super().__init__(commands, FAILURE_COLUMNS, parent)
-        self.fix_button = self.add_button("&Fix…", self.fix_selected,
+        self.fix_button = self.add_button("F&ix…", self.fix_selected,
                                           "Go to the vendor to link, or the account or dimension value to map")
         self.retry_button = self.add_button("&Retry now", self.retry_selected,
                                             "Send the selected items again now (their sync runs at once)")

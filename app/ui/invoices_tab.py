@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QComboBox
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import QComboBox, QGroupBox, QLabel, QSplitter, QVBoxLayout
 
 from app.ui.base_tab import TableTab
 from app.ui.rows import HoldReason, PendingInvoiceRow, money
@@ -39,7 +39,7 @@ class InvoicesTab(TableTab):
 
     def __init__(self, commands, parent=None) -> None:
         super().__init__(commands, INVOICE_COLUMNS, parent)
-        self.fix_button = self.add_button("Fix…", self.fix_selected,
+        self.fix_button = self.add_button("F&ix…", self.fix_selected,
                                           "Link the vendor, or map the account or dimension value, that holds this invoice")
         self.retry_button = self.add_button("&Retry now", self.retry_selected,
                                             "Send the selected held invoices to BILL now (after fixing the cause)")
@@ -52,8 +52,45 @@ class InvoicesTab(TableTab):
         self.show_filter.addItem("Already in BILL", "sent")
         self.show_filter.currentIndexChanged.connect(self._filter_status)
         self.actions_row.insertWidget(0, self.show_filter)
+        # The whole reason and the next step for the selected invoice (the Reason cell shows only its start).
+        self.detail = QLabel(self.NOTHING_SELECTED, self)
+        self.detail.setWordWrap(True)
+        self.detail.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.detail.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
+        box = QGroupBox("Selected invoice", self)
+        QVBoxLayout(box).addWidget(self.detail)
+        self.layout_.removeWidget(self.view)
+        splitter = QSplitter(Qt.Orientation.Vertical, self)
+        splitter.addWidget(self.view)
+        splitter.addWidget(box)
+        splitter.setStretchFactor(0, 4)
+        splitter.setStretchFactor(1, 1)
+        self.layout_.addWidget(splitter, 1)
         self._filter_status()
         self.update_actions()
+
+    NOTHING_SELECTED = "Select an invoice to read the whole reason and what to do."
+
+    @staticmethod
+    def detail_text(row: PendingInvoiceRow) -> str:
+        """The invoice (number, vendor, amount with currency), where it stands, and the next step."""
+        when = f" · posted {row.posting_date.isoformat()}" if row.posting_date else ""
+        head = f"{row.label}{when}"
+        if not row.held:
+            return f"{head}\n" + (f"In BILL as bill {row.bill_id}." if row.bill_id else "Waiting: the next sync sends it.")
+        vendor = f"“{row.vendor_name}” ({row.vendor_number})" if row.vendor_name else f"vendor {row.vendor_number}"
+        steps = {
+            HoldReason.UNLINKED_VENDOR: f"Link NAV vendor {vendor} to its BILL vendor: Fix… opens it in Vendors.",
+            HoldReason.UNMAPPED_ACCOUNT: (f"Map G/L account {row.gl_account} to a BILL account: Fix… opens it in "
+                                         "Mappings." if row.gl_account else "Map the account in Mappings."),
+            HoldReason.UNMAPPED_DIMENSION: (f"Choose a BILL classification for {' '.join(row.dimension)}: Fix… opens "
+                                            "it in Mappings." if row.dimension else "Map the dimension value in "
+                                            "Mappings."),
+        }
+        step = steps.get(row.hold_reason)
+        todo = (f"{step} The next sync sends the invoice (or Retry now)." if step else
+                "Do what the reason says, then Retry now; Skip… it (with a note) if you enter it in BILL by hand.")
+        return f"{head}\nHeld: {row.reason_text or 'no reason recorded'}\n\nWhat to do: {todo}"
 
     def _filter_status(self) -> None:
         choice = self.show_filter.currentData()
@@ -73,6 +110,8 @@ class InvoicesTab(TableTab):
         if hasattr(self, "fix_button"):
             self.fix_button.setEnabled(bool(row and row.held and row.hold_reason in (
                 HoldReason.UNLINKED_VENDOR, HoldReason.UNMAPPED_ACCOUNT, HoldReason.UNMAPPED_DIMENSION)))
+        if hasattr(self, "detail"):
+            self.detail.setText(self.detail_text(row) if row is not None else self.NOTHING_SELECTED)
 
     def fix_selected(self) -> None:
         row: PendingInvoiceRow | None = self.current_row()

@@ -148,6 +148,8 @@ class MainWindow(QMainWindow):
         self._attention = 0
         self._problems: dict = {}
         self.state_detail = ""
+        self._sync_error = ""  # the last real sync's failure, while the banner may still show it
+        self._state_sentence = ""  # what set_state last wrote beside the light (a sync's words replace it)
         self.settings_wizard = None
         self.paths = None  # set by the app: the data folder and log file Help → About names
         self.service_bridge = None
@@ -360,6 +362,9 @@ class MainWindow(QMainWindow):
         self._message_timer = QTimer(self)
         self._message_timer.setSingleShot(True)
         self._message_timer.timeout.connect(self.message_label.clear)
+        # Hidden while empty: it would take half the free width and cut the sentence beside the light.
+        self._message_timer.timeout.connect(self.message_label.hide)
+        self.message_label.hide()
         bar.addWidget(self.state_label)
         bar.addWidget(self.progress_bar)
         bar.addWidget(self.progress_label, 1)
@@ -379,6 +384,14 @@ class MainWindow(QMainWindow):
         self.state_detail = detail or STATE_TEXT[state]
         self.state_label.setText(f"● {STATE_TEXT[state]}")
         self.state_label.setToolTip(self.state_detail)
+        # The sentence beside the light says why (no connection yet, items waiting), not only its tooltip; a sync's
+        # own words replace it.
+        progress = getattr(self, "progress_label", None)
+        if progress is not None and state != ConnectorState.SYNCING and progress.text() in ("", self._state_sentence):
+            sentence = detail if state != ConnectorState.IDLE else ""  # idle: "Last sync" already shows
+            progress.setText(sentence)
+            progress.setToolTip(sentence)
+            self._state_sentence = sentence
         colour_text(self.state_label, state_colour(state))
         font = self.state_label.font()
         font.setBold(True)
@@ -454,6 +467,7 @@ class MainWindow(QMainWindow):
         # Not QStatusBar.showMessage: that hides the status light while the message shows.
         self.message_label.setText(message)
         self.message_label.setToolTip(message)
+        self.message_label.show()
         self._message_timer.start(10_000)
         if error:
             self.banner.show_message(message, error=True)
@@ -590,7 +604,11 @@ class MainWindow(QMainWindow):
             if run_outcome.kind == "targeted":
                 # Webhook activity belongs in the Activity tab, never over the status text.
                 result = "done" if run_outcome.ok else f"failed ({run_outcome.error})"
-                self.activity_tab.add_event(f"{self.with_names(run_outcome.description)}: {result}")
+                # Business Central's webhooks name the record by a GUID; the engine's report says its number.
+                trigger = str(getattr(run_outcome.result, "trigger", "") or "")
+                what = trigger.removeprefix("webhook: ") if trigger.startswith("webhook: ") else \
+                    run_outcome.description
+                self.activity_tab.add_event(f"{self.with_names(what)}: {result}")
             self.refresh()  # a webhook's targeted sync changed something
             return
         self._service_run = False
@@ -616,6 +634,7 @@ class MainWindow(QMainWindow):
             if row.bill_id:
                 vendors[row.bill_id] = row.name
         bills = {r.bill_id: r for r in self.invoices_tab.model.rows() if r.bill_id}
+        invoices = {r.nav_number: r for r in self.invoices_tab.model.rows()}
 
         def named(match: re.Match) -> str:
             side, kind, key = match.group(1), match.group(2), match.group(3)
@@ -624,9 +643,12 @@ class MainWindow(QMainWindow):
             if kind == "bill" and key in bills:
                 invoice = bills[key]
                 return f"{side} bill for invoice {invoice.nav_number} ({invoice.vendor_name or invoice.vendor_number})"
+            if kind == "invoice" and side == "NAV" and key in invoices:
+                invoice = invoices[key]
+                return f"NAV invoice {key} ({invoice.vendor_name or invoice.vendor_number})"
             return match.group(0)
 
-        return re.sub(r"\b(NAV|BILL) (vendor|bill) (\S+)", named, text)
+        return re.sub(r"\b(NAV|BILL) (vendor|bill|invoice) ([^\s:,;]+)", named, text)
 
     def show_push_status(self, snapshot) -> None:
         from dataclasses import replace
@@ -760,6 +782,11 @@ class MainWindow(QMainWindow):
         elif not outcome.ok:
             self.banner.show_message(outcome.summary, error=True)
             self.attention_needed.emit(outcome.summary)
+        elif not outcome.dry_run and self.banner.isVisibleTo(self) and self.banner.error \
+                and self.banner.label.text() == self._sync_error:
+            self.banner.hide()  # a sync went through: the last sync's error (e.g. "No connection is set up yet") is over
+        if not outcome.dry_run:
+            self._sync_error = "" if outcome.ok else outcome.summary
         self.sync_finished.emit(outcome)
         self.refresh()
 

@@ -12,7 +12,9 @@ PAYMENT_COLUMNS = [
     Column[PaymentRow]("BILL payment", lambda r: r.bill_payment_id, width=170),
     Column[PaymentRow]("Vendor", lambda r: r.vendor_name, width=220),
     Column[PaymentRow]("Amount", lambda r: r.amount, text=lambda r: money(r.amount), numeric=True, width=120),
-    Column[PaymentRow]("Paid on", lambda r: r.process_date, width=90),
+    # The day the connector posted it to NAV (the store keeps no BILL process date): never called "Paid on".
+    Column[PaymentRow]("Posted to NAV on", lambda r: r.process_date, width=120,
+                       tooltip=lambda r: "The day the connector posted this payment to NAV (blank while it waits)"),
     Column[PaymentRow]("Status", lambda r: "Posted to NAV" if r.posted else "Waiting",
                        background=lambda r: GOOD if r.posted else None, width=110),
     Column[PaymentRow]("NAV document", lambda r: r.nav_document_numbers, bold=lambda r: r.posted, width=130),

@@ -1,4 +1,5 @@
-"""Work-arounds for bugs in the Qt binding, applied once when ``app.ui`` is imported.
+"""Work-arounds for bugs in the Qt binding, applied once when ``app.ui`` is imported; and ``FitsWrappedText``, for
+dialogs whose word-wrapped labels Qt would cut off.
 
 PySide6 6.12.0 on Python 3.11: every ``SignalInstance.emit()`` call returns ``True`` without taking a
 reference to it, so each emit drops one reference to ``True``; after a few hundred emits (one sync's
@@ -13,7 +14,7 @@ import ctypes
 import logging
 import sys
 
-from PySide6.QtCore import QObject, Signal, SignalInstance
+from PySide6.QtCore import QEvent, QObject, Signal, SignalInstance
 
 log = logging.getLogger("navbill.ui")
 
@@ -55,3 +56,23 @@ def apply() -> bool:
     SignalInstance.emit = emit
     log.debug("PySide6 emit() reference leak worked around")
     return True
+
+
+class FitsWrappedText:
+    """A dialog does not grow for its word-wrapped labels by itself (Qt sizes a window from its minimum size, not
+    from the height a wrapped text needs at the window's width): without this the first and last lines of a long
+    explanation are cut off. Mixed in before QDialog; refits whenever the layout changes (a new text, an error)."""
+
+    def _fit_height(self) -> None:
+        layout = self.layout()
+        needed = layout.heightForWidth(self.width()) if layout is not None else -1
+        if needed > 0:
+            self.setMinimumHeight(needed)
+            if self.height() < needed:
+                self.resize(self.width(), needed)
+
+    def event(self, event) -> bool:
+        handled = super().event(event)
+        if event.type() in (QEvent.Type.LayoutRequest, QEvent.Type.Resize):
+            self._fit_height()
+        return handled

@@ -100,7 +100,7 @@ def build_service(store, profile, vault, *, demo_sandboxes=None, config_dir=None
     ``config_dir``, a second installation with a store of its own is refused before anything is scheduled."""
     from app.clients.bill import BillClient
     from app.clients.nav import NavClient
-    from app.engine import EngineSettings, SyncEngine
+    from app.engine import EngineSettings, SyncEngine, bankwatch
     from app.push.service import ConnectorService, bc_number_lookup, settings_from
     from app.push.state import PushState
     from app.setup.profiles import (
@@ -136,6 +136,9 @@ def build_service(store, profile, vault, *, demo_sandboxes=None, config_dir=None
             guard(store, bill, config_dir, profile.nav.company or profile.nav.company_id,
                   profile.bill.organization_id, window=True)
         engine: Any = SyncEngine(store, nav, bill, EngineSettings.load(store))
+        key = bankwatch.key_from_vault(vault)
+        if key is not None:  # the window's vault is open (a passphrase vault too): bank-detail changes are watched
+            engine.bank_key = key
         if demo_sandboxes is not None:
             engine = DemoPayingEngine(engine, demo_sandboxes, store)
         settings = settings_from(push_values(store), "")

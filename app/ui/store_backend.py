@@ -47,6 +47,10 @@ _ACCOUNT_IN_TEXT = re.compile(r"(?:G/L(?:\s+account)?|account)\s+([0-9][0-9A-Za-
 # The engine's words: "line 20000: PROJECT P-1003 ERP Rollout has no BILL classification"
 _DIMENSION_IN_TEXT = re.compile(r"line\s+\d+:\s*([^\s:;]+)\s+([^\s:;]+)[^:;]*?has no BILL classification")
 
+_NOT_GL_LINE = "not a g/l account line"  # app.engine.flows.bill_lines: an Item or Resource line
+_LINE_PROBLEMS = re.compile(r"; (?=line \d)")  # one problem per line, joined with "; "
+# "vendor V00070" (a record) and "vendor: V00160" (a detail): a NAV vendor number in the audit log
+_VENDOR_IN_AUDIT = re.compile(r"\b(vendor:? )([^\s,;:“]+)")
 UNLINKED_SETTING = "ui.unlinked_vendors"  # vendors a person unlinked: still shown, as unlinked
 
 KIND_LABELS = {ClassificationKind.DEPARTMENT.value: "Department", ClassificationKind.LOCATION.value: "Location",
@@ -66,7 +70,13 @@ def dimension_of(reason: str) -> tuple[str, str]:
 def hold_reason_of(reason: str, detail: dict | None = None) -> tuple[HoldReason, str]:
     """Classify a held invoice's reason text so the window can offer the right fix."""
     detail = detail or {}
-    text = (reason or "").lower()
+    # A line that is not a G/L account line (an Item, a Resource, ...) has nothing to map or link: the fix is in
+    # NAV or by hand in BILL, as the reason says. Only the invoice's other problems can offer Fix….
+    fixable = [part for part in _LINE_PROBLEMS.split(reason or "") if _NOT_GL_LINE not in part.lower()]
+    if reason and not fixable:
+        return HoldReason.OTHER, ""
+    reason = "; ".join(fixable)
+    text = reason.lower()
     account = str(detail.get("gl_account") or detail.get("nav_account") or "")
     if "has no bill classification" in text and "has no bill account" not in text:
         return HoldReason.UNMAPPED_DIMENSION, ""
@@ -460,7 +470,19 @@ class StoreBackend:
         return rows
 
     def audit_log(self) -> list[AuditRow]:
-        return [AuditRow(a.at, a.system, a.action.replace("_", " "), a.record, audit_words(a.detail))
+        """The audit entries, each NAV vendor named beside its number (so the log can be filtered by name)."""
+        names = self._vendor_names()
+
+        def name_of(match: re.Match) -> str:
+            name = names.get(match.group(2))
+            if not name or match.string[match.end():].lstrip(" “").startswith(name):  # named already
+                return match.group(0)
+            return f"{match.group(0)} “{name}”"
+
+        def named(text: str) -> str:
+            return _VENDOR_IN_AUDIT.sub(name_of, text)
+
+        return [AuditRow(a.at, a.system, a.action.replace("_", " "), named(a.record), named(audit_words(a.detail)))
                 for a in self.store.audit(limit=5000)]
 
     def status(self) -> StatusInfo:
@@ -549,10 +571,15 @@ def audit_words(detail: dict) -> str:
 
 
 def summarise_flows(flows: dict[str, Any]) -> str:
+    """"accounts: 34 read, 19 mappings suggested; invoices: 44 bills created, 16 held": the counts under the words
+    ``sync`` prints (app.engine.report.COUNT_WORDS), never "accounts: 19 created" for suggested mappings."""
+    from app.engine.report import COUNT_WORDS
+
     parts = []
     for flow, counts in flows.items():
         values = counts if isinstance(counts, dict) else getattr(counts, "__dict__", {})
-        numbers = ", ".join(f"{v} {k}" for k, v in values.items() if v)
+        words = dict(COUNT_WORDS.get(flow, ()))
+        numbers = ", ".join(f"{v} {words.get(k, k)}" for k, v in values.items() if v)
         if numbers:
             parts.append(f"{flow}: {numbers}")
     return "; ".join(parts)

@@ -16,6 +16,7 @@ from pathlib import Path
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from app.log import redact
+from app.ui.qt_fixes import FitsWrappedText
 
 log = logging.getLogger("navbill.ui")
 
@@ -58,7 +59,7 @@ def move_aside(database_file: Path, now: datetime | None = None) -> Path:
     return target
 
 
-class StoreProblemDialog(QDialog):
+class StoreProblemDialog(FitsWrappedText, QDialog):
     """The store's message and one button per choice; ``choice`` is what was clicked (QUIT if closed)."""
 
     LABELS = {QUIT: "Quit", MOVE_ASIDE: "Move the damaged file aside and start afresh", RETRY: "Try again"}

@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.ui.qt_fixes import FitsWrappedText
 from app.ui.theme import colour_text, warning_text
 from app.ui.workers import TaskContext, TaskRunner
 
@@ -50,7 +51,7 @@ def passphrase_mode(vault) -> str:
     return ""
 
 
-class PassphraseDialog(QDialog):
+class PassphraseDialog(FitsWrappedText, QDialog):
     """Choose a new passphrase (typed twice), unlock with the passphrase, or change it.
 
     OK runs the vault call on a worker; success accepts the dialog, a failure shows its message in
@@ -106,10 +107,12 @@ class PassphraseDialog(QDialog):
         layout.addWidget(self.error_label)
         layout.addWidget(self.buttons)
         self.resize(480, 0)
+        self._fit_height()
         self.first_field.setFocus()
 
     def showEvent(self, event) -> None:
         super().showEvent(event)
+        self._fit_height()
         self.first_field.setFocus()  # what the user types goes into the passphrase, never elsewhere
 
     def _explanation(self) -> str:
@@ -194,7 +197,7 @@ def ensure_vault_ready(vault, parent: QWidget | None = None) -> bool:
     return vault.is_unlocked
 
 
-class VaultSettingsDialog(QDialog):
+class VaultSettingsDialog(FitsWrappedText, QDialog):
     """Settings → Credentials: where the key is kept, change the passphrase, rotate the key, and remove the
     saved credentials of a profile. Each vault call runs on a worker; ``status_label`` reports the outcome."""
 

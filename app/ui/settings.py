@@ -656,6 +656,7 @@ class SetupWizard(QWizard):
         self.engine_settings = EngineSettings.load(session.store)
         self.master_on_conflict = self.engine_settings.master_on_conflict
         self.saved_profile = None
+        self._saving = False  # Finish clicked: the settings are being written on a worker
         self.on_store_joined = None  # set by the app: switch the window to the team store just joined
         self.finish_text = "Save and start syncing" if first_run else "Save"
         self.setWindowTitle("Set up NavBill" if first_run else "Settings")
@@ -837,41 +838,90 @@ class SetupWizard(QWizard):
         return work
 
     def save(self) -> bool:
-        """Save the profile, its typed secrets and the options; False when the vault stayed locked."""
-        from app.setup.profiles import SECRET_KEYS, secret_name
-
-        profile, secrets = self.collect()
-        if self.session.profiles is None:
-            return True  # nothing to save to
-        if not self.vault_ready():
+        """Save now, on the calling thread (a test or a script); the Finish button saves on a worker (``accept``).
+        False when the vault stayed locked."""
+        work = self._save_work()
+        if work is None:
             return False
-        vault = self.session.vault
-        renamed = bool(self.original_name) and profile.name != self.original_name
-        if renamed and vault is not None:
-            # The saved secrets move with the profile: nothing stays behind under the old name.
-            for key in SECRET_KEYS:
-                if key not in secrets:
-                    value = vault.get(secret_name(self.original_name, key))
-                    if value:
-                        secrets[key] = value
-        self.saved_profile = self.session.profiles.save(profile, secrets if vault else None)
-        if renamed:
-            self.session.profiles.delete(self.original_name)
-            log.info("Renamed connection profile %s to %s", self.original_name, profile.name)
-        from app.ui.service_host import PUSH_SETTING
-
-        self.session.store.set_setting(PUSH_SETTING, self.options_page.values())
-        engine = dict(self.session.store.get_setting("engine", {}) or {})
-        engine.update(self.engine_values())
-        self.session.store.set_setting("engine", engine)
-        log.info("Saved connection profile %s", self.saved_profile.name)
+        self.saved_profile = work()
         return True
 
+    def _save_work(self):
+        """On the UI thread: what was typed, and the vault opened (it may ask for the passphrase). Returns the work
+        that writes the profile, its secrets and the options to the store (a callable for a worker: the store may
+        be a team's PostgreSQL server across the network), or None when the vault stayed locked."""
+        from app.setup.profiles import SECRET_KEYS, secret_name
+        from app.ui.service_host import PUSH_SETTING
+
+        profile, secrets = self.collect()
+        session = self.session
+        if session.profiles is None:
+            return lambda: None  # nothing to save to
+        if not self.vault_ready():
+            return None
+        vault, original = session.vault, self.original_name
+        renamed = bool(original) and profile.name != original
+        push, engine_values = self.options_page.values(), self.engine_values()
+
+        def work():
+            if renamed and vault is not None:
+                # The saved secrets move with the profile: nothing stays behind under the old name.
+                for key in SECRET_KEYS:
+                    if key not in secrets:
+                        value = vault.get(secret_name(original, key))
+                        if value:
+                            secrets[key] = value
+            saved = session.profiles.save(profile, secrets if vault else None)
+            if renamed:
+                session.profiles.delete(original)
+                log.info("Renamed connection profile %s to %s", original, profile.name)
+            session.store.set_setting(PUSH_SETTING, push)
+            engine = dict(session.store.get_setting("engine", {}) or {})
+            engine.update(engine_values)
+            session.store.set_setting("engine", engine)
+            log.info("Saved connection profile %s", saved.name)
+            return saved
+
+        return work
+
     def accept(self) -> None:
-        if not self.save():
+        """Finish: the vault is opened here (it may ask), the writes go to a worker; the wizard closes once they are
+        done, or stays open saying what went wrong."""
+        if self._saving:
+            return
+        work = self._save_work()
+        if work is None:
             return  # the vault stayed locked: nothing saved, the wizard stays open
+        self._show_saving(True)
+        self.tasks.start("save the settings", lambda ctx: work(), on_success=self._saved,
+                         on_failure=self._save_failed)
+
+    def _show_saving(self, saving: bool) -> None:
+        self._saving = saving
+        for which in (QWizard.WizardButton.FinishButton, QWizard.WizardButton.BackButton,
+                      QWizard.WizardButton.CancelButton, QWizard.WizardButton.CustomButton1,
+                      QWizard.WizardButton.CustomButton2):
+            button = self.button(which)
+            if button is not None:
+                button.setEnabled(not saving)
+        self.setButtonText(QWizard.WizardButton.FinishButton, "Saving…" if saving else self.finish_text)
+
+    def _saved(self, profile) -> None:
+        self.saved_profile = profile
+        self._show_saving(False)
         self.tasks.shutdown()
         super().accept()
+
+    def _save_failed(self, message: str) -> None:
+        self._show_saving(False)
+        from PySide6.QtWidgets import QMessageBox
+
+        # Window-modal, without a nested event loop: the wizard stays as it was, ready for another Finish.
+        self.save_error = QMessageBox(QMessageBox.Icon.Warning, "The settings were not saved",
+                                      f"The settings could not be saved: {message}\n\nCheck that the database can be "
+                                      "reached (for a team store: the server and the network), then click "
+                                      f"{self.finish_text.replace('&', '')} again.", parent=self)
+        self.save_error.open()
 
     def reject(self) -> None:
         self.tasks.shutdown()

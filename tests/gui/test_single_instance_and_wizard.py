@@ -95,7 +95,8 @@ def test_options_and_preview_then_finish_saves(qtbot, wizard, demo_session):
     assert page.outcome is not None and page.outcome.dry_run, page.summary.text()
     assert page.model.rowCount() > 0  # what the first sync would do
     assert demo_session.store.invoice_rows(state="created") == []  # nothing written
-    wizard.accept()
+    with qtbot.waitSignal(wizard.accepted, timeout=30_000):  # the writes go to a worker
+        wizard.accept()
     push = demo_session.store.get_setting("push")  # the setting `navbill serve` reads
     assert push["schedule"] == "every 30m" and push["push_enabled"] is False
     from app.push.service import settings_from
@@ -123,7 +124,77 @@ def test_windows_account_sign_in_is_tested_and_saved_encrypted(qtbot, wizard, de
     assert page.passed, [(r.name, r.detail) for r in page.model.rows() if r.passed is False]
     assert any("Windows account" in r.detail for r in page.model.rows())
 
-    wizard.accept()
+    with qtbot.waitSignal(wizard.accepted, timeout=30_000):
+        wizard.accept()
     saved = demo_session.profiles.active()
     assert saved.nav.use_windows_auth and saved.nav.user == demo_data.NAV_WINDOWS_ACCOUNT
     assert demo_session.vault.get(secret_name(saved.name, "nav.windows_password")) == demo_data.NAV_WINDOWS_PASSWORD
+
+
+def test_finish_writes_on_a_worker_and_a_failed_write_keeps_the_wizard_open(qtbot, demo_session, monkeypatch):
+    """The store may be a team's PostgreSQL server across the network: Finish must not freeze the window while the
+    profile, its secrets and the options are written, and a write that fails says so and leaves the wizard as it was.
+    """
+    import threading
+
+    from PySide6.QtWidgets import QMessageBox
+
+    from app.ui.settings import SetupWizard
+    from tests.gui.wizard_driver import click, finish_button
+
+    wizard = SetupWizard(demo_session)
+    qtbot.addWidget(wizard)
+    wizard.setStartId(wizard.pageIds()[-1])  # straight to the last page, where Finish is
+    wizard.show()
+    qtbot.waitExposed(wizard)
+    store, real_set_setting = demo_session.store, demo_session.store.set_setting
+    release, writing = threading.Event(), threading.Event()
+    ui_thread = threading.current_thread()
+
+    def slow_network(key, value):  # a team store's round trip, on whatever thread writes
+        assert threading.current_thread() is not ui_thread, "the store was written on the UI thread"
+        writing.set()
+        assert release.wait(30)
+        return real_set_setting(key, value)
+
+    monkeypatch.setattr(store, "set_setting", slow_network)
+    try:
+        qtbot.waitUntil(lambda: finish_button(wizard).isEnabled(), timeout=120_000)
+        click(qtbot, finish_button(wizard))
+        qtbot.waitUntil(writing.is_set, timeout=10_000)
+        assert finish_button(wizard).text() == "Saving…" and not finish_button(wizard).isEnabled()
+        ticks: list[int] = []
+        from PySide6.QtCore import QTimer
+
+        QTimer.singleShot(10, lambda: ticks.append(1))
+        qtbot.waitUntil(lambda: bool(ticks), timeout=2_000)  # the window still answers while the write waits
+        assert wizard.isVisible()
+        with qtbot.waitSignal(wizard.accepted, timeout=30_000):
+            release.set()
+    finally:
+        release.set()
+        wizard.tasks.shutdown()
+
+    # The next Settings: the server refuses the write. The wizard stays, says why, and Finish works again.
+    wizard = SetupWizard(demo_session)
+    qtbot.addWidget(wizard)
+    wizard.setStartId(wizard.pageIds()[-1])
+    wizard.show()
+
+    def refused(key, value):
+        from app.domain.errors import ConnectorError
+
+        raise ConnectorError("the team store at db.example.com could not be reached")
+
+    monkeypatch.setattr(store, "set_setting", refused)
+    try:
+        qtbot.waitUntil(lambda: finish_button(wizard).isEnabled(), timeout=120_000)
+        click(qtbot, finish_button(wizard))
+        qtbot.waitUntil(lambda: isinstance(getattr(wizard, "save_error", None), QMessageBox)
+                        and wizard.save_error.isVisible(), timeout=10_000)
+        assert "could not be saved: the team store at db.example.com could not be reached" in wizard.save_error.text()
+        wizard.save_error.accept()
+        assert wizard.isVisible() and wizard.result() != 1
+        assert finish_button(wizard).isEnabled() and finish_button(wizard).text() == "Save"
+    finally:
+        wizard.tasks.shutdown()

@@ -60,7 +60,8 @@ def test_new_passphrase_lets_the_wizard_save_and_the_next_start_unlocks(qtbot, n
             dialog.ok_button.click()
 
         seen = answer_modal(PassphraseDialog, choose)
-        wizard.accept()  # before the fix: VaultLockedError, i.e. the crash dialog
+        with qtbot.waitSignal(wizard.accepted, timeout=30_000):  # the writes go to a worker
+            wizard.accept()  # before the fix: VaultLockedError, i.e. the crash dialog
         assert seen and seen[0].mode == NEW
         assert "keyring" in seen[0].explanation.text()  # says why a passphrase is needed
         assert wizard.result() == QDialog.DialogCode.Accepted

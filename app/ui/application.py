@@ -331,6 +331,28 @@ def open_settings(window, session: ConnectorSession, first_run: bool = False):
     return wizard
 
 
+def open_team_store(paths):
+    """On a worker (a team store is a server across the network): the store just joined, with the password this PC
+    saved for it, and its vault (None when it cannot be opened: the window still opens). Raises when the store
+    cannot be opened."""
+    from app.setup.vault import Vault
+    from app.store import open_store
+    from app.store.team_join import with_saved_password
+
+    url = paths.store_url
+    try:
+        url = with_saved_password(url, Vault.open(paths.database_url))
+    except Exception:  # noqa: BLE001 - libpq's PGPASSWORD or pgpass file still apply
+        log.warning("This PC's own vault could not be opened for the team store's password")
+    store = open_store(url)  # its failure is logged by the worker and told in the window
+    try:
+        vault = Vault.open(store.engine)
+    except Exception as error:  # noqa: BLE001 - a locked or broken keyring: the window still opens
+        log.warning("The team store's vault could not be opened: %s", error)
+        vault = None
+    return store, vault, url
+
+
 def switch_to_joined_store(window, session: ConnectorSession) -> None:
     """Settings → Team store… joined a team store: the window works on it from now on, without a restart.
 
@@ -342,35 +364,31 @@ def switch_to_joined_store(window, session: ConnectorSession) -> None:
     host = getattr(window, "service_host", None)
 
     def reopen() -> None:
+        from app.store.team_join import shown
+
+        window.report(f"Opening the team store {shown(session.paths.store_url)}…")
+        window.tasks.start("open the team store", lambda ctx: open_team_store(session.paths), on_success=switch,
+                           on_failure=not_opened)
+
+    def not_opened(message: str) -> None:  # the window keeps working on the store it had
+        from app.store.team_join import shown
+
+        window.report(f"Joined, but the team store {shown(session.paths.store_url)} could not be opened now "
+                      f"({message}); NavBill uses it from its next start.", error=True)
+        if host is not None:
+            host.start()
+
+    def switch(opened) -> None:
         from app.setup.profiles import ProfileStore
-        from app.setup.vault import Vault
-        from app.store import open_store
-        from app.store.team_join import shown, with_saved_password
+        from app.store.team_join import shown
         from app.ui.store_backend import StoreBackend
 
+        store, vault, url = opened
         paths = session.paths
-        url = paths.store_url
-        try:
-            url = with_saved_password(url, Vault.open(paths.database_url))
-        except Exception:  # noqa: BLE001 - libpq's PGPASSWORD or pgpass file still apply
-            log.warning("This PC's own vault could not be opened for the team store's password")
-        try:
-            store = open_store(url)
-        except Exception as error:  # noqa: BLE001 - the window keeps working on the store it had
-            log.warning("The team store could not be opened", exc_info=True)
-            window.report(f"Joined, but the team store {shown(url)} could not be opened now ({error}); NavBill uses "
-                          "it from its next start.", error=True)
-            if host is not None:
-                host.start()
-            return
         old, session.store = session.store, store
         session._closers = [closer for closer in session._closers if closer != old.close]
         session._closers.insert(0, store.close)
-        try:
-            session.vault = Vault.open(store.engine)
-        except Exception as error:  # noqa: BLE001 - a locked or broken keyring: the window still opens
-            log.warning("The team store's vault could not be opened: %s", error)
-            session.vault = None
+        session.vault = vault
         unlock_vault_at_start(session, window)
         session.profiles = ProfileStore(paths, session.vault)
         session.profile = session.profiles.active()

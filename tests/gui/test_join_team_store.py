@@ -170,11 +170,23 @@ def test_joining_from_settings_switches_the_running_window_to_the_team_store(qtb
     from app.ui.vault_dialog import PassphraseDialog
 
     monkeypatch.setenv("NAVBILL_LEADER_POLL", "0.2")
+    import threading
+
+    import app.store
+
+    opened_on: list[threading.Thread] = []  # the team store is a server across the network: opened on a worker
+    real_open_store = app.store.open_store
+
+    def open_store(url, *args, **kwargs):
+        opened_on.append(threading.current_thread())
+        return real_open_store(url, *args, **kwargs)
+
     paths = app_paths(navbill_home).ensure()
     local = Vault.open_with_passphrase(paths.database_url, LOCAL_PASSPHRASE)
     ProfileStore(paths, local).save(demo_profile("http://127.0.0.1:9", "http://127.0.0.1:9"), demo_secrets())
     session = open_session(navbill_home, demo=False)
     session.vault.unlock(LOCAL_PASSPHRASE)
+    monkeypatch.setattr(app.store, "open_store", open_store)  # from here on: the switch to the joined store
     window = MainWindow(session.backend, profile_name=session.profile.name)
     window.paths = session.paths
     qtbot.addWidget(window)
@@ -214,6 +226,7 @@ def test_joining_from_settings_switches_the_running_window_to_the_team_store(qtb
                             and window.settings_wizard is not wizard, timeout=60_000)
         finally:
             modals.stop()
+        assert opened_on and threading.main_thread() not in opened_on, opened_on
         assert handled[:2] == ["join", "passphrase"]
         assert "This is a team store" in handled[2]  # the vault said why it wants a passphrase
         assert session.vault.team and session.vault.is_unlocked and session.vault.mode == "passphrase"

@@ -13,11 +13,13 @@ from typing import Any, Protocol
 from PySide6.QtCore import QModelIndex, QSortFilterProxyModel, Qt
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QGroupBox,
     QHBoxLayout,
     QHeaderView,
     QLabel,
     QLineEdit,
     QPushButton,
+    QSplitter,
     QTableView,
     QVBoxLayout,
     QWidget,
@@ -142,6 +144,24 @@ class TableTab(QWidget):
         button.clicked.connect(handler)
         self.actions_row.addWidget(button)
         return button
+
+    def add_detail_pane(self, title: str, placeholder: str) -> QLabel:
+        """A pane under the table with the whole text of the selected row (its cells show only their start): the
+        table and the pane share the height, the clerk may drag the line between them. Returns the pane's label."""
+        detail = QLabel(placeholder, self)
+        detail.setWordWrap(True)
+        detail.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        detail.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
+        box = QGroupBox(title, self)
+        QVBoxLayout(box).addWidget(detail)
+        self.layout_.removeWidget(self.view)
+        splitter = QSplitter(Qt.Orientation.Vertical, self)
+        splitter.addWidget(self.view)
+        splitter.addWidget(box)
+        splitter.setStretchFactor(0, 4)
+        splitter.setStretchFactor(1, 1)
+        self.layout_.addWidget(splitter, 1)
+        return detail
 
     def set_rows(self, rows: Sequence[Any]) -> None:
         self.model.set_rows(rows)

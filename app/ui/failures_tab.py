@@ -3,14 +3,12 @@ Fix… takes you to what holds it, Retry now runs its flow at once (on a worker)
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
-    QGroupBox,
     QLabel,
     QPlainTextEdit,
-    QSplitter,
     QVBoxLayout,
 )
 
@@ -87,19 +85,7 @@ class FailuresTab(TableTab):
                                            "Stop trying this item; you are asked why, and the note goes to the audit log")
         self.view.doubleClicked.connect(lambda *_: self.fix_selected())
         # The whole reason and what to do, for the selected item (the table cell shows the start of it).
-        self.detail = QLabel("Select an item to read the whole reason.", self)
-        self.detail.setWordWrap(True)
-        self.detail.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.detail.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
-        box = QGroupBox("Selected item", self)
-        QVBoxLayout(box).addWidget(self.detail)
-        self.layout_.removeWidget(self.view)
-        splitter = QSplitter(Qt.Orientation.Vertical, self)
-        splitter.addWidget(self.view)
-        splitter.addWidget(box)
-        splitter.setStretchFactor(0, 4)
-        splitter.setStretchFactor(1, 1)
-        self.layout_.addWidget(splitter, 1)
+        self.detail = self.add_detail_pane("Selected item", "Select an item to read the whole reason.")
         self.skip_dialog: SkipDialog | None = None
         self.update_actions()
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QComboBox, QGroupBox, QLabel, QSplitter, QVBoxLayout
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import QComboBox
 
 from app.ui.base_tab import TableTab
 from app.ui.rows import HoldReason, PendingInvoiceRow, money
@@ -53,19 +53,7 @@ class InvoicesTab(TableTab):
         self.show_filter.currentIndexChanged.connect(self._filter_status)
         self.actions_row.insertWidget(0, self.show_filter)
         # The whole reason and the next step for the selected invoice (the Reason cell shows only its start).
-        self.detail = QLabel(self.NOTHING_SELECTED, self)
-        self.detail.setWordWrap(True)
-        self.detail.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.detail.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
-        box = QGroupBox("Selected invoice", self)
-        QVBoxLayout(box).addWidget(self.detail)
-        self.layout_.removeWidget(self.view)
-        splitter = QSplitter(Qt.Orientation.Vertical, self)
-        splitter.addWidget(self.view)
-        splitter.addWidget(box)
-        splitter.setStretchFactor(0, 4)
-        splitter.setStretchFactor(1, 1)
-        self.layout_.addWidget(splitter, 1)
+        self.detail = self.add_detail_pane("Selected invoice", self.NOTHING_SELECTED)
         self._filter_status()
         self.update_actions()
 

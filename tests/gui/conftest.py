@@ -108,3 +108,15 @@ def window(qtbot, seeded_store):
         main_window.refresh()
     yield main_window
     main_window.shutdown()
+
+
+def close_window(qtbot, window, session, host=None) -> None:
+    """Stop the window's service (when it runs), then close the window as Quit does, and its session."""
+    if host is not None and host.running:
+        with qtbot.waitSignal(host.stopped, timeout=60_000):
+            host.stop()
+    window.shutdown()
+    window.quitting = True
+    window.close()
+    window.deleteLater()
+    session.close()

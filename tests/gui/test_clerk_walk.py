@@ -12,7 +12,7 @@ from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QPushButton
 
 from app.ui.table_model import ROW_ROLE
-from tests.gui.conftest import seed_store
+from tests.gui.conftest import close_window, seed_store
 
 ITEM_LINE = ("line 20000: is an Item 1100 line, not a G/L account line; BILL needs a chart-of-accounts entry, so post "
              "such costs to a G/L account or enter this bill in BILL by hand")
@@ -117,14 +117,7 @@ def test_the_window_service_watches_bank_details_with_the_window_vault(qtbot, na
         qtbot.waitUntil(lambda: any("bank-detail change" in a for a in alerts), timeout=30_000)
         assert any(r.document == f"Bank details of BILL vendor {vendor_id}" for r in window.failures_tab.model.rows())
     finally:
-        if host.running:
-            with qtbot.waitSignal(host.stopped, timeout=60_000):
-                host.stop()
-        window.shutdown()
-        window.quitting = True
-        window.close()
-        window.deleteLater()
-        session.close()
+        close_window(qtbot, window, session, host)
 
 
 def test_a_held_invoice_reads_whole_with_what_to_do(qtbot, walk_window):
@@ -224,14 +217,7 @@ def test_activity_names_the_vendor_a_business_central_webhook_synced(qtbot, navb
         window.tabs.setCurrentWidget(window.activity_tab)
         assert not any(re.search(r"[0-9a-f]{8}-[0-9a-f]{4}-", line) for line in shown()), shown()
     finally:
-        if host.running:
-            with qtbot.waitSignal(host.stopped, timeout=60_000):
-                host.stop()
-        window.shutdown()
-        window.quitting = True
-        window.close()
-        window.deleteLater()
-        session.close()
+        close_window(qtbot, window, session, host)
 
 
 def test_a_sync_that_goes_through_clears_the_last_sync_error(qtbot, navbill_home):

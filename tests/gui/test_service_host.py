@@ -8,6 +8,7 @@ import requests
 from PySide6.QtWidgets import QApplication
 
 from app.ui.rows import HoldReason, VendorState
+from tests.gui.conftest import close_window
 
 
 @pytest.fixture
@@ -28,14 +29,7 @@ def service_window(qtbot, navbill_home):
     assert first.args[0].ok, first.args[0].summary
     qtbot.waitUntil(lambda: window.invoices_tab.model.rowCount() > 0, timeout=30_000)  # the reload after it
     yield window, session, host
-    if host.running:
-        with qtbot.waitSignal(host.stopped, timeout=60_000):
-            host.stop()
-    window.shutdown()
-    window.quitting = True
-    window.close()
-    window.deleteLater()
-    session.close()
+    close_window(qtbot, window, session, host)
 
 
 def row_of(window, nav_number):

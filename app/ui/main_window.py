@@ -856,5 +856,10 @@ class MainWindow(QMainWindow):
             app.quit()
 
     def shutdown(self) -> None:
-        """Stop workers (tests and quit): cancel what runs and wait for the threads."""
-        self.tasks.shutdown()
+        """Stop workers (tests and quit): cancel what runs and wait for the threads, the window's own and those of
+        what it holds (the service host, the leader watch, an open Settings): none may still be running Python when
+        the window and its children are deleted."""
+        from app.ui.workers import TaskRunner
+
+        for runner in dict.fromkeys([self.tasks, *self.findChildren(TaskRunner)]):
+            runner.shutdown()

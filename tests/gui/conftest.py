@@ -82,6 +82,22 @@ def seed_store(store) -> None:
         s.add(t.AuditEntry(system="user", action="link", record="vendor V00010"))
 
 
+@pytest.fixture(autouse=True)
+def collect_qt_leftovers():
+    """After each GUI test, once its windows have stopped their workers: delete what it left for later (deleteLater)
+    and collect its unreachable Qt wrappers now. Left to Python's collector, they were deleted at some later moment,
+    inside another test's event loop with its loading worker running, which crashed the process (in test_screens,
+    after the demo-window tests, about once in three runs)."""
+    import gc
+
+    yield
+    from PySide6.QtCore import QCoreApplication, QEvent
+
+    if QCoreApplication.instance() is not None:
+        QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+    gc.collect()
+
+
 @pytest.fixture
 def store(tmp_path):
     from app.store import open_store
@@ -119,4 +135,9 @@ def close_window(qtbot, window, session, host=None) -> None:
     window.quitting = True
     window.close()
     window.deleteLater()
+    # Delete it now, inside this test, before its session closes: left to a later test's event loop, the deletion of
+    # a demo window (its service host, bridge and timers) crashed that loop about once in three runs.
+    from PySide6.QtCore import QCoreApplication, QEvent
+
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
     session.close()

@@ -141,3 +141,30 @@ def close_window(qtbot, window, session, host=None) -> None:
 
     QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
     session.close()
+
+
+def demo_window(qtbot, home, nav_flavor: str = "bc", size: tuple[int, int] | None = None):
+    """(session, window): the window on the demo sandboxes, shown, as a clerk starts it."""
+    from app.ui.application import open_session
+    from app.ui.main_window import MainWindow
+
+    session = open_session(home, demo=True, nav_flavor=nav_flavor)
+    window = MainWindow(session.backend, profile_name=session.profile.name)
+    qtbot.addWidget(window)
+    if size is not None:
+        window.resize(*size)
+    window.show()
+    qtbot.waitExposed(window)
+    return session, window
+
+
+def click_sync_now(qtbot, window, timeout: int = 120_000):
+    """Click the toolbar's Sync now, wait for the run and for the screens' reload after it; the run's outcome."""
+    from PySide6.QtCore import Qt
+    from PySide6.QtWidgets import QToolBar
+
+    button = window.findChild(QToolBar, "sync-toolbar").widgetForAction(window.sync_action)
+    with qtbot.waitSignal(window.refreshed, timeout=timeout):
+        with qtbot.waitSignal(window.sync_finished, timeout=timeout) as done:
+            qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
+    return done.args[0]

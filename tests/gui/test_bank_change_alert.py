@@ -6,23 +6,16 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt
 
+from tests.gui.conftest import click_sync_now, demo_window
+
 
 def test_bank_change_reaches_the_tray_and_failed_postings(qtbot, navbill_home):
     from PySide6.QtWidgets import QToolBar
 
-    from app.ui.application import open_session
-    from app.ui.main_window import MainWindow
-
-    session = open_session(navbill_home, demo=True, nav_flavor="bc")
-    window = MainWindow(session.backend, profile_name=session.profile.name)
-    qtbot.addWidget(window)
-    window.show()
-    qtbot.waitExposed(window)
+    session, window = demo_window(qtbot, navbill_home)
     sync_button = window.findChild(QToolBar, "sync-toolbar").widgetForAction(window.sync_action)
     try:
-        with qtbot.waitSignal(window.refreshed, timeout=120_000):
-            with qtbot.waitSignal(window.sync_finished, timeout=120_000):
-                qtbot.mouseClick(sync_button, Qt.MouseButton.LeftButton)
+        click_sync_now(qtbot, window)
         row = next(iter(session.store.invoice_rows(state="created")))
         vendor_id = session.sandboxes.bill.bills[row.bill_id]["vendorId"]
         session.sandboxes.bill.set_vendor_bank_account(vendor_id, {

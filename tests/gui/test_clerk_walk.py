@@ -12,7 +12,7 @@ from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QPushButton
 
 from app.ui.table_model import ROW_ROLE
-from tests.gui.conftest import close_window, seed_store
+from tests.gui.conftest import click_sync_now, close_window, demo_window, seed_store
 
 ITEM_LINE = ("line 20000: is an Item 1100 line, not a G/L account line; BILL needs a chart-of-accounts entry, so post "
              "such costs to a G/L account or enter this bill in BILL by hand")
@@ -145,22 +145,11 @@ def test_retry_now_on_an_invoice_still_held_says_so_and_keeps_it_held(qtbot, nav
     """Retry now on an invoice held for an Item line (nothing was fixed): the run says it is held again and the row
     stays Held. It used to turn "Failed: the next sync tries again by itself", fetched again on every run, while the
     run said "nothing to change"."""
-    from PySide6.QtWidgets import QToolBar
 
-    from app.ui.application import open_session
-    from app.ui.main_window import MainWindow
 
-    session = open_session(navbill_home, demo=True, nav_flavor="bc")
-    window = MainWindow(session.backend, profile_name=session.profile.name)
-    qtbot.addWidget(window)
-    window.resize(1280, 780)
-    window.show()
-    qtbot.waitExposed(window)
-    sync_button = window.findChild(QToolBar, "sync-toolbar").widgetForAction(window.sync_action)
+    session, window = demo_window(qtbot, navbill_home, size=(1280, 780))
     try:
-        with qtbot.waitSignal(window.refreshed, timeout=120_000):
-            with qtbot.waitSignal(window.sync_finished, timeout=120_000):
-                qtbot.mouseClick(sync_button, Qt.MouseButton.LeftButton)
+        click_sync_now(qtbot, window)
         failures = window.failures_tab
         window.tabs.setCurrentWidget(failures)
         item_line = next(r for r in failures.model.rows() if "not a G/L account line" in r.error)
@@ -324,10 +313,7 @@ def test_settings_credentials_dialog_shows_where_the_key_is_kept_in_full(qtbot, 
         assert height >= needed and visible >= needed, seen
         wizard.reject()
     finally:
-        window.shutdown()
-        window.quitting = True
-        window.close()
-        session.close()
+        close_window(qtbot, window, session)
 
 
 def test_a_damaged_database_dialog_shows_its_whole_message(qtbot, navbill_home):
@@ -385,10 +371,7 @@ def test_the_status_bar_says_why_it_needs_attention_after_the_wizard_is_cancelle
         qtbot.waitUntil(lambda: label.isVisible() and label.width() >= label.fontMetrics().horizontalAdvance(
             label.text()), timeout=2_000)  # the whole sentence shows, not "…enter t"
     finally:
-        window.shutdown()
-        window.quitting = True
-        window.close()
-        session.close()
+        close_window(qtbot, window, session)
 
 
 def test_the_audit_log_names_vendors_and_filters_by_name(qtbot, walk_window):
@@ -440,22 +423,11 @@ def test_fix_has_a_keyboard_mnemonic_of_its_own(qtbot, walk_window, tab_name, re
 def test_sync_summaries_use_the_words_sync_prints(qtbot, navbill_home):
     """After Sync now the status bar and Activity said "accounts: 19 created, 34 updated": nothing was created, 19
     account mappings were suggested and 34 accounts read (what `python main.py sync` says)."""
-    from PySide6.QtWidgets import QToolBar
 
-    from app.ui.application import open_session
-    from app.ui.main_window import MainWindow
 
-    session = open_session(navbill_home, demo=True, nav_flavor="bc")
-    window = MainWindow(session.backend, profile_name=session.profile.name)
-    qtbot.addWidget(window)
-    window.show()
-    qtbot.waitExposed(window)
-    sync_button = window.findChild(QToolBar, "sync-toolbar").widgetForAction(window.sync_action)
+    session, window = demo_window(qtbot, navbill_home)
     try:
-        with qtbot.waitSignal(window.refreshed, timeout=120_000):
-            with qtbot.waitSignal(window.sync_finished, timeout=120_000) as done:
-                qtbot.mouseClick(sync_button, Qt.MouseButton.LeftButton)
-        summary = done.args[0].summary
+        summary = click_sync_now(qtbot, window).summary
         assert "mappings suggested" in summary and "bills created" in summary, summary
         assert "accounts: 19 created" not in summary and not re.search(r"accounts: [^;]*\d+ created", summary)
         runs = window.activity_tab.runs_model.rows()

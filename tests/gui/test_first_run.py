@@ -13,6 +13,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 
 from app.sandbox import demo_data
+from tests.gui.conftest import close_window
 from tests.gui.wizard_driver import answer_passphrase_dialog, click, finish_button, next_button, type_into
 
 
@@ -159,7 +160,4 @@ def test_renaming_the_profile_in_settings_keeps_one_profile_and_moves_its_secret
         assert not [n for n in session.vault.names() if n.startswith(f"profile/{old}/")]
         assert window.windowTitle().endswith("CRONUS live")
     finally:
-        window.shutdown()
-        window.quitting = True
-        window.close()
-        session.close()
+        close_window(qtbot, window, session)

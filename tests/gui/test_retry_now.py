@@ -7,6 +7,7 @@ import pytest
 from PySide6.QtCore import Qt
 
 from app.ui.rows import HoldReason
+from tests.gui.conftest import close_window
 
 
 @pytest.fixture
@@ -24,10 +25,7 @@ def synced_demo_window(qtbot, navbill_home):
             qtbot.mouseClick(toolbar.widgetForAction(window.sync_action), Qt.MouseButton.LeftButton)
     assert first.args[0].ok, first.args[0].summary
     yield window, session
-    window.shutdown()
-    window.quitting = True
-    window.close()
-    session.close()
+    close_window(qtbot, window, session)
 
 
 def test_retry_now_sends_a_fixed_invoice_at_once(qtbot, synced_demo_window):

@@ -9,6 +9,7 @@ from PySide6.QtCore import QPoint, Qt
 from PySide6.QtTest import QTest
 
 from app.ui.icons import STATE_TEXT, ConnectorState
+from tests.gui.conftest import close_window
 
 
 def click_menu(qtbot, menu, action) -> None:
@@ -131,10 +132,7 @@ def test_missing_payment_settings_hold_only_payments_and_say_where_to_fix(qtbot,
         assert "Settings → Payments" in tray.status_action.toolTip() and window.banner.isVisible()
     finally:
         tray.hide()
-        window.shutdown()
-        window.quitting = True
-        window.close()
-        session.close()
+        close_window(qtbot, window, session)
 
 
 def test_after_a_restart_a_failed_last_sync_is_not_up_to_date(qtbot, seeded_store):
@@ -199,7 +197,4 @@ def test_the_status_bar_shows_this_hours_bill_requests_shared_with_the_command_l
         assert label.text().startswith(f"BILL requests this hour: {used:,} / {used:,} (stopped until ")
         assert "is reached: syncs send nothing more to BILL until" in label.toolTip()
     finally:
-        window.shutdown()
-        window.quitting = True
-        window.close()
-        session.close()
+        close_window(qtbot, window, session)

@@ -115,7 +115,8 @@ def test_the_window_service_watches_bank_details_with_the_window_vault(qtbot, na
         with qtbot.waitSignal(window.sync_finished, timeout=180_000):
             qtbot.mouseClick(sync_button, Qt.MouseButton.LeftButton)
         qtbot.waitUntil(lambda: any("bank-detail change" in a for a in alerts), timeout=30_000)
-        assert any(r.document == f"Bank details of BILL vendor {vendor_id}" for r in window.failures_tab.model.rows())
+        documents = [r.document for r in window.failures_tab.model.rows()]
+        assert f"Bank details of BILL vendor {vendor_id}" in documents, (alerts, documents)
     finally:
         close_window(qtbot, window, session, host)
 

@@ -183,12 +183,19 @@ def test_a_follower_window_shows_who_leads_and_takes_the_lead_when_the_leader_di
             from sqlalchemy import create_engine, text
             from sqlalchemy.pool import NullPool
 
+            # Only the connection holding the leader lock: a run's own lock connection (named the same way) may
+            # still be on its way back to the pool just after sync_finished.
+            key = scoped.leader_lock().key()
             admin = create_engine(url, poolclass=NullPool)
             try:
                 with qtbot.waitSignal(watch.lead_lost, timeout=30_000), admin.begin() as connection:
                     dropped = connection.execute(text(
-                        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-                        "WHERE application_name LIKE 'navbill:%:' || :pid || ':%'"), {"pid": os.getpid()}).scalar()
+                        "SELECT count(pg_terminate_backend(a.pid)) FROM pg_stat_activity a JOIN pg_locks l "
+                        "ON l.pid = a.pid WHERE l.locktype = 'advisory' AND l.granted "
+                        "AND l.classid::bigint = :classid AND l.objid::bigint = :objid AND l.objsubid = 1 "
+                        "AND a.application_name LIKE 'navbill:%:' || :pid || ':%'"),
+                        {"pid": os.getpid(), "classid": (key >> 32) & 0xFFFFFFFF,
+                         "objid": key & 0xFFFFFFFF}).scalar()
             finally:
                 admin.dispose()
             assert dropped == 1

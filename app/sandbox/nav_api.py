@@ -100,6 +100,10 @@ class ApiV2:
         # NAV-GROUND-TRUTH 1.14); False plays BC 17/18, where only the default General Journal template's are found
         # (so journals({a payment batch's id})/Microsoft.NAV.post answers 404).
         self.journals_by_any_id = True
+        # irs1099Code reads and writes the Vendor table's field 10020 "IRS 1099 Code" only where that field exists
+        # (APIV2 - Vendors, IsIRS1099Code): a US company before 1099 moved to the IRS Forms app. False plays the
+        # others: the code reads empty and a written one is dropped without an error.
+        self.vendor_1099_field = True
 
     # -- helpers ---------------------------------------------------------------------------
     def _lcy(self, code: str) -> str:
@@ -123,7 +127,7 @@ class ApiV2:
             "phoneNumber": row.get("Phone_No", ""), "email": row.get("E_Mail", ""),
             "website": row.get("Home_Page", ""), "taxRegistrationNumber": row.get("VAT_Registration_No", ""),
             "currencyId": EMPTY_GUID, "currencyCode": self._lcy(row.get("Currency_Code", "")),
-            "irs1099Code": row.get("IRS_1099_Code", ""),
+            "irs1099Code": row.get("IRS_1099_Code", "") if self.vendor_1099_field else "",
             "paymentTermsId": guid("payment-terms", row["Payment_Terms_Code"]) if row.get("Payment_Terms_Code")
             else EMPTY_GUID,
             "paymentMethodId": EMPTY_GUID, "taxLiable": bool(row.get("Tax_Liable", False)),
@@ -162,6 +166,8 @@ class ApiV2:
                                                         "'Microsoft.NAV.vendorBlocked'.")
             if name == "currencyCode" and value == self.company.setup["LCY_Code"]:
                 value = ""
+            if name == "irs1099Code" and not self.vendor_1099_field:
+                continue
             if isinstance(value, str) and len(value) > 100:
                 raise ODataError(400, "Application_StringExceededLength",
                                  f"The length of the string is {len(value)}, but it must be less than or equal to "

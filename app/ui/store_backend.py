@@ -124,17 +124,25 @@ class StoreBackend:
                 open_conflicts = conflicts.get(vendor.nav_number, [])
                 if open_conflicts:
                     nav_fields, bill_fields = dict(nav_fields), dict(bill_fields)
-                    sides = {}
+                    sides, both, reasons = {}, [], []
                     for conflict in open_conflicts:
                         nav_fields[conflict.field] = conflict.nav_value
                         bill_fields[conflict.field] = conflict.bill_value
+                        if conflict.field == "is_1099" and conflict.bill_value and not conflict.nav_value:
+                            # app.engine.flows.vendor_links: NAV's empty 1099 code may only mean NAV does not keep it
+                            sides[conflict.field] = "bill"
+                            reasons.append("BILL tracks this vendor for 1099 and NAV has no IRS 1099 Code: keep "
+                                           "BILL's unless the vendor is not a 1099 vendor")
+                            continue
                         # The newer change is the likelier truth; the clerk confirms or flips it.
                         newer_bill = conflict.bill_time and conflict.nav_time and conflict.bill_time > conflict.nav_time
                         sides[conflict.field] = "bill" if newer_bill else "nav"
+                        both.append(conflict.field)
                     names = tuple(c.field for c in open_conflicts)
+                    if both:
+                        reasons.insert(0, f"changed on both sides: {', '.join(both)}")
                     rows.append(VendorDiffRow(VendorState.CONFLICT, vendor.nav_number, vendor.bill_id, nav_fields,
-                                              bill_fields, names,
-                                              f"changed on both sides: {', '.join(names)}", suggested_sides=sides))
+                                              bill_fields, names, "; ".join(reasons), suggested_sides=sides))
                 else:
                     rows.append(VendorDiffRow(VendorState.LINKED, vendor.nav_number, vendor.bill_id, nav_fields,
                                               bill_fields))

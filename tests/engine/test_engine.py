@@ -182,6 +182,65 @@ def test_purchase_orders_never_become_bills(engine, sandboxes):
     assert len(sandboxes.bill.bills) == report.flows["invoices"].created  # bills come from posted invoices only
 
 
+def test_linking_never_clears_bills_1099_tracking_on_a_nav_without_the_code_a_person_decides(engine, store,
+                                                                                               sandboxes):
+    """NAV is the vendor master when a link is made, but an empty IRS 1099 Code is not an answer: a NAV outside the
+    US, or Business Central after 1099 moved to the IRS Forms app, reads it empty whatever is true. BILL keeps its
+    1099 tracking until a person chooses, and the choice is applied."""
+    from app.store.ui_queries import vendor_sides
+
+    engine.run(flows=["vendors"])
+    bill_id = vendor_sides(store)["V00040"].bill_id
+    sandboxes.bill.edit_vendor(bill_id, {"additionalInfo": {"track1099": True}})
+    assert not sandboxes.nav.vendors.get("V00040").get("IRS_1099_Code")
+    store.accept_proposal("V00040")
+    report = engine.run(flows=["vendors"])
+    assert report.completed and report.flows["vendors"].conflicts == 1
+    assert sandboxes.bill.vendors[bill_id]["additionalInfo"]["track1099"] is True
+    [conflict] = store.conflict_rows()
+    assert (conflict.field, conflict.nav_value, conflict.bill_value) == ("is_1099", False, True)
+    assert engine.run(flows=["vendors"]).flows["vendors"].conflicts == 0  # asked once, not again each run
+    assert sandboxes.bill.vendors[bill_id]["additionalInfo"]["track1099"] is True
+
+    store.resolve_conflict(conflict.id, "nav")  # the controller checked: not a 1099 vendor
+    engine.run(flows=["vendors"])
+    assert sandboxes.bill.vendors[bill_id]["additionalInfo"]["track1099"] is False
+    assert store.conflict_rows() == []
+
+
+def test_a_business_central_without_1099_codes_clears_no_bill_1099_flag_and_says_when_a_choice_cannot_be_kept(
+        store, sandboxes, caplog):
+    """Business Central's irs1099Code reads empty and drops what is written where the Vendor table has no IRS 1099
+    Code (outside the US; after 1099 moved to the IRS Forms app). A first sync links the demo's 1099 vendors by name:
+    BILL keeps tracking them, each is a choice for a person; choosing BILL's says NAV did not keep it, once."""
+    assert sandboxes.nav_flavor == "bc"
+    sandboxes.nav.api.vendor_1099_field = False
+    tracked = {vid for vid, v in sandboxes.bill.vendors.items() if v["name"] in ("Acme Steel Supply",
+                                                                                   "Carolina Freight Lines")}
+    for vendor_id in tracked:  # BILL tracks them for 1099; the first sync links them to NAV's by name and tax ID
+        sandboxes.bill.edit_vendor(vendor_id, {"additionalInfo": {"track1099": True}})
+    engine = make_engine(store, sandboxes)
+    engine.run(flows=["vendors"])
+    assert all(sandboxes.bill.vendors[vid]["additionalInfo"]["track1099"] for vid in tracked)
+    conflicts = [c for c in store.conflict_rows() if c.field == "is_1099"]
+    assert {c.bill_id for c in conflicts} == tracked
+    assert all((c.nav_value, c.bill_value) == (False, True) for c in conflicts)
+
+    for conflict in conflicts:
+        store.resolve_conflict(conflict.id, "bill")
+    engine.run(flows=["vendors"])
+    kept_none = [r.getMessage() for r in caplog.records if "kept no IRS 1099 Code" in r.getMessage()]
+    assert len(kept_none) == len(tracked), kept_none
+    assert "NAV vendor V00010 (Acme Steel Supply) kept no IRS 1099 Code" in " ".join(kept_none)
+    assert "Business Central 25 and later, which keeps them in the IRS Forms app" in kept_none[0]
+    assert store.conflict_rows() == []
+    caplog.clear()
+    report = engine.run(flows=["vendors"])
+    assert report.flows["vendors"].conflicts == 0 and report.flows["vendors"].updated == 0
+    assert not any("kept no IRS 1099 Code" in r.getMessage() for r in caplog.records)
+    assert all(sandboxes.bill.vendors[vid]["additionalInfo"]["track1099"] for vid in tracked)
+
+
 def test_blocking_tax_id_and_1099_reach_bill_and_unblocking_restores(engine, store, sandboxes):
     engine.run(flows=["vendors"])
     bill_id = next(r.bill_id for r in store.vendor_rows() if r.nav_number == "V00060")

@@ -157,6 +157,35 @@ def test_resolve_conflict_per_field_confirms_and_can_be_undone(qtbot, window, se
     assert any(r.state == VendorState.CONFLICT for r in tab.model.rows())
 
 
+def test_a_1099_flag_only_bill_has_suggests_keeping_bills_and_says_why(qtbot, window, seeded_store):
+    """Linking Acme found BILL tracking it for 1099 and no IRS 1099 Code in NAV (which may only mean NAV does not keep
+    the code): the row says so, the Keep column suggests BILL's, and Resolve names what happens to the flag."""
+    from datetime import UTC, datetime
+
+    from PySide6.QtWidgets import QMessageBox
+
+    from app.store import schema as t
+
+    with seeded_store.session() as s:
+        now = datetime.now(UTC)
+        s.add(t.Conflict(record_key="V00010", bill_id="00901ACME", field="is_1099", nav_value=False, bill_value=True,
+                         nav_time=now, bill_time=now))
+    with qtbot.waitSignal(window.refreshed, timeout=10_000):
+        window.refresh()
+    tab = window.vendors_tab
+    select(tab, lambda r: r.nav_number == "V00010")
+    [row] = tab.selected_rows()
+    assert row.state == VendorState.CONFLICT
+    assert row.reason.startswith("BILL tracks this vendor for 1099 and NAV has no IRS 1099 Code"), row.reason
+    assert "changed on both sides" not in row.reason
+    assert tab.compare_model.winners == {"is_1099": SIDE_BILL}
+
+    seen = when_modal(QMessageBox, lambda box: click_box_button(box, "Cancel"))
+    qtbot.mouseClick(tab.resolve_button, Qt.MouseButton.LeftButton)
+    assert "1099 vendor: keep BILL's" in seen[0].text(), seen[0].text()
+    assert seeded_store.conflict_rows(state="chosen") == []
+
+
 def test_a_refused_command_shows_the_reason(qtbot, window):
     with qtbot.waitSignal(window.command_finished, timeout=10_000) as finished:
         window.run_command("Accept match for V00010", lambda b: b.accept_proposal("V00010"))

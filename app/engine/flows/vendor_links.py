@@ -7,15 +7,18 @@ Read: the links whose NAV or BILL side changed (noted by the vendors flow). Deci
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, TypeVar
 
-from app.domain.conflicts import three_way
+from app.domain.conflicts import FieldConflict, three_way
 from app.domain.errors import RecordError
 from app.domain.models import VENDOR_SYNC_FIELDS, VendorFields
 from app.engine.common import BATCH
 from app.engine.flows.base import Flow
 from app.store import repository as q
 from app.store import schema as t
+
+log = logging.getLogger("navbill.engine")
 
 if TYPE_CHECKING:
     from app.engine.context import RunContext
@@ -94,6 +97,13 @@ class VendorLinks(Flow):
             to_nav = {f: bill_now.get(f) for f in VENDOR_SYNC_FIELDS
                       if nav_now.get(f) in ("", None) and bill_now.get(f) not in ("", None)}
             conflicts: tuple = ()
+            if bill_now.get("is_1099") and not nav_now.get("is_1099"):
+                # NAV without an IRS 1099 Code may mean "not a 1099 vendor", or a NAV that does not keep the code
+                # on its vendor (outside the US, or Business Central after 1099 moved to the IRS Forms app): then
+                # the API reads it empty whatever is true. Clearing BILL's 1099 tracking on a guess could drop a
+                # vendor from the year's 1099 filing, so a person decides.
+                to_bill.pop("is_1099", None)
+                conflicts = (FieldConflict("is_1099", nav_now.get("is_1099"), True),)
         else:
             result = three_way(link.nav_snapshot, nav_now, link.bill_snapshot, bill_now)
             to_bill, to_nav, conflicts = dict(result.to_bill), dict(result.to_nav), result.conflicts
@@ -184,6 +194,12 @@ class VendorLinks(Flow):
         with self.store.session() as s:
             self.outbox.finish(s, key, {"number": number})
             self._audit(s, "NAV", "update_vendor", f"vendor {number}", after=changes)
+        if "is_1099" in changes and updated.fields.is_1099 != merged.is_1099:
+            # Business Central's API ignores irs1099Code where the Vendor table has no IRS 1099 Code field.
+            log.warning("NAV vendor %s (%s) kept no IRS 1099 Code: this NAV does not keep 1099 codes on the vendor "
+                        "(a company outside the US, or Business Central 25 and later, which keeps them in the IRS "
+                        "Forms app). BILL's 1099 tracking is unchanged; set the vendor up for 1099 in NAV by hand.",
+                        number, merged.name)
         return updated
 
     def apply_chosen_conflicts(self) -> None:

@@ -276,22 +276,48 @@ def unlock_vault_at_start(session: ConnectorSession, parent=None) -> bool:
     return ensure_vault_ready(session.vault, parent)
 
 
-def open_settings(window, session: ConnectorSession, first_run: bool = False):
+OPENING_SETTINGS = "Opening Settings…"
+
+
+def open_settings(window, session: ConnectorSession, first_run: bool = False) -> None:
     """Open the setup wizard (first run) or Settings beside the window (window-modal, not blocking).
 
-    Finish saves and applies: a new backend for the window and a restarted service; after a first run
-    the first sync starts at once. Returns the wizard.
+    What it shows from the store and the vault is read on a worker first (a team store is a server across the
+    network); then the wizard opens and ``window.settings_opened`` carries it. Finish saves and applies: a new
+    backend for the window and a restarted service; after a first run the first sync starts at once.
     """
-    from PySide6.QtCore import Qt
-
-    from app.ui.settings import SetupWizard
+    from app.ui.settings import read_stored_settings
 
     existing = getattr(window, "settings_wizard", None)
     if existing is not None and existing.isVisible():
         existing.raise_()
         existing.activateWindow()
-        return existing
-    wizard = SetupWizard(session, parent=window, first_run=first_run or session.profile is None)
+        return
+    if getattr(window, "settings_loading", False):
+        return  # asked twice while it loads: it opens once
+    window.settings_loading = True
+    window.report(OPENING_SETTINGS)
+
+    def loaded(stored) -> None:
+        window.settings_loading = False
+        show_settings(window, session, first_run, stored)
+
+    def failed(message: str) -> None:
+        window.settings_loading = False
+        window.withdraw_report(OPENING_SETTINGS)
+        window.banner.show_message(f"Settings could not be opened: {message} Click Settings… again once the store "
+                                   "answers.", error=True)
+
+    window.tasks.start("open settings", lambda ctx: read_stored_settings(session), on_success=loaded,
+                       on_failure=failed)
+
+
+def show_settings(window, session: ConnectorSession, first_run: bool, stored) -> None:
+    from PySide6.QtCore import Qt
+
+    from app.ui.settings import SetupWizard
+
+    wizard = SetupWizard(session, parent=window, first_run=first_run or session.profile is None, stored=stored)
     wizard.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
     window.settings_wizard = wizard
 
@@ -328,7 +354,8 @@ def open_settings(window, session: ConnectorSession, first_run: bool = False):
     wizard.accepted.connect(applied)
     wizard.finished.connect(lambda _code: closed())
     wizard.open()
-    return wizard
+    window.withdraw_report(OPENING_SETTINGS)
+    window.settings_opened.emit(wizard)
 
 
 def open_team_store(paths):

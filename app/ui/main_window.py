@@ -127,6 +127,7 @@ class MainWindow(QMainWindow):
     command_finished = Signal(str, bool)  # description, succeeded
     sync_finished = Signal(object)  # SyncOutcome
     settings_requested = Signal()
+    settings_opened = Signal(object)  # the Settings wizard, once open_settings has read what it shows
     pause_toggled = Signal(bool)
     status_shown = Signal(object)  # StatusInfo: what the status bar now says (the tray repeats it)
 
@@ -151,6 +152,7 @@ class MainWindow(QMainWindow):
         self._sync_error = ""  # the last real sync's failure, while the banner may still show it
         self._state_sentence = ""  # what set_state last wrote beside the light (a sync's words replace it)
         self.settings_wizard = None
+        self.settings_loading = False  # app.ui.application.open_settings: reading what Settings shows
         self.paths = None  # set by the app: the data folder and log file Help → About names
         self.service_bridge = None
         self.service_host = None  # set by ServiceHost: it stops the service before the app quits
@@ -471,6 +473,13 @@ class MainWindow(QMainWindow):
         self._message_timer.start(10_000)
         if error:
             self.banner.show_message(message, error=True)
+
+    def withdraw_report(self, message: str) -> None:
+        """Take back a message that is over ("Opening Settings…" once Settings is open), if it still shows."""
+        if self.message_label.text() == message:
+            self._message_timer.stop()
+            self.message_label.clear()
+            self.message_label.hide()
 
     # --- loading ----------------------------------------------------------------------------------
     def refresh(self) -> None:

@@ -628,15 +628,37 @@ class PreviewPage(QWizardPage):
         self.completeChanged.emit()
 
 
+@dataclass(frozen=True)
+class StoredSettings:
+    """What the wizard shows from the store and the vault: read before it opens, on a worker (a team store is a
+    server across the network)."""
+
+    saved_secrets: frozenset[str]
+    push_values: dict
+    engine_settings: Any
+
+
+def read_stored_settings(session) -> StoredSettings:
+    from app.engine.settings import EngineSettings
+    from app.ui.service_host import push_values
+
+    saved: frozenset[str] = frozenset()
+    if session.profile is not None and session.profiles is not None:
+        try:
+            saved = frozenset(session.profiles.saved_secret_keys(session.profile))
+        except Exception:  # a locked or broken vault: every secret must be typed
+            log.warning("Could not list the saved credentials", exc_info=True)
+    return StoredSettings(saved, push_values(session.store), EngineSettings.load(session.store))
+
+
 class SetupWizard(QWizard):
     """First run and Settings (the same pages). ``saved_profile`` is set when Finish saved a profile.
 
     Nothing is written before Finish: the connection test and the preview use what is typed, in memory.
     """
 
-    def __init__(self, session, parent=None, first_run: bool = False) -> None:
+    def __init__(self, session, parent=None, first_run: bool = False, stored: StoredSettings | None = None) -> None:
         super().__init__(parent)
-        from app.engine.settings import EngineSettings
         from app.setup.profiles import Profile
 
         self.session = session
@@ -644,16 +666,10 @@ class SetupWizard(QWizard):
         self.tasks = TaskRunner(self)
         self.profile = session.profile or Profile(name="My company")
         self.original_name = session.profile.name if session.profile else ""
-        self.saved_secrets: set[str] = set()
-        if session.profile is not None and session.profiles is not None:
-            try:
-                self.saved_secrets = set(session.profiles.saved_secret_keys(session.profile))
-            except Exception:  # a locked or broken vault: every secret must be typed
-                log.warning("Could not list the saved credentials", exc_info=True)
-        from app.ui.service_host import push_values
-
-        self.push_values = push_values(session.store)
-        self.engine_settings = EngineSettings.load(session.store)
+        stored = stored or read_stored_settings(session)  # open_settings reads it on a worker
+        self.saved_secrets: set[str] = set(stored.saved_secrets)
+        self.push_values = stored.push_values
+        self.engine_settings = stored.engine_settings
         self.master_on_conflict = self.engine_settings.master_on_conflict
         self.saved_profile = None
         self._saving = False  # Finish clicked: the settings are being written on a worker
@@ -798,13 +814,12 @@ class SetupWizard(QWizard):
 
     def preview_work(self):
         """The dry run of the first sync on what is typed now (nothing saved): a worker function."""
-        from app.engine.settings import EngineSettings
         from app.setup.profiles import build_bill_connection, build_nav_connection
 
         profile, secrets = self.collect()
         vault = self.session_vault()
         store = self.session.store
-        settings = replace(EngineSettings.load(store), **self.engine_values())
+        settings = replace(self.engine_settings, **self.engine_values())
         connections, budget_of = self.connections, self.bill_budget
         first = self.first_run
 

@@ -126,6 +126,17 @@ def window(qtbot, seeded_store):
     main_window.shutdown()
 
 
+def settings_wizard(qtbot, window, session, first_run: bool = False):
+    """Settings (or the first run's wizard) as the app opens it: what it shows is read on a worker, then it opens.
+    The UI thread never waits for the store meanwhile, so the window stays usable."""
+    from app.ui.application import open_settings
+
+    with qtbot.waitSignal(window.settings_opened, timeout=30_000) as opened:
+        open_settings(window, session, first_run=first_run)
+        assert window.settings_loading or window.settings_wizard is not None
+    return opened.args[0]
+
+
 def close_window(qtbot, window, session, host=None) -> None:
     """Stop the window's service (when it runs), then close the window as Quit does, and its session."""
     if host is not None and host.running:

@@ -4,16 +4,16 @@ as a warning with what to do, the test still passes, and Next is open. Clicks an
 from __future__ import annotations
 
 from app.sandbox.runner import running_sandboxes
+from tests.gui.conftest import settings_wizard
 from tests.gui.test_first_run import empty_window  # noqa: F401  (fixture)
 from tests.gui.wizard_driver import fill_connection_pages, next_button
 
 
 def test_a_missing_optional_page_is_a_warning_and_next_stays_open(qtbot, empty_window):  # noqa: F811
-    from app.ui.application import open_settings
 
     window, session = empty_window
     with running_sandboxes(seed="demo", nav_options={"unpublished": ("purchaseCreditMemos",)}) as sandboxes:
-        wizard = open_settings(window, session, first_run=True)
+        wizard = settings_wizard(qtbot, window, session, first_run=True)
         qtbot.waitExposed(wizard)
         fill_connection_pages(qtbot, wizard, sandboxes)
 

@@ -12,7 +12,7 @@ from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QPushButton
 
 from app.ui.table_model import ROW_ROLE
-from tests.gui.conftest import click_sync_now, close_window, demo_window, seed_store
+from tests.gui.conftest import click_sync_now, close_window, demo_window, seed_store, settings_wizard
 
 ITEM_LINE = ("line 20000: is an Item 1100 line, not a G/L account line; BILL needs a chart-of-accounts entry, so post "
              "such costs to a G/L account or enter this bill in BILL by hand")
@@ -282,7 +282,7 @@ def test_settings_credentials_dialog_shows_where_the_key_is_kept_in_full(qtbot, 
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication, QWizard
 
-    from app.ui.application import open_session, open_settings
+    from app.ui.application import open_session
     from app.ui.main_window import MainWindow
     from app.ui.vault_dialog import VaultSettingsDialog
 
@@ -304,7 +304,7 @@ def test_settings_credentials_dialog_shows_where_the_key_is_kept_in_full(qtbot, 
         qtbot.mouseClick(close, Qt.MouseButton.LeftButton)
 
     try:
-        wizard = open_settings(window, session, first_run=True)
+        wizard = settings_wizard(qtbot, window, session, first_run=True)
         qtbot.waitExposed(wizard)
         QTimer.singleShot(20, look)
         qtbot.mouseClick(wizard.button(QWizard.WizardButton.CustomButton1), Qt.MouseButton.LeftButton)
@@ -353,7 +353,7 @@ def test_the_status_bar_says_why_it_needs_attention_after_the_wizard_is_cancelle
     (why was in its tooltip). It now says what to do beside the light."""
     from PySide6.QtWidgets import QWizard
 
-    from app.ui.application import open_session, open_settings
+    from app.ui.application import open_session
     from app.ui.main_window import MainWindow
 
     session = open_session(navbill_home, demo=False)
@@ -362,7 +362,7 @@ def test_the_status_bar_says_why_it_needs_attention_after_the_wizard_is_cancelle
     window.show()
     qtbot.waitExposed(window)
     try:
-        wizard = open_settings(window, session, first_run=True)
+        wizard = settings_wizard(qtbot, window, session, first_run=True)
         qtbot.waitExposed(wizard)
         qtbot.mouseClick(wizard.button(QWizard.WizardButton.CancelButton), Qt.MouseButton.LeftButton)
         qtbot.waitUntil(lambda: not wizard.isVisible())

@@ -13,7 +13,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 
 from app.sandbox import demo_data
-from tests.gui.conftest import close_window
+from tests.gui.conftest import close_window, settings_wizard
 from tests.gui.wizard_driver import answer_passphrase_dialog, click, finish_button, next_button, type_into
 
 
@@ -36,10 +36,9 @@ def empty_window(qtbot, navbill_home, no_keyring):
 
 
 def test_first_run_by_clicks_to_a_first_real_sync(qtbot, empty_window, sandboxes):
-    from app.ui.application import open_settings
 
     window, session = empty_window
-    wizard = open_settings(window, session, first_run=True)
+    wizard = settings_wizard(qtbot, window, session, first_run=True)
     qtbot.waitExposed(wizard)
     assert wizard.windowTitle() == "Set up NavBill"
 
@@ -134,7 +133,7 @@ def test_first_run_by_clicks_to_a_first_real_sync(qtbot, empty_window, sandboxes
 
 def test_renaming_the_profile_in_settings_keeps_one_profile_and_moves_its_secrets(qtbot, navbill_home):
     from app.setup.profiles import secret_name
-    from app.ui.application import open_session, open_settings
+    from app.ui.application import open_session
     from app.ui.main_window import MainWindow
 
     session = open_session(navbill_home, demo=True)
@@ -142,7 +141,7 @@ def test_renaming_the_profile_in_settings_keeps_one_profile_and_moves_its_secret
     window.show()
     old = session.profile.name
     try:
-        wizard = open_settings(window, session)
+        wizard = settings_wizard(qtbot, window, session)
         qtbot.waitExposed(wizard)
         assert wizard.windowTitle() == "Settings"
         type_into(qtbot, wizard.nav_page.profile_name, "CRONUS live")
@@ -159,5 +158,48 @@ def test_renaming_the_profile_in_settings_keeps_one_profile_and_moves_its_secret
         assert session.vault.get(secret_name("CRONUS live", "bill.password")) == demo_data.BILL_PASSWORD
         assert not [n for n in session.vault.names() if n.startswith(f"profile/{old}/")]
         assert window.windowTitle().endswith("CRONUS live")
+    finally:
+        close_window(qtbot, window, session)
+
+
+def test_settings_opens_from_the_toolbar_with_the_store_read_on_a_worker(qtbot, navbill_home, monkeypatch):
+    """Settings shows the saved credentials, push options and payment settings: on a team store each is a round trip
+    to a server across the network, so they are read on a worker and the window says "Opening Settings…" meanwhile.
+    Clicking the button again while it loads opens one wizard."""
+    import threading
+
+    from PySide6.QtWidgets import QToolBar
+
+    from app.engine.settings import EngineSettings
+    from app.ui import service_host
+    from app.ui.application import open_session, open_settings
+    from app.ui.main_window import MainWindow
+
+    read_on: list[threading.Thread] = []
+    load, push_values = EngineSettings.load.__func__, service_host.push_values
+    monkeypatch.setattr(EngineSettings, "load",
+                        classmethod(lambda cls, store: read_on.append(threading.current_thread()) or load(cls, store)))
+    monkeypatch.setattr(service_host, "push_values",
+                        lambda store: read_on.append(threading.current_thread()) or push_values(store))
+    session = open_session(navbill_home, demo=True)
+    window = MainWindow(session.backend, profile_name=session.profile.name)
+    window.settings_requested.connect(lambda: open_settings(window, session))  # as app.ui.application.run_app
+    window.show()
+    qtbot.waitExposed(window)
+    try:
+        button = window.findChild(QToolBar, "sync-toolbar").widgetForAction(window.settings_action)
+        with qtbot.waitSignal(window.settings_opened, timeout=30_000) as opened:
+            qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
+            assert window.message_label.text() == "Opening Settings…"
+            qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
+        wizard = opened.args[0]
+        qtbot.waitExposed(wizard)
+        assert wizard.windowTitle() == "Settings" and window.settings_wizard is wizard
+        assert "bill.password" in wizard.saved_secrets
+        assert read_on and threading.main_thread() not in read_on, read_on
+        assert not window.message_label.isVisible()  # "Opening Settings…" is over
+        qtbot.wait(200)
+        assert window.findChildren(type(wizard)) == [wizard]  # the second click opened no second one
+        wizard.reject()
     finally:
         close_window(qtbot, window, session)

@@ -15,6 +15,7 @@ from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QWizard
 
 from app.store import team_join
+from tests.gui.conftest import settings_wizard
 
 PASSWORD = "Team-Store-pw-7731!"
 LOCAL_PASSPHRASE = "this pc's own vault passphrase"
@@ -162,7 +163,7 @@ def test_joining_from_settings_switches_the_running_window_to_the_team_store(qtb
     from app.setup.config import app_paths
     from app.setup.profiles import ProfileStore, demo_profile, demo_secrets
     from app.setup.vault import Vault
-    from app.ui.application import open_session, open_settings
+    from app.ui.application import open_session
     from app.ui.main_window import MainWindow
     from app.ui.service_host import ServiceHost
     from app.ui.settings import SetupWizard
@@ -219,7 +220,7 @@ def test_joining_from_settings_switches_the_running_window_to_the_team_store(qtb
         modals.timeout.connect(answer_modal)
         modals.start(200)
         try:
-            wizard = open_settings(window, session)
+            wizard = settings_wizard(qtbot, window, session)
             assert isinstance(wizard, SetupWizard)
             click(qtbot, wizard.button(QWizard.WizardButton.CustomButton2))
             qtbot.waitUntil(lambda: session.store.is_postgres and isinstance(window.settings_wizard, SetupWizard)

@@ -25,6 +25,7 @@ LAYERS = {
     "app.domain": 0,
     "app.clients": 1,
     "app.setup.config": 1,  # where the files are
+    "app.setup.file_lock": 1,  # OS file locks: the SQLite run lock, the BILL request ledger
     "app.setup.vault": 1,
     "app.sandbox": 2,  # NAV and BILL on loopback; the runner hands out client connections for them
     "app.store": 2,

@@ -28,6 +28,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from app.setup.file_lock import try_lock, unlock
+
 DEFAULT_WAIT_SECONDS = 5.0
 POLL_SECONDS = 0.1
 
@@ -111,38 +113,6 @@ class ProcessRunLock(RunLock):
             self._lock.release()
 
 
-def _try_lock(handle) -> bool:
-    if os.name == "nt":  # pragma: no cover - Windows
-        import msvcrt
-
-        try:
-            handle.seek(0)
-            msvcrt.locking(handle.fileno(), msvcrt.LK_NBLCK, 1)
-            return True
-        except OSError:
-            return False
-    import fcntl
-
-    try:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        return True
-    except BlockingIOError:
-        return False
-
-
-def _unlock(handle) -> None:
-    if os.name == "nt":  # pragma: no cover - Windows
-        import msvcrt
-
-        with contextlib.suppress(OSError):
-            handle.seek(0)
-            msvcrt.locking(handle.fileno(), msvcrt.LK_UNLCK, 1)
-        return
-    import fcntl
-
-    fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
-
-
 class FileRunLock(RunLock):
     """An OS lock on ``<database>.lock``. ``flock`` locks belong to the open file, so two engines in one
     process exclude each other as two processes do."""
@@ -176,7 +146,7 @@ class FileRunLock(RunLock):
         try:
             handle = self._open()
             try:
-                while not _try_lock(handle):
+                while not try_lock(handle):
                     if time.monotonic() >= deadline:
                         raise RunBusyError(self.holder(), str(self.path))
                     time.sleep(POLL_SECONDS)
@@ -188,7 +158,7 @@ class FileRunLock(RunLock):
                 finally:
                     with contextlib.suppress(OSError):
                         self.info_path.unlink()
-                    _unlock(handle)
+                    unlock(handle)
             finally:
                 handle.close()
         finally:

@@ -215,3 +215,36 @@ def test_a_long_lived_budget_learns_what_the_other_processes_counted_when_asked_
     with pytest.raises(BudgetExhaustedError):
         service.take()
     assert "stop line (80, keeping 20 for the organization's other integrations) is reached" in service.status().detail()
+
+
+COUNT_IN_THE_LEDGER = """
+import sys
+from app.clients.bill_budget import RequestBudget
+budget = RequestBudget(limit=1_000_000, clock=lambda: 3_600_000.0, ledger=sys.argv[1], scope="o")
+print("ready", flush=True)
+sys.stdin.readline()  # all start at once
+for _ in range(int(sys.argv[2])):
+    budget.take()
+budget.close()
+"""
+
+
+def test_processes_counting_at_once_lose_no_request_in_the_ledger(tmp_path):
+    """The window's service, `serve` and a scripted `sync` flush into one ledger file. Read, add and write used to
+    race: 4 processes sending 12,000 requests left about 4,000 in the file, so each thought the hour had room."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    ledger = tmp_path / "bill_requests.json"
+    workers = [subprocess.Popen([sys.executable, "-c", COUNT_IN_THE_LEDGER, str(ledger), "3000"], cwd=root,
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True) for _ in range(4)]
+    for worker in workers:
+        assert worker.stdout.readline().strip() == "ready"
+    for worker in workers:
+        worker.stdin.write("go\n")
+        worker.stdin.flush()
+    assert [worker.wait(120) for worker in workers] == [0, 0, 0, 0]
+    reader = RequestBudget(limit=1_000_000, clock=lambda: 3_600_000.0, ledger=ledger, scope="o")
+    assert reader.status().used == 12_000

@@ -226,6 +226,7 @@ class DemoInvoice:
     posting_date: date
     due_date: date
     lines: tuple[DemoInvoiceLine, ...]
+    currency_code: str = ""  # NAV's blank: the local currency
 
 
 DEMO_TODAY = date(2026, 11, 2)

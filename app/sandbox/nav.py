@@ -542,8 +542,9 @@ class NavSandbox(SandboxApp):
             self.company.delete_vendor(number)
 
     def post_invoice(self, vendor_number: str, vendor_invoice_number: str, lines: list[dict],
-                     posting_date: date | None = None, due_days: int = 30) -> dict:
-        """Post a purchase invoice. Each line: {"account", "amount", "description"?, "dimensions"?}.
+                     posting_date: date | None = None, due_days: int = 30, currency_code: str = "") -> dict:
+        """Post a purchase invoice. Each line: {"account", "amount", "description"?, "dimensions"?}; amounts in
+        ``currency_code`` (blank: the local currency).
 
         Answers the posted invoice as page 146 shows it, plus ``"id"``: its purchaseInvoices id."""
         with self.state_lock:
@@ -556,7 +557,7 @@ class NavSandbox(SandboxApp):
                                           Decimal("1"), Decimal(str(line["amount"])), dict(line.get("dimensions", {})))
                 for index, line in enumerate(lines))
             invoice = demo_data.DemoInvoice(number, vendor_number, vendor_invoice_number, posting,
-                                            posting + timedelta(days=due_days), demo_lines)
+                                            posting + timedelta(days=due_days), demo_lines, currency_code)
             header = self.company.post_purchase_invoice(invoice)
             view = self.pages.view("PostedPurchaseInvoices")
             return serialize(view, header, {}) | {"id": self.company.invoice_api_id(header)}

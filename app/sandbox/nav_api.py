@@ -109,6 +109,11 @@ class ApiV2:
     def _lcy(self, code: str) -> str:
         return code or self.company.setup["LCY_Code"]
 
+    @staticmethod
+    def _currency_id(code: str) -> str:
+        """``Currency Id``: the Currency record's SystemId; the empty GUID for the local currency (a blank code)."""
+        return guid("currency", code) if code else EMPTY_GUID
+
     def _account_id(self, number: str) -> str:
         row = self.company.gl_accounts.get(number) if number else None
         return row["SystemId"] if row else EMPTY_GUID
@@ -126,7 +131,8 @@ class ApiV2:
             "country": row.get("Country_Region_Code", ""), "postalCode": row.get("Post_Code", ""),
             "phoneNumber": row.get("Phone_No", ""), "email": row.get("E_Mail", ""),
             "website": row.get("Home_Page", ""), "taxRegistrationNumber": row.get("VAT_Registration_No", ""),
-            "currencyId": EMPTY_GUID, "currencyCode": self._lcy(row.get("Currency_Code", "")),
+            "currencyId": self._currency_id(row.get("Currency_Code", "")),
+            "currencyCode": self._lcy(row.get("Currency_Code", "")),
             "irs1099Code": row.get("IRS_1099_Code", "") if self.vendor_1099_field else "",
             "paymentTermsId": guid("payment-terms", row["Payment_Terms_Code"]) if row.get("Payment_Terms_Code")
             else EMPTY_GUID,
@@ -243,7 +249,8 @@ class ApiV2:
             "payToCity": row.get("Pay_to_City", ""), "payToCountry": row.get("Pay_to_Country_Region_Code", ""),
             "payToState": row.get("Pay_to_County", ""), "payToPostCode": row.get("Pay_to_Post_Code", ""),
             "shortcutDimension1Code": row.get("Shortcut_Dimension_1_Code", ""),
-            "shortcutDimension2Code": row.get("Shortcut_Dimension_2_Code", ""), "currencyId": EMPTY_GUID,
+            "shortcutDimension2Code": row.get("Shortcut_Dimension_2_Code", ""),
+            "currencyId": self._currency_id(row.get("Currency_Code", "")),
             "currencyCode": self._lcy(row.get("Currency_Code", "")), "orderId": EMPTY_GUID, "orderNumber": "",
             "purchaser": "", "pricesIncludeTax": False, "discountAmount": Decimal("0"),
             "discountAppliedBeforeTax": True, "totalAmountExcludingTax": amount,
@@ -444,7 +451,8 @@ class ApiV2:
             "payToCountry": row.get("Pay_to_Country_Region_Code", ""), "payToState": row.get("Pay_to_County", ""),
             "payToPostCode": row.get("Pay_to_Post_Code", ""),
             "shortcutDimension1Code": row.get("Shortcut_Dimension_1_Code", ""),
-            "shortcutDimension2Code": row.get("Shortcut_Dimension_2_Code", ""), "currencyId": EMPTY_GUID,
+            "shortcutDimension2Code": row.get("Shortcut_Dimension_2_Code", ""),
+            "currencyId": self._currency_id(row.get("Currency_Code", "")),
             "currencyCode": self._lcy(row.get("Currency_Code", "")), "paymentTermsId": EMPTY_GUID,
             "shipmentMethodId": EMPTY_GUID, "purchaser": "", "pricesIncludeTax": False,
             "discountAmount": Decimal("0"), "discountAppliedBeforeTax": True, "totalAmountExcludingTax": amount,

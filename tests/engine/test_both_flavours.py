@@ -104,3 +104,28 @@ def test_first_sync_payment_and_later_syncs_in_each_flavour(store, flavour_sandb
     assert _clerks_lines(sandboxes) == clerks_before  # the clerk's own journal lines were never touched
     engine.nav.close()
     engine.bill.close()
+
+
+def test_an_invoice_in_another_currency_is_held_in_each_flavour(store, flavour_sandboxes):
+    """Business Central says a foreign currency by a currencyId (the local one has the empty GUID and the company's
+    own code); the classic pages by a Currency_Code (blank for local). Either way a CAD invoice never becomes a USD
+    bill."""
+    sandboxes = flavour_sandboxes
+    engine = make_engine(store, sandboxes)
+    try:
+        engine.run()
+        template = sandboxes.nav.invoices.get("108001")["_lines"][0]
+        posted = sandboxes.nav.post_invoice("V00010", "CAD-7", [
+            {"account": template["No"], "amount": "4250.00", "dimensions": {"DEPARTMENT": "PROD"}}],
+            currency_code="CAD")
+        local = sandboxes.nav.post_invoice("V00010", "USD-8", [
+            {"account": template["No"], "amount": "99.00", "dimensions": {"DEPARTMENT": "PROD"}}])
+        assert engine.run(flows=["invoices"]).completed
+        [held] = [r for r in store.invoice_rows(state="held") if r.nav_number == posted["No"]]
+        assert "it is in CAD (4,250.00 CAD)" in held.reason, held.reason
+        invoice_numbers = {b["invoice"]["invoiceNumber"] for b in sandboxes.bill.bills.values()}
+        assert "CAD-7" not in invoice_numbers and "USD-8" in invoice_numbers
+        assert local["No"] in {r.nav_number for r in store.invoice_rows(state="created")}
+    finally:
+        engine.nav.close()
+        engine.bill.close()

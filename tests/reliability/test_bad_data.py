@@ -122,6 +122,16 @@ def _negative_invoice(world: World):
     return "invoice", invoice["No"]
 
 
+def _foreign_currency_invoice(world: World):
+    """A Canadian supplier's invoice posted in CAD: sent as it is, 4,250.00 CAD would become a bill of 4,250.00
+    USD."""
+    template = world.sandboxes.nav.invoices.get("108001")["_lines"][0]
+    invoice = world.sandboxes.nav.post_invoice("V00010", "CAD-7", [
+        {"account": template["No"], "amount": "4250.00", "description": "Aluminium extrusions",
+         "dimensions": {"DEPARTMENT": "PROD"}}], currency_code="CAD")
+    return "invoice", invoice["No"]
+
+
 def _unreadable_nav_invoice(world: World):
     world.nav_stream_extra.append(UnreadableRecord(
         "NAV", "posted invoice", "109999", "Posting_Date", "31/12/2026",
@@ -152,6 +162,8 @@ BILL_CASES = [
 ]
 ENGINE_CASES = [
     Case("NAV invoice negative", "engine", _negative_invoice, ("NAV invoice 1", "CREDIT-1", "-120.00", "not positive")),
+    Case("NAV invoice in a foreign currency", "engine", _foreign_currency_invoice,
+         ("in CAD (4,250.00 CAD)", "does not convert currencies", "enter this bill in BILL by hand")),
     Case("NAV invoice unreadable (client's UnreadableRecord)", "engine", _unreadable_nav_invoice,
          ("Posting_Date", "31/12/2026", "Correct it in NAV")),
 ]

@@ -17,11 +17,12 @@ from sqlalchemy.orm import Session
 
 from app.domain.models import Bill, BillLine, PostedInvoice
 from app.engine import credits, recovery
-from app.engine.common import BATCH, Write, audit_money, batched, iso, parse_time
+from app.engine.common import BATCH, LOCAL_CURRENCY, Write, audit_money, batched, iso, parse_time
 from app.engine.crash import crash_point
 from app.engine.flows.base import Flow
 from app.engine.flows.bill_lines import Mappings, bill_lines, load_mappings
 from app.engine.payloads import invoice_from_json, invoice_to_json
+from app.engine.report import money
 from app.store import repository as q
 from app.store import schema as t
 
@@ -314,6 +315,14 @@ class InvoicesFlow(Flow):
             problems.append("NAV cancelled this invoice (corrective credit memo), so it must not be paid")
         if not vendor_bill_id:
             problems.append(f"vendor {invoice.vendor_number} is not linked to BILL")
+        currency = invoice.currency.strip().upper()
+        if currency and currency != LOCAL_CURRENCY:
+            # BILL reads a bill's amounts in the organization's currency (an international vendor's bill, in the
+            # vendor's own): sent as it is, 10,000 CAD would become a bill of 10,000 USD. The connector converts
+            # nothing, so a person enters such a bill.
+            problems.append(f"it is in {currency} ({money(invoice.amount_including_tax, currency)}) and BILL "
+                            f"bills here are in {LOCAL_CURRENCY}; the connector does not convert currencies, so enter "
+                            "this bill in BILL by hand (for the vendor's currency), then skip it here")
         lines, line_problems = self._bill_lines(invoice)
         amounts = [invoice.amount, *(line.amount for line in invoice.lines)]
         if not all(isinstance(a, Decimal) and a.is_finite() for a in amounts):

@@ -504,7 +504,7 @@ class MainWindow(QMainWindow):
                                                                             VendorState.PROPOSED)),
             self.invoices_tab: sum(1 for r in data["invoices"] if r.held),
             self.failures_tab: len(data["failures"]),
-            self.mappings_tab: sum(1 for r in data["mappings"] if not r.mapped)
+            self.mappings_tab: sum(1 for r in data["mappings"] if r.invoices_waiting)
             + sum(1 for r in data["dimensions"] if r.required and not r.mapped),
         }
         for tab in self.all_tabs():

@@ -39,8 +39,16 @@ MAPPING_COLUMNS = [
     Column[MappingRow]("NAV account name", lambda r: r.nav_account_name, width=200),
     Column[MappingRow]("Dimensions", lambda r: r.dimensions_text or "(any)", width=170),
     Column[MappingRow]("BILL account", lambda r: r.bill_account_name or "— not mapped —",
-                       background=lambda r: GOOD if r.mapped else ATTENTION, bold=lambda r: not r.mapped,
+                       background=lambda r: GOOD if r.mapped else ATTENTION if r.invoices_waiting else None,
+                       bold=lambda r: bool(r.invoices_waiting),
                        tooltip=lambda r: "Double-click to choose the BILL account", width=230),
+    # Only an unmapped account on a held invoice's line needs the clerk; the others (a bank or payables account,
+    # say) may stay unmapped for ever.
+    Column[MappingRow]("Invoices waiting", lambda r: r.invoices_waiting,
+                       text=lambda r: f"{r.invoices_waiting:,}" if r.invoices_waiting else "",
+                       background=lambda r: ATTENTION if r.invoices_waiting else None, numeric=True, width=110,
+                       tooltip=lambda r: f"{r.invoices_waiting} held invoice(s) have a line on this account; they go "
+                       "to BILL at the next sync once it is mapped" if r.invoices_waiting else ""),
     Column[MappingRow]("Classifications", lambda r: ", ".join(f"{k}: {v}" for k, v in r.classifications.items()),
                        width=170),
     Column[MappingRow]("Chosen by", lambda r: {"user": "you", "suggested": "suggested"}.get(r.source, r.source),

@@ -152,6 +152,7 @@ class MappingRow:
     suggested_account_name: str = ""
     suggestion_reason: str = ""
     source: str = ""  # "user" (chosen by a person) | "suggested" (filled in by the connector)
+    invoices_waiting: int = 0  # held invoices with a line on this account while it is unmapped
 
     @property
     def mapped(self) -> bool:

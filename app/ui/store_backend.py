@@ -47,6 +47,7 @@ _ACCOUNT_IN_TEXT = re.compile(r"(?:G/L(?:\s+account)?|account)\s+([0-9][0-9A-Za-
 # The engine's words: "line 20000: PROJECT P-1003 ERP Rollout has no BILL classification"
 _DIMENSION_IN_TEXT = re.compile(r"line\s+\d+:\s*([^\s:;]+)\s+([^\s:;]+)[^:;]*?has no BILL classification")
 
+_UNMAPPED_ACCOUNT_IN_TEXT = re.compile(r"G/L ([0-9A-Za-z-]+)[^;]*? has no BILL account")  # app.engine.flows.bill_lines
 _NOT_GL_LINE = "not a g/l account line"  # app.engine.flows.bill_lines: an Item or Resource line
 _LINE_PROBLEMS = re.compile(r"; (?=line \d)")  # one problem per line, joined with "; "
 # "vendor V00070" (a record) and "vendor: V00160" (a detail): a NAV vendor number in the audit log
@@ -408,6 +409,7 @@ class StoreBackend:
         bill_accounts = [ChartOfAccount(a["id"], a["name"], a.get("number", ""), a.get("account_type", ""),
                                         bool(a.get("archived"))) for a in reference.get("bill_accounts", [])]
         suggestions = {s.nav_account: s for s in suggest_account_mappings(gl_accounts, bill_accounts, mapped)}
+        waiting = self._invoices_waiting_per_account()
         for account in gl_accounts:
             if account.number in mapped or not is_mappable_gl_account(account):
                 continue
@@ -416,13 +418,23 @@ class StoreBackend:
                 nav_account=account.number, nav_account_name=account.name,
                 suggested_account_id=hint.bill_account_id if hint else "",
                 suggested_account_name=labels.get(hint.bill_account_id, "") if hint else "",
-                suggestion_reason=hint.reason if hint else ""))
+                suggestion_reason=hint.reason if hint else "", invoices_waiting=waiting.get(account.number, 0)))
         rows.sort(key=lambda r: (r.nav_account, r.dimensions_text))
         return rows
 
     def set_mapping(self, nav_account: str, dimensions: dict[str, str], bill_account_id: str) -> None:
         self.store.set_account_mapping(nav_account, bill_account_id, dimension_filter=dimensions or None,
                                        source="user")
+
+    def _invoices_waiting_per_account(self) -> dict[str, int]:
+        """How many held invoices each unmapped G/L account holds back (app.engine.flows.bill_lines says "line 20000:
+        G/L 6400 Calibration Services has no BILL account"): what the Mappings tab counts as needing attention. A
+        bank or payables account never on an invoice line (the journal's balancing account, say) holds nothing."""
+        waiting: dict[str, int] = defaultdict(int)
+        for item in self.store.queue_items(state="open", kind="invoice"):
+            for account in set(_UNMAPPED_ACCOUNT_IN_TEXT.findall(item.reason or "")):
+                waiting[account] += 1
+        return waiting
 
     def remove_mapping(self, nav_account: str, dimensions: dict[str, str]) -> None:
         self.store.remove_account_mapping(nav_account, dimensions or None)

@@ -436,3 +436,48 @@ def test_sync_summaries_use_the_words_sync_prints(qtbot, navbill_home):
     finally:
         window.shutdown()
         session.close()
+
+
+def test_mappings_asks_only_for_the_accounts_that_hold_invoices_back(qtbot, navbill_home):
+    """After the demo's first sync the Mappings tab listed the bank account 2910 (the payment journal's balancing
+    account, never on an invoice line) as "— not mapped —" in red, and counted it in the tab's number: a real chart
+    of accounts would have shown a hundred such rows, none of them the clerk's to fix. Now a row says how many held
+    invoices wait for it; only those are red and counted, and a click on the column's header puts them first."""
+    from PySide6.QtWidgets import QHeaderView
+
+    from app.ui.mappings_tab import MAPPING_COLUMNS
+    from app.ui.table_model import ATTENTION
+
+    session, window = demo_window(qtbot, navbill_home, size=(1280, 780))
+    try:
+        assert click_sync_now(qtbot, window).ok
+        tab = window.mappings_tab
+        bar = window.tabs.tabBar()
+        qtbot.mouseClick(bar, Qt.MouseButton.LeftButton, pos=bar.tabRect(window.tabs.indexOf(tab)).center())
+        assert window.tabs.currentWidget() is tab
+        rows = {r.nav_account: r for r in tab.model.rows()}
+        assert rows["2910"].invoices_waiting == 0 and not rows["2910"].mapped
+        assert rows["6400"].invoices_waiting == 3 and rows["6140"].invoices_waiting == 3  # 108042, 108051, 108052; ...
+        column = next(i for i, c in enumerate(MAPPING_COLUMNS) if c.header == "Invoices waiting")
+        bill_column = next(i for i, c in enumerate(MAPPING_COLUMNS) if c.header == "BILL account")
+
+        def cell(account: str, at: int):
+            return next(tab.proxy.index(n, at) for n in range(tab.proxy.rowCount())
+                        if tab.proxy.index(n, 0).data() == account)
+
+        assert cell("2910", bill_column).data(Qt.ItemDataRole.BackgroundRole) is None
+        assert cell("6400", bill_column).data(Qt.ItemDataRole.BackgroundRole).color() == ATTENTION
+        assert cell("6400", column).data() == "3"
+        dimensions = sum(1 for r in tab.dimension_model.rows() if r.required and not r.mapped)
+        assert window.tabs.tabText(window.tabs.indexOf(tab)) == f"Mappings ({2 + dimensions})"
+
+        header: QHeaderView = tab.view.horizontalHeader()
+        for _ in range(2):  # ascending, then descending: the most waiting first
+            qtbot.mouseClick(header.viewport(), Qt.MouseButton.LeftButton,
+                             pos=header.viewport().rect().topLeft() + QPoint(header.sectionViewportPosition(column)
+                                                                             + 5, 5))
+        first = tab.proxy.index(0, 0).data(ROW_ROLE)
+        assert first.invoices_waiting == 3, first
+    finally:
+        window.shutdown()
+        session.close()

@@ -103,7 +103,7 @@ class PostedInvoice:
     due_date: date
     amount: Decimal  # excluding tax, sum of the lines
     amount_including_tax: Decimal
-    currency: str = ""  # "" = local currency
+    currency: str = ""  # ISO code; "" = the company's local currency where NAV does not name it (the classic pages)
     lines: tuple[InvoiceLine, ...] = ()
     last_modified: datetime | None = None
     cancelled: bool = False  # NAV cancelled it with a corrective credit memo: it must not be paid

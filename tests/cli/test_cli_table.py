@@ -403,15 +403,16 @@ def test_demo_sync_holds_invoices_and_says_so(homes):
     assert "accounts  created" not in text.out and "updated 34" not in text.out
     held = [line for line in text.out.splitlines() if line.startswith("  - [held] invoice")]
     assert len(held) == 16
-    assert "invoice 108007 (vendor's No. INV-00040-01), Great Lakes Aluminum (V00040), 1,153.50 LCY: vendor " \
+    # The demo runs on Business Central's API, which names the company's currency (its LCY Code).
+    assert "invoice 108007 (vendor's No. INV-00040-01), Great Lakes Aluminum (V00040), 1,153.50 USD: vendor " \
            "V00040 is not linked to BILL" in text.out
-    assert all(re.search(r", [\d,]+\.\d\d LCY: ", line) for line in held)
+    assert all(re.search(r", [\d,]+\.\d\d USD: ", line) for line in held)
     assert "Held" not in text.err and "WARNING" not in text.err  # the reasons are in the report, not log lines
     as_json = cli(home, "sync", "--demo", "--json")
     data = as_json.json()
     assert as_json.code == 1 and data["status"] == "held" and data["exit_code"] == 1
     invoice = next(w for w in data["waiting"] if w["record"] == "108007")
-    assert invoice["amount"] == "1,153.50 LCY" and invoice["vendor"] == "Great Lakes Aluminum (V00040)"
+    assert invoice["amount"] == "1,153.50 USD" and invoice["vendor"] == "Great Lakes Aluminum (V00040)"
 
 
 def test_still_held_invoices_are_not_shown_as_held_0(sandbox):

@@ -94,6 +94,13 @@ def _moment(stamp: str) -> datetime:
         return datetime.min.replace(tzinfo=UTC)
 
 
+def _currency(row: dict) -> str:
+    """A document's ISO currency code. APIV2 pages give the local currency as the company's own code (General Ledger
+    Setup's LCY Code, through TranslateNAVCurrencyCodeToCurrencyCode) with an empty currencyId, so a company whose
+    local currency is not the US dollar says so; "" only where the company has no LCY Code."""
+    return str(row.get("currencyCode") or "").strip().upper()
+
+
 def _stamp(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -253,9 +260,7 @@ class BcApi(NavBackend):
             due_date=field_value(row, "dueDate", parse_date),
             amount=field_value(row, "totalAmountExcludingTax", parse_amount),
             amount_including_tax=field_value(row, "totalAmountIncludingTax", parse_amount),
-            # The local currency comes as the company's own code with an empty currencyId; "" means local here.
-            currency="" if str(row.get("currencyId") or EMPTY_GUID) == EMPTY_GUID else str(
-                row.get("currencyCode") or "").strip(), lines=lines,
+            currency=_currency(row), lines=lines,
             last_modified=field_value(row, "lastModifiedDateTime", parse_datetime),
             cancelled=status == "Canceled", system_id=str(row.get("id") or ""), status=status)
 
@@ -382,8 +387,7 @@ class BcApi(NavBackend):
                     amount=field_value(row, "totalAmountExcludingTax", parse_amount),
                     amount_including_tax=field_value(row, "totalAmountIncludingTax", parse_amount),
                     status=status, lines=lines,
-                    currency="" if str(row.get("currencyId") or EMPTY_GUID) == EMPTY_GUID else str(
-                        row.get("currencyCode") or "").strip())
+                    currency=_currency(row))
             except FieldError as exc:
                 yield self.unreadable("posted credit memo", number, exc)
 

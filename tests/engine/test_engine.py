@@ -241,6 +241,44 @@ def test_a_business_central_without_1099_codes_clears_no_bill_1099_flag_and_says
     assert all(sandboxes.bill.vendors[vid]["additionalInfo"]["track1099"] for vid in tracked)
 
 
+def test_a_nav_that_stops_keeping_1099_codes_after_the_link_clears_no_bill_flag(store, sandboxes):
+    """A linked 1099 vendor, tracked on both sides; then Business Central moves 1099 to the IRS Forms app and its API
+    reads every code empty. The next change to that vendor in NAV must not take BILL's 1099 tracking with it."""
+    engine = make_engine(store, sandboxes)
+    engine.run(flows=["vendors"])
+    bill_id = next(r.bill_id for r in store.vendor_rows() if r.nav_number == "V00060")
+    sandboxes.nav.edit_vendor("V00060", IRS_1099_Code="MISC-07")
+    engine.run(flows=["vendors"])
+    assert sandboxes.bill.vendors[bill_id]["additionalInfo"]["track1099"] is True
+
+    sandboxes.nav.api.vendor_1099_field = False  # the upgrade
+    sandboxes.nav.edit_vendor("V00060", Phone_No="555-0160")
+    report = engine.run(flows=["vendors"])
+    assert sandboxes.bill.vendors[bill_id]["phone"] == "555-0160"  # the real change still goes through
+    assert sandboxes.bill.vendors[bill_id]["additionalInfo"]["track1099"] is True
+    assert report.flows["vendors"].conflicts == 1
+    [conflict] = store.conflict_rows()
+    assert (conflict.record_key, conflict.field, conflict.nav_value, conflict.bill_value) == (
+        "V00060", "is_1099", False, True)
+
+
+@pytest.mark.parametrize("policy", ["nav", "bill"])
+def test_a_conflict_policy_never_decides_to_clear_bills_1099_tracking(store, sandboxes, policy):
+    """"NAV wins" would clear BILL's 1099 tracking of every vendor a NAV without 1099 codes links; "BILL wins" would
+    write a guessed 1099 box into NAV. Whatever the policy, this one waits for a person."""
+    from app.store.ui_queries import vendor_sides
+
+    engine = make_engine(store, sandboxes, master_on_conflict=policy)
+    engine.run(flows=["vendors"])
+    bill_id = vendor_sides(store)["V00040"].bill_id
+    sandboxes.bill.edit_vendor(bill_id, {"additionalInfo": {"track1099": True}})
+    store.accept_proposal("V00040")
+    assert engine.run(flows=["vendors"]).flows["vendors"].conflicts == 1
+    assert sandboxes.bill.vendors[bill_id]["additionalInfo"]["track1099"] is True
+    assert not sandboxes.nav.vendors.get("V00040").get("IRS_1099_Code")
+    assert [c.field for c in store.conflict_rows()] == ["is_1099"]
+
+
 def test_blocking_tax_id_and_1099_reach_bill_and_unblocking_restores(engine, store, sandboxes):
     engine.run(flows=["vendors"])
     bill_id = next(r.bill_id for r in store.vendor_rows() if r.nav_number == "V00060")

@@ -97,16 +97,17 @@ class VendorLinks(Flow):
             to_nav = {f: bill_now.get(f) for f in VENDOR_SYNC_FIELDS
                       if nav_now.get(f) in ("", None) and bill_now.get(f) not in ("", None)}
             conflicts: tuple = ()
-            if bill_now.get("is_1099") and not nav_now.get("is_1099"):
-                # NAV without an IRS 1099 Code may mean "not a 1099 vendor", or a NAV that does not keep the code
-                # on its vendor (outside the US, or Business Central after 1099 moved to the IRS Forms app): then
-                # the API reads it empty whatever is true. Clearing BILL's 1099 tracking on a guess could drop a
-                # vendor from the year's 1099 filing, so a person decides.
-                to_bill.pop("is_1099", None)
-                conflicts = (FieldConflict("is_1099", nav_now.get("is_1099"), True),)
         else:
             result = three_way(link.nav_snapshot, nav_now, link.bill_snapshot, bill_now)
             to_bill, to_nav, conflicts = dict(result.to_bill), dict(result.to_nav), result.conflicts
+        # NAV without an IRS 1099 Code may mean "not a 1099 vendor", or a NAV that does not keep the code on its
+        # vendor (outside the US, or Business Central once 1099 moved to the IRS Forms app, where the API reads it
+        # empty whatever is true, from one day to the next). Clearing BILL's 1099 tracking on that guess could drop
+        # a vendor from the year's 1099 filing: a person decides, whatever the conflict policy says.
+        asks_a_person = []
+        if "is_1099" in to_bill and not to_bill["is_1099"] and bill_now.get("is_1099"):
+            to_bill.pop("is_1099")
+            asks_a_person.append(FieldConflict("is_1099", nav_now.get("is_1099"), True))
         # A field already in conflict waits for the person deciding it: nothing is written for it, whichever side
         # changed since (a webhook sync reads one side only, and the other side's snapshot is the old value).
         # Its conflict row follows the newest value read on each side, so the choice applies what is there now.
@@ -124,9 +125,11 @@ class VendorLinks(Flow):
             to_nav.pop(name, None)
         conflicts = tuple(c for c in conflicts if c.field not in undecided)
         policy = self.settings.master_on_conflict
-        open_conflicts = []
+        open_conflicts = [c for c in asks_a_person if c.field not in undecided]
         for conflict in conflicts:
-            if policy == "nav":
+            if conflict.field == "is_1099" and not conflict.nav_value and conflict.bill_value:
+                open_conflicts.append(conflict)  # as above: never cleared in BILL by a policy
+            elif policy == "nav":
                 to_bill[conflict.field] = conflict.nav_value
             elif policy == "bill":
                 to_nav[conflict.field] = conflict.bill_value

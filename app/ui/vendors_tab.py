@@ -268,9 +268,10 @@ class VendorsTab(TableTab):
         self.confirmation = box
         try:
             box.exec()
+            clicked = box.clickedButton()
         finally:
             self.confirmation = None
-        clicked = box.clickedButton()
+            box.deleteLater()  # a child of the tab: without this, one more box per question for the window's life
         return "yes" if clicked is yes_button else "extra" if extra_button is not None and clicked is extra_button \
             else ""
 

@@ -69,7 +69,7 @@ def test_accept_match_asks_which_name_wins(qtbot, window, seeded_store):
     seen = when_modal(QMessageBox, lambda box: click_box_button(box, "Keep BILL's “Great Lakes Aluminium”"))
     run_and_wait(qtbot, window, lambda: qtbot.mouseClick(tab.accept_button, Qt.MouseButton.LeftButton))
     assert "Which name should both keep?" in seen[0].text()
-    assert {b.text() for b in seen[0].buttons()} >= {"Keep NAV's “Great Lakes Aluminum”",
+    assert set(seen[0].button_texts) >= {"Keep NAV's “Great Lakes Aluminum”",
                                                      "Keep BILL's “Great Lakes Aluminium”"}
     assert [v.status for v in seeded_store.vendor_rows() if v.nav_number == "V00040"] == ["linked"]
     chosen = seeded_store.conflict_rows(state="chosen", record_key="V00040")
@@ -247,10 +247,21 @@ def test_payments_show_posted_with_nav_document(window):
 
 
 # --- failed postings ---------------------------------------------------------------------------------
+class AnsweredBox:
+    """What a message box said and offered, kept after it is answered (the window deletes its boxes then)."""
+
+    def __init__(self, box) -> None:
+        self._text, self.button_texts = box.text(), [button.text() for button in box.buttons()]
+
+    def text(self) -> str:
+        return self._text
+
+
 def when_modal(kind, act) -> list:
-    """Once a modal dialog of ``kind`` is up, ``act(dialog)`` on it (clicks and keys); returns what was seen."""
+    """Once a modal dialog of ``kind`` is up, ``act(dialog)`` on it (clicks and keys); returns what was seen (a
+    message box as an ``AnsweredBox``)."""
     from PySide6.QtCore import QTimer
-    from PySide6.QtWidgets import QApplication
+    from PySide6.QtWidgets import QApplication, QMessageBox
 
     seen: list = []
 
@@ -259,7 +270,7 @@ def when_modal(kind, act) -> list:
         if not isinstance(dialog, kind):
             QTimer.singleShot(20, attempt)
             return
-        seen.append(dialog)
+        seen.append(AnsweredBox(dialog) if isinstance(dialog, QMessageBox) else dialog)
         act(dialog)
 
     QTimer.singleShot(20, attempt)
@@ -276,7 +287,7 @@ def test_failed_rows_name_vendor_document_amount_and_date(window):
     select(tab, lambda r: r.record == "PI-1003")
     index = tab.view.selectionModel().selectedRows()[0]
     assert index.siblingAtColumn(amount_column).data() == "410.00 USD"
-    assert "G/L account 6150 is not mapped" in tab.detail.text()  # the whole reason, in the detail pane
+    assert "line 10000: G/L 6150 Shop Supplies has no BILL account" in tab.detail.text()  # the whole reason, in the detail pane
     assert tab.fix_button.isEnabled()
     qtbot_click(tab.fix_button)
     assert window.tabs.currentWidget() is window.mappings_tab
@@ -610,3 +621,21 @@ def test_help_about_lists_the_backups_folder_on_a_worker(qtbot, window, tmp_path
         release.set()
     qtbot.waitUntil(lambda: "Backups: none yet" in box.text(), timeout=10_000)
     qtbot.mouseClick(box.button(box.StandardButton.Close), Qt.MouseButton.LeftButton)
+
+
+def test_an_unmapped_account_counts_each_held_invoice_that_waits_for_it(qtbot, window, seeded_store):
+    """"Invoices waiting" reads the engine's reasons: a G/L number may hold a dot or a slash (a Code[20]), a name a
+    semicolon; an invoice with two lines on one account counts once."""
+    from app.store import schema as t
+
+    with seeded_store.session() as s:
+        s.add(t.NavGLAccountCache(number="6100.10", name="Office; Printing"))
+        s.add(t.QueueItem(kind="invoice", record_key="PI-1004", reason=(
+            "vendor V00040 is not linked to BILL; line 10000: G/L 6100.10 Office; Printing has no BILL account; "
+            "line 20000: G/L 6150 Shop Supplies has no BILL account; line 30000: G/L 6150 Shop Supplies has no BILL "
+            "account")))
+    with qtbot.waitSignal(window.refreshed, timeout=10_000):
+        window.refresh()
+    rows = {r.nav_account: r for r in window.mappings_tab.model.rows()}
+    assert rows["6100.10"].invoices_waiting == 1 and rows["6150"].invoices_waiting == 2  # PI-1003 and PI-1004
+    assert rows["6100"].invoices_waiting == 0

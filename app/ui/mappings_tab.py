@@ -47,8 +47,8 @@ MAPPING_COLUMNS = [
     Column[MappingRow]("Invoices waiting", lambda r: r.invoices_waiting,
                        text=lambda r: f"{r.invoices_waiting:,}" if r.invoices_waiting else "",
                        background=lambda r: ATTENTION if r.invoices_waiting else None, numeric=True, width=110,
-                       tooltip=lambda r: f"{r.invoices_waiting} held invoice(s) have a line on this account; they go "
-                       "to BILL at the next sync once it is mapped" if r.invoices_waiting else ""),
+                       tooltip=lambda r: f"{r.invoices_waiting} held invoice(s) have a line on this account; once it "
+                       "is mapped, the next sync sends those that nothing else holds" if r.invoices_waiting else ""),
     Column[MappingRow]("Classifications", lambda r: ", ".join(f"{k}: {v}" for k, v in r.classifications.items()),
                        width=170),
     Column[MappingRow]("Chosen by", lambda r: {"user": "you", "suggested": "suggested"}.get(r.source, r.source),

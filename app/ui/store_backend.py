@@ -47,7 +47,9 @@ _ACCOUNT_IN_TEXT = re.compile(r"(?:G/L(?:\s+account)?|account)\s+([0-9][0-9A-Za-
 # The engine's words: "line 20000: PROJECT P-1003 ERP Rollout has no BILL classification"
 _DIMENSION_IN_TEXT = re.compile(r"line\s+\d+:\s*([^\s:;]+)\s+([^\s:;]+)[^:;]*?has no BILL classification")
 
-_UNMAPPED_ACCOUNT_IN_TEXT = re.compile(r"G/L ([0-9A-Za-z-]+)[^;]*? has no BILL account")  # app.engine.flows.bill_lines
+# app.engine.flows.bill_lines: "line 20000: G/L 6400 Calibration Services has no BILL account" (a G/L number is a
+# Code[20]: "6100.10" or "6100/A" too; a name may hold anything).
+_UNMAPPED_ACCOUNT_LINE = re.compile(r"line \d+: G/L (\S+)(?: .*)? has no BILL account")
 _NOT_GL_LINE = "not a g/l account line"  # app.engine.flows.bill_lines: an Item or Resource line
 _LINE_PROBLEMS = re.compile(r"; (?=line \d)")  # one problem per line, joined with "; "
 # "vendor V00070" (a record) and "vendor: V00160" (a detail): a NAV vendor number in the audit log
@@ -432,7 +434,8 @@ class StoreBackend:
         bank or payables account never on an invoice line (the journal's balancing account, say) holds nothing."""
         waiting: dict[str, int] = defaultdict(int)
         for item in self.store.queue_items(state="open", kind="invoice"):
-            for account in set(_UNMAPPED_ACCOUNT_IN_TEXT.findall(item.reason or "")):
+            problems = _LINE_PROBLEMS.split(item.reason or "")
+            for account in {found.group(1) for part in problems if (found := _UNMAPPED_ACCOUNT_LINE.match(part))}:
                 waiting[account] += 1
         return waiting
 

@@ -37,6 +37,7 @@ HOURLY_LIMIT_CODE = "BDC_1144"
 LEDGER_FILE = "bill_requests.json"
 FLUSH_EVERY = 20  # requests between ledger writes (and at every stop, close and status read)
 LEDGER_LOCK_WAIT = 2.0  # seconds; a flush that cannot take the lock keeps its count for the next one
+LEDGER_CLOSE_WAIT = 10.0  # at close there is no next flush
 
 
 class BudgetExhaustedError(RateLimitError):
@@ -157,7 +158,7 @@ class RequestBudget:
 
     def close(self) -> None:
         with self._lock:
-            self._flush()
+            self._flush(wait=LEDGER_CLOSE_WAIT)  # the last chance to count this process's requests
 
     @staticmethod
     def _resets_at(hour: int) -> datetime:
@@ -173,15 +174,26 @@ class RequestBudget:
             return {}
         return data if isinstance(data, dict) else {}
 
+    def _lock_path(self) -> Path:
+        return self.ledger.with_name(self.ledger.name + ".lock")
+
     def _read_ledger(self, hour: int) -> int:
-        entry = self._load().get(self.scope) or {}
+        # Under the lock as well: on Windows a reader holding the file open makes the writer's os.replace fail.
+        data = {}
+        if self.ledger is not None and self.ledger.exists():
+            try:
+                with locked(self._lock_path(), LEDGER_LOCK_WAIT):
+                    data = self._load()
+            except OSError:  # locked too long, or no lock file possible: the file itself is still readable
+                data = self._load()
+        entry = data.get(self.scope) or {}
         if entry.get("hour") != hour:
             return 0
         if entry.get("refused"):
             self._refused_hour = hour
         return int(entry.get("used", 0))
 
-    def _flush(self, refused: bool = False) -> None:
+    def _flush(self, refused: bool = False, wait: float = 0.0) -> None:
         """Add what this process counted since the last flush to the file's count for this hour.
 
         Read, add and write happen under the ledger's lock file: without it, two processes flushing at once each
@@ -191,7 +203,7 @@ class RequestBudget:
             return
         try:
             self.ledger.parent.mkdir(parents=True, exist_ok=True)
-            with locked(self.ledger.with_name(self.ledger.name + ".lock"), LEDGER_LOCK_WAIT):
+            with locked(self._lock_path(), wait or LEDGER_LOCK_WAIT):
                 data = self._load()
                 entry = data.get(self.scope) or {}
                 theirs = int(entry.get("used", 0)) if entry.get("hour") == self._hour else 0
@@ -200,10 +212,24 @@ class RequestBudget:
                     refused or (entry.get("hour") == self._hour and entry.get("refused")))}
                 temporary = self.ledger.with_name(f"{self.ledger.name}.{os.getpid()}.{threading.get_ident()}.tmp")
                 temporary.write_text(json.dumps(data), encoding="utf-8")
-                os.replace(temporary, self.ledger)
+                _replace(temporary, self.ledger)
         except OSError:
             return  # the count stays in memory; the next flush tries again
         self._used, self._unflushed = total, 0
+
+
+def _replace(temporary: Path, ledger: Path) -> None:
+    """``os.replace``, tried again for a moment on Windows, where a reader without the lock (an older version of
+    this program, an antivirus scan) makes it fail; the temporary file never stays behind."""
+    for attempt in range(5):
+        try:
+            os.replace(temporary, ledger)
+            return
+        except PermissionError:
+            if attempt == 4:
+                temporary.unlink(missing_ok=True)
+                raise
+            time.sleep(0.05)
 
 
 def shared_budget(data_dir: str | os.PathLike, organization_id: str, limit: int = HOURLY_LIMIT,

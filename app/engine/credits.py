@@ -63,7 +63,7 @@ def sync_credit_memos(engine) -> None:
 
 
 def _problem(engine, memo: PostedCreditMemo) -> str:
-    if memo.currency not in LOCAL:
+    if memo.currency.strip().upper() not in LOCAL:
         return (f"it is in {memo.currency}; the connector sends credits in USD only. Enter it in BILL by hand, "
                 "then skip this item.")
     if not engine._vendor_bill_id(memo.vendor_number):

@@ -297,16 +297,21 @@ def open_settings(window, session: ConnectorSession, first_run: bool = False) ->
         return  # asked twice while it loads: it opens once
     window.settings_loading = True
     window.report(OPENING_SETTINGS)
+    store = session.store
 
     def loaded(stored) -> None:
         window.settings_loading = False
+        if session.store is not store:  # this PC joined a team store meanwhile: what was read is the old store's
+            open_settings(window, session, first_run)
+            return
         show_settings(window, session, first_run, stored)
 
     def failed(message: str) -> None:
         window.settings_loading = False
         window.withdraw_report(OPENING_SETTINGS)
-        window.banner.show_message(f"Settings could not be opened: {message} Click Settings… again once the store "
-                                   "answers.", error=True)
+        said = message.rstrip()
+        window.banner.show_message(f"Settings could not be opened: {said}{'' if said.endswith('.') else '.'} Click "
+                                   "Settings… again once the store answers.", error=True)
 
     window.tasks.start("open settings", lambda ctx: read_stored_settings(session), on_success=loaded,
                        on_failure=failed)

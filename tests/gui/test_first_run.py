@@ -203,3 +203,38 @@ def test_settings_opens_from_the_toolbar_with_the_store_read_on_a_worker(qtbot, 
         wizard.reject()
     finally:
         close_window(qtbot, window, session)
+
+
+def test_settings_read_while_this_pc_switched_stores_is_read_again_from_the_new_one(qtbot, navbill_home, tmp_path,
+                                                                                      monkeypatch):
+    """Settings clicked while the window joins a team store: what the worker read came from the old store; showing
+    it would let Finish write the old store's settings into the team's. It is read again from the new store."""
+    from app.store import Store
+    from app.ui import settings as settings_module
+    from app.ui.application import open_session, open_settings
+    from app.ui.main_window import MainWindow
+
+    session = open_session(navbill_home, demo=True)
+    window = MainWindow(session.backend, profile_name=session.profile.name)
+    window.show()
+    qtbot.waitExposed(window)
+    old_store, new_store = session.store, Store(f"sqlite:///{tmp_path / 'joined.sqlite3'}")
+    read_from: list = []
+    real_read = settings_module.read_stored_settings
+
+    def read(session_now):
+        read_from.append(session_now.store)
+        stored = real_read(session_now)
+        session_now.store = new_store  # the join finishes while the first read runs
+        return stored
+
+    monkeypatch.setattr(settings_module, "read_stored_settings", read)
+    try:
+        with qtbot.waitSignal(window.settings_opened, timeout=30_000) as opened:
+            open_settings(window, session)
+        assert read_from == [old_store, new_store], read_from  # read once more, from the store now in use
+        opened.args[0].reject()
+    finally:
+        session.store = old_store
+        new_store.close()
+        close_window(qtbot, window, session)

@@ -39,6 +39,7 @@ from app.ui.icons import STATE_TEXT, ConnectorState, app_icon, state_icon
 from app.ui.invoices_tab import InvoicesTab
 from app.ui.mappings_tab import MappingsTab
 from app.ui.payments_tab import PaymentsTab
+from app.ui.qt_fixes import ElidedLabel
 from app.ui.reconcile_tab import ReconcileTab
 from app.ui.rows import ConnectorBackend, StatusInfo, SyncOutcome, VendorState
 from app.ui.table_model import display_text
@@ -344,7 +345,7 @@ class MainWindow(QMainWindow):
     def _build_status_bar(self) -> None:
         bar = self.statusBar()
         self.state_label = QLabel(self)
-        self.progress_label = QLabel(self)
+        self.progress_label = ElidedLabel(self)
         # Long run summaries must not push the state or the permanent labels out of sight.
         self.progress_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.state_label.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Preferred)
@@ -359,7 +360,7 @@ class MainWindow(QMainWindow):
         self.subscription_label = QLabel(self)
         self.bill_requests_label = QLabel(self)
         self.bill_requests_label.setObjectName("bill_requests_label")
-        self.message_label = QLabel(self)
+        self.message_label = ElidedLabel(self)
         self.message_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self._message_timer = QTimer(self)
         self._message_timer.setSingleShot(True)

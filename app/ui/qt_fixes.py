@@ -1,5 +1,5 @@
-"""Work-arounds for bugs in the Qt binding, applied once when ``app.ui`` is imported; and ``FitsWrappedText``, for
-dialogs whose word-wrapped labels Qt would cut off.
+"""Work-arounds for bugs in the Qt binding, applied once when ``app.ui`` is imported; ``FitsWrappedText``, for
+dialogs whose word-wrapped labels Qt would cut off; and ``ElidedLabel``, for one-line sentences Qt would cut off.
 
 PySide6 6.12.0 on Python 3.11: every ``SignalInstance.emit()`` call returns ``True`` without taking a
 reference to it, so each emit drops one reference to ``True``; after a few hundred emits (one sync's
@@ -14,7 +14,9 @@ import ctypes
 import logging
 import sys
 
-from PySide6.QtCore import QEvent, QObject, Signal, SignalInstance
+from PySide6.QtCore import QEvent, QObject, QSize, Qt, Signal, SignalInstance
+from PySide6.QtGui import QPainter
+from PySide6.QtWidgets import QLabel
 
 log = logging.getLogger("navbill.ui")
 
@@ -76,3 +78,18 @@ class FitsWrappedText:
         if event.type() in (QEvent.Type.LayoutRequest, QEvent.Type.Resize):
             self._fit_height()
         return handled
+
+
+class ElidedLabel(QLabel):
+    """A one-line label that ends in "…" when its text is wider than the room it has (a QLabel just cuts it: "Sync
+    completed: nothing to chang"). ``text()`` is still the whole sentence; so is the tooltip its owner sets."""
+
+    def paintEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        painter = QPainter(self)
+        room = self.contentsRect()
+        shown = self.fontMetrics().elidedText(self.text(), Qt.TextElideMode.ElideRight, room.width())
+        painter.drawText(room, int(self.alignment()), shown)
+
+    def minimumSizeHint(self) -> QSize:  # noqa: N802 - Qt's name
+        hint = super().minimumSizeHint()
+        return QSize(self.fontMetrics().horizontalAdvance("…") * 4, hint.height())

@@ -35,6 +35,7 @@ STATE_COLOURS = {
 }
 
 SIDE_NAV, SIDE_BILL = "nav", "bill"
+MANY_SHOWN = 12  # vendors listed by name when several conflicts are resolved at once
 
 
 def _differs(row: VendorDiffRow, field: str) -> QColor | None:
@@ -242,7 +243,8 @@ class VendorsTab(TableTab):
             self.link_button.setEnabled(state in (VendorState.ONLY_NAV, VendorState.PROPOSED))
             self.unlink_button.setEnabled(state in (VendorState.LINKED, VendorState.CONFLICT))
             self.accept_button.setEnabled(state == VendorState.PROPOSED)
-            self.resolve_button.setEnabled(state == VendorState.CONFLICT)
+            self.resolve_button.setEnabled(state == VendorState.CONFLICT or any(
+                r.state == VendorState.CONFLICT for r in self.selected_rows()))
 
     @staticmethod
     def _caption(row: VendorDiffRow) -> str:
@@ -337,6 +339,10 @@ class VendorsTab(TableTab):
                                   lambda b: b.accept_proposal(nav_number, side))
 
     def resolve_selected(self) -> None:
+        conflicts = [r for r in self.selected_rows() if r.state == VendorState.CONFLICT]
+        if len(conflicts) > 1:
+            self._resolve_many(conflicts)
+            return
         row = self.current_row()
         if row is None or row.state != VendorState.CONFLICT:
             return
@@ -361,6 +367,38 @@ class VendorsTab(TableTab):
 
         self.commands.run_command(f"Resolve the conflict on {label}",
                                   lambda b: b.resolve_conflict(nav_number, winners), on_result=remember)
+
+    def _resolve_many(self, rows: list[VendorDiffRow]) -> None:
+        """Several conflicts at once, each as its Keep column says (the suggestion, or what the clerk chose for the
+        vendor shown below): a first link against a NAV without 1099 codes opens one per 1099 vendor."""
+        shown = self.current_row()
+        choices: list[tuple[VendorDiffRow, dict[str, str]]] = []
+        for row in rows:
+            chosen = (dict(self.compare_model.winners) if shown is not None and row.nav_number == shown.nav_number
+                      else row.suggested_sides)
+            choices.append((row, {f: chosen.get(f, SIDE_NAV) for f in row.conflict_fields}))
+        lines = []
+        for row, winners in choices[:MANY_SHOWN]:
+            kept = "; ".join(f"{FIELD_LABELS.get(f, f)}: keep {side.upper()}'s “"
+                             f"{display_text(row.nav_fields.get(f) if side == SIDE_NAV else row.bill_fields.get(f))}”"
+                             for f, side in winners.items())
+            lines.append(f"• {self.vendor_label(row)}: {kept}")
+        if len(choices) > MANY_SHOWN:
+            lines.append(f"… and {len(choices) - MANY_SHOWN} more, each as its Keep column says")
+        if self.ask("Resolve conflicts", f"Resolve the conflicts on {len(choices)} vendors?\n\n" + "\n".join(lines)
+                    + "\n\nThe other side's value is replaced in each. The next sync writes this; until then Undo "
+                    "resolution opens them all again.", f"Resolve {len(choices)}") != "yes":
+            return
+        label = f"{len(choices)} vendors"
+
+        def remember(ids: list[int]) -> None:
+            self.last_resolution = (label, "", list(ids or []))
+            self.undo_button.setEnabled(bool(ids))
+
+        self.commands.run_command(
+            f"Resolve the conflicts on {label}",
+            lambda b: [i for row, winners in choices for i in b.resolve_conflict(row.nav_number, winners)],
+            on_result=remember)
 
     def undo_resolution(self) -> None:
         if self.last_resolution is None:

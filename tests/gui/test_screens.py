@@ -9,6 +9,7 @@ from PySide6.QtWidgets import QSystemTrayIcon
 
 from app.ui.icons import ConnectorState
 from app.ui.rows import HoldReason, VendorState
+from app.ui.table_model import ROW_ROLE
 from app.ui.vendors_tab import SIDE_BILL
 
 
@@ -639,3 +640,43 @@ def test_an_unmapped_account_counts_each_held_invoice_that_waits_for_it(qtbot, w
     rows = {r.nav_account: r for r in window.mappings_tab.model.rows()}
     assert rows["6100.10"].invoices_waiting == 1 and rows["6150"].invoices_waiting == 2  # PI-1003 and PI-1004
     assert rows["6100"].invoices_waiting == 0
+
+
+def test_several_conflicts_are_resolved_at_once_as_their_keep_columns_say(qtbot, window, seeded_store):
+    """A first link against a NAV that keeps no 1099 codes opens one conflict per 1099 vendor: the clerk selects them
+    (Ctrl+click), clicks Resolve once, reads each vendor and value in the question, and Undo opens them all again."""
+    from datetime import UTC, datetime
+
+    from PySide6.QtTest import QTest
+    from PySide6.QtWidgets import QMessageBox
+
+    from app.store import schema as t
+
+    with seeded_store.session() as s:
+        now = datetime.now(UTC)
+        s.add(t.Conflict(record_key="V00010", bill_id="00901ACME", field="is_1099", nav_value=False, bill_value=True,
+                         nav_time=now, bill_time=now))
+    with qtbot.waitSignal(window.refreshed, timeout=10_000):
+        window.refresh()
+    tab = window.vendors_tab
+    view, proxy = tab.view, tab.proxy
+    rows = [n for n in range(proxy.rowCount()) if proxy.index(n, 0).data(ROW_ROLE).state == VendorState.CONFLICT]
+    assert len(rows) == 2
+    QTest.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier,
+                     view.visualRect(proxy.index(rows[0], 0)).center())
+    QTest.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, Qt.KeyboardModifier.ControlModifier,
+                     view.visualRect(proxy.index(rows[1], 0)).center())
+    assert len(tab.selected_rows()) == 2 and tab.resolve_button.isEnabled()
+
+    seen = when_modal(QMessageBox, lambda box: click_box_button(box, "Resolve 2"))
+    run_and_wait(qtbot, window, lambda: qtbot.mouseClick(tab.resolve_button, Qt.MouseButton.LeftButton))
+    asked = seen[0].text()
+    assert "Resolve the conflicts on 2 vendors?" in asked
+    assert "• “Acme Steel Supply” (V00010): 1099 vendor: keep BILL's “yes”" in asked, asked
+    assert "• “Keystone Paint & Coatings” (V00070): " in asked and "Phone: keep NAV's “717-555-0199”" in asked
+    chosen = {(c.record_key, c.field): c.chosen_side for c in seeded_store.conflict_rows(state="chosen")}
+    assert chosen == {("V00010", "is_1099"): "bill", ("V00070", "phone"): "nav", ("V00070", "email"): "nav"}
+
+    run_and_wait(qtbot, window, lambda: qtbot.mouseClick(tab.undo_button, Qt.MouseButton.LeftButton))
+    assert seeded_store.conflict_rows(state="chosen") == []
+    assert len(seeded_store.conflict_rows(state="open")) == 3

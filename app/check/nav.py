@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+from collections import Counter
 from collections.abc import Callable
 from urllib.parse import urlsplit
 
@@ -33,6 +34,7 @@ from app.domain.errors import (
     ConnectorError,
     RetryableError,
 )
+from app.domain.models import LOCAL_CURRENCY, UnreadableRecord
 
 log = logging.getLogger("navbill.check")
 
@@ -206,6 +208,34 @@ def _payment_journal_step(client, journal: tuple[str, str, str, str] | None) -> 
         " and is empty. The accountant posts the BILL payments the connector writes there."))
 
 
+CURRENCY_SAMPLE = 20  # posted invoices looked at: the local currency is the one nearly all of them are in
+
+
+def _currency_step(client) -> tuple[str, ...]:
+    """BILL bills are in US dollars and the connector converts nothing: say so before the first sync if this company's
+    invoices are in another currency (Business Central names the local one: General Ledger Setup's LCY Code)."""
+    try:
+        sample = [i for i in itertools.islice(client.iter_posted_invoices(), CURRENCY_SAMPLE)
+                  if not isinstance(i, UnreadableRecord)]
+    except ConnectorError as exc:
+        return SKIPPED, f"Posted invoices could not be read for their currency ({exc.message})."
+    if not sample:
+        return SKIPPED, "No posted purchase invoice yet: nothing says which currency this company books in."
+    others = Counter(i.currency.strip().upper() for i in sample
+                     if i.currency.strip().upper() not in ("", LOCAL_CURRENCY))
+    if len(others) and sum(others.values()) == len(sample):
+        code = others.most_common(1)[0][0]
+        return (WARN, f"Currency: all {len(sample)} posted invoices looked at are in {code}, not "
+                f"{LOCAL_CURRENCY}: BILL bills are in {LOCAL_CURRENCY} and the connector converts nothing, so each "
+                "invoice would be held.",
+                f"Connect a company that books in {LOCAL_CURRENCY}; if this one does, check General Ledger Setup's "
+                f"LCY Code in NAV (it should say {LOCAL_CURRENCY}).")
+    held = sum(others.values())
+    return PASS, (f"Currency: invoices in {LOCAL_CURRENCY}" + (
+        f"; {held} of the {len(sample)} looked at {'is' if held == 1 else 'are'} in another currency "
+        f"({', '.join(sorted(others))}), held for you to enter in BILL by hand." if held else "."))
+
+
 def _credit_memo_step(client) -> tuple[str, ...]:
     """Whether posted purchase credit memos can reach BILL as vendor credits: an optional step, a warning (never a
     failure) when this NAV does not offer them (classic pages 147/141 not published; BC before 22/23)."""
@@ -257,7 +287,7 @@ def _nav_later_steps(online: bool, allow_write: bool) -> list[tuple[str, str]]:
     steps = [("instance", "Server instance" if not online else "Tenant and environment"),
              ("auth", "Authentication"), ("company", "Company"), ("backend", "Which NAV")]
     steps += [(f"read.{key}", f"Read {what}") for key, what, _s, _p in NAV_READS]
-    steps += [("credit_memos", "Credit memos"), ("posting_dates", "Allowed posting dates"),
+    steps += [("currency", "Currency"), ("credit_memos", "Credit memos"), ("posting_dates", "Allowed posting dates"),
               ("write", "Write permission (vendors)"),
               ("webhooks", "Webhooks"), ("journal", "Payment journal")]
     return steps
@@ -361,6 +391,7 @@ def _nav_service_steps(side: _Side, client, connection, allow_write: bool) -> No
     for key, what, service, page in NAV_READS:
         side.run(f"read.{key}", f"Read {what}", reader(key, what, service, page))
 
+    side.run("currency", "Currency", lambda: _currency_step(client))
     side.run("credit_memos", "Credit memos", lambda: _credit_memo_step(client))
 
     def posting_dates() -> tuple[str, str]:

@@ -31,6 +31,9 @@ VENDOR_SYNC_FIELDS: tuple[str, ...] = (
 )
 
 
+LOCAL_CURRENCY = "USD"  # BILL organizations pay in US dollars; another currency is held for a person
+
+
 @dataclass(frozen=True)
 class VendorFields:
     """The comparable part of a vendor, the same on both sides.

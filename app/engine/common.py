@@ -19,7 +19,6 @@ BATCH = 200  # records per store transaction while streaming
 FINISH_GROUP = 50  # finished records whose links are committed together (a bulk call counts its records)
 BILL_WRITE_CONCURRENCY = 3  # BILL allows 3 concurrent requests per devKey and organization (BDC_1322)
 Progress = Callable[[str, int, str], None]  # (flow, records done in this flow, message)
-LOCAL_CURRENCY = "USD"  # BILL organizations pay in US dollars; another currency is held for a person
 
 
 class SideStopped(Exception):

@@ -6,9 +6,9 @@ keyed from the vault); a change is held for a person at once, and while it is op
 
 from __future__ import annotations
 
-from app.domain.models import Payment
+from app.domain.models import LOCAL_CURRENCY, Payment
 from app.engine import bankwatch
-from app.engine.common import BANK_KEY_UNSET, LOCAL_CURRENCY, audit_money, iso
+from app.engine.common import BANK_KEY_UNSET, audit_money, iso
 from app.engine.flows.base import Flow
 from app.store import repository as q
 from app.store import schema as t

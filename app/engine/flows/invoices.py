@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.orm import Session
 
-from app.domain.models import Bill, BillLine, PostedInvoice
+from app.domain.models import LOCAL_CURRENCY, Bill, BillLine, PostedInvoice
 from app.engine import credits, recovery
-from app.engine.common import BATCH, LOCAL_CURRENCY, Write, audit_money, batched, iso, parse_time
+from app.engine.common import BATCH, Write, audit_money, batched, iso, parse_time
 from app.engine.crash import crash_point
 from app.engine.flows.base import Flow
 from app.engine.flows.bill_lines import Mappings, bill_lines, load_mappings

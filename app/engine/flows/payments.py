@@ -14,7 +14,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from app.domain.errors import RecordError
-from app.domain.models import JournalLine, Payment, PaymentPosting, payment_description
+from app.domain.models import LOCAL_CURRENCY, JournalLine, Payment, PaymentPosting, payment_description
 from app.domain.payments import payment_state, undone_in_bill
 from app.domain.periods import (
     UNKNOWN_POSTING_DATES,
@@ -23,7 +23,7 @@ from app.domain.periods import (
     decide_posting_date,
 )
 from app.engine import credits
-from app.engine.common import LOCAL_CURRENCY, audit_money, batched, iso, parse_time
+from app.engine.common import audit_money, batched, iso, parse_time
 from app.engine.crash import crash_point
 from app.engine.flows.base import Flow
 from app.store import repository as q

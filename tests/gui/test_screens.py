@@ -158,21 +158,26 @@ def test_resolve_conflict_per_field_confirms_and_can_be_undone(qtbot, window, se
     assert any(r.state == VendorState.CONFLICT for r in tab.model.rows())
 
 
-def test_a_1099_flag_only_bill_has_suggests_keeping_bills_and_says_why(qtbot, window, seeded_store):
-    """Linking Acme found BILL tracking it for 1099 and no IRS 1099 Code in NAV (which may only mean NAV does not keep
-    the code): the row says so, the Keep column suggests BILL's, and Resolve names what happens to the flag."""
+def add_acme_1099_conflict(qtbot, window, store) -> None:
+    """The conflict a first link opens where BILL tracks Acme for 1099 and NAV has no IRS 1099 Code; shown."""
     from datetime import UTC, datetime
-
-    from PySide6.QtWidgets import QMessageBox
 
     from app.store import schema as t
 
-    with seeded_store.session() as s:
+    with store.session() as s:
         now = datetime.now(UTC)
         s.add(t.Conflict(record_key="V00010", bill_id="00901ACME", field="is_1099", nav_value=False, bill_value=True,
                          nav_time=now, bill_time=now))
     with qtbot.waitSignal(window.refreshed, timeout=10_000):
         window.refresh()
+
+
+def test_a_1099_flag_only_bill_has_suggests_keeping_bills_and_says_why(qtbot, window, seeded_store):
+    """Linking Acme found BILL tracking it for 1099 and no IRS 1099 Code in NAV (which may only mean NAV does not keep
+    the code): the row says so, the Keep column suggests BILL's, and Resolve names what happens to the flag."""
+    from PySide6.QtWidgets import QMessageBox
+
+    add_acme_1099_conflict(qtbot, window, seeded_store)
     tab = window.vendors_tab
     select(tab, lambda r: r.nav_number == "V00010")
     [row] = tab.selected_rows()
@@ -645,19 +650,10 @@ def test_an_unmapped_account_counts_each_held_invoice_that_waits_for_it(qtbot, w
 def test_several_conflicts_are_resolved_at_once_as_their_keep_columns_say(qtbot, window, seeded_store):
     """A first link against a NAV that keeps no 1099 codes opens one conflict per 1099 vendor: the clerk selects them
     (Ctrl+click), clicks Resolve once, reads each vendor and value in the question, and Undo opens them all again."""
-    from datetime import UTC, datetime
-
     from PySide6.QtTest import QTest
     from PySide6.QtWidgets import QMessageBox
 
-    from app.store import schema as t
-
-    with seeded_store.session() as s:
-        now = datetime.now(UTC)
-        s.add(t.Conflict(record_key="V00010", bill_id="00901ACME", field="is_1099", nav_value=False, bill_value=True,
-                         nav_time=now, bill_time=now))
-    with qtbot.waitSignal(window.refreshed, timeout=10_000):
-        window.refresh()
+    add_acme_1099_conflict(qtbot, window, seeded_store)
     tab = window.vendors_tab
     view, proxy = tab.view, tab.proxy
     rows = [n for n in range(proxy.rowCount()) if proxy.index(n, 0).data(ROW_ROLE).state == VendorState.CONFLICT]

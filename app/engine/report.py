@@ -142,11 +142,14 @@ def named_counts(flow: str, counts: FlowCounts) -> dict[str, int]:
 
 
 def money(amount, currency: str = "") -> str:
-    """``1130.5`` → ``"1,130.50 USD"``; NAV's blank currency code is the local currency, shown as LCY."""
+    """``1130.5`` → ``"1,130.50 USD"``. A blank currency is the organization's (a BILL payment) or the company's
+    where NAV names none: US dollars, the only currency the connector sends (others are held)."""
     from decimal import Decimal, InvalidOperation
+
+    from app.domain.models import LOCAL_CURRENCY
 
     try:
         value = Decimal(str(amount))
     except (InvalidOperation, ValueError):
-        return f"{amount} {currency or 'LCY'}"
-    return f"{value:,.2f} {currency or 'LCY'}"
+        return f"{amount} {currency or LOCAL_CURRENCY}"
+    return f"{value:,.2f} {currency or LOCAL_CURRENCY}"

@@ -435,7 +435,7 @@ def test_dry_run_lists_everything_or_says_how_many_more(homes):
     total = int(re.search(r"Would write \((\d+)\)", full.out).group(1))
     assert len(planned) == total > 50 and "more planned changes" not in full.out
     assert "dry-run-vendor" not in full.out
-    assert "BILL: create bill INV-00020-01 (NAV invoice 108003) for Midwest Fasteners Inc. (new), 1,130.00 LCY" \
+    assert "BILL: create bill INV-00020-01 (NAV invoice 108003) for Midwest Fasteners Inc. (new), 1,130.00 USD" \
         in full.out
     assert not re.search(r"\d\.\d\b(?!\d)", "\n".join(line for line in planned if "create bill" in line))
     data = cli(home, "sync", "--demo", "--dry-run", "--json").json()

@@ -40,4 +40,4 @@ def test_counts_are_named_for_what_happened_and_amounts_have_two_decimals():
     assert named_counts("accounts", FlowCounts(created=19, updated=34)) == {
         "read": 34, "mappings suggested": 19, "held": 0, "failed": 0}
     assert list(named_counts("invoices", FlowCounts()))[0] == "bills created"
-    assert money("310.5", "EUR") == "310.50 EUR" and money(1130, "") == "1,130.00 LCY"
+    assert money("310.5", "EUR") == "310.50 EUR" and money(1130, "") == "1,130.00 USD"

@@ -99,8 +99,8 @@ def test_business_central_holds_such_a_payment_with_the_numbers(store):
         assert engine.run().completed
         [held] = [i for i in store.queue_items(state="open", kind="payment") if i.record_key == payment_id]
         cash = Decimal(row.amount) - CREDIT
-        assert f"BILL payment {payment_id} pays {cash:,.2f} LCY on NAV invoice {row.nav_number} in cash" in held.reason
-        assert f"10.00 LCY (BILL vendor credit {credit_id})" in held.reason
+        assert f"BILL payment {payment_id} pays {cash:,.2f} USD on NAV invoice {row.nav_number} in cash" in held.reason
+        assert f"10.00 USD (BILL vendor credit {credit_id})" in held.reason
         assert "apply the credit memo to the invoice there by hand" in held.reason
         assert not engine.nav.find_payments(payment_id)  # nothing went to NAV
         engine.nav.close()

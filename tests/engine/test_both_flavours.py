@@ -131,21 +131,18 @@ def test_an_invoice_in_another_currency_is_held_in_each_flavour(store, flavour_s
         engine.bill.close()
 
 
-def test_a_business_central_company_that_books_in_canadian_dollars_sends_no_bill():
-    """APIV2 pages name the local currency by the company's LCY Code (with an empty currencyId): a company keeping its
-    books in CAD has every invoice in CAD, and none may become a USD bill."""
-    from app.store import Store
-
-    with running_sandboxes(seed="demo", nav_flavor="bc") as sandboxes:
-        sandboxes.nav.company.setup["LCY_Code"] = "CAD"
-        store = Store("sqlite://")
-        engine = make_engine(store, sandboxes)
-        try:
-            assert engine.run().completed
-            assert not sandboxes.bill.bills
-            held = store.invoice_rows(state="held")
-            assert len(held) == 60 and all("it is in CAD" in row.reason for row in held)
-        finally:
-            engine.nav.close()
-            engine.bill.close()
-            store.close()
+def test_a_company_that_books_in_canadian_dollars_sends_no_bill_in_each_flavour(store, flavour_sandboxes):
+    """A document's blank currency is the company's LCY Code (General Ledger Setup): the API names it, the classic
+    pages read it from page 118. A company keeping its books in CAD has every invoice in CAD, and none may become a
+    USD bill."""
+    sandboxes = flavour_sandboxes
+    sandboxes.nav.company.setup["LCY_Code"] = "CAD"
+    engine = make_engine(store, sandboxes)
+    try:
+        assert engine.run().completed
+        assert not sandboxes.bill.bills
+        held = store.invoice_rows(state="held")
+        assert len(held) == 60 and all("it is in CAD" in row.reason for row in held)
+    finally:
+        engine.nav.close()
+        engine.bill.close()

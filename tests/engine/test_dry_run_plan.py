@@ -33,10 +33,10 @@ def test_each_write_reads_as_the_sentence_the_command_line_prints():
         "NAV: update vendor V00010",
         "BILL: update vendor 00901ACME (Acme Steel Supply)",
         "BILL: archive vendor 00901LAKE",
-        "BILL: create bill INV-77 (NAV invoice 108001) for Harbor Freight (Pittsburgh) (new), 1,234.50 LCY",
-        "BILL: create bill 108002 for 00901KEYS, 10.00 LCY",
-        "NAV: post payment -2,500.00 LCY to vendor V00010 applied to invoice 108001 (BILL payment stp01ABC)",
-        "BILL: create vendor credit 109001 (NAV credit memo) for Acme Steel Supply (00901ACME), 64.99 LCY",
+        "BILL: create bill INV-77 (NAV invoice 108001) for Harbor Freight (Pittsburgh) (new), 1,234.50 USD",
+        "BILL: create bill 108002 for 00901KEYS, 10.00 USD",
+        "NAV: post payment -2,500.00 USD to vendor V00010 applied to invoice 108001 (BILL payment stp01ABC)",
+        "BILL: create vendor credit 109001 (NAV credit memo) for Acme Steel Supply (00901ACME), 64.99 USD",
         "NAV: a write only a sentence describes",
     ]
     assert report.as_dict()["planned"] == report.planned

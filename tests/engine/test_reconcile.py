@@ -42,9 +42,9 @@ def test_reconcile_finds_each_kind_of_difference(store, flavour_sandboxes):
     if classic:  # the lines wait in the batch for the accountant
         [invoice] = _about(paid, f"NAV invoice {row.nav_number} /")
         assert "Payment waiting in the journal batch" in invoice.cause and payment_id in invoice.cause
-        assert invoice.nav.startswith(f"{row.amount:,.2f} LCY open") and invoice.bill.startswith("0.00 LCY due")
+        assert invoice.nav.startswith(f"{row.amount:,.2f} USD open") and invoice.bill.startswith("0.00 USD due")
         [payment] = _about(paid, f"BILL payment {payment_id}")
-        assert payment.nav == "no payment entry" and payment.bill == f"{row.amount:,.2f} LCY paid"
+        assert payment.nav == "no payment entry" and payment.bill == f"{row.amount:,.2f} USD paid"
         assert invoice.amount == payment.amount == row.amount  # the gap, for the daily digest's "biggest"
         sandboxes.nav.post_journal("PAYMENT", "BILL")
         assert engine.run().completed
@@ -55,7 +55,7 @@ def test_reconcile_finds_each_kind_of_difference(store, flavour_sandboxes):
     sandboxes.bill.void_payment(payment_id)
     voided = reconcile(store, engine.nav, engine.bill)
     [payment] = _about(voided, f"BILL payment {payment_id}")
-    assert payment.nav == f"{row.amount:,.2f} LCY posted" and "voided" in payment.bill
+    assert payment.nav == f"{row.amount:,.2f} USD posted" and "voided" in payment.bill
     assert "Voided in BILL after it was posted to NAV" in payment.cause and payment.amount == row.amount
     [invoice] = _about(voided, f"NAV invoice {row.nav_number} /")
     assert "Voided in BILL after it was posted to NAV" in invoice.cause

@@ -135,6 +135,7 @@ class ClassicPages(NavBackend):
         super().__init__(transport)
         self._us_vendor_fields: bool | None = None
         self._dimension_slots: tuple[str, ...] | None = None
+        self._local_currency = ""  # General Ledger Setup's LCY Code, read with the dimension slots
 
     def _url(self, service: str) -> str:
         return f"{self.connection.company_root}/{service}"
@@ -280,7 +281,15 @@ class ClassicPages(NavBackend):
             rows = list(self._rows(SETUP_SERVICE, {"$top": "1"}, record="general ledger setup"))
             row = rows[0] if rows else {}
             self._dimension_slots = tuple(str(row.get(name) or "").strip() for name in SETUP_DIMENSION_FIELDS)
+            # Page 118's "LCY Code" (Currency group): a document's blank Currency Code means this currency, so a
+            # company booking in CAD says so, as Business Central's API does.
+            self._local_currency = str(row.get("LCY_Code") or "").strip().upper()
         return self._dimension_slots
+
+    def _currency(self, row: dict) -> str:
+        """A document's ISO currency code: its Currency Code, or the company's LCY Code when blank ("" if unset)."""
+        self.dimension_slots()
+        return str(row.get("Currency_Code") or "").strip().upper() or self._local_currency
 
     def allowed_posting_dates(self) -> AllowedPostingDates:
         """Allow Posting From / To of General Ledger Setup (page 118); a blank date is no limit."""
@@ -326,7 +335,7 @@ class ClassicPages(NavBackend):
             due_date=field_value(row, "Due_Date", parse_date),
             amount=field_value(row, "Amount", parse_amount),
             amount_including_tax=field_value(row, "Amount_Including_VAT", parse_amount),
-            currency=str(row.get("Currency_Code") or "").strip(), lines=lines,
+            currency=self._currency(row), lines=lines,
             last_modified=_midnight(posting_date), cancelled=bool(row.get("Cancelled")),
             remaining_amount=field_value(row, "Remaining_Amount", lambda v: None if v is None else parse_amount(v)))
 
@@ -433,7 +442,7 @@ class ClassicPages(NavBackend):
             document_date=field_value(row, "Document_Date", parse_optional_date) or posting_date,
             amount=field_value(row, "Amount", parse_amount),
             amount_including_tax=field_value(row, "Amount_Including_VAT", parse_amount),
-            status=status, lines=lines, currency=str(row.get("Currency_Code") or "").strip())
+            status=status, lines=lines, currency=self._currency(row))
 
     def iter_posted_credit_memos(self, skip=None) -> Iterator[PostedCreditMemo | UnreadableRecord]:
         """Posted credit memos (page 147) with their lines (page 141, or page 140's part); ``skip(number)``

@@ -94,7 +94,7 @@ def test_the_classic_client_reads_them_into_the_domain_type():
         try:
             [memo] = [m for m in client.iter_posted_credit_memos() if m.number == number]
             assert (memo.vendor_number, memo.amount, memo.amount_including_tax, memo.status, memo.currency) == (
-                "V00010", Decimal("66.00"), Decimal("66.00"), "Open", "")
+                "V00010", Decimal("66.00"), Decimal("66.00"), "Open", "USD")  # blank: page 118 LCY Code
             assert memo.vendor_credit_memo_number == "CM-77"  # not on page 147: read from page 140
             assert [(line.gl_account, line.amount, line.line_type) for line in memo.lines] == [
                 ("5110", Decimal("64.99"), "G/L Account"), ("5110", Decimal("1.01"), "G/L Account")]

@@ -268,8 +268,11 @@ def test_a_team_store_lock_is_released_by_the_key_it_was_taken_with():
     with postgres_schema() as url:
         first, second = Store(url), Store(url)
         try:
+            keys = [first.run_lock().key()]
             with first.run_lock().hold("cli", wait=0):
                 first.set_scope("CRONUS Fabrication", "00802DEMOCRONUSFAB01")  # the key changes from here on
+            keys.append(first.run_lock().key())
+            assert keys[0] != keys[1]
             with second.run_lock().hold("cli", wait=0):
                 assert first.run_lock().holder() is not None  # both derive the same key now
                 with pytest.raises(RunBusyError):
@@ -278,7 +281,13 @@ def test_a_team_store_lock_is_released_by_the_key_it_was_taken_with():
             with first.engine.connect() as connection:  # nothing is left held on a pooled connection
                 from sqlalchemy import text
 
-                held = connection.execute(text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'")).scalar()
+                # Only this test's two keys: the server is shared with the other tests (whose processes or
+                # connections may still be closing), so every advisory lock on it is not this test's to count.
+                held = connection.execute(text(
+                    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objsubid = 1 AND "
+                    "((classid::bigint = :c0 AND objid::bigint = :o0) OR (classid::bigint = :c1 AND objid::bigint = :o1))"),
+                    {"c0": (keys[0] >> 32) & 0xFFFFFFFF, "o0": keys[0] & 0xFFFFFFFF,
+                     "c1": (keys[1] >> 32) & 0xFFFFFFFF, "o1": keys[1] & 0xFFFFFFFF}).scalar()
             assert held == 0
         finally:
             first.close()

@@ -21,6 +21,14 @@ class FieldConflict:
     bill_value: Any
 
 
+def clears_1099_tracking(name: str, nav_value: Any, bill_value: Any) -> bool:
+    """Whether taking NAV's value would clear BILL's 1099 tracking. NAV without an IRS 1099 Code may mean "not a 1099
+    vendor", or a NAV that does not keep the code on its vendor (outside the US, or Business Central once 1099 moved
+    to the IRS Forms app, whose API then reads it empty whatever is true). Clearing it on that guess could drop a
+    vendor from the year's 1099 filing, so a person decides, whatever the conflict policy says."""
+    return name == "is_1099" and bool(bill_value) and not nav_value
+
+
 @dataclass(frozen=True)
 class ThreeWayResult:
     to_bill: dict[str, Any] = field(default_factory=dict)  # NAV changed, BILL did not: write these to BILL

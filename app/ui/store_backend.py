@@ -16,6 +16,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from app.domain.conflicts import clears_1099_tracking
 from app.domain.errors import ConnectorError, RetryableError
 from app.domain.mapping import is_mappable_gl_account, suggest_account_mappings, suggest_dimension_mappings
 from app.domain.models import ChartOfAccount, Classification, ClassificationKind, DimensionValue, GLAccount
@@ -131,8 +132,8 @@ class StoreBackend:
                     for conflict in open_conflicts:
                         nav_fields[conflict.field] = conflict.nav_value
                         bill_fields[conflict.field] = conflict.bill_value
-                        if conflict.field == "is_1099" and conflict.bill_value and not conflict.nav_value:
-                            # app.engine.flows.vendor_links: NAV's empty 1099 code may only mean NAV does not keep it
+                        if clears_1099_tracking(conflict.field, conflict.nav_value, conflict.bill_value):
+                            # NAV's empty 1099 code may only mean NAV does not keep it
                             sides[conflict.field] = "bill"
                             reasons.append("BILL tracks this vendor for 1099 and NAV has no IRS 1099 Code: keep "
                                            "BILL's unless the vendor is not a 1099 vendor")

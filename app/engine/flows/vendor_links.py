@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, TypeVar
 
-from app.domain.conflicts import FieldConflict, three_way
+from app.domain.conflicts import FieldConflict, clears_1099_tracking, three_way
 from app.domain.errors import RecordError
 from app.domain.models import VENDOR_SYNC_FIELDS, VendorFields
 from app.engine.common import BATCH
@@ -100,14 +100,9 @@ class VendorLinks(Flow):
         else:
             result = three_way(link.nav_snapshot, nav_now, link.bill_snapshot, bill_now)
             to_bill, to_nav, conflicts = dict(result.to_bill), dict(result.to_nav), result.conflicts
-        # NAV without an IRS 1099 Code may mean "not a 1099 vendor", or a NAV that does not keep the code on its
-        # vendor (outside the US, or Business Central once 1099 moved to the IRS Forms app, where the API reads it
-        # empty whatever is true, from one day to the next). Clearing BILL's 1099 tracking on that guess could drop
-        # a vendor from the year's 1099 filing: a person decides, whatever the conflict policy says.
-        asks_a_person = []
-        if "is_1099" in to_bill and not to_bill["is_1099"] and bill_now.get("is_1099"):
-            to_bill.pop("is_1099")
-            asks_a_person.append(FieldConflict("is_1099", nav_now.get("is_1099"), True))
+        # Never written on NAV's word alone: BILL's 1099 tracking (app.domain.conflicts.clears_1099_tracking).
+        asks_a_person = [FieldConflict(name, to_bill.pop(name), bill_now.get(name)) for name in list(to_bill)
+                         if clears_1099_tracking(name, to_bill[name], bill_now.get(name))]
         # A field already in conflict waits for the person deciding it: nothing is written for it, whichever side
         # changed since (a webhook sync reads one side only, and the other side's snapshot is the old value).
         # Its conflict row follows the newest value read on each side, so the choice applies what is there now.
@@ -127,7 +122,7 @@ class VendorLinks(Flow):
         policy = self.settings.master_on_conflict
         open_conflicts = [c for c in asks_a_person if c.field not in undecided]
         for conflict in conflicts:
-            if conflict.field == "is_1099" and not conflict.nav_value and conflict.bill_value:
+            if clears_1099_tracking(conflict.field, conflict.nav_value, conflict.bill_value):
                 open_conflicts.append(conflict)  # as above: never cleared in BILL by a policy
             elif policy == "nav":
                 to_bill[conflict.field] = conflict.nav_value

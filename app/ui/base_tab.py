@@ -154,14 +154,18 @@ class TableTab(QWidget):
         detail.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
         box = QGroupBox(title, self)
         QVBoxLayout(box).addWidget(detail)
+        self.split_under_table(box, table_share=4, pane_share=1)
+        return detail
+
+    def split_under_table(self, pane: QWidget, table_share: int, pane_share: int) -> None:
+        """Put ``pane`` under the table, in a splitter: the clerk may drag the line between them."""
         self.layout_.removeWidget(self.view)
         splitter = QSplitter(Qt.Orientation.Vertical, self)
         splitter.addWidget(self.view)
-        splitter.addWidget(box)
-        splitter.setStretchFactor(0, 4)
-        splitter.setStretchFactor(1, 1)
+        splitter.addWidget(pane)
+        splitter.setStretchFactor(0, table_share)
+        splitter.setStretchFactor(1, pane_share)
         self.layout_.addWidget(splitter, 1)
-        return detail
 
     def set_rows(self, rows: Sequence[Any]) -> None:
         self.model.set_rows(rows)

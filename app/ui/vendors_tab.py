@@ -11,7 +11,6 @@ from PySide6.QtWidgets import (
     QInputDialog,
     QLabel,
     QMessageBox,
-    QSplitter,
     QStyledItemDelegate,
     QTableView,
     QVBoxLayout,
@@ -202,14 +201,7 @@ class VendorsTab(TableTab):
         box_layout.addWidget(self.compare_caption)
         box_layout.addWidget(self.compare_view)
 
-        # Put the table and the comparison in a splitter under the filter line.
-        self.layout_.removeWidget(self.view)
-        splitter = QSplitter(Qt.Orientation.Vertical, self)
-        splitter.addWidget(self.view)
-        splitter.addWidget(box)
-        splitter.setStretchFactor(0, 3)
-        splitter.setStretchFactor(1, 2)
-        self.layout_.addWidget(splitter, 1)
+        self.split_under_table(box, table_share=3, pane_share=2)
         self.update_actions()
 
     def count_text(self, rows) -> str:
